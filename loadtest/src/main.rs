@@ -1,0 +1,2 @@
+//! Load tester (issue 4).
+fn main() {}
