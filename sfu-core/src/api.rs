@@ -1,0 +1,191 @@
+//! What goes into and comes out of the [`crate::MediaPlane`].
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Which of a participant's two transports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Client → SFU media; the client offers.
+    Publisher,
+    /// SFU → client media; the SFU offers.
+    Subscriber,
+}
+
+/// Audio or video, as declared at publish time.
+pub use crate::router::Kind;
+
+/// Media-plane settings.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct MediaConfig {
+    /// The address in our ICE host candidate: where clients send media.
+    pub candidate_addr: SocketAddr,
+    /// A participant whose transports receive nothing for this long is
+    /// reported with [`Event::Timeout`].
+    pub ice_timeout: Duration,
+    /// Packets kept per outgoing stream to answer NACKs.
+    pub rtx_cache_packets: usize,
+    /// How long packets stay answerable to NACKs.
+    pub rtx_cache_age: Duration,
+    /// Minimum gap between keyframe requests sent to one publisher track.
+    pub keyframe_min_interval: Duration,
+    /// Largest datagram accepted.
+    pub max_datagram: usize,
+}
+
+impl MediaConfig {
+    /// Defaults for a media port at `candidate_addr`.
+    pub fn new(candidate_addr: SocketAddr) -> Self {
+        Self {
+            candidate_addr,
+            ice_timeout: Duration::from_secs(10),
+            rtx_cache_packets: 1024,
+            rtx_cache_age: Duration::from_secs(3),
+            keyframe_min_interval: Duration::from_millis(500),
+            max_datagram: 2048,
+        }
+    }
+}
+
+/// A request from signaling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Command {
+    /// A participant joined a room.
+    Join {
+        /// Participant id.
+        participant: String,
+        /// Room name.
+        room: String,
+        /// May publish.
+        can_publish: bool,
+        /// Subscribe to every track in the room, now and later.
+        auto_subscribe: bool,
+    },
+    /// A participant left.
+    Leave {
+        /// Participant id.
+        participant: String,
+    },
+    /// Publisher-transport offer.
+    PublisherOffer {
+        /// Participant id.
+        participant: String,
+        /// SDP.
+        sdp: String,
+    },
+    /// Subscriber-transport answer.
+    SubscriberAnswer {
+        /// Participant id.
+        participant: String,
+        /// SDP.
+        sdp: String,
+    },
+    /// A trickled remote candidate (`candidate:...`).
+    Candidate {
+        /// Participant id.
+        participant: String,
+        /// Transport.
+        role: Role,
+        /// The candidate attribute value.
+        candidate: String,
+    },
+    /// A track published at publisher-side `mid`.
+    Publish {
+        /// Participant id.
+        participant: String,
+        /// Server track id.
+        track_id: String,
+        /// Publisher-side m-line.
+        mid: String,
+        /// Audio or video.
+        kind: Kind,
+        /// Simulcast rids, highest quality first.
+        simulcast: Vec<String>,
+    },
+    /// A track was unpublished.
+    Unpublish {
+        /// Participant id.
+        participant: String,
+        /// Track id.
+        track_id: String,
+    },
+    /// Subscribe to a track.
+    Subscribe {
+        /// Participant id.
+        participant: String,
+        /// Track id.
+        track_id: String,
+    },
+    /// Unsubscribe from a track.
+    Unsubscribe {
+        /// Participant id.
+        participant: String,
+        /// Track id.
+        track_id: String,
+    },
+}
+
+/// Something one participant's signaling session must hear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// Answer to its publisher offer.
+    PublisherAnswer {
+        /// SDP.
+        sdp: String,
+    },
+    /// A subscriber-transport offer.
+    SubscriberOffer {
+        /// SDP.
+        sdp: String,
+    },
+    /// A track will arrive at `mid` on the subscriber transport.
+    Subscribed {
+        /// Track id.
+        track_id: String,
+        /// Subscriber-side m-line.
+        mid: String,
+    },
+    /// A track no longer arrives.
+    Unsubscribed {
+        /// Track id.
+        track_id: String,
+    },
+    /// Its media has been silent past the ICE timeout.
+    Timeout,
+    /// A request failed.
+    Error {
+        /// Safe to show the client.
+        message: String,
+    },
+}
+
+/// A datagram to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Local address to send from.
+    pub source: SocketAddr,
+    /// Remote address.
+    pub destination: SocketAddr,
+    /// The datagram.
+    pub contents: Vec<u8>,
+}
+
+/// What [`crate::MediaPlane::poll_output`] returns.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Output {
+    /// Send a datagram.
+    Transmit(Transmit),
+    /// Tell a participant something.
+    Event {
+        /// Participant id.
+        participant: String,
+        /// What.
+        event: Event,
+    },
+    /// Nothing more until this time, or until new input.
+    Timeout(std::time::Instant),
+}

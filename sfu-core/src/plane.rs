@@ -1,0 +1,1036 @@
+//! The media plane: every transport of every participant on one shard, the
+//! datagram demultiplexer in front of them, and the glue between str0m's
+//! events and the routing core.
+
+use crate::api::{Command, Event, Kind, MediaConfig, Output, Role, Transmit};
+use crate::demux::{self, Class};
+use crate::router::{Forward, PacketMeta, ParticipantKey, Router, TrackKey};
+use crate::stats::{DropReason, Stats};
+use crate::transport::{RxInfo, Transport, TransportId};
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+use str0m::change::{SdpAnswer, SdpOffer};
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Rid};
+use str0m::net::{DatagramRecv, Protocol, Receive};
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
+use str0m::{Candidate, Event as RtcEvent, Input as RtcInput, Output as RtcOutput};
+
+/// Remote addresses remembered per transport. ICE may try a few pairs; more
+/// than this is abuse, and the oldest mapping is forgotten.
+const MAX_ADDRS_PER_TRANSPORT: usize = 4;
+
+/// Input to the media plane.
+#[derive(Debug)]
+pub enum Input<'a> {
+    /// A datagram arrived on the media port.
+    Datagram {
+        /// Sender.
+        source: SocketAddr,
+        /// Our local address it arrived at.
+        destination: SocketAddr,
+        /// The bytes.
+        contents: &'a [u8],
+    },
+    /// A request from signaling.
+    Command(Command),
+    /// Time passed; the deadline from the last [`Output::Timeout`] is due.
+    Timeout,
+}
+
+#[derive(Debug)]
+struct SubState {
+    track: TrackKey,
+    mid: Option<Mid>,
+    live: bool,
+}
+
+struct PState {
+    id: String,
+    can_publish: bool,
+    publisher: Option<TransportId>,
+    subscriber: Option<TransportId>,
+    /// Publisher-side m-line → track.
+    published: HashMap<Mid, TrackKey>,
+    subs: Vec<SubState>,
+    /// Subscriber m-lines to stop in the next offer.
+    stopping: Vec<Mid>,
+    timed_out: bool,
+}
+
+struct TrackMeta {
+    id: String,
+    publisher: ParticipantKey,
+    mid: Mid,
+    rid: Option<Rid>,
+    kind: Kind,
+}
+
+/// The SFU media plane as a sans-IO state machine. See the crate docs.
+///
+/// ```
+/// use sfu_core::{MediaConfig, MediaPlane, Input, Output, Command};
+/// use std::time::Instant;
+/// let now = Instant::now();
+/// let mut plane = MediaPlane::new(MediaConfig::new("127.0.0.1:7882".parse().unwrap()), now);
+/// plane.handle_input(now, Input::Command(Command::Join {
+///     participant: "PA_1".into(), room: "r".into(), can_publish: true, auto_subscribe: true,
+/// }));
+/// assert!(matches!(plane.poll_output(now), Output::Timeout(_)));
+/// assert_eq!(plane.stats().participants, 1);
+/// ```
+pub struct MediaPlane {
+    cfg: MediaConfig,
+    router: Router,
+    transports: HashMap<TransportId, Transport>,
+    addrs: HashMap<TransportId, VecDeque<SocketAddr>>,
+    by_addr: HashMap<SocketAddr, TransportId>,
+    by_ufrag: HashMap<String, TransportId>,
+    participants: HashMap<ParticipantKey, PState>,
+    participant_ids: HashMap<String, ParticipantKey>,
+    tracks: HashMap<TrackKey, TrackMeta>,
+    track_ids: HashMap<String, TrackKey>,
+    outputs: VecDeque<Output>,
+    dirty: Vec<TransportId>,
+    fwd: Vec<Forward>,
+    due: Vec<TrackKey>,
+    stats: Stats,
+    next_transport: u64,
+}
+
+impl MediaPlane {
+    /// A media plane with no participants.
+    pub fn new(cfg: MediaConfig, _now: Instant) -> Self {
+        Self {
+            cfg,
+            router: Router::default(),
+            transports: HashMap::new(),
+            addrs: HashMap::new(),
+            by_addr: HashMap::new(),
+            by_ufrag: HashMap::new(),
+            participants: HashMap::new(),
+            participant_ids: HashMap::new(),
+            tracks: HashMap::new(),
+            track_ids: HashMap::new(),
+            outputs: VecDeque::new(),
+            dirty: Vec::new(),
+            fwd: Vec::new(),
+            due: Vec::new(),
+            stats: Stats::default(),
+            next_transport: 0,
+        }
+    }
+
+    /// Counters and gauges, as of now.
+    pub fn stats(&self) -> Stats {
+        let mut s = self.stats.clone();
+        s.rooms = self.router.room_count() as u64;
+        s.participants = self.participants.len() as u64;
+        s.tracks = self.router.track_count() as u64;
+        s.subscriptions = self.router.subscription_count() as u64;
+        s
+    }
+
+    /// Number of live transports (two per participant at most).
+    pub fn transport_count(&self) -> usize {
+        self.transports.len()
+    }
+
+    /// Feeds one input. Afterwards, call [`Self::poll_output`] until it
+    /// returns [`Output::Timeout`].
+    pub fn handle_input(&mut self, now: Instant, input: Input<'_>) {
+        match input {
+            // Drained below before the next datagram: in RTP mode str0m keeps
+            // only one received packet until it is polled.
+            Input::Datagram {
+                source,
+                destination,
+                contents,
+            } => self.on_datagram(now, source, destination, contents),
+            Input::Command(cmd) => self.on_command(now, cmd),
+            Input::Timeout => self.on_timeout(now),
+        }
+        self.drain(now);
+    }
+
+    /// The next thing to do: a datagram to send, an event for signaling, or
+    /// the time of the next needed [`Input::Timeout`].
+    pub fn poll_output(&mut self, now: Instant) -> Output {
+        if let Some(o) = self.outputs.pop_front() {
+            return o;
+        }
+        Output::Timeout(self.next_deadline().unwrap_or(now + self.cfg.ice_timeout))
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let transports = self.transports.values().filter_map(|t| t.next_timeout);
+        let media = self
+            .participants
+            .values()
+            .filter_map(|p| self.media_deadline(p));
+        transports
+            .chain(media)
+            .chain(
+                self.router
+                    .next_keyframe_due(self.cfg.keyframe_min_interval),
+            )
+            .min()
+    }
+
+    fn media_deadline(&self, p: &PState) -> Option<Instant> {
+        if p.timed_out {
+            return None;
+        }
+        [p.publisher, p.subscriber]
+            .into_iter()
+            .flatten()
+            .filter_map(|t| self.transports.get(&t))
+            .map(|t| t.last_rx)
+            .max()
+            .map(|last| last + self.cfg.ice_timeout)
+    }
+
+    fn emit(&mut self, p: ParticipantKey, event: Event) {
+        if let Some(ps) = self.participants.get(&p) {
+            self.outputs.push_back(Output::Event {
+                participant: ps.id.clone(),
+                event,
+            });
+        }
+    }
+
+    fn mark_dirty(&mut self, t: TransportId) {
+        if let Some(tr) = self.transports.get_mut(&t)
+            && !tr.dirty
+        {
+            tr.dirty = true;
+            self.dirty.push(t);
+        }
+    }
+
+    // ---------------------------------------------------------------- datagrams
+
+    fn on_datagram(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        buf: &[u8],
+    ) {
+        self.stats.datagrams_in += 1;
+        self.stats.bytes_in += buf.len() as u64;
+        if buf.len() > self.cfg.max_datagram {
+            self.stats.drop(DropReason::Oversized);
+            return;
+        }
+        let class = demux::classify(buf);
+        let tid = match class {
+            Class::Other => {
+                self.stats.drop(DropReason::Unclassifiable);
+                return;
+            }
+            // STUN names its transport by ufrag; that is how new addresses
+            // are learned, and it also keeps two transports from one host
+            // port apart.
+            Class::Stun => match demux::stun_local_ufrag(buf).and_then(|u| self.by_ufrag.get(u)) {
+                Some(t) => *t,
+                None => {
+                    self.stats.drop(DropReason::BadStun);
+                    return;
+                }
+            },
+            Class::Dtls | Class::Rtp => match self.by_addr.get(&source) {
+                Some(t) => *t,
+                None => {
+                    self.stats.drop(DropReason::UnknownSource);
+                    return;
+                }
+            },
+        };
+        let Ok(contents) = DatagramRecv::try_from(buf) else {
+            self.stats.drop(DropReason::Rejected);
+            return;
+        };
+        let Some(t) = self.transports.get_mut(&tid) else {
+            self.stats.drop(DropReason::UnknownSource);
+            return;
+        };
+        let input = RtcInput::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination,
+                contents,
+            },
+        );
+        if !t.rtc.accepts(&input) {
+            self.stats.drop(DropReason::Rejected);
+            return;
+        }
+        if let Err(e) = t.rtc.handle_input(input) {
+            tracing::trace!(error = %e, "datagram rejected");
+            self.stats.drop(DropReason::Rejected);
+            return;
+        }
+        t.last_rx = now;
+        if class == Class::Stun && t.remote != Some(source) {
+            t.remote = Some(source);
+            self.learn_addr(tid, source);
+        }
+        self.mark_dirty(tid);
+    }
+
+    fn learn_addr(&mut self, tid: TransportId, addr: SocketAddr) {
+        let list = self.addrs.entry(tid).or_default();
+        if !list.contains(&addr) {
+            list.push_back(addr);
+            if list.len() > MAX_ADDRS_PER_TRANSPORT
+                && let Some(old) = list.pop_front()
+                && self.by_addr.get(&old) == Some(&tid)
+            {
+                self.by_addr.remove(&old);
+            }
+        }
+        self.by_addr.insert(addr, tid);
+    }
+
+    // ------------------------------------------------------------------ polling
+
+    fn drain(&mut self, now: Instant) {
+        while let Some(tid) = self.dirty.pop() {
+            let Some(t) = self.transports.get_mut(&tid) else {
+                continue;
+            };
+            t.dirty = false;
+            if let Err(e) = t.rtc.handle_input(RtcInput::Timeout(now)) {
+                tracing::debug!(error = %e, "transport timeout handling failed");
+            }
+            while let Some(t) = self.transports.get_mut(&tid) {
+                match t.rtc.poll_output() {
+                    Ok(RtcOutput::Timeout(at)) => {
+                        t.next_timeout = Some(at);
+                        break;
+                    }
+                    Ok(RtcOutput::Transmit(tx)) => {
+                        let contents: Vec<u8> = tx.contents.into();
+                        self.stats.datagrams_out += 1;
+                        self.stats.bytes_out += contents.len() as u64;
+                        self.outputs.push_back(Output::Transmit(Transmit {
+                            source: tx.source,
+                            destination: tx.destination,
+                            contents,
+                        }));
+                    }
+                    Ok(RtcOutput::Event(ev)) => self.on_rtc_event(now, tid, ev),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "transport failed");
+                        t.next_timeout = None;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_rtc_event(&mut self, now: Instant, tid: TransportId, ev: RtcEvent) {
+        match ev {
+            RtcEvent::RtpPacket(pkt) => self.on_rtp(now, tid, pkt),
+            RtcEvent::KeyframeRequest(req) => {
+                self.stats.keyframe_requests_in += 1;
+                let Some(t) = self.transports.get(&tid) else {
+                    return;
+                };
+                let Some(ps) = self.participants.get(&t.participant) else {
+                    return;
+                };
+                if let Some(s) = ps.subs.iter().find(|s| s.mid == Some(req.mid)) {
+                    let track = s.track;
+                    self.request_keyframe(now, track);
+                }
+            }
+            RtcEvent::IceConnectionStateChange(state) => {
+                tracing::debug!(?state, "ice state");
+            }
+            RtcEvent::Connected => tracing::debug!("transport connected"),
+            _ => {}
+        }
+    }
+
+    fn on_rtp(&mut self, now: Instant, tid: TransportId, pkt: RtpPacket) {
+        self.stats.rtp_in += 1;
+        let Some(info) = self.rx_info(tid, &pkt) else {
+            self.stats.drop(DropReason::NoTrack);
+            return;
+        };
+        let (Some(track), Some(codec)) = (info.track, info.codec) else {
+            self.stats.drop(DropReason::NoTrack);
+            return;
+        };
+        let rid = info.rid;
+        let meta = PacketMeta {
+            ssrc: info.ssrc,
+            seq: *pkt.seq_no,
+            ts: pkt.header.timestamp,
+            clock_rate: info.clock_rate,
+            rid: rid.as_ref().map(|r| r.as_ref()),
+        };
+        let mut fwd = std::mem::take(&mut self.fwd);
+        if !self.router.forward(track, meta, now, |f| fwd.push(f)) {
+            self.stats.drop(DropReason::NoTrack);
+        }
+        if fwd.is_empty() {
+            self.fwd = fwd;
+            return;
+        }
+        let ext = passthrough_extensions(&pkt.header.ext_vals);
+        for f in fwd.drain(..) {
+            let Some(stid) = self
+                .participants
+                .get(&f.subscriber)
+                .and_then(|p| p.subscriber)
+            else {
+                continue;
+            };
+            let Some(st) = self.transports.get_mut(&stid) else {
+                continue;
+            };
+            let Some(pt) = st.tx_pt(f.mid, codec) else {
+                self.stats.drop(DropReason::NotNegotiated);
+                continue;
+            };
+            let mut api = st.rtc.direct_api();
+            let Some(tx) = api.stream_tx_by_mid(f.mid, None) else {
+                self.stats.drop(DropReason::NotNegotiated);
+                continue;
+            };
+            let write = RtpWrite::new(
+                pt,
+                f.rewritten.seq.into(),
+                f.rewritten.ts,
+                pkt.timestamp,
+                pkt.payload.clone(),
+            )
+            .marker(pkt.header.marker)
+            .ext_vals(ext.clone())
+            .nackable(true);
+            tx.write_rtp(write);
+            self.stats.rtp_forwarded += 1;
+            self.mark_dirty(stid);
+        }
+        self.fwd = fwd;
+    }
+
+    /// What we know about a publisher SSRC, learned once from str0m.
+    fn rx_info(&mut self, tid: TransportId, pkt: &RtpPacket) -> Option<RxInfo> {
+        let ssrc = *pkt.header.ssrc;
+        let pt = pkt.header.payload_type;
+        let t = self.transports.get_mut(&tid)?;
+        if let Some(i) = t.rx.iter().find(|i| i.ssrc == ssrc && i.pt == pt) {
+            return Some(i.clone());
+        }
+        let (mid, rid) = {
+            let mut api = t.rtc.direct_api();
+            let rx = api.stream_rx(&pkt.header.ssrc)?;
+            (rx.mid(), rx.rid())
+        };
+        let params = t.rtc.codec_config().params().iter().find(|p| p.pt() == pt);
+        let codec = params.map(|p| p.spec().codec);
+        let clock_rate = params.map(|p| p.spec().clock_rate.get()).unwrap_or(90_000);
+        let track = self
+            .participants
+            .get(&t.participant)
+            .and_then(|p| p.published.get(&mid))
+            .copied();
+        let info = RxInfo {
+            ssrc,
+            track,
+            rid,
+            pt,
+            codec,
+            clock_rate,
+        };
+        t.rx.retain(|i| i.ssrc != ssrc);
+        // Bound the cache: a publisher has a handful of SSRCs.
+        if t.rx.len() >= 32 {
+            t.rx.remove(0);
+        }
+        t.rx.push(info.clone());
+        Some(info)
+    }
+
+    fn request_keyframe(&mut self, now: Instant, track: TrackKey) {
+        if self
+            .router
+            .keyframe_request(track, now, self.cfg.keyframe_min_interval)
+        {
+            self.send_keyframe_request(track);
+        }
+    }
+
+    fn send_keyframe_request(&mut self, track: TrackKey) {
+        let Some(meta) = self.tracks.get(&track) else {
+            return;
+        };
+        if meta.kind != Kind::Video {
+            return;
+        }
+        let Some(ptid) = self
+            .participants
+            .get(&meta.publisher)
+            .and_then(|p| p.publisher)
+        else {
+            return;
+        };
+        let Some(t) = self.transports.get_mut(&ptid) else {
+            return;
+        };
+        if let Some(rx) = t.rtc.direct_api().stream_rx_by_mid(meta.mid, meta.rid) {
+            rx.request_keyframe(KeyframeRequestKind::Pli);
+            self.stats.keyframe_requests_out += 1;
+            self.mark_dirty(ptid);
+        }
+    }
+
+    // ------------------------------------------------------------------ timeouts
+
+    fn on_timeout(&mut self, now: Instant) {
+        let due: Vec<TransportId> = self
+            .transports
+            .iter()
+            .filter(|(_, t)| t.next_timeout.is_some_and(|at| at <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for t in due {
+            self.mark_dirty(t);
+        }
+        let mut tracks = std::mem::take(&mut self.due);
+        self.router
+            .due_keyframe_requests(now, self.cfg.keyframe_min_interval, &mut tracks);
+        for t in tracks.drain(..) {
+            self.send_keyframe_request(t);
+        }
+        self.due = tracks;
+        let timed_out: Vec<ParticipantKey> = self
+            .participants
+            .iter()
+            .filter(|(_, p)| self.media_deadline(p).is_some_and(|d| d <= now))
+            .map(|(k, _)| *k)
+            .collect();
+        for p in timed_out {
+            if let Some(ps) = self.participants.get_mut(&p) {
+                ps.timed_out = true;
+            }
+            tracing::info!("participant media timed out");
+            self.emit(p, Event::Timeout);
+        }
+    }
+
+    // ------------------------------------------------------------------ commands
+
+    fn on_command(&mut self, now: Instant, cmd: Command) {
+        match cmd {
+            Command::Join {
+                participant,
+                room,
+                can_publish,
+                auto_subscribe,
+            } => self.join(now, participant, &room, can_publish, auto_subscribe),
+            Command::Leave { participant } => {
+                if let Some(p) = self.participant_ids.remove(&participant) {
+                    self.remove_participant(now, p);
+                }
+            }
+            Command::PublisherOffer { participant, sdp } => {
+                if let Some(p) = self.participant_ids.get(&participant).copied() {
+                    self.publisher_offer(now, p, &sdp);
+                }
+            }
+            Command::SubscriberAnswer { participant, sdp } => {
+                if let Some(p) = self.participant_ids.get(&participant).copied() {
+                    self.subscriber_answer(now, p, &sdp);
+                }
+            }
+            Command::Candidate {
+                participant,
+                role,
+                candidate,
+            } => {
+                if let Some(p) = self.participant_ids.get(&participant).copied() {
+                    self.remote_candidate(p, role, &candidate);
+                }
+            }
+            Command::Publish {
+                participant,
+                track_id,
+                mid,
+                kind,
+                simulcast,
+            } => {
+                if let Some(p) = self.participant_ids.get(&participant).copied() {
+                    self.publish(now, p, track_id, &mid, kind, simulcast);
+                }
+            }
+            Command::Unpublish {
+                participant: _,
+                track_id,
+            } => {
+                if let Some(t) = self.track_ids.get(&track_id).copied() {
+                    self.unpublish(now, t);
+                }
+            }
+            Command::Subscribe {
+                participant,
+                track_id,
+            } => {
+                let p = self.participant_ids.get(&participant).copied();
+                let t = self.track_ids.get(&track_id).copied();
+                if let (Some(p), Some(t)) = (p, t)
+                    && self.subscribe(p, t)
+                {
+                    self.negotiate(now, p);
+                }
+            }
+            Command::Unsubscribe {
+                participant,
+                track_id,
+            } => {
+                let p = self.participant_ids.get(&participant).copied();
+                let t = self.track_ids.get(&track_id).copied();
+                if let (Some(p), Some(t)) = (p, t)
+                    && let Some(u) = self.router.unsubscribe(p, t)
+                {
+                    self.end_subscription(u.subscriber, u.track);
+                    self.negotiate(now, p);
+                }
+            }
+        }
+    }
+
+    fn join(&mut self, now: Instant, id: String, room: &str, can_publish: bool, auto: bool) {
+        if let Some(old) = self.participant_ids.remove(&id) {
+            self.remove_participant(now, old);
+        }
+        let p = self.router.add_participant(room, auto);
+        self.participant_ids.insert(id.clone(), p);
+        self.participants.insert(
+            p,
+            PState {
+                id,
+                can_publish,
+                publisher: None,
+                subscriber: None,
+                published: HashMap::new(),
+                subs: Vec::new(),
+                stopping: Vec::new(),
+                timed_out: false,
+            },
+        );
+        let mut any = false;
+        for t in self.router.auto_subscriptions(p) {
+            any |= self.subscribe(p, t);
+        }
+        if any {
+            self.negotiate(now, p);
+        }
+    }
+
+    fn new_transport(
+        &mut self,
+        now: Instant,
+        p: ParticipantKey,
+        role: Role,
+    ) -> Option<TransportId> {
+        let t = match Transport::new(p, role, &self.cfg, now) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot create transport");
+                return None;
+            }
+        };
+        self.next_transport += 1;
+        let id = TransportId(self.next_transport);
+        self.by_ufrag.insert(t.ufrag.clone(), id);
+        self.transports.insert(id, t);
+        self.dirty.push(id);
+        Some(id)
+    }
+
+    fn remove_transport(&mut self, id: TransportId) {
+        if let Some(t) = self.transports.remove(&id) {
+            self.by_ufrag.remove(&t.ufrag);
+        }
+        for a in self.addrs.remove(&id).unwrap_or_default() {
+            if self.by_addr.get(&a) == Some(&id) {
+                self.by_addr.remove(&a);
+            }
+        }
+    }
+
+    fn publisher_offer(&mut self, now: Instant, p: ParticipantKey, sdp: &str) {
+        let Some(ps) = self.participants.get(&p) else {
+            return;
+        };
+        if !ps.can_publish {
+            self.emit(
+                p,
+                Event::Error {
+                    message: "not allowed to publish".into(),
+                },
+            );
+            return;
+        }
+        let tid = match ps.publisher {
+            Some(t) => t,
+            None => {
+                let Some(t) = self.new_transport(now, p, Role::Publisher) else {
+                    return;
+                };
+                if let Some(ps) = self.participants.get_mut(&p) {
+                    ps.publisher = Some(t);
+                }
+                t
+            }
+        };
+        let offer = match SdpOffer::from_sdp_string(sdp) {
+            Ok(o) => o,
+            Err(e) => {
+                self.emit(
+                    p,
+                    Event::Error {
+                        message: format!("unparsable offer: {e}"),
+                    },
+                );
+                return;
+            }
+        };
+        let Some(t) = self.transports.get_mut(&tid) else {
+            return;
+        };
+        match t.rtc.sdp_api().accept_offer(offer) {
+            Ok(answer) => {
+                // New m-lines may map SSRCs differently; learn them again.
+                t.rx.clear();
+                let sdp = answer.to_sdp_string();
+                self.emit(p, Event::PublisherAnswer { sdp });
+            }
+            Err(e) => self.emit(
+                p,
+                Event::Error {
+                    message: format!("offer refused: {e}"),
+                },
+            ),
+        }
+        self.mark_dirty(tid);
+    }
+
+    fn subscriber_answer(&mut self, now: Instant, p: ParticipantKey, sdp: &str) {
+        let Some(tid) = self.participants.get(&p).and_then(|ps| ps.subscriber) else {
+            return;
+        };
+        let Some(t) = self.transports.get_mut(&tid) else {
+            return;
+        };
+        let Some(pending) = t.pending_offer.take() else {
+            self.emit(
+                p,
+                Event::Error {
+                    message: "no subscriber offer is pending".into(),
+                },
+            );
+            return;
+        };
+        let answer = match SdpAnswer::from_sdp_string(sdp) {
+            Ok(a) => a,
+            Err(e) => {
+                t.pending_offer = Some(pending);
+                self.emit(
+                    p,
+                    Event::Error {
+                        message: format!("unparsable answer: {e}"),
+                    },
+                );
+                return;
+            }
+        };
+        if let Err(e) = t.rtc.sdp_api().accept_answer(pending, answer) {
+            self.emit(
+                p,
+                Event::Error {
+                    message: format!("answer refused: {e}"),
+                },
+            );
+            return;
+        }
+        let renegotiate = std::mem::take(&mut t.renegotiate);
+        let (cache_packets, cache_age) = (self.cfg.rtx_cache_packets, self.cfg.rtx_cache_age);
+        let mut went_live = Vec::new();
+        if let Some(ps) = self.participants.get_mut(&p) {
+            for s in ps.subs.iter_mut().filter(|s| !s.live) {
+                let Some(mid) = s.mid else { continue };
+                s.live = true;
+                went_live.push((s.track, mid));
+            }
+        }
+        for (_, mid) in &went_live {
+            if let Some(tx) = t.rtc.direct_api().stream_tx_by_mid(*mid, None) {
+                tx.set_rtx_cache(cache_packets, cache_age, None);
+            }
+        }
+        for (track, mid) in went_live {
+            self.router.set_out_mid(p, track, mid);
+            // A new subscriber needs a keyframe to start decoding.
+            self.request_keyframe(now, track);
+        }
+        self.mark_dirty(tid);
+        if renegotiate {
+            self.negotiate(now, p);
+        }
+    }
+
+    fn remote_candidate(&mut self, p: ParticipantKey, role: Role, cand: &str) {
+        let Some(ps) = self.participants.get(&p) else {
+            return;
+        };
+        let tid = match role {
+            Role::Publisher => ps.publisher,
+            Role::Subscriber => ps.subscriber,
+        };
+        let Some(t) = tid.and_then(|t| self.transports.get_mut(&t)) else {
+            return;
+        };
+        let line = cand.strip_prefix("a=").unwrap_or(cand);
+        match Candidate::from_sdp_string(line) {
+            Ok(c) => t.rtc.add_remote_candidate(c),
+            Err(e) => tracing::debug!(error = %e, "ignoring unparsable candidate"),
+        }
+    }
+
+    fn publish(
+        &mut self,
+        now: Instant,
+        p: ParticipantKey,
+        track_id: String,
+        mid: &str,
+        kind: Kind,
+        simulcast: Vec<String>,
+    ) {
+        let Some(ps) = self.participants.get(&p) else {
+            return;
+        };
+        if !ps.can_publish {
+            self.emit(
+                p,
+                Event::Error {
+                    message: "not allowed to publish".into(),
+                },
+            );
+            return;
+        }
+        let mid = Mid::from(mid);
+        if self.track_ids.contains_key(&track_id) || ps.published.contains_key(&mid) {
+            self.emit(
+                p,
+                Event::Error {
+                    message: "track already published".into(),
+                },
+            );
+            return;
+        }
+        let rid = simulcast.first().cloned();
+        let Some((t, auto)) = self.router.add_track(p, kind, rid.clone()) else {
+            return;
+        };
+        self.tracks.insert(
+            t,
+            TrackMeta {
+                id: track_id.clone(),
+                publisher: p,
+                mid,
+                rid: rid.as_deref().map(Rid::from),
+                kind,
+            },
+        );
+        self.track_ids.insert(track_id, t);
+        if let Some(ps) = self.participants.get_mut(&p) {
+            ps.published.insert(mid, t);
+            if let Some(pt) = ps.publisher.and_then(|id| self.transports.get_mut(&id)) {
+                pt.rx.clear();
+            }
+        }
+        for s in auto {
+            if self.subscribe(s, t) {
+                self.negotiate(now, s);
+            }
+        }
+    }
+
+    fn unpublish(&mut self, now: Instant, t: TrackKey) {
+        let Some(meta) = self.tracks.remove(&t) else {
+            return;
+        };
+        self.track_ids.remove(&meta.id);
+        if let Some(ps) = self.participants.get_mut(&meta.publisher) {
+            ps.published.remove(&meta.mid);
+        }
+        for u in self.router.remove_track(t) {
+            self.end_subscription(u.subscriber, u.track);
+            self.negotiate(now, u.subscriber);
+        }
+    }
+
+    fn subscribe(&mut self, p: ParticipantKey, t: TrackKey) -> bool {
+        if !self.router.subscribe(p, t) {
+            return false;
+        }
+        if let Some(ps) = self.participants.get_mut(&p) {
+            ps.subs.push(SubState {
+                track: t,
+                mid: None,
+                live: false,
+            });
+        }
+        true
+    }
+
+    fn end_subscription(&mut self, p: ParticipantKey, t: TrackKey) {
+        let track_id = self.tracks.get(&t).map(|m| m.id.clone());
+        let Some(ps) = self.participants.get_mut(&p) else {
+            return;
+        };
+        let Some(i) = ps.subs.iter().position(|s| s.track == t) else {
+            return;
+        };
+        let s = ps.subs.swap_remove(i);
+        if let Some(mid) = s.mid {
+            ps.stopping.push(mid);
+        }
+        if let Some(track_id) = track_id {
+            self.emit(p, Event::Unsubscribed { track_id });
+        }
+    }
+
+    /// Makes a subscriber offer for whatever changed, or remembers to once
+    /// the pending one is answered.
+    fn negotiate(&mut self, now: Instant, p: ParticipantKey) {
+        let Some(ps) = self.participants.get(&p) else {
+            return;
+        };
+        let tid = match ps.subscriber {
+            Some(t) => t,
+            None => {
+                let Some(t) = self.new_transport(now, p, Role::Subscriber) else {
+                    return;
+                };
+                if let Some(ps) = self.participants.get_mut(&p) {
+                    ps.subscriber = Some(t);
+                }
+                t
+            }
+        };
+        let Some(t) = self.transports.get_mut(&tid) else {
+            return;
+        };
+        if t.pending_offer.is_some() {
+            t.renegotiate = true;
+            return;
+        }
+        let Some(ps) = self.participants.get(&p) else {
+            return;
+        };
+        // (index in subs, track id, publisher id, kind) for each new subscription.
+        let todo: Vec<(usize, String, String, MediaKind)> = ps
+            .subs
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.mid.is_none())
+            .filter_map(|(i, s)| {
+                let meta = self.tracks.get(&s.track)?;
+                let publisher = self.participants.get(&meta.publisher)?.id.clone();
+                let kind = match meta.kind {
+                    Kind::Audio => MediaKind::Audio,
+                    Kind::Video => MediaKind::Video,
+                };
+                Some((i, meta.id.clone(), publisher, kind))
+            })
+            .collect();
+        let Some(ps) = self.participants.get_mut(&p) else {
+            return;
+        };
+        let mut api = t.rtc.sdp_api();
+        let mut added = Vec::new();
+        for (i, track_id, publisher, kind) in todo {
+            let mid = api.add_media(
+                kind,
+                Direction::SendOnly,
+                Some(publisher),
+                Some(track_id.clone()),
+                None,
+            );
+            ps.subs[i].mid = Some(mid);
+            added.push((track_id, mid));
+        }
+        for mid in ps.stopping.drain(..) {
+            api.stop_media(mid);
+        }
+        let id = ps.id.clone();
+        if let Some((offer, pending)) = api.apply() {
+            t.pending_offer = Some(pending);
+            for (track_id, mid) in added {
+                self.outputs.push_back(Output::Event {
+                    participant: id.clone(),
+                    event: Event::Subscribed {
+                        track_id,
+                        mid: mid.to_string(),
+                    },
+                });
+            }
+            self.outputs.push_back(Output::Event {
+                participant: id,
+                event: Event::SubscriberOffer {
+                    sdp: offer.to_sdp_string(),
+                },
+            });
+        }
+        self.mark_dirty(tid);
+    }
+
+    fn remove_participant(&mut self, now: Instant, p: ParticipantKey) {
+        let ended = self.router.remove_participant(p);
+        // Tell subscribers first, while the track ids are still known.
+        for u in &ended {
+            self.end_subscription(u.subscriber, u.track);
+        }
+        let Some(ps) = self.participants.remove(&p) else {
+            return;
+        };
+        self.participant_ids.remove(&ps.id);
+        for t in ps.published.values() {
+            if let Some(meta) = self.tracks.remove(t) {
+                self.track_ids.remove(&meta.id);
+            }
+        }
+        for t in [ps.publisher, ps.subscriber].into_iter().flatten() {
+            self.remove_transport(t);
+        }
+        for u in ended {
+            self.negotiate(now, u.subscriber);
+        }
+    }
+}
+
+/// Header extensions that carry end-to-end meaning and pass to subscribers.
+/// The per-hop ones (transport-cc, abs-send-time, mid, rid) are written anew
+/// by each subscriber transport.
+fn passthrough_extensions(e: &ExtensionValues) -> ExtensionValues {
+    ExtensionValues {
+        audio_level: e.audio_level,
+        voice_activity: e.voice_activity,
+        video_orientation: e.video_orientation,
+        video_content_type: e.video_content_type,
+        abs_capture_time: e.abs_capture_time,
+        frame_mark: e.frame_mark,
+        user_values: e.user_values.clone(),
+        ..Default::default()
+    }
+}

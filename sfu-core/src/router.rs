@@ -1,0 +1,495 @@
+//! The routing core: rooms, participants, tracks and subscriptions, and the
+//! forwarding decision for each packet.
+//!
+//! It knows nothing about WebRTC transports. The [`crate::MediaPlane`] tells
+//! it who joined and what was negotiated, asks it where each packet goes, and
+//! does what it says. This keeps the decision testable and benchmarkable on
+//! its own.
+
+use crate::keyframe::KeyframeThrottle;
+use crate::rewrite::{Rewriter, Rewritten};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use str0m::media::Mid;
+
+/// A participant's key inside one media plane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ParticipantKey(pub u64);
+
+/// A published track's key inside one media plane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TrackKey(pub u64);
+
+/// Audio or video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Audio.
+    Audio,
+    /// Video.
+    Video,
+}
+
+#[derive(Debug)]
+struct Subscription {
+    subscriber: ParticipantKey,
+    /// The subscriber-side m-line, once negotiated.
+    out_mid: Option<Mid>,
+    rewriter: Rewriter,
+}
+
+#[derive(Debug)]
+struct Track {
+    publisher: ParticipantKey,
+    room: u64,
+    kind: Kind,
+    /// Simulcast rid forwarded to subscribers; `None` without simulcast.
+    forwarded_rid: Option<String>,
+    subs: Vec<Subscription>,
+    keyframes: KeyframeThrottle,
+}
+
+#[derive(Debug)]
+struct Participant {
+    room: u64,
+    auto_subscribe: bool,
+    published: Vec<TrackKey>,
+    subscribed: Vec<TrackKey>,
+}
+
+#[derive(Debug, Default)]
+struct Room {
+    participants: Vec<ParticipantKey>,
+    tracks: Vec<TrackKey>,
+}
+
+/// One packet as the router sees it: only what routing and rewriting need.
+#[derive(Debug, Clone, Copy)]
+pub struct PacketMeta<'a> {
+    /// Publisher-side SSRC.
+    pub ssrc: u32,
+    /// Publisher-side extended sequence number.
+    pub seq: u64,
+    /// Publisher-side RTP timestamp.
+    pub ts: u32,
+    /// Clock rate of the payload type.
+    pub clock_rate: u32,
+    /// Simulcast rid, if any.
+    pub rid: Option<&'a str>,
+}
+
+/// Where a forwarded packet goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Forward {
+    /// The subscriber.
+    pub subscriber: ParticipantKey,
+    /// Its m-line for this track.
+    pub mid: Mid,
+    /// Rewritten sequence number and timestamp.
+    pub rewritten: Rewritten,
+}
+
+/// What removing a track means for its subscribers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsubscribed {
+    /// The track.
+    pub track: TrackKey,
+    /// The subscriber.
+    pub subscriber: ParticipantKey,
+    /// Its m-line, if it was negotiated.
+    pub mid: Option<Mid>,
+}
+
+/// Rooms, participants, tracks and subscriptions.
+#[derive(Debug, Default)]
+pub struct Router {
+    room_ids: HashMap<String, u64>,
+    rooms: HashMap<u64, Room>,
+    participants: HashMap<ParticipantKey, Participant>,
+    tracks: HashMap<TrackKey, Track>,
+    next_key: u64,
+}
+
+impl Router {
+    fn next(&mut self) -> u64 {
+        self.next_key += 1;
+        self.next_key
+    }
+
+    /// Number of rooms with participants.
+    pub fn room_count(&self) -> usize {
+        self.rooms.len()
+    }
+
+    /// Number of participants.
+    pub fn participant_count(&self) -> usize {
+        self.participants.len()
+    }
+
+    /// Number of published tracks.
+    pub fn track_count(&self) -> usize {
+        self.tracks.len()
+    }
+
+    /// Number of subscriptions.
+    pub fn subscription_count(&self) -> usize {
+        self.tracks.values().map(|t| t.subs.len()).sum()
+    }
+
+    /// Adds a participant to `room` (created on first use).
+    pub fn add_participant(&mut self, room: &str, auto_subscribe: bool) -> ParticipantKey {
+        let room_key = match self.room_ids.get(room) {
+            Some(k) => *k,
+            None => {
+                let k = self.next();
+                self.room_ids.insert(room.to_string(), k);
+                self.rooms.insert(k, Room::default());
+                k
+            }
+        };
+        let key = ParticipantKey(self.next());
+        self.participants.insert(
+            key,
+            Participant {
+                room: room_key,
+                auto_subscribe,
+                published: Vec::new(),
+                subscribed: Vec::new(),
+            },
+        );
+        if let Some(r) = self.rooms.get_mut(&room_key) {
+            r.participants.push(key);
+        }
+        key
+    }
+
+    /// Tracks in the participant's room that it should be auto-subscribed to.
+    pub fn auto_subscriptions(&self, p: ParticipantKey) -> Vec<TrackKey> {
+        let Some(part) = self.participants.get(&p) else {
+            return Vec::new();
+        };
+        if !part.auto_subscribe {
+            return Vec::new();
+        }
+        let Some(room) = self.rooms.get(&part.room) else {
+            return Vec::new();
+        };
+        room.tracks
+            .iter()
+            .copied()
+            .filter(|t| {
+                self.tracks
+                    .get(t)
+                    .is_some_and(|tr| tr.publisher != p && !part.subscribed.contains(t))
+            })
+            .collect()
+    }
+
+    /// Adds a track published by `publisher`. Returns the participants in the
+    /// room that auto-subscribe to it.
+    pub fn add_track(
+        &mut self,
+        publisher: ParticipantKey,
+        kind: Kind,
+        forwarded_rid: Option<String>,
+    ) -> Option<(TrackKey, Vec<ParticipantKey>)> {
+        let room = self.participants.get(&publisher)?.room;
+        let key = TrackKey(self.next());
+        self.tracks.insert(
+            key,
+            Track {
+                publisher,
+                room,
+                kind,
+                forwarded_rid,
+                subs: Vec::new(),
+                keyframes: KeyframeThrottle::default(),
+            },
+        );
+        if let Some(p) = self.participants.get_mut(&publisher) {
+            p.published.push(key);
+        }
+        let r = self.rooms.get_mut(&room)?;
+        r.tracks.push(key);
+        let auto = r
+            .participants
+            .iter()
+            .copied()
+            .filter(|p| {
+                *p != publisher && self.participants.get(p).is_some_and(|pp| pp.auto_subscribe)
+            })
+            .collect();
+        Some((key, auto))
+    }
+
+    /// The track's kind and publisher.
+    pub fn track(&self, t: TrackKey) -> Option<(Kind, ParticipantKey)> {
+        self.tracks.get(&t).map(|t| (t.kind, t.publisher))
+    }
+
+    /// Subscribes `subscriber` to `track`. Returns `false` if either is
+    /// unknown, they are in different rooms, the subscriber published it, or
+    /// it is already subscribed.
+    pub fn subscribe(&mut self, subscriber: ParticipantKey, track: TrackKey) -> bool {
+        let Some(sub) = self.participants.get_mut(&subscriber) else {
+            return false;
+        };
+        let Some(tr) = self.tracks.get_mut(&track) else {
+            return false;
+        };
+        if tr.room != sub.room || tr.publisher == subscriber || sub.subscribed.contains(&track) {
+            return false;
+        }
+        sub.subscribed.push(track);
+        tr.subs.push(Subscription {
+            subscriber,
+            out_mid: None,
+            rewriter: Rewriter::default(),
+        });
+        true
+    }
+
+    /// Records the negotiated subscriber-side m-line of a subscription.
+    pub fn set_out_mid(&mut self, subscriber: ParticipantKey, track: TrackKey, mid: Mid) {
+        if let Some(s) = self
+            .tracks
+            .get_mut(&track)
+            .and_then(|t| t.subs.iter_mut().find(|s| s.subscriber == subscriber))
+        {
+            s.out_mid = Some(mid);
+        }
+    }
+
+    /// Ends one subscription. Returns its m-line if it had one.
+    pub fn unsubscribe(
+        &mut self,
+        subscriber: ParticipantKey,
+        track: TrackKey,
+    ) -> Option<Unsubscribed> {
+        let tr = self.tracks.get_mut(&track)?;
+        let i = tr.subs.iter().position(|s| s.subscriber == subscriber)?;
+        let s = tr.subs.swap_remove(i);
+        if let Some(p) = self.participants.get_mut(&subscriber) {
+            p.subscribed.retain(|t| *t != track);
+        }
+        Some(Unsubscribed {
+            track,
+            subscriber,
+            mid: s.out_mid,
+        })
+    }
+
+    /// Removes a track. Returns the subscriptions that ended.
+    pub fn remove_track(&mut self, track: TrackKey) -> Vec<Unsubscribed> {
+        let Some(tr) = self.tracks.remove(&track) else {
+            return Vec::new();
+        };
+        if let Some(p) = self.participants.get_mut(&tr.publisher) {
+            p.published.retain(|t| *t != track);
+        }
+        if let Some(r) = self.rooms.get_mut(&tr.room) {
+            r.tracks.retain(|t| *t != track);
+        }
+        tr.subs
+            .into_iter()
+            .map(|s| {
+                if let Some(p) = self.participants.get_mut(&s.subscriber) {
+                    p.subscribed.retain(|t| *t != track);
+                }
+                Unsubscribed {
+                    track,
+                    subscriber: s.subscriber,
+                    mid: s.out_mid,
+                }
+            })
+            .collect()
+    }
+
+    /// Removes a participant, its tracks and its subscriptions. Returns the
+    /// subscriptions of others that ended because its tracks went away.
+    pub fn remove_participant(&mut self, p: ParticipantKey) -> Vec<Unsubscribed> {
+        let Some(part) = self.participants.get(&p) else {
+            return Vec::new();
+        };
+        let published = part.published.clone();
+        let subscribed = part.subscribed.clone();
+        let room = part.room;
+        let mut ended = Vec::new();
+        for t in published {
+            ended.extend(self.remove_track(t));
+        }
+        for t in subscribed {
+            self.unsubscribe(p, t);
+        }
+        self.participants.remove(&p);
+        if let Some(r) = self.rooms.get_mut(&room) {
+            r.participants.retain(|x| *x != p);
+            if r.participants.is_empty() {
+                self.rooms.remove(&room);
+                self.room_ids.retain(|_, k| *k != room);
+            }
+        }
+        ended
+    }
+
+    /// Decides where one packet of `track` goes and rewrites it for each
+    /// subscriber. Calls `out` once per destination; allocates nothing.
+    pub fn forward(
+        &mut self,
+        track: TrackKey,
+        pkt: PacketMeta<'_>,
+        now: Instant,
+        mut out: impl FnMut(Forward),
+    ) -> bool {
+        let Some(tr) = self.tracks.get_mut(&track) else {
+            return false;
+        };
+        if tr.forwarded_rid.as_deref() != pkt.rid && tr.forwarded_rid.is_some() {
+            return true;
+        }
+        for s in &mut tr.subs {
+            let Some(mid) = s.out_mid else { continue };
+            if let Some(rewritten) =
+                s.rewriter
+                    .rewrite(pkt.ssrc, pkt.seq, pkt.ts, pkt.clock_rate, now)
+            {
+                out(Forward {
+                    subscriber: s.subscriber,
+                    mid,
+                    rewritten,
+                });
+            }
+        }
+        true
+    }
+
+    /// A subscriber asked for a keyframe. Returns `true` if the request
+    /// should go to the publisher now.
+    pub fn keyframe_request(&mut self, track: TrackKey, now: Instant, min: Duration) -> bool {
+        self.tracks
+            .get_mut(&track)
+            .is_some_and(|t| t.keyframes.request(now, min))
+    }
+
+    /// Tracks whose deferred keyframe request is due now.
+    pub fn due_keyframe_requests(&mut self, now: Instant, min: Duration, out: &mut Vec<TrackKey>) {
+        for (k, t) in &mut self.tracks {
+            if t.keyframes.poll(now, min) {
+                out.push(*k);
+            }
+        }
+    }
+
+    /// The earliest deferred keyframe request.
+    pub fn next_keyframe_due(&self, min: Duration) -> Option<Instant> {
+        self.tracks
+            .values()
+            .filter_map(|t| t.keyframes.due_at(min))
+            .min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mid(s: &str) -> Mid {
+        Mid::from(s)
+    }
+
+    fn meta(seq: u64) -> PacketMeta<'static> {
+        PacketMeta {
+            ssrc: 1,
+            seq,
+            ts: seq as u32 * 960,
+            clock_rate: 48_000,
+            rid: None,
+        }
+    }
+
+    #[test]
+    fn fanout_reaches_every_negotiated_subscriber_but_not_the_publisher() {
+        let now = Instant::now();
+        let mut r = Router::default();
+        let a = r.add_participant("room", true);
+        let b = r.add_participant("room", true);
+        let c = r.add_participant("room", true);
+        let other = r.add_participant("elsewhere", true);
+        let (t, auto) = r.add_track(a, Kind::Audio, None).unwrap();
+        assert_eq!(auto, vec![b, c]);
+        for s in &auto {
+            assert!(r.subscribe(*s, t));
+        }
+        assert!(!r.subscribe(a, t), "publisher cannot subscribe to itself");
+        assert!(!r.subscribe(other, t), "other rooms cannot subscribe");
+        assert!(!r.subscribe(b, t), "no double subscription");
+        r.set_out_mid(b, t, mid("0"));
+        let mut got = Vec::new();
+        r.forward(t, meta(5), now, |f| got.push(f.subscriber));
+        assert_eq!(got, vec![b], "c is not negotiated yet");
+        r.set_out_mid(c, t, mid("3"));
+        got.clear();
+        r.forward(t, meta(6), now, |f| got.push(f.subscriber));
+        assert_eq!(got, vec![b, c]);
+    }
+
+    #[test]
+    fn leaving_frees_everything() {
+        let mut r = Router::default();
+        let a = r.add_participant("room", true);
+        let b = r.add_participant("room", true);
+        let (t, _) = r.add_track(a, Kind::Video, None).unwrap();
+        r.subscribe(b, t);
+        r.set_out_mid(b, t, mid("1"));
+        let (tb, _) = r.add_track(b, Kind::Audio, None).unwrap();
+        r.subscribe(a, tb);
+        let ended = r.remove_participant(a);
+        assert_eq!(
+            ended,
+            vec![Unsubscribed {
+                track: t,
+                subscriber: b,
+                mid: Some(mid("1"))
+            }]
+        );
+        assert_eq!(r.track_count(), 1);
+        assert_eq!(r.subscription_count(), 0);
+        r.remove_participant(b);
+        assert_eq!(r.room_count(), 0);
+        assert_eq!(r.participant_count(), 0);
+        assert_eq!(r.track_count(), 0);
+        assert!(r.room_ids.is_empty());
+    }
+
+    #[test]
+    fn late_joiner_gets_existing_tracks() {
+        let mut r = Router::default();
+        let a = r.add_participant("room", true);
+        let (t, auto) = r.add_track(a, Kind::Video, None).unwrap();
+        assert!(auto.is_empty());
+        let b = r.add_participant("room", true);
+        let c = r.add_participant("room", false);
+        assert_eq!(r.auto_subscriptions(b), vec![t]);
+        assert!(r.auto_subscriptions(c).is_empty());
+        r.subscribe(b, t);
+        assert!(r.auto_subscriptions(b).is_empty());
+    }
+
+    #[test]
+    fn only_the_forwarded_simulcast_layer_passes() {
+        let now = Instant::now();
+        let mut r = Router::default();
+        let a = r.add_participant("room", true);
+        let b = r.add_participant("room", true);
+        let (t, _) = r.add_track(a, Kind::Video, Some("h".into())).unwrap();
+        r.subscribe(b, t);
+        r.set_out_mid(b, t, mid("0"));
+        let mut n = 0;
+        let mut m = meta(1);
+        m.rid = Some("l");
+        r.forward(t, m, now, |_| n += 1);
+        assert_eq!(n, 0);
+        m.rid = Some("h");
+        r.forward(t, m, now, |_| n += 1);
+        assert_eq!(n, 1);
+    }
+}

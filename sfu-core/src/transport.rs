@@ -1,0 +1,116 @@
+//! One WebRTC transport: a str0m `Rtc` in RTP mode with ICE-lite, plus the
+//! small caches the plane needs to route its packets without asking str0m
+//! twice.
+
+use crate::api::{MediaConfig, Role};
+use crate::router::{ParticipantKey, TrackKey};
+use std::net::SocketAddr;
+use std::time::Instant;
+use str0m::change::SdpPendingOffer;
+use str0m::format::Codec;
+use str0m::media::{Mid, Pt, Rid};
+use str0m::{Candidate, Rtc};
+
+/// A transport's key in the plane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct TransportId(pub(crate) u64);
+
+/// What we learned about an incoming SSRC the first time we saw it.
+#[derive(Debug, Clone)]
+pub(crate) struct RxInfo {
+    pub(crate) ssrc: u32,
+    pub(crate) track: Option<TrackKey>,
+    pub(crate) rid: Option<Rid>,
+    pub(crate) pt: Pt,
+    pub(crate) codec: Option<Codec>,
+    pub(crate) clock_rate: u32,
+}
+
+/// The payload type a subscriber's m-line uses for a codec.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TxPt {
+    pub(crate) mid: Mid,
+    pub(crate) codec: Codec,
+    pub(crate) pt: Pt,
+}
+
+/// Why a transport could not be created.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TransportError {
+    /// The configured candidate address is unusable.
+    #[error("bad candidate address: {0}")]
+    Candidate(String),
+}
+
+pub(crate) struct Transport {
+    pub(crate) rtc: Rtc,
+    pub(crate) participant: ParticipantKey,
+    pub(crate) ufrag: String,
+    pub(crate) remote: Option<SocketAddr>,
+    pub(crate) last_rx: Instant,
+    pub(crate) next_timeout: Option<Instant>,
+    /// Subscriber side: the offer awaiting an answer.
+    pub(crate) pending_offer: Option<SdpPendingOffer>,
+    /// Subscriber side: changes arrived while an offer was pending.
+    pub(crate) renegotiate: bool,
+    /// Publisher side: per incoming SSRC.
+    pub(crate) rx: Vec<RxInfo>,
+    /// Subscriber side: payload type mapping per m-line and codec.
+    pub(crate) tx_pts: Vec<TxPt>,
+    /// Queued for a poll in this round.
+    pub(crate) dirty: bool,
+}
+
+impl Transport {
+    pub(crate) fn new(
+        participant: ParticipantKey,
+        _role: Role,
+        cfg: &MediaConfig,
+        now: Instant,
+    ) -> Result<Self, TransportError> {
+        let mut rtc = Rtc::builder()
+            .set_ice_lite(true)
+            .set_rtp_mode(true)
+            .set_stats_interval(None)
+            .build(now);
+        let cand = Candidate::host(cfg.candidate_addr, "udp")
+            .map_err(|e| TransportError::Candidate(e.to_string()))?;
+        rtc.add_local_candidate(cand);
+        let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
+        Ok(Self {
+            rtc,
+            participant,
+            ufrag,
+            remote: None,
+            last_rx: now,
+            next_timeout: Some(now),
+            pending_offer: None,
+            renegotiate: false,
+            rx: Vec::new(),
+            tx_pts: Vec::new(),
+            dirty: true,
+        })
+    }
+
+    /// Payload type the subscriber's `mid` uses for `codec`, looked up once.
+    pub(crate) fn tx_pt(&mut self, mid: Mid, codec: Codec) -> Option<Pt> {
+        if let Some(p) = self
+            .tx_pts
+            .iter()
+            .find(|p| p.mid == mid && p.codec == codec)
+        {
+            return Some(p.pt);
+        }
+        let media = self.rtc.media(mid)?;
+        let remote = media.remote_pts();
+        let pt = self
+            .rtc
+            .codec_config()
+            .params()
+            .iter()
+            .find(|p| p.spec().codec == codec && remote.contains(&p.pt()))?
+            .pt();
+        self.tx_pts.push(TxPt { mid, codec, pt });
+        Some(pt)
+    }
+}

@@ -1,0 +1,287 @@
+//! A virtual-time world: the media plane, lean str0m peers, and a seeded
+//! network between them. Time only moves when the world steps it.
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+use sfu_core::{Command, Event, Input, Kind, MediaConfig, MediaPlane, Output};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use str0m::media::{MediaKind, Mid};
+use testkit::netem::{Link, SimNet};
+use testkit::peer::LeanPeer;
+
+pub const SFU: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 7882);
+
+pub struct Client {
+    pub id: String,
+    pub publisher: LeanPeer,
+    pub subscriber: LeanPeer,
+    /// Our publisher mids and the track ids we gave them.
+    pub published: Vec<(Mid, String)>,
+    /// Subscriber mid → track id.
+    pub subscribed: HashMap<String, String>,
+    pub events: Vec<Event>,
+}
+
+pub struct World {
+    pub now: Instant,
+    pub plane: MediaPlane,
+    plane_timeout: Instant,
+    pub net: SimNet,
+    pub clients: Vec<Client>,
+    next_port: u16,
+}
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+impl World {
+    pub fn new(seed: u64) -> Self {
+        let now = Instant::now();
+        let mut cfg = MediaConfig::new(SFU);
+        cfg.ice_timeout = Duration::from_secs(5);
+        Self {
+            now,
+            plane: MediaPlane::new(cfg, now),
+            plane_timeout: now,
+            net: SimNet::new(seed, Link::default()),
+            clients: Vec::new(),
+            next_port: 20_000,
+        }
+    }
+
+    pub fn command(&mut self, cmd: Command) {
+        self.plane.handle_input(self.now, Input::Command(cmd));
+        self.flush();
+    }
+
+    /// Joins a participant; returns its index.
+    pub fn join(&mut self, room: &str) -> usize {
+        let i = self.clients.len();
+        let id = format!("PA_{i}");
+        let (pa, sa) = (addr(self.next_port), addr(self.next_port + 1));
+        self.next_port += 2;
+        self.clients.push(Client {
+            id: id.clone(),
+            publisher: LeanPeer::new(pa, self.now),
+            subscriber: LeanPeer::new(sa, self.now),
+            published: Vec::new(),
+            subscribed: HashMap::new(),
+            events: Vec::new(),
+        });
+        self.command(Command::Join {
+            participant: id,
+            room: room.into(),
+            can_publish: true,
+            auto_subscribe: true,
+        });
+        i
+    }
+
+    /// Publishes audio + video for client `i`.
+    pub fn publish_av(&mut self, i: usize) {
+        let (sdp, mids) = self.clients[i]
+            .publisher
+            .offer_tracks(&[MediaKind::Audio, MediaKind::Video]);
+        let id = self.clients[i].id.clone();
+        for (mid, kind) in mids.iter().zip([Kind::Audio, Kind::Video]) {
+            let track_id = format!("TR_{i}_{mid}");
+            self.clients[i].published.push((*mid, track_id.clone()));
+            self.command(Command::Publish {
+                participant: id.clone(),
+                track_id,
+                mid: mid.to_string(),
+                kind,
+                simulcast: vec![],
+            });
+        }
+        self.command(Command::PublisherOffer {
+            participant: id,
+            sdp,
+        });
+    }
+
+    pub fn leave(&mut self, i: usize) {
+        let id = self.clients[i].id.clone();
+        self.command(Command::Leave { participant: id });
+    }
+
+    fn client_by_addr(&mut self, a: SocketAddr) -> Option<&mut LeanPeer> {
+        self.clients.iter_mut().find_map(|c| {
+            if c.publisher.addr() == a {
+                Some(&mut c.publisher)
+            } else if c.subscriber.addr() == a {
+                Some(&mut c.subscriber)
+            } else {
+                None
+            }
+        })
+    }
+
+    /// Moves plane outputs and peer outboxes onto the network; answers
+    /// plane events the way a client would.
+    fn flush(&mut self) {
+        loop {
+            let mut progressed = false;
+            loop {
+                match self.plane.poll_output(self.now) {
+                    Output::Transmit(t) => {
+                        self.net.send(self.now, t.source, t.destination, t.contents);
+                    }
+                    Output::Event { participant, event } => {
+                        progressed = true;
+                        self.on_plane_event(&participant, event);
+                    }
+                    Output::Timeout(t) => {
+                        self.plane_timeout = t.max(self.now + Duration::from_micros(100));
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            for c in &mut self.clients {
+                for p in [&mut c.publisher, &mut c.subscriber] {
+                    for o in p.outbox.drain(..) {
+                        self.net.send(self.now, o.source, o.destination, o.contents);
+                    }
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    fn on_plane_event(&mut self, participant: &str, event: Event) {
+        let Some(i) = self.clients.iter().position(|c| c.id == participant) else {
+            return;
+        };
+        let now = self.now;
+        match &event {
+            Event::PublisherAnswer { sdp } => {
+                self.clients[i]
+                    .publisher
+                    .accept_answer(sdp)
+                    .expect("answer");
+                self.clients[i].publisher.poll(now);
+            }
+            Event::SubscriberOffer { sdp } => {
+                let answer = self.clients[i].subscriber.accept_offer(sdp).expect("offer");
+                self.clients[i].subscriber.poll(now);
+                let id = self.clients[i].id.clone();
+                self.plane.handle_input(
+                    now,
+                    Input::Command(Command::SubscriberAnswer {
+                        participant: id,
+                        sdp: answer,
+                    }),
+                );
+            }
+            Event::Subscribed { track_id, mid } => {
+                self.clients[i]
+                    .subscribed
+                    .insert(mid.clone(), track_id.clone());
+            }
+            _ => {}
+        }
+        self.clients[i].events.push(event);
+    }
+
+    /// Runs the world until `target`, processing everything due on the way.
+    pub fn advance_to(&mut self, target: Instant) {
+        loop {
+            let peers = self
+                .clients
+                .iter()
+                .flat_map(|c| [c.publisher.next_timeout(), c.subscriber.next_timeout()])
+                .min();
+            let next = [Some(self.plane_timeout), peers, self.net.next_delivery()]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(target);
+            if next > target {
+                self.now = target;
+                return;
+            }
+            self.now = self.now.max(next);
+            let now = self.now;
+            while let Some(d) = self.net.pop_due(now) {
+                if d.destination == SFU {
+                    self.plane.handle_input(
+                        now,
+                        Input::Datagram {
+                            source: d.source,
+                            destination: d.destination,
+                            contents: &d.contents,
+                        },
+                    );
+                } else if let Some(p) = self.client_by_addr(d.destination) {
+                    p.receive(now, d.source, &d.contents);
+                }
+            }
+            if self.plane_timeout <= now {
+                self.plane.handle_input(now, Input::Timeout);
+            }
+            for c in &mut self.clients {
+                for p in [&mut c.publisher, &mut c.subscriber] {
+                    if p.next_timeout() <= now {
+                        p.poll(now);
+                    }
+                }
+            }
+            self.flush();
+        }
+    }
+
+    pub fn advance(&mut self, d: Duration) {
+        let t = self.now + d;
+        self.advance_to(t);
+    }
+
+    /// Sends audio every 20 ms and video every 33 ms from every publishing
+    /// client for `dur`. Payloads are `[client, kind, n_hi, n_lo, filler...]`.
+    pub fn send_media(
+        &mut self,
+        dur: Duration,
+        skip: &[usize],
+    ) -> HashMap<(usize, u8), Vec<Vec<u8>>> {
+        let mut sent: HashMap<(usize, u8), Vec<Vec<u8>>> = HashMap::new();
+        let end = self.now + dur;
+        let mut n: u32 = 0;
+        while self.now < end {
+            let t_ms = n * 10;
+            for i in 0..self.clients.len() {
+                if skip.contains(&i) {
+                    continue;
+                }
+                let published = self.clients[i].published.clone();
+                for (k, (mid, _)) in published.iter().enumerate() {
+                    let (period, clock) = if k == 0 { (20, 48) } else { (30, 90) };
+                    if !t_ms.is_multiple_of(period) {
+                        continue;
+                    }
+                    let count = sent.get(&(i, k as u8)).map_or(0, |v| v.len()) as u16;
+                    let mut payload = vec![i as u8, k as u8];
+                    payload.extend_from_slice(&count.to_be_bytes());
+                    payload.extend((0..(100 + 300 * k)).map(|x| (x as u8) ^ (count as u8)));
+                    let now = self.now;
+                    if self.clients[i]
+                        .publisher
+                        .send_rtp(now, *mid, t_ms * clock, true, &payload)
+                    {
+                        sent.entry((i, k as u8)).or_default().push(payload);
+                    }
+                }
+                let now = self.now;
+                self.clients[i].publisher.poll(now);
+            }
+            self.flush();
+            self.advance(Duration::from_millis(10));
+            n += 1;
+        }
+        sent
+    }
+}

@@ -1,0 +1,207 @@
+#![allow(clippy::needless_range_loop)]
+//! The media plane with real str0m peers on a seeded virtual-time network.
+
+mod common;
+
+use common::World;
+use sfu_core::{DropReason, Event};
+use std::collections::HashMap;
+use std::time::Duration;
+use testkit::netem::Link;
+
+/// Groups what client `c` received by (publisher, kind), in arrival order.
+fn received_by_source(w: &World, c: usize) -> HashMap<(usize, u8), Vec<Vec<u8>>> {
+    let mut out: HashMap<(usize, u8), Vec<Vec<u8>>> = HashMap::new();
+    for r in &w.clients[c].subscriber.received {
+        out.entry((r.payload[0] as usize, r.payload[1]))
+            .or_default()
+            .push(r.payload.clone());
+    }
+    out
+}
+
+fn assert_sequence_continuous(w: &World, c: usize) {
+    let mut by_mid: HashMap<String, Vec<u16>> = HashMap::new();
+    for r in &w.clients[c].subscriber.received {
+        by_mid.entry(r.mid.to_string()).or_default().push(r.seq);
+    }
+    for (mid, seqs) in by_mid {
+        for pair in seqs.windows(2) {
+            assert_eq!(
+                pair[1],
+                pair[0].wrapping_add(1),
+                "client {c} mid {mid}: sequence numbers jump"
+            );
+        }
+    }
+}
+
+#[test]
+fn three_peers_receive_each_other_byte_for_byte() {
+    let mut w = World::new(1);
+    for i in 0..3 {
+        w.join("room");
+        w.publish_av(i);
+    }
+    w.advance(Duration::from_secs(2));
+    for c in &w.clients {
+        assert!(
+            c.publisher.connected && c.subscriber.connected,
+            "{} connected",
+            c.id
+        );
+        assert_eq!(
+            c.subscribed.len(),
+            4,
+            "{} subscribed to 2 tracks x 2 peers",
+            c.id
+        );
+    }
+    let sent = w.send_media(Duration::from_secs(3), &[]);
+    w.advance(Duration::from_millis(500));
+    for c in 0..3 {
+        let got = received_by_source(&w, c);
+        assert!(
+            !got.keys().any(|(src, _)| *src == c),
+            "client {c} got its own media"
+        );
+        for ((src, kind), payloads) in &sent {
+            if *src == c {
+                continue;
+            }
+            let got = got
+                .get(&(*src, *kind))
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            assert_eq!(
+                got.len(),
+                payloads.len(),
+                "client {c} from {src} kind {kind}: count"
+            );
+            assert!(
+                got == payloads,
+                "client {c} from {src} kind {kind}: payloads differ"
+            );
+        }
+        assert_sequence_continuous(&w, c);
+    }
+    let s = w.plane.stats();
+    assert_eq!(s.participants, 3);
+    assert_eq!(s.tracks, 6);
+    assert_eq!(s.subscriptions, 12);
+    assert!(s.rtp_forwarded >= 2 * s.rtp_in - 50, "fan-out of 2: {s:?}");
+}
+
+#[test]
+fn leaving_peer_stops_and_is_announced() {
+    let mut w = World::new(2);
+    for i in 0..3 {
+        w.join("room");
+        w.publish_av(i);
+    }
+    w.advance(Duration::from_secs(2));
+    w.send_media(Duration::from_secs(1), &[]);
+    w.leave(2);
+    for c in 0..2 {
+        let unsub = w.clients[c]
+            .events
+            .iter()
+            .filter(|e| matches!(e, Event::Unsubscribed { .. }))
+            .count();
+        assert_eq!(unsub, 2, "client {c} told both tracks went away");
+    }
+    let before: Vec<usize> = (0..2)
+        .map(|c| w.clients[c].subscriber.received.len())
+        .collect();
+    // Client 2 keeps sending; the SFU no longer knows its address.
+    w.send_media(Duration::from_secs(1), &[]);
+    w.advance(Duration::from_millis(300));
+    for c in 0..2 {
+        let late = w.clients[c].subscriber.received[before[c]..]
+            .iter()
+            .filter(|r| r.payload[0] == 2)
+            .count();
+        assert_eq!(late, 0, "client {c} still receives the leaver's media");
+    }
+    assert!(w.plane.stats().dropped(DropReason::UnknownSource) > 0);
+    let s = w.plane.stats();
+    assert_eq!((s.participants, s.tracks, s.subscriptions), (2, 4, 4));
+    assert_eq!(w.plane.transport_count(), 4);
+}
+
+#[test]
+fn silent_peer_times_out() {
+    let mut w = World::new(3);
+    for i in 0..2 {
+        w.join("room");
+        w.publish_av(i);
+    }
+    w.advance(Duration::from_secs(2));
+    // Client 1 vanishes: its packets are all lost from now on.
+    let (pa, sa) = (
+        w.clients[1].publisher.addr(),
+        w.clients[1].subscriber.addr(),
+    );
+    let dead = Link {
+        loss: 1.0,
+        loss_media_only: false,
+        ..Link::default()
+    };
+    w.net.set_link(pa, common::SFU, dead);
+    w.net.set_link(sa, common::SFU, dead);
+    w.advance(Duration::from_secs(4));
+    assert!(
+        !w.clients[1].events.contains(&Event::Timeout),
+        "not before the timeout"
+    );
+    w.advance(Duration::from_secs(3));
+    assert!(w.clients[1].events.contains(&Event::Timeout));
+    assert!(!w.clients[0].events.contains(&Event::Timeout));
+}
+
+#[test]
+fn nack_recovers_five_percent_downstream_loss() {
+    let mut w = World::new(4);
+    for i in 0..2 {
+        w.join("room");
+        w.publish_av(i);
+    }
+    w.advance(Duration::from_secs(2));
+    // 5% of RTP/RTCP from the SFU to client 1's subscriber transport is lost.
+    let lossy = Link {
+        loss: 0.05,
+        delay: Duration::from_millis(10),
+        ..Link::default()
+    };
+    let sub = w.clients[1].subscriber.addr();
+    w.net.set_link(common::SFU, sub, lossy);
+    let dropped_before = w.net.dropped;
+    let sent = w.send_media(Duration::from_secs(20), &[1]);
+    w.advance(Duration::from_secs(1));
+    let lost_on_link = w.net.dropped - dropped_before;
+    let got = received_by_source(&w, 1);
+    // Video negotiates NACK and RTX; audio (Opus) relies on in-band FEC
+    // instead, as in browsers, so only video is expected to recover.
+    let delivered = |kind: u8| {
+        let payloads = &sent[&(0, kind)];
+        let received: std::collections::HashSet<&Vec<u8>> = got
+            .get(&(0, kind))
+            .map(|v| v.iter().collect())
+            .unwrap_or_default();
+        let ok = payloads.iter().filter(|p| received.contains(p)).count();
+        (ok, payloads.len())
+    };
+    let (video_ok, video_sent) = delivered(1);
+    let (audio_ok, audio_sent) = delivered(0);
+    let ratio = video_ok as f64 / video_sent as f64;
+    println!(
+        "video {video_ok}/{video_sent} ({ratio:.4}), audio {audio_ok}/{audio_sent}, \
+         datagrams lost on link {lost_on_link}"
+    );
+    assert!(
+        lost_on_link > 50,
+        "the link really lost packets: {lost_on_link}"
+    );
+    assert!(audio_ok < audio_sent, "audio shows the raw loss");
+    assert!(ratio >= 0.99, "recovered {ratio}");
+}
