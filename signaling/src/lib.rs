@@ -2,7 +2,9 @@
 //! the default `server` feature) the axum server that speaks them.
 //!
 //! Clients depend on this crate with `default-features = false` and get only
-//! [`proto`] and [`token`], so no message is defined twice.
+//! [`proto`] and [`token`], so no message is defined twice. The server side
+//! adds [`media`] (the boundary to the media plane) and [`server`] (the axum
+//! app: WebSocket sessions, admin API, metrics, shutdown).
 #![deny(missing_docs)]
 
 pub mod proto;
@@ -10,3 +12,5 @@ pub mod token;
 
 #[cfg(feature = "server")]
 pub mod media;
+#[cfg(feature = "server")]
+pub mod server;

@@ -193,6 +193,7 @@ impl TokenKeys {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -1,0 +1,171 @@
+//! The command line: `sfu` serves, `sfu --check-config` prints the
+//! effective configuration, `sfu token` mints an access token.
+//!
+//! ```
+//! use sfu::cli::{Action, load_from};
+//! let (config, action) = load_from(["sfu", "--shards", "2"]).unwrap();
+//! assert_eq!(config.shards, 2);
+//! assert!(matches!(action, Action::Serve));
+//! ```
+
+use crate::config::{Config, ConfigError};
+use crate::token_cmd::TokenArgs;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+const PRECEDENCE: &str = "\
+Configuration:
+  Every setting above can be given as a flag, as the SFU_* environment variable
+  shown with it, or in a TOML file named by --config, whose keys are the flag
+  names with '_' for '-' (e.g. http_bind = \"0.0.0.0:7880\").
+  Precedence, highest first: flag, environment variable, config file, default.
+
+  With no api_key/api_secret the public development key signs tokens: the server
+  logs a warning and refuses to start unless every address is loopback.
+
+  SIGINT or SIGTERM shuts down gracefully. See docs/operations.md.";
+
+/// End-to-end encrypted conferencing SFU: signaling on HTTP/WebSocket and all
+/// media on one UDP port.
+///
+/// With no subcommand, serves.
+#[derive(Debug, Parser)]
+#[command(name = "sfu", version, after_help = PRECEDENCE)]
+pub struct Cli {
+    /// TOML file with settings (keys as in `sfu --check-config` output).
+    #[arg(long, env = "SFU_CONFIG", value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+
+    /// Validate the configuration, print it as TOML (secret redacted) and
+    /// exit without serving.
+    #[arg(long)]
+    pub check_config: bool,
+
+    /// Server settings.
+    #[command(flatten)]
+    pub settings: Config,
+
+    /// What to do; nothing means serve.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+#[non_exhaustive]
+pub enum Command {
+    /// Print an access token (HS256 JWT) signed with the configured API key
+    /// and secret, or with the development pair when none is configured.
+    Token(TokenArgs),
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Action {
+    /// Serve (no subcommand).
+    Serve,
+    /// `--check-config`.
+    CheckConfig,
+    /// A subcommand.
+    Run(Command),
+}
+
+/// Parses `args` (the first is the program name) and the environment, reads
+/// the config file if one is named, and returns the one merged [`Config`]
+/// with the subcommand. Does not validate: see [`Config::validate`].
+///
+/// `--help`, `--version` and usage errors come back as
+/// [`ConfigError::Cli`]; call [`clap::Error::exit`] on them.
+pub fn load_from<I, T>(args: I) -> Result<(Config, Action), ConfigError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let matches = Cli::command().try_get_matches_from(args)?;
+    let cli = Cli::from_arg_matches(&matches)?;
+    let Cli {
+        config: path,
+        check_config,
+        mut settings,
+        command,
+    } = cli;
+    if let Some(path) = path {
+        settings.apply_file(&path, &matches)?;
+    }
+    let action = match (command, check_config) {
+        (Some(command), _) => Action::Run(command),
+        (None, true) => Action::CheckConfig,
+        (None, false) => Action::Serve,
+    };
+    Ok((settings, action))
+}
+
+/// [`load_from`] with the process's own arguments.
+pub fn load() -> Result<(Config, Action), ConfigError> {
+    load_from(std::env::args_os())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_key_flags_work_after_the_subcommand() {
+        let secret = "0123456789abcdef0123456789abcdef";
+        let (c, cmd) = load_from([
+            "sfu",
+            "token",
+            "--room",
+            "r",
+            "--identity",
+            "i",
+            "--api-key",
+            "k",
+            "--api-secret",
+            secret,
+        ])
+        .expect("parses");
+        assert!(matches!(cmd, Action::Run(Command::Token(_))));
+        assert_eq!(c.api_key.as_deref(), Some("k"));
+        assert_eq!(c.api_secret.as_ref().map(|s| s.expose()), Some(secret));
+    }
+
+    #[test]
+    fn flag_after_subcommand_beats_the_file() {
+        use std::io::Write;
+        let mut f = tempfile::NamedTempFile::new().expect("temp");
+        f.write_all(b"api_key = \"from-file\"\n").expect("write");
+        let path = f.path().to_str().expect("utf-8");
+        let (c, _) = load_from([
+            "sfu",
+            "token",
+            "--identity",
+            "i",
+            "--admin",
+            "--config",
+            path,
+            "--api-key",
+            "flag",
+        ])
+        .expect("parses");
+        assert_eq!(c.api_key.as_deref(), Some("flag"));
+        let (c, _) = load_from([
+            "sfu",
+            "token",
+            "--identity",
+            "i",
+            "--admin",
+            "--config",
+            path,
+        ])
+        .expect("parses");
+        assert_eq!(c.api_key.as_deref(), Some("from-file"));
+    }
+}

@@ -1,0 +1,326 @@
+//! The `sfu` server: signaling on HTTP/WebSocket and all media on one UDP
+//! port, in one process.
+//!
+//! [`run`] is what the binary does: [`start`] everything, then wait for
+//! SIGINT/SIGTERM and shut down gracefully. Tests call [`start`] with
+//! [`config::Config::loopback_ephemeral`] and talk to
+//! [`RunningServer::http_addr`] and [`RunningServer::media_addr`].
+//!
+//! ```no_run
+//! # #[tokio::main] async fn main() -> anyhow::Result<()> {
+//! let server = sfu::start(sfu::config::Config::loopback_ephemeral()).await?;
+//! println!("signaling on ws://{}/rtc", server.http_addr());
+//! server.shutdown();
+//! server.join().await
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod logging;
+pub mod media;
+pub mod metrics;
+pub mod shutdown;
+pub mod token_cmd;
+
+use anyhow::Context as _;
+use config::{Config, KeySource};
+use media::MediaHandle;
+use metrics::{Metrics, SharedStats};
+use shutdown::CancellationToken;
+use signaling::server::{Signaling, SignalingConfig};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// A server started by [`start`]. Dropping it without [`RunningServer::join`]
+/// cancels everything without waiting.
+#[derive(Debug)]
+pub struct RunningServer {
+    http_addr: SocketAddr,
+    media_addr: SocketAddr,
+    /// Cancelled to begin shutdown (signal or [`RunningServer::shutdown`]).
+    shutdown: CancellationToken,
+    /// Given to the media shell; cancelled once signaling has drained, so
+    /// the `Leave`s of closing sessions still reach the media plane.
+    media_shutdown: CancellationToken,
+    signaling: Signaling,
+    http: Option<JoinHandle<std::io::Result<()>>>,
+    grace: Duration,
+}
+
+impl RunningServer {
+    /// The bound HTTP/WebSocket address (the real port if 0 was asked).
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The bound UDP media address (the real port if 0 was asked).
+    pub fn media_addr(&self) -> SocketAddr {
+        self.media_addr
+    }
+
+    /// The token that, when cancelled, shuts the server down.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Begins a graceful shutdown; [`RunningServer::join`] waits for it.
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Waits until the server has stopped: after a shutdown began, for open
+    /// requests and WebSocket sessions to close (at most the configured
+    /// `shutdown_timeout_secs`), then stops the media plane. Returns early
+    /// with the error if the HTTP server fails on its own.
+    pub async fn join(mut self) -> anyhow::Result<()> {
+        let Some(mut http) = self.http.take() else {
+            return Ok(());
+        };
+        let result = tokio::select! {
+            r = &mut http => {
+                // The server stopped without being asked: an error.
+                self.shutdown.cancel();
+                flatten(r).and_then(|()| Err(anyhow::anyhow!("HTTP server stopped unexpectedly")))
+            }
+            () = self.shutdown.cancelled() => {
+                let drain = async {
+                    let r = flatten((&mut http).await);
+                    self.signaling.wait_idle().await;
+                    r
+                };
+                match tokio::time::timeout(self.grace, drain).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        tracing::warn!(
+                            connections = self.signaling.connections(),
+                            grace_secs = self.grace.as_secs(),
+                            "connections still open after the shutdown timeout; closing them"
+                        );
+                        http.abort();
+                        Ok(())
+                    }
+                }
+            }
+        };
+        self.media_shutdown.cancel();
+        tracing::info!("stopped");
+        result
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        self.media_shutdown.cancel();
+        if let Some(http) = self.http.take() {
+            http.abort();
+        }
+    }
+}
+
+fn flatten(r: Result<std::io::Result<()>, tokio::task::JoinError>) -> anyhow::Result<()> {
+    r.context("HTTP server task failed")?
+        .context("HTTP server failed")
+}
+
+/// Validates `config`, binds the HTTP listener and the media socket, and
+/// starts serving. Returns once both are bound. Logging is the caller's
+/// business ([`logging::init`]).
+pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
+    start_with(config, media::spawn).await
+}
+
+/// [`start`] with the media shell's `spawn` as a parameter, so tests can put
+/// a fake media plane behind the real HTTP side.
+pub(crate) async fn start_with(
+    config: Config,
+    spawn_media: impl FnOnce(&Config, SharedStats, CancellationToken) -> anyhow::Result<MediaHandle>,
+) -> anyhow::Result<RunningServer> {
+    let (keys, key_source) = config.validate()?;
+    if key_source == KeySource::Development {
+        tracing::warn!(
+            api_key = signaling::token::DEV_API_KEY,
+            "NO API KEY/SECRET CONFIGURED: USING THE PUBLIC DEVELOPMENT KEY. Anyone can mint \
+             tokens for this server. It is allowed on loopback only; set SFU_API_KEY and \
+             SFU_API_SECRET for anything else."
+        );
+    }
+
+    let listener = tokio::net::TcpListener::bind(config.http_bind)
+        .await
+        .with_context(|| format!("cannot bind http_bind {}", config.http_bind))?;
+    let http_addr = listener.local_addr()?;
+
+    let shutdown = CancellationToken::new();
+    let media_shutdown = CancellationToken::new();
+    let stats = metrics::shared_stats();
+    let media = spawn_media(&config, stats.clone(), media_shutdown.clone())
+        .context("cannot start the media plane")?;
+    let media_addr = media.local_addr;
+
+    let sig_config = SignalingConfig::default()
+        .with_keys(keys)
+        .with_ping_interval(config.ping_interval())
+        .with_ping_timeout(config.ping_timeout())
+        .with_max_participants_per_room(config.max_participants_per_room);
+    let signaling = Signaling::new(sig_config, media.plane);
+
+    let mut metrics = Metrics::new(stats);
+    // Signaling's own counters and gauges, rendered after the media ones.
+    let sig = signaling.clone();
+    metrics.add_source(move |out| sig.render_metrics(out));
+    let app = http::app(metrics, signaling::server::app(signaling.clone()));
+
+    // Sessions are upgraded connections that axum's graceful shutdown does
+    // not track: tell signaling to close them.
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        let signaling = signaling.clone();
+        async move {
+            shutdown.cancelled().await;
+            signaling.shutdown();
+        }
+    });
+    let http = tokio::spawn(
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .into_future(),
+    );
+
+    tracing::info!(
+        http = %http_addr,
+        media = %media_addr,
+        media_public_ip = %config.media_public_ip(),
+        shards = config.shards,
+        "sfu listening"
+    );
+    Ok(RunningServer {
+        http_addr,
+        media_addr,
+        shutdown,
+        media_shutdown,
+        signaling,
+        http: Some(http),
+        grace: config.shutdown_timeout(),
+    })
+}
+
+/// Runs the server until SIGINT or SIGTERM, then shuts down gracefully.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let server = start(config).await?;
+    shutdown::cancel_on_signal(server.shutdown_token())
+        .context("cannot install signal handlers")?;
+    server.join().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use signaling::media::{MediaCommand, MediaPlane};
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    struct NoMedia;
+    impl MediaPlane for NoMedia {
+        fn command(&self, _cmd: MediaCommand) -> bool {
+            true
+        }
+    }
+
+    /// A fake media shell: binds a UDP socket so the address is real, and
+    /// records that it was told to stop.
+    fn fake_media(
+        stopped: CancellationToken,
+    ) -> impl FnOnce(&Config, SharedStats, CancellationToken) -> anyhow::Result<MediaHandle> {
+        move |config, stats, shutdown| {
+            let socket = std::net::UdpSocket::bind(config.media_bind)?;
+            let local_addr = socket.local_addr()?;
+            stats
+                .lock()
+                .map_err(|_| anyhow::anyhow!("poisoned"))?
+                .rtp_in = 11;
+            tokio::spawn(async move {
+                shutdown.cancelled().await;
+                drop(socket);
+                stopped.cancel();
+            });
+            Ok(MediaHandle {
+                plane: Arc::new(NoMedia),
+                local_addr,
+            })
+        }
+    }
+
+    async fn get(addr: SocketAddr, path: &str) -> String {
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let req = format!("GET {path} HTTP/1.1\r\nHost: sfu\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.expect("write");
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.expect("read");
+        out
+    }
+
+    #[tokio::test]
+    async fn starts_on_ephemeral_ports_serves_and_shuts_down() {
+        let stopped = CancellationToken::new();
+        let server = start_with(Config::loopback_ephemeral(), fake_media(stopped.clone()))
+            .await
+            .expect("starts");
+        assert!(server.http_addr().ip().is_loopback() && server.http_addr().port() != 0);
+        assert!(server.media_addr().ip().is_loopback() && server.media_addr().port() != 0);
+
+        let health = get(server.http_addr(), "/healthz").await;
+        assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+        let metrics = get(server.http_addr(), "/metrics").await;
+        assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+        assert!(
+            metrics.contains("\nsfu_media_rtp_packets_received_total 11\n"),
+            "{metrics}"
+        );
+        assert!(metrics.contains("sfu_packets_dropped_total{reason=\"rejected\"} 0"));
+        assert!(
+            metrics.contains("sfu_rooms 0"),
+            "signaling metrics included"
+        );
+
+        let addr = server.http_addr();
+        server.shutdown();
+        tokio::time::timeout(Duration::from_secs(5), server.join())
+            .await
+            .expect("joins promptly")
+            .expect("clean stop");
+        tokio::time::timeout(Duration::from_secs(5), stopped.cancelled())
+            .await
+            .expect("media told to stop");
+        assert!(
+            tokio::net::TcpStream::connect(addr).await.is_err(),
+            "listener closed"
+        );
+    }
+
+    #[tokio::test]
+    async fn refuses_dev_key_off_loopback_before_binding() {
+        let mut config = Config::loopback_ephemeral();
+        config.http_bind = "0.0.0.0:0".parse().expect("addr");
+        let err = start_with(config, |_: &Config, _, _| -> anyhow::Result<MediaHandle> {
+            panic!("must not start media")
+        })
+        .await
+        .expect_err("refused");
+        assert!(err.to_string().contains("not a loopback address"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn media_failure_is_reported() {
+        let err = start_with(Config::loopback_ephemeral(), |_: &Config, _, _| {
+            anyhow::bail!("no socket for you")
+        })
+        .await
+        .expect_err("fails");
+        assert!(format!("{err:#}").contains("no socket for you"), "{err:#}");
+    }
+}

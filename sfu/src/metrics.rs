@@ -1,0 +1,449 @@
+//! Prometheus text exposition (format 0.0.4) for `GET /metrics`: the media
+//! plane's [`Stats`], sources registered by other components (signaling),
+//! and process metrics from `/proc/self`.
+//!
+//! Names are stable: media gauges and counters start with `sfu_media_`,
+//! drops are `sfu_packets_dropped_total{reason="…"}` with one series per
+//! [`DropReason`] (zeros included), process metrics use the standard
+//! `process_*` names.
+//!
+//! ```
+//! use sfu::metrics::{Metrics, shared_stats};
+//! let stats = shared_stats();
+//! stats.lock().unwrap().rtp_in = 7;
+//! let text = Metrics::new(stats).render();
+//! assert!(text.contains("\nsfu_media_rtp_packets_received_total 7\n"));
+//! assert!(text.contains("sfu_packets_dropped_total{reason=\"unknown_source\"} 0"));
+//! ```
+
+use sfu_core::{DropReason, Stats};
+use std::fmt::{self, Write as _};
+use std::sync::{Arc, Mutex};
+
+/// The media plane's latest counters. The media shell writes a fresh
+/// snapshot a few times a second; `/metrics` copies it out under the lock.
+pub type SharedStats = Arc<Mutex<Stats>>;
+
+/// A new, zeroed [`SharedStats`].
+pub fn shared_stats() -> SharedStats {
+    Arc::new(Mutex::new(Stats::default()))
+}
+
+/// Name of the per-reason drop counter.
+pub const DROPPED: &str = "sfu_packets_dropped_total";
+
+/// A Prometheus metric type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Counter,
+    Gauge,
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+        })
+    }
+}
+
+/// One media metric (drops aside): its name, type, help and value.
+struct MediaMetric {
+    name: &'static str,
+    kind: Kind,
+    help: &'static str,
+    value: fn(&Stats) -> u64,
+}
+
+const fn metric(
+    name: &'static str,
+    kind: Kind,
+    help: &'static str,
+    value: fn(&Stats) -> u64,
+) -> MediaMetric {
+    MediaMetric {
+        name,
+        kind,
+        help,
+        value,
+    }
+}
+
+/// Every media metric but the drops.
+#[rustfmt::skip]
+const MEDIA: &[MediaMetric] = &[
+    metric("sfu_media_rooms", Kind::Gauge, "Rooms with at least one participant.", |s| s.rooms),
+    metric("sfu_media_participants", Kind::Gauge, "Participants in the media plane.", |s| s.participants),
+    metric("sfu_media_tracks", Kind::Gauge, "Published tracks.", |s| s.tracks),
+    metric("sfu_media_subscriptions", Kind::Gauge, "Track subscriptions.", |s| s.subscriptions),
+    metric("sfu_media_datagrams_received_total", Kind::Counter, "UDP datagrams received on the media port.", |s| s.datagrams_in),
+    metric("sfu_media_received_bytes_total", Kind::Counter, "UDP payload bytes received on the media port.", |s| s.bytes_in),
+    metric("sfu_media_datagrams_sent_total", Kind::Counter, "UDP datagrams sent from the media port.", |s| s.datagrams_out),
+    metric("sfu_media_sent_bytes_total", Kind::Counter, "UDP payload bytes sent from the media port.", |s| s.bytes_out),
+    metric("sfu_media_rtp_packets_received_total", Kind::Counter, "RTP packets received from publishers.", |s| s.rtp_in),
+    metric("sfu_media_rtp_packets_forwarded_total", Kind::Counter, "RTP packets forwarded to subscribers.", |s| s.rtp_forwarded),
+    metric("sfu_media_keyframe_requests_received_total", Kind::Counter, "Keyframe requests (PLI/FIR) received from subscribers.", |s| s.keyframe_requests_in),
+    metric("sfu_media_keyframe_requests_sent_total", Kind::Counter, "Keyframe requests sent to publishers after aggregation and throttling.", |s| s.keyframe_requests_out),
+];
+
+type Source = Arc<dyn Fn(&mut String) + Send + Sync>;
+
+/// Everything `/metrics` renders. Cheap to clone.
+#[derive(Clone)]
+pub struct Metrics {
+    stats: SharedStats,
+    sources: Vec<Source>,
+}
+
+impl fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Metrics")
+            .field("sources", &self.sources.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    /// Metrics over the media plane's stats.
+    pub fn new(stats: SharedStats) -> Self {
+        Self {
+            stats,
+            sources: Vec::new(),
+        }
+    }
+
+    /// Adds a source that appends complete exposition lines (`# HELP`,
+    /// `# TYPE` and samples) to the output, such as signaling's
+    /// `render_metrics`.
+    pub fn add_source(&mut self, render: impl Fn(&mut String) + Send + Sync + 'static) {
+        self.sources.push(Arc::new(render));
+    }
+
+    /// The full exposition text.
+    pub fn render(&self) -> String {
+        // Copy the snapshot out so the media shell never waits on rendering.
+        let snapshot = self
+            .stats
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        let mut out = String::with_capacity(4096);
+        render_stats(&snapshot, &mut out);
+        for source in &self.sources {
+            source(&mut out);
+        }
+        render_process(&mut out);
+        out
+    }
+}
+
+fn header(out: &mut String, name: &str, kind: Kind, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// Appends the media plane's metrics for `stats`.
+pub fn render_stats(stats: &Stats, out: &mut String) {
+    for m in MEDIA {
+        header(out, m.name, m.kind, m.help);
+        let _ = writeln!(out, "{} {}", m.name, (m.value)(stats));
+    }
+    header(
+        out,
+        DROPPED,
+        Kind::Counter,
+        "Datagrams and packets the media plane dropped, by reason.",
+    );
+    for (reason, n) in stats.dropped_all() {
+        let _ = writeln!(out, "{DROPPED}{{reason=\"{}\"}} {n}", reason.label());
+    }
+    debug_assert_eq!(stats.dropped_all().count(), DropReason::ALL.len());
+}
+
+/// What `/proc/self/stat` tells about the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ProcStat {
+    /// User plus system CPU time, in clock ticks.
+    cpu_ticks: u64,
+    /// Threads.
+    threads: u64,
+    /// Start time after boot, in clock ticks.
+    start_ticks: u64,
+}
+
+/// Clock ticks per second in `/proc` (`USER_HZ`). It is 100 on every Linux
+/// architecture's user ABI; reading `sysconf` would need `unsafe`.
+const TICKS_PER_SECOND: f64 = 100.0;
+
+fn parse_stat(text: &str) -> Option<ProcStat> {
+    // The command name (field 2) is in parentheses and may hold spaces;
+    // fields are counted from after its closing parenthesis (field 3).
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
+    Some(ProcStat {
+        cpu_ticks: field(14)? + field(15)?,
+        threads: field(20)?,
+        start_ticks: field(22)?,
+    })
+}
+
+/// A `Key:   1234 kB` line of `/proc/self/status`, in bytes.
+fn parse_status_kb(text: &str, key: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with(key))?;
+    let kb = line[key.len()..]
+        .trim_start_matches(':')
+        .split_whitespace()
+        .next()?
+        .parse::<u64>()
+        .ok()?;
+    Some(kb * 1024)
+}
+
+fn parse_btime(proc_stat: &str) -> Option<u64> {
+    proc_stat
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Appends `process_*` metrics read from `/proc/self`. Writes nothing for
+/// what it cannot read (on non-Linux systems, nothing at all).
+pub fn render_process(out: &mut String) {
+    let stat = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|t| parse_stat(&t));
+    if let Some(stat) = stat {
+        header(
+            out,
+            "process_cpu_seconds_total",
+            Kind::Counter,
+            "Total user and system CPU time spent in seconds.",
+        );
+        let _ = writeln!(
+            out,
+            "process_cpu_seconds_total {}",
+            stat.cpu_ticks as f64 / TICKS_PER_SECOND
+        );
+        header(
+            out,
+            "process_threads",
+            Kind::Gauge,
+            "Number of OS threads in the process.",
+        );
+        let _ = writeln!(out, "process_threads {}", stat.threads);
+        let btime = std::fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|t| parse_btime(&t));
+        if let Some(btime) = btime {
+            header(
+                out,
+                "process_start_time_seconds",
+                Kind::Gauge,
+                "Start time of the process since unix epoch in seconds.",
+            );
+            let start = btime as f64 + stat.start_ticks as f64 / TICKS_PER_SECOND;
+            let _ = writeln!(out, "process_start_time_seconds {start}");
+        }
+    }
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+        for (key, name, help) in [
+            (
+                "VmRSS",
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes.",
+            ),
+            (
+                "VmSize",
+                "process_virtual_memory_bytes",
+                "Virtual memory size in bytes.",
+            ),
+        ] {
+            if let Some(bytes) = parse_status_kb(&status, key) {
+                header(out, name, Kind::Gauge, help);
+                let _ = writeln!(out, "{name} {bytes}");
+            }
+        }
+    }
+    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+        header(
+            out,
+            "process_open_fds",
+            Kind::Gauge,
+            "Number of open file descriptors.",
+        );
+        let _ = writeln!(out, "process_open_fds {}", fds.count());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{HashMap, HashSet};
+
+    fn sample_stats() -> Stats {
+        let mut s = Stats::default();
+        s.rooms = 2;
+        s.participants = 5;
+        s.tracks = 10;
+        s.subscriptions = 40;
+        s.datagrams_in = 1000;
+        s.bytes_in = 1_200_000;
+        s.datagrams_out = 4000;
+        s.bytes_out = 4_800_000;
+        s.rtp_in = 900;
+        s.rtp_forwarded = 3600;
+        s.keyframe_requests_in = 6;
+        s.keyframe_requests_out = 2;
+        for (i, r) in DropReason::ALL.iter().enumerate() {
+            for _ in 0..=i {
+                s.drop(*r);
+            }
+        }
+        s
+    }
+
+    /// Checks the exposition format strictly enough to catch what
+    /// Prometheus rejects: every sample's family has one HELP and one TYPE
+    /// before its first sample, names and labels are well formed, values
+    /// parse, counters end in `_total`, and no series repeats. Returns the
+    /// samples.
+    fn parse_exposition(text: &str) -> HashMap<String, f64> {
+        fn valid_name(n: &str) -> bool {
+            let mut chars = n.chars();
+            chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+        }
+        assert!(text.ends_with('\n'), "exposition ends with a newline");
+        let mut help = HashSet::new();
+        let mut types: HashMap<String, String> = HashMap::new();
+        let mut samples = HashMap::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                let (name, doc) = rest.split_once(' ').expect("HELP has text");
+                assert!(valid_name(name) && !doc.is_empty(), "{line}");
+                assert!(help.insert(name.to_string()), "HELP twice: {line}");
+            } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = rest.split_once(' ').expect("TYPE has kind");
+                assert!(matches!(kind, "counter" | "gauge"), "{line}");
+                assert!(help.contains(name), "TYPE before HELP: {line}");
+                if kind == "counter" {
+                    assert!(name.ends_with("_total"), "counter without _total: {line}");
+                }
+                assert!(types.insert(name.into(), kind.into()).is_none(), "{line}");
+            } else {
+                assert!(
+                    !line.starts_with('#') && !line.is_empty(),
+                    "stray line {line:?}"
+                );
+                let (series, value) = line.rsplit_once(' ').expect("sample has value");
+                let name = series.split('{').next().expect("name");
+                assert!(valid_name(name), "{line}");
+                assert!(types.contains_key(name), "sample before TYPE: {line}");
+                if let Some(labels) = series.strip_prefix(name).filter(|l| !l.is_empty()) {
+                    let inner = labels
+                        .strip_prefix('{')
+                        .and_then(|l| l.strip_suffix('}'))
+                        .expect("braced labels");
+                    for pair in inner.split(',') {
+                        let (k, v) = pair.split_once('=').expect("label=value");
+                        assert!(valid_name(k), "{line}");
+                        assert!(
+                            v.len() >= 2 && v.starts_with('"') && v.ends_with('"'),
+                            "{line}"
+                        );
+                    }
+                }
+                let v: f64 = value.parse().expect("numeric value");
+                assert!(
+                    samples.insert(series.to_string(), v).is_none(),
+                    "dup {line}"
+                );
+            }
+        }
+        samples
+    }
+
+    #[test]
+    fn media_stats_render_as_valid_exposition() {
+        let stats = sample_stats();
+        let mut out = String::new();
+        render_stats(&stats, &mut out);
+        let samples = parse_exposition(&out);
+        for m in MEDIA {
+            assert!(m.name.starts_with("sfu_media_"), "{}", m.name);
+            assert_eq!(samples[m.name], (m.value)(&stats) as f64, "{}", m.name);
+        }
+        assert_eq!(samples["sfu_media_rtp_packets_forwarded_total"], 3600.0);
+        assert_eq!(samples["sfu_media_received_bytes_total"], 1_200_000.0);
+        for (i, r) in DropReason::ALL.iter().enumerate() {
+            let series = format!("{DROPPED}{{reason=\"{}\"}}", r.label());
+            assert_eq!(samples.get(&series), Some(&((i + 1) as f64)), "{series}");
+        }
+        assert_eq!(samples.len(), MEDIA.len() + DropReason::ALL.len());
+    }
+
+    #[test]
+    fn zero_stats_still_list_every_drop_reason() {
+        let text = Metrics::new(shared_stats()).render();
+        let samples = parse_exposition(&text);
+        for r in DropReason::ALL {
+            let series = format!("{DROPPED}{{reason=\"{}\"}}", r.label());
+            assert_eq!(samples.get(&series), Some(&0.0), "{series}");
+        }
+    }
+
+    #[test]
+    fn sources_and_process_metrics_are_included() {
+        let mut m = Metrics::new(shared_stats());
+        m.add_source(|out| {
+            out.push_str("# HELP sfu_signaling_joins_total Joins.\n");
+            out.push_str("# TYPE sfu_signaling_joins_total counter\n");
+            out.push_str("sfu_signaling_joins_total 3\n");
+        });
+        let samples = parse_exposition(&m.render());
+        assert_eq!(samples["sfu_signaling_joins_total"], 3.0);
+        if cfg!(target_os = "linux") {
+            assert!(samples["process_resident_memory_bytes"] > 0.0);
+            assert!(samples["process_cpu_seconds_total"] >= 0.0);
+            assert!(samples["process_open_fds"] > 0.0);
+            assert!(samples["process_threads"] >= 1.0);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0);
+            let start = samples["process_start_time_seconds"];
+            assert!(
+                start > now - 86400.0 * 365.0 && start <= now + 5.0,
+                "{start}"
+            );
+        }
+    }
+
+    #[test]
+    fn proc_parsers() {
+        let stat = "4242 (my (weird) sfu) S 1 4242 4242 0 -1 4194560 1000 0 0 0 \
+                    250 50 0 0 20 0 7 0 123456 100000 2000 18446744073709551615";
+        assert_eq!(
+            parse_stat(stat),
+            Some(ProcStat {
+                cpu_ticks: 300,
+                threads: 7,
+                start_ticks: 123456
+            })
+        );
+        assert_eq!(parse_stat("garbage"), None);
+        let status = "Name:\tsfu\nVmSize:\t  2048 kB\nVmRSS:\t    1024 kB\n";
+        assert_eq!(parse_status_kb(status, "VmRSS"), Some(1024 * 1024));
+        assert_eq!(parse_status_kb(status, "VmSwap"), None);
+        assert_eq!(
+            parse_btime("cpu 1 2 3\nbtime 1700000000\n"),
+            Some(1_700_000_000)
+        );
+    }
+}

@@ -1,0 +1,178 @@
+//! `sfu token`: mint an access token from the command line.
+//!
+//! ```
+//! use sfu::config::Config;
+//! use sfu::token_cmd::{TokenArgs, mint};
+//! use clap::Parser;
+//! #[derive(Parser)]
+//! struct T { #[command(flatten)] args: TokenArgs }
+//! let args = T::parse_from(["t", "--room", "r1", "--identity", "alice", "--ttl", "10m"]).args;
+//! let token = mint(&Config::default(), &args).unwrap();
+//! let claims = signaling::token::TokenKeys::development().verify(&token).unwrap();
+//! assert_eq!((claims.room.as_str(), claims.sub.as_str()), ("r1", "alice"));
+//! ```
+
+use crate::config::Config;
+use anyhow::Context as _;
+use clap::Args;
+use signaling::token::Grants;
+use std::time::Duration;
+
+/// Arguments of `sfu token`.
+#[derive(Debug, Clone, Args)]
+#[non_exhaustive]
+pub struct TokenArgs {
+    /// Room the token admits to. May be omitted only with --admin.
+    #[arg(long, required_unless_present = "admin")]
+    pub room: Option<String>,
+
+    /// Participant identity (the `sub` claim).
+    #[arg(long)]
+    pub identity: String,
+
+    /// Display name. [default: the identity]
+    #[arg(long)]
+    pub name: Option<String>,
+
+    /// Lifetime, e.g. 30s, 10m, 1h, 2d.
+    #[arg(long, default_value = "1h", value_parser = parse_ttl)]
+    pub ttl: Duration,
+
+    /// Grant use of the admin API.
+    #[arg(long)]
+    pub admin: bool,
+
+    /// Withhold the publish grant.
+    #[arg(long)]
+    pub no_publish: bool,
+
+    /// Withhold the subscribe grant.
+    #[arg(long)]
+    pub no_subscribe: bool,
+}
+
+impl TokenArgs {
+    /// The grants these arguments ask for.
+    pub fn grants(&self) -> Grants {
+        Grants {
+            publish: !self.no_publish,
+            subscribe: !self.no_subscribe,
+            admin: self.admin,
+        }
+    }
+}
+
+/// Parses a lifetime like `30s`, `10m`, `1h` or `2d` (whole seconds, at
+/// least one).
+pub fn parse_ttl(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (try 30s, 10m, 1h or 2d)"))?;
+    if d.as_secs() == 0 {
+        return Err("must be at least 1s".into());
+    }
+    Ok(d)
+}
+
+/// Mints the token `args` describe with the keys `config` names (or the
+/// development pair). Warns on stderr when the development pair is used.
+pub fn mint(config: &Config, args: &TokenArgs) -> anyhow::Result<String> {
+    let (keys, source) = config.token_keys()?;
+    if source == crate::config::KeySource::Development {
+        eprintln!(
+            "warning: no api_key/api_secret configured; signing with the public development key \
+             (valid only for a server on loopback)"
+        );
+    }
+    let room = args.room.as_deref().unwrap_or("");
+    let name = args.name.as_deref().unwrap_or(&args.identity);
+    keys.mint(room, &args.identity, name, args.grants(), args.ttl)
+        .context("cannot mint token")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Action, Command, load_from};
+    use signaling::token::TokenKeys;
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    fn token(args: &[&str]) -> anyhow::Result<String> {
+        let mut argv = vec!["sfu", "token"];
+        argv.extend_from_slice(args);
+        let (config, cmd) = load_from(argv)?;
+        match cmd {
+            Action::Run(Command::Token(t)) => mint(&config, &t),
+            other => anyhow::bail!("not a token command: {other:?}"),
+        }
+    }
+
+    fn now() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn ttl_forms() {
+        assert_eq!(parse_ttl("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_ttl("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_ttl("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_ttl("2d"), Ok(Duration::from_secs(2 * 86400)));
+        assert!(parse_ttl("0s").is_err());
+        assert!(parse_ttl("soon").is_err());
+    }
+
+    #[test]
+    fn token_carries_room_identity_grants_and_ttl() {
+        let before = now();
+        let t = token(&[
+            "--room",
+            "r1",
+            "--identity",
+            "alice",
+            "--name",
+            "Alice",
+            "--ttl",
+            "10m",
+        ])
+        .expect("mints");
+        let c = TokenKeys::development()
+            .verify_for_room(&t, "r1")
+            .expect("verifies");
+        assert_eq!(c.identity(), "alice");
+        assert_eq!(c.name, "Alice");
+        assert_eq!(c.grants, Grants::default());
+        assert!(
+            (before + 600..=now() + 600).contains(&c.exp),
+            "exp {}",
+            c.exp
+        );
+    }
+
+    #[test]
+    fn admin_token_may_omit_room_and_uses_configured_keys() {
+        let secret = "0123456789abcdef0123456789abcdef";
+        let t = token(&[
+            "--identity",
+            "ops",
+            "--admin",
+            "--no-publish",
+            "--api-key",
+            "prod",
+            "--api-secret",
+            secret,
+        ])
+        .expect("mints");
+        assert!(TokenKeys::development().verify(&t).is_err());
+        let c = TokenKeys::new("prod", secret).verify(&t).expect("verifies");
+        assert_eq!(c.room, "");
+        assert_eq!(c.name, "ops");
+        assert!(c.grants.admin && !c.grants.publish && c.grants.subscribe);
+    }
+
+    #[test]
+    fn room_is_required_without_admin() {
+        let err = token(&["--identity", "x"]).expect_err("no room");
+        assert!(err.to_string().contains("--room"), "{err}");
+    }
+}

@@ -1,0 +1,297 @@
+//! The real `sfu` binary: help, token minting, configuration precedence
+//! across flags, environment and file, and the development-key rule.
+
+use signaling::token::TokenKeys;
+use std::io::Write as _;
+use std::process::{Command, Output};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+const SECRET: &str = "integration-test-secret-0123456789abcdef";
+
+/// The binary with no inherited `SFU_*` variables.
+fn sfu() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sfu"));
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("SFU_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("sfu runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn config_file(text: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::NamedTempFile::new().expect("temp file");
+    f.write_all(text.as_bytes()).expect("write");
+    f
+}
+
+/// The effective configuration the binary reports.
+fn effective(cmd: &mut Command) -> toml::Table {
+    let o = run(cmd.arg("--check-config"));
+    assert!(o.status.success(), "check-config failed: {}", stderr(&o));
+    stdout(&o).parse().expect("check-config prints TOML")
+}
+
+#[test]
+fn help_documents_every_setting() {
+    let o = run(sfu().arg("--help"));
+    assert!(o.status.success());
+    let help = stdout(&o);
+    for setting in [
+        "http-bind",
+        "media-bind",
+        "media-public-ip",
+        "api-key",
+        "api-secret",
+        "log-format",
+        "log",
+        "ping-interval-secs",
+        "ping-timeout-secs",
+        "shards",
+        "max-participants-per-room",
+        "rtx-cache-packets",
+        "keyframe-min-interval-ms",
+        "ice-timeout-secs",
+        "shutdown-timeout-secs",
+        "config",
+    ] {
+        assert!(
+            help.contains(&format!("--{setting} ")),
+            "--{setting} missing"
+        );
+        let env = format!("SFU_{}", setting.replace('-', "_").to_uppercase());
+        assert!(help.contains(&env), "{env} missing");
+    }
+    assert!(help.contains("127.0.0.1:7880") && help.contains("127.0.0.1:7882"));
+    assert!(help.contains("Precedence, highest first: flag, environment variable, config file"));
+    assert!(help.contains("token"), "subcommand listed");
+}
+
+#[test]
+fn token_subcommand_prints_a_verifiable_token() {
+    let before = now();
+    let o = run(sfu().args([
+        "token",
+        "--room",
+        "standup",
+        "--identity",
+        "alice",
+        "--name",
+        "Alice A.",
+        "--ttl",
+        "30m",
+    ]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("development key"),
+        "dev key is announced"
+    );
+    let token = stdout(&o);
+    let token = token.trim();
+    assert_eq!(token.split('.').count(), 3, "a JWT: {token}");
+    let claims = TokenKeys::development()
+        .verify_for_room(token, "standup")
+        .expect("verifies with the dev keys");
+    assert_eq!(claims.identity(), "alice");
+    assert_eq!(claims.name, "Alice A.");
+    assert!(claims.grants.publish && claims.grants.subscribe && !claims.grants.admin);
+    assert!(
+        (before + 1800..=now() + 1800).contains(&claims.exp),
+        "exp {} not ~30m from now",
+        claims.exp
+    );
+}
+
+#[test]
+fn token_uses_configured_keys_from_env_and_admin_needs_no_room() {
+    let o = run(sfu()
+        .env("SFU_API_KEY", "prod-key")
+        .env("SFU_API_SECRET", SECRET)
+        .args(["token", "--identity", "ops", "--admin", "--ttl", "2d"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("development key"));
+    let token = stdout(&o);
+    assert!(TokenKeys::development().verify(token.trim()).is_err());
+    let claims = TokenKeys::new("prod-key", SECRET)
+        .verify(token.trim())
+        .expect("verifies with the configured keys");
+    assert!(claims.grants.admin);
+    assert_eq!(claims.room, "");
+    assert!(claims.exp >= now() + 2 * 86400 - 5);
+
+    // Without --admin a room is required; a bad ttl is refused.
+    let o = run(sfu().args(["token", "--identity", "x"]));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--room"), "{}", stderr(&o));
+    let o = run(sfu().args(["token", "--room", "r", "--identity", "x", "--ttl", "later"]));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--ttl"), "{}", stderr(&o));
+}
+
+#[test]
+fn flags_beat_env_beat_file_beat_defaults() {
+    let file = config_file(
+        "shards = 2\n\
+         rtx_cache_packets = 64\n\
+         ice_timeout_secs = 20\n\
+         media_bind = \"127.0.0.1:9000\"\n",
+    );
+    let path = file.path().to_str().expect("utf-8 path");
+
+    // File over defaults.
+    let c = effective(sfu().args(["--config", path]));
+    assert_eq!(c["shards"].as_integer(), Some(2));
+    assert_eq!(c["rtx_cache_packets"].as_integer(), Some(64));
+    assert_eq!(c["media_bind"].as_str(), Some("127.0.0.1:9000"));
+    assert_eq!(
+        c["keyframe_min_interval_ms"].as_integer(),
+        Some(500),
+        "default"
+    );
+
+    // Environment over file; the file itself named by SFU_CONFIG.
+    let c = effective(
+        sfu()
+            .env("SFU_CONFIG", path)
+            .env("SFU_SHARDS", "3")
+            .env("SFU_ICE_TIMEOUT_SECS", "30"),
+    );
+    assert_eq!(c["shards"].as_integer(), Some(3));
+    assert_eq!(c["ice_timeout_secs"].as_integer(), Some(30));
+    assert_eq!(c["rtx_cache_packets"].as_integer(), Some(64));
+
+    // Flag over environment over file.
+    let c = effective(
+        sfu()
+            .env("SFU_SHARDS", "3")
+            .env("SFU_ICE_TIMEOUT_SECS", "30")
+            .args(["--config", path, "--shards", "4"]),
+    );
+    assert_eq!(c["shards"].as_integer(), Some(4));
+    assert_eq!(c["ice_timeout_secs"].as_integer(), Some(30));
+    assert_eq!(c["media_bind"].as_str(), Some("127.0.0.1:9000"));
+}
+
+#[test]
+fn config_file_errors_are_clear() {
+    let file = config_file("shards = 2\nhttp_bind = 7880\n");
+    let o = run(sfu().args(["--check-config", "--config"]).arg(file.path()));
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("invalid config file"), "{err}");
+    assert!(err.contains(&file.path().display().to_string()), "{err}");
+    assert!(err.contains("line 2"), "{err}");
+
+    let file = config_file("shard = 2\n");
+    let o = run(sfu().args(["--check-config", "--config"]).arg(file.path()));
+    assert!(
+        stderr(&o).contains("unknown field `shard`"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn dev_key_is_refused_on_a_non_loopback_address() {
+    // Validation only: --check-config never binds.
+    let o = run(sfu().args(["--check-config", "--http-bind", "0.0.0.0:7880"]));
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("not a loopback address"), "{err}");
+    assert!(err.contains("SFU_API_SECRET"), "{err}");
+
+    let o = run(sfu()
+        .env("SFU_MEDIA_PUBLIC_IP", "198.51.100.7")
+        .arg("--check-config"));
+    assert!(stderr(&o).contains("media_public_ip"), "{}", stderr(&o));
+
+    // With a configured pair the same address is accepted, and the secret
+    // is not printed.
+    let o = run(sfu()
+        .env("SFU_API_KEY", "k")
+        .env("SFU_API_SECRET", SECRET)
+        .args(["--check-config", "--http-bind", "0.0.0.0:7880"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stdout(&o).contains(SECRET));
+}
+
+/// Starts the binary on ephemeral loopback ports, checks /healthz and
+/// /metrics, and stops it with SIGTERM.
+#[test]
+fn serves_and_stops_on_sigterm() {
+    use std::io::{BufRead as _, BufReader, Read as _};
+    use std::net::TcpStream;
+
+    let mut child = sfu()
+        .args([
+            "--http-bind",
+            "127.0.0.1:0",
+            "--media-bind",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let http = loop {
+        let line = lines
+            .next()
+            .expect("server logs until it listens")
+            .expect("utf-8");
+        let v: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
+        if v["message"] == "sfu listening" {
+            break v["http"].as_str().expect("http field").to_string();
+        }
+    };
+    let get = |path: &str| {
+        let mut s = TcpStream::connect(&http).expect("connect");
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: sfu\r\nConnection: close\r\n\r\n"
+        )
+        .expect("send");
+        let mut out = String::new();
+        s.read_to_string(&mut out).expect("read");
+        out
+    };
+    assert!(get("/healthz").starts_with("HTTP/1.1 200"));
+    let metrics = get("/metrics");
+    assert!(metrics.contains("sfu_packets_dropped_total{reason=\"unknown_source\"}"));
+
+    let pid = child.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert!(status.success(), "clean exit on SIGTERM: {status}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

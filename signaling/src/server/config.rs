@@ -1,0 +1,168 @@
+//! Server configuration.
+
+use crate::proto::MAX_MESSAGE_BYTES;
+use crate::token::TokenKeys;
+use std::time::Duration;
+
+/// How the signaling server behaves. Start from [`Default`] and adjust with
+/// the `with_*` setters (the struct is `#[non_exhaustive]`, so it cannot be
+/// built with a literal outside this crate).
+///
+/// ```
+/// use signaling::server::SignalingConfig;
+/// use signaling::token::TokenKeys;
+/// use std::time::Duration;
+/// let cfg = SignalingConfig::default()
+///     .with_keys(TokenKeys::new("key", "a-secret-of-at-least-32-bytes-long!!"))
+///     .with_ping_timeout(Duration::from_secs(20))
+///     .with_auto_subscribe(false);
+/// assert!(!cfg.auto_subscribe);
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SignalingConfig {
+    /// Keys that verify access tokens (and admin tokens).
+    pub keys: TokenKeys,
+    /// Whether joiners are subscribed to every track in the room. Default
+    /// `true`. A token without the subscribe grant never auto-subscribes.
+    pub auto_subscribe: bool,
+    /// How often the server sends a WebSocket ping frame. Default 5 s.
+    pub ping_interval: Duration,
+    /// A connection that sends nothing (no frame of any kind, including
+    /// WebSocket pongs and protocol `ping`s) for this long is closed, and its
+    /// participant leaves with reason `disconnected`. Also bounds every
+    /// socket write. Default 15 s.
+    pub ping_timeout: Duration,
+    /// A connection that has not sent `join` this long after it opened is
+    /// closed. Default 10 s.
+    pub join_timeout: Duration,
+    /// Per-connection message rate limit.
+    pub rate_limit: RateLimit,
+    /// Participants allowed in one room; joins beyond it get
+    /// `error{unavailable}`. Default 1000.
+    pub max_participants_per_room: usize,
+    /// Tracks one participant may publish at once. Default 32.
+    pub max_tracks_per_participant: usize,
+    /// Largest accepted text frame in bytes; larger ones get
+    /// `error{too_large}` and the connection is closed. Default
+    /// [`MAX_MESSAGE_BYTES`].
+    pub max_message_bytes: usize,
+    /// Depth of each session's outbound queue (room events to one client).
+    /// A session whose queue overflows is a slow consumer and is closed.
+    /// Default 512.
+    pub outbound_queue: usize,
+}
+
+impl Default for SignalingConfig {
+    fn default() -> Self {
+        Self {
+            keys: TokenKeys::development(),
+            auto_subscribe: true,
+            ping_interval: Duration::from_secs(5),
+            ping_timeout: Duration::from_secs(15),
+            join_timeout: Duration::from_secs(10),
+            rate_limit: RateLimit::default(),
+            max_participants_per_room: 1000,
+            max_tracks_per_participant: 32,
+            max_message_bytes: MAX_MESSAGE_BYTES,
+            outbound_queue: 512,
+        }
+    }
+}
+
+impl SignalingConfig {
+    /// Sets the token keys.
+    pub fn with_keys(mut self, keys: TokenKeys) -> Self {
+        self.keys = keys;
+        self
+    }
+    /// Sets [`Self::auto_subscribe`].
+    pub fn with_auto_subscribe(mut self, on: bool) -> Self {
+        self.auto_subscribe = on;
+        self
+    }
+    /// Sets [`Self::ping_interval`].
+    pub fn with_ping_interval(mut self, d: Duration) -> Self {
+        self.ping_interval = d;
+        self
+    }
+    /// Sets [`Self::ping_timeout`].
+    pub fn with_ping_timeout(mut self, d: Duration) -> Self {
+        self.ping_timeout = d;
+        self
+    }
+    /// Sets [`Self::join_timeout`].
+    pub fn with_join_timeout(mut self, d: Duration) -> Self {
+        self.join_timeout = d;
+        self
+    }
+    /// Sets [`Self::rate_limit`].
+    pub fn with_rate_limit(mut self, r: RateLimit) -> Self {
+        self.rate_limit = r;
+        self
+    }
+    /// Sets [`Self::max_participants_per_room`].
+    pub fn with_max_participants_per_room(mut self, n: usize) -> Self {
+        self.max_participants_per_room = n;
+        self
+    }
+    /// Sets [`Self::max_tracks_per_participant`].
+    pub fn with_max_tracks_per_participant(mut self, n: usize) -> Self {
+        self.max_tracks_per_participant = n;
+        self
+    }
+    /// Sets [`Self::max_message_bytes`].
+    pub fn with_max_message_bytes(mut self, n: usize) -> Self {
+        self.max_message_bytes = n;
+        self
+    }
+    /// Sets [`Self::outbound_queue`] (at least 1).
+    pub fn with_outbound_queue(mut self, n: usize) -> Self {
+        self.outbound_queue = n.max(1);
+        self
+    }
+}
+
+/// A token bucket per connection: `per_second` messages on average, bursts
+/// of up to `burst`. A message over the limit is dropped and answered with
+/// `error{rate_limited}`. Each such answer uses one of `max_violations`
+/// strikes (which come back at one per second); with none left the
+/// connection is closed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct RateLimit {
+    /// Sustained messages per second. Default 50.
+    pub per_second: f64,
+    /// Bucket size. Default 100.
+    pub burst: u32,
+    /// Rejected messages tolerated before the connection is closed.
+    /// Default 50.
+    pub max_violations: u32,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self {
+            per_second: 50.0,
+            burst: 100,
+            max_violations: 50,
+        }
+    }
+}
+
+impl RateLimit {
+    /// A limit of `per_second` with bursts of `burst` and the default
+    /// number of tolerated violations.
+    pub fn new(per_second: f64, burst: u32) -> Self {
+        Self {
+            per_second,
+            burst,
+            ..Self::default()
+        }
+    }
+    /// Sets [`Self::max_violations`].
+    pub fn with_max_violations(mut self, n: u32) -> Self {
+        self.max_violations = n;
+        self
+    }
+}

@@ -1,0 +1,148 @@
+//! The signaling server: WebSocket sessions on `GET /rtc`, the admin REST
+//! API, health, metrics rendering and graceful shutdown.
+//!
+//! The `sfu` binary builds a [`Signaling`] from a [`SignalingConfig`] and its
+//! media plane, mounts [`app`], merges its own `/metrics` route (calling
+//! [`Signaling::render_metrics`]) and calls [`Signaling::shutdown`] on
+//! SIGTERM.
+//!
+//! ```
+//! use signaling::media::{MediaCommand, MediaPlane};
+//! use signaling::server::{app, Signaling, SignalingConfig};
+//! use std::sync::Arc;
+//!
+//! struct NoMedia;
+//! impl MediaPlane for NoMedia {
+//!     fn command(&self, _cmd: MediaCommand) -> bool { true }
+//! }
+//!
+//! let sig = Signaling::new(SignalingConfig::default(), Arc::new(NoMedia));
+//! let router: axum::Router = app(sig.clone());
+//! let mut metrics = String::new();
+//! sig.render_metrics(&mut metrics);
+//! assert!(metrics.contains("sfu_rooms 0"));
+//! # drop(router);
+//! // On SIGTERM:
+//! sig.shutdown();
+//! ```
+//!
+//! Inside, each connection runs one task (`ws.rs`) that drives a sans-IO
+//! session state machine (`session.rs`). Rooms live in a registry
+//! (`rooms.rs`) where every change, with its media command and broadcasts,
+//! happens under the room's lock.
+
+mod admin;
+mod config;
+mod error;
+mod ids;
+mod limits;
+mod metrics;
+mod outbox;
+mod rooms;
+mod session;
+mod state;
+mod ws;
+
+pub use config::{RateLimit, SignalingConfig};
+
+use crate::media::MediaPlane;
+use axum::Router;
+use axum::extract::{Query, State, WebSocketUpgrade};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use state::Shared;
+use std::sync::Arc;
+
+/// The signaling server's state: config, media plane, rooms and counters.
+/// Cheap to clone; every clone is the same server.
+#[derive(Debug, Clone)]
+pub struct Signaling {
+    shared: Arc<Shared>,
+}
+
+impl Signaling {
+    /// A server that drives `media` through [`crate::media::MediaCommand`]s.
+    pub fn new(config: SignalingConfig, media: Arc<dyn MediaPlane>) -> Self {
+        Self {
+            shared: Arc::new(Shared::new(config, media)),
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &SignalingConfig {
+        &self.shared.config
+    }
+
+    /// Appends the signaling metrics in Prometheus text format: gauges
+    /// `sfu_rooms`, `sfu_participants`, `sfu_signaling_tracks`,
+    /// `sfu_signaling_connections`; counters `sfu_signaling_messages_total`,
+    /// `sfu_signaling_errors_total{code}`, `sfu_joins_total`,
+    /// `sfu_leaves_total{reason}`, `sfu_signaling_slow_consumers_total`.
+    pub fn render_metrics(&self, out: &mut String) {
+        self.shared.metrics.render(self.shared.gauges(), out);
+    }
+
+    /// Starts a graceful shutdown: new joins and upgrades are refused, and
+    /// every open session gets `error{unavailable}` and (if joined)
+    /// `closed{room_closed}`, leaves its room and closes. Returns at once;
+    /// await [`Signaling::wait_idle`] to know when all are closed.
+    pub fn shutdown(&self) {
+        tracing::info!("signaling shutting down");
+        self.shared.shutdown();
+    }
+
+    /// Whether [`Signaling::shutdown`] was called.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shared.is_shutting_down()
+    }
+
+    /// Resolves when no WebSocket connection is open. Combine it with a
+    /// timeout after [`Signaling::shutdown`].
+    pub async fn wait_idle(&self) {
+        self.shared.idle().await;
+    }
+
+    /// Open WebSocket connections.
+    pub fn connections(&self) -> usize {
+        self.shared.connections()
+    }
+}
+
+/// The router: `GET /rtc` (WebSocket), `GET /healthz`, and the admin API
+/// under `/admin` (see `docs/protocol.md`). It does not serve `/metrics`;
+/// merge your own route that calls [`Signaling::render_metrics`].
+pub fn app(sig: Signaling) -> Router {
+    Router::new()
+        .route("/rtc", get(rtc))
+        .route("/healthz", get(healthz))
+        .merge(admin::routes())
+        .with_state(sig)
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+#[derive(Debug, Deserialize)]
+struct RtcQuery {
+    /// If given, the token must be for this room.
+    room: Option<String>,
+}
+
+async fn rtc(
+    State(sig): State<Signaling>,
+    Query(q): Query<RtcQuery>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if sig.is_shutting_down() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    }
+    let limit = ws::transport_limit(sig.shared.config.max_message_bytes);
+    let shared = sig.shared;
+    upgrade
+        .max_message_size(limit)
+        .max_frame_size(limit)
+        .on_upgrade(move |socket| ws::run(socket, shared, q.room))
+}

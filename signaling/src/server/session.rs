@@ -1,0 +1,487 @@
+//! The per-connection protocol state machine.
+//!
+//! It does no IO and never waits: the WebSocket driver (`ws.rs`) feeds it
+//! parsed input and writes out whatever it pushes to `out`. Every method
+//! returns a [`Flow`] saying whether the connection goes on.
+
+use super::outbox::{Kick, Outbox};
+use super::rooms::{JoinRequest, RoomError};
+use super::state::Shared;
+use crate::media::{MediaCommand, MediaEvent};
+use crate::proto::{
+    ClientMessage, ErrorCode, LeaveReason, PROTOCOL_VERSION, ServerMessage, Target, TrackPublish,
+};
+use crate::token::Grants;
+use axum::extract::ws::close_code;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Longest `cid`, `mid`, codec or rid a client may declare.
+const MAX_NAME_BYTES: usize = 64;
+/// Most simulcast layers per track.
+const MAX_SIMULCAST_LAYERS: usize = 4;
+/// Longest error detail echoed back (parser messages can quote input).
+const MAX_ERROR_DETAIL: usize = 200;
+
+/// Whether the connection goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flow {
+    /// Keep going.
+    Continue,
+    /// Write what is in `out`, then close with this WebSocket close code.
+    Close(u16),
+}
+
+#[derive(Debug)]
+enum State {
+    AwaitingJoin,
+    Joined {
+        room: String,
+        participant_id: String,
+        grants: Grants,
+    },
+    Ended,
+}
+
+/// One connection's protocol state.
+#[derive(Debug)]
+pub(crate) struct Session {
+    shared: Arc<Shared>,
+    /// Given to the registry at join.
+    outbox: Option<Outbox>,
+    /// Given to the media plane at join.
+    events: Option<mpsc::Sender<MediaEvent>>,
+    /// The room named in the URL (`/rtc?room=…`), if any.
+    url_room: Option<String>,
+    state: State,
+}
+
+fn truncate(mut s: String) -> String {
+    if s.len() > MAX_ERROR_DETAIL {
+        let mut cut = MAX_ERROR_DETAIL;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push('…');
+    }
+    s
+}
+
+fn bad_name(s: &str) -> bool {
+    s.is_empty() || s.len() > MAX_NAME_BYTES
+}
+
+fn validate_track(t: &TrackPublish) -> Result<(), String> {
+    if bad_name(&t.cid) || bad_name(&t.mid) || bad_name(&t.codec) {
+        return Err(format!(
+            "cid, mid and codec must be 1 to {MAX_NAME_BYTES} bytes"
+        ));
+    }
+    if t.simulcast.len() > MAX_SIMULCAST_LAYERS || t.simulcast.iter().any(|r| bad_name(r)) {
+        return Err(format!(
+            "at most {MAX_SIMULCAST_LAYERS} simulcast rids of 1 to {MAX_NAME_BYTES} bytes"
+        ));
+    }
+    Ok(())
+}
+
+impl Session {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        outbox: Outbox,
+        events: mpsc::Sender<MediaEvent>,
+        url_room: Option<String>,
+    ) -> Self {
+        Self {
+            shared,
+            outbox: Some(outbox),
+            events: Some(events),
+            url_room,
+            state: State::AwaitingJoin,
+        }
+    }
+
+    /// Whether a join succeeded and the participant is still in its room.
+    pub(crate) fn is_joined(&self) -> bool {
+        matches!(self.state, State::Joined { .. })
+    }
+
+    /// The participant id, once joined.
+    pub(crate) fn participant_id(&self) -> Option<&str> {
+        match &self.state {
+            State::Joined { participant_id, .. } => Some(participant_id),
+            _ => None,
+        }
+    }
+
+    /// Pushes an error and counts it.
+    pub(crate) fn reject(
+        &self,
+        out: &mut Vec<ServerMessage>,
+        code: ErrorCode,
+        message: impl Into<String>,
+    ) {
+        self.shared.metrics.error(code);
+        out.push(ServerMessage::error(code, truncate(message.into())));
+    }
+
+    /// One text frame from the client.
+    pub(crate) fn on_text(&mut self, text: &str, out: &mut Vec<ServerMessage>) -> Flow {
+        self.shared.metrics.message();
+        match serde_json::from_str::<ClientMessage>(text) {
+            Ok(msg) => self.on_message(msg, out),
+            Err(e) => {
+                self.reject(out, ErrorCode::BadMessage, format!("invalid message: {e}"));
+                Flow::Continue
+            }
+        }
+    }
+
+    /// One parsed client message.
+    pub(crate) fn on_message(&mut self, msg: ClientMessage, out: &mut Vec<ServerMessage>) -> Flow {
+        match (&self.state, msg) {
+            (_, ClientMessage::Ping { ts }) => {
+                out.push(ServerMessage::Pong { ts });
+                Flow::Continue
+            }
+            (State::AwaitingJoin, ClientMessage::Join { protocol, token }) => {
+                self.join(protocol, &token, out)
+            }
+            (State::AwaitingJoin, _) => {
+                self.reject(out, ErrorCode::OutOfOrder, "send join first");
+                Flow::Continue
+            }
+            (State::Joined { .. }, ClientMessage::Join { .. }) => {
+                self.reject(out, ErrorCode::OutOfOrder, "already joined");
+                Flow::Continue
+            }
+            (
+                State::Joined {
+                    room,
+                    participant_id,
+                    grants,
+                },
+                msg,
+            ) => {
+                let (room, pid, grants) = (room.clone(), participant_id.clone(), *grants);
+                self.joined_message(&room, &pid, grants, msg, out)
+            }
+            (State::Ended, _) => Flow::Close(close_code::NORMAL),
+        }
+    }
+
+    fn join(&mut self, protocol: u32, token: &str, out: &mut Vec<ServerMessage>) -> Flow {
+        if protocol != PROTOCOL_VERSION {
+            self.reject(
+                out,
+                ErrorCode::ProtocolVersion,
+                format!("server speaks protocol {PROTOCOL_VERSION}, client sent {protocol}"),
+            );
+            return Flow::Close(close_code::POLICY);
+        }
+        if self.shared.is_shutting_down() {
+            self.reject(out, ErrorCode::Unavailable, "server shutting down");
+            return Flow::Close(close_code::AWAY);
+        }
+        let claims = match self.shared.config.keys.verify(token) {
+            Ok(c) => c,
+            Err(e) => {
+                self.reject(out, ErrorCode::Unauthorized, e.to_string());
+                return Flow::Close(close_code::POLICY);
+            }
+        };
+        let refusal = if claims.room.is_empty() {
+            Some("token names no room")
+        } else if claims.sub.is_empty() {
+            Some("token names no identity")
+        } else if self.url_room.as_ref().is_some_and(|r| *r != claims.room) {
+            Some("token is for another room")
+        } else {
+            None
+        };
+        if let Some(why) = refusal {
+            self.reject(out, ErrorCode::Unauthorized, why);
+            return Flow::Close(close_code::POLICY);
+        }
+        let (Some(outbox), Some(events)) = (self.outbox.take(), self.events.take()) else {
+            self.reject(out, ErrorCode::OutOfOrder, "already joined");
+            return Flow::Close(close_code::POLICY);
+        };
+        let cfg = &self.shared.config;
+        let auto_subscribe = cfg.auto_subscribe && claims.grants.subscribe;
+        let res = self.shared.rooms.join(JoinRequest {
+            room: claims.room.clone(),
+            identity: claims.sub,
+            name: claims.name,
+            grants: claims.grants,
+            auto_subscribe,
+            max_participants: cfg.max_participants_per_room,
+            outbox,
+            events,
+        });
+        match res {
+            Ok(j) => {
+                tracing::info!(participant = %j.participant_id, room = %claims.room, "joined");
+                out.push(ServerMessage::Joined {
+                    protocol: PROTOCOL_VERSION,
+                    participant_id: j.participant_id.clone(),
+                    room: j.room,
+                    auto_subscribe,
+                });
+                self.state = State::Joined {
+                    room: claims.room,
+                    participant_id: j.participant_id,
+                    grants: claims.grants,
+                };
+                Flow::Continue
+            }
+            Err(e) => {
+                let why = match e {
+                    RoomError::RoomFull => "room is full",
+                    _ => "media plane unavailable",
+                };
+                self.reject(out, ErrorCode::Unavailable, why);
+                Flow::Close(close_code::AGAIN)
+            }
+        }
+    }
+
+    fn joined_message(
+        &mut self,
+        room: &str,
+        pid: &str,
+        grants: Grants,
+        msg: ClientMessage,
+        out: &mut Vec<ServerMessage>,
+    ) -> Flow {
+        let rooms = &self.shared.rooms;
+        let pid_s = || pid.to_string();
+        let res = match msg {
+            ClientMessage::Offer {
+                target: Target::Publisher,
+                sdp,
+            } => rooms.command(
+                room,
+                pid,
+                MediaCommand::PublisherOffer {
+                    participant_id: pid_s(),
+                    sdp,
+                },
+            ),
+            ClientMessage::Offer { .. } => {
+                self.reject(
+                    out,
+                    ErrorCode::OutOfOrder,
+                    "the server makes the offers on the subscriber transport",
+                );
+                return Flow::Continue;
+            }
+            ClientMessage::Answer {
+                target: Target::Subscriber,
+                sdp,
+            } => rooms.command(
+                room,
+                pid,
+                MediaCommand::SubscriberAnswer {
+                    participant_id: pid_s(),
+                    sdp,
+                },
+            ),
+            ClientMessage::Answer { .. } => {
+                self.reject(
+                    out,
+                    ErrorCode::OutOfOrder,
+                    "the client makes the offers on the publisher transport",
+                );
+                return Flow::Continue;
+            }
+            ClientMessage::Candidate { target, candidate } => rooms.command(
+                room,
+                pid,
+                MediaCommand::Candidate {
+                    participant_id: pid_s(),
+                    target,
+                    candidate,
+                },
+            ),
+            ClientMessage::Publish { track } => {
+                return self.publish(room, pid, grants, track, out);
+            }
+            ClientMessage::Unpublish { cid } => match rooms.unpublish(room, pid, &cid) {
+                Err(RoomError::NotFound) => {
+                    self.reject(out, ErrorCode::NotFound, "no published track has that cid");
+                    return Flow::Continue;
+                }
+                other => other.map(drop),
+            },
+            ClientMessage::Subscribe { track_id } => {
+                if !grants.subscribe {
+                    self.reject(out, ErrorCode::Forbidden, "token lacks the subscribe grant");
+                    return Flow::Continue;
+                }
+                let cmd = MediaCommand::Subscribe {
+                    participant_id: pid_s(),
+                    track_id: track_id.clone(),
+                };
+                rooms.subscription(room, pid, &track_id, cmd)
+            }
+            ClientMessage::Unsubscribe { track_id } => {
+                let cmd = MediaCommand::Unsubscribe {
+                    participant_id: pid_s(),
+                    track_id: track_id.clone(),
+                };
+                rooms.subscription(room, pid, &track_id, cmd)
+            }
+            ClientMessage::Leave => {
+                return self.leave_with(LeaveReason::Left, close_code::NORMAL, out);
+            }
+            // Handled before the state match.
+            ClientMessage::Join { .. } | ClientMessage::Ping { .. } => Ok(()),
+        };
+        self.room_result(res, out);
+        Flow::Continue
+    }
+
+    fn publish(
+        &mut self,
+        room: &str,
+        pid: &str,
+        grants: Grants,
+        track: TrackPublish,
+        out: &mut Vec<ServerMessage>,
+    ) -> Flow {
+        if !grants.publish {
+            self.reject(out, ErrorCode::Forbidden, "token lacks the publish grant");
+            return Flow::Continue;
+        }
+        if let Err(why) = validate_track(&track) {
+            self.reject(out, ErrorCode::BadMessage, why);
+            return Flow::Continue;
+        }
+        let cid = track.cid.clone();
+        let max = self.shared.config.max_tracks_per_participant;
+        match self.shared.rooms.publish(room, pid, track, max) {
+            Ok(info) => out.push(ServerMessage::TrackAccepted { cid, track: info }),
+            Err(RoomError::DuplicateCid) => self.reject(
+                out,
+                ErrorCode::BadMessage,
+                "a track with this cid is already published",
+            ),
+            Err(RoomError::TooManyTracks) => self.reject(
+                out,
+                ErrorCode::Unavailable,
+                format!("at most {max} tracks per participant"),
+            ),
+            Err(e) => self.room_result(Err(e), out),
+        }
+        Flow::Continue
+    }
+
+    /// Reports the common registry failures.
+    fn room_result(&self, res: Result<(), RoomError>, out: &mut Vec<ServerMessage>) {
+        match res {
+            Ok(()) => {}
+            // Being removed: the kick that follows closes the session.
+            Err(RoomError::Gone) => {}
+            Err(RoomError::NotFound | RoomError::NoRoom) => {
+                self.reject(out, ErrorCode::NotFound, "no such track in this room")
+            }
+            Err(RoomError::OwnTrack) => self.reject(
+                out,
+                ErrorCode::BadMessage,
+                "cannot subscribe to your own track",
+            ),
+            Err(RoomError::MediaUnavailable) => {
+                self.reject(out, ErrorCode::Unavailable, "media plane unavailable")
+            }
+            Err(RoomError::RoomFull | RoomError::DuplicateCid | RoomError::TooManyTracks) => {
+                self.reject(out, ErrorCode::Unavailable, "request refused")
+            }
+        }
+    }
+
+    /// Leaves the room (if still in it), says `closed{reason}`, and closes.
+    fn leave_with(&mut self, reason: LeaveReason, code: u16, out: &mut Vec<ServerMessage>) -> Flow {
+        if self.is_joined() {
+            self.end(reason);
+            out.push(ServerMessage::Closed { reason });
+        }
+        Flow::Close(code)
+    }
+
+    /// One event from the media plane for this participant.
+    pub(crate) fn on_media(&mut self, ev: MediaEvent, out: &mut Vec<ServerMessage>) -> Flow {
+        if !self.is_joined() {
+            return Flow::Continue;
+        }
+        match ev {
+            MediaEvent::PublisherAnswer { sdp } => out.push(ServerMessage::Answer {
+                target: Target::Publisher,
+                sdp,
+            }),
+            MediaEvent::SubscriberOffer { sdp } => out.push(ServerMessage::Offer {
+                target: Target::Subscriber,
+                sdp,
+            }),
+            MediaEvent::Subscribed { track_id, mid } => {
+                out.push(ServerMessage::Subscribed { track_id, mid })
+            }
+            MediaEvent::Unsubscribed { track_id } => {
+                out.push(ServerMessage::Unsubscribed { track_id })
+            }
+            MediaEvent::Timeout => {
+                return self.leave_with(LeaveReason::MediaTimeout, close_code::NORMAL, out);
+            }
+            MediaEvent::Error { message } => self.reject(out, ErrorCode::Media, message),
+        }
+        Flow::Continue
+    }
+
+    /// The registry or a slow-consumer check told this session to stop.
+    pub(crate) fn on_kick(&mut self, kick: Kick, out: &mut Vec<ServerMessage>) -> Flow {
+        match kick {
+            Kick::Removed(reason) => {
+                if self.is_joined() {
+                    out.push(ServerMessage::Closed { reason });
+                }
+                self.state = State::Ended;
+                Flow::Close(close_code::NORMAL)
+            }
+            Kick::Leave(reason) => self.leave_with(reason, close_code::POLICY, out),
+        }
+    }
+
+    /// The server is shutting down.
+    pub(crate) fn on_shutdown(&mut self, out: &mut Vec<ServerMessage>) -> Flow {
+        self.reject(out, ErrorCode::Unavailable, "server shutting down");
+        self.leave_with(LeaveReason::RoomClosed, close_code::AWAY, out)
+    }
+
+    /// No join arrived in time.
+    pub(crate) fn on_join_timeout(&mut self, out: &mut Vec<ServerMessage>) -> Flow {
+        self.reject(out, ErrorCode::Unauthorized, "no join in time");
+        Flow::Close(close_code::POLICY)
+    }
+
+    /// Ends the session: if the participant is still in its room it leaves
+    /// with `reason`. Idempotent. Returns whether this call removed it.
+    pub(crate) fn end(&mut self, reason: LeaveReason) -> bool {
+        match std::mem::replace(&mut self.state, State::Ended) {
+            State::Joined {
+                room,
+                participant_id,
+                ..
+            } => self.shared.rooms.leave(&room, &participant_id, reason),
+            _ => false,
+        }
+    }
+}
+
+impl Drop for Session {
+    // A session dropped without an explicit end (task cancelled, runtime
+    // shut down) still leaves its room exactly once.
+    fn drop(&mut self) {
+        self.end(LeaveReason::Disconnected);
+    }
+}

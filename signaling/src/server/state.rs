@@ -1,0 +1,82 @@
+//! State shared by every connection and the admin API.
+
+use super::config::SignalingConfig;
+use super::metrics::{Gauges, Metrics};
+use super::rooms::Rooms;
+use crate::media::MediaPlane;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// Config, registry, counters and lifecycle signals.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) config: SignalingConfig,
+    pub(crate) rooms: Rooms,
+    pub(crate) metrics: Arc<Metrics>,
+    shutdown: watch::Sender<bool>,
+    connections: watch::Sender<usize>,
+}
+
+impl Shared {
+    pub(crate) fn new(config: SignalingConfig, media: Arc<dyn MediaPlane>) -> Self {
+        let metrics = Arc::new(Metrics::default());
+        Self {
+            rooms: Rooms::new(media, metrics.clone()),
+            metrics,
+            config,
+            shutdown: watch::Sender::new(false),
+            connections: watch::Sender::new(0),
+        }
+    }
+
+    /// Asks every session to close.
+    pub(crate) fn shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// A receiver whose value turns `true` on shutdown.
+    pub(crate) fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Counts one open connection until the guard drops.
+    pub(crate) fn connection(self: &Arc<Self>) -> ConnectionGuard {
+        self.connections.send_modify(|n| *n += 1);
+        ConnectionGuard(self.clone())
+    }
+
+    pub(crate) fn connections(&self) -> usize {
+        *self.connections.borrow()
+    }
+
+    /// Resolves when no connection is open.
+    pub(crate) async fn idle(&self) {
+        let mut rx = self.connections.subscribe();
+        // The sender lives in `self`, so this cannot fail.
+        let _ = rx.wait_for(|n| *n == 0).await;
+    }
+
+    pub(crate) fn gauges(&self) -> Gauges {
+        let (rooms, participants, tracks) = self.rooms.counts();
+        Gauges {
+            rooms,
+            participants,
+            tracks,
+            connections: self.connections(),
+        }
+    }
+}
+
+/// One open connection; see [`Shared::connection`].
+#[derive(Debug)]
+pub(crate) struct ConnectionGuard(Arc<Shared>);
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.connections.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}

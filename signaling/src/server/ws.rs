@@ -1,0 +1,231 @@
+//! The WebSocket driver: one task per connection. It owns the socket and
+//! the timers, feeds the [`Session`] state machine, and writes what it
+//! says. Every socket write is bounded by the ping timeout.
+
+use super::limits::{RateLimiter, Verdict};
+use super::outbox::Outbox;
+use super::session::{Flow, Session};
+use super::state::Shared;
+use crate::media;
+use crate::proto::{ErrorCode, LeaveReason, ServerMessage};
+use axum::body::Bytes;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior, sleep_until, timeout};
+use tracing::Instrument;
+
+/// How long to wait for the client's close frame after sending ours.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// The transport-level frame limit handed to the WebSocket codec. It is
+/// above the protocol limit so that an oversized message can still be read
+/// and answered with `error{too_large}`; frames beyond even this end the
+/// connection at the transport level.
+pub(crate) fn transport_limit(max_message_bytes: usize) -> usize {
+    max_message_bytes
+        .saturating_mul(4)
+        .max(max_message_bytes.saturating_add(64 * 1024))
+}
+
+/// What one turn of the loop produced.
+enum Step {
+    Flow(Flow),
+    /// The socket is closed or broken: nothing more can be written.
+    PeerGone,
+}
+
+struct Conn {
+    socket: WebSocket,
+    write_timeout: Duration,
+}
+
+impl Conn {
+    async fn send(&mut self, msg: Message) -> bool {
+        matches!(
+            timeout(self.write_timeout, self.socket.send(msg)).await,
+            Ok(Ok(()))
+        )
+    }
+
+    async fn send_json(&mut self, msg: &ServerMessage) -> bool {
+        match serde_json::to_string(msg) {
+            Ok(s) => self.send(Message::Text(s.into())).await,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot serialize server message");
+                true
+            }
+        }
+    }
+
+    /// Sends our close frame and waits briefly for the peer's.
+    async fn close(&mut self, code: u16) {
+        let frame = CloseFrame {
+            code,
+            reason: "".into(),
+        };
+        if !self.send(Message::Close(Some(frame))).await {
+            return;
+        }
+        let grace = CLOSE_GRACE.min(self.write_timeout);
+        let _ = timeout(grace, async {
+            while let Some(Ok(m)) = self.socket.recv().await {
+                if matches!(m, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+}
+
+/// Runs one connection to its end.
+pub(crate) async fn run(socket: WebSocket, shared: Arc<Shared>, url_room: Option<String>) {
+    let span = tracing::info_span!("rtc", participant = tracing::field::Empty);
+    drive(socket, shared, url_room).instrument(span).await;
+}
+
+async fn drive(socket: WebSocket, shared: Arc<Shared>, url_room: Option<String>) {
+    let _guard = shared.connection();
+    let cfg = shared.config.clone();
+    let (outbox, mut queue, kick) = Outbox::new(cfg.outbound_queue);
+    let (events_tx, mut events) = mpsc::channel(media::EVENT_QUEUE);
+    let mut session = Session::new(shared.clone(), outbox, events_tx, url_room);
+    let mut conn = Conn {
+        socket,
+        write_timeout: cfg.ping_timeout,
+    };
+    let mut shutdown = shared.shutdown_signal();
+
+    let opened = Instant::now();
+    let join_deadline = opened + cfg.join_timeout;
+    let mut last_rx = opened;
+    let mut limiter = RateLimiter::new(cfg.rate_limit, opened.into_std());
+    let mut ping = tokio::time::interval_at(opened + cfg.ping_interval, cfg.ping_interval);
+    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut out: Vec<ServerMessage> = Vec::new();
+    let mut recorded = false;
+
+    loop {
+        let awaiting_join = !session.is_joined();
+        let step = tokio::select! {
+            k = kick.kicked() => Step::Flow(session.on_kick(k, &mut out)),
+            () = shutting_down(&mut shutdown) => Step::Flow(session.on_shutdown(&mut out)),
+            () = sleep_until(last_rx + cfg.ping_timeout) => {
+                tracing::debug!("ping timeout");
+                Step::Flow(Flow::Close(close_code::POLICY))
+            }
+            () = sleep_until(join_deadline), if awaiting_join => {
+                Step::Flow(session.on_join_timeout(&mut out))
+            }
+            _ = ping.tick() => {
+                if conn.send(Message::Ping(Bytes::new())).await {
+                    Step::Flow(Flow::Continue)
+                } else {
+                    Step::PeerGone
+                }
+            }
+            Some(msg) = queue.recv() => {
+                out.push(msg);
+                Step::Flow(Flow::Continue)
+            }
+            Some(ev) = events.recv() => Step::Flow(session.on_media(ev, &mut out)),
+            frame = conn.socket.recv() => match frame {
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => Step::PeerGone,
+                Some(Ok(msg)) => {
+                    let now = Instant::now();
+                    last_rx = now;
+                    Step::Flow(on_frame(&mut session, &mut limiter, &cfg, msg, now, &mut out))
+                }
+            },
+        };
+        if !recorded && let Some(pid) = session.participant_id() {
+            tracing::Span::current().record("participant", pid);
+            recorded = true;
+        }
+        let flow = match step {
+            Step::PeerGone => break,
+            Step::Flow(f) => f,
+        };
+        let mut ok = true;
+        for m in out.drain(..) {
+            if ok {
+                ok = conn.send_json(&m).await;
+            }
+        }
+        if !ok {
+            break;
+        }
+        if let Flow::Close(code) = flow {
+            // Leave before the close handshake so others hear at once.
+            session.end(LeaveReason::Disconnected);
+            conn.close(code).await;
+            break;
+        }
+    }
+    session.end(LeaveReason::Disconnected);
+    tracing::debug!("connection closed");
+}
+
+/// Resolves once shutdown is signalled (or its sender is gone).
+async fn shutting_down(rx: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+/// One inbound frame: size check, rate limit, then the state machine.
+fn on_frame(
+    session: &mut Session,
+    limiter: &mut RateLimiter,
+    cfg: &super::SignalingConfig,
+    msg: Message,
+    now: Instant,
+    out: &mut Vec<ServerMessage>,
+) -> Flow {
+    let (len, data) = match &msg {
+        Message::Text(t) => (t.len(), true),
+        Message::Binary(b) => (b.len(), true),
+        _ => (0, false),
+    };
+    if len > cfg.max_message_bytes {
+        session.reject(
+            out,
+            ErrorCode::TooLarge,
+            format!(
+                "message of {len} bytes exceeds the limit of {} bytes",
+                cfg.max_message_bytes
+            ),
+        );
+        return Flow::Close(close_code::SIZE);
+    }
+    match limiter.check(now.into_std()) {
+        Verdict::Allow => {}
+        Verdict::Limited => {
+            if data {
+                session.reject(out, ErrorCode::RateLimited, "too many messages; slow down");
+            }
+            return Flow::Continue;
+        }
+        Verdict::Close => {
+            session.reject(
+                out,
+                ErrorCode::RateLimited,
+                "rate limit exceeded repeatedly; closing",
+            );
+            return Flow::Close(close_code::POLICY);
+        }
+    }
+    match msg {
+        Message::Text(t) => session.on_text(t.as_str(), out),
+        Message::Binary(_) => {
+            session.reject(
+                out,
+                ErrorCode::BadMessage,
+                "binary frames are not part of the protocol",
+            );
+            Flow::Continue
+        }
+        // Pings are answered by the codec; pongs only prove liveness.
+        _ => Flow::Continue,
+    }
+}

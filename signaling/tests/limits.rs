@@ -1,0 +1,228 @@
+//! Limits and timeouts: oversized frames, floods, silence, join timeout,
+//! graceful shutdown. Timeouts are short real times; every assertion on
+//! time is a lower bound (the server may not act early) plus a generous
+//! upper bound, so the tests do not depend on machine speed.
+#![cfg(feature = "server")]
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use futures_util::SinkExt;
+use signaling::proto::{ClientMessage, ErrorCode, LeaveReason, MAX_MESSAGE_BYTES, ServerMessage};
+use signaling::server::RateLimit;
+use std::time::Duration;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+
+#[tokio::test]
+async fn an_oversized_message_is_too_large_and_closes_the_connection() {
+    let srv = Server::start(config()).await;
+    let (mut a, a_id, _) = srv.join(ROOM, "alice").await;
+    let (mut b, _, _) = srv.join(ROOM, "bob").await;
+    assert!(matches!(
+        a.recv().await,
+        ServerMessage::ParticipantJoined { .. }
+    ));
+
+    // Exactly at the limit is fine (a bad message, but not too large).
+    let at_limit = format!(
+        "{{\"type\":\"ping\",\"ts\":1,\"pad\":\"{}\"}}",
+        "x".repeat(10)
+    );
+    let pad = MAX_MESSAGE_BYTES - at_limit.len();
+    let at_limit = format!(
+        "{{\"type\":\"ping\",\"ts\":1,\"pad\":\"{}\"}}",
+        "x".repeat(10 + pad)
+    );
+    assert_eq!(at_limit.len(), MAX_MESSAGE_BYTES);
+    a.send_raw(&at_limit).await;
+    assert_eq!(a.recv().await, ServerMessage::Pong { ts: 1 });
+
+    let big = format!(
+        "{{\"type\":\"ping\",\"ts\":2,\"pad\":\"{}\"}}",
+        "x".repeat(MAX_MESSAGE_BYTES)
+    );
+    a.send_raw(&big).await;
+    let m = a.expect_error(ErrorCode::TooLarge).await;
+    assert!(m.contains(&MAX_MESSAGE_BYTES.to_string()), "{m}");
+    a.expect_closed().await;
+    assert_eq!(
+        b.recv().await,
+        ServerMessage::ParticipantLeft {
+            participant_id: a_id.clone(),
+            reason: LeaveReason::Disconnected
+        }
+    );
+    srv.wait_connections(1).await;
+    assert_eq!(srv.media.leaves(&a_id), 1);
+    b.ping(1).await;
+}
+
+#[tokio::test]
+async fn a_flood_is_rate_limited_then_closed() {
+    let limit = RateLimit::new(1.0, 10).with_max_violations(5);
+    let srv = Server::start(config().with_rate_limit(limit)).await;
+    let mut c = srv.connect().await;
+    let start = Instant::now();
+    for ts in 0..40u64 {
+        let text = serde_json::to_string(&ClientMessage::Ping { ts }).unwrap();
+        // The server may close while we are still sending.
+        if c.ws.feed(Message::text(text)).await.is_err() {
+            break;
+        }
+    }
+    let _ = c.ws.flush().await;
+
+    let (mut pongs, mut limited) = (0u64, 0u64);
+    loop {
+        match c.next().await {
+            Next::Msg(ServerMessage::Pong { .. }) => pongs += 1,
+            Next::Msg(ServerMessage::Error {
+                code: ErrorCode::RateLimited,
+                ..
+            }) => limited += 1,
+            Next::Msg(other) => panic!("unexpected {other:?}"),
+            Next::Closed => break,
+        }
+    }
+    // Burst of 10, plus at most one token per second of test time.
+    let refill = start.elapsed().as_secs() + 1;
+    assert!(pongs >= 10 && pongs <= 10 + refill, "pongs={pongs}");
+    // Five tolerated violations, then the one that closes.
+    assert!(limited >= 6 && limited <= 6 + refill, "limited={limited}");
+    assert!(pongs + limited < 40, "the connection was not closed early");
+    let m = srv.metrics();
+    assert_eq!(
+        metric(&m, "sfu_signaling_errors_total{code=\"rate_limited\"}"),
+        limited
+    );
+    // Other connections are unaffected.
+    let mut d = srv.connect().await;
+    d.ping(1).await;
+}
+
+#[tokio::test]
+async fn a_silent_connection_is_closed_after_the_ping_timeout() {
+    let timeout = Duration::from_millis(500);
+    let cfg = config()
+        .with_ping_interval(Duration::from_millis(100))
+        .with_ping_timeout(timeout);
+    let srv = Server::start(cfg).await;
+    let (mut b, _, _) = srv.join(ROOM, "bob").await;
+
+    // Alice joins, then neither reads nor writes: she answers no WS ping.
+    let mut a = srv.connect().await;
+    let last_sent = Instant::now();
+    let (a_id, _) = a.join(&token(ROOM, "alice")).await;
+    // Bob only reads (his client answers WS pings), which keeps him alive.
+    match b.recv().await {
+        ServerMessage::ParticipantJoined { participant } => {
+            assert_eq!(participant.participant_id, a_id)
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(
+        b.recv().await,
+        ServerMessage::ParticipantLeft {
+            participant_id: a_id.clone(),
+            reason: LeaveReason::Disconnected
+        }
+    );
+    assert!(
+        last_sent.elapsed() >= timeout,
+        "closed after {:?}",
+        last_sent.elapsed()
+    );
+    a.expect_closed().await;
+    assert_eq!(srv.media.leaves(&a_id), 1);
+    b.ping(1).await;
+}
+
+#[tokio::test]
+async fn protocol_pings_alone_keep_a_connection_alive() {
+    let timeout = Duration::from_millis(800);
+    let cfg = config()
+        .with_ping_interval(Duration::from_millis(100))
+        .with_ping_timeout(timeout);
+    let srv = Server::start(cfg).await;
+    let (mut c, c_id, _) = srv.join(ROOM, "carol").await;
+    // Carol sends a protocol ping every 50 ms for three timeouts, without
+    // reading, so her client never answers the server's WS pings.
+    let n = 48u64;
+    for ts in 0..n {
+        c.send(&ClientMessage::Ping { ts }).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for ts in 0..n {
+        assert_eq!(c.recv().await, ServerMessage::Pong { ts });
+    }
+    assert_eq!(srv.media.leaves(&c_id), 0);
+    assert_eq!(metric(&srv.metrics(), "sfu_participants"), 1);
+}
+
+#[tokio::test]
+async fn a_connection_that_never_joins_is_closed() {
+    let join_timeout = Duration::from_millis(300);
+    let srv = Server::start(config().with_join_timeout(join_timeout)).await;
+    let start = Instant::now();
+    let mut c = srv.connect().await;
+    let m = c.expect_error(ErrorCode::Unauthorized).await;
+    assert!(m.contains("join"), "{m}");
+    c.expect_closed().await;
+    assert!(start.elapsed() >= join_timeout);
+    // Pings do not extend the join deadline.
+    let start = Instant::now();
+    let mut c = srv.connect().await;
+    let mut ts = 0;
+    let msg = loop {
+        c.send(&ClientMessage::Ping { ts }).await;
+        match c.recv().await {
+            ServerMessage::Pong { .. } => {}
+            other => break other,
+        }
+        ts += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        matches!(
+            msg,
+            ServerMessage::Error {
+                code: ErrorCode::Unauthorized,
+                ..
+            }
+        ),
+        "{msg:?}"
+    );
+    assert!(start.elapsed() >= join_timeout);
+}
+
+#[tokio::test]
+async fn shutdown_closes_every_session() {
+    let srv = Server::start(config()).await;
+    let (mut a, a_id, _) = srv.join(ROOM, "alice").await;
+    let (mut b, b_id, _) = srv.join("room-2", "bob").await;
+    let mut idle = srv.connect().await;
+    srv.sig.shutdown();
+    for c in [&mut a, &mut b] {
+        c.expect_error(ErrorCode::Unavailable).await;
+        assert_eq!(
+            c.recv().await,
+            ServerMessage::Closed {
+                reason: LeaveReason::RoomClosed
+            }
+        );
+        c.expect_closed().await;
+    }
+    idle.expect_error(ErrorCode::Unavailable).await;
+    idle.expect_closed().await;
+    srv.idle().await;
+    assert_eq!(srv.media.leaves(&a_id), 1);
+    assert_eq!(srv.media.leaves(&b_id), 1);
+    let m = srv.metrics();
+    assert_eq!(metric(&m, "sfu_participants"), 0);
+    assert_eq!(metric(&m, "sfu_leaves_total{reason=\"room_closed\"}"), 2);
+    // New connections are refused.
+    let url = format!("ws://{}/rtc", srv.addr);
+    assert!(tokio_tungstenite::connect_async(url).await.is_err());
+}
