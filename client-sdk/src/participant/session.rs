@@ -1,0 +1,181 @@
+//! The session's long-running tasks: reading server messages, keeping the
+//! connection alive, and relaying what the two transports report.
+
+use super::Shared;
+use super::connect::Ws;
+use crate::events::{CloseReason, Event};
+use crate::peer::{PeerEvent, PeerEvents};
+use futures_util::StreamExt;
+use futures_util::stream::SplitStream;
+use signaling::proto::{ClientMessage, ServerMessage, Target};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+use tracing::{debug, warn};
+
+/// Reads and handles server messages, in order, until the session ends.
+pub(super) async fn read_loop(shared: Arc<Shared>, mut stream: SplitStream<Ws>) {
+    let reason = loop {
+        match stream.next().await {
+            Some(Ok(Message::Text(text))) => {
+                shared.heard_from_server();
+                match serde_json::from_str::<ServerMessage>(&text) {
+                    Ok(message) => {
+                        if let Some(reason) = handle(&shared, message).await {
+                            break reason;
+                        }
+                    }
+                    Err(error) => warn!(%error, "malformed server message ignored"),
+                }
+            }
+            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break CloseReason::ConnectionLost,
+            Some(Ok(_)) => shared.heard_from_server(),
+        }
+    };
+    shared.shutdown(reason).await;
+}
+
+/// Handles one message; returns why the session ends, if it does.
+async fn handle(shared: &Shared, message: ServerMessage) -> Option<CloseReason> {
+    match message {
+        ServerMessage::Offer {
+            target: Target::Subscriber,
+            sdp,
+        } => match shared.subscriber.accept_offer(sdp).await {
+            Ok(answer) => {
+                let answer = ClientMessage::Answer {
+                    target: Target::Subscriber,
+                    sdp: answer,
+                };
+                shared.signal.send_description(Target::Subscriber, answer);
+            }
+            Err(error) => shared.emit(Event::NegotiationFailed {
+                target: Target::Subscriber,
+                error: error.to_string(),
+            }),
+        },
+        ServerMessage::Answer {
+            target: Target::Publisher,
+            sdp,
+        } => shared.on_publisher_answer(sdp),
+        ServerMessage::Candidate { target, candidate } => {
+            if let Err(error) = shared.peer(target).add_remote_candidate(candidate).await {
+                shared.emit(Event::NegotiationFailed {
+                    target,
+                    error: error.to_string(),
+                });
+            }
+        }
+        ServerMessage::TrackAccepted { cid, track } => shared.on_track_accepted(&cid, track),
+        ServerMessage::ParticipantJoined { participant } => {
+            let mut subs = shared.subscriptions();
+            for track in &participant.tracks {
+                subs.learn(track);
+            }
+            drop(subs);
+            shared.emit(Event::ParticipantJoined(participant));
+        }
+        ServerMessage::ParticipantLeft {
+            participant_id,
+            reason,
+        } => {
+            shared.subscriptions().forget_participant(&participant_id);
+            shared.emit(Event::ParticipantLeft {
+                participant_id,
+                reason,
+            });
+        }
+        ServerMessage::TrackPublished { track } => {
+            shared.subscriptions().learn(&track);
+            shared.emit(Event::TrackPublished(track));
+        }
+        ServerMessage::TrackUnpublished {
+            participant_id,
+            track_id,
+        } => {
+            shared.subscriptions().forget(&track_id);
+            shared.emit(Event::TrackUnpublished {
+                participant_id,
+                track_id,
+            });
+        }
+        ServerMessage::Subscribed { track_id, mid } => {
+            let track = shared.subscriptions().subscribed(track_id, mid);
+            if let Some(track) = track {
+                shared.emit(Event::TrackSubscribed(track));
+            }
+        }
+        ServerMessage::Unsubscribed { track_id } => {
+            shared.subscriptions().unsubscribed(&track_id);
+            shared.emit(Event::TrackUnsubscribed { track_id });
+        }
+        ServerMessage::Pong { .. } => {}
+        ServerMessage::Closed { reason } => return Some(CloseReason::Server(reason)),
+        ServerMessage::Error { code, message } => {
+            if !shared.fail_in_flight(code, &message) {
+                warn!(?code, %message, "server error");
+                shared.emit(Event::ServerError { code, message });
+            }
+        }
+        ServerMessage::Offer { target, .. } | ServerMessage::Answer { target, .. } => {
+            warn!(
+                ?target,
+                "server sent a description the protocol does not allow"
+            );
+            shared.emit(Event::NegotiationFailed {
+                target,
+                error: "unexpected description from the server".into(),
+            });
+        }
+        _ => debug!("ignoring server message"),
+    }
+    None
+}
+
+/// Pings the server every interval, and ends the session after three
+/// intervals of silence.
+pub(super) async fn keepalive(shared: Arc<Shared>) {
+    let interval = shared
+        .options
+        .ping_interval
+        .max(std::time::Duration::from_millis(10));
+    let start = Instant::now();
+    let mut ticks = tokio::time::interval(interval);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        if shared.is_closed() {
+            return;
+        }
+        if shared.silence() > interval * 3 {
+            warn!("server stopped answering pings");
+            shared.shutdown(CloseReason::ConnectionLost).await;
+            return;
+        }
+        let ts = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        shared.signal.send(ClientMessage::Ping { ts });
+    }
+}
+
+/// Relays one transport's events: candidates to the server, tracks and
+/// states to the app.
+pub(super) async fn relay_peer_events(shared: Arc<Shared>, target: Target, mut events: PeerEvents) {
+    while let Some(event) = events.recv().await {
+        match event {
+            PeerEvent::LocalCandidate(candidate) => shared.signal.send_candidate(target, candidate),
+            PeerEvent::ConnectionState(state) => {
+                shared.emit(Event::ConnectionStateChanged { target, state })
+            }
+            PeerEvent::Track(inbound) if target == Target::Subscriber => {
+                let track = shared.subscriptions().arrived(inbound);
+                if let Some(track) = track {
+                    shared.emit(Event::TrackSubscribed(track));
+                }
+            }
+            PeerEvent::Track(inbound) => {
+                warn!(mid = %inbound.mid(), "media arrived on the publisher transport; ignored");
+            }
+            PeerEvent::KeyframeRequested { cid } => shared.emit(Event::KeyframeRequested { cid }),
+        }
+    }
+}
