@@ -132,7 +132,9 @@ impl Shard {
     async fn run(mut self, shutdown: CancellationToken) {
         let mut buf = vec![0u8; RECV_BUF];
         loop {
-            let deadline = self.flush().await;
+            // Wake at least every STATS_EVERY so /metrics stays fresh on an
+            // idle shard.
+            let deadline = self.flush().await.min(Instant::now() + STATS_EVERY);
             self.publish_stats(false);
             let sleep = tokio::time::sleep_until(deadline.into());
             tokio::select! {
