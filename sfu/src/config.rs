@@ -98,7 +98,8 @@ pub struct Config {
     )]
     pub ping_timeout_secs: u64,
 
-    /// Media worker threads (shards). Each owns the rooms placed on it.
+    /// Media worker threads (shards). Only one is implemented so far; more is
+    /// accepted with a warning and runs one.
     #[arg(long, env = "SFU_SHARDS", value_name = "N", default_value_t = 1)]
     pub shards: usize,
 
@@ -111,8 +112,8 @@ pub struct Config {
     )]
     pub max_participants_per_room: usize,
 
-    /// RTP packets each published stream keeps for answering NACKs with
-    /// retransmissions.
+    /// RTP packets each outgoing (subscriber) stream keeps for answering
+    /// NACKs with retransmissions.
     #[arg(
         long,
         env = "SFU_RTX_CACHE_PACKETS",

@@ -54,6 +54,12 @@ pub fn spawn(
     stats: SharedStats,
     shutdown: CancellationToken,
 ) -> anyhow::Result<MediaHandle> {
+    if config.shards > 1 {
+        tracing::warn!(
+            requested = config.shards,
+            "only one media shard is implemented; running one"
+        );
+    }
     let std_socket = std::net::UdpSocket::bind(config.media_bind)
         .with_context(|| format!("cannot bind media port {}", config.media_bind))?;
     std_socket.set_nonblocking(true)?;
