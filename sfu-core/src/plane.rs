@@ -667,19 +667,30 @@ impl MediaPlane {
         }
     }
 
+    /// Whether `p` exists and may publish; tells it why not otherwise.
+    fn may_publish(&mut self, p: ParticipantKey) -> bool {
+        match self.participants.get(&p) {
+            None => false,
+            Some(ps) if ps.can_publish => true,
+            Some(_) => {
+                self.emit(
+                    p,
+                    Event::Error {
+                        message: "not allowed to publish".into(),
+                    },
+                );
+                false
+            }
+        }
+    }
+
     fn publisher_offer(&mut self, now: Instant, p: ParticipantKey, sdp: &str) {
+        if !self.may_publish(p) {
+            return;
+        }
         let Some(ps) = self.participants.get(&p) else {
             return;
         };
-        if !ps.can_publish {
-            self.emit(
-                p,
-                Event::Error {
-                    message: "not allowed to publish".into(),
-                },
-            );
-            return;
-        }
         let tid = match ps.publisher {
             Some(t) => t,
             None => {
@@ -815,18 +826,12 @@ impl MediaPlane {
         kind: Kind,
         simulcast: Vec<String>,
     ) {
+        if !self.may_publish(p) {
+            return;
+        }
         let Some(ps) = self.participants.get(&p) else {
             return;
         };
-        if !ps.can_publish {
-            self.emit(
-                p,
-                Event::Error {
-                    message: "not allowed to publish".into(),
-                },
-            );
-            return;
-        }
         let mid = Mid::from(mid);
         if self.track_ids.contains_key(&track_id) || ps.published.contains_key(&mid) {
             self.emit(
