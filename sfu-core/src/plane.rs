@@ -94,6 +94,7 @@ pub struct MediaPlane {
     dirty: Vec<TransportId>,
     fwd: Vec<Forward>,
     due: Vec<TrackKey>,
+    timed_out: Vec<ParticipantKey>,
     stats: Stats,
     next_transport: u64,
 }
@@ -116,6 +117,7 @@ impl MediaPlane {
             dirty: Vec::new(),
             fwd: Vec::new(),
             due: Vec::new(),
+            timed_out: Vec::new(),
             stats: Stats::default(),
             next_transport: 0,
         }
@@ -274,6 +276,10 @@ impl MediaPlane {
             return;
         }
         t.last_rx = now;
+        // str0m has just fed this transport the current time.
+        t.time_fed = true;
+        // Safe to learn: str0m accepts a STUN message only after checking its
+        // MESSAGE-INTEGRITY (indications are refused outright).
         if class == Class::Stun && t.remote != Some(source) {
             t.remote = Some(source);
             self.learn_addr(tid, source);
@@ -303,7 +309,12 @@ impl MediaPlane {
                 continue;
             };
             t.dirty = false;
-            if let Err(e) = t.rtc.handle_input(RtcInput::Timeout(now)) {
+            // A transport that just received a datagram already knows the
+            // time; feeding a timeout too would repeat its timer work per
+            // packet.
+            if !std::mem::take(&mut t.time_fed)
+                && let Err(e) = t.rtc.handle_input(RtcInput::Timeout(now))
+            {
                 tracing::debug!(error = %e, "transport timeout handling failed");
             }
             while let Some(t) = self.transports.get_mut(&tid) {
@@ -495,14 +506,11 @@ impl MediaPlane {
     // ------------------------------------------------------------------ timeouts
 
     fn on_timeout(&mut self, now: Instant) {
-        let due: Vec<TransportId> = self
-            .transports
-            .iter()
-            .filter(|(_, t)| t.next_timeout.is_some_and(|at| at <= now))
-            .map(|(id, _)| *id)
-            .collect();
-        for t in due {
-            self.mark_dirty(t);
+        for (id, t) in &mut self.transports {
+            if !t.dirty && t.next_timeout.is_some_and(|at| at <= now) {
+                t.dirty = true;
+                self.dirty.push(*id);
+            }
         }
         let mut tracks = std::mem::take(&mut self.due);
         self.router
@@ -511,19 +519,21 @@ impl MediaPlane {
             self.send_keyframe_request(t);
         }
         self.due = tracks;
-        let timed_out: Vec<ParticipantKey> = self
-            .participants
-            .iter()
-            .filter(|(_, p)| self.media_deadline(p).is_some_and(|d| d <= now))
-            .map(|(k, _)| *k)
-            .collect();
-        for p in timed_out {
+        let mut timed_out = std::mem::take(&mut self.timed_out);
+        timed_out.extend(
+            self.participants
+                .iter()
+                .filter(|(_, p)| self.media_deadline(p).is_some_and(|d| d <= now))
+                .map(|(k, _)| *k),
+        );
+        for p in timed_out.drain(..) {
             if let Some(ps) = self.participants.get_mut(&p) {
                 ps.timed_out = true;
             }
             tracing::info!("participant media timed out");
             self.emit(p, Event::Timeout);
         }
+        self.timed_out = timed_out;
     }
 
     // ------------------------------------------------------------------ commands
@@ -635,13 +645,8 @@ impl MediaPlane {
         }
     }
 
-    fn new_transport(
-        &mut self,
-        now: Instant,
-        p: ParticipantKey,
-        role: Role,
-    ) -> Option<TransportId> {
-        let t = match Transport::new(p, role, &self.cfg, now) {
+    fn new_transport(&mut self, now: Instant, p: ParticipantKey) -> Option<TransportId> {
+        let t = match Transport::new(p, &self.cfg, now) {
             Ok(t) => t,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot create transport");
@@ -694,7 +699,7 @@ impl MediaPlane {
         let tid = match ps.publisher {
             Some(t) => t,
             None => {
-                let Some(t) = self.new_transport(now, p, Role::Publisher) else {
+                let Some(t) = self.new_transport(now, p) else {
                     return;
                 };
                 if let Some(ps) = self.participants.get_mut(&p) {
@@ -924,7 +929,7 @@ impl MediaPlane {
         let tid = match ps.subscriber {
             Some(t) => t,
             None => {
-                let Some(t) = self.new_transport(now, p, Role::Subscriber) else {
+                let Some(t) = self.new_transport(now, p) else {
                     return;
                 };
                 if let Some(ps) = self.participants.get_mut(&p) {

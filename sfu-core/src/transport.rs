@@ -2,7 +2,7 @@
 //! small caches the plane needs to route its packets without asking str0m
 //! twice.
 
-use crate::api::{MediaConfig, Role};
+use crate::api::MediaConfig;
 use crate::router::{ParticipantKey, TrackKey};
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -59,12 +59,13 @@ pub(crate) struct Transport {
     pub(crate) tx_pts: Vec<TxPt>,
     /// Queued for a poll in this round.
     pub(crate) dirty: bool,
+    /// Fed the current time by a received datagram in this round.
+    pub(crate) time_fed: bool,
 }
 
 impl Transport {
     pub(crate) fn new(
         participant: ParticipantKey,
-        _role: Role,
         cfg: &MediaConfig,
         now: Instant,
     ) -> Result<Self, TransportError> {
@@ -89,6 +90,7 @@ impl Transport {
             rx: Vec::new(),
             tx_pts: Vec::new(),
             dirty: true,
+            time_fed: false,
         })
     }
 

@@ -205,3 +205,63 @@ fn nack_recovers_five_percent_downstream_loss() {
     assert!(audio_ok < audio_sent, "audio shows the raw loss");
     assert!(ratio >= 0.99, "recovered {ratio}");
 }
+
+/// A STUN Binding Indication naming `ufrag`, with no MESSAGE-INTEGRITY. It
+/// routes to the transport by ufrag but must not teach the SFU a new address.
+fn forged_indication(ufrag: &str) -> Vec<u8> {
+    let user = format!("{ufrag}:attacker");
+    let mut attrs = vec![0x00, 0x06];
+    attrs.extend_from_slice(&(user.len() as u16).to_be_bytes());
+    attrs.extend_from_slice(user.as_bytes());
+    while attrs.len() % 4 != 0 {
+        attrs.push(0);
+    }
+    let mut m = vec![0x00, 0x11];
+    m.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
+    m.extend_from_slice(&[0x21, 0x12, 0xA4, 0x42]);
+    m.extend_from_slice(&[9; 12]);
+    m.extend_from_slice(&attrs);
+    m
+}
+
+#[test]
+fn forged_stun_indication_does_not_hijack_routing() {
+    let mut w = World::new(5);
+    w.join("room");
+    w.publish_av(0);
+    w.advance(Duration::from_secs(1));
+    let ufrag = w.clients[0]
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::PublisherAnswer { sdp } => sdp
+                .lines()
+                .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
+                .map(str::to_string),
+            _ => None,
+        })
+        .expect("answer carries our ufrag");
+    let attacker: std::net::SocketAddr = "127.0.0.1:40000".parse().expect("addr");
+    let before = w.plane.stats();
+    for contents in [forged_indication(&ufrag), vec![0x80; 40]] {
+        w.plane.handle_input(
+            w.now,
+            sfu_core::Input::Datagram {
+                source: attacker,
+                destination: common::SFU,
+                contents: &contents,
+            },
+        );
+    }
+    let after = w.plane.stats();
+    assert_eq!(
+        after.dropped(DropReason::UnknownSource),
+        before.dropped(DropReason::UnknownSource) + 1,
+        "the attacker's RTP must come from an unknown source"
+    );
+    assert_eq!(
+        after.dropped(DropReason::Rejected),
+        before.dropped(DropReason::Rejected) + 1,
+        "the unauthenticated STUN is refused by the transport"
+    );
+}

@@ -81,11 +81,9 @@ impl RunningServer {
             return Ok(());
         };
         let result = tokio::select! {
-            r = &mut http => {
-                // The server stopped without being asked: an error.
-                self.shutdown.cancel();
-                flatten(r).and_then(|()| Err(anyhow::anyhow!("HTTP server stopped unexpectedly")))
-            }
+            // Shutdown first: once it is cancelled the HTTP task finishes at
+            // once too, and an unbiased pick could mistake that for a crash.
+            biased;
             () = self.shutdown.cancelled() => {
                 let drain = async {
                     let r = flatten((&mut http).await);
@@ -104,6 +102,11 @@ impl RunningServer {
                         Ok(())
                     }
                 }
+            }
+            r = &mut http => {
+                // The server stopped without being asked: an error.
+                self.shutdown.cancel();
+                flatten(r).and_then(|()| Err(anyhow::anyhow!("HTTP server stopped unexpectedly")))
             }
         };
         self.media_shutdown.cancel();
@@ -211,9 +214,18 @@ pub(crate) async fn start_with(
 
 /// Runs the server until SIGINT or SIGTERM, then shuts down gracefully.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    // Handlers go in before `start` logs that it is listening, so a signal
+    // sent as soon as that line appears is not lost.
+    let signalled = CancellationToken::new();
+    shutdown::cancel_on_signal(signalled.clone()).context("cannot install signal handlers")?;
     let server = start(config).await?;
-    shutdown::cancel_on_signal(server.shutdown_token())
-        .context("cannot install signal handlers")?;
+    let token = server.shutdown_token();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = signalled.cancelled() => token.cancel(),
+            () = token.cancelled() => {}
+        }
+    });
     server.join().await
 }
 

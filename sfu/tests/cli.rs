@@ -288,7 +288,12 @@ fn serves_and_stops_on_sigterm() {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         if let Some(status) = child.try_wait().expect("wait") {
-            assert!(status.success(), "clean exit on SIGTERM: {status}");
+            let rest: Vec<String> = lines.map_while(Result::ok).collect();
+            assert!(
+                status.success(),
+                "clean exit on SIGTERM: {status}; log after listening:\n{}",
+                rest.join("\n")
+            );
             break;
         }
         assert!(std::time::Instant::now() < deadline, "did not stop");

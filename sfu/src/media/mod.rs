@@ -27,6 +27,9 @@ const COMMAND_QUEUE: usize = 4096;
 const STATS_EVERY: Duration = Duration::from_millis(250);
 /// Receive buffer; larger datagrams are truncated and then refused by size.
 const RECV_BUF: usize = 4096;
+/// Datagrams handled per wake-up before the shard sends and sleeps again;
+/// bounds the work (and the queued output) of one loop iteration.
+const RECV_BATCH: usize = 64;
 
 /// A running media plane.
 pub struct MediaHandle {
@@ -147,11 +150,18 @@ impl Shard {
                 biased;
                 _ = shutdown.cancelled() => break,
                 r = self.socket.recv_from(&mut buf) => match r {
-                    Ok((n, source)) => self.plane.handle_input(Instant::now(), Input::Datagram {
-                        source,
-                        destination: self.local_addr,
-                        contents: &buf[..n],
-                    }),
+                    Ok((n, source)) => {
+                        self.datagram(source, &buf[..n]);
+                        // Take what else is already queued, up to a bound, so
+                        // the plane's deadline is computed once per batch
+                        // rather than once per datagram.
+                        for _ in 1..RECV_BATCH {
+                            match self.socket.try_recv_from(&mut buf) {
+                                Ok((n, source)) => self.datagram(source, &buf[..n]),
+                                Err(_) => break,
+                            }
+                        }
+                    }
                     // ICMP errors from a gone peer surface here; nothing to do.
                     Err(e) => tracing::trace!(error = %e, "media recv error"),
                 },
@@ -164,6 +174,17 @@ impl Shard {
         }
         self.publish_stats(true);
         tracing::info!("media shard stopped");
+    }
+
+    fn datagram(&mut self, source: SocketAddr, contents: &[u8]) {
+        self.plane.handle_input(
+            Instant::now(),
+            Input::Datagram {
+                source,
+                destination: self.local_addr,
+                contents,
+            },
+        );
     }
 
     /// Carries out everything the plane has queued; returns its next deadline.
