@@ -73,8 +73,14 @@ pub enum Event {
     /// A remote track's media is arriving. Emitted once the server has said
     /// which subscriber m-line carries the track *and* its first packet has
     /// arrived; packets received before the event are queued in the track.
+    ///
+    /// When the server reuses an m-line whose media already flowed for an
+    /// earlier track, the event comes as soon as the server says so, and the
+    /// track gets the packets arriving on that m-line from then on; packets
+    /// that arrived while the m-line carried no track are dropped.
     TrackSubscribed(RemoteTrack),
-    /// The server stopped sending a track.
+    /// The server stopped sending a track. Its [`RemoteTrack`] ends: `recv`
+    /// returns what is still queued, then `None`.
     TrackUnsubscribed {
         /// Its id.
         track_id: String,

@@ -4,7 +4,8 @@
 
 use crate::api::{Command, Event, Kind, MediaConfig, Output, Role, Transmit};
 use crate::demux::{self, Class};
-use crate::router::{Forward, PacketMeta, ParticipantKey, Router, TrackKey};
+use crate::rewrite::Rewriter;
+use crate::router::{Forward, PacketMeta, ParticipantKey, Router, TrackKey, Unsubscribed};
 use crate::stats::{DropReason, Stats};
 use crate::transport::{RxInfo, Transport, TransportId};
 use std::collections::{HashMap, VecDeque};
@@ -41,8 +42,23 @@ pub enum Input<'a> {
 #[derive(Debug)]
 struct SubState {
     track: TrackKey,
+    kind: Kind,
     mid: Option<Mid>,
     live: bool,
+    /// The state of a reused m-line, handed to the router when it goes live.
+    reused: Option<Rewriter>,
+}
+
+/// A subscriber m-line whose track went away. It is set inactive, not
+/// stopped, and carries the next track of its kind: str0m appends every new
+/// m-line it offers and never recycles its own stopped ones, so without reuse
+/// a long-lived subscriber's SDP would grow by one m-line per track that ever
+/// existed in the room.
+#[derive(Debug)]
+struct IdleLine {
+    mid: Mid,
+    kind: Kind,
+    rewriter: Rewriter,
 }
 
 struct PState {
@@ -53,8 +69,10 @@ struct PState {
     /// Publisher-side m-line → track.
     published: HashMap<Mid, TrackKey>,
     subs: Vec<SubState>,
-    /// Subscriber m-lines to stop in the next offer.
-    stopping: Vec<Mid>,
+    /// Subscriber m-lines free for reuse.
+    idle: Vec<IdleLine>,
+    /// Subscriber m-lines to set inactive in the next offer.
+    deactivate: Vec<Mid>,
     timed_out: bool,
 }
 
@@ -610,7 +628,7 @@ impl MediaPlane {
                 if let (Some(p), Some(t)) = (p, t)
                     && let Some(u) = self.router.unsubscribe(p, t)
                 {
-                    self.end_subscription(u.subscriber, u.track);
+                    self.end_subscription(u);
                     self.negotiate(now, p);
                 }
             }
@@ -632,7 +650,8 @@ impl MediaPlane {
                 subscriber: None,
                 published: HashMap::new(),
                 subs: Vec::new(),
-                stopping: Vec::new(),
+                idle: Vec::new(),
+                deactivate: Vec::new(),
                 timed_out: false,
             },
         );
@@ -780,24 +799,16 @@ impl MediaPlane {
         }
         let renegotiate = std::mem::take(&mut t.renegotiate);
         let (cache_packets, cache_age) = (self.cfg.rtx_cache_packets, self.cfg.rtx_cache_age);
-        let mut went_live = Vec::new();
-        if let Some(ps) = self.participants.get_mut(&p) {
-            for s in ps.subs.iter_mut().filter(|s| !s.live) {
-                let Some(mid) = s.mid else { continue };
-                s.live = true;
-                went_live.push((s.track, mid));
-            }
-        }
-        for (_, mid) in &went_live {
-            if let Some(tx) = t.rtc.direct_api().stream_tx_by_mid(*mid, None) {
+        let lines = self.pending_lines(p);
+        let Some(t) = self.transports.get_mut(&tid) else {
+            return;
+        };
+        for mid in lines {
+            if let Some(tx) = t.rtc.direct_api().stream_tx_by_mid(mid, None) {
                 tx.set_rtx_cache(cache_packets, cache_age, None);
             }
         }
-        for (track, mid) in went_live {
-            self.router.set_out_mid(p, track, mid);
-            // A new subscriber needs a keyframe to start decoding.
-            self.request_keyframe(now, track);
-        }
+        self.go_live(now, p);
         self.mark_dirty(tid);
         if renegotiate {
             self.negotiate(now, p);
@@ -876,6 +887,12 @@ impl MediaPlane {
     }
 
     fn unpublish(&mut self, now: Instant, t: TrackKey) {
+        // Subscribers first, while the track id is still known.
+        for u in self.router.remove_track(t) {
+            let subscriber = u.subscriber;
+            self.end_subscription(u);
+            self.negotiate(now, subscriber);
+        }
         let Some(meta) = self.tracks.remove(&t) else {
             return;
         };
@@ -883,40 +900,80 @@ impl MediaPlane {
         if let Some(ps) = self.participants.get_mut(&meta.publisher) {
             ps.published.remove(&meta.mid);
         }
-        for u in self.router.remove_track(t) {
-            self.end_subscription(u.subscriber, u.track);
-            self.negotiate(now, u.subscriber);
-        }
     }
 
     fn subscribe(&mut self, p: ParticipantKey, t: TrackKey) -> bool {
         if !self.router.subscribe(p, t) {
             return false;
         }
+        let Some((kind, _)) = self.router.track(t) else {
+            return false;
+        };
         if let Some(ps) = self.participants.get_mut(&p) {
             ps.subs.push(SubState {
                 track: t,
+                kind,
                 mid: None,
                 live: false,
+                reused: None,
             });
         }
         true
     }
 
-    fn end_subscription(&mut self, p: ParticipantKey, t: TrackKey) {
-        let track_id = self.tracks.get(&t).map(|m| m.id.clone());
-        let Some(ps) = self.participants.get_mut(&p) else {
+    /// Frees the subscriber's m-line for reuse and tells the subscriber.
+    fn end_subscription(&mut self, u: Unsubscribed) {
+        let track_id = self.tracks.get(&u.track).map(|m| m.id.clone());
+        let Some(ps) = self.participants.get_mut(&u.subscriber) else {
             return;
         };
-        let Some(i) = ps.subs.iter().position(|s| s.track == t) else {
+        let Some(i) = ps.subs.iter().position(|s| s.track == u.track) else {
             return;
         };
-        let s = ps.subs.swap_remove(i);
+        let mut s = ps.subs.swap_remove(i);
         if let Some(mid) = s.mid {
-            ps.stopping.push(mid);
+            // Not live yet: the router never had the line's state.
+            let rewriter = s.reused.take().filter(|_| !s.live).unwrap_or(u.rewriter);
+            ps.idle.push(IdleLine {
+                mid,
+                kind: s.kind,
+                rewriter,
+            });
+            ps.deactivate.push(mid);
         }
         if let Some(track_id) = track_id {
-            self.emit(p, Event::Unsubscribed { track_id });
+            self.emit(u.subscriber, Event::Unsubscribed { track_id });
+        }
+    }
+
+    /// Subscriptions with an m-line that the router does not route to yet.
+    fn pending_lines(&self, p: ParticipantKey) -> Vec<Mid> {
+        self.participants
+            .get(&p)
+            .map(|ps| {
+                ps.subs
+                    .iter()
+                    .filter(|s| !s.live)
+                    .filter_map(|s| s.mid)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Starts routing to every negotiated m-line of `p` that is not live.
+    fn go_live(&mut self, now: Instant, p: ParticipantKey) {
+        let mut live = Vec::new();
+        if let Some(ps) = self.participants.get_mut(&p) {
+            for s in ps.subs.iter_mut().filter(|s| !s.live) {
+                let Some(mid) = s.mid else { continue };
+                s.live = true;
+                live.push((s.track, mid, s.reused.take().unwrap_or_default()));
+            }
+        }
+        for (track, mid, rewriter) in live {
+            self.router.set_out_line(p, track, mid, rewriter);
+            // A new subscriber needs a keyframe to start decoding.
+            self.request_keyframe(now, track);
         }
     }
 
@@ -948,8 +1005,8 @@ impl MediaPlane {
         let Some(ps) = self.participants.get(&p) else {
             return;
         };
-        // (index in subs, track id, publisher id, kind) for each new subscription.
-        let todo: Vec<(usize, String, String, MediaKind)> = ps
+        // (index in subs, track id, publisher id) for each new subscription.
+        let todo: Vec<(usize, String, String)> = ps
             .subs
             .iter()
             .enumerate()
@@ -957,11 +1014,7 @@ impl MediaPlane {
             .filter_map(|(i, s)| {
                 let meta = self.tracks.get(&s.track)?;
                 let publisher = self.participants.get(&meta.publisher)?.id.clone();
-                let kind = match meta.kind {
-                    Kind::Audio => MediaKind::Audio,
-                    Kind::Video => MediaKind::Video,
-                };
-                Some((i, meta.id.clone(), publisher, kind))
+                Some((i, meta.id.clone(), publisher))
             })
             .collect();
         let Some(ps) = self.participants.get_mut(&p) else {
@@ -969,38 +1022,55 @@ impl MediaPlane {
         };
         let mut api = t.rtc.sdp_api();
         let mut added = Vec::new();
-        for (i, track_id, publisher, kind) in todo {
-            let mid = api.add_media(
-                kind,
-                Direction::SendOnly,
-                Some(publisher),
-                Some(track_id.clone()),
-                None,
-            );
-            ps.subs[i].mid = Some(mid);
+        for (i, track_id, publisher) in todo {
+            let sub = &mut ps.subs[i];
+            let mid = match ps.idle.iter().position(|l| l.kind == sub.kind) {
+                Some(pos) => {
+                    let line = ps.idle.swap_remove(pos);
+                    ps.deactivate.retain(|m| *m != line.mid);
+                    api.set_direction(line.mid, Direction::SendOnly);
+                    sub.reused = Some(line.rewriter);
+                    line.mid
+                }
+                None => api.add_media(
+                    match sub.kind {
+                        Kind::Audio => MediaKind::Audio,
+                        Kind::Video => MediaKind::Video,
+                    },
+                    Direction::SendOnly,
+                    Some(publisher),
+                    Some(track_id.clone()),
+                    None,
+                ),
+            };
+            sub.mid = Some(mid);
             added.push((track_id, mid));
         }
-        for mid in ps.stopping.drain(..) {
-            api.stop_media(mid);
+        for mid in ps.deactivate.drain(..) {
+            api.set_direction(mid, Direction::Inactive);
         }
         let id = ps.id.clone();
-        if let Some((offer, pending)) = api.apply() {
-            t.pending_offer = Some(pending);
-            for (track_id, mid) in added {
+        for (track_id, mid) in added {
+            self.outputs.push_back(Output::Event {
+                participant: id.clone(),
+                event: Event::Subscribed {
+                    track_id,
+                    mid: mid.to_string(),
+                },
+            });
+        }
+        match api.apply() {
+            Some((offer, pending)) => {
+                t.pending_offer = Some(pending);
                 self.outputs.push_back(Output::Event {
-                    participant: id.clone(),
-                    event: Event::Subscribed {
-                        track_id,
-                        mid: mid.to_string(),
+                    participant: id,
+                    event: Event::SubscriberOffer {
+                        sdp: offer.to_sdp_string(),
                     },
                 });
             }
-            self.outputs.push_back(Output::Event {
-                participant: id,
-                event: Event::SubscriberOffer {
-                    sdp: offer.to_sdp_string(),
-                },
-            });
+            // Only a still-active line changed hands: nothing to negotiate.
+            None => self.go_live(now, p),
         }
         self.mark_dirty(tid);
     }
@@ -1008,8 +1078,9 @@ impl MediaPlane {
     fn remove_participant(&mut self, now: Instant, p: ParticipantKey) {
         let ended = self.router.remove_participant(p);
         // Tell subscribers first, while the track ids are still known.
-        for u in &ended {
-            self.end_subscription(u.subscriber, u.track);
+        let subscribers: Vec<ParticipantKey> = ended.iter().map(|u| u.subscriber).collect();
+        for u in ended {
+            self.end_subscription(u);
         }
         let Some(ps) = self.participants.remove(&p) else {
             return;
@@ -1023,8 +1094,8 @@ impl MediaPlane {
         for t in [ps.publisher, ps.subscriber].into_iter().flatten() {
             self.remove_transport(t);
         }
-        for u in ended {
-            self.negotiate(now, u.subscriber);
+        for s in subscribers {
+            self.negotiate(now, s);
         }
     }
 }

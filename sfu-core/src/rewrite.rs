@@ -17,7 +17,7 @@ const FIRST_OUT_SEQ: u64 = 1000;
 /// How far before the first packet a late packet may be and still be sent.
 const MAX_EARLY_REORDER: u64 = FIRST_OUT_SEQ - 1;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Source {
     ssrc: u32,
     seq_offset: u64,
@@ -25,8 +25,8 @@ struct Source {
     first_in_seq: u64,
 }
 
-/// The rewriting state of one subscription.
-#[derive(Debug, Clone, Default)]
+/// The rewriting state of one outgoing stream (one subscriber m-line).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rewriter {
     source: Option<Source>,
     max_out_seq: u64,

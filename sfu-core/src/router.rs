@@ -97,6 +97,9 @@ pub struct Unsubscribed {
     pub subscriber: ParticipantKey,
     /// Its m-line, if it was negotiated.
     pub mid: Option<Mid>,
+    /// The m-line's rewriting state, so a later track reusing the m-line
+    /// continues its sequence numbers and timestamps.
+    pub rewriter: Rewriter,
 }
 
 /// Rooms, participants, tracks and subscriptions.
@@ -250,12 +253,26 @@ impl Router {
 
     /// Records the negotiated subscriber-side m-line of a subscription.
     pub fn set_out_mid(&mut self, subscriber: ParticipantKey, track: TrackKey, mid: Mid) {
+        self.set_out_line(subscriber, track, mid, Rewriter::default());
+    }
+
+    /// Like [`Self::set_out_mid`] for an m-line that carried another track
+    /// before: `rewriter` is that line's state, so the subscriber's stream
+    /// on it stays continuous.
+    pub fn set_out_line(
+        &mut self,
+        subscriber: ParticipantKey,
+        track: TrackKey,
+        mid: Mid,
+        rewriter: Rewriter,
+    ) {
         if let Some(s) = self
             .tracks
             .get_mut(&track)
             .and_then(|t| t.subs.iter_mut().find(|s| s.subscriber == subscriber))
         {
             s.out_mid = Some(mid);
+            s.rewriter = rewriter;
         }
     }
 
@@ -275,6 +292,7 @@ impl Router {
             track,
             subscriber,
             mid: s.out_mid,
+            rewriter: s.rewriter,
         })
     }
 
@@ -299,6 +317,7 @@ impl Router {
                     track,
                     subscriber: s.subscriber,
                     mid: s.out_mid,
+                    rewriter: s.rewriter,
                 }
             })
             .collect()
@@ -448,7 +467,8 @@ mod tests {
             vec![Unsubscribed {
                 track: t,
                 subscriber: b,
-                mid: Some(mid("1"))
+                mid: Some(mid("1")),
+                rewriter: Rewriter::default(),
             }]
         );
         assert_eq!(r.track_count(), 1);

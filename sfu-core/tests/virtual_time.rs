@@ -265,3 +265,80 @@ fn forged_stun_indication_does_not_hijack_routing() {
         "the unauthenticated STUN is refused by the transport"
     );
 }
+
+fn subscriber_mlines(w: &World, c: usize) -> usize {
+    w.clients[c]
+        .events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Event::SubscriberOffer { sdp } => Some(sdp.matches("\r\nm=").count()),
+            _ => None,
+        })
+        .expect("an offer was made")
+}
+
+#[test]
+fn departed_tracks_free_their_mlines_for_the_next_publisher() {
+    let mut w = World::new(6);
+    let host = w.join("room");
+    w.publish_av(host);
+    for round in 0..5u8 {
+        let i = w.join("room");
+        w.publish_av(i);
+        w.advance(Duration::from_millis(500));
+        let before = w.clients[host].subscriber.received.len();
+        let sent = w.send_media(Duration::from_millis(500), &[host]);
+        w.advance(Duration::from_millis(200));
+        let got: Vec<&Vec<u8>> = w.clients[host].subscriber.received[before..]
+            .iter()
+            .map(|r| &r.payload)
+            .collect();
+        for kind in 0..2u8 {
+            let want = &sent[&(i, kind)];
+            let have: Vec<&Vec<u8>> = got
+                .iter()
+                .copied()
+                .filter(|p| p[0] == i as u8 && p[1] == kind)
+                .collect();
+            assert!(
+                have.len() == want.len() && have.iter().zip(want).all(|(a, b)| *a == b),
+                "round {round} kind {kind}: host got {} of {} packets, or different bytes",
+                have.len(),
+                want.len()
+            );
+        }
+        assert_eq!(
+            subscriber_mlines(&w, host),
+            2,
+            "round {round}: the host's subscriber SDP reuses its two m-lines"
+        );
+        w.leave(i);
+        w.advance(Duration::from_millis(100));
+    }
+    // Across five publishers on the same two m-lines, each stream stays
+    // continuous for the receiver.
+    assert_sequence_continuous(&w, host);
+}
+
+#[test]
+fn unpublishing_tells_subscribers() {
+    let mut w = World::new(7);
+    w.join("room");
+    w.join("room");
+    w.publish_av(0);
+    w.advance(Duration::from_millis(500));
+    let (_, track_id) = w.clients[0].published[1].clone();
+    w.command(sfu_core::Command::Unpublish {
+        participant: w.clients[0].id.clone(),
+        track_id: track_id.clone(),
+    });
+    assert!(
+        w.clients[1]
+            .events
+            .contains(&Event::Unsubscribed { track_id }),
+        "the subscriber hears the track went away"
+    );
+    let s = w.plane.stats();
+    assert_eq!((s.tracks, s.subscriptions), (1, 1));
+}

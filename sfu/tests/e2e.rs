@@ -24,6 +24,8 @@ type TrackKey = (String, String);
 #[derive(Default)]
 struct Inbox {
     packets: HashMap<TrackKey, Vec<(u16, Vec<u8>)>>,
+    /// The subscriber m-line each track arrived on.
+    mids: HashMap<TrackKey, String>,
     subscribed: usize,
     left: Vec<(String, LeaveReason)>,
 }
@@ -70,7 +72,11 @@ fn collect(mut events: Events, inbox: Arc<Mutex<Inbox>>) {
                         track.info().participant_id.clone(),
                         track.info().track_id.clone(),
                     );
-                    inbox.lock().expect("lock").subscribed += 1;
+                    {
+                        let mut inbox = inbox.lock().expect("lock");
+                        inbox.subscribed += 1;
+                        inbox.mids.insert(key.clone(), track.info().mid.clone());
+                    }
                     let inbox = inbox.clone();
                     tokio::spawn(async move {
                         while let Some(p) = track.recv().await {
@@ -438,5 +444,83 @@ async fn hostile_input_is_refused_and_the_server_stays_healthy() {
     tokio::time::timeout(LIMIT, warm)
         .await
         .expect("media flows after the garbage");
+    s.shutdown();
+}
+
+/// Alice stays while Bob publishes and leaves, then Carol publishes: Carol's
+/// tracks reach Alice on the m-lines Bob's used (the SFU reuses them), as
+/// new tracks with their own ids and byte-exact payloads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newcomer_reuses_the_mlines_of_one_who_left() {
+    let s = server().await;
+    let a = join(&s, "room", "alice").await;
+    let mut lines: Vec<Vec<String>> = Vec::new();
+    for name in ["bob", "carol"] {
+        let p = join(&s, "room", name).await;
+        let id = p.participant.participant_id().to_string();
+        let pair = [&a, &p];
+        let warm = async {
+            loop {
+                send_round(&pair, "w", 10).await;
+                let ok = a
+                    .inbox
+                    .lock()
+                    .expect("lock")
+                    .packets
+                    .keys()
+                    .filter(|(from, _)| *from == id)
+                    .count()
+                    == 2;
+                if ok {
+                    break;
+                }
+            }
+        };
+        tokio::time::timeout(LIMIT, warm)
+            .await
+            .unwrap_or_else(|_| panic!("alice receives {name}'s two tracks"));
+        send_round(&[&p], "", COUNTED).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        {
+            let inbox = a.inbox.lock().expect("lock");
+            for (track, kind) in [(&p.mic, "mic"), (&p.cam, "cam")] {
+                let key = (id.clone(), track.info().track_id.clone());
+                let got: Vec<&Vec<u8>> = inbox
+                    .packets
+                    .get(&key)
+                    .expect("track received")
+                    .iter()
+                    .map(|(_, p)| p)
+                    .filter(|p| p.starts_with(format!("{id}/").as_bytes()))
+                    .collect();
+                let expected: Vec<Vec<u8>> = (0..COUNTED).map(|i| payload(&id, kind, i)).collect();
+                assert_eq!(got.len(), expected.len(), "{name} {kind}: count");
+                assert!(
+                    got.iter().zip(&expected).all(|(g, e)| *g == e),
+                    "{name} {kind}: payload bytes differ"
+                );
+            }
+        }
+        {
+            let inbox = a.inbox.lock().expect("lock");
+            lines.push(
+                [&p.mic, &p.cam]
+                    .iter()
+                    .map(|t| inbox.mids[&(id.clone(), t.info().track_id.clone())].clone())
+                    .collect(),
+            );
+        }
+        p.participant.leave().await;
+        until("participant_left", || {
+            a.inbox
+                .lock()
+                .expect("lock")
+                .left
+                .iter()
+                .any(|(l, _)| *l == id)
+        })
+        .await;
+    }
+    assert_eq!(lines[0], lines[1], "carol's tracks arrive on bob's m-lines");
     s.shutdown();
 }

@@ -5,12 +5,32 @@
 //! paths (WebSocket and UDP) in either order; whichever is second completes
 //! the [`RemoteTrack`]. Packets that arrive before the mapping wait in the
 //! inbound track's queue.
+//!
+//! The server may reuse an m-line: `unsubscribed{T1}` (the m-line goes
+//! `inactive`), later `subscribed{T2, same mid}` (it goes `sendonly` again)
+//! with T2's media on the same SSRC. `webrtc` sees one media stream
+//! throughout and announces it once, so the stream's queue is swapped
+//! instead: `unsubscribed` ends T1's queue (its [`RemoteTrack`] drains, then
+//! ends), and `subscribed` on a mid whose media already flows completes T2's
+//! [`RemoteTrack`] at once, with a fresh queue that gets every packet from
+//! then on. Packets in between belong to no track: they are dropped and
+//! counted, never queued for the next one.
 
-use crate::peer::InboundTrack;
+use crate::peer::{InboundTrack, MediaStream};
 use crate::track::{RemoteTrack, RemoteTrackInfo};
 use signaling::proto::{RoomState, TrackInfo};
 use std::collections::HashMap;
-use tracing::warn;
+use std::sync::Arc;
+use tracing::{debug, warn};
+
+/// A subscriber media stream that has been paired with a track.
+#[derive(Debug)]
+struct Paired {
+    stream: Arc<MediaStream>,
+    /// The track it carries now; `None` between `unsubscribed` and the next
+    /// `subscribed` for its mid.
+    track_id: Option<String>,
+}
 
 #[derive(Debug, Default)]
 pub(super) struct Subscriptions {
@@ -20,6 +40,8 @@ pub(super) struct Subscriptions {
     announced: HashMap<String, String>,
     /// Media that arrived before its `subscribed` message, by mid.
     arrived: HashMap<String, InboundTrack>,
+    /// Media streams paired with a track at least once, by mid.
+    paired: HashMap<String, Paired>,
 }
 
 impl Subscriptions {
@@ -60,6 +82,15 @@ impl Subscriptions {
 
     /// The server says `track_id` arrives at `mid`.
     pub(super) fn subscribed(&mut self, track_id: String, mid: String) -> Option<RemoteTrack> {
+        if let Some(paired) = self.paired.get_mut(&mid) {
+            // A reused m-line: its media stream is already flowing.
+            if let Some(previous) = paired.track_id.replace(track_id.clone()) {
+                warn!(%mid, %previous, %track_id, "m-line reassigned without `unsubscribed`");
+            }
+            debug!(%mid, %track_id, "m-line reused");
+            let inbound = paired.stream.open();
+            return Some(self.pair(&track_id, inbound));
+        }
         match self.arrived.remove(&mid) {
             Some(inbound) => Some(self.pair(&track_id, inbound)),
             None => {
@@ -81,10 +112,24 @@ impl Subscriptions {
             self.announced.remove(&mid);
             self.arrived.remove(&mid);
         }
+        for paired in self.paired.values_mut() {
+            if paired.track_id.as_deref() == Some(track_id) {
+                paired.track_id = None;
+                paired.stream.close();
+            }
+        }
     }
 
     /// Media started arriving on a subscriber m-line.
     pub(super) fn arrived(&mut self, inbound: InboundTrack) -> Option<RemoteTrack> {
+        if let Some(old) = self.paired.remove(inbound.mid()) {
+            // `webrtc` started a new stream on a known m-line: it replaces
+            // the old one, and takes over the track the m-line carries now.
+            old.stream.close();
+            if let Some(track_id) = old.track_id {
+                return Some(self.pair(&track_id, inbound));
+            }
+        }
         match self.announced.remove(inbound.mid()) {
             Some(track_id) => Some(self.pair(&track_id, inbound)),
             None => {
@@ -94,7 +139,16 @@ impl Subscriptions {
         }
     }
 
-    fn pair(&self, track_id: &str, inbound: InboundTrack) -> RemoteTrack {
+    /// Makes `inbound` the app's track `track_id`, and remembers its stream
+    /// for a later reuse of the m-line.
+    fn pair(&mut self, track_id: &str, inbound: InboundTrack) -> RemoteTrack {
+        self.paired.insert(
+            inbound.mid().to_owned(),
+            Paired {
+                stream: Arc::clone(inbound.stream()),
+                track_id: Some(track_id.to_owned()),
+            },
+        );
         let info = match self.directory.get(track_id) {
             Some(track) => RemoteTrackInfo {
                 track_id: track.track_id.clone(),

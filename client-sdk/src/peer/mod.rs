@@ -9,6 +9,7 @@ mod runtime;
 mod setup;
 
 pub use inbound::InboundTrack;
+pub(crate) use inbound::MediaStream;
 pub use outbound::OutboundTrack;
 
 use crate::codec::Codec;

@@ -4,6 +4,11 @@
 //! straight back on the subscriber transport as if another participant
 //! ("p0") had published it. PLI from the subscriber is passed up to the
 //! publisher, as the SFU does.
+//!
+//! Through [`Control`] a test can also make it reuse an m-line as the real
+//! SFU does: `unsubscribed` plus an offer with the m-line `inactive`, later
+//! `subscribed` for another track id on the same mid plus an offer with it
+//! `sendonly` again, the media going on with the same SSRC.
 
 use super::LIMIT;
 use client_sdk::{
@@ -31,8 +36,12 @@ pub fn track_id(cid: &str) -> String {
 }
 
 fn track_info(cid: &str, kind: &str, codec: &str) -> TrackInfo {
+    track_info_with_id(&track_id(cid), kind, codec)
+}
+
+fn track_info_with_id(track_id: &str, kind: &str, codec: &str) -> TrackInfo {
     serde_json::from_value(json!({
-        "track_id": track_id(cid),
+        "track_id": track_id,
         "participant_id": OTHER,
         "kind": kind,
         "codec": codec,
@@ -52,18 +61,60 @@ pub struct Log {
     pub left: bool,
 }
 
+/// A change to the subscriber transport.
+#[derive(Debug)]
+enum Request {
+    /// Reflect the published track `cid` as `TR_{cid}` on a new m-line.
+    Add(String, Codec),
+    /// `unsubscribed` for what the m-line of `cid` carries, and an offer
+    /// with that m-line `inactive`.
+    Retire(String),
+    /// Announce `track_id` (as published by [`OTHER`]), send `subscribed`
+    /// for it on the m-line of `cid`, and an offer with it `sendonly`.
+    Reassign(String, String),
+}
+
+/// Drives the mock's m-line reuse.
+#[derive(Debug, Clone)]
+pub struct Control(mpsc::UnboundedSender<Request>);
+
+impl Control {
+    /// Ends the subscription carried on `cid`'s m-line; the m-line goes
+    /// `inactive` (not stopped).
+    pub fn retire(&self, cid: &str) {
+        let _ = self.0.send(Request::Retire(cid.to_owned()));
+    }
+
+    /// Reuses `cid`'s m-line for a new track `track_id`: whatever the client
+    /// publishes as `cid` arrives there from now on, as that track.
+    pub fn reassign(&self, cid: &str, track_id: &str) {
+        let _ = self
+            .0
+            .send(Request::Reassign(cid.to_owned(), track_id.to_owned()));
+    }
+}
+
 /// Starts the mock; returns its `ws://` URL and what it records.
 pub async fn start() -> (String, Arc<Mutex<Log>>) {
+    let (url, log, _) = start_controlled().await;
+    (url, log)
+}
+
+/// Starts the mock; returns its `ws://` URL, what it records, and the
+/// handle that drives m-line reuse.
+pub async fn start_controlled() -> (String, Arc<Mutex<Log>>, Control) {
+    let (renegotiate, renegotiate_rx) = mpsc::unbounded_channel::<Request>();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr: SocketAddr = listener.local_addr().expect("addr");
     let log = Arc::new(Mutex::new(Log::default()));
     let task_log = Arc::clone(&log);
+    let renegotiate_task = renegotiate.clone();
     tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.expect("accept");
         let ws = tokio_tungstenite::accept_async(tcp).await.expect("ws");
-        serve(ws, task_log).await;
+        serve(ws, task_log, renegotiate_task, renegotiate_rx).await;
     });
-    (format!("ws://{addr}/rtc"), log)
+    (format!("ws://{addr}/rtc"), log, Control(renegotiate))
 }
 
 type Send = mpsc::UnboundedSender<ServerMessage>;
@@ -71,6 +122,8 @@ type Send = mpsc::UnboundedSender<ServerMessage>;
 async fn serve(
     ws: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
     log: Arc<Mutex<Log>>,
+    renegotiate: mpsc::UnboundedSender<Request>,
+    renegotiate_rx: mpsc::UnboundedReceiver<Request>,
 ) {
     let (mut sink, mut stream) = ws.split();
     let (out, mut out_rx) = mpsc::unbounded_channel::<ServerMessage>();
@@ -88,7 +141,6 @@ async fn serve(
     let (publisher, subscriber) = (Arc::new(publisher), Arc::new(subscriber));
     let outbound: Arc<Mutex<HashMap<String, Arc<OutboundTrack>>>> = Arc::default();
     let plis: Arc<Mutex<HashMap<String, mpsc::UnboundedSender<()>>>> = Arc::default();
-    let (renegotiate, renegotiate_rx) = mpsc::unbounded_channel::<(String, Codec)>();
     let (answers, answers_rx) = mpsc::unbounded_channel::<String>();
 
     tokio::spawn(publisher_side(
@@ -158,7 +210,7 @@ async fn serve(
                         track: info.clone(),
                     });
                     let _ = out.send(ServerMessage::TrackPublished { track: info });
-                    let _ = renegotiate.send((cid, codec));
+                    let _ = renegotiate.send(Request::Add(cid, codec));
                 }
             }
             ClientMessage::Answer { target, sdp } => {
@@ -189,26 +241,68 @@ async fn serve(
     subscriber.close().await;
 }
 
-/// Adds one reflected track at a time to the subscriber transport and
-/// offers it, waiting for each answer before the next offer.
+/// Applies one subscriber-transport change at a time and offers it,
+/// waiting for each answer before the next offer.
 async fn negotiate_subscriber(
     subscriber: Arc<Peer>,
-    mut requests: mpsc::UnboundedReceiver<(String, Codec)>,
+    mut requests: mpsc::UnboundedReceiver<Request>,
     mut answers: mpsc::UnboundedReceiver<String>,
     out: Send,
     outbound: Arc<Mutex<HashMap<String, Arc<OutboundTrack>>>>,
 ) {
-    while let Some((cid, codec)) = requests.recv().await {
-        let track = subscriber
-            .add_track(&TrackSpec::new(cid.clone(), codec))
-            .await
-            .expect("reflected track");
-        let offer = subscriber.create_offer().await.expect("subscriber offer");
-        let mid = track.mid().await.expect("mid");
-        let _ = out.send(ServerMessage::Subscribed {
-            track_id: track_id(&cid),
-            mid,
-        });
+    // By cid: the m-line, and the track id it carries now.
+    let mut lines: HashMap<String, (String, Option<String>)> = HashMap::new();
+    while let Some(request) = requests.recv().await {
+        let mut added = None;
+        let mut inactive = None;
+        match request {
+            Request::Add(cid, codec) => {
+                let track = subscriber
+                    .add_track(&TrackSpec::new(cid.clone(), codec))
+                    .await
+                    .expect("reflected track");
+                added = Some((cid, track));
+            }
+            Request::Retire(cid) => {
+                let (mid, current) = lines.get_mut(&cid).expect("known cid");
+                let track_id = current.take().expect("m-line in use");
+                let _ = out.send(ServerMessage::Unsubscribed { track_id });
+                inactive = Some(mid.clone());
+            }
+            Request::Reassign(cid, track_id) => {
+                let (mid, current) = lines.get_mut(&cid).expect("known cid");
+                assert!(current.is_none(), "m-line still in use");
+                *current = Some(track_id.clone());
+                let codec = outbound.lock().expect("map")[&cid].codec().clone();
+                let (kind, name) = if codec.name == "opus" {
+                    ("audio", "opus")
+                } else {
+                    ("video", "VP8")
+                };
+                let _ = out.send(ServerMessage::TrackPublished {
+                    track: track_info_with_id(&track_id, kind, name),
+                });
+                let _ = out.send(ServerMessage::Subscribed {
+                    track_id,
+                    mid: mid.clone(),
+                });
+            }
+        }
+        let mut offer = subscriber.create_offer().await.expect("subscriber offer");
+        if let Some((cid, track)) = &added {
+            let mid = track.mid().await.expect("mid");
+            let _ = out.send(ServerMessage::Subscribed {
+                track_id: track_id(cid),
+                mid: mid.clone(),
+            });
+            lines.insert(cid.clone(), (mid, Some(track_id(cid))));
+        }
+        if let Some(mid) = &inactive {
+            // The mock's own transceiver stays `sendonly`: what the client
+            // sees is what the real SFU sends, and the mock simply stops
+            // writing while the m-line is unassigned.
+            offer = with_direction(&offer, mid, "inactive");
+        }
         let _ = out.send(ServerMessage::Offer {
             target: Target::Subscriber,
             sdp: offer,
@@ -218,8 +312,28 @@ async fn negotiate_subscriber(
             .accept_answer(answer)
             .await
             .expect("apply answer");
-        outbound.lock().expect("map").insert(cid, Arc::new(track));
+        if let Some((cid, track)) = added {
+            outbound.lock().expect("map").insert(cid, Arc::new(track));
+        }
     }
+}
+
+/// `sdp` with the m-line `mid`'s direction attribute replaced by `direction`.
+fn with_direction(sdp: &str, mid: &str, direction: &str) -> String {
+    let mut sections: Vec<String> = sdp.split("\r\nm=").map(str::to_owned).collect();
+    let tag = format!("\r\na=mid:{mid}\r\n");
+    let section = sections
+        .iter_mut()
+        .skip(1)
+        .find(|s| s.contains(&tag))
+        .expect("m-line in the offer");
+    for from in ["sendrecv", "sendonly", "recvonly", "inactive"] {
+        *section = section.replace(
+            &format!("\r\na={from}\r\n"),
+            &format!("\r\na={direction}\r\n"),
+        );
+    }
+    sections.join("\r\nm=")
 }
 
 /// Trickles the publisher transport's candidates and reflects its tracks.
