@@ -331,6 +331,31 @@ async fn sdp_and_media_events_flow_both_ways() {
     assert_eq!(srv.media.leaves(&b_id), 0);
 }
 
+/// When the media plane drops a participant's event queue (it fell behind
+/// and its media was freed), the participant leaves as on a media timeout.
+#[tokio::test]
+async fn a_dropped_media_queue_removes_the_participant() {
+    let srv = Server::start(config()).await;
+    let (mut a, a_id, _) = srv.join("room", "alice").await;
+    let (mut b, _, _) = srv.join("room", "bob").await;
+    let _ = a.recv().await; // bob joined
+    srv.media.drop_queue(&a_id);
+    assert_eq!(
+        a.recv().await,
+        ServerMessage::Closed {
+            reason: LeaveReason::MediaTimeout
+        }
+    );
+    assert_eq!(
+        b.recv().await,
+        ServerMessage::ParticipantLeft {
+            participant_id: a_id.clone(),
+            reason: LeaveReason::MediaTimeout
+        }
+    );
+    assert_eq!(srv.media.leaves(&a_id), 1);
+}
+
 async fn refused(srv: &Server, url_suffix: &str, join: ClientMessage, code: ErrorCode) -> String {
     let mut c = Client::connect(&format!("ws://{}/rtc{url_suffix}", srv.addr)).await;
     c.send(&join).await;

@@ -106,6 +106,7 @@ async fn drive(socket: WebSocket, shared: Arc<Shared>, url_room: Option<String>)
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut out: Vec<ServerMessage> = Vec::new();
     let mut recorded = false;
+    let mut media_open = true;
 
     loop {
         let awaiting_join = !session.is_joined();
@@ -130,7 +131,16 @@ async fn drive(socket: WebSocket, shared: Arc<Shared>, url_room: Option<String>)
                 out.push(msg);
                 Step::Flow(Flow::Continue)
             }
-            Some(ev) = events.recv() => Step::Flow(session.on_media(ev, &mut out)),
+            ev = events.recv(), if media_open => match ev {
+                Some(ev) => Step::Flow(session.on_media(ev, &mut out)),
+                // The media plane dropped this participant's queue (it fell
+                // behind): its media state is gone, so the participant leaves
+                // as if its media had timed out.
+                None => {
+                    media_open = false;
+                    Step::Flow(session.on_media(media::MediaEvent::Timeout, &mut out))
+                }
+            },
             frame = conn.socket.recv() => match frame {
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => Step::PeerGone,
                 Some(Ok(msg)) => {

@@ -95,6 +95,12 @@ impl RecordingMedia {
             .count()
     }
 
+    /// Drops the participant's event queue, as the media plane does when the
+    /// participant falls behind.
+    pub fn drop_queue(&self, pid: &str) {
+        self.events.lock().unwrap().remove(pid);
+    }
+
     pub async fn push(&self, pid: &str, ev: MediaEvent) {
         let tx = self.events.lock().unwrap().get(pid).cloned().unwrap();
         tx.send(ev).await.unwrap();
