@@ -79,6 +79,9 @@ pub enum ConnectError {
     /// The WebRTC transports could not be created.
     #[error("webrtc setup failed: {0}")]
     Peer(#[from] PeerError),
+    /// The end-to-end encryption layer could not start.
+    #[error("e2ee setup failed: {0}")]
+    E2ee(String),
 }
 
 /// Why publishing or unpublishing a track failed.
@@ -118,4 +121,7 @@ pub enum WriteError {
     /// The track or its transport is closed.
     #[error("track closed")]
     Closed,
+    /// A header extension did not fit the RFC 8285 one-byte form.
+    #[error("header extension too large")]
+    ExtensionTooLarge,
 }

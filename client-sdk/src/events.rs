@@ -113,6 +113,29 @@ pub enum Event {
         /// What went wrong.
         error: String,
     },
+    /// An entry of the room's MLS delivery log, in log order. The
+    /// [`Room`](crate::Room) layer consumes these; a bare participant can
+    /// ignore them.
+    Mls {
+        /// Its sequence number in the room's log.
+        seq: u64,
+        /// The entry.
+        entry: signaling::proto::MlsEntry,
+    },
+    /// The server refused this participant's MLS commit for `epoch`.
+    MlsCommitRejected {
+        /// The epoch the refused commit was made in.
+        epoch: u64,
+    },
+    /// The signaling connection is being re-established.
+    Reconnecting,
+    /// The signaling connection was re-established and the session resumed;
+    /// missed log entries follow as [`Event::Mls`]. `log_gap` is `true` if
+    /// the server no longer held all of them.
+    Resumed {
+        /// Whether entries were lost for good.
+        log_gap: bool,
+    },
     /// The session is over. This is the last event.
     Closed(CloseReason),
 }

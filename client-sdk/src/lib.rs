@@ -48,15 +48,22 @@ mod events;
 mod options;
 mod participant;
 mod peer;
+mod room;
 mod rtp_packet;
 mod track;
 
 pub use codec::Codec;
+/// The E2EE building blocks (SFrame suites, decrypt tuning, MLS settings).
+pub use e2ee;
 pub use error::{ConnectError, PeerError, ProtocolError, PublishError, WriteError};
 pub use events::{CloseReason, ConnectionState, Event, Events};
 pub use options::{ConnectOptions, IceOptions, IceServer, PeerConfig};
 pub use participant::Participant;
 pub use peer::{InboundTrack, OutboundTrack, Peer, PeerEvent, PeerEvents};
+pub use room::{
+    ChatError, DecryptFailures, DecryptedFrame, MediaSender, RemoteMedia, Room, RoomEvent,
+    RoomEvents, RoomOptions, RosterMember, SendFrameError, SignalingState, connect,
+};
 pub use rtp_packet::{RtpExtension, RtpPacket};
 pub use track::{LocalTrack, RemoteTrack, RemoteTrackInfo, TrackSpec};
 

@@ -143,6 +143,10 @@ pub struct ConnectOptions {
     pub track_queue: usize,
     /// UDP socket buffer size in bytes; see [`PeerConfig::udp_buffer`].
     pub udp_buffer: usize,
+    /// After the signaling connection drops, how long to keep trying to
+    /// reconnect and resume the session; zero disables reconnecting. Keep
+    /// it under the server's resume grace.
+    pub reconnect_window: Duration,
 }
 
 impl Default for ConnectOptions {
@@ -156,6 +160,7 @@ impl Default for ConnectOptions {
             codecs: peer.codecs,
             track_queue: peer.track_queue,
             udp_buffer: peer.udp_buffer,
+            reconnect_window: Duration::from_secs(10),
         }
     }
 }
@@ -179,6 +184,12 @@ impl ConnectOptions {
     /// Sets [`ping_interval`](Self::ping_interval).
     pub fn with_ping_interval(mut self, interval: Duration) -> Self {
         self.ping_interval = interval;
+        self
+    }
+
+    /// Sets [`reconnect_window`](Self::reconnect_window).
+    pub fn with_reconnect_window(mut self, window: Duration) -> Self {
+        self.reconnect_window = window;
         self
     }
 

@@ -10,6 +10,11 @@
 //! **subscriber** transport the server always makes the offer. Neither side
 //! can then offer at the same time as the other, so there is no glare.
 //!
+//! The server is also the MLS (RFC 9420) delivery service of each room: the
+//! `mls_*` messages carry opaque base64 MLS messages that the server orders
+//! into a per-room log ([`ServerMessage::Mls`]) and never decodes. A lost
+//! connection can be taken back with [`ClientMessage::Join`]'s `resume`.
+//!
 //! ```
 //! use signaling::proto::{ClientMessage, ServerMessage};
 //! let join: ClientMessage =
@@ -26,8 +31,10 @@ use serde::{Deserialize, Serialize};
 pub const PROTOCOL_VERSION: u32 = 1;
 
 /// The largest text frame the server accepts, in bytes. SDP offers for a
-/// handful of tracks are a few kilobytes; this leaves ample room.
-pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// handful of tracks are a few kilobytes, but an MLS Welcome carries the
+/// group's ratchet tree, which for a few hundred members is tens to
+/// hundreds of kilobytes once base64-encoded.
+pub const MAX_MESSAGE_BYTES: usize = 512 * 1024;
 
 /// Which of a participant's two WebRTC transports a message is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -167,6 +174,10 @@ pub enum ClientMessage {
         protocol: u32,
         /// A signed access token (see [`crate::token`]).
         token: String,
+        /// Set to take back a session whose connection was lost, instead of
+        /// joining afresh. The answer is then [`ServerMessage::Resumed`].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<Resume>,
     },
     /// An SDP offer; only for [`Target::Publisher`].
     Offer {
@@ -216,6 +227,122 @@ pub enum ClientMessage {
         /// Opaque to the server.
         ts: u64,
     },
+    /// This participant's MLS KeyPackage, so that a member can add it. The
+    /// server keeps the latest one per participant and appends it to the
+    /// room's log as [`MlsEntry::KeyPackage`].
+    MlsKeyPackage {
+        /// The serialized `KeyPackage` (MLSMessage), base64.
+        key_package: String,
+    },
+    /// An MLS commit. The server accepts one commit per epoch: the first
+    /// with `epoch` equal to the current one, from a member. It appends it
+    /// to the log as [`MlsEntry::Commit`]; any other gets
+    /// [`ServerMessage::MlsCommitRejected`].
+    MlsCommit {
+        /// The epoch the commit was created in.
+        epoch: u64,
+        /// The serialized commit (MLSMessage), base64.
+        commit: String,
+        /// The Welcome for the participants it adds, base64.
+        #[serde(default)]
+        welcome: Option<String>,
+        /// Participant ids the commit adds (declared by the committer).
+        #[serde(default)]
+        added: Vec<String>,
+        /// Participant ids the commit removes (declared by the committer).
+        #[serde(default)]
+        removed: Vec<String>,
+    },
+    /// An MLS application message (end-to-end encrypted chat). Appended to
+    /// the log as [`MlsEntry::Application`].
+    MlsApplication {
+        /// The epoch it was encrypted in (not checked: clients keep past
+        /// epochs for a while).
+        epoch: u64,
+        /// The serialized application message (MLSMessage), base64.
+        message: String,
+    },
+}
+
+/// What a client presents to take back its session (see
+/// [`ClientMessage::Join`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resume {
+    /// The participant id the session had.
+    pub participant_id: String,
+    /// The `resume_token` from that session's [`ServerMessage::Joined`].
+    pub resume_token: String,
+    /// The last MLS log sequence number the client processed (0 = none).
+    /// The server replays every entry after it.
+    pub mls_seq: u64,
+}
+
+/// Where a participant stands in the room's MLS group, as the server sees
+/// it. The server only relays MLS messages; it never holds a key.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MlsInfo {
+    /// The group's id, hex: chosen at random by the server for each group
+    /// incarnation (a new one after a [`MlsEntry::Reset`]).
+    pub group_id: String,
+    /// The epoch the next commit must claim.
+    pub epoch: u64,
+    /// The last log sequence number before this participant joined (or,
+    /// in [`ServerMessage::Resumed`], before the resume). It receives every
+    /// entry after it.
+    pub seq: u64,
+    /// Whether this participant must create the group: it is the only
+    /// participant in the room (the founder). Always `false` in
+    /// [`ServerMessage::Resumed`]; a participant that must found a later
+    /// group incarnation learns it from an [`MlsEntry::Reset`].
+    pub founder: bool,
+}
+
+/// One entry of a room's MLS log. Every member gets every entry, its own
+/// included, in one order (see [`ServerMessage::Mls`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum MlsEntry {
+    /// A participant's KeyPackage: some member should add it.
+    KeyPackage {
+        /// Whose.
+        participant_id: String,
+        /// The KeyPackage, base64, as sent.
+        key_package: String,
+    },
+    /// The commit that won its epoch.
+    Commit {
+        /// The committer.
+        participant_id: String,
+        /// The epoch it was created in; after it the group is at `epoch + 1`.
+        epoch: u64,
+        /// The commit, base64, as sent.
+        commit: String,
+        /// The Welcome for the added participants, base64, as sent. It is
+        /// encrypted to them; everyone else ignores it.
+        welcome: Option<String>,
+        /// Participant ids the committer declared as added.
+        added: Vec<String>,
+        /// Participant ids the committer declared as removed.
+        removed: Vec<String>,
+    },
+    /// An application message (chat).
+    Application {
+        /// The sender.
+        participant_id: String,
+        /// The epoch the sender declared.
+        epoch: u64,
+        /// The message, base64, as sent.
+        message: String,
+    },
+    /// No group member is left in the room: a new group incarnation starts
+    /// at epoch 0. `founder` creates it; everyone else sends a KeyPackage.
+    Reset {
+        /// The new group's id, hex.
+        group_id: String,
+        /// The participant id that creates the new group.
+        founder: String,
+    },
 }
 
 /// Messages the server sends.
@@ -233,6 +360,43 @@ pub enum ServerMessage {
         room: RoomState,
         /// Whether the server subscribes this participant to every track.
         auto_subscribe: bool,
+        /// The room's MLS group as this participant joins it.
+        #[serde(default)]
+        mls: MlsInfo,
+        /// Presented in [`Resume`] to take this session back after its
+        /// connection is lost. 128 random bits, hex. Keep it secret.
+        #[serde(default)]
+        resume_token: String,
+    },
+    /// The answer to a `join` with a valid `resume`: the session is back.
+    /// Next come the missed MLS log entries (as [`ServerMessage::Mls`]), or
+    /// `error{mls_gap}` if the log no longer holds them, then the other
+    /// messages queued while the connection was away.
+    Resumed {
+        /// This participant's id (unchanged).
+        participant_id: String,
+        /// The room and its other participants, now.
+        room: RoomState,
+        /// The room's MLS group now; `seq` is the last entry replayed.
+        mls: MlsInfo,
+    },
+    /// One MLS log entry. `seq` starts at 1 in each room and has no gaps;
+    /// every member receives the entries in the same order.
+    Mls {
+        /// The entry's sequence number.
+        seq: u64,
+        /// The entry.
+        entry: MlsEntry,
+    },
+    /// This participant's commit was not accepted: another commit won
+    /// `epoch`, or `epoch` was not the current one. Process the log up to
+    /// `current_epoch` and retry if still needed. It is sent after the log
+    /// entry that made the commit stale.
+    MlsCommitRejected {
+        /// The epoch the refused commit claimed.
+        epoch: u64,
+        /// The epoch the next commit must claim.
+        current_epoch: u64,
     },
     /// An SDP offer; only for [`Target::Subscriber`].
     Offer {
@@ -330,7 +494,9 @@ pub enum ErrorCode {
     OutOfOrder,
     /// The token is missing, forged, expired or for another room.
     Unauthorized,
-    /// The token lacks the grant this needs.
+    /// The token lacks the grant this needs, or an MLS commit or
+    /// application message came from a participant that is not a member of
+    /// the group.
     Forbidden,
     /// The client speaks another protocol version.
     ProtocolVersion,
@@ -342,6 +508,12 @@ pub enum ErrorCode {
     Media,
     /// The server is shutting down or a limit was reached.
     Unavailable,
+    /// A resume asked for MLS log entries the server no longer holds. The
+    /// session is resumed, but the client must rejoin the MLS group.
+    MlsGap,
+    /// A resume named an unknown or expired session, or a wrong token. The
+    /// connection closes; join afresh.
+    ResumeFailed,
 }
 
 impl ServerMessage {
@@ -351,5 +523,122 @@ impl ServerMessage {
             code,
             message: message.into(),
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn wire<T: Serialize>(v: &T) -> Value {
+        serde_json::to_value(v).unwrap()
+    }
+
+    #[test]
+    fn join_carries_resume_only_when_resuming() {
+        let plain = ClientMessage::Join {
+            protocol: 1,
+            token: "t".into(),
+            resume: None,
+        };
+        assert_eq!(
+            wire(&plain),
+            json!({"type":"join","protocol":1,"token":"t"})
+        );
+        let resume = ClientMessage::Join {
+            protocol: 1,
+            token: "t".into(),
+            resume: Some(Resume {
+                participant_id: "PA_a".into(),
+                resume_token: "ab".into(),
+                mls_seq: 9,
+            }),
+        };
+        let v = json!({"type":"join","protocol":1,"token":"t",
+            "resume":{"participant_id":"PA_a","resume_token":"ab","mls_seq":9}});
+        assert_eq!(wire(&resume), v);
+        assert_eq!(serde_json::from_value::<ClientMessage>(v).unwrap(), resume);
+    }
+
+    #[test]
+    fn mls_client_messages_have_stable_names_and_optional_fields() {
+        let commit: ClientMessage =
+            serde_json::from_value(json!({"type":"mls_commit","epoch":2,"commit":"Yw=="})).unwrap();
+        assert_eq!(
+            commit,
+            ClientMessage::MlsCommit {
+                epoch: 2,
+                commit: "Yw==".into(),
+                welcome: None,
+                added: vec![],
+                removed: vec![],
+            }
+        );
+        assert_eq!(
+            wire(&ClientMessage::MlsKeyPackage {
+                key_package: "a3A=".into()
+            }),
+            json!({"type":"mls_key_package","key_package":"a3A="})
+        );
+        assert_eq!(
+            wire(&ClientMessage::MlsApplication {
+                epoch: 3,
+                message: "bQ==".into()
+            }),
+            json!({"type":"mls_application","epoch":3,"message":"bQ=="})
+        );
+    }
+
+    #[test]
+    fn mls_server_messages_have_stable_shapes() {
+        let entry = ServerMessage::Mls {
+            seq: 4,
+            entry: MlsEntry::Commit {
+                participant_id: "PA_a".into(),
+                epoch: 1,
+                commit: "Yw==".into(),
+                welcome: None,
+                added: vec!["PA_b".into()],
+                removed: vec![],
+            },
+        };
+        assert_eq!(
+            wire(&entry),
+            json!({"type":"mls","seq":4,"entry":{"kind":"commit","participant_id":"PA_a",
+                "epoch":1,"commit":"Yw==","welcome":null,"added":["PA_b"],"removed":[]}})
+        );
+        assert_eq!(
+            wire(&MlsEntry::Reset {
+                group_id: "00".into(),
+                founder: "PA_b".into()
+            }),
+            json!({"kind":"reset","group_id":"00","founder":"PA_b"})
+        );
+        assert_eq!(
+            wire(&ServerMessage::MlsCommitRejected {
+                epoch: 1,
+                current_epoch: 2
+            }),
+            json!({"type":"mls_commit_rejected","epoch":1,"current_epoch":2})
+        );
+        assert_eq!(wire(&ErrorCode::MlsGap), json!("mls_gap"));
+        assert_eq!(wire(&ErrorCode::ResumeFailed), json!("resume_failed"));
+    }
+
+    #[test]
+    fn joined_without_mls_fields_still_parses() {
+        // What a server (or test double) predating MLS sends.
+        let v = json!({"type":"joined","protocol":1,"participant_id":"PA_a",
+            "room":{"room":"r","participants":[]},"auto_subscribe":true});
+        let ServerMessage::Joined {
+            mls, resume_token, ..
+        } = serde_json::from_value(v).unwrap()
+        else {
+            panic!("expected joined")
+        };
+        assert_eq!(mls, MlsInfo::default());
+        assert!(resume_token.is_empty());
     }
 }

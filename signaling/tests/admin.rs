@@ -9,7 +9,7 @@ use axum::body::{Body, to_bytes};
 use axum::http::{Method, Request, StatusCode, header};
 use common::*;
 use serde_json::Value;
-use signaling::proto::{LeaveReason, ServerMessage};
+use signaling::proto::{LeaveReason, MlsEntry, ServerMessage};
 use signaling::server::app;
 use signaling::token::{Grants, TokenKeys};
 use std::time::Duration;
@@ -192,6 +192,11 @@ async fn admin_lists_rooms_and_participants_and_removes_one() {
             reason: LeaveReason::Removed
         }
     );
+    // Alice founded the MLS group and was its only member: Bob founds anew.
+    match b.recv_mls().await {
+        (1, MlsEntry::Reset { founder, .. }) => assert_eq!(founder, b_id),
+        other => panic!("expected a reset, got {other:?}"),
+    }
     // Removing again: gone.
     let (s, _) = call(&srv, Method::DELETE, &path, Some(&admin)).await;
     assert_eq!(s, StatusCode::NOT_FOUND);

@@ -9,7 +9,9 @@ mod common;
 
 use common::*;
 use futures_util::SinkExt;
-use signaling::proto::{ClientMessage, ErrorCode, LeaveReason, MAX_MESSAGE_BYTES, ServerMessage};
+use signaling::proto::{
+    ClientMessage, ErrorCode, LeaveReason, MAX_MESSAGE_BYTES, MlsEntry, ServerMessage,
+};
 use signaling::server::RateLimit;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -18,10 +20,11 @@ use tokio_tungstenite::tungstenite::Message;
 #[tokio::test]
 async fn an_oversized_message_is_too_large_and_closes_the_connection() {
     let srv = Server::start(config()).await;
-    let (mut a, a_id, _) = srv.join(ROOM, "alice").await;
+    // Bob founds the MLS group, so Alice's exit resets nothing.
     let (mut b, _, _) = srv.join(ROOM, "bob").await;
+    let (mut a, a_id, _) = srv.join(ROOM, "alice").await;
     assert!(matches!(
-        a.recv().await,
+        b.recv().await,
         ServerMessage::ParticipantJoined { .. }
     ));
 
@@ -39,11 +42,19 @@ async fn an_oversized_message_is_too_large_and_closes_the_connection() {
     a.send_raw(&at_limit).await;
     assert_eq!(a.recv().await, ServerMessage::Pong { ts: 1 });
 
-    let big = format!(
-        "{{\"type\":\"ping\",\"ts\":2,\"pad\":\"{}\"}}",
-        "x".repeat(MAX_MESSAGE_BYTES)
-    );
-    a.send_raw(&big).await;
+    // A Welcome of a few hundred kilobytes (a large group's ratchet tree)
+    // fits and reaches everyone.
+    let big_kp = "A".repeat(400 * 1024);
+    a.key_package(&big_kp).await;
+    for c in [&mut a, &mut b] {
+        match c.recv_mls().await {
+            (1, MlsEntry::KeyPackage { key_package, .. }) => assert_eq!(key_package, big_kp),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    // An MLS message over the limit is refused like any other frame.
+    a.key_package(&"A".repeat(MAX_MESSAGE_BYTES)).await;
     let m = a.expect_error(ErrorCode::TooLarge).await;
     assert!(m.contains(&MAX_MESSAGE_BYTES.to_string()), "{m}");
     a.expect_closed().await;
@@ -57,6 +68,11 @@ async fn an_oversized_message_is_too_large_and_closes_the_connection() {
     srv.wait_connections(1).await;
     assert_eq!(srv.media.leaves(&a_id), 1);
     b.ping(1).await;
+    // Too large is the client's fault: no suspension, no resume.
+    assert_eq!(
+        metric(&srv.metrics(), "sfu_signaling_suspended_participants"),
+        0
+    );
 }
 
 #[tokio::test]

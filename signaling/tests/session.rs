@@ -8,8 +8,8 @@ mod common;
 use common::*;
 use signaling::media::MediaEvent;
 use signaling::proto::{
-    ClientMessage, ErrorCode, IceCandidate, LeaveReason, PROTOCOL_VERSION, ServerMessage, Target,
-    TrackInfo, TrackKind, TrackPublish,
+    ClientMessage, ErrorCode, IceCandidate, LeaveReason, MlsEntry, PROTOCOL_VERSION, ServerMessage,
+    Target, TrackInfo, TrackKind, TrackPublish,
 };
 use signaling::token::{Claims, Grants, TokenKeys};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -41,11 +41,19 @@ async fn join_returns_joined_and_tells_the_media_plane() {
         participant_id,
         room,
         auto_subscribe,
+        mls,
+        resume_token,
     } = c.recv().await
     else {
         panic!("expected joined");
     };
     assert_eq!(protocol, PROTOCOL_VERSION);
+    // Alone in the room: it founds the MLS group.
+    assert!(mls.founder);
+    assert_eq!((mls.epoch, mls.seq), (0, 0));
+    assert_eq!(mls.group_id.len(), 32);
+    assert_eq!(resume_token.len(), 32);
+    assert!(resume_token.bytes().all(|b| b.is_ascii_hexdigit()));
     assert!(participant_id.starts_with("PA_"), "{participant_id}");
     assert_eq!(room.room, ROOM);
     assert!(room.participants.is_empty());
@@ -326,6 +334,11 @@ async fn sdp_and_media_events_flow_both_ways() {
             reason: LeaveReason::MediaTimeout
         }
     );
+    // Alice was the MLS group's only member: Bob founds a new one.
+    assert!(matches!(
+        b.recv_mls().await,
+        (1, MlsEntry::Reset { founder, .. }) if founder == b_id
+    ));
     b.ping(3).await;
     assert_eq!(srv.media.leaves(&a_id), 1);
     assert_eq!(srv.media.leaves(&b_id), 0);
@@ -368,6 +381,7 @@ fn join_msg(token: String) -> ClientMessage {
     ClientMessage::Join {
         protocol: PROTOCOL_VERSION,
         token,
+        resume: None,
     }
 }
 
@@ -437,6 +451,7 @@ async fn bad_tokens_and_protocol_mismatch_are_refused_and_the_server_stays_healt
         ClientMessage::Join {
             protocol: PROTOCOL_VERSION + 1,
             token: token(ROOM, "alice"),
+            resume: None,
         },
         ErrorCode::ProtocolVersion,
     )
@@ -516,7 +531,7 @@ async fn malformed_and_unknown_messages_are_bad_message_and_the_connection_survi
 async fn a_second_join_of_the_same_identity_replaces_the_first() {
     let srv = Server::start(config()).await;
     let (mut a1, a1_id, _) = srv.join(ROOM, "alice").await;
-    let (mut b, _, _) = srv.join(ROOM, "bob").await;
+    let (mut b, b_id, _) = srv.join(ROOM, "bob").await;
     assert!(matches!(
         a1.recv().await,
         ServerMessage::ParticipantJoined { .. }
@@ -550,6 +565,12 @@ async fn a_second_join_of_the_same_identity_replaces_the_first() {
             reason: LeaveReason::Replaced
         }
     );
+    // The old Alice founded the MLS group: Bob, now the earliest-joined,
+    // founds the next one, and the new Alice is an ordinary joiner.
+    assert!(matches!(
+        b.recv_mls().await,
+        (1, MlsEntry::Reset { founder, .. }) if founder == b_id
+    ));
     match b.recv().await {
         ServerMessage::ParticipantJoined { participant } => {
             assert_eq!(participant.participant_id, a2_id);

@@ -14,10 +14,10 @@ use crate::track::{LocalTrack, TrackSpec};
 use futures_util::StreamExt;
 use publish::InFlight;
 use signal::Signal;
-use signaling::proto::{ClientMessage, RoomState, Target};
+use signaling::proto::{ClientMessage, MlsInfo, RoomState, Target};
 use std::collections::HashSet;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use subscriptions::Subscriptions;
@@ -31,7 +31,16 @@ const LEAVE_FLUSH: Duration = Duration::from_secs(2);
 /// State shared by the participant handle and its tasks.
 struct Shared {
     participant_id: String,
+    /// Our identity, as the token names it.
+    identity: String,
     room: RoomState,
+    mls: MlsInfo,
+    url: String,
+    /// Kept to reconnect; never logged.
+    token: String,
+    resume_token: String,
+    /// The last MLS log entry passed up: where a resume continues.
+    mls_seq: AtomicU64,
     options: ConnectOptions,
     signal: Signal,
     publisher: Peer,
@@ -44,6 +53,8 @@ struct Shared {
     subscriptions: Mutex<Subscriptions>,
     closed: AtomicBool,
     last_heard: Mutex<Instant>,
+    /// Rung by the keepalive when the server has gone silent.
+    silence_alarm: tokio::sync::Notify,
 }
 
 /// Locks a mutex whose data stays consistent even if a holder panicked.
@@ -152,18 +163,26 @@ impl Participant {
         options: ConnectOptions,
     ) -> Result<(Self, Events), ConnectError> {
         let (ws, joined) = connect::open(url, token, options.connect_timeout).await?;
+        let identity = connect::token_identity(token).unwrap_or_default();
         info!(participant = %joined.participant_id, room = %joined.room.room, "joined");
         let (publisher, publisher_events) = Peer::new(options.peer_config()).await?;
         let (subscriber, subscriber_events) = Peer::new(options.peer_config()).await?;
         let (sink, stream) = ws.split();
         let (outgoing_tx, outgoing_rx) = mpsc::unbounded_channel();
+        let (sinks_tx, sinks_rx) = mpsc::unbounded_channel();
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             subscriptions: Mutex::new(Subscriptions::new(&joined.room)),
             participant_id: joined.participant_id,
+            identity,
             room: joined.room,
+            mls_seq: AtomicU64::new(joined.mls.seq),
+            mls: joined.mls,
+            url: url.to_owned(),
+            token: token.to_owned(),
+            resume_token: joined.resume_token,
             options,
-            signal: Signal::new(outgoing_tx),
+            signal: Signal::new(outgoing_tx, sinks_tx),
             publisher,
             subscriber,
             events: events_tx,
@@ -172,8 +191,9 @@ impl Participant {
             published: Mutex::new(HashSet::new()),
             closed: AtomicBool::new(false),
             last_heard: Mutex::new(Instant::now()),
+            silence_alarm: tokio::sync::Notify::new(),
         });
-        let writer = tokio::spawn(signal::writer(sink, outgoing_rx));
+        let writer = tokio::spawn(signal::writer(sink, outgoing_rx, sinks_rx));
         let tasks = vec![
             tokio::spawn(session::read_loop(Arc::clone(&shared), stream)),
             tokio::spawn(session::keepalive(Arc::clone(&shared))),
@@ -199,6 +219,27 @@ impl Participant {
     /// This participant's id, assigned by the server.
     pub fn participant_id(&self) -> &str {
         &self.shared.participant_id
+    }
+
+    /// The identity the access token names.
+    pub fn identity(&self) -> &str {
+        &self.shared.identity
+    }
+
+    /// The room's MLS group as it stood when this participant joined.
+    pub fn mls_info(&self) -> &MlsInfo {
+        &self.shared.mls
+    }
+
+    /// Queues a protocol message (MLS messages from the room layer).
+    pub(crate) fn send_message(&self, message: ClientMessage) -> bool {
+        !self.is_closed() && self.shared.signal.send(message)
+    }
+
+    /// The id the subscriber transport negotiated for header extension
+    /// `uri`, if any.
+    pub(crate) async fn subscriber_extension_id(&self, uri: &str) -> Option<u8> {
+        self.shared.subscriber.remote_extension_id(uri).await
     }
 
     /// The room as it was when this participant joined; later changes

@@ -2,37 +2,100 @@
 //! connection alive, and relaying what the two transports report.
 
 use super::Shared;
-use super::connect::Ws;
+use super::connect::{self, ResumeOutcome, Ws};
 use crate::events::{CloseReason, Event};
 use crate::peer::{PeerEvent, PeerEvents};
 use futures_util::StreamExt;
 use futures_util::stream::SplitStream;
-use signaling::proto::{ClientMessage, ServerMessage, Target};
+use signaling::proto::{ClientMessage, ErrorCode, Resume, ServerMessage, Target};
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 /// Reads and handles server messages, in order, until the session ends.
+/// A lost connection is reconnected and the session resumed, if the
+/// options allow and the server still holds the session.
 pub(super) async fn read_loop(shared: Arc<Shared>, mut stream: SplitStream<Ws>) {
     let reason = loop {
-        match stream.next().await {
-            Some(Ok(Message::Text(text))) => {
-                shared.heard_from_server();
-                match serde_json::from_str::<ServerMessage>(&text) {
-                    Ok(message) => {
-                        if let Some(reason) = handle(&shared, message).await {
-                            break reason;
+        let lost = tokio::select! {
+            frame = stream.next() => match frame {
+                Some(Ok(Message::Text(text))) => {
+                    shared.heard_from_server();
+                    match serde_json::from_str::<ServerMessage>(&text) {
+                        Ok(message) => {
+                            if let Some(reason) = handle(&shared, message).await {
+                                break reason;
+                            }
                         }
+                        Err(error) => warn!(%error, "malformed server message ignored"),
                     }
-                    Err(error) => warn!(%error, "malformed server message ignored"),
+                    false
                 }
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => true,
+                Some(Ok(_)) => {
+                    shared.heard_from_server();
+                    false
+                }
+            },
+            () = shared.silence_alarm.notified() => true,
+        };
+        if lost {
+            if shared.is_closed() {
+                break CloseReason::ConnectionLost;
             }
-            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break CloseReason::ConnectionLost,
-            Some(Ok(_)) => shared.heard_from_server(),
+            match reconnect(&shared).await {
+                Some(next) => stream = next,
+                None => break CloseReason::ConnectionLost,
+            }
         }
     };
     shared.shutdown(reason).await;
+}
+
+/// Reconnects and resumes the session, retrying with backoff within the
+/// reconnect window. `None` if the window passes or the server refuses.
+async fn reconnect(shared: &Shared) -> Option<SplitStream<Ws>> {
+    let window = shared.options.reconnect_window;
+    if window.is_zero() {
+        return None;
+    }
+    info!("signaling connection lost; reconnecting");
+    shared.emit(Event::Reconnecting);
+    let deadline = Instant::now() + window;
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            warn!("could not reconnect within the window");
+            return None;
+        }
+        let resume = Resume {
+            participant_id: shared.participant_id.clone(),
+            resume_token: shared.resume_token.clone(),
+            mls_seq: shared.mls_seq.load(Ordering::Acquire),
+        };
+        let limit = shared.options.connect_timeout.min(remaining);
+        match connect::resume(&shared.url, &shared.token, resume, limit).await {
+            ResumeOutcome::Resumed { ws, log_gap } => {
+                let (sink, stream) = (*ws).split();
+                shared.signal.reconnected(sink);
+                shared.heard_from_server();
+                info!("session resumed");
+                shared.emit(Event::Resumed { log_gap });
+                return Some(stream);
+            }
+            ResumeOutcome::Refused => {
+                warn!("the server no longer holds this session");
+                return None;
+            }
+            ResumeOutcome::Failed => {
+                tokio::time::sleep(backoff.min(remaining)).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
 }
 
 /// Handles one message; returns why the session ends, if it does.
@@ -109,6 +172,17 @@ async fn handle(shared: &Shared, message: ServerMessage) -> Option<CloseReason> 
             shared.subscriptions().unsubscribed(&track_id);
             shared.emit(Event::TrackUnsubscribed { track_id });
         }
+        ServerMessage::Mls { seq, entry } => {
+            shared.mls_seq.fetch_max(seq, Ordering::AcqRel);
+            shared.emit(Event::Mls { seq, entry });
+        }
+        ServerMessage::MlsCommitRejected { epoch, .. } => {
+            shared.emit(Event::MlsCommitRejected { epoch });
+        }
+        ServerMessage::Error {
+            code: ErrorCode::MlsGap,
+            ..
+        } => shared.emit(Event::Resumed { log_gap: true }),
         ServerMessage::Pong { .. } => {}
         ServerMessage::Closed { reason } => return Some(CloseReason::Server(reason)),
         ServerMessage::Error { code, message } => {
@@ -149,8 +223,10 @@ pub(super) async fn keepalive(shared: Arc<Shared>) {
         }
         if shared.silence() > interval * 3 {
             warn!("server stopped answering pings");
-            shared.shutdown(CloseReason::ConnectionLost).await;
-            return;
+            // The read loop reconnects or ends the session.
+            shared.heard_from_server();
+            shared.silence_alarm.notify_one();
+            continue;
         }
         let ts = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
         shared.signal.send(ClientMessage::Ping { ts });

@@ -40,18 +40,32 @@ impl Gates {
     }
 }
 
+/// The sending half of one WebSocket connection.
+pub(super) type Sink = SplitSink<Ws, Message>;
+
 /// The sending side of the session.
 pub(super) struct Signal {
     tx: mpsc::UnboundedSender<Outgoing>,
+    /// Hands the writer the connection after a reconnect.
+    sinks: mpsc::UnboundedSender<Sink>,
     gates: Mutex<Gates>,
 }
 
 impl Signal {
-    pub(super) fn new(tx: mpsc::UnboundedSender<Outgoing>) -> Self {
+    pub(super) fn new(
+        tx: mpsc::UnboundedSender<Outgoing>,
+        sinks: mpsc::UnboundedSender<Sink>,
+    ) -> Self {
         Self {
             tx,
+            sinks,
             gates: Mutex::new(Gates::default()),
         }
+    }
+
+    /// Switches the writer to a new connection; what is queued goes there.
+    pub(super) fn reconnected(&self, sink: Sink) {
+        let _ = self.sinks.send(sink);
     }
 
     /// Queues a message; `false` if the writer is gone.
@@ -94,17 +108,46 @@ impl Signal {
 }
 
 /// Writes queued messages until told to close or every sender is gone, then
-/// closes the WebSocket.
+/// closes the WebSocket. If a write fails, the message is kept and the
+/// writer waits for the next connection (see [`Signal::reconnected`]); a
+/// newer connection always replaces the current one.
 pub(super) async fn writer(
-    mut sink: SplitSink<Ws, Message>,
+    first: Sink,
     mut rx: mpsc::UnboundedReceiver<Outgoing>,
+    mut sinks: mpsc::UnboundedReceiver<Sink>,
 ) {
-    while let Some(Outgoing::Message(message)) = rx.recv().await {
-        if let Err(error) = sink.send(text(&message)).await {
-            debug!(%error, "signaling write failed");
-            return;
+    let mut sink = Some(first);
+    let mut held: Option<ClientMessage> = None;
+    loop {
+        let Some(current) = sink.as_mut() else {
+            match sinks.recv().await {
+                Some(next) => sink = Some(next),
+                None => return,
+            }
+            continue;
+        };
+        let message = match held.take() {
+            Some(message) => message,
+            None => tokio::select! {
+                biased;
+                Some(next) = sinks.recv() => {
+                    sink = Some(next);
+                    continue;
+                }
+                outgoing = rx.recv() => match outgoing {
+                    Some(Outgoing::Message(message)) => message,
+                    _ => break,
+                },
+            },
+        };
+        if let Err(error) = current.send(text(&message)).await {
+            debug!(%error, "signaling write failed; waiting for a reconnect");
+            held = Some(message);
+            sink = None;
         }
     }
-    let _ = sink.send(Message::Close(None)).await;
-    let _ = sink.close().await;
+    if let Some(mut sink) = sink {
+        let _ = sink.send(Message::Close(None)).await;
+        let _ = sink.close().await;
+    }
 }

@@ -247,6 +247,19 @@ impl Peer {
         Ok(())
     }
 
+    /// The id the remote description gave the header extension `uri`
+    /// (`a=extmap`), if it negotiated one. Ids are per transport and per
+    /// negotiation, so callers ask after the description is applied.
+    pub async fn remote_extension_id(&self, uri: &str) -> Option<u8> {
+        let sdp = self.pc.remote_description().await?.sdp;
+        sdp.lines().find_map(|line| {
+            let rest = line.strip_prefix("a=extmap:")?;
+            let (id, rest) = rest.split_once(' ')?;
+            let id = id.split('/').next()?.parse::<u8>().ok()?;
+            (rest.split_whitespace().next()? == uri).then_some(id)
+        })
+    }
+
     /// The transport's current state.
     pub fn connection_state(&self) -> ConnectionState {
         *self.state.borrow()

@@ -8,6 +8,9 @@ use crate::events::ConnectionState;
 use bytes::Bytes;
 use rtc::rtp;
 use std::fmt;
+
+/// RFC 8285 one-byte header extensions.
+const EXTENSION_PROFILE_ONE_BYTE: u16 = 0xBEDE;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, watch};
@@ -30,6 +33,8 @@ pub struct OutboundTrack {
     sent: AtomicU64,
     /// The payload type the answer settled on, looked up on first send.
     payload_type: OnceLock<u8>,
+    /// The negotiated id of the dependency descriptor extension, if any.
+    dd_id: OnceLock<Option<u8>>,
     state: watch::Receiver<ConnectionState>,
     local: Arc<TrackLocalStaticRTP>,
     pub(super) sender: Arc<dyn RtpSender>,
@@ -63,6 +68,7 @@ impl OutboundTrack {
             seq: AtomicU16::new(rand::random()),
             sent: AtomicU64::new(0),
             payload_type: OnceLock::new(),
+            dd_id: OnceLock::new(),
             state,
             local,
             sender,
@@ -110,6 +116,20 @@ impl OutboundTrack {
         timestamp: u32,
         marker: bool,
     ) -> Result<u16, WriteError> {
+        self.write_rtp_with_dd(payload, timestamp, marker, None)
+            .await
+    }
+
+    /// Like [`write_rtp`](Self::write_rtp), with a dependency descriptor
+    /// header extension (see the `rtp-dd` crate) when the transport
+    /// negotiated one; without it the descriptor is left out.
+    pub async fn write_rtp_with_dd(
+        &self,
+        payload: impl Into<Bytes>,
+        timestamp: u32,
+        marker: bool,
+        dependency_descriptor: Option<&[u8]>,
+    ) -> Result<u16, WriteError> {
         let state = *self.state.borrow();
         match state {
             ConnectionState::Connected => {}
@@ -118,16 +138,26 @@ impl OutboundTrack {
         }
         let payload_type = self.payload_type().await?;
         let sequence_number = self.seq.fetch_add(1, Ordering::Relaxed);
+        let mut header = rtp::Header {
+            version: 2,
+            marker,
+            payload_type,
+            sequence_number,
+            timestamp,
+            ssrc: self.ssrc,
+            ..rtp::Header::default()
+        };
+        if let Some(dd) = dependency_descriptor
+            && let Some(id) = self.dd_id().await?
+        {
+            header.extension = true;
+            header.extension_profile = EXTENSION_PROFILE_ONE_BYTE;
+            header
+                .set_extension(id, Bytes::copy_from_slice(dd))
+                .map_err(|_| WriteError::ExtensionTooLarge)?;
+        }
         let packet = rtp::Packet {
-            header: rtp::Header {
-                version: 2,
-                marker,
-                payload_type,
-                sequence_number,
-                timestamp,
-                ssrc: self.ssrc,
-                ..rtp::Header::default()
-            },
+            header,
             payload: payload.into(),
         };
         self.local
@@ -136,6 +166,25 @@ impl OutboundTrack {
             .map_err(|_| WriteError::Closed)?;
         self.sent.fetch_add(1, Ordering::Relaxed);
         Ok(sequence_number)
+    }
+
+    async fn dd_id(&self) -> Result<Option<u8>, WriteError> {
+        if let Some(id) = self.dd_id.get() {
+            return Ok(*id);
+        }
+        let params = self
+            .sender
+            .get_parameters()
+            .await
+            .map_err(|_| WriteError::Closed)?;
+        let id = params
+            .rtp_parameters
+            .header_extensions
+            .iter()
+            .find(|e| e.uri == rtp_dd::URI)
+            .and_then(|e| u8::try_from(e.id).ok())
+            .filter(|id| (1..=14).contains(id));
+        Ok(*self.dd_id.get_or_init(|| id))
     }
 
     async fn payload_type(&self) -> Result<u8, WriteError> {

@@ -40,6 +40,15 @@ fn media(config: &PeerConfig) -> Result<(MediaEngine, Registry), PeerError> {
             engine.register_codec(params, kind)?;
         }
     }
+    // The dependency descriptor carries frame boundaries and keyframes
+    // outside the SFrame ciphertext, for the SFU and for reassembly here.
+    engine.register_header_extension(
+        rtc::rtp_transceiver::rtp_sender::RTCRtpHeaderExtensionCapability {
+            uri: rtp_dd::URI.to_owned(),
+        },
+        rtc::rtp_transceiver::rtp_sender::RtpCodecKind::Video,
+        None,
+    )?;
     // After the codecs: it adds its RTCP feedback to the codecs registered.
     let registry = register_default_interceptors(Registry::new(), &mut engine)?;
     let registry = registry.with(Slot::from(KEYFRAME_TAP_SLOT), KeyframeRequestTap::default());

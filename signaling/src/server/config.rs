@@ -30,8 +30,8 @@ pub struct SignalingConfig {
     pub ping_interval: Duration,
     /// A connection that sends nothing (no frame of any kind, including
     /// WebSocket pongs and protocol `ping`s) for this long is closed, and its
-    /// participant leaves with reason `disconnected`. Also bounds every
-    /// socket write. Default 15 s.
+    /// participant is suspended (see [`Self::resume_grace`]). Also bounds
+    /// every socket write. Default 15 s.
     pub ping_timeout: Duration,
     /// A connection that has not sent `join` this long after it opened is
     /// closed. Default 10 s.
@@ -51,6 +51,21 @@ pub struct SignalingConfig {
     /// A session whose queue overflows is a slow consumer and is closed.
     /// Default 512.
     pub outbound_queue: usize,
+    /// How long a participant whose connection was lost without `leave`
+    /// (socket closed or broken, ping timeout) stays in its room, waiting
+    /// for a `join` with `resume`. After it, the participant leaves with
+    /// reason `disconnected`. Zero turns resume off. Default 15 s.
+    pub resume_grace: Duration,
+    /// Messages held for a suspended participant (see
+    /// [`Self::resume_grace`]); one more removes it. MLS log entries are not
+    /// held (the resume replays them from the log). Default 4096.
+    pub resume_buffer: usize,
+    /// MLS log entries kept per room for resumes; the oldest go first.
+    /// Default 16384.
+    pub mls_log_max_entries: usize,
+    /// Bytes of MLS log kept per room (serialized entries); the oldest go
+    /// first. Default 32 MiB.
+    pub mls_log_max_bytes: usize,
 }
 
 impl Default for SignalingConfig {
@@ -66,6 +81,10 @@ impl Default for SignalingConfig {
             max_tracks_per_participant: 32,
             max_message_bytes: MAX_MESSAGE_BYTES,
             outbound_queue: 512,
+            resume_grace: Duration::from_secs(15),
+            resume_buffer: 4096,
+            mls_log_max_entries: 16384,
+            mls_log_max_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -119,6 +138,26 @@ impl SignalingConfig {
     /// Sets [`Self::outbound_queue`] (at least 1).
     pub fn with_outbound_queue(mut self, n: usize) -> Self {
         self.outbound_queue = n.max(1);
+        self
+    }
+    /// Sets [`Self::resume_grace`].
+    pub fn with_resume_grace(mut self, d: Duration) -> Self {
+        self.resume_grace = d;
+        self
+    }
+    /// Sets [`Self::resume_buffer`] (at least 1).
+    pub fn with_resume_buffer(mut self, n: usize) -> Self {
+        self.resume_buffer = n.max(1);
+        self
+    }
+    /// Sets [`Self::mls_log_max_entries`] (at least 1).
+    pub fn with_mls_log_max_entries(mut self, n: usize) -> Self {
+        self.mls_log_max_entries = n.max(1);
+        self
+    }
+    /// Sets [`Self::mls_log_max_bytes`].
+    pub fn with_mls_log_max_bytes(mut self, n: usize) -> Self {
+        self.mls_log_max_bytes = n;
         self
     }
 }

@@ -16,6 +16,30 @@ pub(crate) fn track_id() -> String {
     with_prefix("TR_")
 }
 
+/// 128 random bits as 32 lowercase hex digits: resume tokens and MLS group
+/// ids.
+pub(crate) fn random_hex128() -> String {
+    let bytes: [u8; 16] = rand::random();
+    let mut s = String::with_capacity(32);
+    for b in bytes {
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    s
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Compares two secrets in time that depends only on their lengths, so a
+/// guesser learns nothing from how fast a wrong token is refused.
+pub(crate) fn secret_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
 fn with_prefix(prefix: &str) -> String {
     let mut s = String::with_capacity(prefix.len() + ID_CHARS);
     s.push_str(prefix);
@@ -35,5 +59,20 @@ mod tests {
         assert!(p[3..].bytes().all(|b| b.is_ascii_alphanumeric()));
         assert!(track_id().starts_with("TR_"));
         assert_ne!(participant_id(), participant_id());
+    }
+
+    #[test]
+    fn hex_tokens_are_128_bits_and_compare_exactly() {
+        let t = random_hex128();
+        assert_eq!(t.len(), 32);
+        assert!(
+            t.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
+        assert_ne!(t, random_hex128());
+        assert!(secret_eq(&t, &t.clone()));
+        assert!(!secret_eq(&t, &random_hex128()));
+        assert!(!secret_eq(&t, &t[1..]));
+        assert!(!secret_eq("", "a"));
     }
 }

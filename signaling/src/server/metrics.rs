@@ -1,11 +1,12 @@
 //! Signaling counters and their Prometheus text form.
 
+use super::mls::EntryKind;
 use crate::proto::{ErrorCode, LeaveReason};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Every [`ErrorCode`] in a stable order, with its wire name.
-const ERROR_CODES: [(ErrorCode, &str); 10] = [
+const ERROR_CODES: [(ErrorCode, &str); 12] = [
     (ErrorCode::BadMessage, "bad_message"),
     (ErrorCode::TooLarge, "too_large"),
     (ErrorCode::OutOfOrder, "out_of_order"),
@@ -16,6 +17,8 @@ const ERROR_CODES: [(ErrorCode, &str); 10] = [
     (ErrorCode::NotFound, "not_found"),
     (ErrorCode::Media, "media"),
     (ErrorCode::Unavailable, "unavailable"),
+    (ErrorCode::MlsGap, "mls_gap"),
+    (ErrorCode::ResumeFailed, "resume_failed"),
 ];
 
 /// Every [`LeaveReason`] in a stable order, with its wire name.
@@ -42,6 +45,8 @@ fn error_index(code: ErrorCode) -> usize {
         ErrorCode::NotFound => 7,
         ErrorCode::Media => 8,
         ErrorCode::Unavailable => 9,
+        ErrorCode::MlsGap => 10,
+        ErrorCode::ResumeFailed => 11,
     }
 }
 
@@ -64,6 +69,10 @@ pub(crate) struct Metrics {
     joins: AtomicU64,
     leaves: [AtomicU64; LEAVE_REASONS.len()],
     slow_consumers: AtomicU64,
+    mls_entries: [AtomicU64; EntryKind::ALL.len()],
+    mls_bytes: AtomicU64,
+    mls_commits_rejected: AtomicU64,
+    resumes: AtomicU64,
 }
 
 /// Gauges read from live state at render time.
@@ -73,6 +82,10 @@ pub(crate) struct Gauges {
     pub(crate) participants: usize,
     pub(crate) tracks: usize,
     pub(crate) connections: usize,
+    pub(crate) suspended: usize,
+    pub(crate) mls_log_entries: usize,
+    pub(crate) mls_log_bytes: usize,
+    pub(crate) mls_key_packages: usize,
 }
 
 impl Metrics {
@@ -90,6 +103,18 @@ impl Metrics {
     }
     pub(crate) fn slow_consumer(&self) {
         self.slow_consumers.fetch_add(1, Relaxed);
+    }
+    /// One MLS log entry appended (and broadcast), `bytes` serialized.
+    pub(crate) fn mls_entry(&self, kind: EntryKind, bytes: usize) {
+        self.mls_entries[kind.index()].fetch_add(1, Relaxed);
+        self.mls_bytes
+            .fetch_add(u64::try_from(bytes).unwrap_or(u64::MAX), Relaxed);
+    }
+    pub(crate) fn mls_commit_rejected(&self) {
+        self.mls_commits_rejected.fetch_add(1, Relaxed);
+    }
+    pub(crate) fn resume(&self) {
+        self.resumes.fetch_add(1, Relaxed);
     }
 
     /// Appends the Prometheus text exposition of these counters and `g`.
@@ -117,6 +142,30 @@ impl Metrics {
         let _ = writeln!(out, "sfu_participants {}", g.participants);
         let _ = writeln!(out, "sfu_signaling_tracks {}", g.tracks);
         let _ = writeln!(out, "sfu_signaling_connections {}", g.connections);
+        for (name, help, v) in [
+            (
+                "sfu_signaling_suspended_participants",
+                "Participants whose connection was lost, waiting for a resume.",
+                g.suspended,
+            ),
+            (
+                "sfu_signaling_mls_log_entries",
+                "MLS log entries held for resumes, over all rooms.",
+                g.mls_log_entries,
+            ),
+            (
+                "sfu_signaling_mls_log_bytes",
+                "Bytes of MLS log held for resumes, over all rooms.",
+                g.mls_log_bytes,
+            ),
+            (
+                "sfu_signaling_mls_key_packages",
+                "KeyPackages of participants not yet added to their room's group.",
+                g.mls_key_packages,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        }
 
         let _ = writeln!(
             out,
@@ -163,6 +212,39 @@ impl Metrics {
              sfu_signaling_slow_consumers_total {}",
             self.slow_consumers.load(Relaxed)
         );
+        let _ = writeln!(
+            out,
+            "# HELP sfu_signaling_mls_entries_total MLS log entries appended and broadcast, by kind.\n\
+             # TYPE sfu_signaling_mls_entries_total counter"
+        );
+        for ((_, name), n) in EntryKind::ALL.iter().zip(&self.mls_entries) {
+            let _ = writeln!(
+                out,
+                "sfu_signaling_mls_entries_total{{kind=\"{name}\"}} {}",
+                n.load(Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP sfu_signaling_mls_bytes_total Bytes of MLS log entries appended (each broadcast to every member).\n\
+             # TYPE sfu_signaling_mls_bytes_total counter\n\
+             sfu_signaling_mls_bytes_total {}",
+            self.mls_bytes.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP sfu_signaling_mls_commits_rejected_total MLS commits refused because their epoch was taken or not current.\n\
+             # TYPE sfu_signaling_mls_commits_rejected_total counter\n\
+             sfu_signaling_mls_commits_rejected_total {}",
+            self.mls_commits_rejected.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP sfu_signaling_resumes_total Sessions taken back by a join with resume.\n\
+             # TYPE sfu_signaling_resumes_total counter\n\
+             sfu_signaling_resumes_total {}",
+            self.resumes.load(Relaxed)
+        );
     }
 }
 
@@ -184,6 +266,9 @@ mod tests {
                 Some(format!("\"{name}\""))
             );
         }
+        for (i, (kind, _)) in EntryKind::ALL.iter().enumerate() {
+            assert_eq!(kind.index(), i);
+        }
         for (reason, name) in LEAVE_REASONS {
             assert_eq!(
                 serde_json::to_string(&reason).ok(),
@@ -200,6 +285,9 @@ mod tests {
         m.error(ErrorCode::RateLimited);
         m.join();
         m.leave(LeaveReason::Replaced);
+        m.mls_entry(EntryKind::Commit, 100);
+        m.mls_entry(EntryKind::Commit, 20);
+        m.mls_commit_rejected();
         let mut s = String::new();
         m.render(
             Gauges {
@@ -207,6 +295,8 @@ mod tests {
                 participants: 2,
                 tracks: 3,
                 connections: 4,
+                mls_log_bytes: 5,
+                ..Gauges::default()
             },
             &mut s,
         );
@@ -219,6 +309,13 @@ mod tests {
             "sfu_joins_total 1",
             "sfu_leaves_total{reason=\"replaced\"} 1",
             "# TYPE sfu_leaves_total counter",
+            "sfu_signaling_mls_entries_total{kind=\"commit\"} 2",
+            "sfu_signaling_mls_entries_total{kind=\"reset\"} 0",
+            "sfu_signaling_mls_bytes_total 120",
+            "sfu_signaling_mls_commits_rejected_total 1",
+            "sfu_signaling_mls_log_bytes 5",
+            "sfu_signaling_suspended_participants 0",
+            "sfu_signaling_errors_total{code=\"resume_failed\"} 0",
         ] {
             assert!(s.lines().any(|l| l == line), "missing {line:?} in\n{s}");
         }

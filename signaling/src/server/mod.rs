@@ -27,9 +27,13 @@
 //! ```
 //!
 //! Inside, each connection runs one task (`ws.rs`) that drives a sans-IO
-//! session state machine (`session.rs`). Rooms live in a registry
-//! (`rooms.rs`) where every change, with its media command and broadcasts,
-//! happens under the room's lock.
+//! session state machine (`session/`). Rooms live in a registry (`rooms/`)
+//! where every change, with its media command and broadcasts, happens under
+//! the room's lock; each room is also the MLS delivery service for its group
+//! (`mls.rs`: an ordered, bounded log of opaque messages, one commit per
+//! epoch). Room events, MLS entries and media events reach a participant
+//! through its outbox (`outbox.rs`), which outlives a lost connection for
+//! the resume grace period.
 
 mod admin;
 mod config;
@@ -37,6 +41,7 @@ mod error;
 mod ids;
 mod limits;
 mod metrics;
+mod mls;
 mod outbox;
 mod rooms;
 mod session;
@@ -77,9 +82,16 @@ impl Signaling {
 
     /// Appends the signaling metrics in Prometheus text format: gauges
     /// `sfu_rooms`, `sfu_participants`, `sfu_signaling_tracks`,
-    /// `sfu_signaling_connections`; counters `sfu_signaling_messages_total`,
-    /// `sfu_signaling_errors_total{code}`, `sfu_joins_total`,
-    /// `sfu_leaves_total{reason}`, `sfu_signaling_slow_consumers_total`.
+    /// `sfu_signaling_connections`, `sfu_signaling_suspended_participants`,
+    /// `sfu_signaling_mls_log_entries`, `sfu_signaling_mls_log_bytes`,
+    /// `sfu_signaling_mls_key_packages`; counters
+    /// `sfu_signaling_messages_total`, `sfu_signaling_errors_total{code}`,
+    /// `sfu_joins_total`, `sfu_leaves_total{reason}`,
+    /// `sfu_signaling_slow_consumers_total`,
+    /// `sfu_signaling_mls_entries_total{kind}`,
+    /// `sfu_signaling_mls_bytes_total`,
+    /// `sfu_signaling_mls_commits_rejected_total`,
+    /// `sfu_signaling_resumes_total`.
     pub fn render_metrics(&self, out: &mut String) {
         self.shared.metrics.render(self.shared.gauges(), out);
     }
@@ -98,8 +110,9 @@ impl Signaling {
         self.shared.is_shutting_down()
     }
 
-    /// Resolves when no WebSocket connection is open. Combine it with a
-    /// timeout after [`Signaling::shutdown`].
+    /// Resolves when no WebSocket connection is open and no suspended
+    /// participant waits for a resume (shutdown ends those at once).
+    /// Combine it with a timeout after [`Signaling::shutdown`].
     pub async fn wait_idle(&self) {
         self.shared.idle().await;
     }

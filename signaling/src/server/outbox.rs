@@ -1,29 +1,62 @@
-//! The way into one session from the rest of the server: a bounded queue of
-//! room events and a kick signal that bypasses the queue.
+//! The way into one participant from the rest of the server.
+//!
+//! An [`Outbox`] belongs to a participant, not to a connection: room
+//! events, MLS log entries and media events queue in it. One connection at a
+//! time reads it, identified by its [`Signal`], which also carries the kick
+//! that stops that connection. When the connection is lost the participant
+//! is *suspended*: the outbox keeps queueing (up to a larger bound) with no
+//! reader, and a resuming connection [`attach`](Outbox::attach)es to it.
 
+use super::metrics::Metrics;
+use super::mls::Logged;
+use crate::media::MediaEvent;
 use crate::proto::{LeaveReason, ServerMessage};
-use std::sync::{Arc, Mutex};
-use tokio::sync::{Notify, mpsc};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::{Notify, mpsc, watch};
 
-/// Why a session is told to stop.
+/// Why a connection is told to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kick {
     /// The registry already removed the participant (admin removal, room
     /// closed, identity replaced). The session only says `closed{reason}`.
     Removed(LeaveReason),
-    /// The session must remove itself with this reason (slow consumer).
+    /// The session must remove its participant with this reason (slow
+    /// consumer).
     Leave(LeaveReason),
+    /// Another connection resumed this participant: this one closes without
+    /// a word and without leaving.
+    Detached,
 }
 
-/// A one-shot, level-triggered stop signal. The first kick wins.
-#[derive(Debug, Default)]
-pub(crate) struct KickSignal {
+/// One connection's signals: "your outbox has something" and "stop".
+#[derive(Debug)]
+pub(crate) struct Signal {
+    id: u64,
     kick: Mutex<Option<Kick>>,
-    notify: Notify,
+    kicked: Notify,
+    ready: Notify,
 }
 
-impl KickSignal {
-    /// Sets the kick (if none is set yet) and wakes the session.
+impl Signal {
+    /// A signal with a process-unique id.
+    pub(crate) fn new() -> Arc<Self> {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Arc::new(Self {
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+            kick: Mutex::new(None),
+            kicked: Notify::new(),
+            ready: Notify::new(),
+        })
+    }
+
+    /// The connection's id.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Sets the kick (if none is set yet) and wakes the connection.
     pub(crate) fn kick(&self, k: Kick) {
         {
             let mut g = self.kick.lock().unwrap_or_else(|e| e.into_inner());
@@ -31,94 +64,365 @@ impl KickSignal {
                 *g = Some(k);
             }
         }
-        self.notify.notify_one();
+        self.kicked.notify_one();
     }
 
     fn get(&self) -> Option<Kick> {
         *self.kick.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Resolves once kicked. Cancel-safe.
+    /// Resolves once kicked; level-triggered, the first kick wins.
+    /// Cancel-safe.
     pub(crate) async fn kicked(&self) -> Kick {
         loop {
             if let Some(k) = self.get() {
                 return k;
             }
-            self.notify.notified().await;
+            self.kicked.notified().await;
         }
     }
 }
 
-/// Outcome of handing one message to a session.
+/// What waits in an outbox.
+#[derive(Debug, Clone)]
+pub(crate) enum Queued {
+    /// A message to write as is.
+    Msg(ServerMessage),
+    /// An MLS log entry, serialized once for the whole room.
+    Mls(Arc<Logged>),
+    /// An event from the media plane, for the session to handle.
+    Media(MediaEvent),
+    /// The media plane dropped this participant's event queue.
+    MediaGone,
+}
+
+/// Outcome of handing one item to an outbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Delivery {
-    /// Queued.
+    /// Queued (or, for an MLS entry while suspended, covered by the log).
     Queued,
-    /// The queue was full: the session was kicked as a slow consumer.
+    /// The outbox just overflowed: its reader was kicked to leave. Reported
+    /// once per outbox; later items are dropped as [`Delivery::Gone`].
     SlowConsumer,
-    /// The session is gone already.
+    /// The participant is gone or being removed; the item was dropped.
     Gone,
 }
 
-/// A cloneable handle to one session.
-#[derive(Debug, Clone)]
-pub(crate) struct Outbox {
-    tx: mpsc::Sender<ServerMessage>,
-    kick: Arc<KickSignal>,
+#[derive(Debug)]
+struct State {
+    queue: VecDeque<Queued>,
+    /// The bound while a connection reads.
+    live_limit: usize,
+    /// The bound in force.
+    limit: usize,
+    /// The connection that reads (or, while suspended, that waits out the
+    /// grace period and takes kicks).
+    reader: Arc<Signal>,
+    suspended: bool,
+    overflowed: bool,
+    closed: bool,
 }
 
+#[derive(Debug)]
+struct Inner {
+    state: Mutex<State>,
+    closed: watch::Sender<bool>,
+}
+
+/// A cloneable handle to one participant's outbox.
+#[derive(Debug, Clone)]
+pub(crate) struct Outbox(Arc<Inner>);
+
 impl Outbox {
-    /// A handle plus the session's ends: the queue receiver and the kick.
-    pub(crate) fn new(depth: usize) -> (Self, mpsc::Receiver<ServerMessage>, Arc<KickSignal>) {
-        let (tx, rx) = mpsc::channel(depth.max(1));
-        let kick = Arc::new(KickSignal::default());
-        (
-            Self {
-                tx,
-                kick: kick.clone(),
-            },
-            rx,
-            kick,
-        )
+    /// An empty outbox read by `reader`, bounded to `limit` items.
+    pub(crate) fn new(reader: Arc<Signal>, limit: usize) -> Self {
+        let limit = limit.max(1);
+        Self(Arc::new(Inner {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                live_limit: limit,
+                limit,
+                reader,
+                suspended: false,
+                overflowed: false,
+                closed: false,
+            }),
+            closed: watch::Sender::new(false),
+        }))
     }
 
-    /// Queues a message without waiting. A full queue kicks the session
-    /// (it will leave with reason `disconnected`); nothing ever grows
-    /// without bound.
-    pub(crate) fn send(&self, msg: ServerMessage) -> Delivery {
-        match self.tx.try_send(msg) {
-            Ok(()) => Delivery::Queued,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.kick(Kick::Leave(LeaveReason::Disconnected));
-                Delivery::SlowConsumer
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.0.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues an item without waiting. A full outbox kicks its reader (the
+    /// participant leaves with reason `disconnected`); nothing grows without
+    /// bound. A suspended outbox skips MLS entries: the resume replays them
+    /// from the room's log.
+    pub(crate) fn send(&self, item: Queued) -> Delivery {
+        let mut s = self.state();
+        if s.closed || s.overflowed {
+            return Delivery::Gone;
+        }
+        if s.suspended && matches!(item, Queued::Mls(_)) {
+            return Delivery::Queued;
+        }
+        if s.queue.len() >= s.limit {
+            s.overflowed = true;
+            s.reader.kick(Kick::Leave(LeaveReason::Disconnected));
+            return Delivery::SlowConsumer;
+        }
+        s.queue.push_back(item);
+        s.reader.ready.notify_one();
+        Delivery::Queued
+    }
+
+    /// Queues a protocol message.
+    pub(crate) fn send_msg(&self, msg: ServerMessage) -> Delivery {
+        self.send(Queued::Msg(msg))
+    }
+
+    /// The next item for the connection `me`. Never resolves for a
+    /// connection that is not (or no longer) the reader, or while
+    /// suspended. Cancel-safe.
+    pub(crate) async fn recv(&self, me: &Signal) -> Queued {
+        loop {
+            {
+                let mut s = self.state();
+                if !s.suspended
+                    && s.reader.id == me.id
+                    && let Some(item) = s.queue.pop_front()
+                {
+                    // A resume may have raised the bound to fit its backlog.
+                    if s.queue.len() < s.live_limit {
+                        s.limit = s.live_limit;
+                    }
+                    return item;
+                }
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => Delivery::Gone,
+            // A send between the check and here leaves a permit, so no
+            // wake-up is lost.
+            me.ready.notified().await;
         }
     }
 
-    /// Kicks the session.
+    /// Kicks the current reader.
     pub(crate) fn kick(&self, k: Kick) {
-        self.kick.kick(k);
+        self.state().reader.kick(k);
+    }
+
+    /// Whether `conn` is the reader.
+    pub(crate) fn is_reader(&self, conn: u64) -> bool {
+        self.state().reader.id == conn
+    }
+
+    /// Whether no connection reads it (the participant is suspended).
+    pub(crate) fn is_suspended(&self) -> bool {
+        self.state().suspended
+    }
+
+    /// The reader `conn` lost its connection: hold up to `buffer` items
+    /// until a resume. Returns `false` (and changes nothing) if `conn` is
+    /// not the reader or the outbox is closed or overflowed.
+    pub(crate) fn suspend(&self, conn: u64, buffer: usize) -> bool {
+        let mut s = self.state();
+        if s.reader.id != conn || s.closed || s.overflowed {
+            return false;
+        }
+        s.suspended = true;
+        s.limit = buffer.max(1);
+        true
+    }
+
+    /// Hands the outbox to a resuming connection: the previous reader is
+    /// told it is [`Kick::Detached`], queued MLS entries are dropped (the
+    /// resume replays them from the log), and the rest stays queued, in
+    /// order, for the new reader. Fails if the outbox is closed or
+    /// overflowed (messages were lost, so the session cannot resume).
+    pub(crate) fn attach(&self, reader: Arc<Signal>) -> bool {
+        let mut s = self.state();
+        if s.closed || s.overflowed {
+            return false;
+        }
+        let old = std::mem::replace(&mut s.reader, reader);
+        if old.id != s.reader.id {
+            old.kick(Kick::Detached);
+        }
+        s.suspended = false;
+        s.queue.retain(|q| !matches!(q, Queued::Mls(_)));
+        // Room for the backlog plus a full live queue; it shrinks back
+        // once the backlog drains.
+        s.limit = s.live_limit + s.queue.len();
+        if !s.queue.is_empty() {
+            s.reader.ready.notify_one();
+        }
+        true
+    }
+
+    /// The participant was removed: drop everything and refuse more.
+    pub(crate) fn close(&self) {
+        {
+            let mut s = self.state();
+            s.closed = true;
+            s.queue.clear();
+        }
+        self.0.closed.send_replace(true);
+    }
+
+    /// Resolves once [`Outbox::close`] was called.
+    pub(crate) async fn closed(&self) {
+        let mut rx = self.0.closed.subscribe();
+        // The sender lives in `self`, so this cannot fail.
+        let _ = rx.wait_for(|c| *c).await;
+    }
+
+    /// Moves the media plane's events for this participant into the outbox
+    /// until either side is gone. Runs as its own task, so that media events
+    /// queue (and survive a suspension) like everything else.
+    pub(crate) async fn forward_media(
+        self,
+        mut events: mpsc::Receiver<MediaEvent>,
+        metrics: Arc<Metrics>,
+    ) {
+        loop {
+            let item = tokio::select! {
+                biased;
+                () = self.closed() => return,
+                ev = events.recv() => match ev {
+                    Some(ev) => Queued::Media(ev),
+                    None => Queued::MediaGone,
+                },
+            };
+            let last = matches!(item, Queued::MediaGone);
+            match self.send(item) {
+                Delivery::Queued => {}
+                Delivery::SlowConsumer => {
+                    metrics.slow_consumer();
+                    return;
+                }
+                Delivery::Gone => return,
+            }
+            if last {
+                return;
+            }
+        }
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::proto::MlsEntry;
+    use std::time::Duration;
+
+    fn pong(ts: u64) -> Queued {
+        Queued::Msg(ServerMessage::Pong { ts })
+    }
+
+    fn ts(q: Queued) -> u64 {
+        match q {
+            Queued::Msg(ServerMessage::Pong { ts }) => ts,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    fn mls(seq: u64) -> Queued {
+        let entry = MlsEntry::Reset {
+            group_id: "g".into(),
+            founder: "f".into(),
+        };
+        Queued::Mls(Arc::new(Logged::new(seq, entry)))
+    }
 
     #[tokio::test]
-    async fn overflow_kicks_instead_of_growing() {
-        let (ob, mut rx, kick) = Outbox::new(2);
-        let m = ServerMessage::Pong { ts: 1 };
-        assert_eq!(ob.send(m.clone()), Delivery::Queued);
-        assert_eq!(ob.send(m.clone()), Delivery::Queued);
-        assert_eq!(ob.send(m.clone()), Delivery::SlowConsumer);
-        assert_eq!(kick.kicked().await, Kick::Leave(LeaveReason::Disconnected));
+    async fn overflow_kicks_once_instead_of_growing() {
+        let sig = Signal::new();
+        let ob = Outbox::new(sig.clone(), 2);
+        assert_eq!(ob.send(pong(1)), Delivery::Queued);
+        assert_eq!(ob.send(pong(2)), Delivery::Queued);
+        assert_eq!(ob.send(pong(3)), Delivery::SlowConsumer);
+        assert_eq!(ob.send(pong(4)), Delivery::Gone);
+        assert_eq!(sig.kicked().await, Kick::Leave(LeaveReason::Disconnected));
         // The first kick wins.
         ob.kick(Kick::Removed(LeaveReason::Removed));
-        assert_eq!(kick.kicked().await, Kick::Leave(LeaveReason::Disconnected));
-        assert_eq!(rx.recv().await, Some(m.clone()));
-        drop(rx);
-        assert_eq!(ob.send(m), Delivery::Gone);
+        assert_eq!(sig.kicked().await, Kick::Leave(LeaveReason::Disconnected));
+        assert_eq!(ts(ob.recv(&sig).await), 1);
+        // An overflowed outbox cannot be suspended or resumed.
+        assert!(!ob.suspend(sig.id(), 10));
+        assert!(!ob.attach(Signal::new()));
+        ob.close();
+        assert_eq!(ob.send(pong(5)), Delivery::Gone);
+    }
+
+    #[tokio::test]
+    async fn suspension_buffers_more_skips_mls_and_a_resume_takes_over() {
+        let old = Signal::new();
+        let ob = Outbox::new(old.clone(), 2);
+        assert_eq!(ob.send(mls(1)), Delivery::Queued);
+        assert_eq!(ob.send(pong(1)), Delivery::Queued);
+        assert!(!ob.suspend(old.id() + 1000, 8), "only the reader suspends");
+        assert!(ob.suspend(old.id(), 8));
+        assert!(ob.is_suspended());
+        for t in 2..=5 {
+            assert_eq!(ob.send(pong(t)), Delivery::Queued);
+            assert_eq!(ob.send(mls(t)), Delivery::Queued);
+        }
+        // Suspended: nobody reads.
+        let quiet = tokio::time::timeout(Duration::from_millis(20), ob.recv(&old)).await;
+        assert!(quiet.is_err());
+
+        let new = Signal::new();
+        assert!(ob.attach(new.clone()));
+        assert_eq!(old.kicked().await, Kick::Detached);
+        assert!(ob.is_reader(new.id()) && !ob.is_reader(old.id()));
+        // The backlog fits above the live bound, in order, without MLS.
+        assert_eq!(ob.send(pong(6)), Delivery::Queued);
+        for want in 1..=6 {
+            assert_eq!(ts(ob.recv(&new).await), want);
+        }
+        // The old reader never gets anything again.
+        ob.send(pong(7));
+        let stolen = tokio::time::timeout(Duration::from_millis(20), ob.recv(&old)).await;
+        assert!(stolen.is_err());
+        assert_eq!(ts(ob.recv(&new).await), 7);
+        // Back to the live bound.
+        ob.send(pong(8));
+        ob.send(pong(9));
+        assert_eq!(ob.send(pong(10)), Delivery::SlowConsumer);
+    }
+
+    #[tokio::test]
+    async fn a_suspended_outbox_overflows_at_its_buffer() {
+        let sig = Signal::new();
+        let ob = Outbox::new(sig.clone(), 1);
+        assert!(ob.suspend(sig.id(), 3));
+        for t in 0..3 {
+            assert_eq!(ob.send(pong(t)), Delivery::Queued);
+        }
+        assert_eq!(ob.send(pong(3)), Delivery::SlowConsumer);
+        assert_eq!(sig.kicked().await, Kick::Leave(LeaveReason::Disconnected));
+    }
+
+    #[tokio::test]
+    async fn media_events_are_forwarded_until_the_outbox_closes() {
+        let sig = Signal::new();
+        let ob = Outbox::new(sig.clone(), 8);
+        let (tx, rx) = mpsc::channel(4);
+        let task = tokio::spawn(ob.clone().forward_media(rx, Arc::default()));
+        tx.send(MediaEvent::Timeout).await.unwrap();
+        assert!(matches!(
+            ob.recv(&sig).await,
+            Queued::Media(MediaEvent::Timeout)
+        ));
+        ob.close();
+        assert!(task.await.is_ok());
+
+        // The media plane dropping its sender is reported once.
+        let ob = Outbox::new(sig.clone(), 8);
+        let (tx, rx) = mpsc::channel(4);
+        drop(tx);
+        ob.clone().forward_media(rx, Arc::default()).await;
+        assert!(matches!(ob.recv(&sig).await, Queued::MediaGone));
     }
 }

@@ -2,6 +2,7 @@
 
 use super::config::SignalingConfig;
 use super::metrics::{Gauges, Metrics};
+use super::mls::LogLimits;
 use super::rooms::Rooms;
 use crate::media::MediaPlane;
 use std::sync::Arc;
@@ -15,17 +16,25 @@ pub(crate) struct Shared {
     pub(crate) metrics: Arc<Metrics>,
     shutdown: watch::Sender<bool>,
     connections: watch::Sender<usize>,
+    /// Connection tasks, including those holding a suspended participant
+    /// after their socket is gone.
+    tasks: watch::Sender<usize>,
 }
 
 impl Shared {
     pub(crate) fn new(config: SignalingConfig, media: Arc<dyn MediaPlane>) -> Self {
         let metrics = Arc::new(Metrics::default());
+        let limits = LogLimits {
+            max_entries: config.mls_log_max_entries,
+            max_bytes: config.mls_log_max_bytes,
+        };
         Self {
-            rooms: Rooms::new(media, metrics.clone()),
+            rooms: Rooms::new(media, metrics.clone(), limits),
             metrics,
             config,
             shutdown: watch::Sender::new(false),
             connections: watch::Sender::new(0),
+            tasks: watch::Sender::new(0),
         }
     }
 
@@ -49,24 +58,36 @@ impl Shared {
         ConnectionGuard(self.clone())
     }
 
+    /// Counts one connection task (open, or holding a suspended
+    /// participant) until the guard drops.
+    pub(crate) fn task(self: &Arc<Self>) -> TaskGuard {
+        self.tasks.send_modify(|n| *n += 1);
+        TaskGuard(self.clone())
+    }
+
     pub(crate) fn connections(&self) -> usize {
         *self.connections.borrow()
     }
 
-    /// Resolves when no connection is open.
+    /// Resolves when no connection is open and no suspended participant
+    /// waits for a resume.
     pub(crate) async fn idle(&self) {
-        let mut rx = self.connections.subscribe();
+        let mut rx = self.tasks.subscribe();
         // The sender lives in `self`, so this cannot fail.
         let _ = rx.wait_for(|n| *n == 0).await;
     }
 
     pub(crate) fn gauges(&self) -> Gauges {
-        let (rooms, participants, tracks) = self.rooms.counts();
+        let c = self.rooms.counts();
         Gauges {
-            rooms,
-            participants,
-            tracks,
+            rooms: c.rooms,
+            participants: c.participants,
+            tracks: c.tracks,
             connections: self.connections(),
+            suspended: c.suspended,
+            mls_log_entries: c.mls_log_entries,
+            mls_log_bytes: c.mls_log_bytes,
+            mls_key_packages: c.mls_key_packages,
         }
     }
 }
@@ -78,5 +99,15 @@ pub(crate) struct ConnectionGuard(Arc<Shared>);
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
         self.0.connections.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+/// One connection task; see [`Shared::task`].
+#[derive(Debug)]
+pub(crate) struct TaskGuard(Arc<Shared>);
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        self.0.tasks.send_modify(|n| *n = n.saturating_sub(1));
     }
 }

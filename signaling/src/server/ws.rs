@@ -1,18 +1,21 @@
 //! The WebSocket driver: one task per connection. It owns the socket and
 //! the timers, feeds the [`Session`] state machine, and writes what it
 //! says. Every socket write is bounded by the ping timeout.
+//!
+//! When the socket is lost without `leave` (closed, broken, or silent past
+//! the ping timeout), the task outlives it: it holds the suspended
+//! participant for the resume grace period, until a resume detaches it, a
+//! kick removes it, or the grace expires and it leaves as `disconnected`.
 
 use super::limits::{RateLimiter, Verdict};
-use super::outbox::Outbox;
-use super::session::{Flow, Session};
+use super::outbox::Signal;
+use super::session::{Flow, Frame, Out, Session};
 use super::state::Shared;
-use crate::media;
-use crate::proto::{ErrorCode, LeaveReason, ServerMessage};
+use crate::proto::{ErrorCode, LeaveReason};
 use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior, sleep_until, timeout};
 use tracing::Instrument;
 
@@ -34,6 +37,8 @@ enum Step {
     Flow(Flow),
     /// The socket is closed or broken: nothing more can be written.
     PeerGone,
+    /// Nothing arrived for the ping timeout.
+    Silent,
 }
 
 struct Conn {
@@ -49,14 +54,18 @@ impl Conn {
         )
     }
 
-    async fn send_json(&mut self, msg: &ServerMessage) -> bool {
-        match serde_json::to_string(msg) {
-            Ok(s) => self.send(Message::Text(s.into())).await,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot serialize server message");
-                true
-            }
-        }
+    async fn send_frame(&mut self, frame: Frame) -> bool {
+        let text = match frame {
+            Frame::Mls(entry) => entry.text.clone(),
+            Frame::Msg(msg) => match serde_json::to_string(&msg) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot serialize server message");
+                    return true;
+                }
+            },
+        };
+        self.send(Message::Text(text.into())).await
     }
 
     /// Sends our close frame and waits briefly for the peer's.
@@ -80,18 +89,34 @@ impl Conn {
     }
 }
 
-/// Runs one connection to its end.
+/// Runs one connection to its end, then holds its participant through a
+/// suspension if the connection was lost.
 pub(crate) async fn run(socket: WebSocket, shared: Arc<Shared>, url_room: Option<String>) {
     let span = tracing::info_span!("rtc", participant = tracing::field::Empty);
-    drive(socket, shared, url_room).instrument(span).await;
+    async move {
+        let _task = shared.task();
+        let signal = Signal::new();
+        let mut session = Session::new(shared.clone(), signal.clone(), url_room);
+        if let Some(since) = drive(socket, &shared, &mut session, &signal).await {
+            hold_suspended(&shared, &mut session, &signal, since).await;
+        }
+        session.end(LeaveReason::Disconnected);
+        tracing::debug!("session over");
+    }
+    .instrument(span)
+    .await;
 }
 
-async fn drive(socket: WebSocket, shared: Arc<Shared>, url_room: Option<String>) {
+/// Drives the open connection. Returns when the participant was suspended,
+/// if the connection was lost and it was.
+async fn drive(
+    socket: WebSocket,
+    shared: &Arc<Shared>,
+    session: &mut Session,
+    signal: &Signal,
+) -> Option<Instant> {
     let _guard = shared.connection();
     let cfg = shared.config.clone();
-    let (outbox, mut queue, kick) = Outbox::new(cfg.outbound_queue);
-    let (events_tx, mut events) = mpsc::channel(media::EVENT_QUEUE);
-    let mut session = Session::new(shared.clone(), outbox, events_tx, url_room);
     let mut conn = Conn {
         socket,
         write_timeout: cfg.ping_timeout,
@@ -104,19 +129,15 @@ async fn drive(socket: WebSocket, shared: Arc<Shared>, url_room: Option<String>)
     let mut limiter = RateLimiter::new(cfg.rate_limit, opened.into_std());
     let mut ping = tokio::time::interval_at(opened + cfg.ping_interval, cfg.ping_interval);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut out: Vec<ServerMessage> = Vec::new();
+    let mut out = Out::default();
     let mut recorded = false;
-    let mut media_open = true;
 
     loop {
         let awaiting_join = !session.is_joined();
         let step = tokio::select! {
-            k = kick.kicked() => Step::Flow(session.on_kick(k, &mut out)),
+            k = signal.kicked() => Step::Flow(session.on_kick(k, &mut out)),
             () = shutting_down(&mut shutdown) => Step::Flow(session.on_shutdown(&mut out)),
-            () = sleep_until(last_rx + cfg.ping_timeout) => {
-                tracing::debug!("ping timeout");
-                Step::Flow(Flow::Close(close_code::POLICY))
-            }
+            () = sleep_until(last_rx + cfg.ping_timeout) => Step::Silent,
             () = sleep_until(join_deadline), if awaiting_join => {
                 Step::Flow(session.on_join_timeout(&mut out))
             }
@@ -127,26 +148,13 @@ async fn drive(socket: WebSocket, shared: Arc<Shared>, url_room: Option<String>)
                     Step::PeerGone
                 }
             }
-            Some(msg) = queue.recv() => {
-                out.push(msg);
-                Step::Flow(Flow::Continue)
-            }
-            ev = events.recv(), if media_open => match ev {
-                Some(ev) => Step::Flow(session.on_media(ev, &mut out)),
-                // The media plane dropped this participant's queue (it fell
-                // behind): its media state is gone, so the participant leaves
-                // as if its media had timed out.
-                None => {
-                    media_open = false;
-                    Step::Flow(session.on_media(media::MediaEvent::Timeout, &mut out))
-                }
-            },
+            item = session.next_queued() => Step::Flow(session.on_queued(item, &mut out)),
             frame = conn.socket.recv() => match frame {
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => Step::PeerGone,
                 Some(Ok(msg)) => {
                     let now = Instant::now();
                     last_rx = now;
-                    Step::Flow(on_frame(&mut session, &mut limiter, &cfg, msg, now, &mut out))
+                    Step::Flow(on_frame(session, &mut limiter, &cfg, msg, now, &mut out))
                 }
             },
         };
@@ -155,27 +163,58 @@ async fn drive(socket: WebSocket, shared: Arc<Shared>, url_room: Option<String>)
             recorded = true;
         }
         let flow = match step {
-            Step::PeerGone => break,
+            Step::PeerGone => return lost(session, "connection closed"),
+            Step::Silent => {
+                let suspended = lost(session, "ping timeout");
+                conn.close(close_code::POLICY).await;
+                return suspended;
+            }
             Step::Flow(f) => f,
         };
         let mut ok = true;
-        for m in out.drain(..) {
+        for f in out.drain() {
             if ok {
-                ok = conn.send_json(&m).await;
+                ok = conn.send_frame(f).await;
             }
         }
         if !ok {
-            break;
+            return lost(session, "write failed");
         }
         if let Flow::Close(code) = flow {
             // Leave before the close handshake so others hear at once.
             session.end(LeaveReason::Disconnected);
             conn.close(code).await;
-            break;
+            return None;
         }
     }
-    session.end(LeaveReason::Disconnected);
-    tracing::debug!("connection closed");
+}
+
+/// The connection is gone without `leave`: suspend the participant, or
+/// (resume off, shutting down, or already removed) end the session now.
+fn lost(session: &mut Session, why: &'static str) -> Option<Instant> {
+    let suspended = session.suspend();
+    if !suspended {
+        session.end(LeaveReason::Disconnected);
+    }
+    tracing::debug!(why, suspended, "connection lost");
+    suspended.then(Instant::now)
+}
+
+/// Holds a suspended participant until a resume elsewhere, a removal, an
+/// overflow, shutdown, or the end of the grace period.
+async fn hold_suspended(shared: &Shared, session: &mut Session, signal: &Signal, since: Instant) {
+    let mut shutdown = shared.shutdown_signal();
+    tokio::select! {
+        k = signal.kicked() => session.on_suspended_kick(k),
+        () = shutting_down(&mut shutdown) => {
+            session.end(LeaveReason::RoomClosed);
+        }
+        () = sleep_until(since + shared.config.resume_grace) => {
+            if session.end(LeaveReason::Disconnected) {
+                tracing::info!("resume grace expired");
+            }
+        }
+    }
 }
 
 /// Resolves once shutdown is signalled (or its sender is gone).
@@ -190,7 +229,7 @@ fn on_frame(
     cfg: &super::SignalingConfig,
     msg: Message,
     now: Instant,
-    out: &mut Vec<ServerMessage>,
+    out: &mut Out,
 ) -> Flow {
     let (len, data) = match &msg {
         Message::Text(t) => (t.len(), true),

@@ -5,7 +5,8 @@
 use futures_util::{SinkExt, StreamExt};
 use signaling::media::{MediaCommand, MediaEvent, MediaPlane};
 use signaling::proto::{
-    ClientMessage, ErrorCode, PROTOCOL_VERSION, RoomState, ServerMessage, Target,
+    ClientMessage, ErrorCode, MlsEntry, MlsInfo, PROTOCOL_VERSION, Resume, RoomState,
+    ServerMessage, Target,
 };
 use signaling::server::{Signaling, SignalingConfig, app};
 use signaling::token::{Grants, TokenKeys};
@@ -28,8 +29,12 @@ pub fn keys() -> TokenKeys {
     TokenKeys::new("test-key", "test-secret-test-secret-test-secret!!")
 }
 
+/// The test default: a short resume grace, so that a dropped client leaves
+/// soon after (tests about resume set their own).
 pub fn config() -> SignalingConfig {
-    SignalingConfig::default().with_keys(keys())
+    SignalingConfig::default()
+        .with_keys(keys())
+        .with_resume_grace(Duration::from_millis(200))
 }
 
 pub fn token(room: &str, identity: &str) -> String {
@@ -207,6 +212,42 @@ impl Server {
         (c, pid, state)
     }
 
+    /// Connects and joins; returns the client and the whole `joined`.
+    pub async fn join_full(&self, room: &str, identity: &str) -> (Client, JoinedInfo) {
+        let mut c = self.connect().await;
+        c.join_raw(&token(room, identity)).await;
+        match c.recv().await {
+            ServerMessage::Joined {
+                participant_id,
+                room,
+                mls,
+                resume_token,
+                ..
+            } => (
+                c,
+                JoinedInfo {
+                    pid: participant_id,
+                    room,
+                    mls,
+                    resume_token,
+                },
+            ),
+            other => panic!("expected joined, got {other:?}"),
+        }
+    }
+
+    /// Waits until exactly `n` participants are suspended.
+    pub async fn wait_suspended(&self, n: u64) {
+        let fut = async {
+            while metric(&self.metrics(), "sfu_signaling_suspended_participants") != n {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        tokio::time::timeout(PATIENCE, fut)
+            .await
+            .unwrap_or_else(|_| panic!("never {n} suspended participants"));
+    }
+
     pub fn metrics(&self) -> String {
         let mut s = String::new();
         self.sig.render_metrics(&mut s);
@@ -329,11 +370,7 @@ impl Client {
     }
 
     pub async fn join(&mut self, token: &str) -> (String, RoomState) {
-        self.send(&ClientMessage::Join {
-            protocol: PROTOCOL_VERSION,
-            token: token.to_string(),
-        })
-        .await;
+        self.join_raw(token).await;
         match self.recv().await {
             ServerMessage::Joined {
                 participant_id,
@@ -348,7 +385,68 @@ impl Client {
         self.send(&ClientMessage::Join {
             protocol: PROTOCOL_VERSION,
             token: token.to_string(),
+            resume: None,
         })
         .await;
     }
+
+    /// Sends a join that resumes `pid`'s session.
+    pub async fn resume_raw(&mut self, token: &str, pid: &str, resume_token: &str, mls_seq: u64) {
+        self.send(&ClientMessage::Join {
+            protocol: PROTOCOL_VERSION,
+            token: token.to_string(),
+            resume: Some(Resume {
+                participant_id: pid.to_string(),
+                resume_token: resume_token.to_string(),
+                mls_seq,
+            }),
+        })
+        .await;
+    }
+
+    /// The next message, which must be an MLS log entry.
+    pub async fn recv_mls(&mut self) -> (u64, MlsEntry) {
+        match self.recv().await {
+            ServerMessage::Mls { seq, entry } => (seq, entry),
+            other => panic!("expected mls, got {other:?}"),
+        }
+    }
+
+    /// Sends an MLS application message.
+    pub async fn chat(&mut self, epoch: u64, message: &str) {
+        self.send(&ClientMessage::MlsApplication {
+            epoch,
+            message: message.to_string(),
+        })
+        .await;
+    }
+
+    /// Sends an MLS commit.
+    pub async fn commit(&mut self, epoch: u64, added: &[&str], removed: &[&str]) {
+        self.send(&ClientMessage::MlsCommit {
+            epoch,
+            commit: format!("Y29tbWl0{epoch}"),
+            welcome: (!added.is_empty()).then(|| "d2VsY29tZQ==".to_string()),
+            added: added.iter().map(|s| s.to_string()).collect(),
+            removed: removed.iter().map(|s| s.to_string()).collect(),
+        })
+        .await;
+    }
+
+    /// Sends an MLS KeyPackage.
+    pub async fn key_package(&mut self, kp: &str) {
+        self.send(&ClientMessage::MlsKeyPackage {
+            key_package: kp.to_string(),
+        })
+        .await;
+    }
+}
+
+/// What `joined` said.
+#[derive(Debug, Clone)]
+pub struct JoinedInfo {
+    pub pid: String,
+    pub room: RoomState,
+    pub mls: MlsInfo,
+    pub resume_token: String,
 }

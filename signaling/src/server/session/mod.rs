@@ -1,22 +1,24 @@
 //! The per-connection protocol state machine.
 //!
-//! It does no IO and never waits: the WebSocket driver (`ws.rs`) feeds it
-//! parsed input and writes out whatever it pushes to `out`. Every method
-//! returns a [`Flow`] saying whether the connection goes on.
+//! It does no socket IO and never waits: the WebSocket driver (`ws.rs`)
+//! feeds it parsed input and writes out whatever it pushes to [`Out`].
+//! Every method returns a [`Flow`] saying whether the connection goes on.
+//! Joining and resuming are in `join.rs`, the MLS messages in `mls.rs`.
 
-use super::outbox::{Kick, Outbox};
-use super::rooms::{JoinRequest, RoomError};
+mod join;
+mod mls;
+
+use super::mls::Logged;
+use super::outbox::{Kick, Outbox, Queued, Signal};
+use super::rooms::RoomError;
 use super::state::Shared;
 use crate::media::{MediaCommand, MediaEvent};
-use crate::proto::{
-    ClientMessage, ErrorCode, LeaveReason, PROTOCOL_VERSION, ServerMessage, Target, TrackPublish,
-};
+use crate::proto::{ClientMessage, ErrorCode, LeaveReason, ServerMessage, Target, TrackPublish};
 use crate::token::Grants;
 use axum::extract::ws::close_code;
 use std::sync::Arc;
-use tokio::sync::mpsc;
 
-/// Longest `cid`, `mid`, codec or rid a client may declare.
+/// Longest `cid`, `mid`, codec, rid or participant id a client may name.
 const MAX_NAME_BYTES: usize = 64;
 /// Most simulcast layers per track.
 const MAX_SIMULCAST_LAYERS: usize = 4;
@@ -30,6 +32,33 @@ pub(crate) enum Flow {
     Continue,
     /// Write what is in `out`, then close with this WebSocket close code.
     Close(u16),
+}
+
+/// One frame to write to the socket.
+#[derive(Debug, Clone)]
+pub(crate) enum Frame {
+    /// A message to serialize.
+    Msg(ServerMessage),
+    /// An MLS log entry, already serialized.
+    Mls(Arc<Logged>),
+}
+
+/// What the session wants written, in order.
+#[derive(Debug, Default)]
+pub(crate) struct Out(Vec<Frame>);
+
+impl Out {
+    pub(crate) fn push(&mut self, msg: ServerMessage) {
+        self.0.push(Frame::Msg(msg));
+    }
+
+    pub(crate) fn push_mls(&mut self, entry: Arc<Logged>) {
+        self.0.push(Frame::Mls(entry));
+    }
+
+    pub(crate) fn drain(&mut self) -> std::vec::Drain<'_, Frame> {
+        self.0.drain(..)
+    }
 }
 
 #[derive(Debug)]
@@ -47,10 +76,10 @@ enum State {
 #[derive(Debug)]
 pub(crate) struct Session {
     shared: Arc<Shared>,
-    /// Given to the registry at join.
+    /// This connection's wake-up and kick signals.
+    signal: Arc<Signal>,
+    /// The participant's outbox, once joined or resumed.
     outbox: Option<Outbox>,
-    /// Given to the media plane at join.
-    events: Option<mpsc::Sender<MediaEvent>>,
     /// The room named in the URL (`/rtc?room=…`), if any.
     url_room: Option<String>,
     state: State,
@@ -87,16 +116,11 @@ fn validate_track(t: &TrackPublish) -> Result<(), String> {
 }
 
 impl Session {
-    pub(crate) fn new(
-        shared: Arc<Shared>,
-        outbox: Outbox,
-        events: mpsc::Sender<MediaEvent>,
-        url_room: Option<String>,
-    ) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, signal: Arc<Signal>, url_room: Option<String>) -> Self {
         Self {
             shared,
-            outbox: Some(outbox),
-            events: Some(events),
+            signal,
+            outbox: None,
             url_room,
             state: State::AwaitingJoin,
         }
@@ -115,19 +139,24 @@ impl Session {
         }
     }
 
+    /// The next item from the participant's outbox; never resolves before
+    /// a join, or once another connection has resumed the participant.
+    /// Cancel-safe.
+    pub(crate) async fn next_queued(&self) -> Queued {
+        match &self.outbox {
+            Some(ob) => ob.recv(&self.signal).await,
+            None => std::future::pending().await,
+        }
+    }
+
     /// Pushes an error and counts it.
-    pub(crate) fn reject(
-        &self,
-        out: &mut Vec<ServerMessage>,
-        code: ErrorCode,
-        message: impl Into<String>,
-    ) {
+    pub(crate) fn reject(&self, out: &mut Out, code: ErrorCode, message: impl Into<String>) {
         self.shared.metrics.error(code);
         out.push(ServerMessage::error(code, truncate(message.into())));
     }
 
     /// One text frame from the client.
-    pub(crate) fn on_text(&mut self, text: &str, out: &mut Vec<ServerMessage>) -> Flow {
+    pub(crate) fn on_text(&mut self, text: &str, out: &mut Out) -> Flow {
         self.shared.metrics.message();
         match serde_json::from_str::<ClientMessage>(text) {
             Ok(msg) => self.on_message(msg, out),
@@ -139,15 +168,20 @@ impl Session {
     }
 
     /// One parsed client message.
-    pub(crate) fn on_message(&mut self, msg: ClientMessage, out: &mut Vec<ServerMessage>) -> Flow {
+    pub(crate) fn on_message(&mut self, msg: ClientMessage, out: &mut Out) -> Flow {
         match (&self.state, msg) {
             (_, ClientMessage::Ping { ts }) => {
                 out.push(ServerMessage::Pong { ts });
                 Flow::Continue
             }
-            (State::AwaitingJoin, ClientMessage::Join { protocol, token }) => {
-                self.join(protocol, &token, out)
-            }
+            (
+                State::AwaitingJoin,
+                ClientMessage::Join {
+                    protocol,
+                    token,
+                    resume,
+                },
+            ) => self.join(protocol, &token, resume, out),
             (State::AwaitingJoin, _) => {
                 self.reject(out, ErrorCode::OutOfOrder, "send join first");
                 Flow::Continue
@@ -171,89 +205,13 @@ impl Session {
         }
     }
 
-    fn join(&mut self, protocol: u32, token: &str, out: &mut Vec<ServerMessage>) -> Flow {
-        if protocol != PROTOCOL_VERSION {
-            self.reject(
-                out,
-                ErrorCode::ProtocolVersion,
-                format!("server speaks protocol {PROTOCOL_VERSION}, client sent {protocol}"),
-            );
-            return Flow::Close(close_code::POLICY);
-        }
-        if self.shared.is_shutting_down() {
-            self.reject(out, ErrorCode::Unavailable, "server shutting down");
-            return Flow::Close(close_code::AWAY);
-        }
-        let claims = match self.shared.config.keys.verify(token) {
-            Ok(c) => c,
-            Err(e) => {
-                self.reject(out, ErrorCode::Unauthorized, e.to_string());
-                return Flow::Close(close_code::POLICY);
-            }
-        };
-        let refusal = if claims.room.is_empty() {
-            Some("token names no room")
-        } else if claims.sub.is_empty() {
-            Some("token names no identity")
-        } else if self.url_room.as_ref().is_some_and(|r| *r != claims.room) {
-            Some("token is for another room")
-        } else {
-            None
-        };
-        if let Some(why) = refusal {
-            self.reject(out, ErrorCode::Unauthorized, why);
-            return Flow::Close(close_code::POLICY);
-        }
-        let (Some(outbox), Some(events)) = (self.outbox.take(), self.events.take()) else {
-            self.reject(out, ErrorCode::OutOfOrder, "already joined");
-            return Flow::Close(close_code::POLICY);
-        };
-        let cfg = &self.shared.config;
-        let auto_subscribe = cfg.auto_subscribe && claims.grants.subscribe;
-        let res = self.shared.rooms.join(JoinRequest {
-            room: claims.room.clone(),
-            identity: claims.sub,
-            name: claims.name,
-            grants: claims.grants,
-            auto_subscribe,
-            max_participants: cfg.max_participants_per_room,
-            outbox,
-            events,
-        });
-        match res {
-            Ok(j) => {
-                tracing::info!(participant = %j.participant_id, room = %claims.room, "joined");
-                out.push(ServerMessage::Joined {
-                    protocol: PROTOCOL_VERSION,
-                    participant_id: j.participant_id.clone(),
-                    room: j.room,
-                    auto_subscribe,
-                });
-                self.state = State::Joined {
-                    room: claims.room,
-                    participant_id: j.participant_id,
-                    grants: claims.grants,
-                };
-                Flow::Continue
-            }
-            Err(e) => {
-                let why = match e {
-                    RoomError::RoomFull => "room is full",
-                    _ => "media plane unavailable",
-                };
-                self.reject(out, ErrorCode::Unavailable, why);
-                Flow::Close(close_code::AGAIN)
-            }
-        }
-    }
-
     fn joined_message(
         &mut self,
         room: &str,
         pid: &str,
         grants: Grants,
         msg: ClientMessage,
-        out: &mut Vec<ServerMessage>,
+        out: &mut Out,
     ) -> Flow {
         let rooms = &self.shared.rooms;
         let pid_s = || pid.to_string();
@@ -336,6 +294,12 @@ impl Session {
             ClientMessage::Leave => {
                 return self.leave_with(LeaveReason::Left, close_code::NORMAL, out);
             }
+            msg @ (ClientMessage::MlsKeyPackage { .. }
+            | ClientMessage::MlsCommit { .. }
+            | ClientMessage::MlsApplication { .. }) => {
+                self.mls_message(room, pid, msg, out);
+                return Flow::Continue;
+            }
             // Handled before the state match.
             ClientMessage::Join { .. } | ClientMessage::Ping { .. } => Ok(()),
         };
@@ -349,7 +313,7 @@ impl Session {
         pid: &str,
         grants: Grants,
         track: TrackPublish,
-        out: &mut Vec<ServerMessage>,
+        out: &mut Out,
     ) -> Flow {
         if !grants.publish {
             self.reject(out, ErrorCode::Forbidden, "token lacks the publish grant");
@@ -379,7 +343,7 @@ impl Session {
     }
 
     /// Reports the common registry failures.
-    fn room_result(&self, res: Result<(), RoomError>, out: &mut Vec<ServerMessage>) {
+    fn room_result(&self, res: Result<(), RoomError>, out: &mut Out) {
         match res {
             Ok(()) => {}
             // Being removed: the kick that follows closes the session.
@@ -402,7 +366,7 @@ impl Session {
     }
 
     /// Leaves the room (if still in it), says `closed{reason}`, and closes.
-    fn leave_with(&mut self, reason: LeaveReason, code: u16, out: &mut Vec<ServerMessage>) -> Flow {
+    fn leave_with(&mut self, reason: LeaveReason, code: u16, out: &mut Out) -> Flow {
         if self.is_joined() {
             self.end(reason);
             out.push(ServerMessage::Closed { reason });
@@ -410,8 +374,22 @@ impl Session {
         Flow::Close(code)
     }
 
+    /// One item from the participant's outbox.
+    pub(crate) fn on_queued(&mut self, item: Queued, out: &mut Out) -> Flow {
+        match item {
+            Queued::Msg(m) => out.push(m),
+            Queued::Mls(e) => out.push_mls(e),
+            Queued::Media(ev) => return self.on_media(ev, out),
+            // The media plane dropped this participant's queue (it fell
+            // behind): its media state is gone, so the participant leaves
+            // as if its media had timed out.
+            Queued::MediaGone => return self.on_media(MediaEvent::Timeout, out),
+        }
+        Flow::Continue
+    }
+
     /// One event from the media plane for this participant.
-    pub(crate) fn on_media(&mut self, ev: MediaEvent, out: &mut Vec<ServerMessage>) -> Flow {
+    pub(crate) fn on_media(&mut self, ev: MediaEvent, out: &mut Out) -> Flow {
         if !self.is_joined() {
             return Flow::Continue;
         }
@@ -438,8 +416,8 @@ impl Session {
         Flow::Continue
     }
 
-    /// The registry or a slow-consumer check told this session to stop.
-    pub(crate) fn on_kick(&mut self, kick: Kick, out: &mut Vec<ServerMessage>) -> Flow {
+    /// The registry or a slow-consumer check told this connection to stop.
+    pub(crate) fn on_kick(&mut self, kick: Kick, out: &mut Out) -> Flow {
         match kick {
             Kick::Removed(reason) => {
                 if self.is_joined() {
@@ -449,30 +427,72 @@ impl Session {
                 Flow::Close(close_code::NORMAL)
             }
             Kick::Leave(reason) => self.leave_with(reason, close_code::POLICY, out),
+            Kick::Detached => {
+                tracing::debug!("resumed on another connection");
+                self.state = State::Ended;
+                Flow::Close(close_code::NORMAL)
+            }
         }
     }
 
     /// The server is shutting down.
-    pub(crate) fn on_shutdown(&mut self, out: &mut Vec<ServerMessage>) -> Flow {
+    pub(crate) fn on_shutdown(&mut self, out: &mut Out) -> Flow {
         self.reject(out, ErrorCode::Unavailable, "server shutting down");
         self.leave_with(LeaveReason::RoomClosed, close_code::AWAY, out)
     }
 
     /// No join arrived in time.
-    pub(crate) fn on_join_timeout(&mut self, out: &mut Vec<ServerMessage>) -> Flow {
+    pub(crate) fn on_join_timeout(&mut self, out: &mut Out) -> Flow {
         self.reject(out, ErrorCode::Unauthorized, "no join in time");
         Flow::Close(close_code::POLICY)
     }
 
-    /// Ends the session: if the participant is still in its room it leaves
-    /// with `reason`. Idempotent. Returns whether this call removed it.
+    /// The connection was lost without `leave`: keep the participant in
+    /// its room for the resume grace period. Returns whether it is now
+    /// suspended; if not, the caller ends the session.
+    pub(crate) fn suspend(&mut self) -> bool {
+        let cfg = &self.shared.config;
+        if cfg.resume_grace.is_zero() || self.shared.is_shutting_down() {
+            return false;
+        }
+        match &self.state {
+            State::Joined {
+                room,
+                participant_id,
+                ..
+            } => {
+                self.shared
+                    .rooms
+                    .suspend(room, participant_id, self.signal.id(), cfg.resume_buffer)
+            }
+            _ => false,
+        }
+    }
+
+    /// A kick while suspended: the participant was removed, resumed
+    /// elsewhere, or its buffer overflowed.
+    pub(crate) fn on_suspended_kick(&mut self, kick: Kick) {
+        match kick {
+            Kick::Removed(_) | Kick::Detached => self.state = State::Ended,
+            Kick::Leave(reason) => {
+                self.end(reason);
+            }
+        }
+    }
+
+    /// Ends the session: if the participant is still in its room, on this
+    /// connection, it leaves with `reason`. Idempotent. Returns whether
+    /// this call removed it.
     pub(crate) fn end(&mut self, reason: LeaveReason) -> bool {
         match std::mem::replace(&mut self.state, State::Ended) {
             State::Joined {
                 room,
                 participant_id,
                 ..
-            } => self.shared.rooms.leave(&room, &participant_id, reason),
+            } => self
+                .shared
+                .rooms
+                .leave(&room, &participant_id, self.signal.id(), reason),
             _ => false,
         }
     }

@@ -1,18 +1,29 @@
-//! The room registry: who is in which room, with which tracks.
+//! The room registry: who is in which room, with which tracks, and each
+//! room's MLS delivery log.
 //!
 //! Each room sits behind one `DashMap` shard lock. Every change to a room —
 //! and the media command and broadcasts that go with it — happens under that
 //! lock, so all members and the media plane see one order of events per
-//! room, and a participant is removed (one `MediaCommand::Leave`, one
-//! `participant_left`) exactly once whichever path removes it first. Nothing
-//! under the lock waits: media commands and outboxes only enqueue.
+//! room, the MLS log order is the delivery order at every member, and a
+//! participant is removed (one `MediaCommand::Leave`, one
+//! `participant_left`) exactly once whichever path removes it first.
+//! Nothing under the lock waits: media commands and outboxes only enqueue.
+//!
+//! MLS operations are in `mls.rs`, suspension and resume in `resume.rs`.
+
+mod mls;
+mod resume;
+
+pub(crate) use mls::MlsError;
+pub(crate) use resume::{ResumeError, ResumeRequest};
 
 use super::ids;
 use super::metrics::Metrics;
-use super::outbox::{Delivery, Kick, Outbox};
+use super::mls::{LogLimits, Logged, MlsRoom};
+use super::outbox::{Delivery, Kick, Outbox, Queued};
 use crate::media::{MediaCommand, MediaEvent, MediaPlane};
 use crate::proto::{
-    LeaveReason, ParticipantInfo, RoomState, ServerMessage, TrackInfo, TrackPublish,
+    LeaveReason, MlsInfo, ParticipantInfo, RoomState, ServerMessage, TrackInfo, TrackPublish,
 };
 use crate::token::Grants;
 use dashmap::DashMap;
@@ -29,21 +40,84 @@ pub(crate) struct RoomSummary {
     pub(crate) tracks: usize,
 }
 
+/// Totals over every room, for the gauges.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub(crate) rooms: usize,
+    pub(crate) participants: usize,
+    pub(crate) suspended: usize,
+    pub(crate) tracks: usize,
+    pub(crate) mls_log_entries: usize,
+    pub(crate) mls_log_bytes: usize,
+    pub(crate) mls_key_packages: usize,
+}
+
+/// A secret that never shows in `Debug` output (and so never in logs).
+#[derive(Clone, PartialEq, Eq)]
+struct Secret(String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
 #[derive(Debug)]
 struct Member {
     info: ParticipantInfo,
     /// Client cid → server track id.
     cids: HashMap<String, String>,
     outbox: Outbox,
+    grants: Grants,
+    resume_token: Secret,
+    /// Join order in the room: the earliest-joined founds a reset group.
+    order: u64,
+    /// The last MLS log seq before it joined; a resume never replays
+    /// entries at or before it.
+    joined_seq: u64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Room {
     members: HashMap<String, Member>,
     /// Identity → participant id.
     by_identity: HashMap<String, String>,
     /// Track id → publisher participant id.
     tracks: HashMap<String, String>,
+    mls: MlsRoom,
+    next_order: u64,
+}
+
+impl Room {
+    fn new(limits: LogLimits) -> Self {
+        Self {
+            members: HashMap::new(),
+            by_identity: HashMap::new(),
+            tracks: HashMap::new(),
+            mls: MlsRoom::new(limits),
+            next_order: 0,
+        }
+    }
+
+    /// Everyone but `except`, sorted by id.
+    fn others(&self, except: &str) -> Vec<ParticipantInfo> {
+        let mut v: Vec<ParticipantInfo> = self
+            .members
+            .iter()
+            .filter(|(pid, _)| pid.as_str() != except)
+            .map(|(_, m)| m.info.clone())
+            .collect();
+        v.sort_by(|a, b| a.participant_id.cmp(&b.participant_id));
+        v
+    }
+
+    /// The participant that joined first.
+    fn earliest(&self) -> Option<&str> {
+        self.members
+            .iter()
+            .min_by_key(|(_, m)| m.order)
+            .map(|(pid, _)| pid.as_str())
+    }
 }
 
 /// Everything a join needs.
@@ -64,6 +138,8 @@ pub(crate) struct JoinRequest {
 pub(crate) struct Joined {
     pub(crate) participant_id: String,
     pub(crate) room: RoomState,
+    pub(crate) mls: MlsInfo,
+    pub(crate) resume_token: String,
 }
 
 /// Why a registry operation failed.
@@ -92,6 +168,7 @@ pub(crate) struct Rooms {
     map: DashMap<String, Room>,
     media: Arc<dyn MediaPlane>,
     metrics: Arc<Metrics>,
+    limits: LogLimits,
 }
 
 impl std::fmt::Debug for Rooms {
@@ -102,32 +179,53 @@ impl std::fmt::Debug for Rooms {
     }
 }
 
+/// Counts and logs one delivery outcome.
+fn delivered(metrics: &Metrics, pid: &str, d: Delivery) {
+    if d == Delivery::SlowConsumer {
+        metrics.slow_consumer();
+        tracing::info!(participant = %pid, "slow consumer: outbound queue full, closing");
+    }
+}
+
 /// Sends `msg` to every member but `except`.
 fn broadcast(metrics: &Metrics, room: &Room, except: Option<&str>, msg: &ServerMessage) {
     for (pid, m) in &room.members {
         if Some(pid.as_str()) == except {
             continue;
         }
-        if m.outbox.send(msg.clone()) == Delivery::SlowConsumer {
-            metrics.slow_consumer();
-            tracing::info!(participant = %pid, "slow consumer: outbound queue full, closing");
-        }
+        delivered(metrics, pid, m.outbox.send_msg(msg.clone()));
+    }
+}
+
+/// Sends a new MLS log entry to every member, the sender included, and
+/// counts it.
+fn broadcast_mls(metrics: &Metrics, room: &Room, entry: &Arc<Logged>) {
+    metrics.mls_entry(entry.kind, entry.bytes());
+    for (pid, m) in &room.members {
+        delivered(metrics, pid, m.outbox.send(Queued::Mls(entry.clone())));
     }
 }
 
 impl Rooms {
-    pub(crate) fn new(media: Arc<dyn MediaPlane>, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn new(
+        media: Arc<dyn MediaPlane>,
+        metrics: Arc<Metrics>,
+        limits: LogLimits,
+    ) -> Self {
         Self {
             map: DashMap::new(),
             media,
             metrics,
+            limits,
         }
     }
 
     /// Removes `pid` from `room` (already locked): media leave, broadcast,
-    /// count. Returns the member so the caller may kick it.
+    /// MLS reset if no group member is left, count. Returns the member so
+    /// the caller may kick it.
     fn remove_locked(&self, room: &mut Room, pid: &str, reason: LeaveReason) -> Option<Member> {
         let m = room.members.remove(pid)?;
+        m.outbox.close();
         if room.by_identity.get(&m.info.identity).map(String::as_str) == Some(pid) {
             room.by_identity.remove(&m.info.identity);
         }
@@ -148,6 +246,11 @@ impl Rooms {
                 reason,
             },
         );
+        let successor = room.earliest().map(str::to_string);
+        if let Some(reset) = room.mls.departed(pid, successor.as_deref()) {
+            tracing::info!(founder = ?successor, "no MLS group member left: group reset");
+            broadcast_mls(&self.metrics, room, &reset);
+        }
         self.metrics.leave(reason);
         tracing::info!(participant = %pid, ?reason, "participant left");
         Some(m)
@@ -158,13 +261,16 @@ impl Rooms {
     }
 
     /// Adds a participant, replacing any earlier session of the same
-    /// identity, and tells the others and the media plane.
-    /// Adds a participant, replacing any earlier session of the same
-    /// identity, and tells the others and the media plane.
+    /// identity (live or suspended), and tells the others and the media
+    /// plane. A participant alone in the room founds its MLS group.
     pub(crate) fn join(&self, req: JoinRequest) -> Result<Joined, RoomError> {
         let room_name = req.room.clone();
         let result = {
-            let mut room = self.map.entry(room_name.clone()).or_default();
+            let limits = self.limits;
+            let mut room = self
+                .map
+                .entry(room_name.clone())
+                .or_insert_with(|| Room::new(limits));
             let old = room.by_identity.get(&req.identity).cloned();
             let others = room.members.len() - usize::from(old.is_some());
             if others >= req.max_participants {
@@ -186,9 +292,12 @@ impl Rooms {
                     {
                         m.outbox.kick(Kick::Removed(LeaveReason::Replaced));
                     }
-                    let mut participants: Vec<ParticipantInfo> =
-                        room.members.values().map(|m| m.info.clone()).collect();
-                    participants.sort_by(|a, b| a.participant_id.cmp(&b.participant_id));
+                    let founder = room.members.is_empty();
+                    if founder {
+                        room.mls.found(&pid);
+                    }
+                    let mls = room.mls.info(founder);
+                    let participants = room.others(&pid);
                     let info = ParticipantInfo {
                         participant_id: pid.clone(),
                         identity: req.identity.clone(),
@@ -203,6 +312,9 @@ impl Rooms {
                             participant: info.clone(),
                         },
                     );
+                    let resume_token = ids::random_hex128();
+                    let order = room.next_order;
+                    room.next_order += 1;
                     room.by_identity.insert(req.identity, pid.clone());
                     room.members.insert(
                         pid.clone(),
@@ -210,6 +322,10 @@ impl Rooms {
                             info,
                             cids: HashMap::new(),
                             outbox: req.outbox,
+                            grants: req.grants,
+                            resume_token: Secret(resume_token.clone()),
+                            order,
+                            joined_seq: mls.seq,
                         },
                     );
                     self.metrics.join();
@@ -219,6 +335,8 @@ impl Rooms {
                             room: room_name.clone(),
                             participants,
                         },
+                        mls,
+                        resume_token,
                     })
                 }
             }
@@ -229,11 +347,16 @@ impl Rooms {
         result
     }
 
-    /// The participant's own exit (leave, disconnect, timeout). Returns
-    /// whether it was still there; if not, another path removed it.
-    pub(crate) fn leave(&self, room: &str, pid: &str, reason: LeaveReason) -> bool {
+    /// The participant's own exit (leave, disconnect, timeout, grace
+    /// expiry) from connection `conn`. Returns whether this removed it; it
+    /// does nothing if another path removed it or another connection has
+    /// resumed it since.
+    pub(crate) fn leave(&self, room: &str, pid: &str, conn: u64, reason: LeaveReason) -> bool {
         let removed = match self.map.get_mut(room) {
-            Some(mut r) => self.remove_locked(&mut r, pid, reason).is_some(),
+            Some(mut r) => {
+                let owned = r.members.get(pid).is_some_and(|m| m.outbox.is_reader(conn));
+                owned && self.remove_locked(&mut r, pid, reason).is_some()
+            }
             None => false,
         };
         if removed {
@@ -258,6 +381,7 @@ impl Rooms {
     pub(crate) fn close(&self, room: &str) -> Result<usize, RoomError> {
         let (_, r) = self.map.remove(room).ok_or(RoomError::NoRoom)?;
         for (pid, m) in &r.members {
+            m.outbox.close();
             if !self.media.command(MediaCommand::Leave {
                 participant_id: pid.clone(),
             }) {
@@ -406,29 +530,40 @@ impl Rooms {
     /// The participants of one room, sorted by id.
     pub(crate) fn participants(&self, room: &str) -> Option<Vec<ParticipantInfo>> {
         let r = self.map.get(room)?;
-        let mut v: Vec<ParticipantInfo> = r.members.values().map(|m| m.info.clone()).collect();
-        v.sort_by(|a, b| a.participant_id.cmp(&b.participant_id));
-        Some(v)
+        Some(r.others(""))
     }
 
-    /// (rooms, participants, tracks).
-    pub(crate) fn counts(&self) -> (usize, usize, usize) {
-        self.map.iter().fold((0, 0, 0), |(r, p, t), e| {
-            (r + 1, p + e.members.len(), t + e.tracks.len())
+    /// Totals over every room.
+    pub(crate) fn counts(&self) -> Counts {
+        self.map.iter().fold(Counts::default(), |mut c, e| {
+            let (entries, bytes) = e.mls.log_size();
+            c.rooms += 1;
+            c.participants += e.members.len();
+            c.suspended += e
+                .members
+                .values()
+                .filter(|m| m.outbox.is_suspended())
+                .count();
+            c.tracks += e.tracks.len();
+            c.mls_log_entries += entries;
+            c.mls_log_bytes += bytes;
+            c.mls_key_packages += e.mls.pending_key_packages();
+            c
         })
     }
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::proto::TrackKind;
+    use crate::server::outbox::Signal;
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicBool, Ordering};
 
     #[derive(Default)]
-    struct Media {
+    pub(crate) struct Media {
         refuse: AtomicBool,
         leaves: Mutex<Vec<String>>,
     }
@@ -442,13 +577,22 @@ mod tests {
         }
     }
 
-    fn setup() -> (Rooms, Arc<Media>, Arc<Metrics>) {
+    pub(crate) const LIMITS: LogLimits = LogLimits {
+        max_entries: 64,
+        max_bytes: 1 << 20,
+    };
+
+    pub(crate) fn setup() -> (Rooms, Arc<Media>, Arc<Metrics>) {
         let media = Arc::new(Media::default());
         let metrics = Arc::new(Metrics::default());
-        (Rooms::new(media.clone(), metrics.clone()), media, metrics)
+        (
+            Rooms::new(media.clone(), metrics.clone(), LIMITS),
+            media,
+            metrics,
+        )
     }
 
-    fn req(identity: &str, outbox: Outbox) -> JoinRequest {
+    pub(crate) fn req(identity: &str, outbox: Outbox) -> JoinRequest {
         JoinRequest {
             room: "r".into(),
             identity: identity.into(),
@@ -461,55 +605,92 @@ mod tests {
         }
     }
 
+    /// A joined participant: its id, outbox, connection signal and the
+    /// join answer.
+    pub(crate) struct Joiner {
+        pub(crate) pid: String,
+        pub(crate) outbox: Outbox,
+        pub(crate) sig: Arc<Signal>,
+        pub(crate) joined: Joined,
+    }
+
+    pub(crate) fn join_with(rooms: &Rooms, identity: &str, depth: usize) -> Joiner {
+        let sig = Signal::new();
+        let outbox = Outbox::new(sig.clone(), depth);
+        let joined = rooms.join(req(identity, outbox.clone())).unwrap();
+        Joiner {
+            pid: joined.participant_id.clone(),
+            outbox,
+            sig,
+            joined,
+        }
+    }
+
+    /// Everything queued for `j` right now.
+    pub(crate) async fn drain(j: &Joiner) -> Vec<Queued> {
+        let mut v = Vec::new();
+        while let Ok(q) =
+            tokio::time::timeout(std::time::Duration::from_millis(5), j.outbox.recv(&j.sig)).await
+        {
+            v.push(q);
+        }
+        v
+    }
+
     #[tokio::test]
     async fn a_full_outbox_kicks_the_slow_consumer() {
         let (rooms, _, _) = setup();
-        let (a_out, _a_rx, _a_kick) = Outbox::new(8);
-        let a = rooms.join(req("a", a_out)).unwrap().participant_id;
-        let (b_out, _b_rx, b_kick) = Outbox::new(1);
-        rooms.join(req("b", b_out)).unwrap();
+        let a = join_with(&rooms, "a", 8);
+        let b = join_with(&rooms, "b", 1);
         // Bob never drains: one event fits, the second overflows.
         for cid in ["1", "2"] {
             let t = TrackPublish::new(cid, cid, TrackKind::Audio, "opus");
-            rooms.publish("r", &a, t, 8).unwrap();
+            rooms.publish("r", &a.pid, t, 8).unwrap();
         }
-        assert_eq!(
-            b_kick.kicked().await,
-            Kick::Leave(LeaveReason::Disconnected)
-        );
+        assert_eq!(b.sig.kicked().await, Kick::Leave(LeaveReason::Disconnected));
     }
 
     #[test]
     fn every_removal_path_removes_once() {
         let (rooms, media, _) = setup();
-        let join = |id: &str| {
-            let (o, rx, kick) = Outbox::new(8);
-            let pid = rooms.join(req(id, o)).unwrap().participant_id;
-            (pid, rx, kick)
-        };
-        let (a, _a_rx, _) = join("a");
-        let (b, mut b_rx, _) = join("b");
-        let (c, _c_rx, _) = join("c");
+        let a = join_with(&rooms, "a", 8);
+        let b = join_with(&rooms, "b", 8);
+        let c = join_with(&rooms, "c", 8);
+        let (a_id, b_id) = (a.pid.clone(), b.pid.clone());
 
-        rooms.remove("r", &a).unwrap();
-        assert_eq!(rooms.remove("r", &a), Err(RoomError::NotFound));
-        assert!(!rooms.leave("r", &a, LeaveReason::Disconnected));
-        assert!(rooms.leave("r", &b, LeaveReason::Left));
-        assert!(!rooms.leave("r", &b, LeaveReason::Left));
+        rooms.remove("r", &a.pid).unwrap();
+        assert_eq!(rooms.remove("r", &a.pid), Err(RoomError::NotFound));
+        assert!(!rooms.leave("r", &a.pid, a.sig.id(), LeaveReason::Disconnected));
+        // Only the connection that reads the outbox may leave for it.
+        assert!(!rooms.leave("r", &b.pid, a.sig.id(), LeaveReason::Left));
+        assert!(rooms.leave("r", &b.pid, b.sig.id(), LeaveReason::Left));
+        assert!(!rooms.leave("r", &b.pid, b.sig.id(), LeaveReason::Left));
         assert_eq!(rooms.close("r"), Ok(1));
-        assert!(!rooms.leave("r", &c, LeaveReason::Disconnected));
+        assert!(!rooms.leave("r", &c.pid, c.sig.id(), LeaveReason::Disconnected));
         assert_eq!(rooms.close("r"), Err(RoomError::NoRoom));
-        assert_eq!(*media.leaves.lock().unwrap(), vec![a.clone(), b, c]);
-        assert_eq!(rooms.counts(), (0, 0, 0));
+        assert_eq!(
+            *media.leaves.lock().unwrap(),
+            vec![a_id.clone(), b_id, c.pid.clone()]
+        );
+        assert_eq!(rooms.counts(), Counts::default());
+    }
 
-        // Bob heard of Alice's removal exactly once.
-        let mut left = 0;
-        while let Ok(m) = b_rx.try_recv() {
-            if let ServerMessage::ParticipantLeft { participant_id, .. } = m {
-                assert_eq!(participant_id, a);
-                left += 1;
-            }
-        }
+    #[tokio::test]
+    async fn others_hear_a_removal_exactly_once() {
+        let (rooms, _, _) = setup();
+        let a = join_with(&rooms, "a", 8);
+        let b = join_with(&rooms, "b", 8);
+        rooms.remove("r", &a.pid).unwrap();
+        assert!(!rooms.leave("r", &a.pid, a.sig.id(), LeaveReason::Disconnected));
+        let _ = rooms.remove("r", &a.pid);
+        let left = drain(&b)
+            .await
+            .into_iter()
+            .filter(|q| {
+                matches!(q, Queued::Msg(ServerMessage::ParticipantLeft { participant_id, .. })
+                    if *participant_id == a.pid)
+            })
+            .count();
         assert_eq!(left, 1);
     }
 
@@ -517,12 +698,12 @@ mod tests {
     fn a_refused_join_leaves_no_trace() {
         let (rooms, media, metrics) = setup();
         media.refuse.store(true, Ordering::Relaxed);
-        let (o, _rx, _) = Outbox::new(8);
+        let o = Outbox::new(Signal::new(), 8);
         assert_eq!(
             rooms.join(req("a", o)).map(|_| ()),
             Err(RoomError::MediaUnavailable)
         );
-        assert_eq!(rooms.counts(), (0, 0, 0));
+        assert_eq!(rooms.counts(), Counts::default());
         assert!(rooms.list().is_empty());
         let mut s = String::new();
         metrics.render(Default::default(), &mut s);
@@ -532,19 +713,17 @@ mod tests {
     #[test]
     fn commands_for_a_removed_participant_are_not_sent() {
         let (rooms, _, _) = setup();
-        let (o, _rx, _) = Outbox::new(8);
-        let a = rooms.join(req("a", o)).unwrap().participant_id;
-        let (o2, _rx2, _) = Outbox::new(8);
-        let _keep_room = rooms.join(req("b", o2)).unwrap();
-        rooms.remove("r", &a).unwrap();
+        let a = join_with(&rooms, "a", 8);
+        let _keep_room = join_with(&rooms, "b", 8);
+        rooms.remove("r", &a.pid).unwrap();
         let cmd = MediaCommand::PublisherOffer {
-            participant_id: a.clone(),
+            participant_id: a.pid.clone(),
             sdp: String::new(),
         };
-        assert_eq!(rooms.command("r", &a, cmd), Err(RoomError::Gone));
+        assert_eq!(rooms.command("r", &a.pid, cmd), Err(RoomError::Gone));
         let t = TrackPublish::new("x", "0", TrackKind::Video, "VP8");
         assert_eq!(
-            rooms.publish("r", &a, t, 8).map(|_| ()),
+            rooms.publish("r", &a.pid, t, 8).map(|_| ()),
             Err(RoomError::Gone)
         );
     }

@@ -1,0 +1,543 @@
+//! An end-to-end encrypted room: a [`Participant`] plus the MLS group that
+//! keys it and the SFrame layer that encrypts every frame.
+//!
+//! The server forwards ciphertext and relays MLS messages it cannot read.
+//! `docs/e2ee.md` describes the key schedule, epoch switching and what the
+//! server can and cannot learn.
+
+mod chat;
+mod coordinator;
+mod events;
+mod keys;
+mod media;
+
+pub use events::{DecryptFailures, RoomEvent, RoomEvents, RosterMember, SignalingState};
+pub use media::{DecryptedFrame, MediaSender, RemoteMedia, SendFrameError};
+
+use crate::error::{ConnectError, PublishError};
+use crate::events::{Event, Events};
+use crate::options::ConnectOptions;
+use crate::participant::Participant;
+use crate::track::TrackSpec;
+use coordinator::{Coordinator, CoordinatorConfig, Output};
+use e2ee::frame::{DecryptConfig, Suite, base_key_len};
+use e2ee::group::{MlsClient, MlsConfig};
+use keys::Keys;
+use signaling::proto::TrackKind;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::{debug, warn};
+
+/// How often decrypt-failure totals are checked for an event.
+const FAILURE_REPORT_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Options for [`connect`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RoomOptions {
+    /// The signaling and transport options.
+    pub connect: ConnectOptions,
+    /// The SFrame cipher suite; every member must use the same one.
+    pub suite: Suite,
+    /// Grace period, buffering and replay window on receive.
+    pub decrypt: DecryptConfig,
+    /// MLS settings.
+    pub mls: MlsConfig,
+    /// How long the next member in line waits before committing a pending
+    /// join or leave in place of a silent committer.
+    pub takeover_delay: Duration,
+    /// How long the MLS and signaling rosters may differ before
+    /// [`RoomEvent::RosterMismatch`] (a member the server never announced is
+    /// reported at once).
+    pub mismatch_grace: Duration,
+    /// Periodic self-update (post-compromise security), if any.
+    pub self_update: Option<Duration>,
+}
+
+impl Default for RoomOptions {
+    fn default() -> Self {
+        Self {
+            connect: ConnectOptions::default(),
+            suite: Suite::default(),
+            decrypt: DecryptConfig::default(),
+            mls: MlsConfig::default(),
+            takeover_delay: Duration::from_secs(2),
+            mismatch_grace: Duration::from_secs(10),
+            self_update: None,
+        }
+    }
+}
+
+impl RoomOptions {
+    /// The defaults, with ICE on loopback only (tests, a local SFU).
+    pub fn loopback() -> Self {
+        Self {
+            connect: ConnectOptions::loopback(),
+            ..Self::default()
+        }
+    }
+}
+
+/// Why a chat message was not queued.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChatError {
+    /// The text is longer than the SDK sends in one message.
+    #[error("chat message of {0} bytes is too long")]
+    TooLong(usize),
+    /// The room is closed.
+    #[error("room closed")]
+    Closed,
+}
+
+enum Command {
+    Chat(String),
+}
+
+/// What the app can read at any time.
+#[derive(Debug, Default, Clone)]
+struct Snapshot {
+    epoch: Option<u64>,
+    roster: Vec<RosterMember>,
+    verification_code: Option<String>,
+}
+
+struct RoomShared {
+    participant: Participant,
+    identity: String,
+    keys: Arc<Keys>,
+    snapshot: Mutex<Snapshot>,
+    /// `cid`s of local video tracks: each gets a keyframe request per epoch.
+    video_cids: Mutex<Vec<String>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One member of an end-to-end encrypted room. Created by [`connect`].
+pub struct Room {
+    shared: Arc<RoomShared>,
+    commands: mpsc::UnboundedSender<Command>,
+    epoch: watch::Receiver<Option<u64>>,
+    driver: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Room {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Room")
+            .field("participant", &self.shared.participant)
+            .field("identity", &self.shared.identity)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Joins the room the access `token` names, at the signaling server `url`
+/// (e.g. `ws://127.0.0.1:7880/rtc`), with end-to-end encryption.
+///
+/// The room is usable at once; frames sent before this member holds a
+/// group key fail with [`SendFrameError::NoKey`]. [`Room::wait_for_keys`]
+/// waits for the first epoch.
+///
+/// ```no_run
+/// use client_sdk::{Codec, RoomEvent, RoomOptions, TrackSpec};
+/// use std::time::Duration;
+///
+/// # async fn run(token: &str) -> Result<(), Box<dyn std::error::Error>> {
+/// let (room, mut events) =
+///     client_sdk::connect("ws://127.0.0.1:7880/rtc", token, RoomOptions::default()).await?;
+/// room.wait_for_keys(Duration::from_secs(10)).await?;
+/// let mic = room.publish(TrackSpec::new("mic", Codec::opus())).await?;
+/// mic.send_frame(b"an encoded opus frame", 960, false).await?;
+/// room.send_chat("hello").await?;
+/// while let Some(event) = events.recv().await {
+///     match event {
+///         RoomEvent::TrackSubscribed(mut track) => {
+///             if let Some(frame) = track.recv().await {
+///                 println!("{} sent {} bytes", frame.identity, frame.data.len());
+///             }
+///         }
+///         RoomEvent::VerificationCodeChanged(code) => println!("compare: {code}"),
+///         RoomEvent::Chat { from, text } => println!("{from}: {text}"),
+///         _ => {}
+///     }
+/// }
+/// room.leave().await;
+/// # Ok(())
+/// # }
+/// ```
+pub async fn connect(
+    url: &str,
+    token: &str,
+    options: RoomOptions,
+) -> Result<(Room, RoomEvents), ConnectError> {
+    let (participant, events) = Participant::connect(url, token, options.connect.clone()).await?;
+    let identity = participant.identity().to_owned();
+    let mls = MlsClient::new(&identity, options.mls.clone())
+        .map_err(|e| ConnectError::E2ee(e.to_string()))?;
+    let keys = Arc::new(Keys::new(options.suite, options.decrypt.clone()));
+    let roster: Vec<(String, String)> = participant
+        .room()
+        .participants
+        .iter()
+        .map(|p| (p.participant_id.clone(), p.identity.clone()))
+        .collect();
+    keys.learn_identity(participant.participant_id(), &identity);
+    for (pid, id) in &roster {
+        keys.learn_identity(pid, id);
+    }
+    let cfg = CoordinatorConfig {
+        takeover_delay: options.takeover_delay,
+        mismatch_grace: options.mismatch_grace,
+        self_update: options.self_update,
+        sframe_nk: base_key_len(options.suite),
+    };
+    let coordinator = Coordinator::new(
+        cfg,
+        mls,
+        participant.participant_id(),
+        roster,
+        participant.mls_info(),
+        Instant::now(),
+    );
+    let shared = Arc::new(RoomShared {
+        participant,
+        identity,
+        keys,
+        snapshot: Mutex::new(Snapshot::default()),
+        video_cids: Mutex::new(Vec::new()),
+    });
+    let (commands_tx, commands_rx) = mpsc::unbounded_channel();
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let (epoch_tx, epoch_rx) = watch::channel(None);
+    let driver = tokio::spawn(
+        Driver {
+            shared: Arc::clone(&shared),
+            coordinator,
+            events: events_tx,
+            epoch: epoch_tx,
+            failures: DecryptFailures::default(),
+            receivers: Vec::new(),
+        }
+        .run(events, commands_rx),
+    );
+    Ok((
+        Room {
+            shared,
+            commands: commands_tx,
+            epoch: epoch_rx,
+            driver,
+        },
+        RoomEvents::new(events_rx),
+    ))
+}
+
+impl Room {
+    /// This member's participant id, assigned by the server.
+    pub fn participant_id(&self) -> &str {
+        self.shared.participant.participant_id()
+    }
+
+    /// This member's identity (from the token; also its MLS credential).
+    pub fn identity(&self) -> &str {
+        &self.shared.identity
+    }
+
+    /// The underlying participant (signaling and transports).
+    pub fn participant(&self) -> &Participant {
+        &self.shared.participant
+    }
+
+    /// Publishes an end-to-end encrypted track. The SDK encrypts,
+    /// packetizes and sends each frame given to [`MediaSender::send_frame`].
+    pub async fn publish(&self, spec: TrackSpec) -> Result<MediaSender, PublishError> {
+        let kind = spec.kind();
+        let cid = spec.cid.clone();
+        let track = self
+            .shared
+            .participant
+            .publish_track(spec.with_e2ee(true))
+            .await?;
+        if kind == TrackKind::Video {
+            lock(&self.shared.video_cids).push(cid);
+        }
+        Ok(MediaSender::new(track, kind, Arc::clone(&self.shared.keys)))
+    }
+
+    /// Sends an end-to-end encrypted chat message to the room. It arrives
+    /// at every member (this one included) as [`RoomEvent::Chat`], in the
+    /// same order everywhere; messages queue until this member is in the
+    /// group.
+    pub async fn send_chat(&self, text: &str) -> Result<(), ChatError> {
+        if text.len() > chat::MAX_CHAT_BYTES {
+            return Err(ChatError::TooLong(text.len()));
+        }
+        self.commands
+            .send(Command::Chat(text.to_owned()))
+            .map_err(|_| ChatError::Closed)
+    }
+
+    /// The current MLS epoch, once this member is in the group.
+    pub fn epoch(&self) -> Option<u64> {
+        lock(&self.shared.snapshot).epoch
+    }
+
+    /// The MLS group's members (identity and credential key of each).
+    pub fn roster(&self) -> Vec<RosterMember> {
+        lock(&self.shared.snapshot).roster.clone()
+    }
+
+    /// The code members compare out of band: equal codes mean the same
+    /// group, with the same members, in the same epoch.
+    pub fn verification_code(&self) -> Option<String> {
+        lock(&self.shared.snapshot).verification_code.clone()
+    }
+
+    /// Waits until this member holds a group key; returns the epoch.
+    pub async fn wait_for_keys(&self, timeout: Duration) -> Result<u64, crate::PeerError> {
+        self.wait_for_epoch(0, timeout).await
+    }
+
+    /// Waits until this member reaches an epoch at or after `epoch`.
+    pub async fn wait_for_epoch(
+        &self,
+        epoch: u64,
+        timeout: Duration,
+    ) -> Result<u64, crate::PeerError> {
+        let mut rx = self.epoch.clone();
+        let wait = async {
+            loop {
+                if let Some(e) = *rx.borrow_and_update()
+                    && e >= epoch
+                {
+                    return Ok(e);
+                }
+                if rx.changed().await.is_err() {
+                    return Err(crate::PeerError::Closed);
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait)
+            .await
+            .map_err(|_| crate::PeerError::Timeout(timeout))?
+    }
+
+    /// Frames dropped so far, by reason.
+    pub fn decrypt_failures(&self) -> DecryptFailures {
+        self.shared.keys.failures()
+    }
+
+    /// Every SFrame key this member holds now, as `(kid, key, salt)`. Only
+    /// for tests that prove forward secrecy and the server's ignorance;
+    /// never log or transmit these.
+    #[doc(hidden)]
+    pub fn held_sframe_keys_for_tests(&self) -> Vec<(u64, Vec<u8>, Vec<u8>)> {
+        self.shared.keys.held_keys()
+    }
+
+    /// Leaves the room cleanly: the others commit this member's removal.
+    pub async fn leave(&self) {
+        self.shared.participant.leave().await;
+    }
+}
+
+impl Drop for Room {
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
+}
+
+/// The task that owns the group-key state machine.
+struct Driver {
+    shared: Arc<RoomShared>,
+    coordinator: Coordinator,
+    events: mpsc::UnboundedSender<RoomEvent>,
+    epoch: watch::Sender<Option<u64>>,
+    failures: DecryptFailures,
+    receivers: Vec<JoinHandle<()>>,
+}
+
+impl Driver {
+    async fn run(mut self, mut events: Events, mut commands: mpsc::UnboundedReceiver<Command>) {
+        self.drain();
+        let mut report = tokio::time::interval(FAILURE_REPORT_INTERVAL);
+        loop {
+            let next = [
+                self.coordinator.next_tick(),
+                self.shared.keys.next_timeout(),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+            tokio::select! {
+                event = events.recv() => match event {
+                    Some(event) => {
+                        if self.on_event(event).await {
+                            break;
+                        }
+                    }
+                    None => break,
+                },
+                Some(command) = commands.recv() => match command {
+                    Command::Chat(text) => self.coordinator.send_chat(Instant::now(), text),
+                },
+                _ = tokio::time::sleep_until(next.into()) => {
+                    let now = Instant::now();
+                    self.coordinator.tick(now);
+                    self.shared.keys.tick(now);
+                }
+                _ = report.tick() => self.report_failures(),
+            }
+            self.drain();
+        }
+        for task in self.receivers.drain(..) {
+            task.abort();
+        }
+    }
+
+    fn emit(&self, event: RoomEvent) {
+        let _ = self.events.send(event);
+    }
+
+    fn report_failures(&mut self) {
+        let now = self.shared.keys.failures();
+        if now != self.failures {
+            self.failures = now.clone();
+            self.emit(RoomEvent::DecryptFailures(now));
+        }
+    }
+
+    /// Handles one participant event; `true` when the session is over.
+    async fn on_event(&mut self, event: Event) -> bool {
+        let now = Instant::now();
+        match event {
+            Event::Mls { seq, entry } => self.coordinator.entry(now, seq, entry),
+            Event::MlsCommitRejected { epoch } => self.coordinator.commit_rejected(now, epoch),
+            Event::ParticipantJoined(info) => {
+                self.shared
+                    .keys
+                    .learn_identity(&info.participant_id, &info.identity);
+                self.coordinator
+                    .participant_joined(&info.participant_id, &info.identity);
+                self.emit(RoomEvent::ParticipantJoined(info));
+            }
+            Event::ParticipantLeft {
+                participant_id,
+                reason,
+            } => {
+                self.coordinator.participant_left(&participant_id, now);
+                self.emit(RoomEvent::ParticipantLeft {
+                    participant_id,
+                    reason,
+                });
+            }
+            Event::TrackSubscribed(track) => {
+                let dd_id = if track.info().kind == TrackKind::Video {
+                    self.shared
+                        .participant
+                        .subscriber_extension_id(rtp_dd::URI)
+                        .await
+                } else {
+                    None
+                };
+                let (media, task) = media::receive(track, dd_id, Arc::clone(&self.shared.keys));
+                self.receivers.retain(|t| !t.is_finished());
+                self.receivers.push(task);
+                self.emit(RoomEvent::TrackSubscribed(media));
+            }
+            Event::TrackUnsubscribed { track_id } => {
+                self.emit(RoomEvent::TrackUnsubscribed { track_id })
+            }
+            Event::KeyframeRequested { cid } => self.emit(RoomEvent::KeyframeNeeded { cid }),
+            Event::ConnectionStateChanged { target, state } => {
+                self.emit(RoomEvent::ConnectionStateChanged { target, state })
+            }
+            Event::Reconnecting => self.emit(RoomEvent::Signaling(SignalingState::Reconnecting)),
+            Event::Resumed { log_gap } => {
+                if log_gap {
+                    self.coordinator.log_gap(now);
+                    self.emit(RoomEvent::Signaling(SignalingState::RejoinedGroup));
+                } else {
+                    self.emit(RoomEvent::Signaling(SignalingState::Resumed));
+                }
+                self.coordinator.resumed(now);
+            }
+            Event::Closed(reason) => {
+                self.report_failures();
+                self.emit(RoomEvent::Closed(reason));
+                return true;
+            }
+            Event::ServerError { code, message } => {
+                debug!(?code, %message, "server error");
+            }
+            _ => {}
+        }
+        false
+    }
+
+    /// Carries out what the coordinator asked for.
+    fn drain(&mut self) {
+        while let Some(output) = self.coordinator.poll() {
+            match output {
+                Output::Send(message) => {
+                    if !self.shared.participant.send_message(message) {
+                        debug!("signaling closed; MLS message not sent");
+                    }
+                }
+                Output::Epoch {
+                    epoch,
+                    base_key,
+                    own_leaf,
+                    members,
+                    verification_code,
+                } => {
+                    self.shared.keys.install_epoch(
+                        Instant::now(),
+                        epoch,
+                        &base_key,
+                        own_leaf,
+                        &members,
+                    );
+                    let roster: Vec<RosterMember> =
+                        members.into_iter().map(RosterMember::from).collect();
+                    *lock(&self.shared.snapshot) = Snapshot {
+                        epoch: Some(epoch),
+                        roster: roster.clone(),
+                        verification_code: Some(verification_code.clone()),
+                    };
+                    self.epoch.send_replace(Some(epoch));
+                    self.emit(RoomEvent::EpochChanged { epoch });
+                    self.emit(RoomEvent::RosterChanged(roster));
+                    self.emit(RoomEvent::VerificationCodeChanged(verification_code));
+                    // RFC 9605 §6.2: the first frame under a new key should
+                    // be one a receiver can start from.
+                    for cid in lock(&self.shared.video_cids).iter() {
+                        self.emit(RoomEvent::KeyframeNeeded { cid: cid.clone() });
+                    }
+                }
+                Output::LeftGroup => {
+                    self.shared.keys.forget();
+                    *lock(&self.shared.snapshot) = Snapshot::default();
+                }
+                Output::Chat { from, text } => self.emit(RoomEvent::Chat {
+                    from: from.identity,
+                    text,
+                }),
+                Output::Mismatch {
+                    mls_only,
+                    signaling_only,
+                } => self.emit(RoomEvent::RosterMismatch {
+                    mls_only,
+                    signaling_only,
+                }),
+                Output::Desynchronized => {
+                    warn!("group state out of step with the log; asking to be added again");
+                    self.emit(RoomEvent::Signaling(SignalingState::RejoinedGroup));
+                }
+            }
+        }
+    }
+}

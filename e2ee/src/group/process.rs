@@ -1,0 +1,221 @@
+//! Incoming messages from the group log, and outgoing application messages.
+
+use std::fmt;
+
+use openmls::prelude::{
+    CreateMessageError, MlsMessageBodyIn, MlsMessageIn, ProcessedMessageContent, ProtocolMessage,
+    Sender, StagedCommit, tls_codec::Deserialize as _,
+};
+
+use super::{
+    Member, MlsClient,
+    commit::roster,
+    error::{GroupError, from_process, from_state, logged},
+    member::identity_bytes,
+};
+
+/// What [`MlsClient::process`] made of a message.
+#[non_exhaustive]
+pub enum Processed {
+    /// Another member's commit, already merged: the group is now at `epoch`.
+    /// `removed` may contain ourselves, in which case the group state has
+    /// been dropped (`in_group()` is false).
+    Commit {
+        /// The new epoch.
+        epoch: u64,
+        /// Members this commit added, with their new leaves.
+        added: Vec<Member>,
+        /// Members this commit removed, with their former leaves.
+        removed: Vec<Member>,
+    },
+    /// A decrypted application message (chat), authenticated as `sender`'s
+    /// in the epoch it was sent in.
+    Application {
+        /// The sending member.
+        sender: Member,
+        /// The plaintext.
+        data: Vec<u8>,
+    },
+    /// A message that needs no action: a standalone proposal (we only
+    /// accept proposals inside commits), our own message echoed back, or a
+    /// Welcome, KeyPackage or GroupInfo that is not group traffic.
+    Ignored,
+}
+
+impl fmt::Debug for Processed {
+    // By hand: never print plaintext.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Commit {
+                epoch,
+                added,
+                removed,
+            } => f
+                .debug_struct("Commit")
+                .field("epoch", epoch)
+                .field("added", added)
+                .field("removed", removed)
+                .finish(),
+            Self::Application { sender, data } => f
+                .debug_struct("Application")
+                .field("sender", sender)
+                .field("len", &data.len())
+                .finish(),
+            Self::Ignored => f.write_str("Ignored"),
+        }
+    }
+}
+
+impl MlsClient {
+    /// Processes one handshake or application message from the group log.
+    ///
+    /// Another member's commit is validated and merged at once (superseding
+    /// any pending commit of ours, which lost the epoch). Errors leave the
+    /// group state unchanged: `WrongEpoch` for a stale or future commit or
+    /// an application message older than `max_past_epochs`, `WrongGroup`,
+    /// `InvalidMessage` for anything unparsable or unauthentic, `NotInGroup`
+    /// without a group. Do not pass our own messages echoed back.
+    pub fn process(&mut self, message: &[u8]) -> Result<Processed, GroupError> {
+        let result = self.process_inner(message);
+        let stats = &mut self.stats;
+        match &result {
+            Ok(Processed::Commit { .. }) => stats.commits_merged += 1,
+            Ok(Processed::Application { .. }) => stats.application_received += 1,
+            Ok(Processed::Ignored) => stats.ignored += 1,
+            Err(GroupError::WrongEpoch) => stats.rejected_wrong_epoch += 1,
+            Err(GroupError::WrongGroup) => stats.rejected_wrong_group += 1,
+            Err(GroupError::InvalidMessage) => stats.rejected_invalid += 1,
+            Err(_) => {}
+        }
+        result
+    }
+
+    fn process_inner(&mut self, message: &[u8]) -> Result<Processed, GroupError> {
+        let group = self.group.as_mut().ok_or(GroupError::NotInGroup)?;
+        let parsed = MlsMessageIn::tls_deserialize_exact(message)
+            .map_err(|e| logged(GroupError::InvalidMessage, "message parse failed", &e))?;
+        let protocol: ProtocolMessage = match parsed.extract() {
+            MlsMessageBodyIn::PrivateMessage(m) => m.into(),
+            MlsMessageBodyIn::PublicMessage(m) => m.into(),
+            _ => return Ok(Processed::Ignored),
+        };
+        if protocol.group_id() != group.group_id() {
+            return Err(GroupError::WrongGroup);
+        }
+        let from_past_epoch = protocol.epoch() < group.epoch();
+        let processed = group
+            .process_message(&self.provider, protocol)
+            .map_err(|e| from_process(e, from_past_epoch))?;
+        let epoch = processed.epoch().as_u64();
+        let sender = processed.sender().clone();
+        let credential = processed.credential().clone();
+        match processed.into_content() {
+            ProcessedMessageContent::ApplicationMessage(app) => {
+                let Sender::Member(leaf) = sender else {
+                    // openmls only accepts application messages from members.
+                    return Err(GroupError::InvalidMessage);
+                };
+                let leaf = leaf.u32();
+                let identity = String::from_utf8_lossy(&identity_bytes(&credential)).into_owned();
+                let sender = self
+                    .sender_at(epoch, leaf)
+                    .filter(|m| m.identity == identity)
+                    .unwrap_or_else(|| {
+                        tracing::debug!(epoch, leaf, "sender not in remembered rosters");
+                        Member {
+                            leaf,
+                            identity,
+                            signature_key: Vec::new(),
+                        }
+                    });
+                Ok(Processed::Application {
+                    sender,
+                    data: app.into_bytes(),
+                })
+            }
+            ProcessedMessageContent::StagedCommitMessage(staged) => self.merge_incoming(*staged),
+            _ => Ok(Processed::Ignored),
+        }
+    }
+
+    /// The member at `leaf` in `epoch` (current or remembered past).
+    fn sender_at(&self, epoch: u64, leaf: u32) -> Option<Member> {
+        let group = self.group.as_ref()?;
+        if group.epoch().as_u64() == epoch {
+            group
+                .member_at(openmls::prelude::LeafNodeIndex::new(leaf))
+                .map(|m| Member::from(&m))
+        } else {
+            self.history.lookup(epoch, leaf).cloned()
+        }
+    }
+
+    fn merge_incoming(&mut self, staged: StagedCommit) -> Result<Processed, GroupError> {
+        let group = self.group.as_mut().ok_or(GroupError::NotInGroup)?;
+        let old_epoch = group.epoch().as_u64();
+        let before = roster(group);
+        let removed: Vec<Member> = staged
+            .remove_proposals()
+            .filter_map(|r| {
+                let leaf = r.remove_proposal().removed().u32();
+                before.iter().find(|m| m.leaf == leaf).cloned()
+            })
+            .collect();
+        let added_keys: Vec<Vec<u8>> = staged
+            .add_proposals()
+            .map(|a| {
+                let leaf = a.add_proposal().key_package().leaf_node();
+                leaf.signature_key().as_slice().to_vec()
+            })
+            .collect();
+        let self_removed = staged.self_removed();
+        if group.pending_commit().is_some() {
+            tracing::debug!(epoch = old_epoch, "own pending commit superseded");
+        }
+        group
+            .merge_staged_commit(&self.provider, staged)
+            .map_err(|e| logged(GroupError::Internal, "merging commit failed", &e))?;
+        let epoch = group.epoch().as_u64();
+        let after = roster(group);
+        let added = added_keys
+            .iter()
+            .filter_map(|key| after.iter().find(|m| &m.signature_key == key).cloned())
+            .collect();
+        self.history
+            .record(old_epoch, before, self.cfg.max_past_epochs);
+        tracing::debug!(
+            epoch,
+            members = after.len(),
+            removed_self = self_removed,
+            "commit merged"
+        );
+        if self_removed {
+            self.leave_group();
+        }
+        Ok(Processed::Commit {
+            epoch,
+            added,
+            removed,
+        })
+    }
+
+    /// Encrypts an application message (chat) for the current epoch. Allowed
+    /// while a commit of ours is pending.
+    pub fn encrypt_application(&mut self, data: &[u8]) -> Result<Vec<u8>, GroupError> {
+        let group = self.group.as_mut().ok_or(GroupError::NotInGroup)?;
+        let message = group
+            .create_message(&self.provider, &self.signer, data)
+            .map_err(|e| {
+                let kind = match &e {
+                    CreateMessageError::GroupStateError(s) => from_state(s),
+                    _ => GroupError::Internal,
+                };
+                logged(kind, "encrypting application message failed", &e)
+            })?;
+        let bytes = message
+            .to_bytes()
+            .map_err(|e| logged(GroupError::Internal, "encoding message failed", &e))?;
+        self.stats.application_sent += 1;
+        Ok(bytes)
+    }
+}

@@ -1,0 +1,79 @@
+//! Helpers shared by the `group_*` integration tests.
+#![allow(dead_code, unreachable_pub)]
+
+use e2ee::group::{MlsClient, MlsConfig, Processed};
+
+/// MLSMessage wire formats (RFC 9420 §6).
+pub const WIRE_PRIVATE: [u8; 2] = [0, 2];
+pub const WIRE_WELCOME: [u8; 2] = [0, 3];
+pub const WIRE_KEY_PACKAGE: [u8; 2] = [0, 5];
+
+pub fn client(name: &str) -> MlsClient {
+    MlsClient::new(name, MlsConfig::default()).expect("client")
+}
+
+/// The wire_format field of a serialized MLSMessage.
+pub fn wire_format(message: &[u8]) -> [u8; 2] {
+    [message[2], message[3]]
+}
+
+/// Founder `names[0]` creates the group and adds the others with one
+/// commit; everyone joins from the Welcome.
+pub fn group(names: &[&str]) -> Vec<MlsClient> {
+    let mut clients: Vec<MlsClient> = names.iter().map(|n| client(n)).collect();
+    clients[0].create_group(b"room").expect("create");
+    if clients.len() > 1 {
+        let kps: Vec<Vec<u8>> = clients[1..]
+            .iter_mut()
+            .map(|c| c.key_package().expect("kp"))
+            .collect();
+        let refs: Vec<&[u8]> = kps.iter().map(Vec::as_slice).collect();
+        let commit = clients[0].commit(&refs, &[]).expect("commit");
+        assert_eq!(commit.added, (0..kps.len()).collect::<Vec<_>>());
+        clients[0].merge_pending_commit().expect("merge");
+        let welcome = commit.welcome.expect("welcome");
+        for c in &mut clients[1..] {
+            assert!(c.join(&welcome).expect("join"));
+        }
+    }
+    clients
+}
+
+/// Delivers `message` to every client except `from` and the ones in `skip`,
+/// asserting each gets a commit to `epoch`.
+pub fn deliver_commit(clients: &mut [MlsClient], from: usize, skip: &[usize], message: &[u8]) {
+    for (i, c) in clients.iter_mut().enumerate() {
+        if i == from || skip.contains(&i) {
+            continue;
+        }
+        match c.process(message) {
+            Ok(Processed::Commit { .. }) => {}
+            other => panic!("client {i}: expected a commit, got {other:?}"),
+        }
+    }
+}
+
+pub fn identities(c: &MlsClient) -> Vec<String> {
+    c.members().into_iter().map(|m| m.identity).collect()
+}
+
+/// A tiny deterministic PRNG (xorshift64*) for fuzz-ish loops.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed | 1)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next_u64() as u8).collect()
+    }
+}

@@ -1,0 +1,325 @@
+//! Shared by the E2EE system tests: the real SFU (in process or as its own
+//! process), tokens, proxies, and Room clients that record what they get.
+#![allow(dead_code, unreachable_pub)]
+
+pub mod memscan;
+pub mod udpcapture;
+pub mod wsproxy;
+
+use client_sdk::{
+    Codec, DecryptedFrame, MediaSender, Room, RoomEvent, RoomEvents, RoomOptions, TrackSpec,
+};
+use signaling::token::{Grants, TokenKeys};
+use std::collections::HashMap;
+use std::net::{SocketAddr, UdpSocket as StdUdp};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// Upper bound on anything a test waits for.
+pub const LIMIT: Duration = Duration::from_secs(30);
+
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+/// The real server in this process, on loopback.
+pub async fn server() -> sfu::RunningServer {
+    init_tracing();
+    let mut cfg = sfu::config::Config::loopback_ephemeral();
+    cfg.ice_timeout_secs = 5;
+    sfu::start(cfg).await.expect("server starts")
+}
+
+pub fn url(s: &sfu::RunningServer) -> String {
+    format!("ws://{}/rtc", s.http_addr())
+}
+
+pub fn token(room: &str, identity: &str) -> String {
+    TokenKeys::development()
+        .mint(
+            room,
+            identity,
+            identity,
+            Grants::default(),
+            Duration::from_secs(600),
+        )
+        .expect("mint")
+}
+
+/// A free loopback UDP or TCP port (released before use: a tiny race that
+/// only a parallel test could lose, and it would fail loudly).
+pub fn free_port() -> u16 {
+    let s = StdUdp::bind("127.0.0.1:0").expect("bind");
+    let port = s.local_addr().expect("addr").port();
+    let t = std::net::TcpListener::bind(("127.0.0.1", port));
+    match t {
+        Ok(_) => port,
+        Err(_) => free_port(),
+    }
+}
+
+/// The `sfu` binary as its own process, killed on drop.
+pub struct SfuProcess {
+    pub child: Child,
+    pub http: SocketAddr,
+    pub media: SocketAddr,
+}
+
+impl Drop for SfuProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl SfuProcess {
+    /// Starts the binary; media binds `127.0.0.1:port` and is advertised
+    /// at `public_ip` (a relay can stand there).
+    pub async fn start(public_ip: &str) -> Self {
+        init_tracing();
+        let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let media: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_sfu"))
+            .args([
+                "--http-bind",
+                &http.to_string(),
+                "--media-bind",
+                &media.to_string(),
+                "--media-public-ip",
+                public_ip,
+                "--log",
+                "warn",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn sfu");
+        let deadline = Instant::now() + LIMIT;
+        while tokio::net::TcpStream::connect(http).await.is_err() {
+            assert!(Instant::now() < deadline, "sfu did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self { child, http, media }
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://{}/rtc", self.http)
+    }
+}
+
+/// What one member received, shared with its collector task.
+#[derive(Default)]
+pub struct Inbox {
+    /// Decrypted frames per (publisher identity, track id), in order.
+    pub frames: HashMap<(String, String), Vec<DecryptedFrame>>,
+    pub chat: Vec<(String, String)>,
+    pub codes: Vec<String>,
+    pub epochs: Vec<u64>,
+    pub rosters: Vec<Vec<String>>,
+    pub mismatches: Vec<(Vec<String>, Vec<String>)>,
+    pub failures: Option<client_sdk::DecryptFailures>,
+    pub signaling: Vec<client_sdk::SignalingState>,
+    pub keyframes_needed: usize,
+    pub subscribed: usize,
+    pub closed: bool,
+}
+
+impl Inbox {
+    pub fn frames_from(&self, identity: &str) -> Vec<DecryptedFrame> {
+        let mut all: Vec<DecryptedFrame> = self
+            .frames
+            .iter()
+            .filter(|((id, _), _)| id == identity)
+            .flat_map(|(_, f)| f.clone())
+            .collect();
+        all.sort_by_key(|f| f.track_id.clone());
+        all
+    }
+}
+
+/// A room member with its inbox.
+pub struct Member {
+    pub room: Room,
+    pub inbox: Arc<Mutex<Inbox>>,
+    pub notify: Arc<tokio::sync::Notify>,
+}
+
+impl Member {
+    pub async fn join(url: &str, room: &str, identity: &str, options: RoomOptions) -> Self {
+        let (room, events) = client_sdk::connect(url, &token(room, identity), options)
+            .await
+            .expect("connect");
+        let inbox = Arc::new(Mutex::new(Inbox::default()));
+        let notify = Arc::new(tokio::sync::Notify::new());
+        collect(events, Arc::clone(&inbox), Arc::clone(&notify));
+        Self {
+            room,
+            inbox,
+            notify,
+        }
+    }
+
+    pub fn inbox(&self) -> std::sync::MutexGuard<'_, Inbox> {
+        self.inbox.lock().unwrap()
+    }
+
+    /// Waits until `check` holds on the inbox.
+    pub async fn until(&self, what: &str, check: impl Fn(&Inbox) -> bool) {
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            let notified = self.notify.notified();
+            if check(&self.inbox()) {
+                return;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "{}: timed out waiting for {what}",
+                self.room.identity()
+            );
+            let _ = tokio::time::timeout(left.min(Duration::from_millis(200)), notified).await;
+        }
+    }
+
+    pub async fn publish_av(&self) -> (MediaSender, MediaSender) {
+        let mic = self
+            .room
+            .publish(TrackSpec::new("mic", Codec::opus()))
+            .await
+            .expect("publish mic");
+        let cam = self
+            .room
+            .publish(TrackSpec::new("cam", Codec::vp8()))
+            .await
+            .expect("publish cam");
+        (mic, cam)
+    }
+}
+
+fn collect(mut events: RoomEvents, inbox: Arc<Mutex<Inbox>>, notify: Arc<tokio::sync::Notify>) {
+    tokio::spawn(async move {
+        let (frame_tx, mut frame_rx) = mpsc::unbounded_channel::<DecryptedFrame>();
+        loop {
+            tokio::select! {
+                ev = events.recv() => {
+                    let Some(ev) = ev else { break };
+                    let mut i = inbox.lock().unwrap();
+                    match ev {
+                        RoomEvent::TrackSubscribed(mut media) => {
+                            i.subscribed += 1;
+                            let tx = frame_tx.clone();
+                            tokio::spawn(async move {
+                                while let Some(f) = media.recv().await {
+                                    if tx.send(f).is_err() { break; }
+                                }
+                            });
+                        }
+                        RoomEvent::Chat { from, text } => i.chat.push((from, text)),
+                        RoomEvent::VerificationCodeChanged(c) => i.codes.push(c),
+                        RoomEvent::EpochChanged { epoch } => i.epochs.push(epoch),
+                        RoomEvent::RosterChanged(r) => {
+                            i.rosters.push(r.into_iter().map(|m| m.identity).collect())
+                        }
+                        RoomEvent::RosterMismatch { mls_only, signaling_only } => {
+                            i.mismatches.push((mls_only, signaling_only))
+                        }
+                        RoomEvent::DecryptFailures(f) => i.failures = Some(f),
+                        RoomEvent::Signaling(s) => i.signaling.push(s),
+                        RoomEvent::KeyframeNeeded { .. } => i.keyframes_needed += 1,
+                        RoomEvent::Closed(_) => i.closed = true,
+                        _ => {}
+                    }
+                    drop(i);
+                    notify.notify_waiters();
+                }
+                Some(f) = frame_rx.recv() => {
+                    inbox
+                        .lock()
+                        .unwrap()
+                        .frames
+                        .entry((f.identity.clone(), f.track_id.clone()))
+                        .or_default()
+                        .push(f);
+                    notify.notify_waiters();
+                }
+            }
+        }
+    });
+}
+
+/// A frame plaintext: sender, track, index, the marker, and filler that
+/// covers every byte value, `len` bytes in all.
+pub fn frame(sender: &str, track: &str, i: u32, marker: &[u8], len: usize) -> Vec<u8> {
+    let mut p = format!("{sender}/{track}/{i}/").into_bytes();
+    p.extend_from_slice(marker);
+    let fill = len.saturating_sub(p.len());
+    p.extend((0..=255u8).cycle().skip(i as usize % 256).take(fill));
+    p
+}
+
+/// Parses the index out of a frame made by [`frame`].
+pub fn frame_index(data: &[u8]) -> Option<(String, String, u32)> {
+    let text = String::from_utf8_lossy(&data[..data.len().min(64)]).to_string();
+    let mut parts = text.split('/');
+    let sender = parts.next()?.to_owned();
+    let track = parts.next()?.to_owned();
+    let i = parts.next()?.parse().ok()?;
+    Some((sender, track, i))
+}
+
+/// The KID and CTR of an SFrame ciphertext (RFC 9605 §4.3), and the
+/// header length.
+pub fn sframe_header(data: &[u8]) -> Option<(u64, u64, usize)> {
+    let config = *data.first()?;
+    let mut at = 1;
+    let read = |at: &mut usize, n: usize| -> Option<u64> {
+        let bytes = data.get(*at..*at + n)?;
+        *at += n;
+        Some(bytes.iter().fold(0u64, |v, b| (v << 8) | u64::from(*b)))
+    };
+    let k = u64::from((config >> 4) & 0x07);
+    let kid = if config & 0x80 == 0 {
+        k
+    } else {
+        read(&mut at, k as usize + 1)?
+    };
+    let c = u64::from(config & 0x07);
+    let ctr = if config & 0x08 == 0 {
+        c
+    } else {
+        read(&mut at, c as usize + 1)?
+    };
+    Some((kid, ctr, at))
+}
+
+/// Tries to open an AES_128_GCM_SHA256_128 SFrame ciphertext with one
+/// `(key, salt)` by hand: nonce = salt XOR CTR, AAD = header || metadata.
+pub fn open_by_hand(data: &[u8], metadata: &[u8], key: &[u8], salt: &[u8]) -> Option<Vec<u8>> {
+    use aes_gcm::aead::{Aead, KeyInit, Payload};
+    let (_, ctr, header_len) = sframe_header(data)?;
+    if key.len() != 16 || salt.len() != 12 {
+        return None;
+    }
+    let mut nonce = [0u8; 12];
+    nonce.copy_from_slice(salt);
+    for (i, b) in ctr.to_be_bytes().iter().enumerate() {
+        nonce[4 + i] ^= b;
+    }
+    let cipher = aes_gcm::Aes128Gcm::new_from_slice(key).ok()?;
+    let mut aad = data[..header_len].to_vec();
+    aad.extend_from_slice(metadata);
+    cipher
+        .decrypt(
+            &aes_gcm::Nonce::from(nonce),
+            Payload {
+                msg: &data[header_len..],
+                aad: &aad,
+            },
+        )
+        .ok()
+}
