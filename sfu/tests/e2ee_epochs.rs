@@ -50,7 +50,7 @@ async fn joins_and_leaves_rotate_keys_without_stopping_media() {
     )
     .await
     .expect("recorder joins");
-    let alice_pid = alice.room.participant_id().to_owned();
+    let alice_pid = alice.room.participant_id();
     {
         let recorded = Arc::clone(&recorded);
         tokio::spawn(async move {

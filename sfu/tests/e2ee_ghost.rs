@@ -85,7 +85,7 @@ async fn a_ghost_added_through_the_server_is_visible_to_everyone() {
     let mut ghost = e2ee::group::MlsClient::new("ghost", Default::default()).expect("client");
     let kp = base64::engine::general_purpose::STANDARD.encode(ghost.key_package().expect("kp"));
     let conn = proxy
-        .conn_of(alice.room.participant_id())
+        .conn_of(&alice.room.participant_id())
         .expect("alice's connection");
     let shift = Arc::new(Mutex::new(false));
     {
@@ -151,7 +151,7 @@ async fn a_withheld_commit_shows_in_the_verification_codes() {
     // From now on carol gets no commits, and no gap in the numbering that
     // would give the trick away.
     let conn = proxy
-        .conn_of(carol.room.participant_id())
+        .conn_of(&carol.room.participant_id())
         .expect("carol's connection");
     let dropped = Arc::new(Mutex::new(0i64));
     {

@@ -38,6 +38,8 @@ pub(crate) struct CoordinatorConfig {
     pub(crate) self_update: Option<Duration>,
     /// Base-key length for the SFrame suite in use.
     pub(crate) sframe_nk: usize,
+    /// MLS settings, for the fresh client a rejoin uses.
+    pub(crate) mls: e2ee::group::MlsConfig,
 }
 
 /// A participant in the signaling roster.
@@ -230,6 +232,17 @@ impl Coordinator {
         self.pump_chat(now);
     }
 
+    /// Chat messages not yet confirmed by the log, oldest first: a rejoin
+    /// carries them to the new session.
+    pub(crate) fn take_unsent_chat(&mut self) -> Vec<String> {
+        self.chat_in_flight
+            .take()
+            .into_iter()
+            .chain(self.chat_queue.drain(..))
+            .map(|c| c.text)
+            .collect()
+    }
+
     /// After a resumed connection: resend what may have died with the old
     /// socket. Duplicates are harmless: the server refuses a second commit
     /// for an epoch and every member drops a repeated chat id.
@@ -411,8 +424,18 @@ impl Coordinator {
         }
         self.commit = None;
         self.out.push_back(Output::Desynchronized);
-        self.send_key_package();
+        self.rejoin_as_new_client();
         self.maybe_commit(now);
+    }
+
+    /// Asks to be added again with a fresh signature key: the committer
+    /// then replaces our stale leaf (same identity, old key) in one commit.
+    fn rejoin_as_new_client(&mut self) {
+        match MlsClient::new(self.mls.identity(), self.cfg.mls.clone()) {
+            Ok(fresh) => self.mls = fresh,
+            Err(error) => warn!(%error, "cannot make a fresh MLS client"),
+        }
+        self.send_key_package();
     }
 
     fn on_key_package(&mut self, pid: String, key_package: &str) {
@@ -513,7 +536,7 @@ impl Coordinator {
                     self.mls.leave_group();
                     self.out.push_back(Output::LeftGroup);
                     if self.roster.contains_key(&self.me) {
-                        self.send_key_package();
+                        self.rejoin_as_new_client();
                     }
                 }
             }
@@ -522,7 +545,7 @@ impl Coordinator {
                 info!("removed from the MLS group");
                 self.mls.leave_group();
                 self.out.push_back(Output::LeftGroup);
-                self.send_key_package();
+                self.rejoin_as_new_client();
             }
             Err(error) => {
                 warn!(%error, "cannot process a commit");

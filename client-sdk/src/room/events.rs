@@ -73,6 +73,10 @@ pub enum SignalingState {
     /// dropped and this member asked to be added again (decryption resumes
     /// with the next epoch).
     RejoinedGroup,
+    /// The server no longer held the session: this member joined the room
+    /// again as a new participant (new participant id, new MLS leaf), and
+    /// published its tracks again. Decryption resumes once it is added.
+    Rejoined,
 }
 
 /// Something that happened in the room.

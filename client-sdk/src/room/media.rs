@@ -11,12 +11,12 @@
 
 use super::keys::{FrameCtx, Keys};
 use crate::error::WriteError;
-use crate::track::{LocalTrack, RemoteTrack};
+use crate::track::{LocalTrack, RemoteTrack, TrackSpec};
 use e2ee::frame::{FrameAssembler, packetize};
 use signaling::proto::TrackKind;
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::mpsc;
 use tracing::debug;
@@ -53,21 +53,46 @@ pub enum SendFrameError {
     Write(#[from] WriteError),
 }
 
+/// A published track as the room remembers it: after a rejoin it is
+/// published again on the new session and the sender switches to it.
+#[derive(Debug)]
+pub(crate) struct SenderSlot {
+    pub(crate) spec: TrackSpec,
+    track: Mutex<Arc<LocalTrack>>,
+}
+
+impl SenderSlot {
+    pub(crate) fn new(spec: TrackSpec, track: LocalTrack) -> Self {
+        Self {
+            spec,
+            track: Mutex::new(Arc::new(track)),
+        }
+    }
+
+    pub(crate) fn replace(&self, track: LocalTrack) {
+        *self.track.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(track);
+    }
+
+    fn current(&self) -> Arc<LocalTrack> {
+        Arc::clone(&self.track.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
 /// A published, end-to-end encrypted track. Send encoded frames with
 /// [`send_frame`](Self::send_frame).
 #[derive(Debug)]
 pub struct MediaSender {
-    track: LocalTrack,
+    slot: Arc<SenderSlot>,
     kind: TrackKind,
     keys: Arc<Keys>,
     frame_number: AtomicU16,
 }
 
 impl MediaSender {
-    pub(crate) fn new(track: LocalTrack, kind: TrackKind, keys: Arc<Keys>) -> Self {
+    pub(crate) fn new(slot: Arc<SenderSlot>, keys: Arc<Keys>) -> Self {
         Self {
-            track,
-            kind,
+            kind: slot.spec.kind(),
+            slot,
             keys,
             frame_number: AtomicU16::new(0),
         }
@@ -75,12 +100,13 @@ impl MediaSender {
 
     /// The app's name for the track.
     pub fn cid(&self) -> &str {
-        self.track.cid()
+        &self.slot.spec.cid
     }
 
-    /// The server's id for the track.
-    pub fn track_id(&self) -> &str {
-        self.track.track_id()
+    /// The server's id for the track (it changes if the room had to be
+    /// joined again).
+    pub fn track_id(&self) -> String {
+        self.slot.current().track_id().to_owned()
     }
 
     /// Encrypts one encoded frame under the current epoch's key and sends
@@ -99,11 +125,12 @@ impl MediaSender {
         }
         let keyframe = keyframe && self.kind == TrackKind::Video;
         let ciphertext = self.keys.encrypt(frame, keyframe)?;
+        let track = self.slot.current();
         if self.kind == TrackKind::Audio {
             if ciphertext.len() > MAX_RTP_PAYLOAD {
                 return Err(SendFrameError::AudioTooLarge(frame.len()));
             }
-            self.track.write_rtp(ciphertext, timestamp, true).await?;
+            track.write_rtp(ciphertext, timestamp, true).await?;
             return Ok(());
         }
         let frame_number = self.frame_number.fetch_add(1, Ordering::Relaxed);
@@ -116,7 +143,7 @@ impl MediaSender {
                 keyframe,
             };
             let len = rtp_dd::write(&mark, &mut dd);
-            self.track
+            track
                 .outbound()
                 .write_rtp_with_dd(
                     bytes::Bytes::copy_from_slice(chunk.payload),

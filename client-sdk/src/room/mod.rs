@@ -15,7 +15,7 @@ pub use events::{DecryptFailures, RoomEvent, RoomEvents, RosterMember, Signaling
 pub use media::{DecryptedFrame, MediaSender, RemoteMedia, SendFrameError};
 
 use crate::error::{ConnectError, PublishError};
-use crate::events::{Event, Events};
+use crate::events::{CloseReason, Event, Events};
 use crate::options::ConnectOptions;
 use crate::participant::Participant;
 use crate::track::TrackSpec;
@@ -23,12 +23,13 @@ use coordinator::{Coordinator, CoordinatorConfig, Output};
 use e2ee::frame::{DecryptConfig, Suite, base_key_len};
 use e2ee::group::{MlsClient, MlsConfig};
 use keys::Keys;
+use media::SenderSlot;
 use signaling::proto::TrackKind;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 /// How often decrypt-failure totals are checked for an event.
 const FAILURE_REPORT_INTERVAL: Duration = Duration::from_millis(250);
@@ -105,12 +106,67 @@ struct Snapshot {
 }
 
 struct RoomShared {
-    participant: Participant,
+    /// The current session; replaced when the room has to be joined again.
+    session: Mutex<Arc<Participant>>,
+    url: String,
+    /// Kept to join again; never logged.
+    token: String,
+    options: RoomOptions,
     identity: String,
     keys: Arc<Keys>,
     snapshot: Mutex<Snapshot>,
-    /// `cid`s of local video tracks: each gets a keyframe request per epoch.
-    video_cids: Mutex<Vec<String>>,
+    /// Published tracks, to publish again after a rejoin and to ask for a
+    /// keyframe on video ones every epoch.
+    senders: Mutex<Vec<Weak<SenderSlot>>>,
+}
+
+impl RoomShared {
+    fn participant(&self) -> Arc<Participant> {
+        Arc::clone(&lock(&self.session))
+    }
+
+    fn live_senders(&self) -> Vec<Arc<SenderSlot>> {
+        let mut senders = lock(&self.senders);
+        senders.retain(|s| s.strong_count() > 0);
+        senders.iter().filter_map(Weak::upgrade).collect()
+    }
+
+    /// A group-key state machine for `participant`'s session, with a fresh
+    /// MLS client (a new signature key per membership).
+    fn coordinator(
+        &self,
+        participant: &Participant,
+        now: Instant,
+    ) -> Result<Coordinator, ConnectError> {
+        let mls = MlsClient::new(&self.identity, self.options.mls.clone())
+            .map_err(|e| ConnectError::E2ee(e.to_string()))?;
+        let roster: Vec<(String, String)> = participant
+            .room()
+            .participants
+            .iter()
+            .map(|p| (p.participant_id.clone(), p.identity.clone()))
+            .collect();
+        self.keys
+            .learn_identity(participant.participant_id(), &self.identity);
+        for (pid, id) in &roster {
+            self.keys.learn_identity(pid, id);
+        }
+        let cfg = CoordinatorConfig {
+            takeover_delay: self.options.takeover_delay,
+            mismatch_grace: self.options.mismatch_grace,
+            self_update: self.options.self_update,
+            sframe_nk: base_key_len(self.options.suite),
+            mls: self.options.mls.clone(),
+        };
+        Ok(Coordinator::new(
+            cfg,
+            mls,
+            participant.participant_id(),
+            roster,
+            participant.mls_info(),
+            now,
+        ))
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -128,7 +184,7 @@ pub struct Room {
 impl std::fmt::Debug for Room {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Room")
-            .field("participant", &self.shared.participant)
+            .field("participant", &self.shared.participant())
             .field("identity", &self.shared.identity)
             .finish_non_exhaustive()
     }
@@ -175,40 +231,19 @@ pub async fn connect(
 ) -> Result<(Room, RoomEvents), ConnectError> {
     let (participant, events) = Participant::connect(url, token, options.connect.clone()).await?;
     let identity = participant.identity().to_owned();
-    let mls = MlsClient::new(&identity, options.mls.clone())
-        .map_err(|e| ConnectError::E2ee(e.to_string()))?;
     let keys = Arc::new(Keys::new(options.suite, options.decrypt.clone()));
-    let roster: Vec<(String, String)> = participant
-        .room()
-        .participants
-        .iter()
-        .map(|p| (p.participant_id.clone(), p.identity.clone()))
-        .collect();
-    keys.learn_identity(participant.participant_id(), &identity);
-    for (pid, id) in &roster {
-        keys.learn_identity(pid, id);
-    }
-    let cfg = CoordinatorConfig {
-        takeover_delay: options.takeover_delay,
-        mismatch_grace: options.mismatch_grace,
-        self_update: options.self_update,
-        sframe_nk: base_key_len(options.suite),
-    };
-    let coordinator = Coordinator::new(
-        cfg,
-        mls,
-        participant.participant_id(),
-        roster,
-        participant.mls_info(),
-        Instant::now(),
-    );
+    let participant = Arc::new(participant);
     let shared = Arc::new(RoomShared {
-        participant,
+        session: Mutex::new(Arc::clone(&participant)),
+        url: url.to_owned(),
+        token: token.to_owned(),
+        options,
         identity,
         keys,
         snapshot: Mutex::new(Snapshot::default()),
-        video_cids: Mutex::new(Vec::new()),
+        senders: Mutex::new(Vec::new()),
     });
+    let coordinator = shared.coordinator(&participant, Instant::now())?;
     let (commands_tx, commands_rx) = mpsc::unbounded_channel();
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (epoch_tx, epoch_rx) = watch::channel(None);
@@ -235,9 +270,10 @@ pub async fn connect(
 }
 
 impl Room {
-    /// This member's participant id, assigned by the server.
-    pub fn participant_id(&self) -> &str {
-        self.shared.participant.participant_id()
+    /// This member's participant id, assigned by the server (a new one if
+    /// the room had to be joined again).
+    pub fn participant_id(&self) -> String {
+        self.shared.participant().participant_id().to_owned()
     }
 
     /// This member's identity (from the token; also its MLS credential).
@@ -245,25 +281,24 @@ impl Room {
         &self.shared.identity
     }
 
-    /// The underlying participant (signaling and transports).
-    pub fn participant(&self) -> &Participant {
-        &self.shared.participant
+    /// The underlying participant (signaling and transports) of the
+    /// current session.
+    pub fn participant(&self) -> Arc<Participant> {
+        self.shared.participant()
     }
 
     /// Publishes an end-to-end encrypted track. The SDK encrypts,
     /// packetizes and sends each frame given to [`MediaSender::send_frame`].
     pub async fn publish(&self, spec: TrackSpec) -> Result<MediaSender, PublishError> {
-        let kind = spec.kind();
-        let cid = spec.cid.clone();
+        let spec = spec.with_e2ee(true);
         let track = self
             .shared
-            .participant
-            .publish_track(spec.with_e2ee(true))
+            .participant()
+            .publish_track(spec.clone())
             .await?;
-        if kind == TrackKind::Video {
-            lock(&self.shared.video_cids).push(cid);
-        }
-        Ok(MediaSender::new(track, kind, Arc::clone(&self.shared.keys)))
+        let slot = Arc::new(SenderSlot::new(spec, track));
+        lock(&self.shared.senders).push(Arc::downgrade(&slot));
+        Ok(MediaSender::new(slot, Arc::clone(&self.shared.keys)))
     }
 
     /// Sends an end-to-end encrypted chat message to the room. It arrives
@@ -339,7 +374,7 @@ impl Room {
 
     /// Leaves the room cleanly: the others commit this member's removal.
     pub async fn leave(&self) {
-        self.shared.participant.leave().await;
+        self.shared.participant().leave().await;
     }
 }
 
@@ -374,6 +409,15 @@ impl Driver {
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
             tokio::select! {
                 event = events.recv() => match event {
+                    Some(Event::Closed(CloseReason::ConnectionLost)) => {
+                        match self.rejoin().await {
+                            Some(next) => events = next,
+                            None => {
+                                self.on_event(Event::Closed(CloseReason::ConnectionLost)).await;
+                                break;
+                            }
+                        }
+                    }
                     Some(event) => {
                         if self.on_event(event).await {
                             break;
@@ -400,6 +444,64 @@ impl Driver {
 
     fn emit(&self, event: RoomEvent) {
         let _ = self.events.send(event);
+    }
+
+    /// The server no longer holds our session: join the room again as a
+    /// new participant with a new MLS client, publish the same tracks, and
+    /// carry over unsent chat. `None` if that fails within the window.
+    async fn rejoin(&mut self) -> Option<Events> {
+        let options = &self.shared.options.connect;
+        let window = options.reconnect_window;
+        if window.is_zero() {
+            return None;
+        }
+        let deadline = Instant::now() + window;
+        let mut backoff = Duration::from_millis(100);
+        let (participant, events) = loop {
+            match Participant::connect(&self.shared.url, &self.shared.token, options.clone()).await
+            {
+                Ok(joined) => break joined,
+                Err(ConnectError::Unauthorized(why)) => {
+                    warn!(%why, "cannot join again: token refused");
+                    return None;
+                }
+                Err(error) => {
+                    if Instant::now() + backoff >= deadline {
+                        warn!(%error, "cannot join again within the window");
+                        return None;
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+            }
+        };
+        let participant = Arc::new(participant);
+        let now = Instant::now();
+        let coordinator = match self.shared.coordinator(&participant, now) {
+            Ok(c) => c,
+            Err(error) => {
+                warn!(%error, "cannot restart E2EE");
+                participant.leave().await;
+                return None;
+            }
+        };
+        info!(participant = %participant.participant_id(), "joined the room again");
+        *lock(&self.shared.session) = Arc::clone(&participant);
+        self.shared.keys.forget();
+        *lock(&self.shared.snapshot) = Snapshot::default();
+        let unsent = self.coordinator.take_unsent_chat();
+        self.coordinator = coordinator;
+        for text in unsent {
+            self.coordinator.send_chat(now, text);
+        }
+        for slot in self.shared.live_senders() {
+            match participant.publish_track(slot.spec.clone()).await {
+                Ok(track) => slot.replace(track),
+                Err(error) => warn!(cid = %slot.spec.cid, %error, "cannot publish again"),
+            }
+        }
+        self.emit(RoomEvent::Signaling(SignalingState::Rejoined));
+        Some(events)
     }
 
     fn report_failures(&mut self) {
@@ -437,7 +539,7 @@ impl Driver {
             Event::TrackSubscribed(track) => {
                 let dd_id = if track.info().kind == TrackKind::Video {
                     self.shared
-                        .participant
+                        .participant()
                         .subscriber_extension_id(rtp_dd::URI)
                         .await
                 } else {
@@ -483,7 +585,7 @@ impl Driver {
         while let Some(output) = self.coordinator.poll() {
             match output {
                 Output::Send(message) => {
-                    if !self.shared.participant.send_message(message) {
+                    if !self.shared.participant().send_message(message) {
                         debug!("signaling closed; MLS message not sent");
                     }
                 }
@@ -514,8 +616,12 @@ impl Driver {
                     self.emit(RoomEvent::VerificationCodeChanged(verification_code));
                     // RFC 9605 §6.2: the first frame under a new key should
                     // be one a receiver can start from.
-                    for cid in lock(&self.shared.video_cids).iter() {
-                        self.emit(RoomEvent::KeyframeNeeded { cid: cid.clone() });
+                    for slot in self.shared.live_senders() {
+                        if slot.spec.kind() == TrackKind::Video {
+                            self.emit(RoomEvent::KeyframeNeeded {
+                                cid: slot.spec.cid.clone(),
+                            });
+                        }
                     }
                 }
                 Output::LeftGroup => {

@@ -32,6 +32,9 @@ pub struct Captured {
 /// place of `text` (empty to drop it).
 pub type ToClientHook = Box<dyn FnMut(u64, &str) -> Vec<String> + Send>;
 
+/// Rewrites a client → server message.
+pub type ToServerHook = Box<dyn FnMut(u64, &str) -> String + Send>;
+
 struct Conn {
     tasks: Vec<JoinHandle<()>>,
     inject: mpsc::UnboundedSender<String>,
@@ -42,6 +45,7 @@ struct Inner {
     log: Mutex<Vec<Captured>>,
     conns: Mutex<HashMap<u64, Conn>>,
     hook: Mutex<Option<ToClientHook>>,
+    up_hook: Mutex<Option<ToServerHook>>,
     /// Participant id per connection, from the server's `joined`.
     participants: Mutex<HashMap<u64, String>>,
 }
@@ -113,6 +117,11 @@ impl WsProxy {
         *self.inner.hook.lock().unwrap() = Some(hook);
     }
 
+    /// Installs a hook on client → server messages.
+    pub fn set_up_hook(&self, hook: ToServerHook) {
+        *self.inner.up_hook.lock().unwrap() = Some(hook);
+    }
+
     /// The connection whose `joined` named `participant_id`.
     pub fn conn_of(&self, participant_id: &str) -> Option<u64> {
         self.inner
@@ -154,13 +163,18 @@ where
     let up = {
         let inner = Arc::clone(&inner);
         tokio::spawn(async move {
-            while let Some(Ok(msg)) = client_rx.next().await {
+            while let Some(Ok(mut msg)) = client_rx.next().await {
                 if let Message::Text(t) = &msg {
+                    let text = match inner.up_hook.lock().unwrap().as_mut() {
+                        Some(hook) => hook(id, t),
+                        None => t.to_string(),
+                    };
                     inner.log.lock().unwrap().push(Captured {
                         conn: id,
                         dir: Dir::ToServer,
-                        text: t.to_string(),
+                        text: text.clone(),
                     });
+                    msg = Message::Text(text.into());
                 }
                 let close = matches!(msg, Message::Close(_));
                 if server_tx.send(msg).await.is_err() || close {
