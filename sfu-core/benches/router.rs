@@ -15,7 +15,7 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use sfu_core::demux;
 use sfu_core::rewrite::Rewriter;
-use sfu_core::router::{Kind, PacketMeta, ParticipantKey, Router, TrackKey};
+use sfu_core::router::{DdSignal, Kind, PacketMeta, ParticipantKey, Router, TrackKey};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 use str0m::media::Mid;
@@ -51,6 +51,7 @@ fn meta(ssrc: u32, seq: u64) -> PacketMeta<'static> {
         ts: (seq as u32).wrapping_mul(TS_STEP),
         clock_rate: 90_000,
         rid: None,
+        dd: DdSignal::Absent,
     }
 }
 

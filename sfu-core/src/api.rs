@@ -30,6 +30,10 @@ pub struct MediaConfig {
     pub rtx_cache_age: Duration,
     /// Minimum gap between keyframe requests sent to one publisher track.
     pub keyframe_min_interval: Duration,
+    /// A subscriber waiting for a keyframe on a track that carries the
+    /// dependency descriptor gets the request repeated (still throttled) if
+    /// no keyframe started this long after the last one.
+    pub keyframe_retry: Duration,
     /// Largest datagram accepted.
     pub max_datagram: usize,
 }
@@ -43,6 +47,7 @@ impl MediaConfig {
             rtx_cache_packets: 1024,
             rtx_cache_age: Duration::from_secs(3),
             keyframe_min_interval: Duration::from_millis(500),
+            keyframe_retry: Duration::from_secs(1),
             max_datagram: 2048,
         }
     }

@@ -5,6 +5,14 @@
 //! to back. Requests for one track inside a window collapse into one; a
 //! request that arrives during the window is remembered and sent when the
 //! window ends, so no subscriber is left waiting forever.
+//!
+//! A request can also be lost, or ignored by the publisher. A subscriber
+//! that waits for a keyframe start ([`crate::router::DdSignal`]) gets nothing
+//! until one arrives, so for it the request is repeated: [`KeyframeRetry`]
+//! remembers when the last request went out, and a packet held back after
+//! the retry interval asks again. No timer is needed: with no packets
+//! flowing there is nothing to hold back, and the first packet that is held
+//! back asks.
 
 use std::time::{Duration, Instant};
 
@@ -53,6 +61,26 @@ impl KeyframeThrottle {
     }
 }
 
+/// When a keyframe request for one published track may be repeated.
+#[derive(Debug, Clone, Default)]
+pub struct KeyframeRetry {
+    until: Option<Instant>,
+}
+
+impl KeyframeRetry {
+    /// A request went to the publisher at `now`; it is answered, or given up
+    /// on, `retry` later.
+    pub fn sent(&mut self, now: Instant, retry: Duration) {
+        self.until = Some(now + retry);
+    }
+
+    /// Whether the last request may still be answered, so asking again now
+    /// would be premature.
+    pub fn outstanding(&self, now: Instant) -> bool {
+        self.until.is_some_and(|until| now < until)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,5 +100,16 @@ mod tests {
         assert!(!k.poll(t0 + iv, iv), "sent once");
         assert_eq!(k.due_at(iv), None);
         assert!(k.request(t0 + iv * 3, iv));
+    }
+
+    #[test]
+    fn a_request_is_outstanding_for_the_retry_interval() {
+        let t0 = Instant::now();
+        let retry = Duration::from_secs(1);
+        let mut r = KeyframeRetry::default();
+        assert!(!r.outstanding(t0), "none sent yet");
+        r.sent(t0, retry);
+        assert!(r.outstanding(t0 + Duration::from_millis(999)));
+        assert!(!r.outstanding(t0 + retry));
     }
 }

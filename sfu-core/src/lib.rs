@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 mod api;
+mod dd;
 pub mod demux;
 pub mod keyframe;
 mod plane;

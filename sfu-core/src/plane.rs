@@ -3,6 +3,7 @@
 //! events and the routing core.
 
 use crate::api::{Command, Event, Kind, MediaConfig, Output, Role, Transmit};
+use crate::dd;
 use crate::demux::{self, Class};
 use crate::rewrite::Rewriter;
 use crate::router::{Forward, PacketMeta, ParticipantKey, Router, TrackKey, Unsubscribed};
@@ -20,6 +21,14 @@ use str0m::{Candidate, Event as RtcEvent, Input as RtcInput, Output as RtcOutput
 /// Remote addresses remembered per transport. ICE may try a few pairs; more
 /// than this is abuse, and the oldest mapping is forgotten.
 const MAX_ADDRS_PER_TRANSPORT: usize = 4;
+
+/// Largest incoming RTP packet (header and payload, before SRTP) that is
+/// forwarded. str0m builds each outgoing packet in a 2000-byte buffer and
+/// panics past it; the subscriber hop may add per-hop extensions
+/// (abs-send-time, transport-cc, mid, rid), the two-byte extension form and
+/// an RTX sequence number that the publisher's packet lacked, well under 64
+/// bytes together.
+const MAX_FORWARDED_RTP: usize = 2000 - 64;
 
 /// Input to the media plane.
 #[derive(Debug)]
@@ -121,8 +130,8 @@ impl MediaPlane {
     /// A media plane with no participants.
     pub fn new(cfg: MediaConfig, _now: Instant) -> Self {
         Self {
+            router: Router::new(cfg.keyframe_retry),
             cfg,
-            router: Router::default(),
             transports: HashMap::new(),
             addrs: HashMap::new(),
             by_addr: HashMap::new(),
@@ -396,6 +405,18 @@ impl MediaPlane {
             self.stats.drop(DropReason::NoTrack);
             return;
         };
+        if pkt.header.header_len + pkt.payload.len() > MAX_FORWARDED_RTP {
+            self.stats.drop(DropReason::Oversized);
+            return;
+        }
+        let dd = match dd::signal(&pkt.header.ext_vals) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::trace!(error = %e, "dependency descriptor refused");
+                self.stats.drop(DropReason::BadDependencyDescriptor);
+                return;
+            }
+        };
         let rid = info.rid;
         let meta = PacketMeta {
             ssrc: info.ssrc,
@@ -403,10 +424,18 @@ impl MediaPlane {
             ts: pkt.header.timestamp,
             clock_rate: info.clock_rate,
             rid: rid.as_ref().map(|r| r.as_ref()),
+            dd,
         };
         let mut fwd = std::mem::take(&mut self.fwd);
-        if !self.router.forward(track, meta, now, |f| fwd.push(f)) {
-            self.stats.drop(DropReason::NoTrack);
+        match self.router.forward(track, meta, now, |f| fwd.push(f)) {
+            None => self.stats.drop(DropReason::NoTrack),
+            Some(gate) => {
+                self.stats
+                    .drop_n(DropReason::AwaitingKeyframe, gate.awaiting_keyframe);
+                if gate.request_keyframe {
+                    self.request_keyframe(now, track);
+                }
+            }
         }
         if fwd.is_empty() {
             self.fwd = fwd;
@@ -1102,7 +1131,10 @@ impl MediaPlane {
 
 /// Header extensions that carry end-to-end meaning and pass to subscribers.
 /// The per-hop ones (transport-cc, abs-send-time, mid, rid) are written anew
-/// by each subscriber transport.
+/// by each subscriber transport. `user_values` holds the dependency
+/// descriptor, the only user extension registered, and it is copied as
+/// received. Extensions the transports do not register never reach this
+/// point: str0m drops them while parsing, deliberately.
 fn passthrough_extensions(e: &ExtensionValues) -> ExtensionValues {
     ExtensionValues {
         audio_level: e.audio_level,

@@ -44,6 +44,11 @@ pub struct Rewritten {
 }
 
 impl Rewriter {
+    /// The SSRC of the source currently mapped onto the output, if any.
+    pub fn source_ssrc(&self) -> Option<u32> {
+        self.source.map(|s| s.ssrc)
+    }
+
     /// Maps one incoming packet. `seq` is the publisher-side extended
     /// sequence number. Returns `None` for a packet that cannot be placed in
     /// the output (from a source we switched away from, or too old).

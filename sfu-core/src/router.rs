@@ -5,8 +5,16 @@
 //! it who joined and what was negotiated, asks it where each packet goes, and
 //! does what it says. This keeps the decision testable and benchmarkable on
 //! its own.
+//!
+//! **Keyframe gating.** A track whose packets carry the dependency
+//! descriptor is *gated*: a subscriber that starts on it (new subscription,
+//! reused m-line) or would switch to a new source of it gets nothing until a
+//! packet that starts a keyframe ([`DdSignal::KeyframeStart`]). Forwarding
+//! delta frames it cannot decode would only waste its bandwidth and make it
+//! ask for a keyframe anyway. Tracks that never carried a descriptor are not
+//! gated: nothing tells the SFU where their keyframes are.
 
-use crate::keyframe::KeyframeThrottle;
+use crate::keyframe::{KeyframeRetry, KeyframeThrottle};
 use crate::rewrite::{Rewriter, Rewritten};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -35,6 +43,19 @@ struct Subscription {
     /// The subscriber-side m-line, once negotiated.
     out_mid: Option<Mid>,
     rewriter: Rewriter,
+    /// Nothing forwarded on the current m-line yet.
+    fresh: bool,
+}
+
+impl Subscription {
+    fn new(subscriber: ParticipantKey) -> Self {
+        Self {
+            subscriber,
+            out_mid: None,
+            rewriter: Rewriter::default(),
+            fresh: true,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -46,6 +67,10 @@ struct Track {
     forwarded_rid: Option<String>,
     subs: Vec<Subscription>,
     keyframes: KeyframeThrottle,
+    retry: KeyframeRetry,
+    /// Some packet carried a dependency descriptor: subscribers start on
+    /// keyframes.
+    gated: bool,
 }
 
 #[derive(Debug)]
@@ -75,6 +100,33 @@ pub struct PacketMeta<'a> {
     pub clock_rate: u32,
     /// Simulcast rid, if any.
     pub rid: Option<&'a str>,
+    /// What its dependency descriptor says.
+    pub dd: DdSignal,
+}
+
+/// What a packet's dependency descriptor says about where a receiver may
+/// start decoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DdSignal {
+    /// No descriptor on this packet.
+    Absent,
+    /// A descriptor, not on the first packet of a keyframe.
+    Other,
+    /// The first packet of a keyframe: the frame starts here and the
+    /// template structure needed to read later descriptors is attached.
+    KeyframeStart,
+}
+
+/// What [`Router::forward`] held back, besides what it forwarded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Gate {
+    /// Subscribers that did not get the packet because they wait for a
+    /// keyframe start.
+    pub awaiting_keyframe: u32,
+    /// Someone waits, and no keyframe request went out within the retry
+    /// interval (none yet, or it was lost or ignored): ask the publisher
+    /// (through [`Router::keyframe_request`], which throttles).
+    pub request_keyframe: bool,
 }
 
 /// Where a forwarded packet goes.
@@ -102,17 +154,42 @@ pub struct Unsubscribed {
     pub rewriter: Rewriter,
 }
 
+/// How long a waiting subscriber waits before a keyframe request is repeated,
+/// unless configured otherwise.
+pub const DEFAULT_KEYFRAME_RETRY: Duration = Duration::from_secs(1);
+
 /// Rooms, participants, tracks and subscriptions.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Router {
     room_ids: HashMap<String, u64>,
     rooms: HashMap<u64, Room>,
     participants: HashMap<ParticipantKey, Participant>,
     tracks: HashMap<TrackKey, Track>,
     next_key: u64,
+    keyframe_retry: Duration,
+}
+
+impl Default for Router {
+    fn default() -> Self {
+        Self::new(DEFAULT_KEYFRAME_RETRY)
+    }
 }
 
 impl Router {
+    /// An empty router. A subscriber that waits for a keyframe start asks
+    /// for a keyframe again when `keyframe_retry` has passed since the last
+    /// request (see [`Gate::request_keyframe`]).
+    pub fn new(keyframe_retry: Duration) -> Self {
+        Self {
+            room_ids: HashMap::new(),
+            rooms: HashMap::new(),
+            participants: HashMap::new(),
+            tracks: HashMap::new(),
+            next_key: 0,
+            keyframe_retry,
+        }
+    }
+
     fn next(&mut self) -> u64 {
         self.next_key += 1;
         self.next_key
@@ -206,6 +283,8 @@ impl Router {
                 forwarded_rid,
                 subs: Vec::new(),
                 keyframes: KeyframeThrottle::default(),
+                retry: KeyframeRetry::default(),
+                gated: false,
             },
         );
         if let Some(p) = self.participants.get_mut(&publisher) {
@@ -243,11 +322,7 @@ impl Router {
             return false;
         }
         sub.subscribed.push(track);
-        tr.subs.push(Subscription {
-            subscriber,
-            out_mid: None,
-            rewriter: Rewriter::default(),
-        });
+        tr.subs.push(Subscription::new(subscriber));
         true
     }
 
@@ -258,7 +333,8 @@ impl Router {
 
     /// Like [`Self::set_out_mid`] for an m-line that carried another track
     /// before: `rewriter` is that line's state, so the subscriber's stream
-    /// on it stays continuous.
+    /// on it stays continuous. On a gated track the line then waits for a
+    /// keyframe start.
     pub fn set_out_line(
         &mut self,
         subscriber: ParticipantKey,
@@ -273,6 +349,7 @@ impl Router {
         {
             s.out_mid = Some(mid);
             s.rewriter = rewriter;
+            s.fresh = true;
         }
     }
 
@@ -352,25 +429,37 @@ impl Router {
 
     /// Decides where one packet of `track` goes and rewrites it for each
     /// subscriber. Calls `out` once per destination; allocates nothing.
+    /// Returns `None` for an unknown track, otherwise what was held back
+    /// for want of a keyframe (see the module docs on gating).
     pub fn forward(
         &mut self,
         track: TrackKey,
         pkt: PacketMeta<'_>,
         now: Instant,
         mut out: impl FnMut(Forward),
-    ) -> bool {
-        let Some(tr) = self.tracks.get_mut(&track) else {
-            return false;
-        };
+    ) -> Option<Gate> {
+        let tr = self.tracks.get_mut(&track)?;
+        let mut gate = Gate::default();
         if tr.forwarded_rid.as_deref() != pkt.rid && tr.forwarded_rid.is_some() {
-            return true;
+            return Some(gate);
         }
+        tr.gated |= pkt.dd != DdSignal::Absent;
+        let entry_point = pkt.dd == DdSignal::KeyframeStart;
         for s in &mut tr.subs {
             let Some(mid) = s.out_mid else { continue };
+            // A packet from a source other than the current one is a switch;
+            // on a gated track it happens only at a keyframe start, so the
+            // current source keeps flowing until then.
+            let starting = s.fresh || s.rewriter.source_ssrc() != Some(pkt.ssrc);
+            if tr.gated && starting && !entry_point {
+                gate.awaiting_keyframe += 1;
+                continue;
+            }
             if let Some(rewritten) =
                 s.rewriter
                     .rewrite(pkt.ssrc, pkt.seq, pkt.ts, pkt.clock_rate, now)
             {
+                s.fresh = false;
                 out(Forward {
                     subscriber: s.subscriber,
                     mid,
@@ -378,21 +467,28 @@ impl Router {
                 });
             }
         }
-        true
+        gate.request_keyframe = gate.awaiting_keyframe > 0 && !tr.retry.outstanding(now);
+        Some(gate)
     }
 
     /// A subscriber asked for a keyframe. Returns `true` if the request
     /// should go to the publisher now.
     pub fn keyframe_request(&mut self, track: TrackKey, now: Instant, min: Duration) -> bool {
-        self.tracks
-            .get_mut(&track)
-            .is_some_and(|t| t.keyframes.request(now, min))
+        let retry = self.keyframe_retry;
+        self.tracks.get_mut(&track).is_some_and(|t| {
+            let send = t.keyframes.request(now, min);
+            if send {
+                t.retry.sent(now, retry);
+            }
+            send
+        })
     }
 
     /// Tracks whose deferred keyframe request is due now.
     pub fn due_keyframe_requests(&mut self, now: Instant, min: Duration, out: &mut Vec<TrackKey>) {
         for (k, t) in &mut self.tracks {
             if t.keyframes.poll(now, min) {
+                t.retry.sent(now, self.keyframe_retry);
                 out.push(*k);
             }
         }
@@ -422,6 +518,7 @@ mod tests {
             ts: seq as u32 * 960,
             clock_rate: 48_000,
             rid: None,
+            dd: DdSignal::Absent,
         }
     }
 
@@ -511,5 +608,145 @@ mod tests {
         m.rid = Some("h");
         r.forward(t, m, now, |_| n += 1);
         assert_eq!(n, 1);
+    }
+
+    /// Subscriber b is live from the start, c joins mid-stream.
+    fn gated_room() -> (Router, TrackKey, ParticipantKey, ParticipantKey) {
+        let mut r = Router::default();
+        let a = r.add_participant("room", true);
+        let b = r.add_participant("room", true);
+        let c = r.add_participant("room", true);
+        let (t, _) = r.add_track(a, Kind::Video, None).unwrap();
+        r.subscribe(b, t);
+        r.subscribe(c, t);
+        r.set_out_mid(b, t, mid("0"));
+        (r, t, b, c)
+    }
+
+    fn dd(seq: u64, dd: DdSignal) -> PacketMeta<'static> {
+        PacketMeta { dd, ..meta(seq) }
+    }
+
+    #[test]
+    fn descriptor_tracks_start_subscribers_on_keyframes() {
+        let now = Instant::now();
+        let (mut r, t, b, c) = gated_room();
+        let mut got = Vec::new();
+        let g = r.forward(t, dd(1, DdSignal::Other), now, |f| got.push(f.subscriber));
+        assert!(got.is_empty(), "b starts on a keyframe");
+        assert_eq!(
+            g,
+            Some(Gate {
+                awaiting_keyframe: 1,
+                request_keyframe: true,
+            })
+        );
+        r.forward(t, dd(2, DdSignal::KeyframeStart), now, |f| {
+            got.push(f.subscriber)
+        });
+        r.forward(t, dd(3, DdSignal::Other), now, |f| got.push(f.subscriber));
+        assert_eq!(got, vec![b, b]);
+        // c goes live mid-stream: only b gets delta packets until the next
+        // keyframe, and the keyframe's first packet is c's first.
+        r.set_out_mid(c, t, mid("1"));
+        let mut fwd = Vec::new();
+        let g = r.forward(t, dd(4, DdSignal::Other), now, |f| fwd.push(f));
+        assert_eq!(g.map(|g| g.awaiting_keyframe), Some(1));
+        assert_eq!(
+            fwd.iter().map(|f| f.subscriber).collect::<Vec<_>>(),
+            vec![b]
+        );
+        fwd.clear();
+        r.forward(t, dd(5, DdSignal::KeyframeStart), now, |f| fwd.push(f));
+        let to_c: Vec<_> = fwd.iter().filter(|f| f.subscriber == c).collect();
+        assert_eq!(to_c.len(), 1);
+        // Its output starts at the first sequence number, with no gap for
+        // the packets it skipped.
+        assert_eq!(to_c[0].rewritten.seq, 1000);
+    }
+
+    #[test]
+    fn reused_line_waits_even_if_the_ssrc_is_the_same() {
+        let now = Instant::now();
+        let (mut r, t, _, c) = gated_room();
+        // The line's last source happens to have the new track's SSRC.
+        let mut line = Rewriter::default();
+        line.rewrite(1, 7, 0, 90_000, now);
+        r.set_out_line(c, t, mid("1"), line);
+        let mut to_c = 0;
+        let g = r.forward(t, dd(8, DdSignal::Other), now, |f| {
+            to_c += usize::from(f.subscriber == c);
+        });
+        assert_eq!(to_c, 0);
+        assert_eq!(g.map(|g| g.awaiting_keyframe), Some(2), "b and c wait");
+    }
+
+    #[test]
+    fn tracks_without_descriptor_are_not_gated() {
+        let now = Instant::now();
+        let (mut r, t, b, _) = gated_room();
+        let mut got = Vec::new();
+        let g = r.forward(t, meta(1), now, |f| got.push(f.subscriber));
+        assert_eq!(got, vec![b]);
+        assert_eq!(g, Some(Gate::default()));
+        assert_eq!(r.forward(TrackKey(999), meta(2), now, |_| {}), None);
+    }
+
+    #[test]
+    fn new_source_on_a_gated_track_switches_at_a_keyframe() {
+        let now = Instant::now();
+        let (mut r, t, b, _) = gated_room();
+        let mut seqs = Vec::new();
+        r.forward(t, dd(10, DdSignal::KeyframeStart), now, |f| {
+            seqs.push(f.rewritten.seq)
+        });
+        r.forward(t, dd(11, DdSignal::Other), now, |f| {
+            seqs.push(f.rewritten.seq)
+        });
+        // The publisher restarts with SSRC 2: its delta packets wait, while
+        // a late packet of the old source still passes.
+        let new = |seq, dd| PacketMeta {
+            ssrc: 2,
+            ..self::dd(seq, dd)
+        };
+        let g = r.forward(t, new(500, DdSignal::Other), now, |f| {
+            seqs.push(f.rewritten.seq)
+        });
+        assert_eq!(g.map(|g| g.awaiting_keyframe), Some(1));
+        r.forward(t, dd(12, DdSignal::Other), now, |f| {
+            seqs.push(f.rewritten.seq)
+        });
+        r.forward(t, new(501, DdSignal::KeyframeStart), now, |f| {
+            assert_eq!(f.subscriber, b);
+            seqs.push(f.rewritten.seq);
+        });
+        r.forward(t, new(502, DdSignal::Other), now, |f| {
+            seqs.push(f.rewritten.seq)
+        });
+        assert_eq!(seqs, vec![1000, 1001, 1002, 1003, 1004]);
+    }
+
+    #[test]
+    fn keyframe_requests_repeat_while_a_subscriber_waits() {
+        let t0 = Instant::now();
+        let min = Duration::from_millis(500);
+        let (mut r, t, _, _) = gated_room();
+        let asks = |r: &mut Router, seq, at| {
+            r.forward(t, dd(seq, DdSignal::Other), at, |_| {})
+                .map(|g| g.request_keyframe)
+        };
+        // The go-live request, then only delta packets.
+        assert!(r.keyframe_request(t, t0, min));
+        assert_eq!(asks(&mut r, 1, t0), Some(false), "one is out");
+        let almost = t0 + Duration::from_millis(999);
+        assert_eq!(asks(&mut r, 2, almost), Some(false));
+        let t1 = t0 + DEFAULT_KEYFRAME_RETRY;
+        assert_eq!(asks(&mut r, 3, t1), Some(true), "ignored: ask again");
+        assert!(r.keyframe_request(t, t1, min), "past the throttle window");
+        assert_eq!(asks(&mut r, 4, t1), Some(false));
+        // A keyframe arrives: nobody waits, so nothing asks.
+        r.forward(t, dd(5, DdSignal::KeyframeStart), t1, |_| {});
+        let later = t1 + DEFAULT_KEYFRAME_RETRY * 3;
+        assert_eq!(asks(&mut r, 6, later), Some(false));
     }
 }

@@ -20,11 +20,17 @@ pub enum DropReason {
     NoTrack,
     /// The subscriber's send stream was not ready (not yet negotiated).
     NotNegotiated,
+    /// Not sent to one subscriber of a track that carries the dependency
+    /// descriptor: the subscriber starts on a keyframe and this packet came
+    /// before one. Counted once per subscriber that skipped it.
+    AwaitingKeyframe,
+    /// The dependency descriptor header extension did not parse.
+    BadDependencyDescriptor,
 }
 
 impl DropReason {
     /// Every reason, for rendering all counters even at zero.
-    pub const ALL: [DropReason; 7] = [
+    pub const ALL: [DropReason; 9] = [
         DropReason::UnknownSource,
         DropReason::Unclassifiable,
         DropReason::BadStun,
@@ -32,6 +38,8 @@ impl DropReason {
         DropReason::Oversized,
         DropReason::NoTrack,
         DropReason::NotNegotiated,
+        DropReason::AwaitingKeyframe,
+        DropReason::BadDependencyDescriptor,
     ];
 
     /// Stable metric label.
@@ -44,6 +52,8 @@ impl DropReason {
             DropReason::Oversized => "oversized",
             DropReason::NoTrack => "no_track",
             DropReason::NotNegotiated => "not_negotiated",
+            DropReason::AwaitingKeyframe => "awaiting_keyframe",
+            DropReason::BadDependencyDescriptor => "bad_dependency_descriptor",
         }
     }
 
@@ -87,6 +97,11 @@ impl Stats {
     /// Counts one drop.
     pub fn drop(&mut self, reason: DropReason) {
         self.dropped[reason.index()] += 1;
+    }
+
+    /// Counts `n` drops at once.
+    pub(crate) fn drop_n(&mut self, reason: DropReason, n: u32) {
+        self.dropped[reason.index()] += u64::from(n);
     }
 
     /// Drops so far for `reason`.

@@ -3,6 +3,7 @@
 //! twice.
 
 use crate::api::MediaConfig;
+use crate::dd;
 use crate::router::{ParticipantKey, TrackKey};
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -73,6 +74,7 @@ impl Transport {
             .set_ice_lite(true)
             .set_rtp_mode(true)
             .set_stats_interval(None)
+            .set_extension(dd::DD_EXT_ID, dd::extension())
             .build(now);
         let cand = Candidate::host(cfg.candidate_addr, "udp")
             .map_err(|e| TransportError::Candidate(e.to_string()))?;

@@ -342,3 +342,33 @@ fn unpublishing_tells_subscribers() {
     let s = w.plane.stats();
     assert_eq!((s.tracks, s.subscriptions), (1, 1));
 }
+
+#[test]
+fn packets_too_large_to_forward_are_dropped() {
+    // str0m builds outgoing packets in a 2000-byte buffer; a publisher
+    // packet that leaves no room for the subscriber hop's extensions is
+    // refused instead of overflowing it.
+    let mut w = World::new(8);
+    w.join("room");
+    w.join("room");
+    w.publish_av(0);
+    w.advance(Duration::from_secs(1));
+    let mid = w.clients[0].published[1].0;
+    for (n, len) in [1800usize, 1960].into_iter().enumerate() {
+        let mut payload = vec![0u8, 1, n as u8];
+        payload.resize(len, 0x5A);
+        let now = w.now;
+        assert!(w.clients[0].publisher.send_rtp(now, mid, 0, true, &payload));
+        w.clients[0].publisher.poll(now);
+        w.flush();
+        w.advance(Duration::from_millis(50));
+    }
+    let got: Vec<usize> = w.clients[1]
+        .subscriber
+        .received
+        .iter()
+        .map(|r| r.payload.len())
+        .collect();
+    assert_eq!(got, vec![1800]);
+    assert_eq!(w.plane.stats().dropped(DropReason::Oversized), 1);
+}

@@ -98,6 +98,17 @@ pub struct Config {
     )]
     pub ping_timeout_secs: u64,
 
+    /// Seconds a participant whose signaling connection dropped (without a
+    /// `leave`) is kept, media flowing, so that it can reconnect and resume
+    /// its session and MLS log position. 0 removes it at once.
+    #[arg(
+        long,
+        env = "SFU_RESUME_GRACE_SECS",
+        value_name = "SECS",
+        default_value_t = 15
+    )]
+    pub resume_grace_secs: u64,
+
     /// Media worker threads (shards). Only one is implemented so far; more is
     /// accepted with a warning and runs one.
     #[arg(long, env = "SFU_SHARDS", value_name = "N", default_value_t = 1)]
@@ -166,6 +177,7 @@ impl Default for Config {
             log: "info".into(),
             ping_interval_secs: 5,
             ping_timeout_secs: 15,
+            resume_grace_secs: 15,
             shards: 1,
             max_participants_per_room: 1000,
             rtx_cache_packets: 1024,
@@ -189,6 +201,7 @@ impl fmt::Debug for Config {
             .field("log", &self.log)
             .field("ping_interval_secs", &self.ping_interval_secs)
             .field("ping_timeout_secs", &self.ping_timeout_secs)
+            .field("resume_grace_secs", &self.resume_grace_secs)
             .field("shards", &self.shards)
             .field("max_participants_per_room", &self.max_participants_per_room)
             .field("rtx_cache_packets", &self.rtx_cache_packets)
@@ -321,6 +334,7 @@ struct FileConfig {
     log: Option<String>,
     ping_interval_secs: Option<u64>,
     ping_timeout_secs: Option<u64>,
+    resume_grace_secs: Option<u64>,
     shards: Option<usize>,
     max_participants_per_room: Option<usize>,
     rtx_cache_packets: Option<usize>,
@@ -382,6 +396,7 @@ impl Config {
             log,
             ping_interval_secs,
             ping_timeout_secs,
+            resume_grace_secs,
             shards,
             max_participants_per_room,
             rtx_cache_packets,
@@ -414,6 +429,7 @@ impl Config {
             log,
             ping_interval_secs,
             ping_timeout_secs,
+            resume_grace_secs,
             shards,
             max_participants_per_room,
             rtx_cache_packets,
@@ -438,6 +454,11 @@ impl Config {
     /// Silence after which a WebSocket connection is closed.
     pub fn ping_timeout(&self) -> Duration {
         Duration::from_secs(self.ping_timeout_secs)
+    }
+
+    /// [`Self::resume_grace_secs`] as a duration.
+    pub fn resume_grace(&self) -> Duration {
+        Duration::from_secs(self.resume_grace_secs)
     }
 
     /// Least time between keyframe requests to one publisher stream.
@@ -630,6 +651,7 @@ mod tests {
             ("log", "\"warn\""),
             ("ping_interval_secs", "7"),
             ("ping_timeout_secs", "21"),
+            ("resume_grace_secs", "5"),
             ("shards", "2"),
             ("max_participants_per_room", "9"),
             ("rtx_cache_packets", "99"),

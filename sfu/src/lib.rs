@@ -169,6 +169,7 @@ pub(crate) async fn start_with(
         .with_keys(keys)
         .with_ping_interval(config.ping_interval())
         .with_ping_timeout(config.ping_timeout())
+        .with_resume_grace(config.resume_grace())
         .with_max_participants_per_room(config.max_participants_per_room);
     let signaling = Signaling::new(sig_config, media.plane);
 

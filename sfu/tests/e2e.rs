@@ -372,7 +372,10 @@ async fn hostile_input_is_refused_and_the_server_stays_healthy() {
     let (mut ws, _) = tokio_tungstenite::connect_async(url(&s)).await.expect("ws");
     for (text, code) in [
         ("{not json".to_string(), "bad_message"),
-        ("x".repeat(70 * 1024), "too_large"),
+        (
+            "x".repeat(signaling::proto::MAX_MESSAGE_BYTES + 1024),
+            "too_large",
+        ),
     ] {
         ws.send(Message::Text(text.into())).await.expect("send");
         let reply = tokio::time::timeout(LIMIT, ws.next())

@@ -97,10 +97,43 @@ async fn three_members_decrypt_each_other_and_the_server_sees_no_plaintext() {
             .participant()
             .wait_connected(Target::Publisher, LIMIT)
             .await
-            .expect("publisher connected");
+            .unwrap_or_else(|e| {
+                for c in ws.captured() {
+                    if c.text.contains("candidate") {
+                        println!("{:?} {}", c.dir, &c.text[..c.text.len().min(4000)]);
+                    }
+                }
+                panic!(
+                    "publisher connected: {e}; relay saw {} datagrams",
+                    udp.datagrams().len()
+                )
+            });
     }
-    for m in &members {
-        m.until("four remote tracks", |i| i.subscribed >= 4).await;
+    // A remote track shows once its first packet arrives, and the SFU
+    // starts a subscriber's video at a keyframe: warm up with keyframes
+    // (labelled "warm", not counted) until everyone has every track.
+    for round in 0u32.. {
+        if members.iter().all(|m| m.inbox().subscribed >= 4) {
+            break;
+        }
+        assert!(round < 500, "tracks did not all arrive");
+        for (name, (mic, cam)) in NAMES.iter().zip(&tracks) {
+            let _ = cam
+                .send_frame(
+                    &frame(name, "warm", round, &marker, 1200),
+                    round * 3000,
+                    true,
+                )
+                .await;
+            let _ = mic
+                .send_frame(
+                    &frame(name, "warm", round, &marker, 100),
+                    round * 960,
+                    false,
+                )
+                .await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // The SFU gates video at a keyframe and asks for one on subscribe:
     // frame 0 is one, and each member sends every frame once.
@@ -110,6 +143,9 @@ async fn three_members_decrypt_each_other_and_the_server_sees_no_plaintext() {
             cam.send_frame(&data, i * 3000, i.is_multiple_of(10))
                 .await
                 .expect("video frame sent");
+            // Paced like a camera, not blasted: a burst of hundreds of
+            // packets would only measure socket buffers.
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
         for i in 0..AUDIO_FRAMES {
             let data = frame(name, "mic", i, &marker, 100);
@@ -134,10 +170,19 @@ async fn three_members_decrypt_each_other_and_the_server_sees_no_plaintext() {
         for other in NAMES.iter().filter(|n| **n != me) {
             let want = AUDIO_FRAMES + VIDEO_FRAMES;
             m.until(&format!("all frames from {other}"), |i| {
-                i.frames_from(other).len() as u32 >= want
+                i.frames_from(other)
+                    .iter()
+                    .filter(|f| frame_index(&f.data).is_some_and(|x| x.1 != "warm"))
+                    .count() as u32
+                    >= want
             })
             .await;
-            let got = m.inbox().frames_from(other);
+            let got: Vec<_> = m
+                .inbox()
+                .frames_from(other)
+                .into_iter()
+                .filter(|f| frame_index(&f.data).is_some_and(|x| x.1 != "warm"))
+                .collect();
             for f in &got {
                 let (sender, track, i) = frame_index(&f.data).expect("our frame format");
                 assert_eq!(sender, *other, "{me}: frame attributed to the wrong sender");
@@ -148,7 +193,11 @@ async fn three_members_decrypt_each_other_and_the_server_sees_no_plaintext() {
                     frame(other, &track, i, &marker, len),
                     "{me}: {other}/{track}/{i} changed"
                 );
-                assert_eq!(f.keyframe, track == "cam" && i.is_multiple_of(10));
+                assert_eq!(
+                    f.keyframe,
+                    track == "cam" && i.is_multiple_of(10),
+                    "{me}: keyframe flag of {other}/{track}/{i}"
+                );
             }
             let mut audio: Vec<u32> = got
                 .iter()

@@ -1,12 +1,14 @@
 //! A lean str0m client peer that publishes and subscribes raw RTP.
 
+use crate::dd::{self, DdValue};
+use rtp_dd::FrameMark;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt};
 use str0m::net::{DatagramRecv, Protocol, Receive};
-use str0m::rtp::{RtpWrite, SeqNo};
+use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo};
 use str0m::{Candidate, Event, Input, Output, Rtc, RtcError};
 
 /// One RTP packet a peer received.
@@ -22,6 +24,8 @@ pub struct Received {
     pub marker: bool,
     /// The payload bytes.
     pub payload: Vec<u8>,
+    /// The dependency descriptor header extension's bytes, if present.
+    pub dd: Option<Vec<u8>>,
     /// Virtual time it arrived.
     pub at: Instant,
 }
@@ -64,6 +68,7 @@ impl LeanPeer {
         let mut rtc = Rtc::builder()
             .set_rtp_mode(true)
             .set_stats_interval(None)
+            .set_extension(dd::DD_EXT_ID, dd::extension())
             .build(now);
         if let Ok(c) = Candidate::host(addr, "udp") {
             rtc.add_local_candidate(c);
@@ -151,6 +156,36 @@ impl LeanPeer {
         marker: bool,
         payload: &[u8],
     ) -> bool {
+        self.send_rtp_dd(now, mid, ts, marker, payload, None)
+    }
+
+    /// Sends one packet of a frame with a dependency descriptor written by
+    /// [`rtp_dd::write`] for `mark`; the marker bit is `end_of_frame`.
+    /// Returns `false` if the stream is not ready yet.
+    pub fn send_frame_packet(
+        &mut self,
+        now: Instant,
+        mid: Mid,
+        ts: u32,
+        mark: &FrameMark,
+        payload: &[u8],
+    ) -> bool {
+        let mut buf = [0u8; rtp_dd::MAX_LEN];
+        let n = rtp_dd::write(mark, &mut buf);
+        self.send_rtp_dd(now, mid, ts, mark.end_of_frame, payload, Some(&buf[..n]))
+    }
+
+    /// Like [`Self::send_rtp`], with `dd` (any bytes, up to 255) as the
+    /// dependency descriptor header extension when the m-line negotiated it.
+    pub fn send_rtp_dd(
+        &mut self,
+        now: Instant,
+        mid: Mid,
+        ts: u32,
+        marker: bool,
+        payload: &[u8],
+        dd: Option<&[u8]>,
+    ) -> bool {
         let Some(pt) = self.pt_for(mid) else {
             return false;
         };
@@ -168,8 +203,13 @@ impl LeanPeer {
         let Some(tx) = api.stream_tx_by_mid(mid, None) else {
             return false;
         };
+        let mut ext = ExtensionValues::default();
+        if let Some(dd) = dd {
+            ext.user_values.set(DdValue(dd.to_vec()));
+        }
         let w = RtpWrite::new(pt, SeqNo::from(seq), ts, now, payload.to_vec())
             .marker(marker)
+            .ext_vals(ext)
             .nackable(true);
         tx.write_rtp(w);
         true
@@ -249,6 +289,12 @@ impl LeanPeer {
                         } else {
                             Vec::new()
                         },
+                        dd: p
+                            .header
+                            .ext_vals
+                            .user_values
+                            .get::<DdValue>()
+                            .map(|DdValue(v)| v.clone()),
                         at: now,
                     });
                 }

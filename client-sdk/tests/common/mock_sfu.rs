@@ -168,7 +168,9 @@ async fn serve(
         let Message::Text(text) = frame else { continue };
         let message: ClientMessage = serde_json::from_str(&text).expect("client message");
         match message {
-            ClientMessage::Join { protocol, token, .. } => {
+            ClientMessage::Join {
+                protocol, token, ..
+            } => {
                 log.lock().expect("log").joined_with = Some((protocol, token));
                 let joined = json!({
                     "type": "joined",

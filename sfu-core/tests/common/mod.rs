@@ -39,9 +39,15 @@ fn addr(port: u16) -> SocketAddr {
 
 impl World {
     pub fn new(seed: u64) -> Self {
+        Self::with_config(seed, |_| {})
+    }
+
+    /// A world whose media plane settings `tune` adjusts.
+    pub fn with_config(seed: u64, tune: impl FnOnce(&mut MediaConfig)) -> Self {
         let now = Instant::now();
         let mut cfg = MediaConfig::new(SFU);
         cfg.ice_timeout = Duration::from_secs(5);
+        tune(&mut cfg);
         Self {
             now,
             plane: MediaPlane::new(cfg, now),
@@ -122,7 +128,7 @@ impl World {
 
     /// Moves plane outputs and peer outboxes onto the network; answers
     /// plane events the way a client would.
-    fn flush(&mut self) {
+    pub fn flush(&mut self) {
         loop {
             let mut progressed = false;
             loop {
@@ -283,5 +289,107 @@ impl World {
             n += 1;
         }
         sent
+    }
+}
+
+/// A publisher's video track sending frames with a dependency descriptor:
+/// one frame every 30 ms, two packets per frame, written by `rtp_dd::write`.
+pub struct DdVideo {
+    pub client: usize,
+    frame: u16,
+    /// Send a keyframe this many frames from now (0: the next frame).
+    key_in: Option<u32>,
+    /// Answer keyframe requests, with a keyframe two frames later (an
+    /// encoder does not react within the frame it is encoding).
+    pub answer_requests: bool,
+    requests_seen: u64,
+    tick: u32,
+    /// Every packet sent: (descriptor, payload). Payloads are
+    /// `[client, 1, frame_hi, frame_lo, packet, keyframe, filler...]`.
+    pub sent: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl DdVideo {
+    /// Starts with a keyframe.
+    pub fn new(client: usize, answer_requests: bool) -> Self {
+        Self {
+            client,
+            frame: 0,
+            key_in: Some(0),
+            answer_requests,
+            requests_seen: 0,
+            tick: 0,
+            sent: Vec::new(),
+        }
+    }
+
+    /// Makes the next frame a keyframe.
+    pub fn keyframe_next(&mut self) {
+        self.key_in = Some(0);
+    }
+
+    /// Starts with delta frames, as a stream joined in the middle.
+    pub fn mid_stream(mut self) -> Self {
+        self.key_in = None;
+        self
+    }
+}
+
+impl World {
+    /// The mid of client `i`'s published video.
+    pub fn video_mid(&self, i: usize) -> Mid {
+        self.clients[i].published[1].0
+    }
+
+    /// Runs the world for `dur`, sending `v`'s frames.
+    pub fn send_dd_video(&mut self, v: &mut DdVideo, dur: Duration) {
+        let end = self.now + dur;
+        let i = v.client;
+        let mid = self.video_mid(i);
+        while self.now < end {
+            let requests = self.clients[i].publisher.keyframe_requests;
+            if requests > v.requests_seen {
+                v.requests_seen = requests;
+                if v.answer_requests && v.key_in.is_none() {
+                    v.key_in = Some(2);
+                }
+            }
+            if v.tick.is_multiple_of(3) {
+                let keyframe = v.key_in == Some(0);
+                v.key_in = v.key_in.and_then(|k| k.checked_sub(1));
+                for packet in 0..2u8 {
+                    let mark = rtp_dd::FrameMark {
+                        start_of_frame: packet == 0,
+                        end_of_frame: packet == 1,
+                        frame_number: v.frame,
+                        keyframe,
+                    };
+                    let mut dd = [0u8; rtp_dd::MAX_LEN];
+                    let n = rtp_dd::write(&mark, &mut dd);
+                    let mut payload = vec![i as u8, 1];
+                    payload.extend_from_slice(&v.frame.to_be_bytes());
+                    payload.extend([packet, u8::from(keyframe)]);
+                    payload.extend((0..200u8).map(|x| x ^ v.frame as u8));
+                    let now = self.now;
+                    let ts = u32::from(v.frame) * 3000;
+                    if self.clients[i].publisher.send_rtp_dd(
+                        now,
+                        mid,
+                        ts,
+                        mark.end_of_frame,
+                        &payload,
+                        Some(&dd[..n]),
+                    ) {
+                        v.sent.push((dd[..n].to_vec(), payload));
+                    }
+                }
+                v.frame = v.frame.wrapping_add(1);
+                let now = self.now;
+                self.clients[i].publisher.poll(now);
+            }
+            v.tick += 1;
+            self.flush();
+            self.advance(Duration::from_millis(10));
+        }
     }
 }

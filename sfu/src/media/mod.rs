@@ -95,7 +95,7 @@ pub fn spawn(
                         return;
                     }
                 };
-                Shard::new(socket, local_addr, media, rx, stats)
+                Shard::new(socket, candidate, media, rx, stats)
                     .run(shutdown)
                     .await;
             });
@@ -110,7 +110,10 @@ pub fn spawn(
 
 struct Shard {
     socket: UdpSocket,
-    local_addr: SocketAddr,
+    /// The advertised address. Datagrams are handed to the core as sent
+    /// to it, not to the bound address: behind a 1:1 NAT (public IP set)
+    /// the two differ, and ICE only accepts packets for its own candidate.
+    candidate: SocketAddr,
     plane: MediaPlane,
     commands: mpsc::Receiver<MediaCommand>,
     sessions: HashMap<String, mpsc::Sender<MediaEvent>>,
@@ -121,7 +124,7 @@ struct Shard {
 impl Shard {
     fn new(
         socket: UdpSocket,
-        local_addr: SocketAddr,
+        candidate: SocketAddr,
         cfg: MediaConfig,
         commands: mpsc::Receiver<MediaCommand>,
         stats: SharedStats,
@@ -129,7 +132,7 @@ impl Shard {
         let now = Instant::now();
         Self {
             socket,
-            local_addr,
+            candidate,
             plane: MediaPlane::new(cfg, now),
             commands,
             sessions: HashMap::new(),
@@ -181,7 +184,7 @@ impl Shard {
             Instant::now(),
             Input::Datagram {
                 source,
-                destination: self.local_addr,
+                destination: self.candidate,
                 contents,
             },
         );

@@ -10,10 +10,8 @@ use std::io::{Read, Seek, SeekFrom};
 pub fn scan(pid: u32, needles: &[Vec<u8>]) -> (Vec<usize>, u64) {
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("read maps");
     let mut mem = File::open(format!("/proc/{pid}/mem")).expect("open mem");
-    let finders: Vec<memchr::memmem::Finder<'_>> = needles
-        .iter()
-        .map(|n| memchr::memmem::Finder::new(n))
-        .collect();
+    let finders: Vec<memchr::memmem::Finder<'_>> =
+        needles.iter().map(memchr::memmem::Finder::new).collect();
     let overlap = needles
         .iter()
         .map(Vec::len)

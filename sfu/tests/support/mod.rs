@@ -177,11 +177,29 @@ impl Member {
                 return;
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            assert!(
-                !left.is_zero(),
-                "{}: timed out waiting for {what}",
-                self.room.identity()
-            );
+            if left.is_zero() {
+                let i = self.inbox();
+                let mut summary: Vec<String> = i
+                    .frames
+                    .iter()
+                    .map(|((id, track), f)| {
+                        let mut idx: Vec<String> = f
+                            .iter()
+                            .filter_map(|f| frame_index(&f.data))
+                            .map(|x| format!("{}{}", &x.1[..1], x.2))
+                            .collect();
+                        idx.truncate(80);
+                        format!("{id}/{track}: {} frames {idx:?}", f.len())
+                    })
+                    .collect();
+                summary.sort();
+                panic!(
+                    "{}: timed out waiting for {what}; frames {summary:#?}; failures {:?}; subscribed {}",
+                    self.room.identity(),
+                    self.room.decrypt_failures(),
+                    i.subscribed
+                );
+            }
             let _ = tokio::time::timeout(left.min(Duration::from_millis(200)), notified).await;
         }
     }

@@ -28,6 +28,7 @@ impl UdpCapture {
     /// Listens on `public` and relays to `upstream`.
     pub async fn start(public: SocketAddr, upstream: SocketAddr) -> Self {
         let front = Arc::new(UdpSocket::bind(public).await.expect("bind public"));
+        let _ = socket2::SockRef::from(&*front).set_recv_buffer_size(4 << 20);
         let recorded = Arc::new(Mutex::new(Vec::new()));
         let tasks = Arc::new(Mutex::new(Vec::new()));
         let main = {
@@ -42,6 +43,7 @@ impl UdpCapture {
                         Some(b) => Arc::clone(b),
                         None => {
                             let b = Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"));
+                            let _ = socket2::SockRef::from(&*b).set_recv_buffer_size(4 << 20);
                             let (b2, f2, r2) =
                                 (Arc::clone(&b), Arc::clone(&front), Arc::clone(&recorded));
                             tasks.lock().unwrap().push(tokio::spawn(async move {
