@@ -208,3 +208,33 @@ async fn joins_and_leaves_rotate_keys_without_stopping_media() {
     assert_eq!(failures.total(), 0, "bob dropped frames: {failures:?}");
     recorder.leave().await;
 }
+
+/// Periodic self-updates (post-compromise security) start new epochs on
+/// their own; members stay in step and keep equal verification codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn periodic_self_updates_rotate_keys() {
+    let server = support::server().await;
+    let url = support::url(&server);
+    let mut options = RoomOptions::loopback();
+    options.self_update = Some(Duration::from_millis(300));
+    let alice = Member::join(&url, "self-update", "alice", options.clone()).await;
+    let bob = Member::join(&url, "self-update", "bob", options).await;
+    for m in [&alice, &bob] {
+        m.until("several self-updates", |i| {
+            i.epochs.last().is_some_and(|e| *e >= 4)
+        })
+        .await;
+    }
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let (a, b) = (alice.room.verification_code(), bob.room.verification_code());
+        if a.is_some() && a == b && alice.room.epoch() == bob.room.epoch() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "members did not settle on one epoch"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

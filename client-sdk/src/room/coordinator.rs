@@ -73,6 +73,8 @@ const CHAT_BURST: f64 = 20.0;
 /// again (it may have been dropped by a rate limit or a dying socket);
 /// members drop the duplicate if both copies arrive.
 const RESEND_AFTER: Duration = Duration::from_secs(2);
+/// Own chat ciphertexts remembered until their echo.
+const MAX_OWN_SENT: usize = 1024;
 
 /// What the coordinator asks its shell to do.
 #[derive(Debug)]
@@ -140,6 +142,8 @@ pub(crate) struct Coordinator {
     chat_tokens_at: Instant,
     next_chat_id: u64,
     chat_dedup: ChatDedup,
+    /// Our chat ciphertexts (base64) sent and not yet seen in the log.
+    own_sent: HashMap<String, ChatPayload>,
     waiting_for_welcome: bool,
     out: VecDeque<Output>,
 }
@@ -186,6 +190,7 @@ impl Coordinator {
             chat_tokens_at: now,
             next_chat_id: 1,
             chat_dedup: ChatDedup::default(),
+            own_sent: HashMap::new(),
             waiting_for_welcome: false,
             out: VecDeque::new(),
             mls,
@@ -571,15 +576,27 @@ impl Coordinator {
 
     fn on_application(&mut self, sender: &str, message: &str) {
         if sender == self.me {
-            if let Some(ours) = self.chat_in_flight.take() {
+            // MLS cannot decrypt our own messages: recognise the echo by
+            // its ciphertext. After a resend both copies may come back;
+            // the first one places the message, the second is a duplicate.
+            let Some(ours) = self.own_sent.remove(message) else {
+                debug!("echo of a chat message from an earlier session");
+                return;
+            };
+            if self
+                .chat_in_flight
+                .as_ref()
+                .is_some_and(|c| c.id == ours.id)
+            {
+                self.chat_in_flight = None;
                 self.chat_sent_at = None;
-                let from = self.own_member();
-                if self.chat_dedup.first(&from.signature_key, ours.id) {
-                    self.out.push_back(Output::Chat {
-                        from,
-                        text: ours.text,
-                    });
-                }
+            }
+            let from = self.own_member();
+            if self.chat_dedup.first(&from.signature_key, ours.id) {
+                self.out.push_back(Output::Chat {
+                    from,
+                    text: ours.text,
+                });
             }
             return;
         }
@@ -668,12 +685,19 @@ impl Coordinator {
             return;
         };
         match self.mls.encrypt_application(&chat.encode()) {
-            Ok(message) => self
-                .out
-                .push_back(Output::Send(ClientMessage::MlsApplication {
-                    epoch,
-                    message: B64.encode(message),
-                })),
+            Ok(message) => {
+                let message = B64.encode(message);
+                if self.own_sent.len() >= MAX_OWN_SENT {
+                    // Bounded: only a server that never echoes fills it.
+                    self.own_sent.clear();
+                }
+                self.own_sent.insert(message.clone(), chat.clone());
+                self.out
+                    .push_back(Output::Send(ClientMessage::MlsApplication {
+                        epoch,
+                        message,
+                    }));
+            }
             Err(error) => warn!(%error, "cannot encrypt a chat message"),
         }
     }
