@@ -1,0 +1,223 @@
+//! A publishing participant's tracks: synthetic frames paced by a timer,
+//! each starting with a [`FrameHeader`], handed to the SDK to encrypt and
+//! send. Sending never waits for receivers.
+
+use crate::clock::now_us;
+use crate::frame::{FrameBuf, FrameHeader, MediaKind};
+use crate::pacing::{AudioPacing, VideoPacing};
+use crate::state::{Shared, Slot};
+use client_sdk::{Codec, MediaSender, Room, Target, TrackSpec};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+use tracing::trace;
+
+/// The video track's `cid`.
+pub const VIDEO_CID: &str = "cam";
+/// The audio track's `cid`.
+pub const AUDIO_CID: &str = "mic";
+/// Limit on holding the first group key.
+pub const KEY_LIMIT: Duration = Duration::from_secs(20);
+/// Limit on publishing one track.
+pub const PUBLISH_LIMIT: Duration = Duration::from_secs(15);
+/// Limit on handing one frame to the SDK.
+pub const SEND_LIMIT: Duration = Duration::from_secs(1);
+
+/// Waits for the group key, publishes the slot's tracks and sends until
+/// `ended` or the run's media stop.
+pub async fn run(
+    shared: Arc<Shared>,
+    slot: Arc<Slot>,
+    room: Arc<Room>,
+    keyframe: Arc<AtomicBool>,
+    ended: CancellationToken,
+) {
+    // Frames sent before this member holds a key would only be dropped.
+    let keyed = tokio::select! {
+        r = room.wait_for_keys(KEY_LIMIT) => r,
+        () = ended.cancelled() => return,
+    };
+    if let Err(e) = keyed {
+        slot.note_error(format!("publisher had no E2EE key: {e}"));
+        return;
+    }
+    let mut senders = JoinSet::new();
+    // Cancelled once the publisher transport is up: senders start then.
+    let go = CancellationToken::new();
+    let tracks = [
+        (slot.video, VIDEO_CID, MediaKind::Video),
+        (slot.audio, AUDIO_CID, MediaKind::Audio),
+    ];
+    for (wanted, cid, kind) in tracks {
+        if !wanted {
+            continue;
+        }
+        let codec = match kind {
+            MediaKind::Video => Codec::vp8(),
+            MediaKind::Audio => Codec::opus(),
+        };
+        let published = tokio::select! {
+            r = tokio::time::timeout(PUBLISH_LIMIT, room.publish(TrackSpec::new(cid, codec))) => r,
+            () = ended.cancelled() => return,
+        };
+        let sender = match published {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                slot.note_error(format!("publishing {cid} failed: {e}"));
+                continue;
+            }
+            Err(_) => {
+                slot.note_error(format!("publishing {cid} timed out"));
+                continue;
+            }
+        };
+        let counter = shared.senders.counter(slot.index, kind);
+        let stop = ended.clone();
+        let shared = Arc::clone(&shared);
+        let index = slot.index;
+        let keyframe = Arc::clone(&keyframe);
+        let go = go.clone();
+        senders.spawn(async move {
+            tokio::select! {
+                () = go.cancelled() => {}
+                () = stop.cancelled() => return,
+            }
+            match kind {
+                MediaKind::Video => {
+                    send_video(&shared, index, &sender, &counter, &keyframe, &stop).await
+                }
+                MediaKind::Audio => send_audio(&shared, index, &sender, &counter, &stop).await,
+            }
+        });
+    }
+    // Frames written before the transport is up would only be dropped.
+    if !senders.is_empty() {
+        let participant = room.participant();
+        let connected = tokio::select! {
+            r = participant.wait_connected(Target::Publisher, PUBLISH_LIMIT) => r,
+            () = ended.cancelled() => return,
+        };
+        if let Err(e) = connected {
+            slot.note_error(format!("publisher transport did not connect: {e}"));
+        }
+        go.cancel();
+    }
+    while senders.join_next().await.is_some() {}
+}
+
+fn ticker(period: Duration) -> tokio::time::Interval {
+    let mut tick = tokio::time::interval(period);
+    // After a stall, go on at the frame rate rather than bursting to catch up.
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    tick
+}
+
+/// Hands one frame to the SDK; the sequence number advances only for a
+/// frame that was sent, so gaps at receivers are loss.
+async fn send_one(
+    shared: &Shared,
+    sender: &MediaSender,
+    counter: &AtomicU64,
+    frame: &[u8],
+    seq: u64,
+    rtp_ts: u32,
+    keyframe: bool,
+) -> bool {
+    match tokio::time::timeout(SEND_LIMIT, sender.send_frame(frame, rtp_ts, keyframe)).await {
+        Ok(Ok(())) => {
+            counter.store(seq + 1, Ordering::Release);
+            true
+        }
+        Ok(Err(e)) => {
+            trace!(error = %e, "frame not sent");
+            shared.send_errors.fetch_add(1, Ordering::Relaxed);
+            false
+        }
+        Err(_) => {
+            trace!("frame not sent in time");
+            shared.send_errors.fetch_add(1, Ordering::Relaxed);
+            false
+        }
+    }
+}
+
+async fn send_video(
+    shared: &Shared,
+    index: u32,
+    sender: &MediaSender,
+    counter: &AtomicU64,
+    keyframe: &AtomicBool,
+    stop: &CancellationToken,
+) {
+    let s = &shared.settings;
+    let pacing = VideoPacing::new(s.video_kbps, s.video_fps, s.keyframe_interval_s);
+    let mut buf = FrameBuf::new(pacing.key_bytes);
+    let mut tick = ticker(pacing.interval);
+    let (mut gop_pos, mut rtp_ts) = (0u64, 0u32);
+    loop {
+        tokio::select! {
+            biased;
+            () = stop.cancelled() => break,
+            () = shared.stop_media.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        // A new epoch or the SFU asked for a keyframe (RFC 9605 §6.2).
+        let forced = keyframe.swap(false, Ordering::Relaxed);
+        let key = forced || gop_pos == 0;
+        if key {
+            gop_pos = 0;
+        }
+        let seq = counter.load(Ordering::Acquire);
+        let header = FrameHeader {
+            sender: index,
+            kind: MediaKind::Video,
+            seq,
+            send_us: now_us(),
+        };
+        let len = if key {
+            pacing.key_bytes
+        } else {
+            pacing.delta_bytes
+        };
+        let frame = buf.frame(&header, len);
+        if !send_one(shared, sender, counter, frame, seq, rtp_ts, key).await && key {
+            keyframe.store(true, Ordering::Relaxed);
+        }
+        rtp_ts = rtp_ts.wrapping_add(pacing.rtp_step);
+        gop_pos = (gop_pos + 1) % pacing.gop_frames;
+    }
+}
+
+async fn send_audio(
+    shared: &Shared,
+    index: u32,
+    sender: &MediaSender,
+    counter: &AtomicU64,
+    stop: &CancellationToken,
+) {
+    let pacing = AudioPacing::new(shared.settings.audio_pps);
+    let mut buf = FrameBuf::new(pacing.bytes);
+    let mut tick = ticker(pacing.interval);
+    let mut rtp_ts = 0u32;
+    loop {
+        tokio::select! {
+            biased;
+            () = stop.cancelled() => break,
+            () = shared.stop_media.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        let seq = counter.load(Ordering::Acquire);
+        let header = FrameHeader {
+            sender: index,
+            kind: MediaKind::Audio,
+            seq,
+            send_us: now_us(),
+        };
+        let frame = buf.frame(&header, pacing.bytes);
+        send_one(shared, sender, counter, frame, seq, rtp_ts, false).await;
+        rtp_ts = rtp_ts.wrapping_add(pacing.rtp_step);
+    }
+}

@@ -1,0 +1,210 @@
+//! The machine-readable report (`--report-json`) and its parts.
+//!
+//! The JSON layout is a stable interface: release pipelines read it. Its
+//! schema is `docs/loadtest.schema.json`; add fields, never rename or
+//! remove them, and bump [`SCHEMA_VERSION`] on any change in meaning.
+
+use serde::{Deserialize, Serialize};
+
+pub mod html;
+
+/// Version of the report layout.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Everything one run measured.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// `loadtest <version>`.
+    pub tool: String,
+    /// Start of the run, milliseconds since the Unix epoch.
+    pub started_at_unix_ms: u64,
+    /// Wall-clock length of the run, seconds.
+    pub duration_s: f64,
+    /// The signaling URL tested.
+    pub url: String,
+    /// The scenario preset, or `custom`.
+    pub scenario: String,
+    /// The settings the run used.
+    pub config: RunConfig,
+    /// Simulated participants the run meant to connect (churn replacements
+    /// included).
+    pub participants_target: u64,
+    /// Participants that connected and received at least one decrypted
+    /// frame or were in a room with no publishers.
+    pub participants_connected: u64,
+    /// Participants that never connected.
+    pub participants_failed: u64,
+    /// From token to first decrypted frame, milliseconds.
+    pub join_ms: Percentiles,
+    /// End-to-end frame latency (sender's send time to receiver's decrypt
+    /// time, one host, one clock), milliseconds.
+    pub latency_ms: Percentiles,
+    /// Frames expected by subscriptions but never received, over expected.
+    pub loss_ratio: f64,
+    /// RFC 3550-style interarrival jitter of frames, mean over receivers,
+    /// milliseconds.
+    pub jitter_ms: f64,
+    /// Received bitrate per subscriber, kbit/s.
+    pub bitrate_kbps: Bitrate,
+    /// Frames dropped by the SDK instead of being delivered (all reasons).
+    pub decrypt_failures: u64,
+    /// E2EE epoch changes seen, summed over participants.
+    pub epoch_switches: u64,
+    /// Frames the publishers sent.
+    pub frames_sent: u64,
+    /// Frames the subscribers received and decrypted (duplicates excluded).
+    pub frames_received: u64,
+    /// Frames the subscriptions imply the subscribers should receive.
+    pub frames_expected: u64,
+    /// Frames received more than once.
+    pub duplicates: u64,
+    /// Frames received after a later frame of the same sender and track.
+    pub reordered: u64,
+    /// What the SFU's `/metrics` said, if it was reachable.
+    pub sfu: Option<SfuUsage>,
+    /// The pass/fail gates given on the command line.
+    pub thresholds: Thresholds,
+    /// Problems that affected the run (e.g. the SFU stopped answering).
+    pub errors: Vec<String>,
+    /// One point per second of the run.
+    pub timeline: Vec<TimelinePoint>,
+    /// Latency CDF: `[latency_ms, fraction of frames at or below]`, ascending.
+    pub latency_cdf: Vec<[f64; 2]>,
+    /// [`Report::decrypt_failures`] by reason.
+    #[serde(default)]
+    pub decrypt_failure_reasons: DecryptFailureReasons,
+    /// Frames that decrypted but did not carry a load-test header.
+    #[serde(default)]
+    pub malformed_frames: u64,
+    /// Participants whose session closed on its own during the run.
+    #[serde(default)]
+    pub participants_lost: u64,
+    /// Frames the publishers failed to send (no key yet, transport refused).
+    #[serde(default)]
+    pub send_errors: u64,
+}
+
+/// Frames the SDK dropped, by reason (summed over participants).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecryptFailureReasons {
+    /// The SFrame header could not be parsed.
+    pub malformed: u64,
+    /// Authentication failed.
+    pub auth_failed: u64,
+    /// A counter already seen, or older than the replay window.
+    pub replay: u64,
+    /// A key id that never became known before the buffering timeout.
+    pub unknown_kid: u64,
+    /// A key id for an epoch whose keys were already gone.
+    pub wrong_epoch: u64,
+    /// Decrypted, but not from the participant whose track it came on.
+    pub wrong_sender: u64,
+    /// Packets that never formed a whole frame.
+    pub incomplete: u64,
+    /// Of all the drops above, those a participant had while joining: before
+    /// its first E2EE epoch and in the 2 s after it. A joiner is sent
+    /// frames of the epochs before its own until the senders switch keys,
+    /// and cannot (and must not) read them.
+    #[serde(default)]
+    pub while_joining: u64,
+}
+
+/// The run's settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    /// Rooms.
+    pub rooms: u32,
+    /// Participants per room.
+    pub participants_per_room: u32,
+    /// Video publishers per room.
+    pub video_publishers: u32,
+    /// Audio publishers per room.
+    pub audio_publishers: u32,
+    /// Video bitrate per publisher, kbit/s.
+    pub video_kbps: u32,
+    /// Video frames per second.
+    pub video_fps: u32,
+    /// Seconds between video keyframes.
+    pub keyframe_interval_s: f64,
+    /// Audio packets (frames) per second.
+    pub audio_pps: u32,
+    /// Planned run length, seconds.
+    pub duration_s: f64,
+    /// Joins per second while ramping up.
+    pub ramp_per_s: f64,
+    /// Leaves-and-rejoins per minute during the run.
+    pub churn_per_min: f64,
+    /// Seed of the run's randomness.
+    pub seed: u64,
+}
+
+/// Distribution summary, milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    /// Samples.
+    pub count: u64,
+    /// Median.
+    pub p50: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+/// Bitrate per subscriber, kbit/s.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Bitrate {
+    /// Mean over subscribers.
+    pub mean: f64,
+    /// The lowest subscriber.
+    pub min: f64,
+    /// The highest subscriber.
+    pub max: f64,
+}
+
+/// Server resource use, from its `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct SfuUsage {
+    /// CPU seconds the SFU process used during the run.
+    pub cpu_seconds: Option<f64>,
+    /// CPU used during the run over its wall-clock length (1.0 = one core).
+    pub cpu_cores: Option<f64>,
+    /// Largest resident memory seen, bytes.
+    pub peak_rss_bytes: Option<u64>,
+}
+
+/// Pass/fail gates.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Thresholds {
+    /// `--max-p99-ms`, if given.
+    pub max_p99_ms: Option<f64>,
+    /// `--max-loss`, if given (a ratio).
+    pub max_loss: Option<f64>,
+    /// Whether every gate passed and the run completed.
+    pub passed: bool,
+    /// What failed, in words.
+    pub failures: Vec<String>,
+}
+
+/// One second of the run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct TimelinePoint {
+    /// Seconds since the start.
+    pub t_s: f64,
+    /// Participants connected at that time.
+    pub connected: u64,
+    /// Joins completed so far (cumulative).
+    pub joins: u64,
+    /// Aggregate received bitrate in that second, kbit/s.
+    pub bitrate_kbps: f64,
+    /// Median latency of frames received in that second, ms.
+    pub latency_p50_ms: f64,
+    /// 99th percentile latency of frames received in that second, ms.
+    pub latency_p99_ms: f64,
+    /// Frames lost over frames expected in that second.
+    pub loss_ratio: f64,
+}

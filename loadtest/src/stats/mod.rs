@@ -1,0 +1,12 @@
+//! The measurements: per-stream accounting, per-receiver state, and the
+//! run's aggregate. All pure, so they are tested without a network.
+
+pub mod collector;
+pub mod histogram;
+pub mod receiver;
+pub mod stream;
+
+pub use collector::{Collector, Measured, Rolling};
+pub use histogram::DurationHistogram;
+pub use receiver::{ReceiverStats, ReceiverSummary, StreamKey, WindowSample};
+pub use stream::{Arrival, Jitter, StreamTracker, WindowCounts};
