@@ -267,3 +267,69 @@ fn stream_without_descriptor_is_forwarded_from_the_first_packet() {
     assert!(video_from(&w, sub, 0).iter().all(|r| r.dd.is_none()));
     assert_eq!(w.plane.stats().dropped(DropReason::AwaitingKeyframe), 0);
 }
+
+/// Packets repaired by NACK/RTX must still carry the descriptor: without it
+/// an E2EE receiver cannot place them in a frame, and the repair is wasted.
+#[test]
+fn repaired_packets_keep_their_descriptor() {
+    let mut w = World::new(22);
+    for _ in 0..2 {
+        w.join("room");
+    }
+    w.publish_av(0);
+    w.advance(Duration::from_secs(2));
+    let lossy = testkit::netem::Link {
+        loss: 0.10,
+        delay: Duration::from_millis(10),
+        ..testkit::netem::Link::default()
+    };
+    let sub = w.clients[1].subscriber.addr();
+    w.net.set_link(common::SFU, sub, lossy);
+    let dropped_before = w.net.dropped;
+    let mid = w.video_mid(0);
+    let total = 300u16;
+    for n in 0..total {
+        let mark = rtp_dd::FrameMark {
+            start_of_frame: true,
+            end_of_frame: true,
+            frame_number: n,
+            keyframe: n == 0,
+        };
+        let mut buf = [0u8; rtp_dd::MAX_LEN];
+        let len = rtp_dd::write(&mark, &mut buf);
+        let payload = vec![0, 1, (n >> 8) as u8, n as u8];
+        let now = w.now;
+        assert!(w.clients[0].publisher.send_rtp_dd(
+            now,
+            mid,
+            u32::from(n) * 3000,
+            true,
+            &payload,
+            Some(&buf[..len])
+        ));
+        w.clients[0].publisher.poll(now);
+        w.flush();
+        w.advance(Duration::from_millis(20));
+    }
+    w.advance(Duration::from_secs(2));
+    let lost_on_link = w.net.dropped - dropped_before;
+    let got = video_from(&w, 1, 0);
+    let without_dd = got.iter().filter(|r| r.dd.is_none()).count();
+    let mut distinct: Vec<&Vec<u8>> = got.iter().map(|r| &r.payload).collect();
+    distinct.sort();
+    distinct.dedup();
+    println!(
+        "received {} video packets ({} distinct of {total}), {without_dd} without a descriptor; {lost_on_link} datagrams lost on the link",
+        got.len(),
+        distinct.len()
+    );
+    assert!(lost_on_link > 10, "the link lost packets");
+    assert!(
+        distinct.len() >= usize::from(total) * 99 / 100,
+        "NACK repaired the losses"
+    );
+    assert_eq!(
+        without_dd, 0,
+        "every packet, repaired ones included, carries the descriptor"
+    );
+}
