@@ -144,7 +144,6 @@ pub(crate) struct Coordinator {
     chat_dedup: ChatDedup,
     /// Our chat ciphertexts (base64) sent and not yet seen in the log.
     own_sent: HashMap<String, ChatPayload>,
-    waiting_for_welcome: bool,
     out: VecDeque<Output>,
 }
 
@@ -191,7 +190,6 @@ impl Coordinator {
             next_chat_id: 1,
             chat_dedup: ChatDedup::default(),
             own_sent: HashMap::new(),
-            waiting_for_welcome: false,
             out: VecDeque::new(),
             mls,
         };
@@ -412,7 +410,6 @@ impl Coordinator {
     fn send_key_package(&mut self) {
         match self.mls.key_package() {
             Ok(kp) => {
-                self.waiting_for_welcome = true;
                 self.out
                     .push_back(Output::Send(ClientMessage::MlsKeyPackage {
                         key_package: B64.encode(kp),
@@ -565,10 +562,7 @@ impl Coordinator {
             return;
         };
         match self.mls.join(&bytes) {
-            Ok(true) => {
-                self.waiting_for_welcome = false;
-                self.entered_epoch(now);
-            }
+            Ok(true) => self.entered_epoch(now),
             Ok(false) => debug!("Welcome not for us"),
             Err(error) => warn!(%error, "cannot join from the Welcome"),
         }

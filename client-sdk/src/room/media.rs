@@ -135,6 +135,8 @@ impl MediaSender {
         }
         let frame_number = self.frame_number.fetch_add(1, Ordering::Relaxed);
         let mut dd = [0u8; rtp_dd::MAX_LEN];
+        // One buffer for the frame; each packet's payload is a view of it.
+        let ciphertext = bytes::Bytes::from(ciphertext);
         for chunk in packetize(&ciphertext, MAX_RTP_PAYLOAD) {
             let mark = rtp_dd::FrameMark {
                 start_of_frame: chunk.start,
@@ -146,7 +148,7 @@ impl MediaSender {
             track
                 .outbound()
                 .write_rtp_with_dd(
-                    bytes::Bytes::copy_from_slice(chunk.payload),
+                    ciphertext.slice_ref(chunk.payload),
                     timestamp,
                     chunk.end,
                     Some(&dd[..len]),

@@ -558,13 +558,12 @@ impl Driver {
                 self.emit(RoomEvent::ConnectionStateChanged { target, state })
             }
             Event::Reconnecting => self.emit(RoomEvent::Signaling(SignalingState::Reconnecting)),
-            Event::Resumed { log_gap } => {
-                if log_gap {
-                    self.coordinator.log_gap(now);
-                    self.emit(RoomEvent::Signaling(SignalingState::RejoinedGroup));
-                } else {
-                    self.emit(RoomEvent::Signaling(SignalingState::Resumed));
-                }
+            // The gap path reports `RejoinedGroup` through the
+            // coordinator's `Desynchronized` output, and starts over as a
+            // joiner (nothing of the old group state is worth resending).
+            Event::Resumed { log_gap: true } => self.coordinator.log_gap(now),
+            Event::Resumed { log_gap: false } => {
+                self.emit(RoomEvent::Signaling(SignalingState::Resumed));
                 self.coordinator.resumed(now);
             }
             Event::Closed(reason) => {

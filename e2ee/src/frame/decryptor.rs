@@ -13,7 +13,7 @@ use super::held::derive_key_salt;
 use super::kid::{EPOCH_BITS, is_ours, split_kid};
 use super::pending::{Pending, PendingQueue};
 use super::replay::ReplayWindow;
-use super::suite::{Suite, base_key_len};
+use super::suite::{Suite, check_base_key};
 
 /// Tuning of a [`FrameDecryptor`]. Start from `Default` and set fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,13 +181,7 @@ impl<T> FrameDecryptor<T> {
         epoch: u64,
         base_key: &[u8],
     ) -> Result<(), FrameError> {
-        let expected = base_key_len(self.suite);
-        if base_key.len() != expected {
-            return Err(FrameError::InvalidKeyLength {
-                expected,
-                got: base_key.len(),
-            });
-        }
+        check_base_key(self.suite, base_key)?;
         if let Some(cur) = &self.current {
             if epoch < cur.epoch {
                 return Err(FrameError::EpochRegressed {

@@ -6,7 +6,7 @@ use zeroize::Zeroizing;
 use super::codec::{encryption_key, seal_with};
 use super::error::FrameError;
 use super::kid::kid;
-use super::suite::{Suite, base_key_len};
+use super::suite::{Suite, check_base_key};
 
 /// The key a member currently sends under.
 struct SendKey {
@@ -82,13 +82,7 @@ impl FrameEncryptor {
     /// restart its counter and reuse nonces. A new group starts with a new
     /// encryptor.
     pub fn set_epoch(&mut self, epoch: u64, base_key: &[u8]) -> Result<(), FrameError> {
-        let expected = base_key_len(self.suite);
-        if base_key.len() != expected {
-            return Err(FrameError::InvalidKeyLength {
-                expected,
-                got: base_key.len(),
-            });
-        }
+        check_base_key(self.suite, base_key)?;
         if let Some(cur) = &self.current {
             if epoch < cur.epoch {
                 return Err(FrameError::EpochRegressed {

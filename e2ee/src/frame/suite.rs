@@ -1,5 +1,6 @@
 //! The SFrame cipher suites this build supports.
 
+use super::error::FrameError;
 use std::fmt;
 
 /// An SFrame cipher suite (RFC 9605 §4.5), as registered with IANA.
@@ -90,6 +91,19 @@ impl fmt::Display for Suite {
 /// [`crate::frame::FrameDecryptor::add_epoch`] accept exactly this length.
 pub fn base_key_len(suite: Suite) -> usize {
     suite.key_len()
+}
+
+/// Refuses a base key that is not Nk bytes for `suite`.
+pub(crate) fn check_base_key(suite: Suite, base_key: &[u8]) -> Result<(), FrameError> {
+    let expected = base_key_len(suite);
+    if base_key.len() == expected {
+        Ok(())
+    } else {
+        Err(FrameError::InvalidKeyLength {
+            expected,
+            got: base_key.len(),
+        })
+    }
 }
 
 #[cfg(test)]
