@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use e2ee::frame::{
-    DecryptConfig, Decrypted, DropReason, FrameDecryptor, FrameEncryptor, FrameError, Suite,
-    base_key_len, kid, seal,
+    DecryptConfig, Decrypted, DropReason, FrameDecryptor, FrameEncryptor, FrameError, MAX_PREVIOUS,
+    Suite, base_key_len, kid, seal,
 };
 
 const SUITE: Suite = Suite::AesGcm128Sha256;
@@ -299,35 +299,65 @@ fn epoch_switch_with_pending_frames_and_grace() {
 }
 
 #[test]
-fn grace_ends_through_handle_timeout_and_older_epochs_go_at_once() {
+fn every_superseded_epoch_keeps_its_own_grace() {
     let t0 = Instant::now();
     let mut bob = receiver(t0, 5);
-    let f5 = frame(&mut sender(1, 5), b"5", &[]);
+    let f5: Vec<Vec<u8>> = {
+        let mut carol = sender(1, 5);
+        (0..3).map(|i| frame(&mut carol, &[5, i], &[])).collect()
+    };
     let f6 = frame(&mut sender(1, 6), b"6", &[]);
-    let _ = ok(bob.decrypt(t0, &f5, &[], 0));
+    let _ = ok(bob.decrypt(t0, &f5[0], &[], 0));
     bob.add_epoch(t0, 6, &key(6)).expect("epoch");
     let _ = ok(bob.decrypt(t0, &f6, &[], 0));
     assert_eq!(bob.held_keys().len(), 2);
 
-    // Epoch 7 pushes 6 into grace and drops 5 at once.
+    // A leave and a join 100 ms apart: epoch 7 comes while 5 is still in
+    // its grace. A sender two commits behind is still read.
     bob.add_epoch(t0 + ms(100), 7, &key(7)).expect("epoch");
+    assert_eq!(bob.previous_epochs(), [5, 6]);
     assert_eq!(bob.previous_epoch(), Some(6));
+    assert_eq!(ok(bob.decrypt(t0 + ms(100), &f5[1], &[], 0)).epoch, 5);
+
+    // Epoch 5's grace runs from when 6 replaced it, 6's from when 7 did.
+    assert_eq!(bob.poll_timeout(), Some(t0 + ms(2000)));
     assert_eq!(
-        bob.decrypt(t0 + ms(100), &f5, &[], 0).err(),
+        bob.handle_timeout(t0 + ms(2000)),
+        0,
+        "no frames were waiting"
+    );
+    assert_eq!(bob.previous_epochs(), [6]);
+    assert_eq!(
+        bob.decrypt(t0 + ms(2000), &f5[2], &[], 0).err(),
         Some(DropReason::WrongEpoch)
     );
     let held: Vec<u64> = bob.held_keys().into_iter().map(|(k, _, _)| k).collect();
     assert_eq!(held, [kid(1, 6)]);
 
     assert_eq!(bob.poll_timeout(), Some(t0 + ms(2100)));
-    assert_eq!(
-        bob.handle_timeout(t0 + ms(2100)),
-        0,
-        "no frames were waiting"
-    );
+    bob.handle_timeout(t0 + ms(2100));
     assert_eq!(bob.previous_epoch(), None);
     assert!(bob.held_keys().is_empty());
     assert_eq!(bob.poll_timeout(), None);
+}
+
+#[test]
+fn a_burst_of_commits_holds_at_most_max_previous_epochs() {
+    let t0 = Instant::now();
+    let mut bob = receiver(t0, 1);
+    let first = frame(&mut sender(2, 1), b"1", &[]);
+    for epoch in 2..=12 {
+        bob.add_epoch(t0 + ms(epoch), epoch, &key(epoch))
+            .expect("epoch");
+    }
+    let held = bob.previous_epochs();
+    assert_eq!(held.len(), MAX_PREVIOUS);
+    assert_eq!(held, (12 - MAX_PREVIOUS as u64..12).collect::<Vec<_>>());
+    assert_eq!(
+        bob.decrypt(t0 + ms(20), &first, &[], 0).err(),
+        Some(DropReason::WrongEpoch),
+        "the oldest went first"
+    );
 }
 
 #[test]

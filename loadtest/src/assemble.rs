@@ -1,11 +1,11 @@
 //! Puts the run's numbers into a [`Report`], and decides the exit status.
 
 use crate::report::{
-    DecryptFailureReasons, Report, SCHEMA_VERSION, SfuUsage, Thresholds, TimelinePoint,
+    DecryptFailureReasons, Report, SCHEMA_VERSION, SfuUsage, TesterUsage, Thresholds, TimelinePoint,
 };
 use crate::settings::Settings;
 use crate::stats::Measured;
-use crate::thresholds;
+use crate::thresholds::{self, Observed};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The run completed and every threshold passed.
@@ -47,6 +47,18 @@ pub struct Counts {
     pub send_errors: u64,
 }
 
+/// Frames the SDK dropped, over all reasons (`while_joining` is a subset,
+/// not a reason).
+pub fn total_failures(r: &DecryptFailureReasons) -> u64 {
+    r.malformed
+        + r.auth_failed
+        + r.replay
+        + r.unknown_kid
+        + r.wrong_epoch
+        + r.wrong_sender
+        + r.incomplete
+}
+
 /// The report of a run of `settings`.
 #[allow(clippy::too_many_arguments)]
 pub fn assemble(
@@ -57,17 +69,13 @@ pub fn assemble(
     timeline: Vec<TimelinePoint>,
     counts: Counts,
     sfu: Option<SfuUsage>,
+    tester: Option<TesterUsage>,
     errors: Vec<String>,
     completed: bool,
 ) -> Report {
     let r = counts.failure_reasons;
-    let decrypt_failures = r.malformed
-        + r.auth_failed
-        + r.replay
-        + r.unknown_kid
-        + r.wrong_epoch
-        + r.wrong_sender
-        + r.incomplete;
+    let decrypt_failures = total_failures(&r);
+    let decrypt_failures_after_join = decrypt_failures.saturating_sub(r.while_joining);
     Report {
         schema_version: SCHEMA_VERSION,
         tool: tool(),
@@ -80,11 +88,15 @@ pub fn assemble(
         participants_connected: counts.connected,
         participants_failed: counts.target.saturating_sub(counts.connected),
         thresholds: thresholds::evaluate(
-            settings.max_p99_ms,
-            settings.max_loss,
-            &m.latency_ms,
-            m.loss_ratio,
-            completed,
+            &settings.gates,
+            &Observed {
+                latency: Some(&m.latency_ms),
+                loss_ratio: m.loss_ratio,
+                connected: counts.connected,
+                target: counts.target,
+                decrypt_failures_after_join,
+                completed,
+            },
         ),
         join_ms: m.join_ms,
         latency_ms: m.latency_ms,
@@ -106,6 +118,8 @@ pub fn assemble(
         malformed_frames: m.malformed,
         participants_lost: counts.lost,
         send_errors: counts.send_errors,
+        decrypt_failures_after_join,
+        tester,
     }
 }
 
@@ -155,51 +169,38 @@ mod tests {
         Settings::resolve(&a).expect("valid")
     }
 
+    /// A report of a run with `extra` options, `counts` and no measurements.
+    fn report(extra: &[&str], counts: &Counts, errors: Vec<String>, completed: bool) -> Report {
+        assemble(
+            &settings(extra),
+            1,
+            2.0,
+            Measured::default(),
+            vec![],
+            counts.clone(),
+            None,
+            None,
+            errors,
+            completed,
+        )
+    }
+
     #[test]
     fn exit_status_follows_completion_then_thresholds() {
-        let m = Measured::default();
         let counts = Counts {
             target: 4,
             connected: 3,
             ..Counts::default()
         };
-        let ok = assemble(
-            &settings(&[]),
-            1,
-            2.0,
-            m.clone(),
-            vec![],
-            counts.clone(),
-            None,
-            vec![],
-            true,
-        );
+        let ok = report(&["--min-connected", "0.75"], &counts, vec![], true);
         assert_eq!(exit_code(&ok, true), EXIT_OK);
         assert_eq!(ok.participants_failed, 1);
         assert_eq!(ok.schema_version, SCHEMA_VERSION);
-        let gated = assemble(
-            &settings(&["--max-p99-ms", "0"]),
-            1,
-            2.0,
-            m.clone(),
-            vec![],
-            counts.clone(),
-            None,
-            vec![],
-            true,
-        );
+        let missing = report(&[], &counts, vec![], true);
+        assert_eq!(exit_code(&missing, true), EXIT_THRESHOLD);
+        let gated = report(&["--max-p99-ms", "0"], &counts, vec![], true);
         assert_eq!(exit_code(&gated, true), EXIT_THRESHOLD);
-        let broken = assemble(
-            &settings(&[]),
-            1,
-            2.0,
-            m,
-            vec![],
-            counts,
-            None,
-            vec!["x".into()],
-            false,
-        );
+        let broken = report(&[], &counts, vec!["x".into()], false);
         assert_eq!(exit_code(&broken, false), EXIT_RUN_FAILED);
         let none = not_started("ws://x", "custom", "bad".into());
         assert_eq!(exit_code(&none, false), EXIT_RUN_FAILED);
@@ -212,21 +213,13 @@ mod tests {
             failure_reasons: DecryptFailureReasons {
                 auth_failed: 2,
                 incomplete: 3,
+                while_joining: 1,
                 ..DecryptFailureReasons::default()
             },
             ..Counts::default()
         };
-        let r = assemble(
-            &settings(&[]),
-            0,
-            0.0,
-            Measured::default(),
-            vec![],
-            counts,
-            None,
-            vec![],
-            true,
-        );
+        let r = report(&[], &counts, vec![], true);
         assert_eq!(r.decrypt_failures, 5);
+        assert_eq!(r.decrypt_failures_after_join, 4);
     }
 }

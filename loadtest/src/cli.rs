@@ -148,6 +148,17 @@ pub struct Args {
     #[arg(long, value_name = "RATIO")]
     pub max_loss: Option<f64>,
 
+    /// Fail (exit 1) if fewer than this share of the participants
+    /// connected (1 = all of them). [default: 1]
+    #[arg(long, value_name = "RATIO")]
+    pub min_connected: Option<f64>,
+
+    /// Fail (exit 1) if more than this many frames failed to decrypt
+    /// outside joining (a joiner cannot read the frames of the epochs
+    /// before its own; those are not counted).
+    #[arg(long, value_name = "N")]
+    pub max_decrypt_failures: Option<u64>,
+
     /// API key to mint a token per participant. Without key and secret the
     /// public development pair is used, which only a loopback SFU accepts.
     #[arg(long, env = "SFU_API_KEY")]

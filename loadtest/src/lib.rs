@@ -33,6 +33,7 @@ pub mod state;
 pub mod stats;
 pub mod summary;
 pub mod target;
+pub mod tester_usage;
 pub mod thresholds;
 pub mod tokens;
 pub mod watchdog;

@@ -11,7 +11,8 @@ use crate::report::{DecryptFailureReasons, Report};
 use crate::settings::{Settings, identity};
 use crate::sfu_usage::{UsageTracker, scrape};
 use crate::state::{Phase, Shared, Slot, add_failures, lock};
-use crate::stats::{Collector, StreamKey};
+use crate::stats::{Collector, DurationHistogram, StreamKey};
+use crate::tester_usage::{self, CpuSample, lag_probe};
 use crate::tokens::TokenSource;
 use crate::watchdog::{Observation, Watchdog};
 use rand::SeedableRng;
@@ -174,6 +175,8 @@ struct Runner {
     leaving: Vec<Leaving>,
     last_sample: Instant,
     abort: Option<String>,
+    cpu_start: CpuSample,
+    runtime_lag: Arc<Mutex<DurationHistogram>>,
 }
 
 impl Runner {
@@ -192,6 +195,8 @@ impl Runner {
             leaving: Vec::new(),
             last_sample: t0,
             abort: None,
+            cpu_start: CpuSample::read(),
+            runtime_lag: Arc::new(Mutex::new(DurationHistogram::new())),
             t0,
             shared,
         }
@@ -235,6 +240,10 @@ impl Runner {
     async fn drive(&mut self) {
         self.scrape_once().await;
         self.start_scraper();
+        self.tasks.push(tokio::spawn(lag_probe(
+            Arc::clone(&self.runtime_lag),
+            self.shared.shutdown.clone(),
+        )));
         let shared = Arc::clone(&self.shared);
         let s = &shared.settings;
         info!(url = %s.target.url, participants = s.initial_participants(), "starting");
@@ -408,6 +417,12 @@ impl Runner {
         }
         self.sample(end);
         let duration_s = end.saturating_duration_since(self.t0).as_secs_f64();
+        let tester = tester_usage::judge(
+            &self.cpu_start,
+            &CpuSample::read(),
+            tester_usage::host_cores(),
+            &lock(&self.runtime_lag),
+        );
 
         // Everyone leaves, within bounds.
         shared.shutdown.cancel();
@@ -463,6 +478,7 @@ impl Runner {
             self.collector.timeline().to_vec(),
             counts,
             usage.usage(),
+            Some(tester),
             errors,
             completed,
         );

@@ -4,6 +4,7 @@
 use crate::cli::{Args, Scenario};
 use crate::report::RunConfig;
 use crate::target::{Endpoint, Target, UrlError, parse_http};
+use crate::thresholds::Gates;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -180,10 +181,9 @@ pub struct Settings {
     pub churn_per_min: f64,
     /// Seed.
     pub seed: u64,
-    /// `--max-p99-ms`.
-    pub max_p99_ms: Option<f64>,
-    /// `--max-loss`.
-    pub max_loss: Option<f64>,
+    /// `--max-p99-ms`, `--max-loss`, `--min-connected`,
+    /// `--max-decrypt-failures`.
+    pub gates: Gates,
     /// Where tokens come from.
     pub credentials: Credentials,
     /// `--report-json`.
@@ -264,6 +264,17 @@ impl Settings {
             .max_loss
             .map(|v| finite_in("max-loss", v, 0.0, 1.0))
             .transpose()?;
+        let min_connected = args
+            .min_connected
+            .map(|v| finite_in("min-connected", v, 0.0, 1.0))
+            .transpose()?
+            .unwrap_or(1.0);
+        let gates = Gates {
+            max_p99_ms,
+            max_loss,
+            min_connected,
+            max_decrypt_failures: args.max_decrypt_failures,
+        };
         let metrics = match &args.metrics_url {
             Some(u) => Some(parse_http(u)?),
             None => target.default_metrics(),
@@ -298,8 +309,7 @@ impl Settings {
                 60_000.0,
             )?,
             seed: layer.seed.unwrap_or(0),
-            max_p99_ms,
-            max_loss,
+            gates,
             credentials,
             report_json: args.report_json.clone(),
             report_html: args.report_html.clone(),

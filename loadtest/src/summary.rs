@@ -1,6 +1,6 @@
 //! The plain-text summary table printed on stdout at the end.
 
-use crate::report::{Percentiles, Report};
+use crate::report::{Percentiles, Report, TesterUsage};
 use std::fmt::Write as _;
 
 fn pct(p: &Percentiles) -> String {
@@ -12,6 +12,20 @@ fn pct(p: &Percentiles) -> String {
             p.p50, p.p95, p.p99, p.max, p.count
         )
     }
+}
+
+fn tester_cpu(t: &TesterUsage) -> String {
+    let mut out = match (t.cpu_seconds, t.cpu_cores) {
+        (Some(s), Some(c)) => format!("{s:.1} s  ({c:.2} cores)"),
+        _ => "-".to_owned(),
+    };
+    if let Some(busy) = t.host_busy_cores {
+        let _ = write!(out, ", host busy {busy:.2} of {} cores", t.host_cores);
+    }
+    if t.runtime_lag_ms.count > 0 {
+        let _ = write!(out, ", timer lag p99 {:.1} ms", t.runtime_lag_ms.p99);
+    }
+    out
 }
 
 /// The summary of `report`, one aligned row per figure.
@@ -62,7 +76,8 @@ pub fn render(report: &Report) -> String {
         ("decrypt failures", {
             let r = &report.decrypt_failure_reasons;
             format!(
-                "{}  ({} while joining; auth {}, replay {}, unknown kid {}, wrong epoch {}, wrong sender {}, incomplete {}, malformed {})",
+                "{} after joining, {} in all  ({} while joining; auth {}, replay {}, unknown kid {}, wrong epoch {}, wrong sender {}, incomplete {}, malformed {})",
+                report.decrypt_failures_after_join,
                 report.decrypt_failures,
                 r.while_joining,
                 r.auth_failed,
@@ -92,6 +107,18 @@ pub fn render(report: &Report) -> String {
                 format!("{:.1} MiB", b as f64 / 1_048_576.0)
             }),
     ));
+    if let Some(t) = &report.tester {
+        rows.push(("tester CPU", tester_cpu(t)));
+        if t.overloaded {
+            rows.push((
+                "TESTER OVERLOADED",
+                format!(
+                    "{}: latency and loss include the tester's own delay, so they understate what the SFU carries",
+                    t.overload_reasons.join("; ")
+                ),
+            ));
+        }
+    }
     rows.push((
         "thresholds",
         if report.thresholds.passed {
@@ -143,6 +170,15 @@ mod tests {
                 ..Thresholds::default()
             },
             errors: vec!["the SFU stopped answering".into()],
+            tester: Some(TesterUsage {
+                cpu_seconds: Some(30.0),
+                cpu_cores: Some(1.5),
+                host_cores: 2,
+                host_busy_cores: Some(1.95),
+                overloaded: true,
+                overload_reasons: vec!["the host was busy 1.95 of 2 cores".into()],
+                ..TesterUsage::default()
+            }),
             ..Report::default()
         };
         let text = render(&r);
@@ -154,6 +190,8 @@ mod tests {
             "FAILED: --max-p99-ms 0",
             "error",
             "payload kbit/s per subscriber",
+            "1.50 cores), host busy 1.95 of 2 cores",
+            "TESTER OVERLOADED",
         ] {
             assert!(text.contains(part), "{text}\nlacks {part:?}");
         }

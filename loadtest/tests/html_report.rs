@@ -6,8 +6,8 @@
 
 use loadtest::report::html::render;
 use loadtest::report::{
-    Bitrate, DecryptFailureReasons, Percentiles, Report, RunConfig, SfuUsage, Thresholds,
-    TimelinePoint,
+    Bitrate, DecryptFailureReasons, Percentiles, Report, RunConfig, SfuUsage, TesterUsage,
+    Thresholds, TimelinePoint,
 };
 
 const XSS: &str = "<script>alert(1)</script>";
@@ -102,6 +102,8 @@ fn realistic() -> Report {
         thresholds: Thresholds {
             max_p99_ms: Some(50.0),
             max_loss: Some(0.01),
+            min_connected: Some(1.0),
+            max_decrypt_failures: Some(0),
             passed: false,
             failures: vec![format!("p99 latency 64.3 ms > 50.0 ms {XSS}")],
         },
@@ -116,6 +118,22 @@ fn realistic() -> Report {
         malformed_frames: 0,
         participants_lost: 1,
         send_errors: 4,
+        decrypt_failures_after_join: 2,
+        tester: Some(TesterUsage {
+            cpu_seconds: Some(55.5),
+            cpu_cores: Some(1.61),
+            host_cores: 2,
+            host_busy_cores: Some(1.97),
+            runtime_lag_ms: Percentiles {
+                count: 1500,
+                p50: 0.4,
+                p95: 9.0,
+                p99: 31.5,
+                max: 120.0,
+            },
+            overloaded: true,
+            overload_reasons: vec!["the host was busy 1.97 of 2 cores".to_owned()],
+        }),
     }
 }
 
@@ -241,6 +259,11 @@ fn realistic_report_shows_its_numbers() {
         "64.3",
         "1203.0",
         "800 kbit/s",
+        "1.97 of 2",
+        "31.5 ms",
+        "The load tester was overloaded",
+        "the host was busy 1.97 of 2 cores",
+        "Decrypt failures after joining",
     ] {
         assert!(html.contains(needle), "page lacks {needle:?}");
     }

@@ -101,6 +101,12 @@ async fn two_rooms_of_five_for_ten_seconds() {
         "{r:#}"
     );
     assert!(r["sfu"]["cpu_seconds"].as_f64().is_some(), "{r:#}");
+    // The tester measured itself.
+    let tester = &r["tester"];
+    assert!(f(tester, "cpu_seconds") > 0.0, "{r:#}");
+    assert!(u(tester, "host_cores") >= 1, "{r:#}");
+    assert!(u(&tester["runtime_lag_ms"], "count") > 0, "{r:#}");
+    assert_eq!(u(&r, "decrypt_failures_after_join"), 0, "{log}");
     let html = std::fs::read_to_string(reports.html()).expect("HTML report written");
     assert!(html.contains("<html") || html.contains("<!doctype") || html.contains("<!DOCTYPE"));
     assert!(took < Duration::from_secs(40), "took {took:?}");

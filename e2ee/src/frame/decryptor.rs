@@ -1,4 +1,4 @@
-//! The receiving side: the current epoch's keys, the previous epoch's for a
+//! The receiving side: the current epoch's keys, earlier epochs' for a
 //! grace period, frames of a coming epoch held back, replay windows per KID.
 
 use std::collections::{HashMap, VecDeque};
@@ -15,13 +15,20 @@ use super::pending::{Pending, PendingQueue};
 use super::replay::ReplayWindow;
 use super::suite::{Suite, check_base_key};
 
+/// Most superseded epochs held at once. Commits rarely come faster than
+/// one per round trip, so a few cover any grace period; the bound keeps a
+/// burst of commits from pinning many epochs' keys.
+pub const MAX_PREVIOUS: usize = 8;
+
 /// Tuning of a [`FrameDecryptor`]. Start from `Default` and set fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DecryptConfig {
-    /// How long the previous epoch's keys stay usable after a new epoch is
+    /// How long an epoch's keys stay usable after a newer epoch is
     /// installed (frames still in flight from senders that switched later).
-    /// Default 2 s.
+    /// Every superseded epoch gets its own grace, so senders that are one
+    /// or two commits behind (a leave and a join in quick succession) are
+    /// still read. Default 2 s.
     pub grace: Duration,
     /// How long a frame of a not-yet-installed epoch waits for its key.
     /// Default 1 s.
@@ -93,18 +100,20 @@ impl EpochKeys {
 /// Which key a frame's KID points at.
 enum Slot {
     Current,
-    Previous,
+    /// The superseded epoch at this index of `previous`.
+    Previous(usize),
     /// An epoch we have not reached yet: hold the frame.
     Ahead,
     Stale,
 }
 
 /// Decrypts the frames of every sender in a room (RFC 9605 §4.4.4) with keys
-/// of the current MLS epoch, or of the previous one during a grace period.
+/// of the current MLS epoch, or of an earlier one during its grace period.
 ///
 /// A KID carries the epoch's low [`EPOCH_BITS`] bits. Against the current
-/// epoch they classify a frame as: the current epoch; the previous epoch
-/// (while its grace lasts); up to 128 epochs ahead, which is held back until
+/// epoch they classify a frame as: the current epoch; an earlier epoch
+/// (while its grace lasts, at most [`MAX_PREVIOUS`] of them); up to 128
+/// epochs ahead, which is held back until
 /// [`add_epoch`](Self::add_epoch) installs that epoch or
 /// `pending_timeout` passes; anything else is [`DropReason::WrongEpoch`].
 /// Before the first epoch every frame is held back.
@@ -124,9 +133,10 @@ pub struct FrameDecryptor<T> {
     suite: Suite,
     cfg: DecryptConfig,
     current: Option<EpochKeys>,
-    /// The epoch before `current`, and when its grace ends (`None`: never,
-    /// for a grace too large to represent).
-    previous: Option<(EpochKeys, Option<Instant>)>,
+    /// Superseded epochs still in their grace, oldest first, each with when
+    /// its grace ends (`None`: never, for a grace too large to represent).
+    /// Their KID bits differ from each other's and from `current`'s.
+    previous: VecDeque<(EpochKeys, Option<Instant>)>,
     pending: PendingQueue<T>,
     ready: VecDeque<Decrypted<T>>,
     drops: DropCounts,
@@ -138,7 +148,14 @@ impl<T> std::fmt::Debug for FrameDecryptor<T> {
         f.debug_struct("FrameDecryptor")
             .field("suite", &self.suite)
             .field("current", &self.current.as_ref().map(|k| k.epoch))
-            .field("previous", &self.previous.as_ref().map(|(k, _)| k.epoch))
+            .field(
+                "previous",
+                &self
+                    .previous
+                    .iter()
+                    .map(|(k, _)| k.epoch)
+                    .collect::<Vec<_>>(),
+            )
             .field("pending", &self.pending.len())
             .field("ready", &self.ready.len())
             .field("drops", &self.drops)
@@ -155,7 +172,7 @@ impl<T> FrameDecryptor<T> {
             suite,
             cfg,
             current: None,
-            previous: None,
+            previous: VecDeque::new(),
             pending,
             ready: VecDeque::new(),
             drops: DropCounts::default(),
@@ -165,8 +182,9 @@ impl<T> FrameDecryptor<T> {
 
     /// Installs `epoch` (with its exporter output `base_key`, of
     /// [`base_key_len`] bytes) as current. The previous current epoch stays
-    /// usable for `cfg.grace` from `now`; anything older is dropped at once,
-    /// and so is the previous one if it shares the new epoch's KID bits.
+    /// usable for `cfg.grace` from `now`, and earlier ones until their own
+    /// grace ends; an epoch whose KID bits the new one reuses is dropped at
+    /// once, and so is the oldest beyond [`MAX_PREVIOUS`].
     /// Frames waiting for this epoch are decrypted (see
     /// [`poll_ready`](Self::poll_ready)); waiting frames of an epoch now
     /// behind are dropped as [`DropReason::WrongEpoch`].
@@ -203,12 +221,16 @@ impl<T> FrameDecryptor<T> {
             senders: HashMap::new(),
         };
         let new_bits = fresh.bits();
-        self.previous = None;
         if let Some(old) = self.current.replace(fresh)
-            && old.bits() != new_bits
             && !self.cfg.grace.is_zero()
         {
-            self.previous = Some((old, now.checked_add(self.cfg.grace)));
+            self.previous
+                .push_back((old, now.checked_add(self.cfg.grace)));
+        }
+        // A KID must name one epoch: older epochs with the new one's bits go.
+        self.previous.retain(|(k, _)| k.bits() != new_bits);
+        while self.previous.len() > MAX_PREVIOUS {
+            self.previous.pop_front();
         }
         tracing::debug!(epoch, "sframe receiving epoch installed");
 
@@ -220,7 +242,7 @@ impl<T> FrameDecryptor<T> {
                     self.drops.add(DropReason::UnknownKid, dropped);
                 }
                 Slot::Stale => self.drops.add(DropReason::WrongEpoch, 1),
-                slot @ (Slot::Current | Slot::Previous) => {
+                slot @ (Slot::Current | Slot::Previous(_)) => {
                     match self.open(slot, &p.header, &p.frame, &p.metadata, p.ctx) {
                         Ok(d) => self.ready.push_back(d),
                         Err(reason) => self.drops.add(reason, 1),
@@ -236,7 +258,7 @@ impl<T> FrameDecryptor<T> {
     /// already decrypted stay in [`poll_ready`](Self::poll_ready).
     pub fn clear(&mut self) {
         self.current = None;
-        self.previous = None;
+        self.previous.clear();
         let dropped = self.pending.take_all().len() as u64;
         self.drops.add(DropReason::UnknownKid, dropped);
         tracing::debug!(dropped, "sframe receiving keys cleared");
@@ -294,7 +316,7 @@ impl<T> FrameDecryptor<T> {
                 self.drops.add(DropReason::UnknownKid, evicted);
                 Ok(None)
             }
-            slot @ (Slot::Current | Slot::Previous) => {
+            slot @ (Slot::Current | Slot::Previous(_)) => {
                 self.open(slot, &header, frame, metadata, ctx).map(Some)
             }
         }
@@ -306,8 +328,7 @@ impl<T> FrameDecryptor<T> {
     }
 
     /// Drops waiting frames whose `pending_timeout` has passed (counted as
-    /// [`DropReason::UnknownKid`]) and the previous epoch once its grace
-    /// ended. Returns how many frames it dropped.
+    /// [`DropReason::UnknownKid`]) and earlier epochs whose grace ended. Returns how many frames it dropped.
     pub fn handle_timeout(&mut self, now: Instant) -> u64 {
         self.expire_previous(now);
         let dropped = self.pending.expire(now);
@@ -317,7 +338,7 @@ impl<T> FrameDecryptor<T> {
 
     /// When [`handle_timeout`](Self::handle_timeout) has work next, if ever.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let grace = self.previous.as_ref().and_then(|(_, end)| *end);
+        let grace = self.previous.iter().filter_map(|(_, end)| *end).min();
         match (grace, self.pending.next_deadline()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -334,9 +355,14 @@ impl<T> FrameDecryptor<T> {
         self.current.as_ref().map(|k| k.epoch)
     }
 
-    /// The previous epoch, while it is still held.
+    /// The latest superseded epoch, while it is still held.
     pub fn previous_epoch(&self) -> Option<u64> {
-        self.previous.as_ref().map(|(k, _)| k.epoch)
+        self.previous.back().map(|(k, _)| k.epoch)
+    }
+
+    /// Every superseded epoch still held, oldest first.
+    pub fn previous_epochs(&self) -> Vec<u64> {
+        self.previous.iter().map(|(k, _)| k.epoch).collect()
     }
 
     /// How many frames wait for their epoch.
@@ -346,7 +372,7 @@ impl<T> FrameDecryptor<T> {
 
     /// Test support for forward-secrecy checks: `(kid, sframe_key,
     /// sframe_salt)` of every KID this decryptor holds a key for (current and
-    /// previous epoch), sorted by epoch held then KID. Keys are derived when a
+    /// earlier epochs), sorted by epoch held then KID. Keys are derived when a
     /// sender's first frame authenticates, so a KID appears after that; the
     /// base keys they come from are dropped together with them.
     #[doc(hidden)]
@@ -370,15 +396,16 @@ impl<T> FrameDecryptor<T> {
     }
 
     fn expire_previous(&mut self, now: Instant) {
-        if let Some((keys, Some(end))) = &self.previous
-            && now >= *end
-        {
-            tracing::debug!(
-                epoch = keys.epoch,
-                "sframe previous epoch dropped after grace"
-            );
-            self.previous = None;
-        }
+        self.previous.retain(|(keys, end)| {
+            let keep = end.is_none_or(|end| now < end);
+            if !keep {
+                tracing::debug!(
+                    epoch = keys.epoch,
+                    "sframe earlier epoch dropped after grace"
+                );
+            }
+            keep
+        });
     }
 
     fn classify(&self, kid: u64) -> Slot {
@@ -389,12 +416,8 @@ impl<T> FrameDecryptor<T> {
         if bits == cur.bits() {
             return Slot::Current;
         }
-        if self
-            .previous
-            .as_ref()
-            .is_some_and(|(p, _)| p.bits() == bits)
-        {
-            return Slot::Previous;
+        if let Some(i) = self.previous.iter().position(|(p, _)| p.bits() == bits) {
+            return Slot::Previous(i);
         }
         let ahead = bits.wrapping_sub(cur.bits());
         if ahead <= 1 << (EPOCH_BITS - 1) {
@@ -416,7 +439,7 @@ impl<T> FrameDecryptor<T> {
     ) -> Result<Decrypted<T>, DropReason> {
         let keys = match slot {
             Slot::Current => self.current.as_mut(),
-            Slot::Previous => self.previous.as_mut().map(|(k, _)| k),
+            Slot::Previous(i) => self.previous.get_mut(i).map(|(k, _)| k),
             Slot::Ahead | Slot::Stale => None,
         }
         .ok_or(DropReason::WrongEpoch)?;

@@ -59,7 +59,7 @@ mod suite;
 pub use assembler::{AssembledFrame, FrameAssembler, MAX_REORDER_DEPTH};
 #[doc(hidden)]
 pub use codec::{Opened, open, seal};
-pub use decryptor::{DecryptConfig, Decrypted, FrameDecryptor};
+pub use decryptor::{DecryptConfig, Decrypted, FrameDecryptor, MAX_PREVIOUS};
 pub use encryptor::FrameEncryptor;
 pub use error::{DropCounts, DropReason, FrameError};
 pub use kid::{EPOCH_BITS, kid, split_kid};

@@ -84,6 +84,34 @@ pub struct Report {
     /// Frames the publishers failed to send (no key yet, transport refused).
     #[serde(default)]
     pub send_errors: u64,
+    /// [`Report::decrypt_failures`] outside joining (minus
+    /// [`DecryptFailureReasons::while_joining`]): drops a member of the
+    /// group should never see beyond frames in flight at a key change.
+    #[serde(default)]
+    pub decrypt_failures_after_join: u64,
+    /// The load tester's own CPU and whether it kept up.
+    #[serde(default)]
+    pub tester: Option<TesterUsage>,
+}
+
+/// The load tester's own resource use: when it is overloaded, the latency
+/// and loss it reports include its own delay and say less about the SFU.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TesterUsage {
+    /// CPU seconds the load-test process used.
+    pub cpu_seconds: Option<f64>,
+    /// The same over the run's wall-clock length (1.0 = one core).
+    pub cpu_cores: Option<f64>,
+    /// Cores available to the load tester.
+    pub host_cores: u32,
+    /// Cores the whole host kept busy (an SFU on the same host included).
+    pub host_busy_cores: Option<f64>,
+    /// How late the async runtime woke a 20 ms timer, ms.
+    pub runtime_lag_ms: Percentiles,
+    /// Whether the tester could not keep up (see `overload_reasons`).
+    pub overloaded: bool,
+    /// Why it counts as overloaded, in words.
+    pub overload_reasons: Vec<String>,
 }
 
 /// Frames the SDK dropped, by reason (summed over participants).
@@ -184,6 +212,12 @@ pub struct Thresholds {
     pub max_p99_ms: Option<f64>,
     /// `--max-loss`, if given (a ratio).
     pub max_loss: Option<f64>,
+    /// `--min-connected`: share of participants that must connect.
+    #[serde(default)]
+    pub min_connected: Option<f64>,
+    /// `--max-decrypt-failures`, if given (after joining).
+    #[serde(default)]
+    pub max_decrypt_failures: Option<u64>,
     /// Whether every gate passed and the run completed.
     pub passed: bool,
     /// What failed, in words.

@@ -1,9 +1,13 @@
 //! A UDP relay in front of the SFU's media port, like a 1:1 NAT: clients
 //! send to the advertised address, the relay forwards from one socket per
 //! client to the SFU, and records every datagram both ways. Loopback only.
+//!
+//! Optionally it is a lossy link: a drop policy sees every client→SFU
+//! datagram and decides whether it is lost. SFU→client is never dropped.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
@@ -11,8 +15,14 @@ use tokio::task::JoinHandle;
 /// Datagrams kept; beyond this the relay still forwards but stops recording.
 const MAX_RECORDED: usize = 200_000;
 
+/// Decides for each client→SFU datagram, in arrival order, whether the
+/// relay drops it (`true`) instead of forwarding it. It runs on the relay's
+/// receive task, so it sees datagrams one at a time and may keep state.
+pub type DropPolicy = Box<dyn FnMut(&[u8]) -> bool + Send>;
+
 pub struct UdpCapture {
     recorded: Arc<Mutex<Vec<Vec<u8>>>>,
+    dropped: Arc<AtomicU64>,
     tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
@@ -25,20 +35,38 @@ impl Drop for UdpCapture {
 }
 
 impl UdpCapture {
-    /// Listens on `public` and relays to `upstream`.
+    /// Listens on `public` and relays to `upstream`, losing nothing.
     pub async fn start(public: SocketAddr, upstream: SocketAddr) -> Self {
+        Self::start_with(public, upstream, Box::new(|_| false)).await
+    }
+
+    /// Listens on `public` and relays to `upstream`, dropping the
+    /// client→SFU datagrams `policy` picks. Dropped datagrams are still
+    /// recorded (they were on the wire up to the relay) and counted in
+    /// [`dropped`](Self::dropped).
+    pub async fn start_with(
+        public: SocketAddr,
+        upstream: SocketAddr,
+        mut policy: DropPolicy,
+    ) -> Self {
         let front = Arc::new(UdpSocket::bind(public).await.expect("bind public"));
         let _ = socket2::SockRef::from(&*front).set_recv_buffer_size(4 << 20);
         let recorded = Arc::new(Mutex::new(Vec::new()));
+        let dropped = Arc::new(AtomicU64::new(0));
         let tasks = Arc::new(Mutex::new(Vec::new()));
         let main = {
             let recorded = Arc::clone(&recorded);
+            let dropped = Arc::clone(&dropped);
             let tasks = Arc::clone(&tasks);
             tokio::spawn(async move {
                 let mut backs: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
                 let mut buf = vec![0u8; 2048];
                 while let Ok((n, client)) = front.recv_from(&mut buf).await {
                     record(&recorded, &buf[..n]);
+                    if policy(&buf[..n]) {
+                        dropped.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
                     let back = match backs.get(&client) {
                         Some(b) => Arc::clone(b),
                         None => {
@@ -62,12 +90,22 @@ impl UdpCapture {
             })
         };
         tasks.lock().unwrap().push(main);
-        Self { recorded, tasks }
+        Self {
+            recorded,
+            dropped,
+            tasks,
+        }
     }
 
-    /// Every datagram relayed so far, both directions.
+    /// Every datagram the relay received so far, both directions, the
+    /// dropped ones included.
     pub fn datagrams(&self) -> Vec<Vec<u8>> {
         self.recorded.lock().unwrap().clone()
+    }
+
+    /// Client→SFU datagrams the drop policy has dropped so far.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 }
 

@@ -154,6 +154,14 @@ fn banner(report: &Report) -> String {
     }
     out.push_str(&bullet_list("Threshold failures", failures));
     out.push_str(&bullet_list("Errors", errors));
+    if let Some(t) = report.tester.as_ref().filter(|t| t.overloaded) {
+        let mut why = t.overload_reasons.clone();
+        why.push(
+            "latency and loss include the tester's own delay, so they understate what the SFU carries"
+                .to_owned(),
+        );
+        out.push_str(&bullet_list("The load tester was overloaded", &why));
+    }
     out.push_str("</section>\n");
     out
 }
@@ -184,6 +192,7 @@ fn summary(report: &Report) -> String {
         frames_table(report),
         e2ee_table(report),
         sfu_table(report),
+        tester_table(report),
         thresholds_table(report),
         config_table(report),
     ];
@@ -328,7 +337,12 @@ fn e2ee_table(r: &Report) -> String {
     kv_table(
         "End-to-end encryption",
         &[
-            ("Decrypt failures", fmt_int(r.decrypt_failures)),
+            (
+                "Decrypt failures after joining",
+                fmt_int(r.decrypt_failures_after_join),
+            ),
+            ("Decrypt failures in all", fmt_int(r.decrypt_failures)),
+            ("\u{2003}while joining", fmt_int(why.while_joining)),
             ("\u{2003}malformed SFrame header", fmt_int(why.malformed)),
             ("\u{2003}authentication failed", fmt_int(why.auth_failed)),
             ("\u{2003}replayed", fmt_int(why.replay)),
@@ -367,6 +381,48 @@ fn sfu_table(r: &Report) -> String {
     )
 }
 
+fn tester_table(r: &Report) -> String {
+    let Some(t) = &r.tester else {
+        return kv_table("Load tester", &[("CPU", "not measured".to_owned())]);
+    };
+    let na = || "n/a".to_owned();
+    kv_table(
+        "Load tester",
+        &[
+            (
+                "CPU time",
+                t.cpu_seconds
+                    .map_or_else(na, |s| format!("{} s", fmt_f(s, 1))),
+            ),
+            (
+                "CPU cores used",
+                t.cpu_cores.map_or_else(na, |c| fmt_f(c, 2)),
+            ),
+            (
+                "Host cores busy",
+                t.host_busy_cores
+                    .map_or_else(na, |c| format!("{} of {}", fmt_f(c, 2), t.host_cores)),
+            ),
+            (
+                "Timer lag p50 / p99",
+                if t.runtime_lag_ms.count == 0 {
+                    na()
+                } else {
+                    format!(
+                        "{} / {} ms",
+                        fmt_f(t.runtime_lag_ms.p50, 1),
+                        fmt_f(t.runtime_lag_ms.p99, 1)
+                    )
+                },
+            ),
+            (
+                "Kept up",
+                if t.overloaded { "no" } else { "yes" }.to_owned(),
+            ),
+        ],
+    )
+}
+
 fn thresholds_table(r: &Report) -> String {
     let unset = || "not set".to_owned();
     let t = &r.thresholds;
@@ -379,6 +435,14 @@ fn thresholds_table(r: &Report) -> String {
                     .map_or_else(unset, |v| format!("{} ms", fmt_f(v, 1))),
             ),
             ("Max loss", t.max_loss.map_or_else(unset, fmt_percent)),
+            (
+                "Min connected",
+                t.min_connected.map_or_else(unset, fmt_percent),
+            ),
+            (
+                "Max decrypt failures after joining",
+                t.max_decrypt_failures.map_or_else(unset, fmt_int),
+            ),
             ("Verdict", verdict(r).to_owned()),
         ],
     )
