@@ -7,8 +7,14 @@
 //! - `many_to_many/10`: ten participants, each publishing one track and
 //!   subscribed to the other nine; one packet per track per iteration
 //!   (90 forwarded packets).
-//! - `rewrite` and `demux`: the per-subscriber header rewrite and the
-//!   first-byte/STUN-ufrag demultiplexing of the shared media port.
+//! - `rooms/{1,20}x5`: the same 5-person meeting alone, and as one of 20
+//!   such rooms; one packet per track of every room per iteration. Per
+//!   forwarded packet the two must cost the same: lookups do not degrade
+//!   with room count.
+//! - `per_packet/*`: the per-subscriber header rewrite, the
+//!   first-byte/STUN-ufrag demultiplexing of the shared media port, and the
+//!   dependency descriptor parse (`rtp_dd::parse`, what `dd::signal` runs
+//!   once per incoming packet).
 //!
 //! Run with `cargo bench -p sfu-core --bench router`.
 
@@ -28,7 +34,14 @@ const TS_STEP: u32 = 3000;
 /// but its own.
 fn room(n: usize, publishers: usize) -> (Router, Vec<TrackKey>) {
     let mut r = Router::default();
-    let people: Vec<ParticipantKey> = (0..n).map(|_| r.add_participant("bench", true)).collect();
+    let tracks = add_room(&mut r, "bench", n, publishers);
+    assert_eq!(r.subscription_count(), publishers * (n - 1));
+    (r, tracks)
+}
+
+/// Adds room `name` to `r`, as [`room`] builds it.
+fn add_room(r: &mut Router, name: &str, n: usize, publishers: usize) -> Vec<TrackKey> {
+    let people: Vec<ParticipantKey> = (0..n).map(|_| r.add_participant(name, true)).collect();
     let mut tracks = Vec::new();
     for p in people.iter().take(publishers) {
         let (t, auto) = r
@@ -40,8 +53,7 @@ fn room(n: usize, publishers: usize) -> (Router, Vec<TrackKey>) {
         }
         tracks.push(t);
     }
-    assert_eq!(r.subscription_count(), publishers * (n - 1));
-    (r, tracks)
+    tracks
 }
 
 fn meta(ssrc: u32, seq: u64) -> PacketMeta<'static> {
@@ -58,7 +70,7 @@ fn meta(ssrc: u32, seq: u64) -> PacketMeta<'static> {
 fn fanout(c: &mut Criterion) {
     let now = Instant::now();
     let mut g = c.benchmark_group("fanout");
-    for n in [2usize, 10, 50] {
+    for n in [2usize, 10, 50, 200] {
         let (mut r, tracks) = room(n, 1);
         let track = tracks[0];
         let mut seq = 10_000u64;
@@ -92,6 +104,32 @@ fn many_to_many(c: &mut Criterion) {
             }
         })
     });
+    g.finish();
+}
+
+fn rooms(c: &mut Criterion) {
+    let now = Instant::now();
+    let size = 5usize;
+    let mut g = c.benchmark_group("rooms");
+    for count in [1usize, 20] {
+        let mut r = Router::default();
+        let tracks: Vec<TrackKey> = (0..count)
+            .flat_map(|i| add_room(&mut r, &format!("room{i}"), size, size))
+            .collect();
+        assert_eq!(r.room_count(), count);
+        let mut seq = 10_000u64;
+        g.throughput(Throughput::Elements((count * size * (size - 1)) as u64));
+        g.bench_function(format!("{count}x{size}"), |b| {
+            b.iter(|| {
+                seq += 1;
+                for (i, t) in tracks.iter().enumerate() {
+                    r.forward(*t, black_box(meta(i as u32 + 1, seq)), now, |f| {
+                        black_box(f);
+                    });
+                }
+            })
+        });
+    }
     g.finish();
 }
 
@@ -151,19 +189,70 @@ fn rewrite_and_demux(c: &mut Criterion) {
             }
         })
     });
+
+    let mut dd = [0u8; rtp_dd::MAX_LEN];
+    let mut frame = 0u16;
+    for (name, keyframe) in [("dd_parse_delta", false), ("dd_parse_keyframe", true)] {
+        let mark = rtp_dd::FrameMark {
+            start_of_frame: true,
+            end_of_frame: false,
+            frame_number: 9,
+            keyframe,
+        };
+        let n = rtp_dd::write(&mark, &mut dd);
+        let bytes = dd[..n].to_vec();
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                rtp_dd::parse(black_box(&bytes))
+                    .map(|d| d.is_keyframe_start())
+                    .ok()
+            })
+        });
+    }
+
+    // What the plane does per incoming RTP datagram before str0m and per
+    // subscriber after the route: classify, parse the descriptor, rewrite.
+    let n = rtp_dd::write(
+        &rtp_dd::FrameMark {
+            start_of_frame: true,
+            end_of_frame: true,
+            frame_number: 0,
+            keyframe: false,
+        },
+        &mut dd,
+    );
+    let bytes = dd[..n].to_vec();
+    let mut rw = Rewriter::default();
+    g.bench_function("classify_dd_rewrite", |b| {
+        b.iter(|| {
+            frame = frame.wrapping_add(1);
+            seq += 1;
+            let ok = demux::classify(black_box(&rtp)) == demux::Class::Rtp
+                && rtp_dd::parse(black_box(&bytes)).is_ok();
+            ok.then(|| {
+                rw.rewrite(
+                    0x1234,
+                    seq,
+                    u32::from(frame).wrapping_mul(TS_STEP),
+                    90_000,
+                    now,
+                )
+            })
+        })
+    });
     g.finish();
 }
 
 fn config() -> Criterion {
     Criterion::default()
-        .measurement_time(Duration::from_secs(2))
-        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1))
         .sample_size(20)
 }
 
 criterion_group! {
     name = benches;
     config = config();
-    targets = fanout, many_to_many, rewrite_and_demux
+    targets = fanout, many_to_many, rooms, rewrite_and_demux
 }
 criterion_main!(benches);

@@ -13,6 +13,7 @@
 mod api;
 mod dd;
 pub mod demux;
+mod fxhash;
 pub mod keyframe;
 mod plane;
 pub mod rewrite;

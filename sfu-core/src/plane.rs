@@ -5,14 +5,17 @@
 use crate::api::{Command, Event, Kind, MediaConfig, Output, Role, Transmit};
 use crate::dd;
 use crate::demux::{self, Class};
+use crate::fxhash::FxHashMap;
 use crate::rewrite::Rewriter;
-use crate::router::{Forward, PacketMeta, ParticipantKey, Router, TrackKey, Unsubscribed};
+use crate::router::{PacketMeta, ParticipantKey, Router, TrackKey, Unsubscribed};
 use crate::stats::{DropReason, Stats};
-use crate::transport::{RxInfo, Transport, TransportId};
-use std::collections::{HashMap, VecDeque};
+use crate::transport::{Delivery, RxInfo, Transport, TransportId};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use str0m::change::{SdpAnswer, SdpOffer};
+use str0m::format::Codec;
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Rid};
 use str0m::net::{DatagramRecv, Protocol, Receive};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
@@ -29,6 +32,16 @@ const MAX_ADDRS_PER_TRANSPORT: usize = 4;
 /// an RTX sequence number that the publisher's packet lacked, well under 64
 /// bytes together.
 const MAX_FORWARDED_RTP: usize = 2000 - 64;
+
+/// Longest gap between two sweeps for silent participants. A silent
+/// participant is reported at most this much (or a quarter of the ICE
+/// timeout, if shorter) after its deadline; in exchange the plane keeps no
+/// per-participant timer.
+const MAX_SWEEP_PERIOD: Duration = Duration::from_secs(1);
+
+/// Stale timer entries tolerated beyond one per transport before the heap is
+/// rebuilt; keeps it small when busy transports re-arm on every batch.
+const TIMER_SLACK: usize = 32;
 
 /// Input to the media plane.
 #[derive(Debug)]
@@ -109,44 +122,79 @@ struct TrackMeta {
 pub struct MediaPlane {
     cfg: MediaConfig,
     router: Router,
-    transports: HashMap<TransportId, Transport>,
-    addrs: HashMap<TransportId, VecDeque<SocketAddr>>,
-    by_addr: HashMap<SocketAddr, TransportId>,
+    transports: FxHashMap<TransportId, Transport>,
+    addrs: FxHashMap<TransportId, VecDeque<SocketAddr>>,
+    by_addr: FxHashMap<SocketAddr, TransportId>,
     by_ufrag: HashMap<String, TransportId>,
-    participants: HashMap<ParticipantKey, PState>,
+    participants: FxHashMap<ParticipantKey, PState>,
     participant_ids: HashMap<String, ParticipantKey>,
-    tracks: HashMap<TrackKey, TrackMeta>,
+    tracks: FxHashMap<TrackKey, TrackMeta>,
     track_ids: HashMap<String, TrackKey>,
     outputs: VecDeque<Output>,
+    /// Transports to poll at the next `poll_output`, in the order they were
+    /// first marked; an entry whose transport is no longer `dirty` (it was
+    /// polled since) is skipped.
     dirty: Vec<TransportId>,
-    fwd: Vec<Forward>,
+    /// The spare list `dirty` is swapped with while it is drained.
+    draining: Vec<TransportId>,
+    /// Each transport's `next_timeout`, earliest first. Entries are not
+    /// removed when a transport re-arms or goes away; an entry counts only
+    /// while it matches its transport's `next_timeout`.
+    timers: BinaryHeap<Reverse<(Instant, TransportId)>>,
+    /// When silent participants are looked for next.
+    next_sweep: Instant,
     due: Vec<TrackKey>,
     timed_out: Vec<ParticipantKey>,
     stats: Stats,
     next_transport: u64,
+    /// Buffers of sent datagrams handed back with [`MediaPlane::recycle`],
+    /// passed on to transports for their SRTP output.
+    spare: Vec<Vec<u8>>,
 }
 
+/// Most buffers [`MediaPlane::recycle`] keeps; beyond it they are freed.
+const MAX_SPARE: usize = 1024;
+/// Most spare buffers handed to one transport per poll (str0m keeps at
+/// most 32 itself): enough for a batch of outputs without pinning the pool
+/// in idle transports.
+const SPARE_PER_POLL: usize = 16;
+/// Largest buffer worth keeping: an MTU-sized datagram fits.
+const MAX_SPARE_CAPACITY: usize = 4096;
+
 impl MediaPlane {
+    /// Takes back the buffer of a sent [`Output::Transmit`], so a later
+    /// datagram reuses it instead of allocating: the forwarding path then
+    /// allocates nothing per output. Optional; buffers not handed back are
+    /// simply freed. Keeps at most 1024 buffers of at most 4 KiB.
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        if self.spare.len() < MAX_SPARE && (1..=MAX_SPARE_CAPACITY).contains(&buf.capacity()) {
+            self.spare.push(buf);
+        }
+    }
+
     /// A media plane with no participants.
-    pub fn new(cfg: MediaConfig, _now: Instant) -> Self {
+    pub fn new(cfg: MediaConfig, now: Instant) -> Self {
         Self {
             router: Router::new(cfg.keyframe_retry),
+            next_sweep: now + sweep_period(&cfg),
             cfg,
-            transports: HashMap::new(),
-            addrs: HashMap::new(),
-            by_addr: HashMap::new(),
+            transports: FxHashMap::default(),
+            addrs: FxHashMap::default(),
+            by_addr: FxHashMap::default(),
             by_ufrag: HashMap::new(),
-            participants: HashMap::new(),
+            participants: FxHashMap::default(),
             participant_ids: HashMap::new(),
-            tracks: HashMap::new(),
+            tracks: FxHashMap::default(),
             track_ids: HashMap::new(),
             outputs: VecDeque::new(),
             dirty: Vec::new(),
-            fwd: Vec::new(),
+            draining: Vec::new(),
+            timers: BinaryHeap::new(),
             due: Vec::new(),
             timed_out: Vec::new(),
             stats: Stats::default(),
             next_transport: 0,
+            spare: Vec::new(),
         }
     }
 
@@ -167,43 +215,104 @@ impl MediaPlane {
 
     /// Feeds one input. Afterwards, call [`Self::poll_output`] until it
     /// returns [`Output::Timeout`].
+    ///
+    /// Many datagrams may be fed before polling, as a batched shell reads
+    /// them, all with the same `now`. The transport a datagram arrived on is
+    /// polled at once (in RTP mode str0m keeps only one received packet
+    /// until it is polled); the transports its packets are forwarded to are
+    /// polled once per batch, at the first [`Self::poll_output`], so each
+    /// subscriber pays its timer work once for the whole batch and its
+    /// datagrams come out together.
     pub fn handle_input(&mut self, now: Instant, input: Input<'_>) {
         match input {
-            // Drained below before the next datagram: in RTP mode str0m keeps
-            // only one received packet until it is polled.
             Input::Datagram {
                 source,
                 destination,
                 contents,
-            } => self.on_datagram(now, source, destination, contents),
+            } => {
+                if let Some(tid) = self.on_datagram(now, source, destination, contents) {
+                    // str0m has just been told the time by the datagram.
+                    self.poll_transport(now, tid, false);
+                }
+            }
             Input::Command(cmd) => self.on_command(now, cmd),
             Input::Timeout => self.on_timeout(now),
         }
-        self.drain(now);
     }
 
     /// The next thing to do: a datagram to send, an event for signaling, or
     /// the time of the next needed [`Input::Timeout`].
+    ///
+    /// Outputs come in the order they arose; the datagrams of transports
+    /// that inputs since the last poll wrote to follow those, one transport
+    /// after another.
     pub fn poll_output(&mut self, now: Instant) -> Output {
+        if !self.dirty.is_empty() {
+            self.drain(now);
+        }
         if let Some(o) = self.outputs.pop_front() {
             return o;
         }
-        Output::Timeout(self.next_deadline().unwrap_or(now + self.cfg.ice_timeout))
+        Output::Timeout(self.next_deadline(now))
     }
 
-    fn next_deadline(&self) -> Option<Instant> {
-        let transports = self.transports.values().filter_map(|t| t.next_timeout);
-        let media = self
-            .participants
-            .values()
-            .filter_map(|p| self.media_deadline(p));
-        transports
-            .chain(media)
-            .chain(
-                self.router
-                    .next_keyframe_due(self.cfg.keyframe_min_interval),
-            )
-            .min()
+    fn next_deadline(&mut self, now: Instant) -> Instant {
+        let sweep = (!self.participants.is_empty()).then_some(self.next_sweep);
+        [
+            self.next_transport_timeout(),
+            self.router
+                .next_keyframe_due(self.cfg.keyframe_min_interval),
+            sweep,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(now + self.cfg.ice_timeout)
+    }
+
+    /// The earliest live timer entry, dropping stale ones on top.
+    fn next_transport_timeout(&mut self) -> Option<Instant> {
+        while let Some(&Reverse((at, tid))) = self.timers.peek() {
+            if self
+                .transports
+                .get(&tid)
+                .is_some_and(|t| t.next_timeout == Some(at))
+            {
+                return Some(at);
+            }
+            self.timers.pop();
+        }
+        None
+    }
+
+    /// Records what str0m asked for after a poll.
+    fn arm(&mut self, tid: TransportId, at: Option<Instant>) {
+        let Some(t) = self.transports.get_mut(&tid) else {
+            return;
+        };
+        if t.next_timeout == at {
+            // Its entry is still in the heap.
+            return;
+        }
+        t.next_timeout = at;
+        if let Some(at) = at {
+            self.timers.push(Reverse((at, tid)));
+            if self.timers.len() > 2 * self.transports.len() + TIMER_SLACK {
+                self.rebuild_timers();
+            }
+        }
+    }
+
+    /// Drops every stale timer entry, keeping the heap's allocation.
+    fn rebuild_timers(&mut self) {
+        let mut v = std::mem::take(&mut self.timers).into_vec();
+        v.clear();
+        v.extend(
+            self.transports
+                .iter()
+                .filter_map(|(id, t)| t.next_timeout.map(|at| Reverse((at, *id)))),
+        );
+        self.timers = BinaryHeap::from(v);
     }
 
     fn media_deadline(&self, p: &PState) -> Option<Instant> {
@@ -239,24 +348,26 @@ impl MediaPlane {
 
     // ---------------------------------------------------------------- datagrams
 
+    /// Hands a datagram to its transport. Returns the transport if str0m
+    /// took it, to be polled before the next datagram.
     fn on_datagram(
         &mut self,
         now: Instant,
         source: SocketAddr,
         destination: SocketAddr,
         buf: &[u8],
-    ) {
+    ) -> Option<TransportId> {
         self.stats.datagrams_in += 1;
         self.stats.bytes_in += buf.len() as u64;
         if buf.len() > self.cfg.max_datagram {
             self.stats.drop(DropReason::Oversized);
-            return;
+            return None;
         }
         let class = demux::classify(buf);
         let tid = match class {
             Class::Other => {
                 self.stats.drop(DropReason::Unclassifiable);
-                return;
+                return None;
             }
             // STUN names its transport by ufrag; that is how new addresses
             // are learned, and it also keeps two transports from one host
@@ -265,24 +376,24 @@ impl MediaPlane {
                 Some(t) => *t,
                 None => {
                     self.stats.drop(DropReason::BadStun);
-                    return;
+                    return None;
                 }
             },
             Class::Dtls | Class::Rtp => match self.by_addr.get(&source) {
                 Some(t) => *t,
                 None => {
                     self.stats.drop(DropReason::UnknownSource);
-                    return;
+                    return None;
                 }
             },
         };
         let Ok(contents) = DatagramRecv::try_from(buf) else {
             self.stats.drop(DropReason::Rejected);
-            return;
+            return None;
         };
         let Some(t) = self.transports.get_mut(&tid) else {
             self.stats.drop(DropReason::UnknownSource);
-            return;
+            return None;
         };
         let input = RtcInput::Receive(
             now,
@@ -295,23 +406,21 @@ impl MediaPlane {
         );
         if !t.rtc.accepts(&input) {
             self.stats.drop(DropReason::Rejected);
-            return;
+            return None;
         }
         if let Err(e) = t.rtc.handle_input(input) {
             tracing::trace!(error = %e, "datagram rejected");
             self.stats.drop(DropReason::Rejected);
-            return;
+            return None;
         }
         t.last_rx = now;
-        // str0m has just fed this transport the current time.
-        t.time_fed = true;
         // Safe to learn: str0m accepts a STUN message only after checking its
         // MESSAGE-INTEGRITY (indications are refused outright).
         if class == Class::Stun && t.remote != Some(source) {
             t.remote = Some(source);
             self.learn_addr(tid, source);
         }
-        self.mark_dirty(tid);
+        Some(tid)
     }
 
     fn learn_addr(&mut self, tid: TransportId, addr: SocketAddr) {
@@ -330,42 +439,62 @@ impl MediaPlane {
 
     // ------------------------------------------------------------------ polling
 
+    /// Polls every dirty transport once, first marked first. Polling may
+    /// mark more (a keyframe request reaching a publisher); those follow.
     fn drain(&mut self, now: Instant) {
-        while let Some(tid) = self.dirty.pop() {
-            let Some(t) = self.transports.get_mut(&tid) else {
-                continue;
-            };
-            t.dirty = false;
-            // A transport that just received a datagram already knows the
-            // time; feeding a timeout too would repeat its timer work per
-            // packet.
-            if !std::mem::take(&mut t.time_fed)
-                && let Err(e) = t.rtc.handle_input(RtcInput::Timeout(now))
-            {
-                tracing::debug!(error = %e, "transport timeout handling failed");
+        while !self.dirty.is_empty() {
+            let mut batch = std::mem::take(&mut self.draining);
+            std::mem::swap(&mut batch, &mut self.dirty);
+            for tid in batch.drain(..) {
+                if self.transports.get(&tid).is_some_and(|t| t.dirty) {
+                    self.poll_transport(now, tid, true);
+                }
             }
-            while let Some(t) = self.transports.get_mut(&tid) {
-                match t.rtc.poll_output() {
-                    Ok(RtcOutput::Timeout(at)) => {
-                        t.next_timeout = Some(at);
-                        break;
-                    }
-                    Ok(RtcOutput::Transmit(tx)) => {
-                        let contents: Vec<u8> = tx.contents.into();
-                        self.stats.datagrams_out += 1;
-                        self.stats.bytes_out += contents.len() as u64;
-                        self.outputs.push_back(Output::Transmit(Transmit {
-                            source: tx.source,
-                            destination: tx.destination,
-                            contents,
-                        }));
-                    }
-                    Ok(RtcOutput::Event(ev)) => self.on_rtc_event(now, tid, ev),
-                    Err(e) => {
-                        tracing::debug!(error = %e, "transport failed");
-                        t.next_timeout = None;
-                        break;
-                    }
+            self.draining = batch;
+        }
+    }
+
+    /// Polls one transport until str0m asks for a timeout. `tell_time`
+    /// feeds it `now` first: queued writes go out only after str0m has seen
+    /// a time (a received datagram counts as one).
+    fn poll_transport(&mut self, now: Instant, tid: TransportId, tell_time: bool) {
+        let Some(t) = self.transports.get_mut(&tid) else {
+            return;
+        };
+        // Cleared first: what polling marks again is polled again.
+        t.dirty = false;
+        // SRTP output reuses sent buffers instead of allocating one each.
+        for _ in 0..SPARE_PER_POLL {
+            let Some(buf) = self.spare.pop() else { break };
+            if let Some(refused) = t.rtc.recycle_buffer(buf) {
+                self.spare.push(refused);
+                break;
+            }
+        }
+        if tell_time && let Err(e) = t.rtc.handle_input(RtcInput::Timeout(now)) {
+            tracing::debug!(error = %e, "transport timeout handling failed");
+        }
+        while let Some(t) = self.transports.get_mut(&tid) {
+            match t.rtc.poll_output() {
+                Ok(RtcOutput::Timeout(at)) => {
+                    self.arm(tid, Some(at));
+                    break;
+                }
+                Ok(RtcOutput::Transmit(tx)) => {
+                    let contents: Vec<u8> = tx.contents.into();
+                    self.stats.datagrams_out += 1;
+                    self.stats.bytes_out += contents.len() as u64;
+                    self.outputs.push_back(Output::Transmit(Transmit {
+                        source: tx.source,
+                        destination: tx.destination,
+                        contents,
+                    }));
+                }
+                Ok(RtcOutput::Event(ev)) => self.on_rtc_event(now, tid, ev),
+                Err(e) => {
+                    tracing::debug!(error = %e, "transport failed");
+                    self.arm(tid, None);
+                    break;
                 }
             }
         }
@@ -395,7 +524,7 @@ impl MediaPlane {
         }
     }
 
-    fn on_rtp(&mut self, now: Instant, tid: TransportId, pkt: RtpPacket) {
+    fn on_rtp(&mut self, now: Instant, tid: TransportId, mut pkt: RtpPacket) {
         self.stats.rtp_in += 1;
         let Some(info) = self.rx_info(tid, &pkt) else {
             self.stats.drop(DropReason::NoTrack);
@@ -426,8 +555,70 @@ impl MediaPlane {
             rid: rid.as_ref().map(|r| r.as_ref()),
             dd,
         };
-        let mut fwd = std::mem::take(&mut self.fwd);
-        match self.router.forward(track, meta, now, |f| fwd.push(f)) {
+        let ext = passthrough_extensions(&mut pkt.header.ext_vals);
+        // Written per subscriber without going through `self`: the router is
+        // borrowed for the loop, the rest is reached field by field.
+        let Self {
+            router,
+            transports,
+            participants,
+            stats,
+            dirty,
+            ..
+        } = self;
+        let gate = router.forward_delivered(track, meta, now, |f, delivery| {
+            let d = match *delivery {
+                Some(d) if d.codec == codec => d,
+                _ => match find_delivery(participants, transports, f.subscriber, f.mid, codec) {
+                    Ok(d) => *delivery.insert(d),
+                    Err(reason) => {
+                        if let Some(r) = reason {
+                            stats.drop(r);
+                        }
+                        return;
+                    }
+                },
+            };
+            let Some(st) = transports.get_mut(&d.transport) else {
+                *delivery = None;
+                return;
+            };
+            let write = RtpWrite::new(
+                d.pt,
+                f.rewritten.seq.into(),
+                f.rewritten.ts,
+                pkt.timestamp,
+                pkt.payload.clone(),
+            )
+            .marker(pkt.header.marker)
+            .ext_vals(ext.clone())
+            .nackable(true);
+            let mut api = st.rtc.direct_api();
+            match api.stream_tx(&d.ssrc) {
+                Some(tx) => tx.write_rtp(write),
+                // str0m replaced the m-line's send stream: find it again.
+                None => match api.stream_tx_by_mid(f.mid, None) {
+                    Some(tx) => {
+                        *delivery = Some(Delivery {
+                            ssrc: tx.ssrc(),
+                            ..d
+                        });
+                        tx.write_rtp(write);
+                    }
+                    None => {
+                        *delivery = None;
+                        stats.drop(DropReason::NotNegotiated);
+                        return;
+                    }
+                },
+            }
+            stats.rtp_forwarded += 1;
+            if !st.dirty {
+                st.dirty = true;
+                dirty.push(d.transport);
+            }
+        });
+        match gate {
             None => self.stats.drop(DropReason::NoTrack),
             Some(gate) => {
                 self.stats
@@ -437,46 +628,6 @@ impl MediaPlane {
                 }
             }
         }
-        if fwd.is_empty() {
-            self.fwd = fwd;
-            return;
-        }
-        let ext = passthrough_extensions(&pkt.header.ext_vals);
-        for f in fwd.drain(..) {
-            let Some(stid) = self
-                .participants
-                .get(&f.subscriber)
-                .and_then(|p| p.subscriber)
-            else {
-                continue;
-            };
-            let Some(st) = self.transports.get_mut(&stid) else {
-                continue;
-            };
-            let Some(pt) = st.tx_pt(f.mid, codec) else {
-                self.stats.drop(DropReason::NotNegotiated);
-                continue;
-            };
-            let mut api = st.rtc.direct_api();
-            let Some(tx) = api.stream_tx_by_mid(f.mid, None) else {
-                self.stats.drop(DropReason::NotNegotiated);
-                continue;
-            };
-            let write = RtpWrite::new(
-                pt,
-                f.rewritten.seq.into(),
-                f.rewritten.ts,
-                pkt.timestamp,
-                pkt.payload.clone(),
-            )
-            .marker(pkt.header.marker)
-            .ext_vals(ext.clone())
-            .nackable(true);
-            tx.write_rtp(write);
-            self.stats.rtp_forwarded += 1;
-            self.mark_dirty(stid);
-        }
-        self.fwd = fwd;
     }
 
     /// What we know about a publisher SSRC, learned once from str0m.
@@ -485,7 +636,7 @@ impl MediaPlane {
         let pt = pkt.header.payload_type;
         let t = self.transports.get_mut(&tid)?;
         if let Some(i) = t.rx.iter().find(|i| i.ssrc == ssrc && i.pt == pt) {
-            return Some(i.clone());
+            return Some(*i);
         }
         let (mid, rid) = {
             let mut api = t.rtc.direct_api();
@@ -513,7 +664,7 @@ impl MediaPlane {
         if t.rx.len() >= 32 {
             t.rx.remove(0);
         }
-        t.rx.push(info.clone());
+        t.rx.push(info);
         Some(info)
     }
 
@@ -553,10 +704,20 @@ impl MediaPlane {
     // ------------------------------------------------------------------ timeouts
 
     fn on_timeout(&mut self, now: Instant) {
-        for (id, t) in &mut self.transports {
-            if !t.dirty && t.next_timeout.is_some_and(|at| at <= now) {
-                t.dirty = true;
-                self.dirty.push(*id);
+        while let Some(&Reverse((at, tid))) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            if let Some(t) = self.transports.get_mut(&tid)
+                && t.next_timeout == Some(at)
+            {
+                // Re-armed when polled.
+                t.next_timeout = None;
+                if !t.dirty {
+                    t.dirty = true;
+                    self.dirty.push(tid);
+                }
             }
         }
         let mut tracks = std::mem::take(&mut self.due);
@@ -566,6 +727,15 @@ impl MediaPlane {
             self.send_keyframe_request(t);
         }
         self.due = tracks;
+        if now >= self.next_sweep {
+            self.next_sweep = now + sweep_period(&self.cfg);
+            self.sweep_silent(now);
+        }
+    }
+
+    /// Reports participants whose transports have been silent past the ICE
+    /// timeout.
+    fn sweep_silent(&mut self, now: Instant) {
         let mut timed_out = std::mem::take(&mut self.timed_out);
         timed_out.extend(
             self.participants
@@ -1129,13 +1299,53 @@ impl MediaPlane {
     }
 }
 
+/// How often silent participants are looked for.
+fn sweep_period(cfg: &MediaConfig) -> Duration {
+    (cfg.ice_timeout / 4)
+        .min(MAX_SWEEP_PERIOD)
+        .max(Duration::from_millis(1))
+}
+
+/// Where a subscription's packets go, looked up the slow way: on its first
+/// packet, or when its codec changes. The error is the drop to count, if
+/// any (a subscriber that is going away is not counted).
+fn find_delivery(
+    participants: &FxHashMap<ParticipantKey, PState>,
+    transports: &mut FxHashMap<TransportId, Transport>,
+    subscriber: ParticipantKey,
+    mid: Mid,
+    codec: Codec,
+) -> Result<Delivery, Option<DropReason>> {
+    let tid = participants
+        .get(&subscriber)
+        .and_then(|p| p.subscriber)
+        .ok_or(None)?;
+    let st = transports.get_mut(&tid).ok_or(None)?;
+    let pt = st
+        .tx_pt(mid, codec)
+        .ok_or(Some(DropReason::NotNegotiated))?;
+    let ssrc = st
+        .rtc
+        .direct_api()
+        .stream_tx_by_mid(mid, None)
+        .ok_or(Some(DropReason::NotNegotiated))?
+        .ssrc();
+    Ok(Delivery {
+        transport: tid,
+        ssrc,
+        codec,
+        pt,
+    })
+}
+
 /// Header extensions that carry end-to-end meaning and pass to subscribers.
 /// The per-hop ones (transport-cc, abs-send-time, mid, rid) are written anew
 /// by each subscriber transport. `user_values` holds the dependency
-/// descriptor, the only user extension registered, and it is copied as
-/// received. Extensions the transports do not register never reach this
+/// descriptor, the only user extension registered, and it is passed on as
+/// received: moved out of the received packet, which is done with it, rather
+/// than copied. Extensions the transports do not register never reach this
 /// point: str0m drops them while parsing, deliberately.
-fn passthrough_extensions(e: &ExtensionValues) -> ExtensionValues {
+fn passthrough_extensions(e: &mut ExtensionValues) -> ExtensionValues {
     ExtensionValues {
         audio_level: e.audio_level,
         voice_activity: e.voice_activity,
@@ -1143,7 +1353,7 @@ fn passthrough_extensions(e: &ExtensionValues) -> ExtensionValues {
         video_content_type: e.video_content_type,
         abs_capture_time: e.abs_capture_time,
         frame_mark: e.frame_mark,
-        user_values: e.user_values.clone(),
+        user_values: std::mem::take(&mut e.user_values),
         ..Default::default()
     }
 }

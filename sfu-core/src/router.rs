@@ -14,8 +14,10 @@
 //! ask for a keyframe anyway. Tracks that never carried a descriptor are not
 //! gated: nothing tells the SFU where their keyframes are.
 
+use crate::fxhash::FxHashMap;
 use crate::keyframe::{KeyframeRetry, KeyframeThrottle};
 use crate::rewrite::{Rewriter, Rewritten};
+use crate::transport::Delivery;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use str0m::media::Mid;
@@ -45,6 +47,9 @@ struct Subscription {
     rewriter: Rewriter,
     /// Nothing forwarded on the current m-line yet.
     fresh: bool,
+    /// The plane's cache of where this subscription's packets go; the
+    /// router only keeps it, and forgets it when the m-line changes.
+    delivery: Option<Delivery>,
 }
 
 impl Subscription {
@@ -54,6 +59,7 @@ impl Subscription {
             out_mid: None,
             rewriter: Rewriter::default(),
             fresh: true,
+            delivery: None,
         }
     }
 }
@@ -162,9 +168,13 @@ pub const DEFAULT_KEYFRAME_RETRY: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub struct Router {
     room_ids: HashMap<String, u64>,
-    rooms: HashMap<u64, Room>,
-    participants: HashMap<ParticipantKey, Participant>,
-    tracks: HashMap<TrackKey, Track>,
+    rooms: FxHashMap<u64, Room>,
+    participants: FxHashMap<ParticipantKey, Participant>,
+    tracks: FxHashMap<TrackKey, Track>,
+    /// Tracks that may hold a deferred keyframe request, so timers look at
+    /// these rather than at every track. May hold stale keys; they are
+    /// dropped when next visited.
+    deferred: Vec<TrackKey>,
     next_key: u64,
     keyframe_retry: Duration,
 }
@@ -182,9 +192,10 @@ impl Router {
     pub fn new(keyframe_retry: Duration) -> Self {
         Self {
             room_ids: HashMap::new(),
-            rooms: HashMap::new(),
-            participants: HashMap::new(),
-            tracks: HashMap::new(),
+            rooms: FxHashMap::default(),
+            participants: FxHashMap::default(),
+            tracks: FxHashMap::default(),
+            deferred: Vec::new(),
             next_key: 0,
             keyframe_retry,
         }
@@ -350,6 +361,7 @@ impl Router {
             s.out_mid = Some(mid);
             s.rewriter = rewriter;
             s.fresh = true;
+            s.delivery = None;
         }
     }
 
@@ -384,6 +396,7 @@ impl Router {
         if let Some(r) = self.rooms.get_mut(&tr.room) {
             r.tracks.retain(|t| *t != track);
         }
+        self.deferred.retain(|t| *t != track);
         tr.subs
             .into_iter()
             .map(|s| {
@@ -438,6 +451,18 @@ impl Router {
         now: Instant,
         mut out: impl FnMut(Forward),
     ) -> Option<Gate> {
+        self.forward_delivered(track, pkt, now, |f, _| out(f))
+    }
+
+    /// [`Self::forward`], also handing out each subscription's delivery
+    /// cache for the plane to read or fill.
+    pub(crate) fn forward_delivered(
+        &mut self,
+        track: TrackKey,
+        pkt: PacketMeta<'_>,
+        now: Instant,
+        mut out: impl FnMut(Forward, &mut Option<Delivery>),
+    ) -> Option<Gate> {
         let tr = self.tracks.get_mut(&track)?;
         let mut gate = Gate::default();
         if tr.forwarded_rid.as_deref() != pkt.rid && tr.forwarded_rid.is_some() {
@@ -460,11 +485,14 @@ impl Router {
                     .rewrite(pkt.ssrc, pkt.seq, pkt.ts, pkt.clock_rate, now)
             {
                 s.fresh = false;
-                out(Forward {
-                    subscriber: s.subscriber,
-                    mid,
-                    rewritten,
-                });
+                out(
+                    Forward {
+                        subscriber: s.subscriber,
+                        mid,
+                        rewritten,
+                    },
+                    &mut s.delivery,
+                );
             }
         }
         gate.request_keyframe = gate.awaiting_keyframe > 0 && !tr.retry.outstanding(now);
@@ -475,30 +503,42 @@ impl Router {
     /// should go to the publisher now.
     pub fn keyframe_request(&mut self, track: TrackKey, now: Instant, min: Duration) -> bool {
         let retry = self.keyframe_retry;
-        self.tracks.get_mut(&track).is_some_and(|t| {
-            let send = t.keyframes.request(now, min);
-            if send {
-                t.retry.sent(now, retry);
-            }
-            send
-        })
+        let Some(t) = self.tracks.get_mut(&track) else {
+            return false;
+        };
+        let send = t.keyframes.request(now, min);
+        if send {
+            t.retry.sent(now, retry);
+        } else if !self.deferred.contains(&track) {
+            self.deferred.push(track);
+        }
+        send
     }
 
-    /// Tracks whose deferred keyframe request is due now.
+    /// Tracks whose deferred keyframe request is due now, in the order they
+    /// were deferred.
     pub fn due_keyframe_requests(&mut self, now: Instant, min: Duration, out: &mut Vec<TrackKey>) {
-        for (k, t) in &mut self.tracks {
+        let retry = self.keyframe_retry;
+        let tracks = &mut self.tracks;
+        self.deferred.retain(|k| {
+            let Some(t) = tracks.get_mut(k) else {
+                return false;
+            };
             if t.keyframes.poll(now, min) {
-                t.retry.sent(now, self.keyframe_retry);
+                t.retry.sent(now, retry);
                 out.push(*k);
+                return false;
             }
-        }
+            // Still waiting for its window, or sent directly since.
+            t.keyframes.due_at(min).is_some()
+        });
     }
 
     /// The earliest deferred keyframe request.
     pub fn next_keyframe_due(&self, min: Duration) -> Option<Instant> {
-        self.tracks
-            .values()
-            .filter_map(|t| t.keyframes.due_at(min))
+        self.deferred
+            .iter()
+            .filter_map(|k| self.tracks.get(k)?.keyframes.due_at(min))
             .min()
     }
 }

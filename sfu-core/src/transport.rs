@@ -10,14 +10,15 @@ use std::time::Instant;
 use str0m::change::SdpPendingOffer;
 use str0m::format::Codec;
 use str0m::media::{Mid, Pt, Rid};
+use str0m::rtp::Ssrc;
 use str0m::{Candidate, Rtc};
 
 /// A transport's key in the plane.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct TransportId(pub(crate) u64);
 
 /// What we learned about an incoming SSRC the first time we saw it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct RxInfo {
     pub(crate) ssrc: u32,
     pub(crate) track: Option<TrackKey>,
@@ -35,6 +36,23 @@ pub(crate) struct TxPt {
     pub(crate) pt: Pt,
 }
 
+/// Where one subscription's packets go, cached with the subscription in the
+/// router so the forwarding loop costs one transport lookup and one str0m
+/// stream lookup per subscriber. Filled on the first packet after the
+/// subscription's m-line goes live, and dropped whenever the line changes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Delivery {
+    /// The subscriber's transport.
+    pub(crate) transport: TransportId,
+    /// SSRC of str0m's send stream for the m-line: a direct lookup, where
+    /// finding the stream by mid is a scan.
+    pub(crate) ssrc: Ssrc,
+    /// The last codec forwarded and the payload type the m-line uses for it.
+    pub(crate) codec: Codec,
+    /// See `codec`.
+    pub(crate) pt: Pt,
+}
+
 /// Why a transport could not be created.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum TransportError {
@@ -49,6 +67,8 @@ pub(crate) struct Transport {
     pub(crate) ufrag: String,
     pub(crate) remote: Option<SocketAddr>,
     pub(crate) last_rx: Instant,
+    /// What str0m last asked for; the plane's timer heap holds an entry
+    /// for it whenever it is `Some`.
     pub(crate) next_timeout: Option<Instant>,
     /// Subscriber side: the offer awaiting an answer.
     pub(crate) pending_offer: Option<SdpPendingOffer>,
@@ -58,10 +78,8 @@ pub(crate) struct Transport {
     pub(crate) rx: Vec<RxInfo>,
     /// Subscriber side: payload type mapping per m-line and codec.
     pub(crate) tx_pts: Vec<TxPt>,
-    /// Queued for a poll in this round.
+    /// Queued for a poll at the next [`crate::MediaPlane::poll_output`].
     pub(crate) dirty: bool,
-    /// Fed the current time by a received datagram in this round.
-    pub(crate) time_fed: bool,
 }
 
 impl Transport {
@@ -86,13 +104,13 @@ impl Transport {
             ufrag,
             remote: None,
             last_rx: now,
-            next_timeout: Some(now),
+            // Armed by the first poll: it is queued dirty.
+            next_timeout: None,
             pending_offer: None,
             renegotiate: false,
             rx: Vec::new(),
             tx_pts: Vec::new(),
             dirty: true,
-            time_fed: false,
         })
     }
 

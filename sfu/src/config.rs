@@ -27,6 +27,12 @@ pub const DEFAULT_HTTP_BIND: SocketAddr =
 /// Default UDP media address.
 pub const DEFAULT_MEDIA_BIND: SocketAddr =
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 7882));
+/// Default size asked for the media socket's kernel buffers: 4 MiB.
+pub const DEFAULT_MEDIA_SOCKET_BUFFER: usize = 4 << 20;
+/// Most datagrams per recvmmsg/sendmmsg call (`media_io_batch`).
+pub const MAX_MEDIA_IO_BATCH: usize = 128;
+/// Most outgoing datagrams queued before a write (`media_send_queue`).
+pub const MAX_MEDIA_SEND_QUEUE: usize = 4096;
 /// Shortest API secret accepted: HS256 wants a key at least as long as its
 /// 32-byte output.
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -163,6 +169,45 @@ pub struct Config {
         default_value_t = 10
     )]
     pub shutdown_timeout_secs: u64,
+
+    /// UDP generic segmentation offload on the media socket: `auto` sends runs
+    /// of same-size datagrams to one address as one system call where the
+    /// kernel supports it (and falls back to plain sends where it does not);
+    /// `off` never uses it.
+    #[arg(long, env = "SFU_MEDIA_GSO", value_enum, default_value_t = GsoMode::Auto)]
+    pub media_gso: GsoMode,
+
+    /// Datagrams read per recvmmsg call and messages written per sendmmsg
+    /// call on the media socket (1 to 128).
+    #[arg(
+        long,
+        env = "SFU_MEDIA_IO_BATCH",
+        value_name = "N",
+        default_value_t = 32
+    )]
+    pub media_io_batch: usize,
+
+    /// Outgoing datagrams the media shard queues before it writes them out;
+    /// bounds the delay batching adds (at least --media-io-batch, at most
+    /// 4096).
+    #[arg(
+        long,
+        env = "SFU_MEDIA_SEND_QUEUE",
+        value_name = "N",
+        default_value_t = 256
+    )]
+    pub media_send_queue: usize,
+
+    /// Size asked for the media socket's kernel receive and send buffers
+    /// (SO_RCVBUF/SO_SNDBUF), in bytes; the kernel caps it at
+    /// net.core.rmem_max/wmem_max. 0 keeps the system default.
+    #[arg(
+        long,
+        env = "SFU_MEDIA_SOCKET_BUFFER_BYTES",
+        value_name = "BYTES",
+        default_value_t = DEFAULT_MEDIA_SOCKET_BUFFER
+    )]
+    pub media_socket_buffer_bytes: usize,
 }
 
 impl Default for Config {
@@ -184,6 +229,10 @@ impl Default for Config {
             keyframe_min_interval_ms: 500,
             ice_timeout_secs: 10,
             shutdown_timeout_secs: 10,
+            media_gso: GsoMode::Auto,
+            media_io_batch: 32,
+            media_send_queue: 256,
+            media_socket_buffer_bytes: DEFAULT_MEDIA_SOCKET_BUFFER,
         }
     }
 }
@@ -208,6 +257,10 @@ impl fmt::Debug for Config {
             .field("keyframe_min_interval_ms", &self.keyframe_min_interval_ms)
             .field("ice_timeout_secs", &self.ice_timeout_secs)
             .field("shutdown_timeout_secs", &self.shutdown_timeout_secs)
+            .field("media_gso", &self.media_gso)
+            .field("media_io_batch", &self.media_io_batch)
+            .field("media_send_queue", &self.media_send_queue)
+            .field("media_socket_buffer_bytes", &self.media_socket_buffer_bytes)
             .finish()
     }
 }
@@ -220,6 +273,17 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line, with span fields.
     Json,
+}
+
+/// Whether the media socket uses UDP generic segmentation offload (GSO).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GsoMode {
+    /// Use it if the kernel supports it; fall back to plain sends if a send
+    /// with it fails.
+    Auto,
+    /// Never use it.
+    Off,
 }
 
 /// A secret string that never shows in `Debug` output or printed configs.
@@ -341,6 +405,10 @@ struct FileConfig {
     keyframe_min_interval_ms: Option<u64>,
     ice_timeout_secs: Option<u64>,
     shutdown_timeout_secs: Option<u64>,
+    media_gso: Option<GsoMode>,
+    media_io_batch: Option<usize>,
+    media_send_queue: Option<usize>,
+    media_socket_buffer_bytes: Option<usize>,
 }
 
 /// True if the user set `id` by flag or environment variable, which beat
@@ -403,6 +471,10 @@ impl Config {
             keyframe_min_interval_ms,
             ice_timeout_secs,
             shutdown_timeout_secs,
+            media_gso,
+            media_io_batch,
+            media_send_queue,
+            media_socket_buffer_bytes,
         } = file;
         macro_rules! take {
             ($($field:ident),+ $(,)?) => {$(
@@ -436,6 +508,10 @@ impl Config {
             keyframe_min_interval_ms,
             ice_timeout_secs,
             shutdown_timeout_secs,
+            media_gso,
+            media_io_batch,
+            media_send_queue,
+            media_socket_buffer_bytes,
         );
         take_opt!(media_public_ip, api_key, api_secret);
     }
@@ -554,6 +630,21 @@ impl Config {
         if self.ice_timeout_secs == 0 {
             return Err(invalid("ice_timeout_secs", "must be at least 1"));
         }
+        if !(1..=MAX_MEDIA_IO_BATCH).contains(&self.media_io_batch) {
+            return Err(invalid(
+                "media_io_batch",
+                format!("must be between 1 and {MAX_MEDIA_IO_BATCH}"),
+            ));
+        }
+        if !(self.media_io_batch..=MAX_MEDIA_SEND_QUEUE).contains(&self.media_send_queue) {
+            return Err(invalid(
+                "media_send_queue",
+                format!(
+                    "must be between media_io_batch ({}) and {MAX_MEDIA_SEND_QUEUE}",
+                    self.media_io_batch
+                ),
+            ));
+        }
         if self.ping_interval_secs == 0 {
             return Err(invalid("ping_interval_secs", "must be at least 1"));
         }
@@ -621,6 +712,10 @@ mod tests {
         assert_eq!(c.ice_timeout_secs, 10);
         assert_eq!(c.shards, 1);
         assert_eq!(c.log, "info");
+        assert_eq!(c.media_gso, GsoMode::Auto);
+        assert_eq!(c.media_io_batch, 32);
+        assert_eq!(c.media_send_queue, 256);
+        assert_eq!(c.media_socket_buffer_bytes, 4 * 1024 * 1024);
     }
 
     #[test]
@@ -658,6 +753,10 @@ mod tests {
             ("keyframe_min_interval_ms", "250"),
             ("ice_timeout_secs", "4"),
             ("shutdown_timeout_secs", "3"),
+            ("media_gso", "\"off\""),
+            ("media_io_batch", "16"),
+            ("media_send_queue", "64"),
+            ("media_socket_buffer_bytes", "1048576"),
         ];
         // Every config argument appears in the list above.
         let cmd = Cli::command();
@@ -802,8 +901,18 @@ mod tests {
 
     #[test]
     fn other_settings_are_range_checked() {
-        let cases: [(&str, Edit); 6] = [
+        let cases: [(&str, Edit); 10] = [
             ("shards", |c| c.shards = 0),
+            ("media_io_batch", |c| c.media_io_batch = 0),
+            ("media_io_batch", |c| {
+                c.media_io_batch = MAX_MEDIA_IO_BATCH + 1
+            }),
+            ("media_send_queue", |c| {
+                c.media_send_queue = c.media_io_batch - 1
+            }),
+            ("media_send_queue", |c| {
+                c.media_send_queue = MAX_MEDIA_SEND_QUEUE + 1
+            }),
             ("rtx_cache_packets", |c| c.rtx_cache_packets = 0),
             ("ice_timeout_secs", |c| c.ice_timeout_secs = 0),
             ("ping_timeout_secs", |c| {

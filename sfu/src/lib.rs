@@ -134,14 +134,18 @@ fn flatten(r: Result<std::io::Result<()>, tokio::task::JoinError>) -> anyhow::Re
 /// starts serving. Returns once both are bound. Logging is the caller's
 /// business ([`logging::init`]).
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
-    start_with(config, media::spawn).await
+    start_with(config, media::spawn_with_io_stats).await
 }
 
 /// [`start`] with the media shell's `spawn` as a parameter, so tests can put
 /// a fake media plane behind the real HTTP side.
 pub(crate) async fn start_with(
     config: Config,
-    spawn_media: impl FnOnce(&Config, SharedStats, CancellationToken) -> anyhow::Result<MediaHandle>,
+    spawn_media: impl FnOnce(
+        &Config,
+        SharedStats,
+        CancellationToken,
+    ) -> anyhow::Result<(MediaHandle, media::IoStats)>,
 ) -> anyhow::Result<RunningServer> {
     let (keys, key_source) = config.validate()?;
     if key_source == KeySource::Development {
@@ -161,7 +165,7 @@ pub(crate) async fn start_with(
     let shutdown = CancellationToken::new();
     let media_shutdown = CancellationToken::new();
     let stats = metrics::shared_stats();
-    let media = spawn_media(&config, stats.clone(), media_shutdown.clone())
+    let (media, io_stats) = spawn_media(&config, stats.clone(), media_shutdown.clone())
         .context("cannot start the media plane")?;
     let media_addr = media.local_addr;
 
@@ -174,6 +178,8 @@ pub(crate) async fn start_with(
     let signaling = Signaling::new(sig_config, media.plane);
 
     let mut metrics = Metrics::new(stats);
+    // The media socket's syscall, batch and GSO counters.
+    metrics.add_source(move |out| io_stats.render(out));
     // Signaling's own counters and gauges, rendered after the media ones.
     let sig = signaling.clone();
     metrics.add_source(move |out| sig.render_metrics(out));
@@ -248,7 +254,11 @@ mod tests {
     /// records that it was told to stop.
     fn fake_media(
         stopped: CancellationToken,
-    ) -> impl FnOnce(&Config, SharedStats, CancellationToken) -> anyhow::Result<MediaHandle> {
+    ) -> impl FnOnce(
+        &Config,
+        SharedStats,
+        CancellationToken,
+    ) -> anyhow::Result<(MediaHandle, media::IoStats)> {
         move |config, stats, shutdown| {
             let socket = std::net::UdpSocket::bind(config.media_bind)?;
             let local_addr = socket.local_addr()?;
@@ -261,10 +271,13 @@ mod tests {
                 drop(socket);
                 stopped.cancel();
             });
-            Ok(MediaHandle {
-                plane: Arc::new(NoMedia),
-                local_addr,
-            })
+            Ok((
+                MediaHandle {
+                    plane: Arc::new(NoMedia),
+                    local_addr,
+                },
+                media::IoStats::new(),
+            ))
         }
     }
 
@@ -299,6 +312,10 @@ mod tests {
             metrics.contains("sfu_rooms 0"),
             "signaling metrics included"
         );
+        assert!(
+            metrics.contains("sfu_media_io_"),
+            "media socket counters included"
+        );
 
         let addr = server.http_addr();
         server.shutdown();
@@ -319,9 +336,12 @@ mod tests {
     async fn refuses_dev_key_off_loopback_before_binding() {
         let mut config = Config::loopback_ephemeral();
         config.http_bind = "0.0.0.0:0".parse().expect("addr");
-        let err = start_with(config, |_: &Config, _, _| -> anyhow::Result<MediaHandle> {
-            panic!("must not start media")
-        })
+        let err = start_with(
+            config,
+            |_: &Config, _, _| -> anyhow::Result<(MediaHandle, media::IoStats)> {
+                panic!("must not start media")
+            },
+        )
         .await
         .expect_err("refused");
         assert!(err.to_string().contains("not a loopback address"), "{err}");

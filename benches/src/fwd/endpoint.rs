@@ -1,0 +1,805 @@
+//! One UDP socket of the load generator and what drives it: a lean str0m
+//! peer in RTP mode (a publisher or a subscriber transport of the SFU), or
+//! a plain socket (the baseline forwarder's publishers and sinks).
+//!
+//! Publishers send paced packets of a fixed size whose payload starts with
+//! a [`Stamp`] and whose RTP timestamp is the low 32 bits of its send time
+//! in µs. Sinks count RTP from the clear header and take the latency from
+//! that timestamp and the kernel's receive timestamp; they hand only STUN,
+//! DTLS and RTCP to str0m, so their cost stays far below the forwarder's.
+//! A *probe* sink also decrypts every packet to check that the SFU passes
+//! the timestamp through unchanged and to learn the SRTP overhead.
+
+use crate::fwd::batch::{self, RecvBatch, SendBatch};
+use crate::fwd::dtls_sniff::{self, Sniffed};
+use crate::fwd::generator::Shared;
+use crate::fwd::latency::LatencyHist;
+use crate::fwd::rtp::{self, Kind, Stamp};
+use rtp_dd::FrameMark;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, MediaKind, Mid, Pt};
+use str0m::net::{DatagramRecv, Protocol, Receive};
+use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo, Ssrc};
+use str0m::{Candidate, Event, Input, Output, Rtc, RtcError};
+use testkit::dd::{DD_EXT_ID, DdValue, extension};
+
+/// Batches read from one socket per visit, so one busy socket cannot
+/// starve the others.
+const RECV_ROUNDS: usize = 4;
+/// Payload type of the baseline's plain RTP.
+const PLAIN_PT: u8 = 96;
+
+/// What the generator thread hands every endpoint on each visit.
+#[derive(Debug)]
+pub struct PumpCtx<'a> {
+    /// Counters and controls shared with the controller.
+    pub shared: &'a Shared,
+    /// Receive scratch.
+    pub recv: &'a mut RecvBatch,
+    /// Send scratch.
+    pub send: &'a mut SendBatch,
+    /// Latency samples of this visit.
+    pub hist: &'a mut LatencyHist,
+    /// Offered packets per second per publisher.
+    pub rate_per_publisher: f64,
+    /// Publishers in the scenario (to stagger them).
+    pub publishers: usize,
+    /// Changes whenever the rate does; publishers then restart pacing.
+    pub epoch: u64,
+    /// Most packets one publisher sends per visit; beyond it the generator
+    /// is behind and says so.
+    pub max_burst: u64,
+    /// Time between keyframes (the SFU starts subscribers at keyframes).
+    pub keyframe_interval: Duration,
+    /// Whether publishers write the dependency descriptor.
+    pub dd: bool,
+}
+
+/// Even pacing from an anchor, restarted when the rate changes.
+#[derive(Debug, Clone, Copy)]
+struct Pacing {
+    epoch: u64,
+    anchor: Instant,
+    sent: u64,
+}
+
+impl Pacing {
+    /// Packets due at `now` (at most `max_burst`; the rest count as
+    /// `behind` and are skipped). `phase` in [0, 1) staggers publishers
+    /// across one packet interval so they do not all send at once.
+    fn due(
+        &mut self,
+        now: Instant,
+        rate: f64,
+        phase: f64,
+        epoch: u64,
+        max_burst: u64,
+        behind: &mut u64,
+    ) -> u64 {
+        if epoch != self.epoch {
+            let offset = if rate > 0.0 {
+                phase.clamp(0.0, 1.0) / rate
+            } else {
+                0.0
+            };
+            *self = Self {
+                epoch,
+                anchor: now + Duration::from_secs_f64(offset.min(1.0)),
+                sent: 0,
+            };
+        }
+        let target = (now.saturating_duration_since(self.anchor).as_secs_f64() * rate) as u64;
+        let mut n = target.saturating_sub(self.sent);
+        if n > max_burst {
+            *behind += n - max_burst;
+            self.sent += n - max_burst;
+            n = max_burst;
+        }
+        n
+    }
+
+    fn restart(&mut self, now: Instant) {
+        self.anchor = now;
+        self.sent = 0;
+    }
+}
+
+/// A publishing endpoint.
+#[derive(Debug)]
+pub struct Publisher {
+    index: u32,
+    fanout: u32,
+    mid: Option<Mid>,
+    pt: Option<Pt>,
+    seq: u64,
+    want_keyframe: bool,
+    last_keyframe: Option<Instant>,
+    pacing: Pacing,
+    payload: Vec<u8>,
+    /// Baseline mode: plain RTP straight to this address with this SSRC.
+    plain: Option<(SocketAddr, u32)>,
+}
+
+/// A receiving endpoint.
+#[derive(Debug)]
+pub struct Sink {
+    probe: bool,
+    expect: u32,
+    seen: Vec<u32>,
+    ready: bool,
+    suppressed: Vec<Ssrc>,
+    last_len: usize,
+}
+
+/// Publisher or sink.
+#[derive(Debug)]
+pub enum Role {
+    /// Sends media.
+    Publisher(Publisher),
+    /// Receives media.
+    Sink(Sink),
+}
+
+/// One socket and, for the SFU's peers, its str0m `Rtc`.
+pub struct Endpoint {
+    socket: UdpSocket,
+    local: SocketAddr,
+    rtc: Option<Rtc>,
+    pending: Option<SdpPendingOffer>,
+    role: Role,
+    next_timeout: Instant,
+    connected: bool,
+    out: Vec<(Vec<u8>, SocketAddr)>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("local", &self.local)
+            .field("role", &self.role)
+            .field("connected", &self.connected)
+            .finish_non_exhaustive()
+    }
+}
+
+fn new_rtc(local: SocketAddr, now: Instant) -> Rtc {
+    // The descriptor extension is registered on every peer, so the SFU's
+    // offers carry it and the headers have their real size.
+    let mut rtc = Rtc::builder()
+        .set_rtp_mode(true)
+        .set_stats_interval(None)
+        .set_extension(DD_EXT_ID, extension())
+        .build(now);
+    if let Ok(c) = Candidate::host(local, "udp") {
+        rtc.add_local_candidate(c);
+    }
+    rtc
+}
+
+impl Endpoint {
+    fn new(role: Role, with_rtc: bool, timestamps: bool, now: Instant) -> std::io::Result<Self> {
+        let socket = batch::bind_loopback(timestamps)?;
+        let local = socket.local_addr()?;
+        Ok(Self {
+            rtc: with_rtc.then(|| new_rtc(local, now)),
+            socket,
+            local,
+            pending: None,
+            role,
+            next_timeout: now,
+            connected: !with_rtc,
+            out: Vec::new(),
+        })
+    }
+
+    fn publisher_role(
+        index: u32,
+        fanout: u32,
+        payload: usize,
+        plain: Option<(SocketAddr, u32)>,
+        now: Instant,
+    ) -> Role {
+        Role::Publisher(Publisher {
+            index,
+            fanout,
+            mid: None,
+            pt: None,
+            seq: 1,
+            want_keyframe: true,
+            last_keyframe: None,
+            pacing: Pacing {
+                epoch: u64::MAX,
+                anchor: now,
+                sent: 0,
+            },
+            payload: vec![0xa5; payload.max(rtp::STAMP_LEN)],
+            plain,
+        })
+    }
+
+    fn sink_role(expect: u32, probe: bool) -> Role {
+        Role::Sink(Sink {
+            probe,
+            expect,
+            seen: Vec::new(),
+            ready: false,
+            suppressed: Vec::new(),
+            last_len: 0,
+        })
+    }
+
+    /// A publisher peer of the SFU: publisher number `index`, whose track
+    /// has `fanout` subscribers, sending `payload`-byte packets.
+    pub fn publisher(
+        index: u32,
+        fanout: u32,
+        payload: usize,
+        now: Instant,
+    ) -> std::io::Result<Self> {
+        Self::new(
+            Self::publisher_role(index, fanout, payload, None, now),
+            true,
+            false,
+            now,
+        )
+    }
+
+    /// A subscriber peer of the SFU that expects `expect` tracks; a `probe`
+    /// decrypts every packet.
+    pub fn sink(expect: u32, probe: bool, now: Instant) -> std::io::Result<Self> {
+        Self::new(Self::sink_role(expect, probe), true, true, now)
+    }
+
+    /// A baseline publisher: plain RTP with `ssrc` to `dest`.
+    pub fn plain_publisher(
+        index: u32,
+        fanout: u32,
+        payload: usize,
+        dest: SocketAddr,
+        ssrc: u32,
+        now: Instant,
+    ) -> std::io::Result<Self> {
+        let role = Self::publisher_role(index, fanout, payload, Some((dest, ssrc)), now);
+        Self::new(role, false, false, now)
+    }
+
+    /// A baseline sink expecting `expect` streams.
+    pub fn plain_sink(expect: u32, now: Instant) -> std::io::Result<Self> {
+        Self::new(Self::sink_role(expect, false), false, true, now)
+    }
+
+    /// The socket's address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Whether ICE and DTLS completed (always true for plain endpoints).
+    pub fn is_connected(&self) -> bool {
+        self.connected
+    }
+
+    /// Offers one send-only video m-line. Returns the SDP and the mid.
+    pub fn offer_video(&mut self) -> Option<(String, String)> {
+        let rtc = self.rtc.as_mut()?;
+        let mut api = rtc.sdp_api();
+        let mid = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+        let (offer, pending) = api.apply()?;
+        self.pending = Some(pending);
+        if let Role::Publisher(p) = &mut self.role {
+            p.mid = Some(mid);
+        }
+        Some((offer.to_sdp_string(), mid.to_string()))
+    }
+
+    /// Applies the SFU's answer to [`Self::offer_video`].
+    pub fn accept_answer(&mut self, sdp: &str) -> Result<(), RtcError> {
+        let answer = SdpAnswer::from_sdp_string(sdp)?;
+        let pending = self
+            .pending
+            .take()
+            .ok_or_else(|| RtcError::RemoteSdp("no pending offer".into()))?;
+        let rtc = self
+            .rtc
+            .as_mut()
+            .ok_or_else(|| RtcError::RemoteSdp("plain endpoint".into()))?;
+        rtc.sdp_api().accept_answer(pending, answer)?;
+        // Drive at once: the answer may start ICE.
+        self.next_timeout = Instant::now();
+        Ok(())
+    }
+
+    /// Answers an SFU subscriber offer.
+    pub fn accept_offer(&mut self, sdp: &str) -> Result<String, RtcError> {
+        let offer = SdpOffer::from_sdp_string(sdp)?;
+        let rtc = self
+            .rtc
+            .as_mut()
+            .ok_or_else(|| RtcError::RemoteSdp("plain endpoint".into()))?;
+        let answer = rtc.sdp_api().accept_offer(offer)?.to_sdp_string();
+        self.next_timeout = Instant::now();
+        Ok(answer)
+    }
+
+    /// One visit of the generator: receive what is queued, send what is
+    /// due, run timers. Returns whether anything happened.
+    pub fn pump(&mut self, now: Instant, ctx: &mut PumpCtx<'_>) -> bool {
+        let mut active = self.receive(now, ctx);
+        active |= self.publish(now, ctx);
+        if self.rtc.is_some() && now >= self.next_timeout {
+            if let Some(rtc) = self.rtc.as_mut()
+                && rtc.handle_input(Input::Timeout(now)).is_err()
+            {
+                ctx.shared.rtc_errors.fetch_add(1, Relaxed);
+            }
+            self.drain(now, ctx.shared);
+        }
+        active |= !self.out.is_empty();
+        self.flush(ctx);
+        active
+    }
+
+    fn receive(&mut self, now: Instant, ctx: &mut PumpCtx<'_>) -> bool {
+        let mut active = false;
+        for _ in 0..RECV_ROUNDS {
+            let n = match ctx.recv.recv(&self.socket) {
+                Ok(n) => n,
+                Err(e) => {
+                    ctx.shared.io_errors.fetch_add(1, Relaxed);
+                    tracing::debug!(error = %e, "receive failed");
+                    break;
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            active = true;
+            let fallback_us = batch::realtime_us();
+            let mut rtp_count = 0u64;
+            for i in 0..n {
+                let Some(d) = ctx.recv.get(i) else { break };
+                match rtp::classify(d.data) {
+                    Kind::Rtp => {
+                        let Role::Sink(sink) = &mut self.role else {
+                            continue;
+                        };
+                        let Some(v) = rtp::view(d.data) else {
+                            continue;
+                        };
+                        rtp_count += 1;
+                        sink.note_ssrc(v.ssrc, ctx.shared);
+                        if let Some(age) = rtp::age_us(v.ts, d.kernel_us.unwrap_or(fallback_us)) {
+                            ctx.hist.record(age);
+                        }
+                        if sink.probe {
+                            sink.last_len = d.data.len();
+                            self.feed(now, d.data, d.source, ctx.shared);
+                        }
+                    }
+                    Kind::Stun | Kind::Dtls | Kind::Rtcp => {
+                        self.feed(now, d.data, d.source, ctx.shared);
+                    }
+                    Kind::Other => {}
+                }
+            }
+            ctx.shared.received.fetch_add(rtp_count, Relaxed);
+            if n < batch::BATCH {
+                break;
+            }
+        }
+        active
+    }
+
+    /// Hands one datagram to str0m and collects what it produces. In RTP
+    /// mode str0m holds one received packet until polled, so this polls.
+    fn feed(&mut self, now: Instant, data: &[u8], source: Option<SocketAddr>, shared: &Shared) {
+        let (Some(rtc), Some(source)) = (self.rtc.as_mut(), source) else {
+            return;
+        };
+        if rtp::classify(data) == Kind::Dtls {
+            sniff(data, shared);
+        }
+        let Ok(contents) = DatagramRecv::try_from(data) else {
+            return;
+        };
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination: self.local,
+                contents,
+            },
+        );
+        if rtc.handle_input(input).is_err() {
+            shared.rtc_errors.fetch_add(1, Relaxed);
+        }
+        self.drain(now, shared);
+    }
+
+    fn drain(&mut self, now: Instant, shared: &Shared) {
+        let Some(rtc) = self.rtc.as_mut() else { return };
+        loop {
+            match rtc.poll_output() {
+                Ok(Output::Timeout(t)) => {
+                    // str0m may ask for "now" again; step a little so the
+                    // loop makes progress.
+                    self.next_timeout = t.max(now + Duration::from_micros(200));
+                    return;
+                }
+                Ok(Output::Transmit(t)) => {
+                    let bytes: Vec<u8> = t.contents.into();
+                    if rtp::classify(&bytes) == Kind::Dtls {
+                        sniff(&bytes, shared);
+                    }
+                    self.out.push((bytes, t.destination));
+                }
+                Ok(Output::Event(e)) => match e {
+                    Event::Connected if !self.connected => {
+                        self.connected = true;
+                        shared.connected.fetch_add(1, Relaxed);
+                    }
+                    Event::KeyframeRequest(_) => {
+                        if let Role::Publisher(p) = &mut self.role {
+                            p.want_keyframe = true;
+                        }
+                    }
+                    Event::RtpPacket(pkt) => {
+                        if let Role::Sink(sink) = &mut self.role {
+                            shared.probe_packets.fetch_add(1, Relaxed);
+                            match Stamp::read(&pkt.payload) {
+                                Some(s) if s.send_us as u32 == pkt.header.timestamp => {}
+                                _ => {
+                                    shared.probe_ts_mismatch.fetch_add(1, Relaxed);
+                                }
+                            }
+                            let overhead = sink
+                                .last_len
+                                .saturating_sub(pkt.header.header_len + pkt.payload.len());
+                            shared.srtp_overhead.store(overhead as u64, Relaxed);
+                            let ssrc = pkt.header.ssrc;
+                            if !sink.suppressed.contains(&ssrc) {
+                                // Loss at the probe is the generator's, not
+                                // the SFU's: no NACKs, no retransmissions.
+                                if let Some(rx) = rtc.direct_api().stream_rx(&ssrc) {
+                                    rx.suppress_nack(true);
+                                }
+                                sink.suppressed.push(ssrc);
+                            }
+                        }
+                    }
+                    _ => {}
+                },
+                Err(e) => {
+                    shared.rtc_errors.fetch_add(1, Relaxed);
+                    tracing::debug!(error = %e, "rtc failed");
+                    self.next_timeout = now + Duration::from_secs(1);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn publish(&mut self, now: Instant, ctx: &mut PumpCtx<'_>) -> bool {
+        let Self {
+            rtc,
+            role,
+            out,
+            connected,
+            ..
+        } = self;
+        let Role::Publisher(p) = role else {
+            return false;
+        };
+        let mut behind = 0;
+        let publishers = ctx.publishers.max(1);
+        let phase = (p.index as usize % publishers) as f64 / publishers as f64;
+        let n = p.pacing.due(
+            now,
+            ctx.rate_per_publisher,
+            phase,
+            ctx.epoch,
+            ctx.max_burst,
+            &mut behind,
+        );
+        ctx.shared.behind.fetch_add(behind, Relaxed);
+        if n == 0 {
+            return false;
+        }
+        let sent = match (rtc.as_mut(), p.plain) {
+            (_, Some((dest, ssrc))) => p.send_plain(n, dest, ssrc, out),
+            (Some(rtc), None) => {
+                if !*connected || !p.resolve(rtc) {
+                    p.pacing.restart(now);
+                    return false;
+                }
+                let sent = p.send_rtc(rtc, n, now, ctx);
+                if rtc.handle_input(Input::Timeout(now)).is_err() {
+                    ctx.shared.rtc_errors.fetch_add(1, Relaxed);
+                }
+                sent
+            }
+            (None, None) => 0,
+        };
+        p.pacing.sent += n;
+        ctx.shared.sent.fetch_add(sent, Relaxed);
+        ctx.shared
+            .expected
+            .fetch_add(sent * u64::from(p.fanout), Relaxed);
+        if self.rtc.is_some() {
+            self.drain(now, ctx.shared);
+        }
+        true
+    }
+
+    fn flush(&mut self, ctx: &mut PumpCtx<'_>) {
+        if self.out.is_empty() {
+            return;
+        }
+        match ctx.send.send(&self.socket, &self.out) {
+            Ok(s) => {
+                ctx.shared.send_dropped.fetch_add(s.dropped as u64, Relaxed);
+            }
+            Err(e) => {
+                ctx.shared.io_errors.fetch_add(1, Relaxed);
+                tracing::debug!(error = %e, "send failed");
+            }
+        }
+        self.out.clear();
+    }
+}
+
+fn sniff(datagram: &[u8], shared: &Shared) {
+    if shared.srtp_profile.load(Relaxed) != 0 {
+        return;
+    }
+    match dtls_sniff::sniff(datagram) {
+        Some(Sniffed::Profile(id)) => shared.srtp_profile.store(u32::from(id), Relaxed),
+        Some(Sniffed::Dtls13) => shared.srtp_profile.store(Shared::PROFILE_DTLS13, Relaxed),
+        None => {}
+    }
+}
+
+impl Publisher {
+    /// Finds the payload type once the m-line is negotiated.
+    fn resolve(&mut self, rtc: &mut Rtc) -> bool {
+        if self.pt.is_some() {
+            return true;
+        }
+        let Some(mid) = self.mid else { return false };
+        if rtc.media(mid).is_none() {
+            return false;
+        }
+        self.pt = rtc
+            .codec_config()
+            .params()
+            .iter()
+            .find(|p| p.spec().codec == Codec::Vp8)
+            .map(|p| p.pt());
+        self.pt.is_some()
+    }
+
+    fn next_stamp(&mut self) -> Stamp {
+        let s = Stamp {
+            publisher: self.index,
+            seq: self.seq,
+            send_us: batch::realtime_us(),
+        };
+        s.write(&mut self.payload);
+        self.seq += 1;
+        s
+    }
+
+    fn send_rtc(&mut self, rtc: &mut Rtc, n: u64, now: Instant, ctx: &PumpCtx<'_>) -> u64 {
+        let (Some(mid), Some(pt)) = (self.mid, self.pt) else {
+            return 0;
+        };
+        let mut sent = 0;
+        for _ in 0..n {
+            let keyframe = self.want_keyframe
+                || self
+                    .last_keyframe
+                    .is_none_or(|t| now.saturating_duration_since(t) >= ctx.keyframe_interval);
+            let seq = self.seq;
+            let stamp = self.next_stamp();
+            let mut ext = ExtensionValues::default();
+            if ctx.dd {
+                // Every packet is a whole frame: the SFU starts subscribers
+                // at a keyframe's first packet.
+                let mark = FrameMark {
+                    start_of_frame: true,
+                    end_of_frame: true,
+                    frame_number: seq as u16,
+                    keyframe,
+                };
+                let mut dd = [0u8; rtp_dd::MAX_LEN];
+                let len = rtp_dd::write(&mark, &mut dd);
+                ext.user_values.set(DdValue(dd[..len].to_vec()));
+            }
+            let mut api = rtc.direct_api();
+            let Some(tx) = api.stream_tx_by_mid(mid, None) else {
+                break;
+            };
+            let w = RtpWrite::new(
+                pt,
+                SeqNo::from(seq),
+                stamp.send_us as u32,
+                now,
+                self.payload.clone(),
+            )
+            .marker(true)
+            .ext_vals(ext)
+            .nackable(true);
+            tx.write_rtp(w);
+            if keyframe {
+                self.want_keyframe = false;
+                self.last_keyframe = Some(now);
+            }
+            sent += 1;
+        }
+        sent
+    }
+
+    fn send_plain(
+        &mut self,
+        n: u64,
+        dest: SocketAddr,
+        ssrc: u32,
+        out: &mut Vec<(Vec<u8>, SocketAddr)>,
+    ) -> u64 {
+        for _ in 0..n {
+            let seq = self.seq as u16;
+            let stamp = self.next_stamp();
+            let mut pkt = Vec::with_capacity(12 + self.payload.len());
+            pkt.extend([0x80, 0x80 | PLAIN_PT]);
+            pkt.extend(seq.to_be_bytes());
+            pkt.extend((stamp.send_us as u32).to_be_bytes());
+            pkt.extend(ssrc.to_be_bytes());
+            pkt.extend_from_slice(&self.payload);
+            out.push((pkt, dest));
+        }
+        n
+    }
+}
+
+impl Sink {
+    fn note_ssrc(&mut self, ssrc: u32, shared: &Shared) {
+        if self.ready || self.seen.contains(&ssrc) {
+            return;
+        }
+        self.seen.push(ssrc);
+        if self.seen.len() >= self.expect as usize {
+            self.ready = true;
+            shared.sinks_ready.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pacing_is_even_bounded_and_restarts_on_rate_change() {
+        let t0 = Instant::now();
+        let mut p = Pacing {
+            epoch: u64::MAX,
+            anchor: t0,
+            sent: 0,
+        };
+        let mut behind = 0;
+        assert_eq!(p.due(t0, 1000.0, 0.0, 1, 64, &mut behind), 0);
+        let n = p.due(
+            t0 + Duration::from_millis(10),
+            1000.0,
+            0.0,
+            1,
+            64,
+            &mut behind,
+        );
+        assert_eq!(n, 10);
+        p.sent += n;
+        // A long stall: at most max_burst now, the rest is reported behind.
+        let n = p.due(
+            t0 + Duration::from_millis(1010),
+            1000.0,
+            0.0,
+            1,
+            64,
+            &mut behind,
+        );
+        assert_eq!((n, behind), (64, 1000 - 64));
+        p.sent += n;
+        assert_eq!(
+            p.due(
+                t0 + Duration::from_millis(1010),
+                1000.0,
+                0.0,
+                1,
+                64,
+                &mut behind
+            ),
+            0
+        );
+        // New rate: counts from the new anchor.
+        let t1 = t0 + Duration::from_secs(2);
+        // Half a packet interval late (phase 0.5 at 10/s = 50 ms).
+        assert_eq!(p.due(t1, 10.0, 0.5, 2, 64, &mut behind), 0);
+        assert_eq!(
+            p.due(
+                t1 + Duration::from_millis(140),
+                10.0,
+                0.5,
+                2,
+                64,
+                &mut behind
+            ),
+            0
+        );
+        assert_eq!(
+            p.due(
+                t1 + Duration::from_millis(160),
+                10.0,
+                0.5,
+                2,
+                64,
+                &mut behind
+            ),
+            1
+        );
+        assert_eq!(
+            p.due(
+                t1 + Duration::from_millis(560),
+                10.0,
+                0.5,
+                2,
+                64,
+                &mut behind
+            ),
+            5
+        );
+    }
+
+    #[test]
+    fn plain_publisher_reaches_plain_sink() {
+        let now = Instant::now();
+        let shared = Shared::default();
+        let mut sink = Endpoint::plain_sink(1, now).expect("sink");
+        let mut publ =
+            Endpoint::plain_publisher(3, 1, 1200, sink.local_addr(), 0x1234, now).expect("pub");
+        shared.set_rate(1000.0);
+        let (rate, epoch) = shared.rate();
+        let (mut recv, mut send, mut hist) =
+            (RecvBatch::new(), SendBatch::new(), LatencyHist::new());
+        let mut ctx = PumpCtx {
+            shared: &shared,
+            recv: &mut recv,
+            send: &mut send,
+            hist: &mut hist,
+            rate_per_publisher: rate,
+            publishers: 1,
+            epoch,
+            max_burst: 64,
+            keyframe_interval: Duration::from_secs(1),
+            dd: true,
+        };
+        publ.pump(now, &mut ctx);
+        assert!(publ.pump(now + Duration::from_millis(20), &mut ctx));
+        let sent = shared.sent.load(Relaxed);
+        assert_eq!(sent, 20);
+        assert_eq!(shared.expected.load(Relaxed), 20);
+        for _ in 0..200 {
+            sink.pump(Instant::now(), &mut ctx);
+            if shared.received.load(Relaxed) == sent {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(shared.received.load(Relaxed), sent);
+        assert_eq!(shared.sinks_ready.load(Relaxed), 1);
+        assert_eq!(ctx.hist.count(), sent);
+    }
+}
