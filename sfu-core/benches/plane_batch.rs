@@ -23,7 +23,9 @@
 //!     --toggle-collect='*counted_batch*' target/release/deps/plane_batch-*
 //! ```
 //!
-//! and divide the instructions by the outputs it prints.
+//! and divide the instructions by the outputs it prints. Add
+//! `PLANE_BATCH_ONLY=fanout50/batch32` (any part of a case's name) to count
+//! one case alone.
 #![allow(missing_docs, unreachable_pub)]
 
 #[path = "../tests/common/mod.rs"]
@@ -132,7 +134,8 @@ impl Bench {
             match plane.poll_output(now) {
                 Output::Transmit(t) => {
                     sent += 1;
-                    black_box(t);
+                    // As the socket shell does once the datagram is sent.
+                    plane.recycle(black_box(t).contents);
                 }
                 Output::Timeout(at) if at <= now && !fed_timeout => {
                     fed_timeout = true;
@@ -247,9 +250,19 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
     {
-        count("plane_fanout50", 51, 1, 1, iters);
-        count("plane_fanout50", 51, 1, 32, iters);
-        count("plane_meeting10", 10, 10, 1, iters);
+        // `PLANE_BATCH_ONLY=fanout50/batch32` counts one case, so a
+        // callgrind total belongs to it alone.
+        let only = std::env::var("PLANE_BATCH_ONLY").unwrap_or_default();
+        let cases = [
+            ("plane_fanout50", 51, 1, 1),
+            ("plane_fanout50", 51, 1, 32),
+            ("plane_meeting10", 10, 10, 1),
+        ];
+        for (name, n, publishers, per_publisher) in cases {
+            if format!("{name}/batch{}", per_publisher * publishers).contains(&only) {
+                count(name, n, publishers, per_publisher, iters);
+            }
+        }
         return;
     }
     benches();

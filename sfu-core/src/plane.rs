@@ -131,12 +131,10 @@ pub struct MediaPlane {
     tracks: FxHashMap<TrackKey, TrackMeta>,
     track_ids: HashMap<String, TrackKey>,
     outputs: VecDeque<Output>,
-    /// Transports to poll at the next `poll_output`, in the order they were
-    /// first marked; an entry whose transport is no longer `dirty` (it was
-    /// polled since) is skipped.
-    dirty: Vec<TransportId>,
-    /// The spare list `dirty` is swapped with while it is drained.
-    draining: Vec<TransportId>,
+    /// Transports to poll, one per `poll_output` that finds no output
+    /// queued, in the order they were first marked; an entry whose
+    /// transport is no longer `dirty` (it was polled since) is skipped.
+    dirty: VecDeque<TransportId>,
     /// Each transport's `next_timeout`, earliest first. Entries are not
     /// removed when a transport re-arms or goes away; an entry counts only
     /// while it matches its transport's `next_timeout`.
@@ -154,12 +152,22 @@ pub struct MediaPlane {
 
 /// Most buffers [`MediaPlane::recycle`] keeps; beyond it they are freed.
 const MAX_SPARE: usize = 1024;
-/// Most spare buffers handed to one transport per poll (str0m keeps at
-/// most 32 itself): enough for a batch of outputs without pinning the pool
-/// in idle transports.
-const SPARE_PER_POLL: usize = 16;
+/// Spare buffers a transport holds ahead while it is polled: one more is
+/// handed over for each datagram it puts out, so a long batch never runs
+/// dry, and an idle transport pins no more than this.
+const SPARE_AHEAD: usize = 2;
 /// Largest buffer worth keeping: an MTU-sized datagram fits.
 const MAX_SPARE_CAPACITY: usize = 4096;
+
+/// Moves one buffer from the plane's pool to `rtc`'s spare list, unless
+/// the pool is empty or the list full.
+fn give_spare(pool: &mut Vec<Vec<u8>>, rtc: &mut str0m::Rtc) {
+    if let Some(buf) = pool.pop()
+        && let Some(refused) = rtc.recycle_buffer(buf)
+    {
+        pool.push(refused);
+    }
+}
 
 impl MediaPlane {
     /// Takes back the buffer of a sent [`Output::Transmit`], so a later
@@ -187,8 +195,7 @@ impl MediaPlane {
             tracks: FxHashMap::default(),
             track_ids: HashMap::new(),
             outputs: VecDeque::new(),
-            dirty: Vec::new(),
-            draining: Vec::new(),
+            dirty: VecDeque::new(),
             timers: BinaryHeap::new(),
             due: Vec::new(),
             timed_out: Vec::new(),
@@ -247,13 +254,20 @@ impl MediaPlane {
     /// that inputs since the last poll wrote to follow those, one transport
     /// after another.
     pub fn poll_output(&mut self, now: Instant) -> Output {
-        if !self.dirty.is_empty() {
-            self.drain(now);
+        loop {
+            if let Some(o) = self.outputs.pop_front() {
+                return o;
+            }
+            // One transport at a time: its datagrams can be on their way,
+            // and their buffers back for the next transport's SRTP output,
+            // before the rest of a large fan-out is even written.
+            let Some(tid) = self.dirty.pop_front() else {
+                return Output::Timeout(self.next_deadline(now));
+            };
+            if self.transports.get(&tid).is_some_and(|t| t.dirty) {
+                self.poll_transport(now, tid, true);
+            }
         }
-        if let Some(o) = self.outputs.pop_front() {
-            return o;
-        }
-        Output::Timeout(self.next_deadline(now))
     }
 
     fn next_deadline(&mut self, now: Instant) -> Instant {
@@ -342,7 +356,7 @@ impl MediaPlane {
             && !tr.dirty
         {
             tr.dirty = true;
-            self.dirty.push(t);
+            self.dirty.push_back(t);
         }
     }
 
@@ -439,21 +453,6 @@ impl MediaPlane {
 
     // ------------------------------------------------------------------ polling
 
-    /// Polls every dirty transport once, first marked first. Polling may
-    /// mark more (a keyframe request reaching a publisher); those follow.
-    fn drain(&mut self, now: Instant) {
-        while !self.dirty.is_empty() {
-            let mut batch = std::mem::take(&mut self.draining);
-            std::mem::swap(&mut batch, &mut self.dirty);
-            for tid in batch.drain(..) {
-                if self.transports.get(&tid).is_some_and(|t| t.dirty) {
-                    self.poll_transport(now, tid, true);
-                }
-            }
-            self.draining = batch;
-        }
-    }
-
     /// Polls one transport until str0m asks for a timeout. `tell_time`
     /// feeds it `now` first: queued writes go out only after str0m has seen
     /// a time (a received datagram counts as one).
@@ -464,12 +463,8 @@ impl MediaPlane {
         // Cleared first: what polling marks again is polled again.
         t.dirty = false;
         // SRTP output reuses sent buffers instead of allocating one each.
-        for _ in 0..SPARE_PER_POLL {
-            let Some(buf) = self.spare.pop() else { break };
-            if let Some(refused) = t.rtc.recycle_buffer(buf) {
-                self.spare.push(refused);
-                break;
-            }
+        for _ in 0..SPARE_AHEAD {
+            give_spare(&mut self.spare, &mut t.rtc);
         }
         if tell_time && let Err(e) = t.rtc.handle_input(RtcInput::Timeout(now)) {
             tracing::debug!(error = %e, "transport timeout handling failed");
@@ -481,6 +476,8 @@ impl MediaPlane {
                     break;
                 }
                 Ok(RtcOutput::Transmit(tx)) => {
+                    // Replaces the spare this datagram most likely used.
+                    give_spare(&mut self.spare, &mut t.rtc);
                     let contents: Vec<u8> = tx.contents.into();
                     self.stats.datagrams_out += 1;
                     self.stats.bytes_out += contents.len() as u64;
@@ -615,7 +612,7 @@ impl MediaPlane {
             stats.rtp_forwarded += 1;
             if !st.dirty {
                 st.dirty = true;
-                dirty.push(d.transport);
+                dirty.push_back(d.transport);
             }
         });
         match gate {
@@ -716,7 +713,7 @@ impl MediaPlane {
                 t.next_timeout = None;
                 if !t.dirty {
                     t.dirty = true;
-                    self.dirty.push(tid);
+                    self.dirty.push_back(tid);
                 }
             }
         }
@@ -875,7 +872,7 @@ impl MediaPlane {
         let id = TransportId(self.next_transport);
         self.by_ufrag.insert(t.ufrag.clone(), id);
         self.transports.insert(id, t);
-        self.dirty.push(id);
+        self.dirty.push_back(id);
         Some(id)
     }
 

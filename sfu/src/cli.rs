@@ -24,10 +24,13 @@ Configuration:
   With no api_key/api_secret the public development key signs tokens: the server
   logs a warning and refuses to start unless every address is loopback.
 
+  Media shard i listens on the media_bind port + i: with shards = N, open UDP
+  ports media_port .. media_port + N - 1 (shards = 0 is one per CPU core).
+
   SIGINT or SIGTERM shuts down gracefully. See docs/operations.md.";
 
-/// End-to-end encrypted conferencing SFU: signaling on HTTP/WebSocket and all
-/// media on one UDP port.
+/// End-to-end encrypted conferencing SFU: signaling on HTTP/WebSocket, media
+/// on UDP with one port per media shard.
 ///
 /// With no subcommand, serves.
 #[derive(Debug, Parser)]

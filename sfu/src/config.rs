@@ -33,6 +33,14 @@ pub const DEFAULT_MEDIA_SOCKET_BUFFER: usize = 4 << 20;
 pub const MAX_MEDIA_IO_BATCH: usize = 128;
 /// Most outgoing datagrams queued before a write (`media_send_queue`).
 pub const MAX_MEDIA_SEND_QUEUE: usize = 4096;
+/// Most media shards (`shards`).
+pub const MAX_SHARDS: usize = 256;
+/// Default age bound of the retransmission cache (`rtx_cache_ms`): the
+/// media plane's own default, 3 s.
+pub const DEFAULT_RTX_CACHE_MS: u64 = 3000;
+/// Longest age bound of the retransmission cache (`rtx_cache_ms`): a NACK
+/// for a packet older than a minute cannot help a live stream.
+pub const MAX_RTX_CACHE_MS: u64 = 60_000;
 /// Shortest API secret accepted: HS256 wants a key at least as long as its
 /// 32-byte output.
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -47,8 +55,9 @@ pub struct Config {
     #[arg(long, env = "SFU_HTTP_BIND", value_name = "ADDR", default_value_t = DEFAULT_HTTP_BIND)]
     pub http_bind: SocketAddr,
 
-    /// UDP address for all media: one port shared by every participant.
-    /// Port 0 picks a free port.
+    /// UDP address for media. Each media shard has its own port: shard i
+    /// binds this port + i, so open the range port .. port + shards - 1.
+    /// Port 0 gives every shard a free port of its own.
     #[arg(long, env = "SFU_MEDIA_BIND", value_name = "ADDR", default_value_t = DEFAULT_MEDIA_BIND)]
     pub media_bind: SocketAddr,
 
@@ -115,10 +124,25 @@ pub struct Config {
     )]
     pub resume_grace_secs: u64,
 
-    /// Media worker threads (shards). Only one is implemented so far; more is
-    /// accepted with a warning and runs one.
-    #[arg(long, env = "SFU_SHARDS", value_name = "N", default_value_t = 1)]
+    /// Media worker threads (shards), each with its own UDP port and its own
+    /// rooms; 0 means one per available CPU core. At most 256.
+    #[arg(long, env = "SFU_SHARDS", value_name = "N", default_value_t = 0)]
     pub shards: usize,
+
+    /// Pin media shard i to CPU i (counted among the CPUs the process may
+    /// use, wrapping around). A failure to pin is logged, never fatal.
+    #[arg(
+        long,
+        env = "SFU_PIN_SHARDS",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_value_t = false,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub pin_shards: bool,
 
     /// Most participants one room may hold; further joins are refused.
     #[arg(
@@ -138,6 +162,18 @@ pub struct Config {
         default_value_t = 1024
     )]
     pub rtx_cache_packets: usize,
+
+    /// Milliseconds each outgoing (subscriber) stream keeps a packet for
+    /// answering NACKs; a packet leaves the cache at this age or when
+    /// --rtx-cache-packets newer ones have been sent, whichever comes first
+    /// (1 to 60000).
+    #[arg(
+        long,
+        env = "SFU_RTX_CACHE_MS",
+        value_name = "MS",
+        default_value_t = DEFAULT_RTX_CACHE_MS
+    )]
+    pub rtx_cache_ms: u64,
 
     /// Least time in milliseconds between two keyframe requests (PLI/FIR)
     /// sent to one publisher's stream; subscriber requests in between are
@@ -223,9 +259,11 @@ impl Default for Config {
             ping_interval_secs: 5,
             ping_timeout_secs: 15,
             resume_grace_secs: 15,
-            shards: 1,
+            shards: 0,
+            pin_shards: false,
             max_participants_per_room: 1000,
             rtx_cache_packets: 1024,
+            rtx_cache_ms: DEFAULT_RTX_CACHE_MS,
             keyframe_min_interval_ms: 500,
             ice_timeout_secs: 10,
             shutdown_timeout_secs: 10,
@@ -252,8 +290,10 @@ impl fmt::Debug for Config {
             .field("ping_timeout_secs", &self.ping_timeout_secs)
             .field("resume_grace_secs", &self.resume_grace_secs)
             .field("shards", &self.shards)
+            .field("pin_shards", &self.pin_shards)
             .field("max_participants_per_room", &self.max_participants_per_room)
             .field("rtx_cache_packets", &self.rtx_cache_packets)
+            .field("rtx_cache_ms", &self.rtx_cache_ms)
             .field("keyframe_min_interval_ms", &self.keyframe_min_interval_ms)
             .field("ice_timeout_secs", &self.ice_timeout_secs)
             .field("shutdown_timeout_secs", &self.shutdown_timeout_secs)
@@ -400,8 +440,10 @@ struct FileConfig {
     ping_timeout_secs: Option<u64>,
     resume_grace_secs: Option<u64>,
     shards: Option<usize>,
+    pin_shards: Option<bool>,
     max_participants_per_room: Option<usize>,
     rtx_cache_packets: Option<usize>,
+    rtx_cache_ms: Option<u64>,
     keyframe_min_interval_ms: Option<u64>,
     ice_timeout_secs: Option<u64>,
     shutdown_timeout_secs: Option<u64>,
@@ -421,13 +463,14 @@ fn set_explicitly(matches: &ArgMatches, id: &str) -> bool {
 }
 
 impl Config {
-    /// Both addresses on 127.0.0.1 port 0 (the OS picks free ports); every
-    /// other setting at its default. For tests.
+    /// Both addresses on 127.0.0.1 port 0 (the OS picks free ports) and one
+    /// media shard; every other setting at its default. For tests.
     pub fn loopback_ephemeral() -> Self {
         let any = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0));
         Self {
             http_bind: any,
             media_bind: any,
+            shards: 1,
             ..Self::default()
         }
     }
@@ -466,8 +509,10 @@ impl Config {
             ping_timeout_secs,
             resume_grace_secs,
             shards,
+            pin_shards,
             max_participants_per_room,
             rtx_cache_packets,
+            rtx_cache_ms,
             keyframe_min_interval_ms,
             ice_timeout_secs,
             shutdown_timeout_secs,
@@ -503,8 +548,10 @@ impl Config {
             ping_timeout_secs,
             resume_grace_secs,
             shards,
+            pin_shards,
             max_participants_per_room,
             rtx_cache_packets,
+            rtx_cache_ms,
             keyframe_min_interval_ms,
             ice_timeout_secs,
             shutdown_timeout_secs,
@@ -514,6 +561,27 @@ impl Config {
             media_socket_buffer_bytes,
         );
         take_opt!(media_public_ip, api_key, api_secret);
+    }
+
+    /// How many media shards to run: `shards`, or one per CPU core the
+    /// process may use when it is 0 (capped at [`MAX_SHARDS`]).
+    ///
+    /// ```
+    /// use sfu::config::Config;
+    /// let mut config = Config::default();
+    /// config.shards = 3;
+    /// assert_eq!(config.effective_shards(), 3);
+    /// config.shards = 0;
+    /// assert!(config.effective_shards() >= 1);
+    /// ```
+    pub fn effective_shards(&self) -> usize {
+        if self.shards > 0 {
+            return self.shards;
+        }
+        std::thread::available_parallelism()
+            .map(std::num::NonZeroUsize::get)
+            .unwrap_or(1)
+            .min(MAX_SHARDS)
     }
 
     /// The IP address put in ICE candidates: `media_public_ip`, or else the
@@ -540,6 +608,12 @@ impl Config {
     /// Least time between keyframe requests to one publisher stream.
     pub fn keyframe_min_interval(&self) -> Duration {
         Duration::from_millis(self.keyframe_min_interval_ms)
+    }
+
+    /// How long a sent packet stays answerable to NACKs
+    /// ([`Self::rtx_cache_ms`]).
+    pub fn rtx_cache_age(&self) -> Duration {
+        Duration::from_millis(self.rtx_cache_ms)
     }
 
     /// ICE connectivity timeout.
@@ -618,14 +692,35 @@ impl Config {
                 ),
             ));
         }
-        if self.shards == 0 {
-            return Err(invalid("shards", "must be at least 1"));
+        if self.shards > MAX_SHARDS {
+            return Err(invalid(
+                "shards",
+                format!("must be at most {MAX_SHARDS} (0 means one per CPU core)"),
+            ));
+        }
+        let port = self.media_bind.port();
+        let last = usize::from(port) + self.effective_shards() - 1;
+        if port != 0 && last > usize::from(u16::MAX) {
+            return Err(invalid(
+                "media_bind",
+                format!(
+                    "shard i binds port {port} + i, and {} shards need ports up to {last}, \
+                     past 65535; lower the port or the shards",
+                    self.effective_shards()
+                ),
+            ));
         }
         if self.max_participants_per_room == 0 {
             return Err(invalid("max_participants_per_room", "must be at least 1"));
         }
         if self.rtx_cache_packets == 0 {
             return Err(invalid("rtx_cache_packets", "must be at least 1"));
+        }
+        if !(1..=MAX_RTX_CACHE_MS).contains(&self.rtx_cache_ms) {
+            return Err(invalid(
+                "rtx_cache_ms",
+                format!("must be between 1 and {MAX_RTX_CACHE_MS} milliseconds"),
+            ));
         }
         if self.ice_timeout_secs == 0 {
             return Err(invalid("ice_timeout_secs", "must be at least 1"));
@@ -708,9 +803,12 @@ mod tests {
         assert_eq!(c.media_bind.to_string(), "127.0.0.1:7882");
         assert_eq!(c.media_public_ip(), IpAddr::from([127, 0, 0, 1]));
         assert_eq!(c.rtx_cache_packets, 1024);
+        assert_eq!(c.rtx_cache_ms, 3000);
         assert_eq!(c.keyframe_min_interval_ms, 500);
         assert_eq!(c.ice_timeout_secs, 10);
-        assert_eq!(c.shards, 1);
+        assert_eq!(c.shards, 0, "one per core");
+        assert!(!c.pin_shards);
+        assert_eq!(Config::loopback_ephemeral().shards, 1);
         assert_eq!(c.log, "info");
         assert_eq!(c.media_gso, GsoMode::Auto);
         assert_eq!(c.media_io_batch, 32);
@@ -720,11 +818,13 @@ mod tests {
 
     #[test]
     fn file_beats_default_and_flag_beats_file() {
-        let f = file("shards = 3\nrtx_cache_packets = 77\nlog = \"debug\"\n");
+        let f = file("shards = 3\nrtx_cache_packets = 77\nrtx_cache_ms = 1500\nlog = \"debug\"\n");
         let path = f.path().to_str().expect("utf-8 path");
         let c = load(&["--config", path, "--shards", "5"]);
         assert_eq!(c.shards, 5, "flag beats file");
         assert_eq!(c.rtx_cache_packets, 77, "file beats default");
+        assert_eq!(c.rtx_cache_ms, 1500, "file beats default");
+        assert_eq!(c.rtx_cache_age(), Duration::from_millis(1500));
         assert_eq!(c.log, "debug");
         assert_eq!(c.ice_timeout_secs, 10, "default stays");
         // --config after the flags, and `--flag=value` form.
@@ -748,8 +848,10 @@ mod tests {
             ("ping_timeout_secs", "21"),
             ("resume_grace_secs", "5"),
             ("shards", "2"),
+            ("pin_shards", "true"),
             ("max_participants_per_room", "9"),
             ("rtx_cache_packets", "99"),
+            ("rtx_cache_ms", "750"),
             ("keyframe_min_interval_ms", "250"),
             ("ice_timeout_secs", "4"),
             ("shutdown_timeout_secs", "3"),
@@ -901,8 +1003,12 @@ mod tests {
 
     #[test]
     fn other_settings_are_range_checked() {
-        let cases: [(&str, Edit); 10] = [
-            ("shards", |c| c.shards = 0),
+        let cases: [(&str, Edit); 13] = [
+            ("shards", |c| c.shards = MAX_SHARDS + 1),
+            ("media_bind", |c| {
+                c.media_bind = "127.0.0.1:65535".parse().expect("addr");
+                c.shards = 2;
+            }),
             ("media_io_batch", |c| c.media_io_batch = 0),
             ("media_io_batch", |c| {
                 c.media_io_batch = MAX_MEDIA_IO_BATCH + 1
@@ -914,6 +1020,8 @@ mod tests {
                 c.media_send_queue = MAX_MEDIA_SEND_QUEUE + 1
             }),
             ("rtx_cache_packets", |c| c.rtx_cache_packets = 0),
+            ("rtx_cache_ms", |c| c.rtx_cache_ms = 0),
+            ("rtx_cache_ms", |c| c.rtx_cache_ms = MAX_RTX_CACHE_MS + 1),
             ("ice_timeout_secs", |c| c.ice_timeout_secs = 0),
             ("ping_timeout_secs", |c| {
                 c.ping_timeout_secs = c.ping_interval_secs
@@ -940,6 +1048,88 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn rtx_cache_ms_defaults_to_the_media_plane_default_and_is_bounded() {
+        // The default must not change what the media plane did before the
+        // setting existed.
+        let media = sfu_core::MediaConfig::new(DEFAULT_MEDIA_BIND);
+        assert_eq!(Config::default().rtx_cache_age(), media.rtx_cache_age);
+
+        for ok in [1, DEFAULT_RTX_CACHE_MS, MAX_RTX_CACHE_MS] {
+            let c = Config {
+                rtx_cache_ms: ok,
+                ..Config::default()
+            };
+            assert!(c.validate().is_ok(), "{ok} ms");
+        }
+        let c = Config {
+            rtx_cache_ms: 0,
+            ..Config::default()
+        };
+        let msg = c.validate().expect_err("0 ms").to_string();
+        assert!(msg.contains("rtx_cache_ms"), "{msg}");
+        assert!(msg.contains("between 1 and 60000"), "{msg}");
+
+        // Flag beats file (the environment is covered by tests/cli.rs,
+        // which runs the binary).
+        let f = file("rtx_cache_ms = 1200\n");
+        let path = f.path().to_str().expect("utf-8 path");
+        assert_eq!(load(&["--config", path]).rtx_cache_ms, 1200);
+        assert_eq!(
+            load(&["--config", path, "--rtx-cache-ms", "900"]).rtx_cache_ms,
+            900
+        );
+        assert_eq!(
+            load(&["--config", path, "--rtx-cache-ms=800"]).rtx_cache_age(),
+            Duration::from_millis(800)
+        );
+        // A negative or non-numeric value is a parse error, not a wrap.
+        assert!(load_from(["sfu", "--rtx-cache-ms", "-1"]).is_err());
+        assert!(load_from(["sfu", "--rtx-cache-ms", "3s"]).is_err());
+    }
+
+    #[test]
+    fn shards_default_to_one_per_core_and_their_ports_must_fit() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(Config::default().effective_shards(), cores.min(MAX_SHARDS));
+        let c = Config {
+            shards: 4,
+            ..Config::default()
+        };
+        assert_eq!(c.effective_shards(), 4);
+
+        // Shard i binds port + i: 65534 leaves room for two shards, not
+        // three; port 0 (one free port each) always fits.
+        let mut c = Config {
+            media_bind: "127.0.0.1:65534".parse().expect("addr"),
+            shards: 2,
+            ..Config::default()
+        };
+        assert!(c.validate().is_ok());
+        c.shards = 3;
+        let msg = c.validate().expect_err("past 65535").to_string();
+        assert!(msg.contains("media_bind") && msg.contains("65536"), "{msg}");
+        c.media_bind = "127.0.0.1:0".parse().expect("addr");
+        c.shards = MAX_SHARDS;
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn pin_shards_is_a_flag_with_an_optional_value() {
+        assert!(load(&["--pin-shards"]).pin_shards);
+        assert!(load(&["--pin-shards=true"]).pin_shards);
+        assert!(!load(&["--pin-shards=false"]).pin_shards);
+        assert!(!load(&[]).pin_shards);
+        // The value must be attached, so a following subcommand is not
+        // taken for it.
+        let (c, action) = load_from(["sfu", "--pin-shards", "token", "--admin", "--identity", "i"])
+            .expect("parses");
+        assert!(c.pin_shards);
+        assert!(matches!(action, crate::cli::Action::Run(_)));
+        let f = file("pin_shards = true\n");
+        assert!(load(&["--config", f.path().to_str().expect("utf-8")]).pin_shards);
     }
 
     #[test]

@@ -1,9 +1,9 @@
-//! The `sfu` server: signaling on HTTP/WebSocket and all media on one UDP
-//! port, in one process.
+//! The `sfu` server: signaling on HTTP/WebSocket and media on UDP, one port
+//! per media shard, in one process.
 //!
 //! [`run`] is what the binary does: [`start`] everything, then wait for
 //! SIGINT/SIGTERM and shut down gracefully. Tests call [`start`] with
-//! [`config::Config::loopback_ephemeral`] and talk to
+//! [`config::Config::loopback_ephemeral`] (one shard) and talk to
 //! [`RunningServer::http_addr`] and [`RunningServer::media_addr`].
 //!
 //! ```no_run
@@ -28,7 +28,7 @@ pub mod token_cmd;
 use anyhow::Context as _;
 use config::{Config, KeySource};
 use media::MediaHandle;
-use metrics::{Metrics, SharedStats};
+use metrics::Metrics;
 use shutdown::CancellationToken;
 use signaling::server::{Signaling, SignalingConfig};
 use std::net::SocketAddr;
@@ -40,7 +40,8 @@ use tokio::task::JoinHandle;
 #[derive(Debug)]
 pub struct RunningServer {
     http_addr: SocketAddr,
-    media_addr: SocketAddr,
+    /// Every media shard's UDP address, shard 0 first; never empty.
+    media_addrs: Vec<SocketAddr>,
     /// Cancelled to begin shutdown (signal or [`RunningServer::shutdown`]).
     shutdown: CancellationToken,
     /// Given to the media shell; cancelled once signaling has drained, so
@@ -57,9 +58,16 @@ impl RunningServer {
         self.http_addr
     }
 
-    /// The bound UDP media address (the real port if 0 was asked).
+    /// Media shard 0's bound UDP address (the real port if 0 was asked).
+    /// With one shard, the only media address.
     pub fn media_addr(&self) -> SocketAddr {
-        self.media_addr
+        self.media_addrs[0]
+    }
+
+    /// Every media shard's bound UDP address, shard i at index i. A room's
+    /// participants send to its shard's address only.
+    pub fn media_addrs(&self) -> &[SocketAddr] {
+        &self.media_addrs
     }
 
     /// The token that, when cancelled, shuts the server down.
@@ -134,18 +142,14 @@ fn flatten(r: Result<std::io::Result<()>, tokio::task::JoinError>) -> anyhow::Re
 /// starts serving. Returns once both are bound. Logging is the caller's
 /// business ([`logging::init`]).
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
-    start_with(config, media::spawn_with_io_stats).await
+    start_with(config, media::spawn).await
 }
 
 /// [`start`] with the media shell's `spawn` as a parameter, so tests can put
 /// a fake media plane behind the real HTTP side.
 pub(crate) async fn start_with(
     config: Config,
-    spawn_media: impl FnOnce(
-        &Config,
-        SharedStats,
-        CancellationToken,
-    ) -> anyhow::Result<(MediaHandle, media::IoStats)>,
+    spawn_media: impl FnOnce(&Config, CancellationToken) -> anyhow::Result<MediaHandle>,
 ) -> anyhow::Result<RunningServer> {
     let (keys, key_source) = config.validate()?;
     if key_source == KeySource::Development {
@@ -164,10 +168,19 @@ pub(crate) async fn start_with(
 
     let shutdown = CancellationToken::new();
     let media_shutdown = CancellationToken::new();
-    let stats = metrics::shared_stats();
-    let (media, io_stats) = spawn_media(&config, stats.clone(), media_shutdown.clone())
-        .context("cannot start the media plane")?;
-    let media_addr = media.local_addr;
+    let media =
+        spawn_media(&config, media_shutdown.clone()).context("cannot start the media plane")?;
+    let MediaHandle {
+        plane,
+        local_addr,
+        mut local_addrs,
+        stats,
+        io_stats,
+    } = media;
+    // `media_addrs()` promises at least one address.
+    if local_addrs.is_empty() {
+        local_addrs.push(local_addr);
+    }
 
     let sig_config = SignalingConfig::default()
         .with_keys(keys)
@@ -175,11 +188,11 @@ pub(crate) async fn start_with(
         .with_ping_timeout(config.ping_timeout())
         .with_resume_grace(config.resume_grace())
         .with_max_participants_per_room(config.max_participants_per_room);
-    let signaling = Signaling::new(sig_config, media.plane);
+    let signaling = Signaling::new(sig_config, plane);
 
-    let mut metrics = Metrics::new(stats);
-    // The media socket's syscall, batch and GSO counters.
-    metrics.add_source(move |out| io_stats.render(out));
+    let mut metrics = Metrics::new_sharded(stats);
+    // The media sockets' syscall, batch and GSO counters, summed.
+    metrics.add_source(move |out| media::IoStats::render_sum(&io_stats, out));
     // Signaling's own counters and gauges, rendered after the media ones.
     let sig = signaling.clone();
     metrics.add_source(move |out| sig.render_metrics(out));
@@ -203,14 +216,15 @@ pub(crate) async fn start_with(
 
     tracing::info!(
         http = %http_addr,
-        media = %media_addr,
+        media = %local_addrs[0],
+        media_ports = ?local_addrs.iter().map(SocketAddr::port).collect::<Vec<_>>(),
         media_public_ip = %config.media_public_ip(),
-        shards = config.shards,
+        shards = local_addrs.len(),
         "sfu listening"
     );
     Ok(RunningServer {
         http_addr,
-        media_addr,
+        media_addrs: local_addrs,
         shutdown,
         media_shutdown,
         signaling,
@@ -254,30 +268,27 @@ mod tests {
     /// records that it was told to stop.
     fn fake_media(
         stopped: CancellationToken,
-    ) -> impl FnOnce(
-        &Config,
-        SharedStats,
-        CancellationToken,
-    ) -> anyhow::Result<(MediaHandle, media::IoStats)> {
-        move |config, stats, shutdown| {
+    ) -> impl FnOnce(&Config, CancellationToken) -> anyhow::Result<MediaHandle> {
+        move |config, shutdown| {
             let socket = std::net::UdpSocket::bind(config.media_bind)?;
             let local_addr = socket.local_addr()?;
-            stats
-                .lock()
-                .map_err(|_| anyhow::anyhow!("poisoned"))?
-                .rtp_in = 11;
+            // Two shards' counters: /metrics shows their sum.
+            let stats = vec![metrics::shared_stats(), metrics::shared_stats()];
+            for (slot, n) in stats.iter().zip([4, 7]) {
+                slot.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.rtp_in = n;
+            }
             tokio::spawn(async move {
                 shutdown.cancelled().await;
                 drop(socket);
                 stopped.cancel();
             });
-            Ok((
-                MediaHandle {
-                    plane: Arc::new(NoMedia),
-                    local_addr,
-                },
-                media::IoStats::new(),
-            ))
+            Ok(MediaHandle {
+                plane: Arc::new(NoMedia),
+                local_addr,
+                local_addrs: vec![local_addr],
+                stats,
+                io_stats: vec![media::IoStats::new()],
+            })
         }
     }
 
@@ -307,6 +318,7 @@ mod tests {
             metrics.contains("\nsfu_media_rtp_packets_received_total 11\n"),
             "{metrics}"
         );
+        assert!(metrics.contains("\nsfu_media_shards 2\n"), "{metrics}");
         assert!(metrics.contains("sfu_packets_dropped_total{reason=\"rejected\"} 0"));
         assert!(
             metrics.contains("sfu_rooms 0"),
@@ -336,12 +348,9 @@ mod tests {
     async fn refuses_dev_key_off_loopback_before_binding() {
         let mut config = Config::loopback_ephemeral();
         config.http_bind = "0.0.0.0:0".parse().expect("addr");
-        let err = start_with(
-            config,
-            |_: &Config, _, _| -> anyhow::Result<(MediaHandle, media::IoStats)> {
-                panic!("must not start media")
-            },
-        )
+        let err = start_with(config, |_: &Config, _| -> anyhow::Result<MediaHandle> {
+            panic!("must not start media")
+        })
         .await
         .expect_err("refused");
         assert!(err.to_string().contains("not a loopback address"), "{err}");
@@ -349,7 +358,7 @@ mod tests {
 
     #[tokio::test]
     async fn media_failure_is_reported() {
-        let err = start_with(Config::loopback_ephemeral(), |_: &Config, _, _| {
+        let err = start_with(Config::loopback_ephemeral(), |_: &Config, _| {
             anyhow::bail!("no socket for you")
         })
         .await

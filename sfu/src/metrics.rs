@@ -1,6 +1,6 @@
 //! Prometheus text exposition (format 0.0.4) for `GET /metrics`: the media
-//! plane's [`Stats`], sources registered by other components (signaling),
-//! and process metrics from `/proc/self`.
+//! plane's [`Stats`] summed over the media shards, sources registered by
+//! other components (signaling), and process metrics from `/proc/self`.
 //!
 //! Names are stable: media gauges and counters start with `sfu_media_`,
 //! drops are `sfu_packets_dropped_total{reason="…"}` with one series per
@@ -13,6 +13,7 @@
 //! stats.lock().unwrap().rtp_in = 7;
 //! let text = Metrics::new(stats).render();
 //! assert!(text.contains("\nsfu_media_rtp_packets_received_total 7\n"));
+//! assert!(text.contains("\nsfu_media_shards 1\n"));
 //! assert!(text.contains("sfu_packets_dropped_total{reason=\"unknown_source\"} 0"));
 //! ```
 
@@ -20,8 +21,8 @@ use sfu_core::{DropReason, Stats};
 use std::fmt::{self, Write as _};
 use std::sync::{Arc, Mutex};
 
-/// The media plane's latest counters. The media shell writes a fresh
-/// snapshot a few times a second; `/metrics` copies it out under the lock.
+/// One media shard's latest counters. The shard writes a fresh snapshot a
+/// few times a second; `/metrics` copies it out under the lock.
 pub type SharedStats = Arc<Mutex<Stats>>;
 
 /// A new, zeroed [`SharedStats`].
@@ -92,23 +93,41 @@ type Source = Arc<dyn Fn(&mut String) + Send + Sync>;
 /// Everything `/metrics` renders. Cheap to clone.
 #[derive(Clone)]
 pub struct Metrics {
-    stats: SharedStats,
+    /// One per media shard.
+    shards: Vec<SharedStats>,
     sources: Vec<Source>,
 }
 
 impl fmt::Debug for Metrics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Metrics")
+            .field("shards", &self.shards.len())
             .field("sources", &self.sources.len())
             .finish_non_exhaustive()
     }
 }
 
 impl Metrics {
-    /// Metrics over the media plane's stats.
+    /// Metrics over one media shard's stats.
     pub fn new(stats: SharedStats) -> Self {
+        Self::new_sharded(vec![stats])
+    }
+
+    /// Metrics over several media shards' stats, one slot per shard:
+    /// `/metrics` shows their sum and `sfu_media_shards`.
+    ///
+    /// ```
+    /// use sfu::metrics::{Metrics, shared_stats};
+    /// let (a, b) = (shared_stats(), shared_stats());
+    /// a.lock().unwrap().participants = 2;
+    /// b.lock().unwrap().participants = 3;
+    /// let text = Metrics::new_sharded(vec![a, b]).render();
+    /// assert!(text.contains("\nsfu_media_participants 5\n"));
+    /// assert!(text.contains("\nsfu_media_shards 2\n"));
+    /// ```
+    pub fn new_sharded(shards: Vec<SharedStats>) -> Self {
         Self {
-            stats,
+            shards,
             sources: Vec::new(),
         }
     }
@@ -122,14 +141,14 @@ impl Metrics {
 
     /// The full exposition text.
     pub fn render(&self) -> String {
-        // Copy the snapshot out so the media shell never waits on rendering.
-        let snapshot = self
-            .stats
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone();
+        // Copy the snapshots out so no shard ever waits on rendering.
+        let snapshots: Vec<Stats> = self
+            .shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).clone())
+            .collect();
         let mut out = String::with_capacity(4096);
-        render_stats(&snapshot, &mut out);
+        render_shards(&snapshots, &mut out);
         for source in &self.sources {
             source(&mut out);
         }
@@ -143,11 +162,28 @@ fn header(out: &mut String, name: &str, kind: Kind, help: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
+/// Name of the gauge counting media shards.
+pub const SHARDS: &str = "sfu_media_shards";
+
 /// Appends the media plane's metrics for `stats`.
 pub fn render_stats(stats: &Stats, out: &mut String) {
+    render_sum(std::slice::from_ref(stats), out);
+}
+
+/// Appends `sfu_media_shards` and the media metrics summed over `shards`,
+/// one [`Stats`] per shard. A room lives on one shard, so even the gauges
+/// (rooms, participants, …) add up.
+pub fn render_shards(shards: &[Stats], out: &mut String) {
+    header(out, SHARDS, Kind::Gauge, "Media shards (worker threads).");
+    let _ = writeln!(out, "{SHARDS} {}", shards.len());
+    render_sum(shards, out);
+}
+
+fn render_sum(shards: &[Stats], out: &mut String) {
     for m in MEDIA {
         header(out, m.name, m.kind, m.help);
-        let _ = writeln!(out, "{} {}", m.name, (m.value)(stats));
+        let sum: u64 = shards.iter().map(m.value).sum();
+        let _ = writeln!(out, "{} {sum}", m.name);
     }
     header(
         out,
@@ -155,10 +191,10 @@ pub fn render_stats(stats: &Stats, out: &mut String) {
         Kind::Counter,
         "Datagrams and packets the media plane dropped, by reason.",
     );
-    for (reason, n) in stats.dropped_all() {
+    for reason in DropReason::ALL {
+        let n: u64 = shards.iter().map(|s| s.dropped(reason)).sum();
         let _ = writeln!(out, "{DROPPED}{{reason=\"{}\"}} {n}", reason.label());
     }
-    debug_assert_eq!(stats.dropped_all().count(), DropReason::ALL.len());
 }
 
 /// What `/proc/self/stat` tells about the process.
@@ -386,6 +422,37 @@ mod tests {
             assert_eq!(samples.get(&series), Some(&((i + 1) as f64)), "{series}");
         }
         assert_eq!(samples.len(), MEDIA.len() + DropReason::ALL.len());
+    }
+
+    #[test]
+    fn shards_render_as_their_sum() {
+        let one = sample_stats();
+        let mut two = sample_stats();
+        two.participants = 1;
+        two.drop(DropReason::ALL[0]);
+        let slots: Vec<SharedStats> = [one.clone(), two.clone(), Stats::default()]
+            .into_iter()
+            .map(|s| Arc::new(Mutex::new(s)))
+            .collect();
+        let samples = parse_exposition(&Metrics::new_sharded(slots).render());
+        assert_eq!(samples[SHARDS], 3.0);
+        for m in MEDIA {
+            let want = (m.value)(&one) + (m.value)(&two);
+            assert_eq!(samples[m.name], want as f64, "{}", m.name);
+        }
+        assert_eq!(samples["sfu_media_participants"], 6.0);
+        for r in DropReason::ALL {
+            let series = format!("{DROPPED}{{reason=\"{}\"}}", r.label());
+            let want = one.dropped(r) + two.dropped(r);
+            assert_eq!(samples[&series], want as f64, "{series}");
+        }
+        assert_eq!(
+            samples[&format!("{DROPPED}{{reason=\"{}\"}}", DropReason::ALL[0].label())],
+            3.0
+        );
+
+        let samples = parse_exposition(&Metrics::new(shared_stats()).render());
+        assert_eq!(samples[SHARDS], 1.0);
     }
 
     #[test]

@@ -69,6 +69,7 @@ fn help_documents_every_setting() {
         "shards",
         "max-participants-per-room",
         "rtx-cache-packets",
+        "rtx-cache-ms",
         "keyframe-min-interval-ms",
         "ice-timeout-secs",
         "shutdown-timeout-secs",
@@ -81,6 +82,10 @@ fn help_documents_every_setting() {
         let env = format!("SFU_{}", setting.replace('-', "_").to_uppercase());
         assert!(help.contains(&env), "{env} missing");
     }
+    // Takes an optional attached value, so it shows as `--pin-shards[=<BOOL>]`.
+    assert!(help.contains("--pin-shards[=<BOOL>]"), "{help}");
+    assert!(help.contains("SFU_PIN_SHARDS"), "{help}");
+    assert!(help.contains("one per available CPU core"), "{help}");
     assert!(help.contains("127.0.0.1:7880") && help.contains("127.0.0.1:7882"));
     assert!(help.contains("Precedence, highest first: flag, environment variable, config file"));
     assert!(help.contains("token"), "subcommand listed");
@@ -152,15 +157,23 @@ fn flags_beat_env_beat_file_beat_defaults() {
     let file = config_file(
         "shards = 2\n\
          rtx_cache_packets = 64\n\
+         rtx_cache_ms = 1500\n\
          ice_timeout_secs = 20\n\
          media_bind = \"127.0.0.1:9000\"\n",
     );
     let path = file.path().to_str().expect("utf-8 path");
 
+    // Defaults: one shard per core (0), not pinned.
+    let c = effective(&mut sfu());
+    assert_eq!(c["shards"].as_integer(), Some(0));
+    assert_eq!(c["pin_shards"].as_bool(), Some(false));
+    assert_eq!(c["rtx_cache_ms"].as_integer(), Some(3000));
+
     // File over defaults.
     let c = effective(sfu().args(["--config", path]));
     assert_eq!(c["shards"].as_integer(), Some(2));
     assert_eq!(c["rtx_cache_packets"].as_integer(), Some(64));
+    assert_eq!(c["rtx_cache_ms"].as_integer(), Some(1500));
     assert_eq!(c["media_bind"].as_str(), Some("127.0.0.1:9000"));
     assert_eq!(
         c["keyframe_min_interval_ms"].as_integer(),
@@ -173,22 +186,32 @@ fn flags_beat_env_beat_file_beat_defaults() {
         sfu()
             .env("SFU_CONFIG", path)
             .env("SFU_SHARDS", "3")
-            .env("SFU_ICE_TIMEOUT_SECS", "30"),
+            .env("SFU_ICE_TIMEOUT_SECS", "30")
+            .env("SFU_RTX_CACHE_MS", "2000"),
     );
     assert_eq!(c["shards"].as_integer(), Some(3));
     assert_eq!(c["ice_timeout_secs"].as_integer(), Some(30));
     assert_eq!(c["rtx_cache_packets"].as_integer(), Some(64));
+    assert_eq!(c["rtx_cache_ms"].as_integer(), Some(2000));
 
     // Flag over environment over file.
     let c = effective(
         sfu()
             .env("SFU_SHARDS", "3")
             .env("SFU_ICE_TIMEOUT_SECS", "30")
-            .args(["--config", path, "--shards", "4"]),
+            .env("SFU_RTX_CACHE_MS", "2000")
+            .args(["--config", path, "--shards", "4", "--rtx-cache-ms", "250"]),
     );
     assert_eq!(c["shards"].as_integer(), Some(4));
+    assert_eq!(c["rtx_cache_ms"].as_integer(), Some(250));
     assert_eq!(c["ice_timeout_secs"].as_integer(), Some(30));
     assert_eq!(c["media_bind"].as_str(), Some("127.0.0.1:9000"));
+
+    // A boolean: the variable takes 1/0 (or true/false), the flag beats it.
+    let c = effective(sfu().env("SFU_PIN_SHARDS", "1"));
+    assert_eq!(c["pin_shards"].as_bool(), Some(true));
+    let c = effective(sfu().env("SFU_PIN_SHARDS", "1").arg("--pin-shards=false"));
+    assert_eq!(c["pin_shards"].as_bool(), Some(false));
 }
 
 #[test]
@@ -208,6 +231,23 @@ fn config_file_errors_are_clear() {
         "{}",
         stderr(&o)
     );
+}
+
+#[test]
+fn rtx_cache_ms_out_of_range_is_refused() {
+    let mut by_flag = sfu();
+    by_flag.args(["--check-config", "--rtx-cache-ms", "0"]);
+    let mut by_env = sfu();
+    by_env
+        .env("SFU_RTX_CACHE_MS", "60001")
+        .arg("--check-config");
+    for (name, mut cmd) in [("flag 0", by_flag), ("env 60001", by_env)] {
+        let o = run(&mut cmd);
+        assert_eq!(o.status.code(), Some(1), "{name}");
+        let err = stderr(&o);
+        assert!(err.contains("rtx_cache_ms"), "{name}: {err}");
+        assert!(err.contains("between 1 and 60000"), "{name}: {err}");
+    }
 }
 
 #[test]

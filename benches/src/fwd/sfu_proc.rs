@@ -26,7 +26,7 @@ pub struct ChildConfig {
     pub pin: Option<usize>,
     /// `rtx_cache_packets` of the SFU; `None` keeps its default.
     pub rtx_cache_packets: Option<usize>,
-    /// Media shards; `None` keeps the SFU's default.
+    /// Media shards; `None` runs one (the SFU is pinned to one core).
     pub shards: Option<usize>,
     /// The SFU's log filter.
     pub log: String,
@@ -224,9 +224,9 @@ fn serve(cfg: &ChildConfig) -> anyhow::Result<()> {
     if let Some(n) = cfg.rtx_cache_packets {
         config.rtx_cache_packets = n;
     }
-    if let Some(n) = cfg.shards {
-        config.shards = n;
-    }
+    // One shard unless asked: the whole process is pinned to one core, and
+    // the SFU's own default (one per core) would depend on the machine.
+    config.shards = cfg.shards.unwrap_or(1);
     sfu::logging::init(config.log_format, &config.log)?;
     // The same runtime as the sfu binary's.
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -1666,6 +1666,22 @@ impl Rtc {
             return Ok(Some(Output::Timeout(self.poll_timeout())));
         }
 
+        // PATCH (e2ee-conf): the next queued media packet without walking the
+        // pipeline again, see `Readiness::in_media_burst`.
+        if self.readiness.in_media_burst() {
+            if let Some(send) = &self.send_addr {
+                if let Some(contents) = self.session.poll_datagram(self.last_now) {
+                    return Ok(Some(Output::Transmit(net::Transmit {
+                        proto: send.proto,
+                        source: send.source,
+                        destination: send.destination,
+                        contents,
+                    })));
+                }
+            }
+            self.readiness.set_media_burst(false);
+        }
+
         while let Some(e) = self.ice.poll_event() {
             match e {
                 IceAgentEvent::IceRestart(_) => {
@@ -1906,9 +1922,16 @@ impl Rtc {
 
         if let Some(send) = &self.send_addr {
             // These can only be sent after we got an ICE connection.
-            let datagram = None
-                .or_else(|| self.dtls.poll_packet())
-                .or_else(|| self.session.poll_datagram(self.last_now));
+            // PATCH (e2ee-conf): note whether the datagram is queued media,
+            // which starts a media burst.
+            let datagram = match self.dtls.poll_packet() {
+                Some(d) => Some(d),
+                None => {
+                    let d = self.session.poll_datagram(self.last_now);
+                    self.readiness.set_media_burst(d.is_some());
+                    d
+                }
+            };
 
             if let Some(contents) = datagram {
                 let t = net::Transmit {

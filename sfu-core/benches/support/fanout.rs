@@ -145,21 +145,27 @@ impl Rig {
         }
     }
 
+    /// Held input `i` into the plane.
+    fn feed(&mut self, i: usize) {
+        let (source, contents) = &self.inputs[i];
+        self.w.plane.handle_input(
+            self.w.now,
+            Input::Datagram {
+                source: *source,
+                destination: crate::common::SFU,
+                contents,
+            },
+        );
+        self.rtp_in += 1;
+    }
+
     /// Step 2: the prepared datagram(s) into the plane, every output out.
     /// Returns how many datagrams came out.
     pub fn forward(&mut self) -> usize {
         let now = self.w.now;
         let mut n = 0;
-        for (source, contents) in &self.inputs {
-            self.w.plane.handle_input(
-                now,
-                Input::Datagram {
-                    source: *source,
-                    destination: crate::common::SFU,
-                    contents,
-                },
-            );
-            self.rtp_in += 1;
+        for i in 0..self.inputs.len() {
+            self.feed(i);
             loop {
                 match self.w.plane.poll_output(now) {
                     Output::Transmit(t) => {
@@ -171,6 +177,35 @@ impl Rig {
                 }
             }
         }
+        n
+    }
+
+    /// Step 2 for a batch, as the socket shell does with a recvmmsg batch:
+    /// every prepared datagram into the plane first, then every output
+    /// out, each buffer handed back as soon as it is taken (the shell sends
+    /// in batches, so its buffers come back somewhat later). Prepare the
+    /// batch with several [`Self::prepare`] calls. Returns how many
+    /// datagrams came out.
+    pub fn forward_batch(&mut self) -> usize {
+        let now = self.w.now;
+        for i in 0..self.inputs.len() {
+            self.feed(i);
+        }
+        let mut n = 0;
+        loop {
+            match self.w.plane.poll_output(now) {
+                Output::Transmit(t) => {
+                    n += 1;
+                    if is_rtp(&t.contents) {
+                        self.rtp_out += 1;
+                    }
+                    self.w.plane.recycle(t.contents);
+                }
+                Output::Timeout(_) => break,
+                _ => self.events += 1,
+            }
+        }
+        self.inputs.clear();
         n
     }
 

@@ -1,9 +1,9 @@
 //! Counters of the media socket's system calls: how well reads and writes
 //! batch, how much GSO carries, and what had to be dropped.
 //!
-//! The shard counts into a plain [`IoCounters`] and publishes a copy a few
+//! Each shard counts into a plain [`IoCounters`] and publishes a copy a few
 //! times a second, like the media plane's `Stats`, so nothing is shared per
-//! packet.
+//! packet. `/metrics` shows the sum over the shards ([`IoStats::render_sum`]).
 
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
@@ -50,6 +50,49 @@ pub struct IoCounters {
     pub send_buffer_bytes: u64,
 }
 
+impl IoCounters {
+    /// The counters of several shards as one: totals add up; of the gauges,
+    /// each is the smallest any shard has, so `gso_enabled` is 1 only while
+    /// every shard uses GSO and the buffer sizes are the least any socket
+    /// got (all shards ask for the same). Zero for no shards.
+    ///
+    /// ```
+    /// use sfu::media::IoCounters;
+    /// let mut a = IoCounters::default();
+    /// a.send_datagrams = 3;
+    /// a.gso_enabled = 1;
+    /// let mut b = a;
+    /// b.gso_enabled = 0;
+    /// let sum = IoCounters::combine([a, b]);
+    /// assert_eq!((sum.send_datagrams, sum.gso_enabled), (6, 0));
+    /// ```
+    pub fn combine(shards: impl IntoIterator<Item = IoCounters>) -> IoCounters {
+        let mut shards = shards.into_iter();
+        let Some(mut sum) = shards.next() else {
+            return IoCounters::default();
+        };
+        for c in shards {
+            sum.recv_syscalls += c.recv_syscalls;
+            sum.recv_empty += c.recv_empty;
+            sum.recv_full_batches += c.recv_full_batches;
+            sum.recv_datagrams += c.recv_datagrams;
+            sum.recv_errors += c.recv_errors;
+            sum.send_syscalls += c.send_syscalls;
+            sum.send_messages += c.send_messages;
+            sum.send_datagrams += c.send_datagrams;
+            sum.gso_messages += c.gso_messages;
+            sum.gso_segments += c.gso_segments;
+            sum.gso_fallbacks += c.gso_fallbacks;
+            sum.send_waits += c.send_waits;
+            sum.send_dropped += c.send_dropped;
+            sum.gso_enabled = sum.gso_enabled.min(c.gso_enabled);
+            sum.recv_buffer_bytes = sum.recv_buffer_bytes.min(c.recv_buffer_bytes);
+            sum.send_buffer_bytes = sum.send_buffer_bytes.min(c.send_buffer_bytes);
+        }
+        sum
+    }
+}
+
 /// The latest [`IoCounters`] of a shard, readable from other threads. Cheap
 /// to clone.
 #[derive(Debug, Clone, Default)]
@@ -79,7 +122,13 @@ impl IoStats {
     /// assert!(out.contains("\nsfu_media_io_send_syscalls_total 0\n"));
     /// ```
     pub fn render(&self, out: &mut String) {
-        let c = self.snapshot();
+        Self::render_sum(std::slice::from_ref(self), out);
+    }
+
+    /// [`Self::render`] for several shards at once: the values are their
+    /// [`IoCounters::combine`]d counters.
+    pub fn render_sum(shards: &[IoStats], out: &mut String) {
+        let c = IoCounters::combine(shards.iter().map(IoStats::snapshot));
         for (name, kind, help, value) in rows(&c) {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} {kind}");
@@ -104,9 +153,9 @@ fn rows(c: &IoCounters) -> [(&'static str, &'static str, &'static str, u64); 16]
         ("sfu_media_io_gso_fallbacks_total", "counter", "GSO sends that failed and turned GSO off.", c.gso_fallbacks),
         ("sfu_media_io_send_waits_total", "counter", "Writes that found the send buffer full and waited.", c.send_waits),
         ("sfu_media_io_send_dropped_total", "counter", "Outgoing datagrams dropped: send buffer full too long, or refused by the kernel.", c.send_dropped),
-        ("sfu_media_io_gso_enabled", "gauge", "1 while UDP GSO is in use on the media socket.", c.gso_enabled),
-        ("sfu_media_io_recv_buffer_bytes", "gauge", "Kernel receive buffer granted to the media socket.", c.recv_buffer_bytes),
-        ("sfu_media_io_send_buffer_bytes", "gauge", "Kernel send buffer granted to the media socket.", c.send_buffer_bytes),
+        ("sfu_media_io_gso_enabled", "gauge", "1 while UDP GSO is in use on every shard's media socket.", c.gso_enabled),
+        ("sfu_media_io_recv_buffer_bytes", "gauge", "Kernel receive buffer granted to the media sockets (the smallest).", c.recv_buffer_bytes),
+        ("sfu_media_io_send_buffer_bytes", "gauge", "Kernel send buffer granted to the media sockets (the smallest).", c.send_buffer_bytes),
     ]
 }
 
@@ -136,5 +185,39 @@ mod tests {
             let (name, kind) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
             assert_eq!(kind == "counter", name.ends_with("_total"), "{line}");
         }
+    }
+
+    #[test]
+    fn shards_render_as_their_sum() {
+        let shard = |n: u64, gso: u64, buf: u64| {
+            let s = IoStats::new();
+            s.publish(&IoCounters {
+                recv_syscalls: n,
+                recv_datagrams: 10 * n,
+                send_dropped: n,
+                gso_enabled: gso,
+                recv_buffer_bytes: buf,
+                send_buffer_bytes: buf,
+                ..IoCounters::default()
+            });
+            s
+        };
+        let shards = [shard(1, 1, 4096), shard(2, 1, 2048), shard(4, 1, 8192)];
+        let mut out = String::new();
+        IoStats::render_sum(&shards, &mut out);
+        for line in [
+            "sfu_media_io_recv_syscalls_total 7",
+            "sfu_media_io_recv_datagrams_total 70",
+            "sfu_media_io_send_dropped_total 7",
+            "sfu_media_io_gso_enabled 1",
+            "sfu_media_io_recv_buffer_bytes 2048",
+            "sfu_media_io_send_buffer_bytes 2048",
+        ] {
+            assert!(out.contains(&format!("\n{line}\n")), "{line} in {out}");
+        }
+        // One shard without GSO: not in use everywhere.
+        let c = IoCounters::combine([shards[0].snapshot(), shard(1, 0, 4096).snapshot()]);
+        assert_eq!((c.gso_enabled, c.recv_syscalls), (0, 2));
+        assert_eq!(IoCounters::combine([]), IoCounters::default());
     }
 }

@@ -92,6 +92,10 @@ impl SfuProcess {
                 &media.to_string(),
                 "--media-public-ip",
                 public_ip,
+                // One media port: only `media` was checked to be free, and
+                // these tests use one room (sharding has its own test).
+                "--shards",
+                "1",
                 "--log",
                 "warn",
             ])

@@ -711,22 +711,28 @@ impl Extension {
                 Some(13)
             }
             RtpStreamId => {
+                // PATCH (e2ee-conf): bytes without a UTF-8 check and trim per
+                // packet (was `v.len()` and `v.as_bytes()`, each a `Deref`).
                 let v = ev.rid?;
-                let l = v.len();
-                buf[..l].copy_from_slice(v.as_bytes());
-                Some(l)
+                let b = v.trimmed_bytes();
+                buf[..b.len()].copy_from_slice(b);
+                Some(b.len())
             }
             RepairedRtpStreamId => {
+                // PATCH (e2ee-conf): bytes without a UTF-8 check and trim per
+                // packet (was `v.len()` and `v.as_bytes()`, each a `Deref`).
                 let v = ev.rid_repair?;
-                let l = v.len();
-                buf[..l].copy_from_slice(v.as_bytes());
-                Some(l)
+                let b = v.trimmed_bytes();
+                buf[..b.len()].copy_from_slice(b);
+                Some(b.len())
             }
             RtpMid => {
+                // PATCH (e2ee-conf): bytes without a UTF-8 check and trim per
+                // packet (was `v.len()` and `v.as_bytes()`, each a `Deref`).
                 let v = ev.mid?;
-                let l = v.len();
-                buf[..l].copy_from_slice(v.as_bytes());
-                Some(l)
+                let b = v.trimmed_bytes();
+                buf[..b.len()].copy_from_slice(b);
+                Some(b.len())
             }
             FrameMarking => {
                 let v = ev.frame_mark?;

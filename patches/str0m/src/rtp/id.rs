@@ -7,6 +7,26 @@ use serde::{Deserialize, Serialize};
 use str0m_proto::Id;
 use str0m_proto::NonCryptographicRng;
 
+/// `s.trim()` for an ASCII `s`: the same characters count as whitespace
+/// (`char::is_whitespace` on ASCII, which unlike `u8::is_ascii_whitespace`
+/// includes the vertical tab).
+// PATCH (e2ee-conf): new, see the `Deref` of `str_id!`.
+fn trim_ascii_whitespace(s: &str) -> &str {
+    let (start, end) = ascii_trim_range(s.as_bytes());
+    // Both ends fall next to ASCII bytes, so they are char boundaries.
+    &s[start..end]
+}
+
+/// Where `bytes` starts and ends once leading and trailing whitespace (as
+/// `char::is_whitespace` sees ASCII) is cut.
+// PATCH (e2ee-conf): new, see `trim_ascii_whitespace`.
+fn ascii_trim_range(bytes: &[u8]) -> (usize, usize) {
+    let is_space = |b: &u8| matches!(b, b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r' | b' ');
+    let start = bytes.iter().position(|b| !is_space(b)).unwrap_or(bytes.len());
+    let end = bytes.iter().rposition(|b| !is_space(b)).map_or(start, |i| i + 1);
+    (start, end)
+}
+
 macro_rules! str_id {
     ($id:ident, $name:literal, $num:tt, $new_len:tt) => {
         impl $id {
@@ -22,6 +42,20 @@ macro_rules! str_id {
             /// Converts an array of bytes to an id.
             pub const fn from_array(a: [u8; $num]) -> $id {
                 $id(a)
+            }
+
+            /// The same bytes as `self.as_bytes()` through `Deref`, without
+            /// the UTF-8 check: what goes into the mid/rid header extensions
+            /// of every sent packet.
+            // PATCH (e2ee-conf): new, see the `Deref` below.
+            pub(crate) fn trimmed_bytes(&self) -> &[u8] {
+                if self.0.is_ascii() {
+                    let (start, end) = ascii_trim_range(&self.0);
+                    &self.0[start..end]
+                } else {
+                    let s: &str = self;
+                    s.as_bytes()
+                }
             }
         }
 
@@ -43,7 +77,18 @@ macro_rules! str_id {
             type Target = str;
 
             fn deref(&self) -> &Self::Target {
-                from_utf8(&self.0).expect("ascii id").trim()
+                // PATCH (e2ee-conf): was `.trim()`, which decodes every char
+                // to test Unicode whitespace; the mid is written into every
+                // sent RTP packet, so that was ~200 instructions per packet.
+                // Ids are ASCII (`From<&str>` maps every char to an ASCII
+                // byte); for those, trimming ASCII bytes gives the same
+                // result. Anything else keeps the old path.
+                let s = from_utf8(&self.0).expect("ascii id");
+                if s.is_ascii() {
+                    trim_ascii_whitespace(s)
+                } else {
+                    s.trim()
+                }
             }
         }
 
@@ -406,5 +451,26 @@ mod test {
             assert_eq!(Mid::from(s), old_mid(s), "{s:?}");
         }
         assert_eq!(&*Rid::from("hi-res!!!"), "hi_res__");
+    }
+
+    #[test]
+    fn deref_trims_like_str_trim() {
+        let cases: [&[u8]; 8] = [
+            b"audio           ",
+            b"  0             ",
+            b"\t\x0b\x0c\r\n mid \x0b  ",
+            b"                ",
+            b"\x1cfile-sep\x1c   ",
+            b"a b             ",
+            "\u{a0}nbsp\u{a0}      ".as_bytes(),
+            "ü              ".as_bytes(),
+        ];
+        for bytes in cases {
+            let mut array = [b' '; 16];
+            array[..bytes.len()].copy_from_slice(bytes);
+            let want = std::str::from_utf8(&array).unwrap().trim();
+            assert_eq!(&*Mid::from_array(array), want, "{bytes:?}");
+            assert_eq!(Mid::from_array(array).trimmed_bytes(), want.as_bytes());
+        }
     }
 }

@@ -134,7 +134,10 @@ pub(crate) struct Streams {
     last_rx_lookup_cleanup: Instant,
 
     /// All outgoing encoded streams.
-    streams_tx: HashMap<Ssrc, StreamTx>,
+    // PATCH (e2ee-conf): was a SipHash `HashMap`; it is looked up by SSRC for
+    // every packet written through the direct API. Send SSRCs are chosen
+    // locally, so a non-keyed hasher is safe here.
+    streams_tx: rustc_hash::FxHashMap<Ssrc, StreamTx>,
 
     /// Non-media padding source. Its sequence counter survives media changes.
     probe_tx: StreamTx,
