@@ -13,7 +13,6 @@
 mod api;
 mod dd;
 pub mod demux;
-mod fxhash;
 pub mod keyframe;
 mod plane;
 pub mod rewrite;

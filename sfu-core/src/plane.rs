@@ -5,11 +5,11 @@
 use crate::api::{Command, Event, Kind, MediaConfig, Output, Role, Transmit};
 use crate::dd;
 use crate::demux::{self, Class};
-use crate::fxhash::FxHashMap;
 use crate::rewrite::Rewriter;
 use crate::router::{PacketMeta, ParticipantKey, Router, TrackKey, Unsubscribed};
 use crate::stats::{DropReason, Stats};
 use crate::transport::{Delivery, RxInfo, Transport, TransportId};
+use rustc_hash::FxHashMap;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -122,6 +122,10 @@ struct TrackMeta {
 pub struct MediaPlane {
     cfg: MediaConfig,
     router: Router,
+    // The Fx maps are keyed by ids the plane assigns itself, or by remote
+    // addresses inserted only after an authenticated STUN check and capped
+    // per transport: a peer can probe them but not fill them, so SipHash's
+    // collision resistance buys nothing there and costs tens of cycles.
     transports: FxHashMap<TransportId, Transport>,
     addrs: FxHashMap<TransportId, VecDeque<SocketAddr>>,
     by_addr: FxHashMap<SocketAddr, TransportId>,

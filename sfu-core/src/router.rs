@@ -14,10 +14,10 @@
 //! ask for a keyframe anyway. Tracks that never carried a descriptor are not
 //! gated: nothing tells the SFU where their keyframes are.
 
-use crate::fxhash::FxHashMap;
 use crate::keyframe::{KeyframeRetry, KeyframeThrottle};
 use crate::rewrite::{Rewriter, Rewritten};
 use crate::transport::Delivery;
+use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use str0m::media::Mid;

@@ -280,5 +280,7 @@ fn rtx_cache_entry_size() {
             cache * entry / 1024,
         );
     }
-    assert!(packet > 0);
+    // str0m patch P1 shrank it from 408 B (patches/README.md); the memory
+    // figures in docs/performance.md assume it stays there.
+    assert!(packet <= 392, "RtpPacket grew to {packet} B");
 }
