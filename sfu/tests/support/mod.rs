@@ -63,6 +63,22 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// Whether `GET /healthz` on `http` answers 200.
+async fn healthy(http: SocketAddr) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(http).await else {
+        return false;
+    };
+    if s.write_all(b"GET /healthz HTTP/1.0\r\n\r\n").await.is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    matches!(
+        tokio::time::timeout(Duration::from_secs(2), s.read_exact(&mut head)).await,
+        Ok(Ok(_))
+    ) && head.ends_with(b" 200")
+}
+
 /// The `sfu` binary as its own process, killed on drop.
 pub struct SfuProcess {
     pub child: Child,
@@ -79,9 +95,20 @@ impl Drop for SfuProcess {
 
 impl SfuProcess {
     /// Starts the binary; media binds `127.0.0.1:port` and is advertised
-    /// at `public_ip` (a relay can stand there).
+    /// at `public_ip` (a relay can stand there). The ports are only known
+    /// free when picked, so a start that fails (another process took one
+    /// in between) is retried on fresh ports.
     pub async fn start(public_ip: &str) -> Self {
         init_tracing();
+        for _ in 0..3 {
+            if let Some(sfu) = Self::try_start(public_ip).await {
+                return sfu;
+            }
+        }
+        panic!("sfu did not start in 3 attempts");
+    }
+
+    async fn try_start(public_ip: &str) -> Option<Self> {
         let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let media: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_sfu"))
@@ -103,12 +130,20 @@ impl SfuProcess {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn sfu");
+        let mut sfu = Self { child, http, media };
         let deadline = Instant::now() + LIMIT;
-        while tokio::net::TcpStream::connect(http).await.is_err() {
+        // The server answers HTTP only once media is up too (`sfu::start`
+        // binds the listener first but serves after the media shards
+        // started), so a 200 from /healthz means started; an accepted TCP
+        // connection alone does not.
+        while !healthy(http).await {
+            if sfu.child.try_wait().ok().flatten().is_some() {
+                return None;
+            }
             assert!(Instant::now() < deadline, "sfu did not start");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Self { child, http, media }
+        Some(sfu)
     }
 
     pub fn url(&self) -> String {
