@@ -10,22 +10,25 @@
 //! A *probe* sink also decrypts every packet to check that the SFU passes
 //! the timestamp through unchanged and to learn the SRTP overhead.
 
+mod publisher;
+mod sink;
+
+pub use publisher::Publisher;
+pub use sink::Sink;
+
 use crate::fwd::batch::{self, RecvBatch, SendBatch};
 use crate::fwd::dtls_sniff::{self, Sniffed};
 use crate::fwd::generator::Shared;
 use crate::fwd::latency::LatencyHist;
 use crate::fwd::rtp::{self, Kind, Stamp};
-use rtp_dd::FrameMark;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
-use str0m::format::Codec;
-use str0m::media::{Direction, MediaKind, Mid, Pt};
+use str0m::media::{Direction, MediaKind};
 use str0m::net::{DatagramRecv, Protocol, Receive};
-use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo, Ssrc};
 use str0m::{Candidate, Event, Input, Output, Rtc, RtcError};
-use testkit::dd::{DD_EXT_ID, DdValue, extension};
+use testkit::dd::{DD_EXT_ID, extension};
 
 /// Batches read from one socket per visit, so one busy socket cannot
 /// starve the others.
@@ -57,82 +60,6 @@ pub struct PumpCtx<'a> {
     pub keyframe_interval: Duration,
     /// Whether publishers write the dependency descriptor.
     pub dd: bool,
-}
-
-/// Even pacing from an anchor, restarted when the rate changes.
-#[derive(Debug, Clone, Copy)]
-struct Pacing {
-    epoch: u64,
-    anchor: Instant,
-    sent: u64,
-}
-
-impl Pacing {
-    /// Packets due at `now` (at most `max_burst`; the rest count as
-    /// `behind` and are skipped). `phase` in [0, 1) staggers publishers
-    /// across one packet interval so they do not all send at once.
-    fn due(
-        &mut self,
-        now: Instant,
-        rate: f64,
-        phase: f64,
-        epoch: u64,
-        max_burst: u64,
-        behind: &mut u64,
-    ) -> u64 {
-        if epoch != self.epoch {
-            let offset = if rate > 0.0 {
-                phase.clamp(0.0, 1.0) / rate
-            } else {
-                0.0
-            };
-            *self = Self {
-                epoch,
-                anchor: now + Duration::from_secs_f64(offset.min(1.0)),
-                sent: 0,
-            };
-        }
-        let target = (now.saturating_duration_since(self.anchor).as_secs_f64() * rate) as u64;
-        let mut n = target.saturating_sub(self.sent);
-        if n > max_burst {
-            *behind += n - max_burst;
-            self.sent += n - max_burst;
-            n = max_burst;
-        }
-        n
-    }
-
-    fn restart(&mut self, now: Instant) {
-        self.anchor = now;
-        self.sent = 0;
-    }
-}
-
-/// A publishing endpoint.
-#[derive(Debug)]
-pub struct Publisher {
-    index: u32,
-    fanout: u32,
-    mid: Option<Mid>,
-    pt: Option<Pt>,
-    seq: u64,
-    want_keyframe: bool,
-    last_keyframe: Option<Instant>,
-    pacing: Pacing,
-    payload: Vec<u8>,
-    /// Baseline mode: plain RTP straight to this address with this SSRC.
-    plain: Option<(SocketAddr, u32)>,
-}
-
-/// A receiving endpoint.
-#[derive(Debug)]
-pub struct Sink {
-    probe: bool,
-    expect: u32,
-    seen: Vec<u32>,
-    ready: bool,
-    suppressed: Vec<Ssrc>,
-    last_len: usize,
 }
 
 /// Publisher or sink.
@@ -196,42 +123,6 @@ impl Endpoint {
         })
     }
 
-    fn publisher_role(
-        index: u32,
-        fanout: u32,
-        payload: usize,
-        plain: Option<(SocketAddr, u32)>,
-        now: Instant,
-    ) -> Role {
-        Role::Publisher(Publisher {
-            index,
-            fanout,
-            mid: None,
-            pt: None,
-            seq: 1,
-            want_keyframe: true,
-            last_keyframe: None,
-            pacing: Pacing {
-                epoch: u64::MAX,
-                anchor: now,
-                sent: 0,
-            },
-            payload: vec![0xa5; payload.max(rtp::STAMP_LEN)],
-            plain,
-        })
-    }
-
-    fn sink_role(expect: u32, probe: bool) -> Role {
-        Role::Sink(Sink {
-            probe,
-            expect,
-            seen: Vec::new(),
-            ready: false,
-            suppressed: Vec::new(),
-            last_len: 0,
-        })
-    }
-
     /// A publisher peer of the SFU: publisher number `index`, whose track
     /// has `fanout` subscribers, sending `payload`-byte packets.
     pub fn publisher(
@@ -241,7 +132,7 @@ impl Endpoint {
         now: Instant,
     ) -> std::io::Result<Self> {
         Self::new(
-            Self::publisher_role(index, fanout, payload, None, now),
+            Role::Publisher(Publisher::new(index, fanout, payload, None, now)),
             true,
             false,
             now,
@@ -251,7 +142,7 @@ impl Endpoint {
     /// A subscriber peer of the SFU that expects `expect` tracks; a `probe`
     /// decrypts every packet.
     pub fn sink(expect: u32, probe: bool, now: Instant) -> std::io::Result<Self> {
-        Self::new(Self::sink_role(expect, probe), true, true, now)
+        Self::new(Role::Sink(Sink::new(expect, probe)), true, true, now)
     }
 
     /// A baseline publisher: plain RTP with `ssrc` to `dest`.
@@ -263,13 +154,19 @@ impl Endpoint {
         ssrc: u32,
         now: Instant,
     ) -> std::io::Result<Self> {
-        let role = Self::publisher_role(index, fanout, payload, Some((dest, ssrc)), now);
+        let role = Role::Publisher(Publisher::new(
+            index,
+            fanout,
+            payload,
+            Some((dest, ssrc)),
+            now,
+        ));
         Self::new(role, false, false, now)
     }
 
     /// A baseline sink expecting `expect` streams.
     pub fn plain_sink(expect: u32, now: Instant) -> std::io::Result<Self> {
-        Self::new(Self::sink_role(expect, false), false, true, now)
+        Self::new(Role::Sink(Sink::new(expect, false)), false, true, now)
     }
 
     /// The socket's address.
@@ -563,205 +460,11 @@ fn sniff(datagram: &[u8], shared: &Shared) {
     }
 }
 
-impl Publisher {
-    /// Finds the payload type once the m-line is negotiated.
-    fn resolve(&mut self, rtc: &mut Rtc) -> bool {
-        if self.pt.is_some() {
-            return true;
-        }
-        let Some(mid) = self.mid else { return false };
-        if rtc.media(mid).is_none() {
-            return false;
-        }
-        self.pt = rtc
-            .codec_config()
-            .params()
-            .iter()
-            .find(|p| p.spec().codec == Codec::Vp8)
-            .map(|p| p.pt());
-        self.pt.is_some()
-    }
-
-    fn next_stamp(&mut self) -> Stamp {
-        let s = Stamp {
-            publisher: self.index,
-            seq: self.seq,
-            send_us: batch::realtime_us(),
-        };
-        s.write(&mut self.payload);
-        self.seq += 1;
-        s
-    }
-
-    fn send_rtc(&mut self, rtc: &mut Rtc, n: u64, now: Instant, ctx: &PumpCtx<'_>) -> u64 {
-        let (Some(mid), Some(pt)) = (self.mid, self.pt) else {
-            return 0;
-        };
-        let mut sent = 0;
-        for _ in 0..n {
-            let keyframe = self.want_keyframe
-                || self
-                    .last_keyframe
-                    .is_none_or(|t| now.saturating_duration_since(t) >= ctx.keyframe_interval);
-            let seq = self.seq;
-            let stamp = self.next_stamp();
-            let mut ext = ExtensionValues::default();
-            if ctx.dd {
-                // Every packet is a whole frame: the SFU starts subscribers
-                // at a keyframe's first packet.
-                let mark = FrameMark {
-                    start_of_frame: true,
-                    end_of_frame: true,
-                    frame_number: seq as u16,
-                    keyframe,
-                };
-                let mut dd = [0u8; rtp_dd::MAX_LEN];
-                let len = rtp_dd::write(&mark, &mut dd);
-                ext.user_values.set(DdValue(dd[..len].to_vec()));
-            }
-            let mut api = rtc.direct_api();
-            let Some(tx) = api.stream_tx_by_mid(mid, None) else {
-                break;
-            };
-            let w = RtpWrite::new(
-                pt,
-                SeqNo::from(seq),
-                stamp.send_us as u32,
-                now,
-                self.payload.clone(),
-            )
-            .marker(true)
-            .ext_vals(ext)
-            .nackable(true);
-            tx.write_rtp(w);
-            if keyframe {
-                self.want_keyframe = false;
-                self.last_keyframe = Some(now);
-            }
-            sent += 1;
-        }
-        sent
-    }
-
-    fn send_plain(
-        &mut self,
-        n: u64,
-        dest: SocketAddr,
-        ssrc: u32,
-        out: &mut Vec<(Vec<u8>, SocketAddr)>,
-    ) -> u64 {
-        for _ in 0..n {
-            let seq = self.seq as u16;
-            let stamp = self.next_stamp();
-            let mut pkt = Vec::with_capacity(12 + self.payload.len());
-            pkt.extend([0x80, 0x80 | PLAIN_PT]);
-            pkt.extend(seq.to_be_bytes());
-            pkt.extend((stamp.send_us as u32).to_be_bytes());
-            pkt.extend(ssrc.to_be_bytes());
-            pkt.extend_from_slice(&self.payload);
-            out.push((pkt, dest));
-        }
-        n
-    }
-}
-
-impl Sink {
-    fn note_ssrc(&mut self, ssrc: u32, shared: &Shared) {
-        if self.ready || self.seen.contains(&ssrc) {
-            return;
-        }
-        self.seen.push(ssrc);
-        if self.seen.len() >= self.expect as usize {
-            self.ready = true;
-            shared.sinks_ready.fetch_add(1, Relaxed);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pacing_is_even_bounded_and_restarts_on_rate_change() {
-        let t0 = Instant::now();
-        let mut p = Pacing {
-            epoch: u64::MAX,
-            anchor: t0,
-            sent: 0,
-        };
-        let mut behind = 0;
-        assert_eq!(p.due(t0, 1000.0, 0.0, 1, 64, &mut behind), 0);
-        let n = p.due(
-            t0 + Duration::from_millis(10),
-            1000.0,
-            0.0,
-            1,
-            64,
-            &mut behind,
-        );
-        assert_eq!(n, 10);
-        p.sent += n;
-        // A long stall: at most max_burst now, the rest is reported behind.
-        let n = p.due(
-            t0 + Duration::from_millis(1010),
-            1000.0,
-            0.0,
-            1,
-            64,
-            &mut behind,
-        );
-        assert_eq!((n, behind), (64, 1000 - 64));
-        p.sent += n;
-        assert_eq!(
-            p.due(
-                t0 + Duration::from_millis(1010),
-                1000.0,
-                0.0,
-                1,
-                64,
-                &mut behind
-            ),
-            0
-        );
-        // New rate: counts from the new anchor.
-        let t1 = t0 + Duration::from_secs(2);
-        // Half a packet interval late (phase 0.5 at 10/s = 50 ms).
-        assert_eq!(p.due(t1, 10.0, 0.5, 2, 64, &mut behind), 0);
-        assert_eq!(
-            p.due(
-                t1 + Duration::from_millis(140),
-                10.0,
-                0.5,
-                2,
-                64,
-                &mut behind
-            ),
-            0
-        );
-        assert_eq!(
-            p.due(
-                t1 + Duration::from_millis(160),
-                10.0,
-                0.5,
-                2,
-                64,
-                &mut behind
-            ),
-            1
-        );
-        assert_eq!(
-            p.due(
-                t1 + Duration::from_millis(560),
-                10.0,
-                0.5,
-                2,
-                64,
-                &mut behind
-            ),
-            5
-        );
-    }
+    use crate::fwd::batch::{RecvBatch, SendBatch};
+    use crate::fwd::latency::LatencyHist;
 
     #[test]
     fn plain_publisher_reaches_plain_sink() {
