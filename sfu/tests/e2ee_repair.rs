@@ -5,9 +5,10 @@
 //! video RTP packets on the way to the SFU. The SFU NACKs the gaps, alice's
 //! webrtc-rs answers with RTX, and the SFU forwards the repaired packets to
 //! bob. bob must decrypt every frame byte for byte with no drop of any
-//! kind. This guards `patches/rtc-interceptor`: unpatched, the RTX packets
-//! lose their header extensions, so a repaired packet reaches bob without
-//! its dependency descriptor and bob cannot place it in its frame.
+//! kind. This guards the SDK's NACK responder (`client-sdk/src/peer/nack/`):
+//! webrtc-rs's own drops the header extensions of RTX packets, so a repaired
+//! packet would reach bob without its dependency descriptor and bob could
+//! not place it in its frame.
 
 mod support;
 

@@ -4,6 +4,7 @@ mod candidates;
 mod handler;
 mod inbound;
 mod keyframe_tap;
+mod nack;
 mod outbound;
 mod runtime;
 mod setup;

@@ -1,13 +1,17 @@
 //! Building a `webrtc` peer connection the way the SDK needs it.
 
 use super::keyframe_tap::KeyframeRequestTap;
+use super::nack::NackResponder;
 use super::runtime::BufferedTokio;
 use crate::error::PeerError;
 use crate::options::PeerConfig;
 use rtc::ice::mdns::MulticastDnsMode;
-use rtc::interceptor::Slot;
-use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::interceptor::{NackGeneratorBuilder, Slot};
+use rtc::peer_connection::configuration::interceptor_registry::{
+    configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc_receiver_only,
+};
 use rtc::peer_connection::transport::RTCDtlsRole;
+use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RtpCodecKind};
 use std::sync::Arc;
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
@@ -22,9 +26,31 @@ const KEYFRAME_TAP_SLOT: usize = 14_000;
 /// SRTP replay window, in packets.
 const SRTP_REPLAY_WINDOW: usize = 1024;
 
-/// The configured codecs plus the default interceptor chain: NACK generator
-/// and responder, sender and receiver reports, the TWCC receiver and the
-/// simulcast header extensions; and on top of them the keyframe-request tap.
+/// webrtc's default interceptor chain (`register_default_interceptors`:
+/// NACK generator and responder, TWCC receiver, receiver and sender
+/// reports, and the simulcast header extensions), built from the same parts
+/// but with our NACK responder in its slot, which keeps the header
+/// extensions of what it resends (see `nack`). Registered on `engine` after
+/// the codecs: the RTCP feedback goes to the codecs registered so far.
+fn interceptors(engine: &mut MediaEngine) -> Result<Registry, PeerError> {
+    // What `configure_nack` registers, with our responder.
+    for parameter in ["", "pli"] {
+        let feedback = RTCPFeedback {
+            typ: "nack".to_owned(),
+            parameter: parameter.to_owned(),
+        };
+        engine.register_feedback(feedback, RtpCodecKind::Video);
+    }
+    let registry = Registry::new()
+        .with(Slot::NackResponder, NackResponder::default())
+        .with(Slot::NackGenerator, NackGeneratorBuilder::new().build());
+    configure_simulcast_extension_headers(engine)?;
+    let registry = configure_twcc_receiver_only(registry, engine)?;
+    Ok(configure_rtcp_reports(registry))
+}
+
+/// The configured codecs plus the interceptor chain above, and on top of it
+/// the keyframe-request tap.
 fn media(config: &PeerConfig) -> Result<(MediaEngine, Registry), PeerError> {
     let mut engine = MediaEngine::default();
     for codec in &config.codecs {
@@ -49,8 +75,7 @@ fn media(config: &PeerConfig) -> Result<(MediaEngine, Registry), PeerError> {
         rtc::rtp_transceiver::rtp_sender::RtpCodecKind::Video,
         None,
     )?;
-    // After the codecs: it adds its RTCP feedback to the codecs registered.
-    let registry = register_default_interceptors(Registry::new(), &mut engine)?;
+    let registry = interceptors(&mut engine)?;
     let registry = registry.with(Slot::from(KEYFRAME_TAP_SLOT), KeyframeRequestTap::default());
     Ok((engine, registry))
 }
@@ -114,4 +139,32 @@ pub(super) async fn build(
         .build()
         .await?;
     Ok(Arc::new(pc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+
+    /// The chain is webrtc's default one slot for slot, except for the
+    /// responder: a webrtc upgrade that changes the default shows here.
+    #[test]
+    fn default_chain_with_our_nack_responder() {
+        let theirs = register_default_interceptors(Registry::new(), &mut MediaEngine::default())
+            .expect("default chain")
+            .slots();
+        let ours = interceptors(&mut MediaEngine::default())
+            .expect("our chain")
+            .slots();
+        assert_eq!(ours.len(), theirs.len(), "{ours:?} vs {theirs:?}");
+        for ((slot, name), (their_slot, their_name)) in ours.iter().zip(&theirs) {
+            assert_eq!(slot, their_slot);
+            if *slot == Slot::NackResponder {
+                assert_eq!(name, "NackResponder");
+                assert_eq!(their_name, "NackResponderInterceptor");
+            } else {
+                assert_eq!(name, their_name);
+            }
+        }
+    }
 }
