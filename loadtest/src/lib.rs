@@ -1,4 +1,4 @@
-//! Load tester for the SFU (issue 4): hundreds of simulated, end-to-end
+//! Load tester for the SFU: hundreds of simulated, end-to-end
 //! encrypted participants in one process, each a real `client_sdk` room
 //! member, sending synthetic frames whose plaintext carries sender,
 //! sequence number and send time. Receivers read them after decryption,

@@ -1,4 +1,4 @@
-//! Issue 4, must-show 4 at CI size: participants leave and join all
+//! Churn at CI size: participants leave and join all
 //! through the run, so every room's E2EE keys rotate under load, and no
 //! member who stays sees a frame it cannot decrypt. The run gates itself
 //! with `--max-decrypt-failures 0`; the test checks the gate held and that

@@ -1,4 +1,4 @@
-//! Issue 4, must-show 5: the SFU stops mid-run. The load tester notices,
+//! The SFU stops mid-run. The load tester notices,
 //! says why, still writes its reports, exits 2, and neither hangs nor
 //! panics.
 

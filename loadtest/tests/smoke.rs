@@ -1,4 +1,4 @@
-//! Issue 4, must-show 1: a CI-sized run of the real `loadtest` binary
+//! A CI-sized run of the real `loadtest` binary
 //! against the real SFU on loopback. Every participant connects, the
 //! frames received match what the subscriptions imply within the loss
 //! allowance, nothing fails to decrypt, and the JSON report validates

@@ -1,4 +1,4 @@
-//! Issue 4, must-show 2: an impossible threshold fails the run on purpose
+//! An impossible threshold fails the run on purpose
 //! (exit 1, the failed gate named), and the reports are still written.
 
 mod support;

@@ -16,7 +16,7 @@
 //! the shell hands each sent buffer back with `MediaPlane::recycle`, the
 //! plane passes spares to str0m (`Rtc::recycle_buffer`, our str0m patch P2)
 //! and str0m's SRTP output reuses them; header extensions are shared, not
-//! cloned (patch P1). Before issue 5 it was 1 without a descriptor (str0m's
+//! cloned (patch P1). Unpatched it was 1 without a descriptor (str0m's
 //! SRTP `Vec`) and 3 with one (also a 148 B extension map cloned by us and
 //! one by str0m's `StreamTx::poll_packet`).
 //!
@@ -24,7 +24,7 @@
 //! str0m's: it copies each received payload into a new `Arc<[u8]>`
 //! (`session.rs`), and with a descriptor it also allocates the value's
 //! `Arc` (our `DdBytes`, 256 B + 16) and the shared 48 B slice that holds
-//! it. Before issue 5 it was 2 and 5 (also `Mid::from(&str)` collecting a
+//! it. Unpatched it was 2 and 5 (also `Mid::from(&str)` collecting a
 //! `String`, fixed by patch P3, str0m's 148 B map, and our clone of it).
 //! Removing the payload copy needs an API change in str0m
 //! (`RtpPacket::payload` owned by the caller).
@@ -200,7 +200,7 @@ const N: u64 = 8;
 
 #[test]
 fn allocations_per_forwarded_packet() {
-    // (per input, per output) at the start of issue 5; see the module docs.
+    // (per input, per output) bounds; see the module docs.
     for (dd, bound_in, bound_out) in [(false, 1.0, 0.0), (true, 3.0, 0.0)] {
         let label = if dd { "with DD" } else { "without DD" };
         let one = measure(Rig::fanout(1, dd), ROUNDS);
@@ -264,7 +264,7 @@ fn a_batch_allocates_nothing_per_output() {
 }
 
 /// What one cached packet costs a subscriber stream, for the memory table
-/// (design note §2, RTX cache). The payload `Arc` is shared with the
+/// (docs/performance.md, RTX cache). The payload `Arc` is shared with the
 /// publisher side and every other subscriber, so it is not counted; with
 /// str0m patch P1 a descriptor adds nothing either (the header's extension
 /// values are one shared slice).

@@ -4,14 +4,14 @@
 //! ```
 //! use sfu::cli::{Action, load_from};
 //! let (config, action) = load_from(["sfu", "--shards", "2"]).unwrap();
-//! assert_eq!(config.shards, 2);
+//! assert_eq!(config.media.shards, 2);
 //! assert!(matches!(action, Action::Serve));
 //! ```
 
 use crate::config::{Config, ConfigError};
 use crate::token_cmd::TokenArgs;
-use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use std::ffi::OsString;
+use clap::{Arg, CommandFactory, FromArgMatches, Parser, Subcommand};
+use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 
 const PRECEDENCE: &str = "\
@@ -20,6 +20,10 @@ Configuration:
   shown with it, or in a TOML file named by --config, whose keys are the flag
   names with '_' for '-' (e.g. http_bind = \"0.0.0.0:7880\").
   Precedence, highest first: flag, environment variable, config file, default.
+
+  Durations take a unit: 500ms, 5s, 2m. Settings once counted in seconds or
+  milliseconds keep their older names (--ping-interval-secs, SFU_RTX_CACHE_MS,
+  rtx_cache_ms = 3000), and a bare number is read in that unit.
 
   With no api_key/api_secret the public development key signs tokens: the server
   logs a warning and refuses to start unless every address is loopback.
@@ -79,6 +83,11 @@ pub enum Action {
 /// the config file if one is named, and returns the one merged [`Config`]
 /// with the subcommand. Does not validate: see [`Config::validate`].
 ///
+/// The layers: the built-in defaults, the file over them (a key it does not
+/// hold keeps its default), then every setting given by flag or environment
+/// variable over both. Clap already ranks a flag over its variable; what it
+/// set, rather than defaulted, comes from a second parse without defaults.
+///
 /// `--help`, `--version` and usage errors come back as
 /// [`ConfigError::Cli`]; call [`clap::Error::exit`] on them.
 pub fn load_from<I, T>(args: I) -> Result<(Config, Action), ConfigError>
@@ -86,23 +95,50 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let matches = Cli::command().try_get_matches_from(args)?;
-    let cli = Cli::from_arg_matches(&matches)?;
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
     let Cli {
         config: path,
         check_config,
-        mut settings,
+        settings: _,
         command,
-    } = cli;
-    if let Some(path) = path {
-        settings.apply_file(&path, &matches)?;
-    }
+    } = Cli::try_parse_from(&args)?;
+    let mut settings = match path {
+        Some(path) => Config::from_file(&path)?,
+        None => Config::default(),
+    };
+    let explicit = Cli::command()
+        .mut_args(explicit_only)
+        .try_get_matches_from(&args)?;
+    settings.update_from_arg_matches(&explicit)?;
     let action = match (command, check_config) {
         (Some(command), _) => Action::Run(command),
         (None, true) => Action::CheckConfig,
         (None, false) => Action::Serve,
     };
     Ok((settings, action))
+}
+
+/// `arg` without its default, so that the matches hold only what a flag or
+/// the environment gave. A setting renamed when it became a duration reads
+/// the variable of its older name too (`SFU_RTX_CACHE_MS` for
+/// `--rtx-cache-age`, whose alias is `--rtx-cache-ms`) when its own is not
+/// set.
+fn explicit_only(arg: Arg) -> Arg {
+    let arg = arg.default_value(None);
+    let is_set = |name: &OsStr| std::env::var_os(name).is_some();
+    if arg.get_env().is_none_or(is_set) {
+        return arg;
+    }
+    let old_env = arg
+        .get_all_aliases()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|alias| format!("SFU_{}", alias.replace('-', "_").to_uppercase()))
+        .find(|name| is_set(name.as_ref()));
+    match old_env {
+        Some(name) => arg.env(name),
+        None => arg,
+    }
 }
 
 /// [`load_from`] with the process's own arguments.
@@ -136,8 +172,8 @@ mod tests {
         ])
         .expect("parses");
         assert!(matches!(cmd, Action::Run(Command::Token(_))));
-        assert_eq!(c.api_key.as_deref(), Some("k"));
-        assert_eq!(c.api_secret.as_ref().map(|s| s.expose()), Some(secret));
+        assert_eq!(c.auth.api_key.as_deref(), Some("k"));
+        assert_eq!(c.auth.api_secret.as_ref().map(|s| s.expose()), Some(secret));
     }
 
     #[test]
@@ -158,7 +194,7 @@ mod tests {
             "flag",
         ])
         .expect("parses");
-        assert_eq!(c.api_key.as_deref(), Some("flag"));
+        assert_eq!(c.auth.api_key.as_deref(), Some("flag"));
         let (c, _) = load_from([
             "sfu",
             "token",
@@ -169,6 +205,6 @@ mod tests {
             path,
         ])
         .expect("parses");
-        assert_eq!(c.api_key.as_deref(), Some("from-file"));
+        assert_eq!(c.auth.api_key.as_deref(), Some("from-file"));
     }
 }

@@ -82,7 +82,7 @@ impl RunningServer {
 
     /// Waits until the server has stopped: after a shutdown began, for open
     /// requests and WebSocket sessions to close (at most the configured
-    /// `shutdown_timeout_secs`), then stops the media plane. Returns early
+    /// `shutdown_timeout`), then stops the media plane. Returns early
     /// with the error if the HTTP server fails on its own.
     pub async fn join(mut self) -> anyhow::Result<()> {
         let Some(mut http) = self.http.take() else {
@@ -161,9 +161,9 @@ pub(crate) async fn start_with(
         );
     }
 
-    let listener = tokio::net::TcpListener::bind(config.http_bind)
+    let listener = tokio::net::TcpListener::bind(config.network.http_bind)
         .await
-        .with_context(|| format!("cannot bind http_bind {}", config.http_bind))?;
+        .with_context(|| format!("cannot bind http_bind {}", config.network.http_bind))?;
     let http_addr = listener.local_addr()?;
 
     let shutdown = CancellationToken::new();
@@ -184,10 +184,10 @@ pub(crate) async fn start_with(
 
     let sig_config = SignalingConfig::default()
         .with_keys(keys)
-        .with_ping_interval(config.ping_interval())
-        .with_ping_timeout(config.ping_timeout())
-        .with_resume_grace(config.resume_grace())
-        .with_max_participants_per_room(config.max_participants_per_room);
+        .with_ping_interval(config.limits.ping_interval)
+        .with_ping_timeout(config.limits.ping_timeout)
+        .with_resume_grace(config.limits.resume_grace)
+        .with_max_participants_per_room(config.limits.max_participants_per_room);
     let signaling = Signaling::new(sig_config, plane);
 
     let mut metrics = Metrics::new_sharded(stats);
@@ -218,7 +218,7 @@ pub(crate) async fn start_with(
         http = %http_addr,
         media = %local_addrs[0],
         media_ports = ?local_addrs.iter().map(SocketAddr::port).collect::<Vec<_>>(),
-        media_public_ip = %config.media_public_ip(),
+        media_public_ip = %config.network.media_public_ip(),
         shards = local_addrs.len(),
         "sfu listening"
     );
@@ -229,7 +229,7 @@ pub(crate) async fn start_with(
         media_shutdown,
         signaling,
         http: Some(http),
-        grace: config.shutdown_timeout(),
+        grace: config.limits.shutdown_timeout,
     })
 }
 
@@ -270,7 +270,7 @@ mod tests {
         stopped: CancellationToken,
     ) -> impl FnOnce(&Config, CancellationToken) -> anyhow::Result<MediaHandle> {
         move |config, shutdown| {
-            let socket = std::net::UdpSocket::bind(config.media_bind)?;
+            let socket = std::net::UdpSocket::bind(config.network.media_bind)?;
             let local_addr = socket.local_addr()?;
             // Two shards' counters: /metrics shows their sum.
             let stats = vec![metrics::shared_stats(), metrics::shared_stats()];
@@ -347,7 +347,7 @@ mod tests {
     #[tokio::test]
     async fn refuses_dev_key_off_loopback_before_binding() {
         let mut config = Config::loopback_ephemeral();
-        config.http_bind = "0.0.0.0:0".parse().expect("addr");
+        config.network.http_bind = "0.0.0.0:0".parse().expect("addr");
         let err = start_with(config, |_: &Config, _| -> anyhow::Result<MediaHandle> {
             panic!("must not start media")
         })

@@ -40,7 +40,7 @@ fn check_config(config: &Config) -> anyhow::Result<()> {
 }
 
 fn serve(config: Config) -> anyhow::Result<()> {
-    sfu::logging::init(config.log_format, &config.log)?;
+    sfu::logging::init(config.logging.log_format, &config.logging.log)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("sfu-http")

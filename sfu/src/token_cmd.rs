@@ -75,7 +75,7 @@ pub fn parse_ttl(s: &str) -> Result<Duration, String> {
 /// Mints the token `args` describe with the keys `config` names (or the
 /// development pair). Warns on stderr when the development pair is used.
 pub fn mint(config: &Config, args: &TokenArgs) -> anyhow::Result<String> {
-    let (keys, source) = config.token_keys()?;
+    let (keys, source) = config.auth.token_keys()?;
     if source == crate::config::KeySource::Development {
         eprintln!(
             "warning: no api_key/api_secret configured; signing with the public development key \

@@ -64,15 +64,20 @@ fn help_documents_every_setting() {
         "api-secret",
         "log-format",
         "log",
-        "ping-interval-secs",
-        "ping-timeout-secs",
+        "ping-interval",
+        "ping-timeout",
+        "resume-grace",
         "shards",
         "max-participants-per-room",
         "rtx-cache-packets",
-        "rtx-cache-ms",
-        "keyframe-min-interval-ms",
-        "ice-timeout-secs",
-        "shutdown-timeout-secs",
+        "rtx-cache-age",
+        "keyframe-min-interval",
+        "ice-timeout",
+        "shutdown-timeout",
+        "media-gso",
+        "media-io-batch",
+        "media-send-queue",
+        "media-socket-buffer-bytes",
         "config",
     ] {
         assert!(
@@ -88,6 +93,10 @@ fn help_documents_every_setting() {
     assert!(help.contains("one per available CPU core"), "{help}");
     assert!(help.contains("127.0.0.1:7880") && help.contains("127.0.0.1:7882"));
     assert!(help.contains("Precedence, highest first: flag, environment variable, config file"));
+    assert!(
+        help.contains("[default: 3s]"),
+        "durations print as durations"
+    );
     assert!(help.contains("token"), "subcommand listed");
 }
 
@@ -154,6 +163,7 @@ fn token_uses_configured_keys_from_env_and_admin_needs_no_room() {
 
 #[test]
 fn flags_beat_env_beat_file_beat_defaults() {
+    // An older file: durations as numbers under their `*_secs`/`*_ms` keys.
     let file = config_file(
         "shards = 2\n\
          rtx_cache_packets = 64\n\
@@ -167,51 +177,147 @@ fn flags_beat_env_beat_file_beat_defaults() {
     let c = effective(&mut sfu());
     assert_eq!(c["shards"].as_integer(), Some(0));
     assert_eq!(c["pin_shards"].as_bool(), Some(false));
-    assert_eq!(c["rtx_cache_ms"].as_integer(), Some(3000));
+    assert_eq!(c["rtx_cache_age"].as_str(), Some("3s"));
 
     // File over defaults.
     let c = effective(sfu().args(["--config", path]));
     assert_eq!(c["shards"].as_integer(), Some(2));
     assert_eq!(c["rtx_cache_packets"].as_integer(), Some(64));
-    assert_eq!(c["rtx_cache_ms"].as_integer(), Some(1500));
+    assert_eq!(c["rtx_cache_age"].as_str(), Some("1s 500ms"));
+    assert_eq!(c["ice_timeout"].as_str(), Some("20s"));
     assert_eq!(c["media_bind"].as_str(), Some("127.0.0.1:9000"));
     assert_eq!(
-        c["keyframe_min_interval_ms"].as_integer(),
-        Some(500),
+        c["keyframe_min_interval"].as_str(),
+        Some("500ms"),
         "default"
     );
 
-    // Environment over file; the file itself named by SFU_CONFIG.
+    // Environment over file; the file itself named by SFU_CONFIG. Old and
+    // new variable names both count as the environment.
     let c = effective(
         sfu()
             .env("SFU_CONFIG", path)
             .env("SFU_SHARDS", "3")
             .env("SFU_ICE_TIMEOUT_SECS", "30")
-            .env("SFU_RTX_CACHE_MS", "2000"),
+            .env("SFU_RTX_CACHE_AGE", "2s"),
     );
     assert_eq!(c["shards"].as_integer(), Some(3));
-    assert_eq!(c["ice_timeout_secs"].as_integer(), Some(30));
+    assert_eq!(c["ice_timeout"].as_str(), Some("30s"));
     assert_eq!(c["rtx_cache_packets"].as_integer(), Some(64));
-    assert_eq!(c["rtx_cache_ms"].as_integer(), Some(2000));
+    assert_eq!(c["rtx_cache_age"].as_str(), Some("2s"));
 
-    // Flag over environment over file.
+    // Flag over environment over file, by old and new flag names.
     let c = effective(
         sfu()
             .env("SFU_SHARDS", "3")
-            .env("SFU_ICE_TIMEOUT_SECS", "30")
+            .env("SFU_ICE_TIMEOUT", "30s")
             .env("SFU_RTX_CACHE_MS", "2000")
             .args(["--config", path, "--shards", "4", "--rtx-cache-ms", "250"]),
     );
     assert_eq!(c["shards"].as_integer(), Some(4));
-    assert_eq!(c["rtx_cache_ms"].as_integer(), Some(250));
-    assert_eq!(c["ice_timeout_secs"].as_integer(), Some(30));
+    assert_eq!(c["rtx_cache_age"].as_str(), Some("250ms"));
+    assert_eq!(c["ice_timeout"].as_str(), Some("30s"));
     assert_eq!(c["media_bind"].as_str(), Some("127.0.0.1:9000"));
+    let c = effective(
+        sfu()
+            .env("SFU_ICE_TIMEOUT", "30s")
+            .args(["--ice-timeout-secs", "7"]),
+    );
+    assert_eq!(c["ice_timeout"].as_str(), Some("7s"));
+
+    // A variable's new name beats its old one.
+    let c = effective(
+        sfu()
+            .env("SFU_PING_INTERVAL", "2s")
+            .env("SFU_PING_INTERVAL_SECS", "9"),
+    );
+    assert_eq!(c["ping_interval"].as_str(), Some("2s"));
 
     // A boolean: the variable takes 1/0 (or true/false), the flag beats it.
     let c = effective(sfu().env("SFU_PIN_SHARDS", "1"));
     assert_eq!(c["pin_shards"].as_bool(), Some(true));
     let c = effective(sfu().env("SFU_PIN_SHARDS", "1").arg("--pin-shards=false"));
     assert_eq!(c["pin_shards"].as_bool(), Some(false));
+}
+
+/// Every environment variable the server read before durations became
+/// durations (`SFU_*_SECS`, `SFU_*_MS` included), each set to a non-default
+/// value in its old form, shows up in the effective configuration.
+#[test]
+fn every_old_environment_variable_still_works() {
+    let old: &[(&str, &str, &str, &str)] = &[
+        // variable, value, printed key, printed value
+        (
+            "SFU_HTTP_BIND",
+            "127.0.0.2:1000",
+            "http_bind",
+            "127.0.0.2:1000",
+        ),
+        (
+            "SFU_MEDIA_BIND",
+            "127.0.0.3:1001",
+            "media_bind",
+            "127.0.0.3:1001",
+        ),
+        (
+            "SFU_MEDIA_PUBLIC_IP",
+            "127.0.0.4",
+            "media_public_ip",
+            "127.0.0.4",
+        ),
+        ("SFU_API_KEY", "k1", "api_key", "k1"),
+        ("SFU_API_SECRET", SECRET, "api_secret", "<redacted>"),
+        ("SFU_LOG_FORMAT", "json", "log_format", "json"),
+        ("SFU_LOG", "warn", "log", "warn"),
+        ("SFU_PING_INTERVAL_SECS", "7", "ping_interval", "7s"),
+        ("SFU_PING_TIMEOUT_SECS", "21", "ping_timeout", "21s"),
+        ("SFU_RESUME_GRACE_SECS", "5", "resume_grace", "5s"),
+        ("SFU_SHARDS", "2", "shards", "2"),
+        ("SFU_PIN_SHARDS", "true", "pin_shards", "true"),
+        (
+            "SFU_MAX_PARTICIPANTS_PER_ROOM",
+            "9",
+            "max_participants_per_room",
+            "9",
+        ),
+        ("SFU_RTX_CACHE_PACKETS", "99", "rtx_cache_packets", "99"),
+        ("SFU_RTX_CACHE_MS", "750", "rtx_cache_age", "750ms"),
+        (
+            "SFU_KEYFRAME_MIN_INTERVAL_MS",
+            "250",
+            "keyframe_min_interval",
+            "250ms",
+        ),
+        ("SFU_ICE_TIMEOUT_SECS", "4", "ice_timeout", "4s"),
+        ("SFU_SHUTDOWN_TIMEOUT_SECS", "3", "shutdown_timeout", "3s"),
+        ("SFU_MEDIA_GSO", "off", "media_gso", "off"),
+        ("SFU_MEDIA_IO_BATCH", "16", "media_io_batch", "16"),
+        ("SFU_MEDIA_SEND_QUEUE", "64", "media_send_queue", "64"),
+        (
+            "SFU_MEDIA_SOCKET_BUFFER_BYTES",
+            "1048576",
+            "media_socket_buffer_bytes",
+            "1048576",
+        ),
+    ];
+    let mut cmd = sfu();
+    for (var, value, _, _) in old {
+        cmd.env(var, value);
+    }
+    let c = effective(&mut cmd);
+    let defaults = effective(&mut sfu());
+    for (var, _, key, printed) in old {
+        let shown = match &c[*key] {
+            toml::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        assert_eq!(&shown, printed, "{var}");
+        assert_ne!(
+            defaults.get(*key),
+            Some(&c[*key]),
+            "{var} left {key} at its default"
+        );
+    }
 }
 
 #[test]
@@ -234,7 +340,7 @@ fn config_file_errors_are_clear() {
 }
 
 #[test]
-fn rtx_cache_ms_out_of_range_is_refused() {
+fn rtx_cache_age_out_of_range_is_refused() {
     let mut by_flag = sfu();
     by_flag.args(["--check-config", "--rtx-cache-ms", "0"]);
     let mut by_env = sfu();
@@ -245,8 +351,8 @@ fn rtx_cache_ms_out_of_range_is_refused() {
         let o = run(&mut cmd);
         assert_eq!(o.status.code(), Some(1), "{name}");
         let err = stderr(&o);
-        assert!(err.contains("rtx_cache_ms"), "{name}: {err}");
-        assert!(err.contains("between 1 and 60000"), "{name}: {err}");
+        assert!(err.contains("rtx_cache_age"), "{name}: {err}");
+        assert!(err.contains("between 1ms and 1m"), "{name}: {err}");
     }
 }
 

@@ -43,7 +43,7 @@ async fn server() -> sfu::RunningServer {
         .with_test_writer()
         .try_init();
     let mut cfg = sfu::config::Config::loopback_ephemeral();
-    cfg.ice_timeout_secs = 3;
+    cfg.limits.ice_timeout = Duration::from_secs(3);
     sfu::start(cfg).await.expect("server starts")
 }
 

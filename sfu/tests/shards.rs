@@ -18,8 +18,8 @@ const ROOMS: [(&str, [&str; 2]); 2] = [("alpha", ["alice", "bob"]), ("beta", ["c
 async fn server() -> sfu::RunningServer {
     support::init_tracing();
     let mut cfg = sfu::config::Config::loopback_ephemeral();
-    cfg.shards = 2;
-    cfg.ice_timeout_secs = 5;
+    cfg.media.shards = 2;
+    cfg.limits.ice_timeout = Duration::from_secs(5);
     sfu::start(cfg).await.expect("server starts")
 }
 

@@ -39,7 +39,7 @@ pub enum BaselineError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Cipher {
-    /// AES-128-GCM (SRTP_AEAD_AES_128_GCM), the baseline.
+    /// AES-128-GCM (SRTP_AEAD_AES_128_GCM), the baseline's default.
     Aes128Gcm,
     /// AES-256-GCM (SRTP_AEAD_AES_256_GCM), what str0m peers prefer.
     Aes256Gcm,

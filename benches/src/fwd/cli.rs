@@ -81,7 +81,7 @@ pub struct Options {
     #[arg(long)]
     pub no_pin: bool,
 
-    /// The baseline forwarder's AEAD. The baseline is AES-128-GCM;
+    /// The baseline forwarder's AEAD, AES-128-GCM by default;
     /// str0m peers negotiate AES-256-GCM (the report says which).
     #[arg(long, value_enum, default_value_t = crate::fwd::baseline::Cipher::Aes128Gcm)]
     pub baseline_cipher: crate::fwd::baseline::Cipher,

@@ -219,15 +219,15 @@ fn serve(cfg: &ChildConfig) -> anyhow::Result<()> {
         cpu::pin_current_thread(p)?;
     }
     let mut config = sfu::config::Config::loopback_ephemeral();
-    config.log = cfg.log.clone();
-    config.shutdown_timeout_secs = 2;
+    config.logging.log = cfg.log.clone();
+    config.limits.shutdown_timeout = Duration::from_secs(2);
     if let Some(n) = cfg.rtx_cache_packets {
-        config.rtx_cache_packets = n;
+        config.media.rtx_cache_packets = n;
     }
     // One shard unless asked: the whole process is pinned to one core, and
     // the SFU's own default (one per core) would depend on the machine.
-    config.shards = cfg.shards.unwrap_or(1);
-    sfu::logging::init(config.log_format, &config.log)?;
+    config.media.shards = cfg.shards.unwrap_or(1);
+    sfu::logging::init(config.logging.log_format, &config.logging.log)?;
     // The same runtime as the sfu binary's.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -13,8 +13,8 @@ pub async fn server() -> sfu::RunningServer {
         .with_test_writer()
         .try_init();
     let mut cfg = sfu::config::Config::loopback_ephemeral();
-    cfg.ice_timeout_secs = 5;
-    cfg.shutdown_timeout_secs = 2;
+    cfg.limits.ice_timeout = Duration::from_secs(5);
+    cfg.limits.shutdown_timeout = Duration::from_secs(2);
     sfu::start(cfg).await.expect("server starts")
 }
 

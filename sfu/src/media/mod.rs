@@ -64,12 +64,13 @@ pub struct MediaHandle {
     pub io_stats: Vec<IoStats>,
 }
 
-/// The UDP port shard `index` binds for `config.media_bind`: the configured
-/// port + index, or 0 (a free port of its own) when that is 0.
+/// The UDP port shard `index` binds for `config.network.media_bind`: the
+/// configured port + index, or 0 (a free port of its own) when that is 0.
 fn shard_bind(config: &Config, index: usize) -> anyhow::Result<SocketAddr> {
-    let base = config.media_bind.port();
+    let media_bind = config.network.media_bind;
+    let base = media_bind.port();
     if base == 0 {
-        return Ok(config.media_bind);
+        return Ok(media_bind);
     }
     let port = u16::try_from(usize::from(base) + index)
         .ok()
@@ -79,7 +80,7 @@ fn shard_bind(config: &Config, index: usize) -> anyhow::Result<SocketAddr> {
                  media_bind's port or shards"
             )
         })?;
-    Ok(SocketAddr::new(config.media_bind.ip(), port))
+    Ok(SocketAddr::new(media_bind.ip(), port))
 }
 
 /// One shard's socket and settings, bound before any shard starts so a
@@ -97,19 +98,24 @@ fn prepare(config: &Config, index: usize) -> anyhow::Result<Prepared> {
     let socket = std::net::UdpSocket::bind(bind)
         .with_context(|| format!("media shard {index} cannot bind UDP {bind}"))?;
     socket.set_nonblocking(true)?;
-    let setup = socket::configure(&socket, config.media_socket_buffer_bytes, config.media_gso);
+    let settings = &config.media;
+    let setup = socket::configure(
+        &socket,
+        settings.media_socket_buffer_bytes,
+        settings.media_gso,
+    );
     let local = socket.local_addr()?;
     // Each shard advertises its own port: the candidates of a room on this
     // shard must bring its packets here.
-    let candidate = SocketAddr::new(config.media_public_ip(), local.port());
+    let candidate = SocketAddr::new(config.network.media_public_ip(), local.port());
     let mut media = MediaConfig::new(candidate);
-    media.rtx_cache_packets = config.rtx_cache_packets;
-    media.rtx_cache_age = config.rtx_cache_age();
-    media.keyframe_min_interval = config.keyframe_min_interval();
-    media.ice_timeout = config.ice_timeout();
+    media.rtx_cache_packets = settings.rtx_cache_packets;
+    media.rtx_cache_age = settings.rtx_cache_age;
+    media.keyframe_min_interval = settings.keyframe_min_interval;
+    media.ice_timeout = config.limits.ice_timeout;
     let io = shard::ShardIo {
-        batch: config.media_io_batch,
-        send_queue: config.media_send_queue,
+        batch: settings.media_io_batch,
+        send_queue: settings.media_send_queue,
         max_datagram: media.max_datagram,
         setup,
     };
@@ -205,14 +211,14 @@ fn start_shard(
 }
 
 /// Binds every shard's socket and starts the shards
-/// ([`Config::effective_shards`] of them); they stop when `shutdown` is
+/// ([`crate::config::Media::effective_shards`] of them); they stop when `shutdown` is
 /// cancelled. If any shard cannot start, none keeps running.
 pub fn spawn(config: &Config, shutdown: CancellationToken) -> anyhow::Result<MediaHandle> {
-    let count = config.effective_shards();
+    let count = config.media.effective_shards();
     let prepared = (0..count)
         .map(|i| prepare(config, i))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let cpus = if config.pin_shards {
+    let cpus = if config.media.pin_shards {
         allowed_cpus()
     } else {
         Vec::new()
@@ -232,7 +238,7 @@ pub fn spawn(config: &Config, shutdown: CancellationToken) -> anyhow::Result<Med
             gso = setup.gso,
             recv_buffer = setup.recv_buffer,
             send_buffer = setup.send_buffer,
-            batch = config.media_io_batch,
+            batch = config.media.media_io_batch,
             "media shard listening"
         );
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
@@ -266,11 +272,11 @@ mod tests {
     #[test]
     fn shard_ports_follow_the_base_port() {
         let mut c = Config::loopback_ephemeral();
-        assert_eq!(shard_bind(&c, 3).expect("port 0"), c.media_bind);
-        c.media_bind = "127.0.0.1:40000".parse().expect("addr");
+        assert_eq!(shard_bind(&c, 3).expect("port 0"), c.network.media_bind);
+        c.network.media_bind = "127.0.0.1:40000".parse().expect("addr");
         assert_eq!(shard_bind(&c, 0).expect("fits").port(), 40000);
         assert_eq!(shard_bind(&c, 2).expect("fits").port(), 40002);
-        c.media_bind = "127.0.0.1:65535".parse().expect("addr");
+        c.network.media_bind = "127.0.0.1:65535".parse().expect("addr");
         assert_eq!(shard_bind(&c, 0).expect("fits").port(), 65535);
         let err = shard_bind(&c, 1).expect_err("past 65535").to_string();
         assert!(err.contains("past 65535"), "{err}");
@@ -281,8 +287,8 @@ mod tests {
     #[tokio::test]
     async fn shards_bind_their_own_ports() {
         let mut c = Config::loopback_ephemeral();
-        c.shards = 3;
-        c.pin_shards = true;
+        c.media.shards = 3;
+        c.media.pin_shards = true;
         let token = CancellationToken::new();
         let h = spawn(&c, token.clone()).expect("starts");
         assert_eq!(h.local_addrs.len(), 3);
@@ -304,8 +310,8 @@ mod tests {
                 Some((port, b))
             })
             .expect("two adjacent ports");
-        c.media_bind = SocketAddr::from(([127, 0, 0, 1], base));
-        c.shards = 2;
+        c.network.media_bind = SocketAddr::from(([127, 0, 0, 1], base));
+        c.media.shards = 2;
         match spawn(&c, CancellationToken::new()) {
             Err(e) => {
                 let msg = format!("{e:#}");

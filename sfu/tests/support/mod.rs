@@ -31,7 +31,7 @@ pub fn init_tracing() {
 pub async fn server() -> sfu::RunningServer {
     init_tracing();
     let mut cfg = sfu::config::Config::loopback_ephemeral();
-    cfg.ice_timeout_secs = 5;
+    cfg.limits.ice_timeout = Duration::from_secs(5);
     sfu::start(cfg).await.expect("server starts")
 }
 
