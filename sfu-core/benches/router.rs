@@ -19,9 +19,10 @@
 //! Run with `cargo bench -p sfu-core --bench router`.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use sfu_core::TrackKind;
 use sfu_core::demux;
 use sfu_core::rewrite::Rewriter;
-use sfu_core::router::{DdSignal, Kind, PacketMeta, ParticipantKey, Router, TrackKey};
+use sfu_core::router::{DdSignal, PacketMeta, ParticipantKey, Router, TrackKey};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 use str0m::media::Mid;
@@ -45,7 +46,7 @@ fn add_room(r: &mut Router, name: &str, n: usize, publishers: usize) -> Vec<Trac
     let mut tracks = Vec::new();
     for p in people.iter().take(publishers) {
         let (t, auto) = r
-            .add_track(*p, Kind::Video, None)
+            .add_track(*p, TrackKind::Video, None)
             .expect("publisher is in the room");
         for (i, s) in auto.into_iter().enumerate() {
             assert!(r.subscribe(s, t));

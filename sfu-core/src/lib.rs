@@ -20,6 +20,6 @@ pub mod router;
 mod stats;
 mod transport;
 
-pub use api::{Command, Event, Kind, MediaConfig, Output, Role, Transmit};
+pub use api::{MediaCommand, MediaConfig, MediaEvent, Output, Target, TrackKind, Transmit};
 pub use plane::{Input, MediaPlane};
 pub use stats::{DropReason, Stats};

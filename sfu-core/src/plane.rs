@@ -2,7 +2,7 @@
 //! datagram demultiplexer in front of them, and the glue between str0m's
 //! events and the routing core.
 
-use crate::api::{Command, Event, Kind, MediaConfig, Output, Role, Transmit};
+use crate::api::{MediaCommand, MediaConfig, MediaEvent, Output, Target, TrackKind, Transmit};
 use crate::dd;
 use crate::demux::{self, Class};
 use crate::rewrite::Rewriter;
@@ -56,7 +56,7 @@ pub enum Input<'a> {
         contents: &'a [u8],
     },
     /// A request from signaling.
-    Command(Command),
+    Command(MediaCommand),
     /// Time passed; the deadline from the last [`Output::Timeout`] is due.
     Timeout,
 }
@@ -64,7 +64,7 @@ pub enum Input<'a> {
 #[derive(Debug)]
 struct SubState {
     track: TrackKey,
-    kind: Kind,
+    kind: TrackKind,
     mid: Option<Mid>,
     live: bool,
     /// The state of a reused m-line, handed to the router when it goes live.
@@ -79,7 +79,7 @@ struct SubState {
 #[derive(Debug)]
 struct IdleLine {
     mid: Mid,
-    kind: Kind,
+    kind: TrackKind,
     rewriter: Rewriter,
 }
 
@@ -103,17 +103,17 @@ struct TrackMeta {
     publisher: ParticipantKey,
     mid: Mid,
     rid: Option<Rid>,
-    kind: Kind,
+    kind: TrackKind,
 }
 
 /// The SFU media plane as a sans-IO state machine. See the crate docs.
 ///
 /// ```
-/// use sfu_core::{MediaConfig, MediaPlane, Input, Output, Command};
+/// use sfu_core::{MediaConfig, MediaPlane, Input, Output, MediaCommand};
 /// use std::time::Instant;
 /// let now = Instant::now();
 /// let mut plane = MediaPlane::new(MediaConfig::new("127.0.0.1:7882".parse().unwrap()), now);
-/// plane.handle_input(now, Input::Command(Command::Join {
+/// plane.handle_input(now, Input::Command(MediaCommand::Join {
 ///     participant: "PA_1".into(), room: "r".into(), can_publish: true, auto_subscribe: true,
 /// }));
 /// assert!(matches!(plane.poll_output(now), Output::Timeout(_)));
@@ -346,7 +346,7 @@ impl MediaPlane {
             .map(|last| last + self.cfg.ice_timeout)
     }
 
-    fn emit(&mut self, p: ParticipantKey, event: Event) {
+    fn emit(&mut self, p: ParticipantKey, event: MediaEvent) {
         if let Some(ps) = self.participants.get(&p) {
             self.outputs.push_back(Output::Event {
                 participant: ps.id.clone(),
@@ -682,7 +682,7 @@ impl MediaPlane {
         let Some(meta) = self.tracks.get(&track) else {
             return;
         };
-        if meta.kind != Kind::Video {
+        if meta.kind != TrackKind::Video {
             return;
         }
         let Some(ptid) = self
@@ -749,46 +749,46 @@ impl MediaPlane {
                 ps.timed_out = true;
             }
             tracing::info!("participant media timed out");
-            self.emit(p, Event::Timeout);
+            self.emit(p, MediaEvent::Timeout);
         }
         self.timed_out = timed_out;
     }
 
     // ------------------------------------------------------------------ commands
 
-    fn on_command(&mut self, now: Instant, cmd: Command) {
+    fn on_command(&mut self, now: Instant, cmd: MediaCommand) {
         match cmd {
-            Command::Join {
+            MediaCommand::Join {
                 participant,
                 room,
                 can_publish,
                 auto_subscribe,
             } => self.join(now, participant, &room, can_publish, auto_subscribe),
-            Command::Leave { participant } => {
+            MediaCommand::Leave { participant } => {
                 if let Some(p) = self.participant_ids.remove(&participant) {
                     self.remove_participant(now, p);
                 }
             }
-            Command::PublisherOffer { participant, sdp } => {
+            MediaCommand::PublisherOffer { participant, sdp } => {
                 if let Some(p) = self.participant_ids.get(&participant).copied() {
                     self.publisher_offer(now, p, &sdp);
                 }
             }
-            Command::SubscriberAnswer { participant, sdp } => {
+            MediaCommand::SubscriberAnswer { participant, sdp } => {
                 if let Some(p) = self.participant_ids.get(&participant).copied() {
                     self.subscriber_answer(now, p, &sdp);
                 }
             }
-            Command::Candidate {
+            MediaCommand::Candidate {
                 participant,
-                role,
+                target,
                 candidate,
             } => {
                 if let Some(p) = self.participant_ids.get(&participant).copied() {
-                    self.remote_candidate(p, role, &candidate);
+                    self.remote_candidate(p, target, &candidate);
                 }
             }
-            Command::Publish {
+            MediaCommand::Publish {
                 participant,
                 track_id,
                 mid,
@@ -799,7 +799,7 @@ impl MediaPlane {
                     self.publish(now, p, track_id, &mid, kind, simulcast);
                 }
             }
-            Command::Unpublish {
+            MediaCommand::Unpublish {
                 participant: _,
                 track_id,
             } => {
@@ -807,7 +807,7 @@ impl MediaPlane {
                     self.unpublish(now, t);
                 }
             }
-            Command::Subscribe {
+            MediaCommand::Subscribe {
                 participant,
                 track_id,
             } => {
@@ -819,7 +819,7 @@ impl MediaPlane {
                     self.negotiate(now, p);
                 }
             }
-            Command::Unsubscribe {
+            MediaCommand::Unsubscribe {
                 participant,
                 track_id,
             } => {
@@ -899,7 +899,7 @@ impl MediaPlane {
             Some(_) => {
                 self.emit(
                     p,
-                    Event::Error {
+                    MediaEvent::Error {
                         message: "not allowed to publish".into(),
                     },
                 );
@@ -932,7 +932,7 @@ impl MediaPlane {
             Err(e) => {
                 self.emit(
                     p,
-                    Event::Error {
+                    MediaEvent::Error {
                         message: format!("unparsable offer: {e}"),
                     },
                 );
@@ -947,11 +947,11 @@ impl MediaPlane {
                 // New m-lines may map SSRCs differently; learn them again.
                 t.rx.clear();
                 let sdp = answer.to_sdp_string();
-                self.emit(p, Event::PublisherAnswer { sdp });
+                self.emit(p, MediaEvent::PublisherAnswer { sdp });
             }
             Err(e) => self.emit(
                 p,
-                Event::Error {
+                MediaEvent::Error {
                     message: format!("offer refused: {e}"),
                 },
             ),
@@ -969,7 +969,7 @@ impl MediaPlane {
         let Some(pending) = t.pending_offer.take() else {
             self.emit(
                 p,
-                Event::Error {
+                MediaEvent::Error {
                     message: "no subscriber offer is pending".into(),
                 },
             );
@@ -981,7 +981,7 @@ impl MediaPlane {
                 t.pending_offer = Some(pending);
                 self.emit(
                     p,
-                    Event::Error {
+                    MediaEvent::Error {
                         message: format!("unparsable answer: {e}"),
                     },
                 );
@@ -991,7 +991,7 @@ impl MediaPlane {
         if let Err(e) = t.rtc.sdp_api().accept_answer(pending, answer) {
             self.emit(
                 p,
-                Event::Error {
+                MediaEvent::Error {
                     message: format!("answer refused: {e}"),
                 },
             );
@@ -1015,13 +1015,13 @@ impl MediaPlane {
         }
     }
 
-    fn remote_candidate(&mut self, p: ParticipantKey, role: Role, cand: &str) {
+    fn remote_candidate(&mut self, p: ParticipantKey, target: Target, cand: &str) {
         let Some(ps) = self.participants.get(&p) else {
             return;
         };
-        let tid = match role {
-            Role::Publisher => ps.publisher,
-            Role::Subscriber => ps.subscriber,
+        let tid = match target {
+            Target::Publisher => ps.publisher,
+            Target::Subscriber => ps.subscriber,
         };
         let Some(t) = tid.and_then(|t| self.transports.get_mut(&t)) else {
             return;
@@ -1039,7 +1039,7 @@ impl MediaPlane {
         p: ParticipantKey,
         track_id: String,
         mid: &str,
-        kind: Kind,
+        kind: TrackKind,
         simulcast: Vec<String>,
     ) {
         if !self.may_publish(p) {
@@ -1052,7 +1052,7 @@ impl MediaPlane {
         if self.track_ids.contains_key(&track_id) || ps.published.contains_key(&mid) {
             self.emit(
                 p,
-                Event::Error {
+                MediaEvent::Error {
                     message: "track already published".into(),
                 },
             );
@@ -1142,7 +1142,7 @@ impl MediaPlane {
             ps.deactivate.push(mid);
         }
         if let Some(track_id) = track_id {
-            self.emit(u.subscriber, Event::Unsubscribed { track_id });
+            self.emit(u.subscriber, MediaEvent::Unsubscribed { track_id });
         }
     }
 
@@ -1234,8 +1234,8 @@ impl MediaPlane {
                 }
                 None => api.add_media(
                     match sub.kind {
-                        Kind::Audio => MediaKind::Audio,
-                        Kind::Video => MediaKind::Video,
+                        TrackKind::Audio => MediaKind::Audio,
+                        TrackKind::Video => MediaKind::Video,
                     },
                     Direction::SendOnly,
                     Some(publisher),
@@ -1253,7 +1253,7 @@ impl MediaPlane {
         for (track_id, mid) in added {
             self.outputs.push_back(Output::Event {
                 participant: id.clone(),
-                event: Event::Subscribed {
+                event: MediaEvent::Subscribed {
                     track_id,
                     mid: mid.to_string(),
                 },
@@ -1264,7 +1264,7 @@ impl MediaPlane {
                 t.pending_offer = Some(pending);
                 self.outputs.push_back(Output::Event {
                     participant: id,
-                    event: Event::SubscriberOffer {
+                    event: MediaEvent::SubscriberOffer {
                         sdp: offer.to_sdp_string(),
                     },
                 });

@@ -14,6 +14,7 @@
 //! ask for a keyframe anyway. Tracks that never carried a descriptor are not
 //! gated: nothing tells the SFU where their keyframes are.
 
+use crate::api::TrackKind;
 use crate::keyframe::{KeyframeRetry, KeyframeThrottle};
 use crate::rewrite::{Rewriter, Rewritten};
 use crate::transport::Delivery;
@@ -29,15 +30,6 @@ pub struct ParticipantKey(pub u64);
 /// A published track's key inside one media plane.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TrackKey(pub u64);
-
-/// Audio or video.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// Audio.
-    Audio,
-    /// Video.
-    Video,
-}
 
 #[derive(Debug)]
 struct Subscription {
@@ -68,7 +60,7 @@ impl Subscription {
 struct Track {
     publisher: ParticipantKey,
     room: u64,
-    kind: Kind,
+    kind: TrackKind,
     /// Simulcast rid forwarded to subscribers; `None` without simulcast.
     forwarded_rid: Option<String>,
     subs: Vec<Subscription>,
@@ -280,7 +272,7 @@ impl Router {
     pub fn add_track(
         &mut self,
         publisher: ParticipantKey,
-        kind: Kind,
+        kind: TrackKind,
         forwarded_rid: Option<String>,
     ) -> Option<(TrackKey, Vec<ParticipantKey>)> {
         let room = self.participants.get(&publisher)?.room;
@@ -315,7 +307,7 @@ impl Router {
     }
 
     /// The track's kind and publisher.
-    pub fn track(&self, t: TrackKey) -> Option<(Kind, ParticipantKey)> {
+    pub fn track(&self, t: TrackKey) -> Option<(TrackKind, ParticipantKey)> {
         self.tracks.get(&t).map(|t| (t.kind, t.publisher))
     }
 
@@ -570,7 +562,7 @@ mod tests {
         let b = r.add_participant("room", true);
         let c = r.add_participant("room", true);
         let other = r.add_participant("elsewhere", true);
-        let (t, auto) = r.add_track(a, Kind::Audio, None).unwrap();
+        let (t, auto) = r.add_track(a, TrackKind::Audio, None).unwrap();
         assert_eq!(auto, vec![b, c]);
         for s in &auto {
             assert!(r.subscribe(*s, t));
@@ -593,10 +585,10 @@ mod tests {
         let mut r = Router::default();
         let a = r.add_participant("room", true);
         let b = r.add_participant("room", true);
-        let (t, _) = r.add_track(a, Kind::Video, None).unwrap();
+        let (t, _) = r.add_track(a, TrackKind::Video, None).unwrap();
         r.subscribe(b, t);
         r.set_out_mid(b, t, mid("1"));
-        let (tb, _) = r.add_track(b, Kind::Audio, None).unwrap();
+        let (tb, _) = r.add_track(b, TrackKind::Audio, None).unwrap();
         r.subscribe(a, tb);
         let ended = r.remove_participant(a);
         assert_eq!(
@@ -621,7 +613,7 @@ mod tests {
     fn late_joiner_gets_existing_tracks() {
         let mut r = Router::default();
         let a = r.add_participant("room", true);
-        let (t, auto) = r.add_track(a, Kind::Video, None).unwrap();
+        let (t, auto) = r.add_track(a, TrackKind::Video, None).unwrap();
         assert!(auto.is_empty());
         let b = r.add_participant("room", true);
         let c = r.add_participant("room", false);
@@ -637,7 +629,7 @@ mod tests {
         let mut r = Router::default();
         let a = r.add_participant("room", true);
         let b = r.add_participant("room", true);
-        let (t, _) = r.add_track(a, Kind::Video, Some("h".into())).unwrap();
+        let (t, _) = r.add_track(a, TrackKind::Video, Some("h".into())).unwrap();
         r.subscribe(b, t);
         r.set_out_mid(b, t, mid("0"));
         let mut n = 0;
@@ -656,7 +648,7 @@ mod tests {
         let a = r.add_participant("room", true);
         let b = r.add_participant("room", true);
         let c = r.add_participant("room", true);
-        let (t, _) = r.add_track(a, Kind::Video, None).unwrap();
+        let (t, _) = r.add_track(a, TrackKind::Video, None).unwrap();
         r.subscribe(b, t);
         r.subscribe(c, t);
         r.set_out_mid(b, t, mid("0"));

@@ -253,13 +253,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use signaling::media::{MediaCommand, MediaPlane};
+    use signaling::media::{MediaRequest, MediaSink};
     use std::sync::Arc;
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
     struct NoMedia;
-    impl MediaPlane for NoMedia {
-        fn command(&self, _cmd: MediaCommand) -> bool {
+    impl MediaSink for NoMedia {
+        fn command(&self, _request: MediaRequest) -> bool {
             true
         }
     }

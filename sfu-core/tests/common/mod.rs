@@ -2,7 +2,7 @@
 //! network between them. Time only moves when the world steps it.
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
-use sfu_core::{Command, Event, Input, Kind, MediaConfig, MediaPlane, Output};
+use sfu_core::{Input, MediaCommand, MediaConfig, MediaEvent, MediaPlane, Output, TrackKind};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -21,7 +21,7 @@ pub struct Client {
     pub published: Vec<(Mid, String)>,
     /// Subscriber mid → track id.
     pub subscribed: HashMap<String, String>,
-    pub events: Vec<Event>,
+    pub events: Vec<MediaEvent>,
 }
 
 pub struct World {
@@ -58,7 +58,7 @@ impl World {
         }
     }
 
-    pub fn command(&mut self, cmd: Command) {
+    pub fn command(&mut self, cmd: MediaCommand) {
         self.plane.handle_input(self.now, Input::Command(cmd));
         self.flush();
     }
@@ -77,7 +77,7 @@ impl World {
             subscribed: HashMap::new(),
             events: Vec::new(),
         });
-        self.command(Command::Join {
+        self.command(MediaCommand::Join {
             participant: id,
             room: room.into(),
             can_publish: true,
@@ -92,10 +92,10 @@ impl World {
             .publisher
             .offer_tracks(&[MediaKind::Audio, MediaKind::Video]);
         let id = self.clients[i].id.clone();
-        for (mid, kind) in mids.iter().zip([Kind::Audio, Kind::Video]) {
+        for (mid, kind) in mids.iter().zip([TrackKind::Audio, TrackKind::Video]) {
             let track_id = format!("TR_{i}_{mid}");
             self.clients[i].published.push((*mid, track_id.clone()));
-            self.command(Command::Publish {
+            self.command(MediaCommand::Publish {
                 participant: id.clone(),
                 track_id,
                 mid: mid.to_string(),
@@ -103,7 +103,7 @@ impl World {
                 simulcast: vec![],
             });
         }
-        self.command(Command::PublisherOffer {
+        self.command(MediaCommand::PublisherOffer {
             participant: id,
             sdp,
         });
@@ -111,7 +111,7 @@ impl World {
 
     pub fn leave(&mut self, i: usize) {
         let id = self.clients[i].id.clone();
-        self.command(Command::Leave { participant: id });
+        self.command(MediaCommand::Leave { participant: id });
     }
 
     fn client_by_addr(&mut self, a: SocketAddr) -> Option<&mut LeanPeer> {
@@ -160,32 +160,32 @@ impl World {
         }
     }
 
-    fn on_plane_event(&mut self, participant: &str, event: Event) {
+    fn on_plane_event(&mut self, participant: &str, event: MediaEvent) {
         let Some(i) = self.clients.iter().position(|c| c.id == participant) else {
             return;
         };
         let now = self.now;
         match &event {
-            Event::PublisherAnswer { sdp } => {
+            MediaEvent::PublisherAnswer { sdp } => {
                 self.clients[i]
                     .publisher
                     .accept_answer(sdp)
                     .expect("answer");
                 self.clients[i].publisher.poll(now);
             }
-            Event::SubscriberOffer { sdp } => {
+            MediaEvent::SubscriberOffer { sdp } => {
                 let answer = self.clients[i].subscriber.accept_offer(sdp).expect("offer");
                 self.clients[i].subscriber.poll(now);
                 let id = self.clients[i].id.clone();
                 self.plane.handle_input(
                     now,
-                    Input::Command(Command::SubscriberAnswer {
+                    Input::Command(MediaCommand::SubscriberAnswer {
                         participant: id,
                         sdp: answer,
                     }),
                 );
             }
-            Event::Subscribed { track_id, mid } => {
+            MediaEvent::Subscribed { track_id, mid } => {
                 self.clients[i]
                     .subscribed
                     .insert(mid.clone(), track_id.clone());

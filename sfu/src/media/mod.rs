@@ -20,7 +20,6 @@
 //!
 //! Linux only: it relies on recvmmsg, sendmmsg and UDP_SEGMENT.
 
-mod convert;
 mod io_stats;
 mod recv;
 mod send;
@@ -38,7 +37,7 @@ use crate::metrics::{SharedStats, shared_stats};
 use crate::shutdown::CancellationToken;
 use anyhow::Context;
 use sfu_core::{MediaConfig, MediaPlane};
-use signaling::media::MediaCommand;
+use signaling::media::MediaRequest;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -51,7 +50,7 @@ const COMMAND_QUEUE: usize = 4096;
 /// A running media plane: every shard, in shard order.
 pub struct MediaHandle {
     /// Where signaling sends media commands; it routes each to its shard.
-    pub plane: Arc<dyn signaling::media::MediaPlane>,
+    pub plane: Arc<dyn signaling::media::MediaSink>,
     /// Shard 0's bound UDP address (the real port when the config asked
     /// for 0).
     pub local_addr: SocketAddr,
@@ -152,7 +151,7 @@ fn pin_current_thread(index: usize, cpu: usize) {
 /// Starts one shard's thread.
 fn start_shard(
     p: Prepared,
-    commands: mpsc::Receiver<MediaCommand>,
+    commands: mpsc::Receiver<MediaRequest>,
     stats: SharedStats,
     io_stats: IoStats,
     pin: Option<usize>,

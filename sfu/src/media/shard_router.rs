@@ -6,7 +6,8 @@
 //! shards per packet. The table here is only touched by signaling commands
 //! (joins, offers, leaves), never per packet.
 
-use signaling::media::{MediaCommand, MediaPlane};
+use sfu_core::MediaCommand;
+use signaling::media::{MediaRequest, MediaSink};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use tokio::sync::mpsc;
@@ -82,23 +83,6 @@ impl Placement {
     }
 }
 
-/// The participant a command is about; `None` for a kind this code does
-/// not know (the enum is non-exhaustive).
-fn participant_of(cmd: &MediaCommand) -> Option<&str> {
-    Some(match cmd {
-        MediaCommand::Join { participant_id, .. }
-        | MediaCommand::Leave { participant_id }
-        | MediaCommand::PublisherOffer { participant_id, .. }
-        | MediaCommand::SubscriberAnswer { participant_id, .. }
-        | MediaCommand::Candidate { participant_id, .. }
-        | MediaCommand::Publish { participant_id, .. }
-        | MediaCommand::Unpublish { participant_id, .. }
-        | MediaCommand::Subscribe { participant_id, .. }
-        | MediaCommand::Unsubscribe { participant_id, .. } => participant_id,
-        _ => return None,
-    })
-}
-
 /// Routes signaling's commands to the media shards (see the module docs).
 ///
 /// A command for a participant the router does not know goes nowhere and
@@ -109,7 +93,7 @@ fn participant_of(cmd: &MediaCommand) -> Option<&str> {
 /// the same with a command for a participant it no longer has, e.g. after
 /// timing it out.
 pub(crate) struct ShardRouter {
-    shards: Vec<mpsc::Sender<MediaCommand>>,
+    shards: Vec<mpsc::Sender<MediaRequest>>,
     /// Held across the `try_send`, so a placement and the command it
     /// routes are one step for every other command.
     placement: Mutex<Placement>,
@@ -117,28 +101,25 @@ pub(crate) struct ShardRouter {
 
 impl ShardRouter {
     /// A router over the shards' command queues, shard i at index i.
-    pub(crate) fn new(shards: Vec<mpsc::Sender<MediaCommand>>) -> Self {
+    pub(crate) fn new(shards: Vec<mpsc::Sender<MediaRequest>>) -> Self {
         let placement = Mutex::new(Placement::new(shards.len()));
         Self { shards, placement }
     }
 
-    fn send(&self, shard: usize, cmd: MediaCommand) -> bool {
+    fn send(&self, shard: usize, request: MediaRequest) -> bool {
         self.shards
             .get(shard)
-            .is_some_and(|tx| tx.try_send(cmd).is_ok())
+            .is_some_and(|tx| tx.try_send(request).is_ok())
     }
 }
 
-impl MediaPlane for ShardRouter {
-    fn command(&self, cmd: MediaCommand) -> bool {
-        let Some(participant) = participant_of(&cmd).map(str::to_string) else {
-            tracing::warn!("media command without a participant; dropped");
-            return false;
-        };
+impl MediaSink for ShardRouter {
+    fn command(&self, request: MediaRequest) -> bool {
+        let participant = request.command.participant().to_string();
         // Nothing in here panics, so a poisoned lock still holds a
         // consistent table.
         let mut placement = self.placement.lock().unwrap_or_else(|p| p.into_inner());
-        match cmd {
+        match request.command {
             MediaCommand::Join { ref room, .. } => {
                 let room = room.clone();
                 // A shard whose thread has ended takes no new rooms; its
@@ -150,7 +131,7 @@ impl MediaPlane for ShardRouter {
                 let previous = placement.shard_of(&participant);
                 // Record only once the shard took the join: a refused join
                 // leaves the table as it was.
-                if !self.send(shard, cmd) {
+                if !self.send(shard, request) {
                     return false;
                 }
                 placement.add(&participant, &room, shard);
@@ -160,20 +141,26 @@ impl MediaPlane for ShardRouter {
                 // to let go of it.
                 if let Some(old) = previous.filter(|old| *old != shard) {
                     let leave = MediaCommand::Leave {
-                        participant_id: participant.clone(),
+                        participant: participant.clone(),
                     };
-                    if !self.send(old, leave) {
+                    if !self.send(old, leave.into()) {
                         tracing::warn!(%participant, shard = old, "shard refused leave of a rejoined participant");
                     }
                 }
                 true
             }
             MediaCommand::Leave { .. } => match placement.remove(&participant) {
-                Some(shard) => self.send(shard, cmd),
+                Some(shard) => self.send(shard, request),
                 None => true,
             },
-            cmd => match placement.shard_of(&participant) {
-                Some(shard) => self.send(shard, cmd),
+            MediaCommand::PublisherOffer { .. }
+            | MediaCommand::SubscriberAnswer { .. }
+            | MediaCommand::Candidate { .. }
+            | MediaCommand::Publish { .. }
+            | MediaCommand::Unpublish { .. }
+            | MediaCommand::Subscribe { .. }
+            | MediaCommand::Unsubscribe { .. } => match placement.shard_of(&participant) {
+                Some(shard) => self.send(shard, request),
                 None => {
                     tracing::debug!(%participant, "media command for an unknown participant; dropped");
                     true
@@ -186,52 +173,53 @@ impl MediaPlane for ShardRouter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use signaling::media::MediaEvent;
     use tokio::sync::mpsc::error::TryRecvError;
 
     /// A router over `n` shards with queues of `depth`, and the shards' ends.
-    fn router(n: usize, depth: usize) -> (ShardRouter, Vec<mpsc::Receiver<MediaCommand>>) {
+    fn router(n: usize, depth: usize) -> (ShardRouter, Vec<mpsc::Receiver<MediaRequest>>) {
         let (txs, rxs) = (0..n).map(|_| mpsc::channel(depth)).unzip();
         (ShardRouter::new(txs), rxs)
     }
 
-    fn join(room: &str, pid: &str) -> MediaCommand {
-        let (events, _) = mpsc::channel::<MediaEvent>(1);
-        MediaCommand::Join {
+    fn join(room: &str, pid: &str) -> MediaRequest {
+        let (events, _) = mpsc::channel(1);
+        let join = MediaCommand::Join {
+            participant: pid.into(),
             room: room.into(),
-            participant_id: pid.into(),
             can_publish: true,
             auto_subscribe: true,
-            events,
-        }
+        };
+        MediaRequest::join(join, events)
     }
 
-    fn leave(pid: &str) -> MediaCommand {
+    fn leave(pid: &str) -> MediaRequest {
         MediaCommand::Leave {
-            participant_id: pid.into(),
+            participant: pid.into(),
         }
+        .into()
     }
 
-    fn offer(pid: &str) -> MediaCommand {
+    fn offer(pid: &str) -> MediaRequest {
         MediaCommand::PublisherOffer {
-            participant_id: pid.into(),
+            participant: pid.into(),
             sdp: "v=0".into(),
         }
+        .into()
     }
 
     /// Drains every shard: per shard, (kind, participant) in order.
-    fn drain(rxs: &mut [mpsc::Receiver<MediaCommand>]) -> Vec<Vec<(&'static str, String)>> {
+    fn drain(rxs: &mut [mpsc::Receiver<MediaRequest>]) -> Vec<Vec<(&'static str, String)>> {
         rxs.iter_mut()
             .map(|rx| {
                 let mut got = Vec::new();
-                while let Ok(cmd) = rx.try_recv() {
+                while let Ok(MediaRequest { command: cmd, .. }) = rx.try_recv() {
                     let kind = match &cmd {
                         MediaCommand::Join { .. } => "join",
                         MediaCommand::Leave { .. } => "leave",
                         MediaCommand::PublisherOffer { .. } => "offer",
                         _ => "other",
                     };
-                    got.push((kind, participant_of(&cmd).unwrap_or("").to_string()));
+                    got.push((kind, cmd.participant().to_string()));
                 }
                 got
             })

@@ -9,8 +9,8 @@
 
 use super::metrics::Metrics;
 use super::mls::Logged;
-use crate::media::MediaEvent;
 use crate::proto::{LeaveReason, ServerMessage};
+use sfu_core::MediaEvent;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -21,16 +21,16 @@ use super::ids;
 use super::metrics::Metrics;
 use super::mls::{LogLimits, Logged, MlsRoom};
 use super::outbox::{Delivery, Kick, Outbox, Queued};
-use crate::media::{MediaCommand, MediaEvent, MediaPlane};
+use crate::media::{self, EventSender, MediaRequest, MediaSink};
 use crate::proto::{
     LeaveReason, MlsInfo, ParticipantInfo, RoomState, ServerMessage, TrackInfo, TrackPublish,
 };
 use crate::token::Grants;
 use dashmap::DashMap;
 use serde::Serialize;
+use sfu_core::MediaCommand;
 use std::collections::HashMap;
 use std::sync::Arc;
-use tokio::sync::mpsc;
 
 /// One row of the admin room list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -130,7 +130,7 @@ pub(crate) struct JoinRequest {
     pub(crate) auto_subscribe: bool,
     pub(crate) max_participants: usize,
     pub(crate) outbox: Outbox,
-    pub(crate) events: mpsc::Sender<MediaEvent>,
+    pub(crate) events: EventSender,
 }
 
 /// A successful join.
@@ -166,7 +166,7 @@ pub(crate) enum RoomError {
 /// The registry.
 pub(crate) struct Rooms {
     map: DashMap<String, Room>,
-    media: Arc<dyn MediaPlane>,
+    media: Arc<dyn MediaSink>,
     metrics: Arc<Metrics>,
     limits: LogLimits,
 }
@@ -207,11 +207,7 @@ fn broadcast_mls(metrics: &Metrics, room: &Room, entry: &Arc<Logged>) {
 }
 
 impl Rooms {
-    pub(crate) fn new(
-        media: Arc<dyn MediaPlane>,
-        metrics: Arc<Metrics>,
-        limits: LogLimits,
-    ) -> Self {
+    pub(crate) fn new(media: Arc<dyn MediaSink>, metrics: Arc<Metrics>, limits: LogLimits) -> Self {
         Self {
             map: DashMap::new(),
             media,
@@ -232,9 +228,12 @@ impl Rooms {
         for t in m.cids.values() {
             room.tracks.remove(t);
         }
-        if !self.media.command(MediaCommand::Leave {
-            participant_id: pid.to_string(),
-        }) {
+        if !self.media.command(
+            MediaCommand::Leave {
+                participant: pid.to_string(),
+            }
+            .into(),
+        ) {
             tracing::warn!(participant = %pid, "media plane refused leave");
         }
         broadcast(
@@ -277,13 +276,13 @@ impl Rooms {
                 Err(RoomError::RoomFull)
             } else {
                 let pid = ids::participant_id();
-                let accepted = self.media.command(MediaCommand::Join {
+                let join = MediaCommand::Join {
+                    participant: pid.clone(),
                     room: room_name.clone(),
-                    participant_id: pid.clone(),
                     can_publish: req.grants.publish,
                     auto_subscribe: req.auto_subscribe,
-                    events: req.events,
-                });
+                };
+                let accepted = self.media.command(MediaRequest::join(join, req.events));
                 if !accepted {
                     Err(RoomError::MediaUnavailable)
                 } else {
@@ -382,9 +381,12 @@ impl Rooms {
         let (_, r) = self.map.remove(room).ok_or(RoomError::NoRoom)?;
         for (pid, m) in &r.members {
             m.outbox.close();
-            if !self.media.command(MediaCommand::Leave {
-                participant_id: pid.clone(),
-            }) {
+            if !self.media.command(
+                MediaCommand::Leave {
+                    participant: pid.clone(),
+                }
+                .into(),
+            ) {
                 tracing::warn!(participant = %pid, "media plane refused leave");
             }
             self.metrics.leave(LeaveReason::RoomClosed);
@@ -406,7 +408,7 @@ impl Rooms {
         if !r.members.contains_key(pid) {
             return Err(RoomError::Gone);
         }
-        if self.media.command(cmd) {
+        if self.media.command(cmd.into()) {
             Ok(())
         } else {
             Err(RoomError::MediaUnavailable)
@@ -439,11 +441,10 @@ impl Rooms {
             e2ee: track.e2ee,
         };
         let cid = track.cid.clone();
-        if !self.media.command(MediaCommand::Publish {
-            participant_id: pid.to_string(),
-            track_id: info.track_id.clone(),
-            track,
-        }) {
+        if !self
+            .media
+            .command(media::publish(pid, &info.track_id, track).into())
+        {
             return Err(RoomError::MediaUnavailable);
         }
         m.cids.insert(cid, info.track_id.clone());
@@ -469,10 +470,13 @@ impl Rooms {
         let track_id = m.cids.remove(cid).ok_or(RoomError::NotFound)?;
         m.info.tracks.retain(|t| t.track_id != track_id);
         r.tracks.remove(&track_id);
-        if !self.media.command(MediaCommand::Unpublish {
-            participant_id: pid.to_string(),
-            track_id: track_id.clone(),
-        }) {
+        if !self.media.command(
+            MediaCommand::Unpublish {
+                participant: pid.to_string(),
+                track_id: track_id.clone(),
+            }
+            .into(),
+        ) {
             tracing::warn!(participant = %pid, "media plane refused unpublish");
         }
         broadcast(
@@ -503,7 +507,7 @@ impl Rooms {
             None => Err(RoomError::NotFound),
             Some(publisher) if publisher == pid => Err(RoomError::OwnTrack),
             Some(_) => {
-                if self.media.command(cmd) {
+                if self.media.command(cmd.into()) {
                     Ok(())
                 } else {
                     Err(RoomError::MediaUnavailable)
@@ -568,10 +572,10 @@ pub(super) mod tests {
         leaves: Mutex<Vec<String>>,
     }
 
-    impl MediaPlane for Media {
-        fn command(&self, cmd: MediaCommand) -> bool {
-            if let MediaCommand::Leave { participant_id } = &cmd {
-                self.leaves.lock().unwrap().push(participant_id.clone());
+    impl MediaSink for Media {
+        fn command(&self, request: MediaRequest) -> bool {
+            if let MediaCommand::Leave { participant } = &request.command {
+                self.leaves.lock().unwrap().push(participant.clone());
             }
             !self.refuse.load(Ordering::Relaxed)
         }
@@ -601,7 +605,7 @@ pub(super) mod tests {
             auto_subscribe: true,
             max_participants: 10,
             outbox,
-            events: mpsc::channel(1).0,
+            events: tokio::sync::mpsc::channel(1).0,
         }
     }
 
@@ -717,7 +721,7 @@ pub(super) mod tests {
         let _keep_room = join_with(&rooms, "b", 8);
         rooms.remove("r", &a.pid).unwrap();
         let cmd = MediaCommand::PublisherOffer {
-            participant_id: a.pid.clone(),
+            participant: a.pid.clone(),
             sdp: String::new(),
         };
         assert_eq!(rooms.command("r", &a.pid, cmd), Err(RoomError::Gone));
