@@ -4,7 +4,7 @@
 //! [`DdBytes`] on the publisher transport, and the subscriber transport
 //! writes the same bytes back out. [`signal`] reads what routing needs.
 
-use crate::router::DdSignal;
+use crate::forwarder::DdSignal;
 use str0m::rtp::{Extension, ExtensionSerializer, ExtensionValues};
 
 /// The extmap id the SFU proposes in its subscriber offers. In answers to

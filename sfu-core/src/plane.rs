@@ -5,10 +5,10 @@
 use crate::api::{MediaCommand, MediaConfig, MediaEvent, Output, Target, TrackKind, Transmit};
 use crate::dd;
 use crate::demux::{self, Class};
+use crate::forwarder::{Forwarder, PacketMeta, ParticipantKey, TrackKey, Unsubscribed};
 use crate::rewrite::Rewriter;
-use crate::router::{PacketMeta, ParticipantKey, Router, TrackKey, Unsubscribed};
 use crate::stats::{DropReason, Stats};
-use crate::transport::{Delivery, RxInfo, Transport, TransportId};
+use crate::transport::{CachedRoute, RxInfo, Transport, TransportId};
 use rustc_hash::FxHashMap;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -67,7 +67,7 @@ struct SubState {
     kind: TrackKind,
     mid: Option<Mid>,
     live: bool,
-    /// The state of a reused m-line, handed to the router when it goes live.
+    /// The state of a reused m-line, handed to the forwarder when it goes live.
     reused: Option<Rewriter>,
 }
 
@@ -121,7 +121,7 @@ struct TrackMeta {
 /// ```
 pub struct MediaPlane {
     cfg: MediaConfig,
-    router: Router,
+    forwarder: Forwarder,
     // The Fx maps are keyed by ids the plane assigns itself, or by remote
     // addresses inserted only after an authenticated STUN check and capped
     // per transport: a peer can probe them but not fill them, so SipHash's
@@ -187,7 +187,7 @@ impl MediaPlane {
     /// A media plane with no participants.
     pub fn new(cfg: MediaConfig, now: Instant) -> Self {
         Self {
-            router: Router::new(cfg.keyframe_retry),
+            forwarder: Forwarder::new(cfg.keyframe_retry),
             next_sweep: now + sweep_period(&cfg),
             cfg,
             transports: FxHashMap::default(),
@@ -212,10 +212,10 @@ impl MediaPlane {
     /// Counters and gauges, as of now.
     pub fn stats(&self) -> Stats {
         let mut s = self.stats.clone();
-        s.rooms = self.router.room_count() as u64;
+        s.rooms = self.forwarder.room_count() as u64;
         s.participants = self.participants.len() as u64;
-        s.tracks = self.router.track_count() as u64;
-        s.subscriptions = self.router.subscription_count() as u64;
+        s.tracks = self.forwarder.track_count() as u64;
+        s.subscriptions = self.forwarder.subscription_count() as u64;
         s
     }
 
@@ -278,7 +278,7 @@ impl MediaPlane {
         let sweep = (!self.participants.is_empty()).then_some(self.next_sweep);
         [
             self.next_transport_timeout(),
-            self.router
+            self.forwarder
                 .next_keyframe_due(self.cfg.keyframe_min_interval),
             sweep,
         ]
@@ -557,21 +557,21 @@ impl MediaPlane {
             dd,
         };
         let ext = passthrough_extensions(&mut pkt.header.ext_vals);
-        // Written per subscriber without going through `self`: the router is
+        // Written per subscriber without going through `self`: the forwarder is
         // borrowed for the loop, the rest is reached field by field.
         let Self {
-            router,
+            forwarder,
             transports,
             participants,
             stats,
             dirty,
             ..
         } = self;
-        let gate = router.forward_delivered(track, meta, now, |f, delivery| {
-            let d = match *delivery {
+        let gate = forwarder.forward_routed(track, meta, now, |f, route| {
+            let d = match *route {
                 Some(d) if d.codec == codec => d,
-                _ => match find_delivery(participants, transports, f.subscriber, f.mid, codec) {
-                    Ok(d) => *delivery.insert(d),
+                _ => match find_route(participants, transports, f.subscriber, f.mid, codec) {
+                    Ok(d) => *route.insert(d),
                     Err(reason) => {
                         if let Some(r) = reason {
                             stats.drop(r);
@@ -581,7 +581,7 @@ impl MediaPlane {
                 },
             };
             let Some(st) = transports.get_mut(&d.transport) else {
-                *delivery = None;
+                *route = None;
                 return;
             };
             let write = RtpWrite::new(
@@ -600,14 +600,14 @@ impl MediaPlane {
                 // str0m replaced the m-line's send stream: find it again.
                 None => match api.stream_tx_by_mid(f.mid, None) {
                     Some(tx) => {
-                        *delivery = Some(Delivery {
+                        *route = Some(CachedRoute {
                             ssrc: tx.ssrc(),
                             ..d
                         });
                         tx.write_rtp(write);
                     }
                     None => {
-                        *delivery = None;
+                        *route = None;
                         stats.drop(DropReason::NotNegotiated);
                         return;
                     }
@@ -671,7 +671,7 @@ impl MediaPlane {
 
     fn request_keyframe(&mut self, now: Instant, track: TrackKey) {
         if self
-            .router
+            .forwarder
             .keyframe_request(track, now, self.cfg.keyframe_min_interval)
         {
             self.send_keyframe_request(track);
@@ -722,7 +722,7 @@ impl MediaPlane {
             }
         }
         let mut tracks = std::mem::take(&mut self.due);
-        self.router
+        self.forwarder
             .due_keyframe_requests(now, self.cfg.keyframe_min_interval, &mut tracks);
         for t in tracks.drain(..) {
             self.send_keyframe_request(t);
@@ -826,7 +826,7 @@ impl MediaPlane {
                 let p = self.participant_ids.get(&participant).copied();
                 let t = self.track_ids.get(&track_id).copied();
                 if let (Some(p), Some(t)) = (p, t)
-                    && let Some(u) = self.router.unsubscribe(p, t)
+                    && let Some(u) = self.forwarder.unsubscribe(p, t)
                 {
                     self.end_subscription(u);
                     self.negotiate(now, p);
@@ -839,7 +839,7 @@ impl MediaPlane {
         if let Some(old) = self.participant_ids.remove(&id) {
             self.remove_participant(now, old);
         }
-        let p = self.router.add_participant(room, auto);
+        let p = self.forwarder.add_participant(room, auto);
         self.participant_ids.insert(id.clone(), p);
         self.participants.insert(
             p,
@@ -856,7 +856,7 @@ impl MediaPlane {
             },
         );
         let mut any = false;
-        for t in self.router.auto_subscriptions(p) {
+        for t in self.forwarder.auto_subscriptions(p) {
             any |= self.subscribe(p, t);
         }
         if any {
@@ -1059,7 +1059,7 @@ impl MediaPlane {
             return;
         }
         let rid = simulcast.first().cloned();
-        let Some((t, auto)) = self.router.add_track(p, kind, rid.clone()) else {
+        let Some((t, auto)) = self.forwarder.add_track(p, kind, rid.clone()) else {
             return;
         };
         self.tracks.insert(
@@ -1088,7 +1088,7 @@ impl MediaPlane {
 
     fn unpublish(&mut self, now: Instant, t: TrackKey) {
         // Subscribers first, while the track id is still known.
-        for u in self.router.remove_track(t) {
+        for u in self.forwarder.remove_track(t) {
             let subscriber = u.subscriber;
             self.end_subscription(u);
             self.negotiate(now, subscriber);
@@ -1103,10 +1103,10 @@ impl MediaPlane {
     }
 
     fn subscribe(&mut self, p: ParticipantKey, t: TrackKey) -> bool {
-        if !self.router.subscribe(p, t) {
+        if !self.forwarder.subscribe(p, t) {
             return false;
         }
-        let Some((kind, _)) = self.router.track(t) else {
+        let Some((kind, _)) = self.forwarder.track(t) else {
             return false;
         };
         if let Some(ps) = self.participants.get_mut(&p) {
@@ -1132,7 +1132,7 @@ impl MediaPlane {
         };
         let mut s = ps.subs.swap_remove(i);
         if let Some(mid) = s.mid {
-            // Not live yet: the router never had the line's state.
+            // Not live yet: the forwarder never had the line's state.
             let rewriter = s.reused.take().filter(|_| !s.live).unwrap_or(u.rewriter);
             ps.idle.push(IdleLine {
                 mid,
@@ -1146,7 +1146,7 @@ impl MediaPlane {
         }
     }
 
-    /// Subscriptions with an m-line that the router does not route to yet.
+    /// Subscriptions with an m-line that the forwarder does not route to yet.
     fn pending_lines(&self, p: ParticipantKey) -> Vec<Mid> {
         self.participants
             .get(&p)
@@ -1171,7 +1171,7 @@ impl MediaPlane {
             }
         }
         for (track, mid, rewriter) in live {
-            self.router.set_out_line(p, track, mid, rewriter);
+            self.forwarder.set_out_line(p, track, mid, rewriter);
             // A new subscriber needs a keyframe to start decoding.
             self.request_keyframe(now, track);
         }
@@ -1276,7 +1276,7 @@ impl MediaPlane {
     }
 
     fn remove_participant(&mut self, now: Instant, p: ParticipantKey) {
-        let ended = self.router.remove_participant(p);
+        let ended = self.forwarder.remove_participant(p);
         // Tell subscribers first, while the track ids are still known.
         let subscribers: Vec<ParticipantKey> = ended.iter().map(|u| u.subscriber).collect();
         for u in ended {
@@ -1310,13 +1310,13 @@ fn sweep_period(cfg: &MediaConfig) -> Duration {
 /// Where a subscription's packets go, looked up the slow way: on its first
 /// packet, or when its codec changes. The error is the drop to count, if
 /// any (a subscriber that is going away is not counted).
-fn find_delivery(
+fn find_route(
     participants: &FxHashMap<ParticipantKey, PState>,
     transports: &mut FxHashMap<TransportId, Transport>,
     subscriber: ParticipantKey,
     mid: Mid,
     codec: Codec,
-) -> Result<Delivery, Option<DropReason>> {
+) -> Result<CachedRoute, Option<DropReason>> {
     let tid = participants
         .get(&subscriber)
         .and_then(|p| p.subscriber)
@@ -1331,7 +1331,7 @@ fn find_delivery(
         .stream_tx_by_mid(mid, None)
         .ok_or(Some(DropReason::NotNegotiated))?
         .ssrc();
-    Ok(Delivery {
+    Ok(CachedRoute {
         transport: tid,
         ssrc,
         codec,

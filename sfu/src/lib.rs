@@ -171,7 +171,7 @@ pub(crate) async fn start_with(
     let media =
         spawn_media(&config, media_shutdown.clone()).context("cannot start the media plane")?;
     let MediaHandle {
-        plane,
+        sink,
         local_addr,
         mut local_addrs,
         stats,
@@ -188,7 +188,7 @@ pub(crate) async fn start_with(
         .with_ping_timeout(config.ping_timeout())
         .with_resume_grace(config.resume_grace())
         .with_max_participants_per_room(config.max_participants_per_room);
-    let signaling = Signaling::new(sig_config, plane);
+    let signaling = Signaling::new(sig_config, sink);
 
     let mut metrics = Metrics::new_sharded(stats);
     // The media sockets' syscall, batch and GSO counters, summed.
@@ -283,7 +283,7 @@ mod tests {
                 stopped.cancel();
             });
             Ok(MediaHandle {
-                plane: Arc::new(NoMedia),
+                sink: Arc::new(NoMedia),
                 local_addr,
                 local_addrs: vec![local_addr],
                 stats,

@@ -14,7 +14,7 @@ use crate::fwd::batch::{self, RecvBatch, SendBatch};
 use crate::fwd::dtls_sniff::{self, Sniffed};
 use crate::fwd::generator::Shared;
 use crate::fwd::latency::LatencyHist;
-use crate::fwd::rtp::{self, Kind, Stamp};
+use crate::fwd::rtp::{self, Class, Stamp};
 use rtp_dd::FrameMark;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::Ordering::Relaxed;
@@ -362,7 +362,7 @@ impl Endpoint {
             for i in 0..n {
                 let Some(d) = ctx.recv.get(i) else { break };
                 match rtp::classify(d.data) {
-                    Kind::Rtp => {
+                    Class::Rtp => {
                         let Role::Sink(sink) = &mut self.role else {
                             continue;
                         };
@@ -379,10 +379,10 @@ impl Endpoint {
                             self.feed(now, d.data, d.source, ctx.shared);
                         }
                     }
-                    Kind::Stun | Kind::Dtls | Kind::Rtcp => {
+                    Class::Stun | Class::Dtls | Class::Rtcp => {
                         self.feed(now, d.data, d.source, ctx.shared);
                     }
-                    Kind::Other => {}
+                    Class::Other => {}
                 }
             }
             ctx.shared.received.fetch_add(rtp_count, Relaxed);
@@ -399,7 +399,7 @@ impl Endpoint {
         let (Some(rtc), Some(source)) = (self.rtc.as_mut(), source) else {
             return;
         };
-        if rtp::classify(data) == Kind::Dtls {
+        if rtp::classify(data) == Class::Dtls {
             sniff(data, shared);
         }
         let Ok(contents) = DatagramRecv::try_from(data) else {
@@ -432,7 +432,7 @@ impl Endpoint {
                 }
                 Ok(Output::Transmit(t)) => {
                     let bytes: Vec<u8> = t.contents.into();
-                    if rtp::classify(&bytes) == Kind::Dtls {
+                    if rtp::classify(&bytes) == Class::Dtls {
                         sniff(&bytes, shared);
                     }
                     self.out.push((bytes, t.destination));

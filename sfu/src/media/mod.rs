@@ -15,7 +15,7 @@
 //! would have to cross between threads. With a port each, the ICE
 //! candidates a room's participants get name their shard's port, and all
 //! of a room's packets arrive where the room lives. Signaling reaches a
-//! room's shard through the [`shard_router`] (rooms are placed on the least
+//! room's shard through the [`shard_placement`] (rooms are placed on the least
 //! loaded shard when they start).
 //!
 //! Linux only: it relies on recvmmsg, sendmmsg and UDP_SEGMENT.
@@ -26,7 +26,7 @@ mod send;
 #[cfg(test)]
 mod send_cost;
 mod shard;
-mod shard_router;
+mod shard_placement;
 mod socket;
 mod train;
 
@@ -50,7 +50,7 @@ const COMMAND_QUEUE: usize = 4096;
 /// A running media plane: every shard, in shard order.
 pub struct MediaHandle {
     /// Where signaling sends media commands; it routes each to its shard.
-    pub plane: Arc<dyn signaling::media::MediaSink>,
+    pub sink: Arc<dyn signaling::media::MediaSink>,
     /// Shard 0's bound UDP address (the real port when the config asked
     /// for 0).
     pub local_addr: SocketAddr,
@@ -250,7 +250,7 @@ pub fn spawn(config: &Config, shutdown: CancellationToken) -> anyhow::Result<Med
         .first()
         .context("no media shard: shards resolved to 0")?;
     Ok(MediaHandle {
-        plane: Arc::new(shard_router::ShardRouter::new(senders)),
+        sink: Arc::new(shard_placement::ShardPlacement::new(senders)),
         local_addr,
         local_addrs,
         stats,

@@ -20,7 +20,7 @@ pub(crate) use resume::{ResumeError, ResumeRequest};
 use super::ids;
 use super::metrics::Metrics;
 use super::mls::{LogLimits, Logged, MlsRoom};
-use super::outbox::{Delivery, Kick, Outbox, Queued};
+use super::outbox::{Kick, Outbox, Queued, SendOutcome};
 use crate::media::{self, EventSender, MediaRequest, MediaSink};
 use crate::proto::{
     LeaveReason, MlsInfo, ParticipantInfo, RoomState, ServerMessage, TrackInfo, TrackPublish,
@@ -180,8 +180,8 @@ impl std::fmt::Debug for Rooms {
 }
 
 /// Counts and logs one delivery outcome.
-fn delivered(metrics: &Metrics, pid: &str, d: Delivery) {
-    if d == Delivery::SlowConsumer {
+fn delivered(metrics: &Metrics, pid: &str, d: SendOutcome) {
+    if d == SendOutcome::SlowConsumer {
         metrics.slow_consumer();
         tracing::info!(participant = %pid, "slow consumer: outbound queue full, closing");
     }

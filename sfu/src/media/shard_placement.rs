@@ -5,6 +5,13 @@
 //! forwarded from, that shard's own socket: no lock and no queue between
 //! shards per packet. The table here is only touched by signaling commands
 //! (joins, offers, leaves), never per packet.
+//!
+//! Ownership (see "Who owns what" in `docs/architecture.md`): this table is
+//! the truth for which shard a room is on, and nothing else. Who is in a
+//! room is signaling's to know; the participant entries here are an index
+//! built from the joins and leaves that pass through, kept only to find a
+//! participant's shard and to count a room's members until it can be
+//! forgotten.
 
 use sfu_core::MediaCommand;
 use signaling::media::{MediaRequest, MediaSink};
@@ -12,10 +19,11 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use tokio::sync::mpsc;
 
-/// Where rooms and participants live, and how loaded each shard is. No IO:
-/// [`ShardRouter`] sends, this only decides and remembers.
+/// Where rooms live, and how loaded each shard is. No IO: [`ShardPlacement`]
+/// sends, this only decides and remembers. Participant entries and counts
+/// are an index of the joins and leaves routed, not membership.
 #[derive(Debug)]
-struct Placement {
+struct PlacementTable {
     /// Room name → (shard, participants in it).
     rooms: HashMap<String, (usize, usize)>,
     /// Participant id → (shard, room).
@@ -24,7 +32,7 @@ struct Placement {
     load: Vec<usize>,
 }
 
-impl Placement {
+impl PlacementTable {
     fn new(shards: usize) -> Self {
         Self {
             rooms: HashMap::new(),
@@ -83,26 +91,27 @@ impl Placement {
     }
 }
 
-/// Routes signaling's commands to the media shards (see the module docs).
+/// Places rooms on media shards and routes signaling's commands to them
+/// (see the module docs).
 ///
-/// A command for a participant the router does not know goes nowhere and
+/// A command for a participant placement does not know goes nowhere and
 /// counts as accepted. Signaling only sends commands for members it joined
 /// and never after their `Leave` (both under the room's lock), so an unknown
 /// id is not overload; answering `false` would make signaling tell the
 /// client the media plane is unavailable, which is untrue. One shard does
 /// the same with a command for a participant it no longer has, e.g. after
 /// timing it out.
-pub(crate) struct ShardRouter {
+pub(crate) struct ShardPlacement {
     shards: Vec<mpsc::Sender<MediaRequest>>,
     /// Held across the `try_send`, so a placement and the command it
     /// routes are one step for every other command.
-    placement: Mutex<Placement>,
+    placement: Mutex<PlacementTable>,
 }
 
-impl ShardRouter {
-    /// A router over the shards' command queues, shard i at index i.
+impl ShardPlacement {
+    /// A placement over the shards' command queues, shard i at index i.
     pub(crate) fn new(shards: Vec<mpsc::Sender<MediaRequest>>) -> Self {
-        let placement = Mutex::new(Placement::new(shards.len()));
+        let placement = Mutex::new(PlacementTable::new(shards.len()));
         Self { shards, placement }
     }
 
@@ -113,7 +122,7 @@ impl ShardRouter {
     }
 }
 
-impl MediaSink for ShardRouter {
+impl MediaSink for ShardPlacement {
     fn command(&self, request: MediaRequest) -> bool {
         let participant = request.command.participant().to_string();
         // Nothing in here panics, so a poisoned lock still holds a
@@ -175,10 +184,10 @@ mod tests {
     use super::*;
     use tokio::sync::mpsc::error::TryRecvError;
 
-    /// A router over `n` shards with queues of `depth`, and the shards' ends.
-    fn router(n: usize, depth: usize) -> (ShardRouter, Vec<mpsc::Receiver<MediaRequest>>) {
+    /// A placement over `n` shards with queues of `depth`, and the shards' ends.
+    fn placement(n: usize, depth: usize) -> (ShardPlacement, Vec<mpsc::Receiver<MediaRequest>>) {
         let (txs, rxs) = (0..n).map(|_| mpsc::channel(depth)).unzip();
-        (ShardRouter::new(txs), rxs)
+        (ShardPlacement::new(txs), rxs)
     }
 
     fn join(room: &str, pid: &str) -> MediaRequest {
@@ -232,7 +241,7 @@ mod tests {
 
     #[test]
     fn a_room_lives_on_one_shard_and_new_rooms_go_to_the_least_loaded() {
-        let (r, mut rxs) = router(3, 16);
+        let (r, mut rxs) = placement(3, 16);
         assert!(r.command(join("a", "a1")));
         assert!(r.command(join("b", "b1")));
         assert!(r.command(join("a", "a2")));
@@ -260,7 +269,7 @@ mod tests {
 
     #[test]
     fn an_empty_room_is_forgotten_and_placed_anew() {
-        let (r, mut rxs) = router(2, 16);
+        let (r, mut rxs) = placement(2, 16);
         assert!(r.command(join("big", "x1")));
         assert!(r.command(join("big", "x2")));
         assert!(r.command(join("small", "s1")));
@@ -291,7 +300,7 @@ mod tests {
 
     #[test]
     fn commands_for_unknown_participants_go_nowhere_and_are_accepted() {
-        let (r, mut rxs) = router(2, 16);
+        let (r, mut rxs) = placement(2, 16);
         assert!(r.command(offer("ghost")));
         assert!(r.command(leave("ghost")));
         assert!(r.command(join("a", "p")));
@@ -307,7 +316,7 @@ mod tests {
 
     #[test]
     fn a_refused_join_changes_nothing() {
-        let (r, mut rxs) = router(2, 1);
+        let (r, mut rxs) = placement(2, 1);
         assert!(r.command(join("a", "a1")));
         assert!(r.command(join("b", "b1")));
         // Both queues are full now; room c would go to shard 0 (a tie).
@@ -330,7 +339,7 @@ mod tests {
 
     #[test]
     fn a_refused_command_reports_false() {
-        let (r, mut rxs) = router(1, 1);
+        let (r, mut rxs) = placement(1, 1);
         assert!(r.command(join("a", "p")));
         assert!(!r.command(offer("p")), "queue full");
         assert_eq!(drain(&mut rxs), vec![cmds(&[("join", "p")])]);
@@ -341,7 +350,7 @@ mod tests {
 
     #[test]
     fn rejoining_with_the_same_id_moves_the_participant() {
-        let (r, mut rxs) = router(2, 16);
+        let (r, mut rxs) = placement(2, 16);
         assert!(r.command(join("a", "p")));
         assert!(r.command(join("b", "q")));
         // Same room again: the shard replaces it itself; counted once.
@@ -370,7 +379,7 @@ mod tests {
 
     #[test]
     fn new_rooms_avoid_a_shard_that_has_stopped() {
-        let (r, mut rxs) = router(2, 16);
+        let (r, mut rxs) = placement(2, 16);
         assert!(r.command(join("a", "a1")));
         let stopped = rxs.remove(0);
         drop(stopped);
@@ -390,7 +399,7 @@ mod tests {
 
     #[test]
     fn one_shard_takes_everything() {
-        let (r, mut rxs) = router(1, 16);
+        let (r, mut rxs) = placement(1, 16);
         for i in 0..5 {
             assert!(r.command(join(&format!("room{i}"), &format!("p{i}"))));
         }

@@ -1,5 +1,5 @@
-//! The routing core: rooms, participants, tracks and subscriptions, and the
-//! forwarding decision for each packet.
+//! The forwarding core: rooms, participants, tracks and subscriptions as
+//! forwarding sees them, and the decision for each packet.
 //!
 //! It knows nothing about WebRTC transports. The [`crate::MediaPlane`] tells
 //! it who joined and what was negotiated, asks it where each packet goes, and
@@ -17,7 +17,7 @@
 use crate::api::TrackKind;
 use crate::keyframe::{KeyframeRetry, KeyframeThrottle};
 use crate::rewrite::{Rewriter, Rewritten};
-use crate::transport::Delivery;
+use crate::transport::CachedRoute;
 use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -40,8 +40,8 @@ struct Subscription {
     /// Nothing forwarded on the current m-line yet.
     fresh: bool,
     /// The plane's cache of where this subscription's packets go; the
-    /// router only keeps it, and forgets it when the m-line changes.
-    delivery: Option<Delivery>,
+    /// forwarder only keeps it, and forgets it when the m-line changes.
+    route: Option<CachedRoute>,
 }
 
 impl Subscription {
@@ -51,7 +51,7 @@ impl Subscription {
             out_mid: None,
             rewriter: Rewriter::default(),
             fresh: true,
-            delivery: None,
+            route: None,
         }
     }
 }
@@ -85,7 +85,7 @@ struct Room {
     tracks: Vec<TrackKey>,
 }
 
-/// One packet as the router sees it: only what routing and rewriting need.
+/// One packet as the forwarder sees it: only what routing and rewriting need.
 #[derive(Debug, Clone, Copy)]
 pub struct PacketMeta<'a> {
     /// Publisher-side SSRC.
@@ -115,7 +115,7 @@ pub enum DdSignal {
     KeyframeStart,
 }
 
-/// What [`Router::forward`] held back, besides what it forwarded.
+/// What [`Forwarder::forward`] held back, besides what it forwarded.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Gate {
     /// Subscribers that did not get the packet because they wait for a
@@ -123,7 +123,7 @@ pub struct Gate {
     pub awaiting_keyframe: u32,
     /// Someone waits, and no keyframe request went out within the retry
     /// interval (none yet, or it was lost or ignored): ask the publisher
-    /// (through [`Router::keyframe_request`], which throttles).
+    /// (through [`Forwarder::keyframe_request`], which throttles).
     pub request_keyframe: bool,
 }
 
@@ -158,7 +158,7 @@ pub const DEFAULT_KEYFRAME_RETRY: Duration = Duration::from_secs(1);
 
 /// Rooms, participants, tracks and subscriptions.
 #[derive(Debug)]
-pub struct Router {
+pub struct Forwarder {
     room_ids: HashMap<String, u64>,
     rooms: FxHashMap<u64, Room>,
     participants: FxHashMap<ParticipantKey, Participant>,
@@ -171,14 +171,14 @@ pub struct Router {
     keyframe_retry: Duration,
 }
 
-impl Default for Router {
+impl Default for Forwarder {
     fn default() -> Self {
         Self::new(DEFAULT_KEYFRAME_RETRY)
     }
 }
 
-impl Router {
-    /// An empty router. A subscriber that waits for a keyframe start asks
+impl Forwarder {
+    /// An empty forwarder. A subscriber that waits for a keyframe start asks
     /// for a keyframe again when `keyframe_retry` has passed since the last
     /// request (see [`Gate::request_keyframe`]).
     pub fn new(keyframe_retry: Duration) -> Self {
@@ -353,7 +353,7 @@ impl Router {
             s.out_mid = Some(mid);
             s.rewriter = rewriter;
             s.fresh = true;
-            s.delivery = None;
+            s.route = None;
         }
     }
 
@@ -443,17 +443,17 @@ impl Router {
         now: Instant,
         mut out: impl FnMut(Forward),
     ) -> Option<Gate> {
-        self.forward_delivered(track, pkt, now, |f, _| out(f))
+        self.forward_routed(track, pkt, now, |f, _| out(f))
     }
 
-    /// [`Self::forward`], also handing out each subscription's delivery
+    /// [`Self::forward`], also handing out each subscription's route
     /// cache for the plane to read or fill.
-    pub(crate) fn forward_delivered(
+    pub(crate) fn forward_routed(
         &mut self,
         track: TrackKey,
         pkt: PacketMeta<'_>,
         now: Instant,
-        mut out: impl FnMut(Forward, &mut Option<Delivery>),
+        mut out: impl FnMut(Forward, &mut Option<CachedRoute>),
     ) -> Option<Gate> {
         let tr = self.tracks.get_mut(&track)?;
         let mut gate = Gate::default();
@@ -483,7 +483,7 @@ impl Router {
                         mid,
                         rewritten,
                     },
-                    &mut s.delivery,
+                    &mut s.route,
                 );
             }
         }
@@ -557,7 +557,7 @@ mod tests {
     #[test]
     fn fanout_reaches_every_negotiated_subscriber_but_not_the_publisher() {
         let now = Instant::now();
-        let mut r = Router::default();
+        let mut r = Forwarder::default();
         let a = r.add_participant("room", true);
         let b = r.add_participant("room", true);
         let c = r.add_participant("room", true);
@@ -582,7 +582,7 @@ mod tests {
 
     #[test]
     fn leaving_frees_everything() {
-        let mut r = Router::default();
+        let mut r = Forwarder::default();
         let a = r.add_participant("room", true);
         let b = r.add_participant("room", true);
         let (t, _) = r.add_track(a, TrackKind::Video, None).unwrap();
@@ -611,7 +611,7 @@ mod tests {
 
     #[test]
     fn late_joiner_gets_existing_tracks() {
-        let mut r = Router::default();
+        let mut r = Forwarder::default();
         let a = r.add_participant("room", true);
         let (t, auto) = r.add_track(a, TrackKind::Video, None).unwrap();
         assert!(auto.is_empty());
@@ -626,7 +626,7 @@ mod tests {
     #[test]
     fn only_the_forwarded_simulcast_layer_passes() {
         let now = Instant::now();
-        let mut r = Router::default();
+        let mut r = Forwarder::default();
         let a = r.add_participant("room", true);
         let b = r.add_participant("room", true);
         let (t, _) = r.add_track(a, TrackKind::Video, Some("h".into())).unwrap();
@@ -643,8 +643,8 @@ mod tests {
     }
 
     /// Subscriber b is live from the start, c joins mid-stream.
-    fn gated_room() -> (Router, TrackKey, ParticipantKey, ParticipantKey) {
-        let mut r = Router::default();
+    fn gated_room() -> (Forwarder, TrackKey, ParticipantKey, ParticipantKey) {
+        let mut r = Forwarder::default();
         let a = r.add_participant("room", true);
         let b = r.add_participant("room", true);
         let c = r.add_participant("room", true);
@@ -763,7 +763,7 @@ mod tests {
         let t0 = Instant::now();
         let min = Duration::from_millis(500);
         let (mut r, t, _, _) = gated_room();
-        let asks = |r: &mut Router, seq, at| {
+        let asks = |r: &mut Forwarder, seq, at| {
             r.forward(t, dd(seq, DdSignal::Other), at, |_| {})
                 .map(|g| g.request_keyframe)
         };
