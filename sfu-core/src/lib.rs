@@ -11,7 +11,7 @@
 #![deny(missing_docs)]
 
 mod api;
-mod dd;
+pub mod dd;
 pub mod demux;
 pub mod forwarder;
 pub mod keyframe;

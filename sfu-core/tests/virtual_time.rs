@@ -1,13 +1,11 @@
 #![allow(clippy::needless_range_loop)]
 //! The media plane with real str0m peers on a seeded virtual-time network.
 
-mod common;
-
-use common::World;
 use sfu_core::{DropReason, MediaEvent};
 use std::collections::HashMap;
 use std::time::Duration;
 use testkit::netem::Link;
+use testkit::plane_world::{SFU, World};
 
 /// Groups what client `c` received by (publisher, kind), in arrival order.
 fn received_by_source(w: &World, c: usize) -> HashMap<(usize, u8), Vec<Vec<u8>>> {
@@ -147,8 +145,8 @@ fn silent_peer_times_out() {
         loss_media_only: false,
         ..Link::default()
     };
-    w.net.set_link(pa, common::SFU, dead);
-    w.net.set_link(sa, common::SFU, dead);
+    w.net.set_link(pa, SFU, dead);
+    w.net.set_link(sa, SFU, dead);
     w.advance(Duration::from_secs(4));
     assert!(
         !w.clients[1].events.contains(&MediaEvent::Timeout),
@@ -174,7 +172,7 @@ fn nack_recovers_five_percent_downstream_loss() {
         ..Link::default()
     };
     let sub = w.clients[1].subscriber.addr();
-    w.net.set_link(common::SFU, sub, lossy);
+    w.net.set_link(SFU, sub, lossy);
     let dropped_before = w.net.dropped;
     let sent = w.send_media(Duration::from_secs(20), &[1]);
     w.advance(Duration::from_secs(1));
@@ -248,7 +246,7 @@ fn forged_stun_indication_does_not_hijack_routing() {
             w.now,
             sfu_core::Input::Datagram {
                 source: attacker,
-                destination: common::SFU,
+                destination: SFU,
                 contents: &contents,
             },
         );

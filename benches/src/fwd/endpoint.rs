@@ -16,6 +16,7 @@ use crate::fwd::generator::Shared;
 use crate::fwd::latency::LatencyHist;
 use crate::fwd::rtp::{self, Class, Stamp};
 use rtp_dd::FrameMark;
+use sfu_core::dd::{DD_EXT_ID, DdBytes, extension};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
@@ -25,7 +26,6 @@ use str0m::media::{Direction, MediaKind, Mid, Pt};
 use str0m::net::{DatagramRecv, Protocol, Receive};
 use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo, Ssrc};
 use str0m::{Candidate, Event, Input, Output, Rtc, RtcError};
-use testkit::dd::{DD_EXT_ID, DdValue, extension};
 
 /// Batches read from one socket per visit, so one busy socket cannot
 /// starve the others.
@@ -617,7 +617,9 @@ impl Publisher {
                 };
                 let mut dd = [0u8; rtp_dd::MAX_LEN];
                 let len = rtp_dd::write(&mark, &mut dd);
-                ext.user_values.set(DdValue(dd[..len].to_vec()));
+                if let Some(dd) = DdBytes::new(&dd[..len]) {
+                    ext.user_values.set(dd);
+                }
             }
             let mut api = rtc.direct_api();
             let Some(tx) = api.stream_tx_by_mid(mid, None) else {
