@@ -6,8 +6,7 @@ use futures_util::{SinkExt, StreamExt};
 use sfu_core::{MediaCommand, MediaEvent};
 use signaling::media::{MediaRequest, MediaSink};
 use signaling::proto::{
-    ClientMessage, ErrorCode, MlsEntry, MlsInfo, PROTOCOL_VERSION, Resume, RoomState,
-    ServerMessage, Target,
+    ClientMessage, ErrorCode, MlsEntry, MlsInfo, PROTOCOL_VERSION, Resume, RoomState, ServerMessage,
 };
 use signaling::server::{Signaling, SignalingConfig, app};
 use signaling::token::{Grants, TokenKeys};
