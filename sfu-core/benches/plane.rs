@@ -2,7 +2,7 @@
 //! `MediaPlane::handle_input`, then `poll_output` until it asks for a
 //! timeout, with every subscriber's SRTP datagram coming out. Real str0m
 //! peers (`testkit::LeanPeer`) on virtual time stand on the other side;
-//! only the plane's part is timed (see `support/fanout.rs`).
+//! only the plane's part is timed (see `testkit::plane_fanout`).
 //!
 //! - `plane/fanout50`: 1 publisher → 50 subscribers, 50 outputs per input;
 //! - `plane/meeting10`: 10 people all publishing video, turn by turn,
@@ -14,14 +14,9 @@
 //!
 //! Run with `cargo bench -p sfu-core --bench plane`.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-#[path = "support/fanout.rs"]
-mod fanout;
-
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use fanout::Rig;
 use std::time::{Duration, Instant};
+use testkit::plane_fanout::Rig;
 
 fn bench_rig(c: &mut Criterion, name: &str, mut rig: Rig, outputs: u64) {
     rig.warm_up(300);

@@ -28,15 +28,12 @@
 //! one case alone.
 #![allow(missing_docs, unreachable_pub)]
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
-use common::World;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use sfu_core::{Input, Output};
 use std::hint::black_box;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+use testkit::plane_world::World;
 
 /// Payload of one video packet.
 const PAYLOAD: usize = 1200;

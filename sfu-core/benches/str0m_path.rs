@@ -30,7 +30,8 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use str0m::rtp::ExtensionValues;
-use support::{Pair, dd_ext, is_rtp};
+use support::{Pair, dd_ext};
+use testkit::plane_fanout::is_rtp;
 
 /// Virtual time per written packet.
 const PACKET_GAP: Duration = Duration::from_micros(100);

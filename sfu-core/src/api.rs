@@ -1,19 +1,35 @@
 //! What goes into and comes out of the [`crate::MediaPlane`].
+//!
+//! [`MediaCommand`] and [`MediaEvent`] are also the boundary between
+//! signaling and the media plane: signaling builds these commands and reads
+//! these events directly, so they are defined once, here, free of any async
+//! runtime. The enums are exhaustive on purpose: only this workspace matches
+//! on them, and a new variant must fail to compile wherever it has to be
+//! handled (signaling's sessions, the shard shell's dispatch) rather than be
+//! dropped by a wildcard arm.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// Which of a participant's two transports.
+/// Which of a participant's two transports (the wire protocol calls it the
+/// same: `signaling::proto::Target`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
+pub enum Target {
     /// Client → SFU media; the client offers.
     Publisher,
     /// SFU → client media; the SFU offers.
     Subscriber,
 }
 
-/// Audio or video, as declared at publish time.
-pub use crate::router::Kind;
+/// Audio or video, as declared at publish time (the wire protocol's
+/// `signaling::proto::TrackKind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TrackKind {
+    /// Audio.
+    Audio,
+    /// Video.
+    Video,
+}
 
 /// Media-plane settings.
 #[derive(Debug, Clone)]
@@ -22,7 +38,7 @@ pub struct MediaConfig {
     /// The address in our ICE host candidate: where clients send media.
     pub candidate_addr: SocketAddr,
     /// A participant whose transports receive nothing for this long is
-    /// reported with [`Event::Timeout`].
+    /// reported with [`MediaEvent::Timeout`].
     pub ice_timeout: Duration,
     /// Packets kept per outgoing stream to answer NACKs.
     pub rtx_cache_packets: usize,
@@ -55,8 +71,7 @@ impl MediaConfig {
 
 /// A request from signaling.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Command {
+pub enum MediaCommand {
     /// A participant joined a room.
     Join {
         /// Participant id.
@@ -92,7 +107,7 @@ pub enum Command {
         /// Participant id.
         participant: String,
         /// Transport.
-        role: Role,
+        target: Target,
         /// The candidate attribute value.
         candidate: String,
     },
@@ -105,7 +120,7 @@ pub enum Command {
         /// Publisher-side m-line.
         mid: String,
         /// Audio or video.
-        kind: Kind,
+        kind: TrackKind,
         /// Simulcast rids, highest quality first.
         simulcast: Vec<String>,
     },
@@ -132,10 +147,29 @@ pub enum Command {
     },
 }
 
+impl MediaCommand {
+    /// The participant the command is about. Every command names one: the
+    /// media plane, and a shell that spreads participants over several
+    /// planes, find where it goes by this id.
+    pub fn participant(&self) -> &str {
+        // No wildcard: a new command must say whom it is about.
+        match self {
+            Self::Join { participant, .. }
+            | Self::Leave { participant }
+            | Self::PublisherOffer { participant, .. }
+            | Self::SubscriberAnswer { participant, .. }
+            | Self::Candidate { participant, .. }
+            | Self::Publish { participant, .. }
+            | Self::Unpublish { participant, .. }
+            | Self::Subscribe { participant, .. }
+            | Self::Unsubscribe { participant, .. } => participant,
+        }
+    }
+}
+
 /// Something one participant's signaling session must hear.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Event {
+pub enum MediaEvent {
     /// Answer to its publisher offer.
     PublisherAnswer {
         /// SDP.
@@ -180,7 +214,6 @@ pub struct Transmit {
 
 /// What [`crate::MediaPlane::poll_output`] returns.
 #[derive(Debug)]
-#[non_exhaustive]
 pub enum Output {
     /// Send a datagram.
     Transmit(Transmit),
@@ -189,7 +222,7 @@ pub enum Output {
         /// Participant id.
         participant: String,
         /// What.
-        event: Event,
+        event: MediaEvent,
     },
     /// Nothing more until this time, or until new input.
     Timeout(std::time::Instant),

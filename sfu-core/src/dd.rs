@@ -2,14 +2,18 @@
 //!
 //! The SFU never rewrites a descriptor: str0m parses the extension into
 //! [`DdBytes`] on the publisher transport, and the subscriber transport
-//! writes the same bytes back out. [`signal`] reads what routing needs.
+//! writes the same bytes back out. `signal` reads what forwarding needs.
+//!
+//! Public so that the test kit's peers and the benchmarks' clients register
+//! the very same extension: there is one serializer for the descriptor in
+//! the workspace, this one.
 
-use crate::router::DdSignal;
+use crate::forwarder::DdSignal;
 use str0m::rtp::{Extension, ExtensionSerializer, ExtensionValues};
 
 /// The extmap id the SFU proposes in its subscriber offers. In answers to
 /// publisher offers str0m adopts whatever id the publisher chose.
-pub(crate) const DD_EXT_ID: u8 = 12;
+pub const DD_EXT_ID: u8 = 12;
 
 /// RFC 8285: the one-byte header form carries 1..=16 bytes, the two-byte
 /// form 0..=255.
@@ -19,20 +23,25 @@ const TWO_BYTE_MAX: usize = 255;
 /// One packet's descriptor as received. A fixed array rather than a `Vec`,
 /// so keeping it costs str0m's one allocation for the value and no more.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct DdBytes {
+pub struct DdBytes {
     len: u8,
     bytes: [u8; TWO_BYTE_MAX],
 }
 
 impl DdBytes {
-    fn new(v: &[u8]) -> Option<Self> {
+    /// The descriptor `v`; `None` past 255 bytes, which no RTP header
+    /// extension can carry.
+    #[inline]
+    pub fn new(v: &[u8]) -> Option<Self> {
         let len = u8::try_from(v.len()).ok()?;
         let mut bytes = [0; TWO_BYTE_MAX];
         bytes.get_mut(..v.len())?.copy_from_slice(v);
         Some(Self { len, bytes })
     }
 
-    fn as_slice(&self) -> &[u8] {
+    /// The descriptor's bytes.
+    #[inline]
+    pub fn as_slice(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
     }
 }
@@ -83,8 +92,9 @@ impl ExtensionSerializer for DdSerializer {
     }
 }
 
-/// The extension to register on every transport.
-pub(crate) fn extension() -> Extension {
+/// The extension to register on every transport (and on a peer's `Rtc`
+/// that sends or reads descriptors as [`DdBytes`]).
+pub fn extension() -> Extension {
     Extension::with_serializer(rtp_dd::URI, DdSerializer)
 }
 

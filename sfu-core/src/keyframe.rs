@@ -7,7 +7,7 @@
 //! window ends, so no subscriber is left waiting forever.
 //!
 //! A request can also be lost, or ignored by the publisher. A subscriber
-//! that waits for a keyframe start ([`crate::router::DdSignal`]) gets nothing
+//! that waits for a keyframe start ([`crate::forwarder::DdSignal`]) gets nothing
 //! until one arrives, so for it the request is repeated: [`KeyframeRetry`]
 //! remembers when the last request went out, and a packet held back after
 //! the retry interval asks again. No timer is needed: with no packets

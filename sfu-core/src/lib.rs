@@ -6,20 +6,20 @@
 //! shell and under a virtual-time test network.
 //!
 //! Inside, each participant has up to two str0m `Rtc` transports in RTP mode
-//! with ICE-lite (publisher and subscriber), and a [`router::Router`] decides
+//! with ICE-lite (publisher and subscriber), and a [`forwarder::Forwarder`] decides
 //! where each packet goes and how its header is rewritten.
 #![deny(missing_docs)]
 
 mod api;
-mod dd;
+pub mod dd;
 pub mod demux;
+pub mod forwarder;
 pub mod keyframe;
 mod plane;
 pub mod rewrite;
-pub mod router;
 mod stats;
 mod transport;
 
-pub use api::{Command, Event, Kind, MediaConfig, Output, Role, Transmit};
+pub use api::{MediaCommand, MediaConfig, MediaEvent, Output, Target, TrackKind, Transmit};
 pub use plane::{Input, MediaPlane};
 pub use stats::{DropReason, Stats};

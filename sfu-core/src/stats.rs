@@ -4,7 +4,6 @@
 
 /// Why a datagram or packet was dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum DropReason {
     /// From an address no transport owns, and not a STUN request we can route.
     UnknownSource,

@@ -4,7 +4,7 @@
 
 use crate::api::MediaConfig;
 use crate::dd;
-use crate::router::{ParticipantKey, TrackKey};
+use crate::forwarder::{ParticipantKey, TrackKey};
 use std::net::SocketAddr;
 use std::time::Instant;
 use str0m::change::SdpPendingOffer;
@@ -37,11 +37,11 @@ pub(crate) struct TxPt {
 }
 
 /// Where one subscription's packets go, cached with the subscription in the
-/// router so the forwarding loop costs one transport lookup and one str0m
+/// forwarder so the forwarding loop costs one transport lookup and one str0m
 /// stream lookup per subscriber. Filled on the first packet after the
 /// subscription's m-line goes live, and dropped whenever the line changes.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Delivery {
+pub(crate) struct CachedRoute {
     /// The subscriber's transport.
     pub(crate) transport: TransportId,
     /// SSRC of str0m's send stream for the m-line: a direct lookup, where

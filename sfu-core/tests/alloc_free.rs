@@ -1,10 +1,10 @@
 //! Heap allocations on the forwarding path, counted.
 //!
 //! A media plane with one publisher and N subscribers (real str0m peers on
-//! virtual time, `tests/common`) forwards one 1200-byte video packet per
+//! virtual time, `testkit::plane_world`) forwards one 1200-byte video packet per
 //! round. Only the plane's part of a round is counted: the publisher's SRTP
 //! datagram into `MediaPlane::handle_input`, then `poll_output` until it asks
-//! for a timeout (`benches/support/fanout.rs`, shared with the `plane`
+//! for a timeout (`testkit::plane_fanout`, shared with the `plane`
 //! bench). The peers, the simulated network and the test's bookkeeping run
 //! with counting off.
 //!
@@ -33,14 +33,10 @@
 //! --nocapture` prints where the first allocations of exactly N bytes in
 //! the window come from.
 
-mod common;
-#[path = "../benches/support/fanout.rs"]
-mod fanout;
-
-use fanout::Rig;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
+use testkit::plane_fanout::Rig;
 
 /// Sizes at or above this share the last histogram slot.
 const SIZE_SLOTS: usize = 4096;

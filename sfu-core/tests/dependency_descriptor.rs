@@ -2,12 +2,10 @@
 //! unchanged, and it gates subscribers onto keyframes. Real str0m peers on a
 //! seeded virtual-time network.
 
-mod common;
-
-use common::{DdVideo, World};
 use sfu_core::DropReason;
 use std::time::Duration;
 use testkit::peer::Received;
+use testkit::plane_world::{DdVideo, SFU, World};
 
 fn hex(s: &str) -> Vec<u8> {
     (0..s.len())
@@ -284,7 +282,7 @@ fn repaired_packets_keep_their_descriptor() {
         ..testkit::netem::Link::default()
     };
     let sub = w.clients[1].subscriber.addr();
-    w.net.set_link(common::SFU, sub, lossy);
+    w.net.set_link(SFU, sub, lossy);
     let dropped_before = w.net.dropped;
     let mid = w.video_mid(0);
     let total = 300u16;

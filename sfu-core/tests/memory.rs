@@ -1,12 +1,10 @@
 //! Joining and leaving frees everything: live heap bytes do not grow across
 //! 1,000 join/publish/forward/leave cycles.
 
-mod common;
-
-use common::World;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Duration;
+use testkit::plane_world::World;
 
 /// Counts live heap bytes of the whole test process.
 struct Counting;

@@ -1,13 +1,11 @@
 #![allow(clippy::needless_range_loop)]
 //! The media plane with real str0m peers on a seeded virtual-time network.
 
-mod common;
-
-use common::World;
-use sfu_core::{DropReason, Event};
+use sfu_core::{DropReason, MediaEvent};
 use std::collections::HashMap;
 use std::time::Duration;
 use testkit::netem::Link;
+use testkit::plane_world::{SFU, World};
 
 /// Groups what client `c` received by (publisher, kind), in arrival order.
 fn received_by_source(w: &World, c: usize) -> HashMap<(usize, u8), Vec<Vec<u8>>> {
@@ -106,7 +104,7 @@ fn leaving_peer_stops_and_is_announced() {
         let unsub = w.clients[c]
             .events
             .iter()
-            .filter(|e| matches!(e, Event::Unsubscribed { .. }))
+            .filter(|e| matches!(e, MediaEvent::Unsubscribed { .. }))
             .count();
         assert_eq!(unsub, 2, "client {c} told both tracks went away");
     }
@@ -147,16 +145,16 @@ fn silent_peer_times_out() {
         loss_media_only: false,
         ..Link::default()
     };
-    w.net.set_link(pa, common::SFU, dead);
-    w.net.set_link(sa, common::SFU, dead);
+    w.net.set_link(pa, SFU, dead);
+    w.net.set_link(sa, SFU, dead);
     w.advance(Duration::from_secs(4));
     assert!(
-        !w.clients[1].events.contains(&Event::Timeout),
+        !w.clients[1].events.contains(&MediaEvent::Timeout),
         "not before the timeout"
     );
     w.advance(Duration::from_secs(3));
-    assert!(w.clients[1].events.contains(&Event::Timeout));
-    assert!(!w.clients[0].events.contains(&Event::Timeout));
+    assert!(w.clients[1].events.contains(&MediaEvent::Timeout));
+    assert!(!w.clients[0].events.contains(&MediaEvent::Timeout));
 }
 
 #[test]
@@ -174,7 +172,7 @@ fn nack_recovers_five_percent_downstream_loss() {
         ..Link::default()
     };
     let sub = w.clients[1].subscriber.addr();
-    w.net.set_link(common::SFU, sub, lossy);
+    w.net.set_link(SFU, sub, lossy);
     let dropped_before = w.net.dropped;
     let sent = w.send_media(Duration::from_secs(20), &[1]);
     w.advance(Duration::from_secs(1));
@@ -234,7 +232,7 @@ fn forged_stun_indication_does_not_hijack_routing() {
         .events
         .iter()
         .find_map(|e| match e {
-            Event::PublisherAnswer { sdp } => sdp
+            MediaEvent::PublisherAnswer { sdp } => sdp
                 .lines()
                 .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
                 .map(str::to_string),
@@ -248,7 +246,7 @@ fn forged_stun_indication_does_not_hijack_routing() {
             w.now,
             sfu_core::Input::Datagram {
                 source: attacker,
-                destination: common::SFU,
+                destination: SFU,
                 contents: &contents,
             },
         );
@@ -272,7 +270,7 @@ fn subscriber_mlines(w: &World, c: usize) -> usize {
         .iter()
         .rev()
         .find_map(|e| match e {
-            Event::SubscriberOffer { sdp } => Some(sdp.matches("\r\nm=").count()),
+            MediaEvent::SubscriberOffer { sdp } => Some(sdp.matches("\r\nm=").count()),
             _ => None,
         })
         .expect("an offer was made")
@@ -329,14 +327,14 @@ fn unpublishing_tells_subscribers() {
     w.publish_av(0);
     w.advance(Duration::from_millis(500));
     let (_, track_id) = w.clients[0].published[1].clone();
-    w.command(sfu_core::Command::Unpublish {
+    w.command(sfu_core::MediaCommand::Unpublish {
         participant: w.clients[0].id.clone(),
         track_id: track_id.clone(),
     });
     assert!(
         w.clients[1]
             .events
-            .contains(&Event::Unsubscribed { track_id }),
+            .contains(&MediaEvent::Unsubscribed { track_id }),
         "the subscriber hears the track went away"
     );
     let s = w.plane.stats();

@@ -171,7 +171,7 @@ pub(crate) async fn start_with(
     let media =
         spawn_media(&config, media_shutdown.clone()).context("cannot start the media plane")?;
     let MediaHandle {
-        plane,
+        sink,
         local_addr,
         mut local_addrs,
         stats,
@@ -188,7 +188,7 @@ pub(crate) async fn start_with(
         .with_ping_timeout(config.limits.ping_timeout)
         .with_resume_grace(config.limits.resume_grace)
         .with_max_participants_per_room(config.limits.max_participants_per_room);
-    let signaling = Signaling::new(sig_config, plane);
+    let signaling = Signaling::new(sig_config, sink);
 
     let mut metrics = Metrics::new_sharded(stats);
     // The media sockets' syscall, batch and GSO counters, summed.
@@ -253,13 +253,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use signaling::media::{MediaCommand, MediaPlane};
+    use signaling::media::{MediaRequest, MediaSink};
     use std::sync::Arc;
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
     struct NoMedia;
-    impl MediaPlane for NoMedia {
-        fn command(&self, _cmd: MediaCommand) -> bool {
+    impl MediaSink for NoMedia {
+        fn command(&self, _request: MediaRequest) -> bool {
             true
         }
     }
@@ -283,7 +283,7 @@ mod tests {
                 stopped.cancel();
             });
             Ok(MediaHandle {
-                plane: Arc::new(NoMedia),
+                sink: Arc::new(NoMedia),
                 local_addr,
                 local_addrs: vec![local_addr],
                 stats,

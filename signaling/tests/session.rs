@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use signaling::media::MediaEvent;
+use sfu_core::MediaEvent;
 use signaling::proto::{
     ClientMessage, ErrorCode, IceCandidate, LeaveReason, MlsEntry, PROTOCOL_VERSION, ServerMessage,
     Target, TrackInfo, TrackKind, TrackPublish,
@@ -109,7 +109,8 @@ async fn two_clients_see_each_others_joins_tracks_and_leave() {
     assert!(srv.media.recs().contains(&Rec::Publish {
         pid: a_id.clone(),
         track_id: track.track_id.clone(),
-        cid: "mic".into(),
+        mid: "0".into(),
+        kind: sfu_core::TrackKind::Audio,
     }));
 
     // The cid is unique per participant.
@@ -240,7 +241,7 @@ async fn sdp_and_media_events_flow_both_ways() {
     let recs = srv.media.recs();
     assert!(recs.contains(&Rec::PublisherOffer(a_id.clone(), "v=0 pub".into())));
     assert!(recs.contains(&Rec::SubscriberAnswer(a_id.clone(), "v=0 sub".into())));
-    assert!(recs.contains(&Rec::Candidate(a_id.clone(), Target::Publisher)));
+    assert!(recs.contains(&Rec::Candidate(a_id.clone(), sfu_core::Target::Publisher)));
 
     // Wrong directions.
     a.send(&ClientMessage::Offer {

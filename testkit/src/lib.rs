@@ -5,9 +5,15 @@
 //! - [`peer::LeanPeer`]: a minimal str0m client that publishes and
 //!   subscribes raw RTP. It does only what a peer must, so it can drive the
 //!   SFU in tests and benchmarks without being the bottleneck. It sends and
-//!   receives the dependency descriptor header extension ([`dd`]).
+//!   receives the dependency descriptor header extension through the SFU's
+//!   own serializer ([`sfu_core::dd`]).
+//! - [`plane_world::World`]: a whole media plane, its clients and the
+//!   network between them on one virtual clock.
+//! - [`plane_fanout::Rig`]: that world split so one datagram into the plane
+//!   and its outputs can be timed or counted alone.
 #![deny(missing_docs)]
 
-pub mod dd;
 pub mod netem;
 pub mod peer;
+pub mod plane_fanout;
+pub mod plane_world;

@@ -1,7 +1,7 @@
 //! A lean str0m client peer that publishes and subscribes raw RTP.
 
-use crate::dd::{self, DdValue};
 use rtp_dd::FrameMark;
+use sfu_core::dd::{self, DdBytes};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
@@ -204,8 +204,8 @@ impl LeanPeer {
             return false;
         };
         let mut ext = ExtensionValues::default();
-        if let Some(dd) = dd {
-            ext.user_values.set(DdValue(dd.to_vec()));
+        if let Some(dd) = dd.and_then(DdBytes::new) {
+            ext.user_values.set(dd);
         }
         let w = RtpWrite::new(pt, SeqNo::from(seq), ts, now, payload.to_vec())
             .marker(marker)
@@ -293,8 +293,8 @@ impl LeanPeer {
                             .header
                             .ext_vals
                             .user_values
-                            .get::<DdValue>()
-                            .map(|DdValue(v)| v.clone()),
+                            .get::<DdBytes>()
+                            .map(|dd| dd.as_slice().to_vec()),
                         at: now,
                     });
                 }

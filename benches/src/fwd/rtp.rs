@@ -3,7 +3,7 @@
 
 /// What a datagram on a WebRTC 5-tuple is, by its first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum Class {
     /// STUN (first byte 0..=3).
     Stun,
     /// DTLS (first byte 20..=63).
@@ -17,13 +17,13 @@ pub enum Kind {
 }
 
 /// Classifies a datagram the way RFC 7983 and RFC 5761 demultiplex.
-pub fn classify(b: &[u8]) -> Kind {
+pub fn classify(b: &[u8]) -> Class {
     match (b.first(), b.get(1)) {
-        (Some(0..=3), _) => Kind::Stun,
-        (Some(20..=63), _) => Kind::Dtls,
-        (Some(128..=191), Some(192..=223)) => Kind::Rtcp,
-        (Some(128..=191), Some(_)) => Kind::Rtp,
-        _ => Kind::Other,
+        (Some(0..=3), _) => Class::Stun,
+        (Some(20..=63), _) => Class::Dtls,
+        (Some(128..=191), Some(192..=223)) => Class::Rtcp,
+        (Some(128..=191), Some(_)) => Class::Rtp,
+        _ => Class::Other,
     }
 }
 
@@ -127,14 +127,14 @@ mod tests {
 
     #[test]
     fn classifies_by_first_bytes() {
-        assert_eq!(classify(&[0, 1]), Kind::Stun);
-        assert_eq!(classify(&[22, 254]), Kind::Dtls);
-        assert_eq!(classify(&[0x80, 96]), Kind::Rtp);
-        assert_eq!(classify(&[0x80, 96 | 0x80]), Kind::Rtp, "marker set");
-        assert_eq!(classify(&[0x81, 200]), Kind::Rtcp);
-        assert_eq!(classify(&[0x80]), Kind::Other);
-        assert_eq!(classify(&[]), Kind::Other);
-        assert_eq!(classify(&[100, 0]), Kind::Other);
+        assert_eq!(classify(&[0, 1]), Class::Stun);
+        assert_eq!(classify(&[22, 254]), Class::Dtls);
+        assert_eq!(classify(&[0x80, 96]), Class::Rtp);
+        assert_eq!(classify(&[0x80, 96 | 0x80]), Class::Rtp, "marker set");
+        assert_eq!(classify(&[0x81, 200]), Class::Rtcp);
+        assert_eq!(classify(&[0x80]), Class::Other);
+        assert_eq!(classify(&[]), Class::Other);
+        assert_eq!(classify(&[100, 0]), Class::Other);
     }
 
     #[test]

@@ -3,13 +3,15 @@
 //! subscriber transports.
 //!
 //! - `tx` plays the SFU's subscriber transport: ICE-lite, RTP mode, no stats,
-//!   the dependency descriptor extension, one send-only video m-line, and the
+//!   the SFU's own dependency descriptor extension (`sfu_core::dd`), one
+//!   send-only video m-line, and the
 //!   RTX cache set with `set_rtx_cache(n, 3 s, None)` as the plane does.
 //! - `rx` plays the client: full ICE, RTP mode, receiving that m-line.
 //!
 //! Nothing here is timed; the benches time only the calls they name.
 #![allow(dead_code, unreachable_pub)]
 
+use sfu_core::dd::{DD_EXT_ID, DdBytes, extension};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,83 +19,8 @@ use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, Mid, Pt};
 use str0m::net::{DatagramRecv, Protocol, Receive};
-use str0m::rtp::{Extension, ExtensionSerializer, ExtensionValues, RtpWrite, SeqNo};
+use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo};
 use str0m::{Candidate, Event, Input, Output, Rtc};
-
-/// The extmap id, as the SFU proposes it.
-const DD_EXT_ID: u8 = 12;
-const TWO_BYTE_MAX: usize = 255;
-const ONE_BYTE_MAX: usize = 16;
-
-/// A descriptor held as the SFU holds it (`sfu_core::dd::DdBytes` is
-/// crate-private): a fixed array, so a clone of the value itself never
-/// allocates and what the benches count is str0m's map handling.
-#[derive(Debug, Clone, Copy)]
-pub struct DdBytes {
-    len: u8,
-    bytes: [u8; TWO_BYTE_MAX],
-}
-
-impl DdBytes {
-    /// `None` past 255 bytes.
-    pub fn new(v: &[u8]) -> Option<Self> {
-        let len = u8::try_from(v.len()).ok()?;
-        let mut bytes = [0; TWO_BYTE_MAX];
-        bytes.get_mut(..v.len())?.copy_from_slice(v);
-        Some(Self { len, bytes })
-    }
-
-    fn as_slice(&self) -> &[u8] {
-        &self.bytes[..usize::from(self.len)]
-    }
-}
-
-#[derive(Debug)]
-struct DdSerializer;
-
-impl ExtensionSerializer for DdSerializer {
-    fn write_to(&self, buf: &mut [u8], ev: &ExtensionValues) -> usize {
-        let Some(dd) = ev.user_values.get::<DdBytes>() else {
-            return 0;
-        };
-        let v = dd.as_slice();
-        match buf.get_mut(..v.len()) {
-            Some(out) => {
-                out.copy_from_slice(v);
-                v.len()
-            }
-            None => 0,
-        }
-    }
-
-    fn parse_value(&self, buf: &[u8], ev: &mut ExtensionValues) -> bool {
-        match DdBytes::new(buf) {
-            Some(dd) => {
-                ev.user_values.set(dd);
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn is_video(&self) -> bool {
-        true
-    }
-
-    fn is_audio(&self) -> bool {
-        false
-    }
-
-    fn requires_two_byte_form(&self, ev: &ExtensionValues) -> bool {
-        ev.user_values
-            .get::<DdBytes>()
-            .is_some_and(|dd| usize::from(dd.len) > ONE_BYTE_MAX)
-    }
-}
-
-fn dd_extension() -> Extension {
-    Extension::with_serializer(rtp_dd::URI, DdSerializer)
-}
 
 /// Extension values carrying a delta-frame descriptor (3 bytes), as the
 /// plane's `passthrough_extensions` builds them from a publisher packet.
@@ -111,11 +38,6 @@ pub fn dd_ext(frame: u16, start: bool) -> ExtensionValues {
         ev.user_values.set(dd);
     }
     ev
-}
-
-/// Whether an SRTP/RTCP datagram is RTP rather than RTCP (RFC 5761 §4).
-pub fn is_rtp(d: &[u8]) -> bool {
-    matches!(d.first(), Some(128..=191)) && !matches!(d.get(1), Some(192..=223))
 }
 
 /// The pair.
@@ -147,7 +69,7 @@ fn rtc(now: Instant, lite: bool, addr: SocketAddr) -> Rtc {
         .set_ice_lite(lite)
         .set_rtp_mode(true)
         .set_stats_interval(None)
-        .set_extension(DD_EXT_ID, dd_extension())
+        .set_extension(DD_EXT_ID, extension())
         .build(now);
     rtc.add_local_candidate(Candidate::host(addr, "udp").expect("host candidate"));
     rtc

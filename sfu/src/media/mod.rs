@@ -15,19 +15,18 @@
 //! would have to cross between threads. With a port each, the ICE
 //! candidates a room's participants get name their shard's port, and all
 //! of a room's packets arrive where the room lives. Signaling reaches a
-//! room's shard through the [`shard_router`] (rooms are placed on the least
+//! room's shard through the [`shard_placement`] (rooms are placed on the least
 //! loaded shard when they start).
 //!
 //! Linux only: it relies on recvmmsg, sendmmsg and UDP_SEGMENT.
 
-mod convert;
 mod io_stats;
 mod recv;
 mod send;
 #[cfg(test)]
 mod send_cost;
 mod shard;
-mod shard_router;
+mod shard_placement;
 mod socket;
 mod train;
 
@@ -38,7 +37,7 @@ use crate::metrics::{SharedStats, shared_stats};
 use crate::shutdown::CancellationToken;
 use anyhow::Context;
 use sfu_core::{MediaConfig, MediaPlane};
-use signaling::media::MediaCommand;
+use signaling::media::MediaRequest;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -51,7 +50,7 @@ const COMMAND_QUEUE: usize = 4096;
 /// A running media plane: every shard, in shard order.
 pub struct MediaHandle {
     /// Where signaling sends media commands; it routes each to its shard.
-    pub plane: Arc<dyn signaling::media::MediaPlane>,
+    pub sink: Arc<dyn signaling::media::MediaSink>,
     /// Shard 0's bound UDP address (the real port when the config asked
     /// for 0).
     pub local_addr: SocketAddr,
@@ -158,7 +157,7 @@ fn pin_current_thread(index: usize, cpu: usize) {
 /// Starts one shard's thread.
 fn start_shard(
     p: Prepared,
-    commands: mpsc::Receiver<MediaCommand>,
+    commands: mpsc::Receiver<MediaRequest>,
     stats: SharedStats,
     io_stats: IoStats,
     pin: Option<usize>,
@@ -257,7 +256,7 @@ pub fn spawn(config: &Config, shutdown: CancellationToken) -> anyhow::Result<Med
         .first()
         .context("no media shard: shards resolved to 0")?;
     Ok(MediaHandle {
-        plane: Arc::new(shard_router::ShardRouter::new(senders)),
+        sink: Arc::new(shard_placement::ShardPlacement::new(senders)),
         local_addr,
         local_addrs,
         stats,

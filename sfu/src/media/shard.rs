@@ -10,15 +10,14 @@
 //! starve signaling commands or the plane's timers, which a `select!` that
 //! always found the socket ready did.
 
-use super::convert;
 use super::io_stats::{IoCounters, IoStats};
 use super::recv::RecvBatch;
 use super::send::SendQueue;
 use super::socket::SocketSetup;
 use crate::metrics::SharedStats;
 use crate::shutdown::CancellationToken;
-use sfu_core::{Input, MediaPlane, Output};
-use signaling::media::{MediaCommand, MediaEvent};
+use sfu_core::{Input, MediaCommand, MediaEvent, MediaPlane, Output};
+use signaling::media::{EventSender, MediaRequest};
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
@@ -54,8 +53,9 @@ pub(super) struct Shard {
     /// the two differ, and ICE only accepts packets for its own candidate.
     candidate: SocketAddr,
     plane: MediaPlane,
-    commands: mpsc::Receiver<MediaCommand>,
-    sessions: HashMap<String, mpsc::Sender<MediaEvent>>,
+    commands: mpsc::Receiver<MediaRequest>,
+    /// Each participant's event channel, given with its join.
+    sessions: HashMap<String, EventSender>,
     stats: SharedStats,
     io_stats: IoStats,
     io: IoCounters,
@@ -80,7 +80,7 @@ impl Shard {
         socket: UdpSocket,
         candidate: SocketAddr,
         plane: MediaPlane,
-        commands: mpsc::Receiver<MediaCommand>,
+        commands: mpsc::Receiver<MediaRequest>,
         stats: SharedStats,
         io_stats: IoStats,
         cfg: ShardIo,
@@ -247,48 +247,51 @@ impl Shard {
                     }
                     return at;
                 }
-                _ => {}
             }
         }
     }
 
-    fn deliver(&mut self, now: Instant, participant: String, event: sfu_core::Event) {
+    fn deliver(&mut self, now: Instant, participant: String, event: MediaEvent) {
         let Some(tx) = self.sessions.get(&participant) else {
             return;
         };
-        let Some(ev) = convert::event(event) else {
-            return;
-        };
-        if tx.try_send(ev).is_err() {
+        if tx.try_send(event).is_err() {
             // The session is gone or cannot keep up: drop its queue, which
             // signaling sees as the media plane closing on it, and free its
             // media state.
             tracing::warn!(%participant, "participant event queue full or closed; removing");
             self.sessions.remove(&participant);
-            self.plane.handle_input(
-                now,
-                Input::Command(sfu_core::Command::Leave { participant }),
-            );
+            self.plane
+                .handle_input(now, Input::Command(MediaCommand::Leave { participant }));
         }
     }
 
-    fn command(&mut self, now: Instant, cmd: MediaCommand) {
-        match &cmd {
-            MediaCommand::Join {
-                participant_id,
-                events,
-                ..
-            } => {
-                self.sessions.insert(participant_id.clone(), events.clone());
+    /// Hands a signaling request to the plane, keeping the participant's
+    /// event channel on a join and dropping it on a leave.
+    fn command(&mut self, now: Instant, request: MediaRequest) {
+        let MediaRequest { command, events } = request;
+        // Deliberately without a wildcard arm: a new command must be looked
+        // at here, in case it carries or ends a participant's session, and
+        // the build fails until it is.
+        match &command {
+            MediaCommand::Join { participant, .. } => match events {
+                Some(events) => {
+                    self.sessions.insert(participant.clone(), events);
+                }
+                None => tracing::warn!(%participant, "join without an event channel"),
+            },
+            MediaCommand::Leave { participant } => {
+                self.sessions.remove(participant);
             }
-            MediaCommand::Leave { participant_id } => {
-                self.sessions.remove(participant_id);
-            }
-            _ => {}
+            MediaCommand::PublisherOffer { .. }
+            | MediaCommand::SubscriberAnswer { .. }
+            | MediaCommand::Candidate { .. }
+            | MediaCommand::Publish { .. }
+            | MediaCommand::Unpublish { .. }
+            | MediaCommand::Subscribe { .. }
+            | MediaCommand::Unsubscribe { .. } => {}
         }
-        if let Some(c) = convert::command(cmd) {
-            self.plane.handle_input(now, Input::Command(c));
-        }
+        self.plane.handle_input(now, Input::Command(command));
     }
 
     fn publish_stats(&mut self, now: Instant, force: bool) {
@@ -316,8 +319,8 @@ mod tests {
     /// `commands` queued, and signaling's end of the command queue.
     async fn busy_shard(
         backlog: usize,
-        commands: Vec<MediaCommand>,
-    ) -> (Shard, mpsc::Sender<MediaCommand>) {
+        commands: Vec<MediaRequest>,
+    ) -> (Shard, mpsc::Sender<MediaRequest>) {
         let std_socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
         std_socket.set_nonblocking(true).expect("nonblocking");
         let setup = super::super::socket::configure(&std_socket, 1 << 20, GsoMode::Auto);
@@ -361,17 +364,20 @@ mod tests {
     async fn a_busy_socket_does_not_hold_back_commands() {
         let (events, mut rx) = mpsc::channel(8);
         let commands = vec![
-            MediaCommand::Join {
-                room: "r".into(),
-                participant_id: "p".into(),
-                can_publish: false,
-                auto_subscribe: false,
+            MediaRequest::join(
+                MediaCommand::Join {
+                    participant: "p".into(),
+                    room: "r".into(),
+                    can_publish: false,
+                    auto_subscribe: false,
+                },
                 events,
-            },
+            ),
             MediaCommand::PublisherOffer {
-                participant_id: "p".into(),
+                participant: "p".into(),
                 sdp: "v=0".into(),
-            },
+            }
+            .into(),
         ];
         let (mut shard, _signaling) = busy_shard(200, commands).await;
         let turn = shard.turn(Instant::now()).await;
@@ -402,12 +408,14 @@ mod tests {
         let n = COMMANDS_PER_TURN + 5;
         let (events, _rx) = mpsc::channel(8);
         let commands = (0..n)
-            .map(|i| MediaCommand::Join {
-                room: "r".into(),
-                participant_id: format!("p{i}"),
-                can_publish: true,
-                auto_subscribe: false,
-                events: events.clone(),
+            .map(|i| {
+                let join = MediaCommand::Join {
+                    participant: format!("p{i}"),
+                    room: "r".into(),
+                    can_publish: true,
+                    auto_subscribe: false,
+                };
+                MediaRequest::join(join, events.clone())
             })
             .collect();
         let (mut shard, _signaling) = busy_shard(0, commands).await;

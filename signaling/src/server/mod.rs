@@ -7,13 +7,13 @@
 //! SIGTERM.
 //!
 //! ```
-//! use signaling::media::{MediaCommand, MediaPlane};
+//! use signaling::media::{MediaRequest, MediaSink};
 //! use signaling::server::{app, Signaling, SignalingConfig};
 //! use std::sync::Arc;
 //!
 //! struct NoMedia;
-//! impl MediaPlane for NoMedia {
-//!     fn command(&self, _cmd: MediaCommand) -> bool { true }
+//! impl MediaSink for NoMedia {
+//!     fn command(&self, _request: MediaRequest) -> bool { true }
 //! }
 //!
 //! let sig = Signaling::new(SignalingConfig::default(), Arc::new(NoMedia));
@@ -50,7 +50,7 @@ mod ws;
 
 pub use config::{RateLimit, SignalingConfig};
 
-use crate::media::MediaPlane;
+use crate::media::MediaSink;
 use axum::Router;
 use axum::extract::{Query, State, WebSocketUpgrade};
 use axum::http::StatusCode;
@@ -68,8 +68,8 @@ pub struct Signaling {
 }
 
 impl Signaling {
-    /// A server that drives `media` through [`crate::media::MediaCommand`]s.
-    pub fn new(config: SignalingConfig, media: Arc<dyn MediaPlane>) -> Self {
+    /// A server that drives `media` through [`sfu_core::MediaCommand`]s.
+    pub fn new(config: SignalingConfig, media: Arc<dyn MediaSink>) -> Self {
         Self {
             shared: Arc::new(Shared::new(config, media)),
         }

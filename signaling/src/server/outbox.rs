@@ -9,8 +9,8 @@
 
 use super::metrics::Metrics;
 use super::mls::Logged;
-use crate::media::MediaEvent;
 use crate::proto::{LeaveReason, ServerMessage};
+use sfu_core::MediaEvent;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -98,11 +98,11 @@ pub(crate) enum Queued {
 
 /// Outcome of handing one item to an outbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Delivery {
+pub(crate) enum SendOutcome {
     /// Queued (or, for an MLS entry while suspended, covered by the log).
     Queued,
     /// The outbox just overflowed: its reader was kicked to leave. Reported
-    /// once per outbox; later items are dropped as [`Delivery::Gone`].
+    /// once per outbox; later items are dropped as [`SendOutcome::Gone`].
     SlowConsumer,
     /// The participant is gone or being removed; the item was dropped.
     Gone,
@@ -159,26 +159,26 @@ impl Outbox {
     /// participant leaves with reason `disconnected`); nothing grows without
     /// bound. A suspended outbox skips MLS entries: the resume replays them
     /// from the room's log.
-    pub(crate) fn send(&self, item: Queued) -> Delivery {
+    pub(crate) fn send(&self, item: Queued) -> SendOutcome {
         let mut s = self.state();
         if s.closed || s.overflowed {
-            return Delivery::Gone;
+            return SendOutcome::Gone;
         }
         if s.suspended && matches!(item, Queued::Mls(_)) {
-            return Delivery::Queued;
+            return SendOutcome::Queued;
         }
         if s.queue.len() >= s.limit {
             s.overflowed = true;
             s.reader.kick(Kick::Leave(LeaveReason::Disconnected));
-            return Delivery::SlowConsumer;
+            return SendOutcome::SlowConsumer;
         }
         s.queue.push_back(item);
         s.reader.ready.notify_one();
-        Delivery::Queued
+        SendOutcome::Queued
     }
 
     /// Queues a protocol message.
-    pub(crate) fn send_msg(&self, msg: ServerMessage) -> Delivery {
+    pub(crate) fn send_msg(&self, msg: ServerMessage) -> SendOutcome {
         self.send(Queued::Msg(msg))
     }
 
@@ -295,12 +295,12 @@ impl Outbox {
             };
             let last = matches!(item, Queued::MediaGone);
             match self.send(item) {
-                Delivery::Queued => {}
-                Delivery::SlowConsumer => {
+                SendOutcome::Queued => {}
+                SendOutcome::SlowConsumer => {
                     metrics.slow_consumer();
                     return;
                 }
-                Delivery::Gone => return,
+                SendOutcome::Gone => return,
             }
             if last {
                 return;
@@ -339,10 +339,10 @@ mod tests {
     async fn overflow_kicks_once_instead_of_growing() {
         let sig = Signal::new();
         let ob = Outbox::new(sig.clone(), 2);
-        assert_eq!(ob.send(pong(1)), Delivery::Queued);
-        assert_eq!(ob.send(pong(2)), Delivery::Queued);
-        assert_eq!(ob.send(pong(3)), Delivery::SlowConsumer);
-        assert_eq!(ob.send(pong(4)), Delivery::Gone);
+        assert_eq!(ob.send(pong(1)), SendOutcome::Queued);
+        assert_eq!(ob.send(pong(2)), SendOutcome::Queued);
+        assert_eq!(ob.send(pong(3)), SendOutcome::SlowConsumer);
+        assert_eq!(ob.send(pong(4)), SendOutcome::Gone);
         assert_eq!(sig.kicked().await, Kick::Leave(LeaveReason::Disconnected));
         // The first kick wins.
         ob.kick(Kick::Removed(LeaveReason::Removed));
@@ -352,21 +352,21 @@ mod tests {
         assert!(!ob.suspend(sig.id(), 10));
         assert!(!ob.attach(Signal::new()));
         ob.close();
-        assert_eq!(ob.send(pong(5)), Delivery::Gone);
+        assert_eq!(ob.send(pong(5)), SendOutcome::Gone);
     }
 
     #[tokio::test]
     async fn suspension_buffers_more_skips_mls_and_a_resume_takes_over() {
         let old = Signal::new();
         let ob = Outbox::new(old.clone(), 2);
-        assert_eq!(ob.send(mls(1)), Delivery::Queued);
-        assert_eq!(ob.send(pong(1)), Delivery::Queued);
+        assert_eq!(ob.send(mls(1)), SendOutcome::Queued);
+        assert_eq!(ob.send(pong(1)), SendOutcome::Queued);
         assert!(!ob.suspend(old.id() + 1000, 8), "only the reader suspends");
         assert!(ob.suspend(old.id(), 8));
         assert!(ob.is_suspended());
         for t in 2..=5 {
-            assert_eq!(ob.send(pong(t)), Delivery::Queued);
-            assert_eq!(ob.send(mls(t)), Delivery::Queued);
+            assert_eq!(ob.send(pong(t)), SendOutcome::Queued);
+            assert_eq!(ob.send(mls(t)), SendOutcome::Queued);
         }
         // Suspended: nobody reads.
         let quiet = tokio::time::timeout(Duration::from_millis(20), ob.recv(&old)).await;
@@ -377,7 +377,7 @@ mod tests {
         assert_eq!(old.kicked().await, Kick::Detached);
         assert!(ob.is_reader(new.id()) && !ob.is_reader(old.id()));
         // The backlog fits above the live bound, in order, without MLS.
-        assert_eq!(ob.send(pong(6)), Delivery::Queued);
+        assert_eq!(ob.send(pong(6)), SendOutcome::Queued);
         for want in 1..=6 {
             assert_eq!(ts(ob.recv(&new).await), want);
         }
@@ -389,7 +389,7 @@ mod tests {
         // Back to the live bound.
         ob.send(pong(8));
         ob.send(pong(9));
-        assert_eq!(ob.send(pong(10)), Delivery::SlowConsumer);
+        assert_eq!(ob.send(pong(10)), SendOutcome::SlowConsumer);
     }
 
     #[tokio::test]
@@ -398,9 +398,9 @@ mod tests {
         let ob = Outbox::new(sig.clone(), 1);
         assert!(ob.suspend(sig.id(), 3));
         for t in 0..3 {
-            assert_eq!(ob.send(pong(t)), Delivery::Queued);
+            assert_eq!(ob.send(pong(t)), SendOutcome::Queued);
         }
-        assert_eq!(ob.send(pong(3)), Delivery::SlowConsumer);
+        assert_eq!(ob.send(pong(3)), SendOutcome::SlowConsumer);
         assert_eq!(sig.kicked().await, Kick::Leave(LeaveReason::Disconnected));
     }
 

@@ -4,7 +4,7 @@ use super::config::SignalingConfig;
 use super::metrics::{Gauges, Metrics};
 use super::mls::LogLimits;
 use super::rooms::Rooms;
-use crate::media::MediaPlane;
+use crate::media::MediaSink;
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -22,7 +22,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(config: SignalingConfig, media: Arc<dyn MediaPlane>) -> Self {
+    pub(crate) fn new(config: SignalingConfig, media: Arc<dyn MediaSink>) -> Self {
         let metrics = Arc::new(Metrics::default());
         let limits = LogLimits {
             max_entries: config.mls_log_max_entries,

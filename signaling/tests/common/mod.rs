@@ -3,10 +3,10 @@
 #![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
 
 use futures_util::{SinkExt, StreamExt};
-use signaling::media::{MediaCommand, MediaEvent, MediaPlane};
+use sfu_core::{MediaCommand, MediaEvent};
+use signaling::media::{MediaRequest, MediaSink};
 use signaling::proto::{
-    ClientMessage, ErrorCode, MlsEntry, MlsInfo, PROTOCOL_VERSION, Resume, RoomState,
-    ServerMessage, Target,
+    ClientMessage, ErrorCode, MlsEntry, MlsInfo, PROTOCOL_VERSION, Resume, RoomState, ServerMessage,
 };
 use signaling::server::{Signaling, SignalingConfig, app};
 use signaling::token::{Grants, TokenKeys};
@@ -68,16 +68,16 @@ pub enum Rec {
     Leave(String),
     PublisherOffer(String, String),
     SubscriberAnswer(String, String),
-    Candidate(String, Target),
+    Candidate(String, sfu_core::Target),
     Publish {
         pid: String,
         track_id: String,
-        cid: String,
+        mid: String,
+        kind: sfu_core::TrackKind,
     },
     Unpublish(String, String),
     Subscribe(String, String),
     Unsubscribe(String, String),
-    Other,
 }
 
 /// A media plane double: records commands, keeps each participant's event
@@ -112,63 +112,63 @@ impl RecordingMedia {
     }
 }
 
-impl MediaPlane for RecordingMedia {
-    fn command(&self, cmd: MediaCommand) -> bool {
-        let rec = match cmd {
+impl MediaSink for RecordingMedia {
+    fn command(&self, request: MediaRequest) -> bool {
+        let rec = match request.command {
             MediaCommand::Join {
+                participant,
                 room,
-                participant_id,
                 can_publish,
                 auto_subscribe,
-                events,
             } => {
+                let events = request.events.expect("a join comes with its event channel");
                 self.events
                     .lock()
                     .unwrap()
-                    .insert(participant_id.clone(), events);
+                    .insert(participant.clone(), events);
                 Rec::Join {
                     room,
-                    pid: participant_id,
+                    pid: participant,
                     can_publish,
                     auto_subscribe,
                 }
             }
-            MediaCommand::Leave { participant_id } => Rec::Leave(participant_id),
-            MediaCommand::PublisherOffer {
-                participant_id,
-                sdp,
-            } => Rec::PublisherOffer(participant_id, sdp),
-            MediaCommand::SubscriberAnswer {
-                participant_id,
-                sdp,
-            } => Rec::SubscriberAnswer(participant_id, sdp),
+            MediaCommand::Leave { participant } => Rec::Leave(participant),
+            MediaCommand::PublisherOffer { participant, sdp } => {
+                Rec::PublisherOffer(participant, sdp)
+            }
+            MediaCommand::SubscriberAnswer { participant, sdp } => {
+                Rec::SubscriberAnswer(participant, sdp)
+            }
             MediaCommand::Candidate {
-                participant_id,
+                participant,
                 target,
                 ..
-            } => Rec::Candidate(participant_id, target),
+            } => Rec::Candidate(participant, target),
             MediaCommand::Publish {
-                participant_id,
+                participant,
                 track_id,
-                track,
+                mid,
+                kind,
+                ..
             } => Rec::Publish {
-                pid: participant_id,
+                pid: participant,
                 track_id,
-                cid: track.cid,
+                mid,
+                kind,
             },
             MediaCommand::Unpublish {
-                participant_id,
+                participant,
                 track_id,
-            } => Rec::Unpublish(participant_id, track_id),
+            } => Rec::Unpublish(participant, track_id),
             MediaCommand::Subscribe {
-                participant_id,
+                participant,
                 track_id,
-            } => Rec::Subscribe(participant_id, track_id),
+            } => Rec::Subscribe(participant, track_id),
             MediaCommand::Unsubscribe {
-                participant_id,
+                participant,
                 track_id,
-            } => Rec::Unsubscribe(participant_id, track_id),
-            _ => Rec::Other,
+            } => Rec::Unsubscribe(participant, track_id),
         };
         self.recs.lock().unwrap().push(rec);
         true

@@ -20,7 +20,8 @@ use crate::fwd::batch::{self, RecvBatch, SendBatch};
 use crate::fwd::dtls_sniff::{self, Sniffed};
 use crate::fwd::generator::Shared;
 use crate::fwd::latency::LatencyHist;
-use crate::fwd::rtp::{self, Kind, Stamp};
+use crate::fwd::rtp::{self, Class, Stamp};
+use sfu_core::dd::{DD_EXT_ID, extension};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
@@ -28,7 +29,6 @@ use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::media::{Direction, MediaKind};
 use str0m::net::{DatagramRecv, Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc, RtcError};
-use testkit::dd::{DD_EXT_ID, extension};
 
 /// Batches read from one socket per visit, so one busy socket cannot
 /// starve the others.
@@ -259,7 +259,7 @@ impl Endpoint {
             for i in 0..n {
                 let Some(d) = ctx.recv.get(i) else { break };
                 match rtp::classify(d.data) {
-                    Kind::Rtp => {
+                    Class::Rtp => {
                         let Role::Sink(sink) = &mut self.role else {
                             continue;
                         };
@@ -276,10 +276,10 @@ impl Endpoint {
                             self.feed(now, d.data, d.source, ctx.shared);
                         }
                     }
-                    Kind::Stun | Kind::Dtls | Kind::Rtcp => {
+                    Class::Stun | Class::Dtls | Class::Rtcp => {
                         self.feed(now, d.data, d.source, ctx.shared);
                     }
-                    Kind::Other => {}
+                    Class::Other => {}
                 }
             }
             ctx.shared.received.fetch_add(rtp_count, Relaxed);
@@ -296,7 +296,7 @@ impl Endpoint {
         let (Some(rtc), Some(source)) = (self.rtc.as_mut(), source) else {
             return;
         };
-        if rtp::classify(data) == Kind::Dtls {
+        if rtp::classify(data) == Class::Dtls {
             sniff(data, shared);
         }
         let Ok(contents) = DatagramRecv::try_from(data) else {
@@ -329,7 +329,7 @@ impl Endpoint {
                 }
                 Ok(Output::Transmit(t)) => {
                     let bytes: Vec<u8> = t.contents.into();
-                    if rtp::classify(&bytes) == Kind::Dtls {
+                    if rtp::classify(&bytes) == Class::Dtls {
                         sniff(&bytes, shared);
                     }
                     self.out.push((bytes, t.destination));

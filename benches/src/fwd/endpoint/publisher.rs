@@ -12,7 +12,7 @@ use str0m::Rtc;
 use str0m::format::Codec;
 use str0m::media::{Mid, Pt};
 use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo};
-use testkit::dd::DdValue;
+use sfu_core::dd::DdBytes;
 
 /// Even pacing from an anchor, restarted when the rate changes.
 #[derive(Debug, Clone, Copy)]
@@ -164,7 +164,9 @@ impl Publisher {
                 };
                 let mut dd = [0u8; rtp_dd::MAX_LEN];
                 let len = rtp_dd::write(&mark, &mut dd);
-                ext.user_values.set(DdValue(dd[..len].to_vec()));
+                if let Some(dd) = DdBytes::new(&dd[..len]) {
+                    ext.user_values.set(dd);
+                }
             }
             let mut api = rtc.direct_api();
             let Some(tx) = api.stream_tx_by_mid(mid, None) else {

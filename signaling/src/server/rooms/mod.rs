@@ -9,7 +9,15 @@
 //! `participant_left`) exactly once whichever path removes it first.
 //! Nothing under the lock waits: media commands and outboxes only enqueue.
 //!
-//! MLS operations are in `mls.rs`, suspension and resume in `resume.rs`.
+//! Ownership (see "Who owns what" in `docs/architecture.md`): this registry
+//! is the truth for membership (who is in which room, under which identity
+//! and grants) and for the track list clients see (server track ids, cids,
+//! codecs). The media plane keeps its own, derived view of both, fed only by
+//! the commands sent from here under the room's lock, so it never learns of
+//! a member or a track this registry does not have.
+//!
+//! MLS operations are in `mls.rs`, suspension and resume in `resume.rs`,
+//! the unit tests and their shared doubles in `tests.rs`.
 
 mod mls;
 mod resume;
@@ -20,17 +28,17 @@ pub(crate) use resume::{ResumeError, ResumeRequest};
 use super::ids;
 use super::metrics::Metrics;
 use super::mls::{LogLimits, Logged, MlsRoom};
-use super::outbox::{Delivery, Kick, Outbox, Queued};
-use crate::media::{MediaCommand, MediaEvent, MediaPlane};
+use super::outbox::{Kick, Outbox, Queued, SendOutcome};
+use crate::media::{self, EventSender, MediaRequest, MediaSink};
 use crate::proto::{
     LeaveReason, MlsInfo, ParticipantInfo, RoomState, ServerMessage, TrackInfo, TrackPublish,
 };
 use crate::token::Grants;
 use dashmap::DashMap;
 use serde::Serialize;
+use sfu_core::MediaCommand;
 use std::collections::HashMap;
 use std::sync::Arc;
-use tokio::sync::mpsc;
 
 /// One row of the admin room list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -130,7 +138,7 @@ pub(crate) struct JoinRequest {
     pub(crate) auto_subscribe: bool,
     pub(crate) max_participants: usize,
     pub(crate) outbox: Outbox,
-    pub(crate) events: mpsc::Sender<MediaEvent>,
+    pub(crate) events: EventSender,
 }
 
 /// A successful join.
@@ -166,7 +174,7 @@ pub(crate) enum RoomError {
 /// The registry.
 pub(crate) struct Rooms {
     map: DashMap<String, Room>,
-    media: Arc<dyn MediaPlane>,
+    media: Arc<dyn MediaSink>,
     metrics: Arc<Metrics>,
     limits: LogLimits,
 }
@@ -180,8 +188,8 @@ impl std::fmt::Debug for Rooms {
 }
 
 /// Counts and logs one delivery outcome.
-fn delivered(metrics: &Metrics, pid: &str, d: Delivery) {
-    if d == Delivery::SlowConsumer {
+fn delivered(metrics: &Metrics, pid: &str, d: SendOutcome) {
+    if d == SendOutcome::SlowConsumer {
         metrics.slow_consumer();
         tracing::info!(participant = %pid, "slow consumer: outbound queue full, closing");
     }
@@ -207,11 +215,7 @@ fn broadcast_mls(metrics: &Metrics, room: &Room, entry: &Arc<Logged>) {
 }
 
 impl Rooms {
-    pub(crate) fn new(
-        media: Arc<dyn MediaPlane>,
-        metrics: Arc<Metrics>,
-        limits: LogLimits,
-    ) -> Self {
+    pub(crate) fn new(media: Arc<dyn MediaSink>, metrics: Arc<Metrics>, limits: LogLimits) -> Self {
         Self {
             map: DashMap::new(),
             media,
@@ -232,9 +236,12 @@ impl Rooms {
         for t in m.cids.values() {
             room.tracks.remove(t);
         }
-        if !self.media.command(MediaCommand::Leave {
-            participant_id: pid.to_string(),
-        }) {
+        if !self.media.command(
+            MediaCommand::Leave {
+                participant: pid.to_string(),
+            }
+            .into(),
+        ) {
             tracing::warn!(participant = %pid, "media plane refused leave");
         }
         broadcast(
@@ -277,13 +284,13 @@ impl Rooms {
                 Err(RoomError::RoomFull)
             } else {
                 let pid = ids::participant_id();
-                let accepted = self.media.command(MediaCommand::Join {
+                let join = MediaCommand::Join {
+                    participant: pid.clone(),
                     room: room_name.clone(),
-                    participant_id: pid.clone(),
                     can_publish: req.grants.publish,
                     auto_subscribe: req.auto_subscribe,
-                    events: req.events,
-                });
+                };
+                let accepted = self.media.command(MediaRequest::join(join, req.events));
                 if !accepted {
                     Err(RoomError::MediaUnavailable)
                 } else {
@@ -382,9 +389,12 @@ impl Rooms {
         let (_, r) = self.map.remove(room).ok_or(RoomError::NoRoom)?;
         for (pid, m) in &r.members {
             m.outbox.close();
-            if !self.media.command(MediaCommand::Leave {
-                participant_id: pid.clone(),
-            }) {
+            if !self.media.command(
+                MediaCommand::Leave {
+                    participant: pid.clone(),
+                }
+                .into(),
+            ) {
                 tracing::warn!(participant = %pid, "media plane refused leave");
             }
             self.metrics.leave(LeaveReason::RoomClosed);
@@ -406,7 +416,7 @@ impl Rooms {
         if !r.members.contains_key(pid) {
             return Err(RoomError::Gone);
         }
-        if self.media.command(cmd) {
+        if self.media.command(cmd.into()) {
             Ok(())
         } else {
             Err(RoomError::MediaUnavailable)
@@ -439,11 +449,10 @@ impl Rooms {
             e2ee: track.e2ee,
         };
         let cid = track.cid.clone();
-        if !self.media.command(MediaCommand::Publish {
-            participant_id: pid.to_string(),
-            track_id: info.track_id.clone(),
-            track,
-        }) {
+        if !self
+            .media
+            .command(media::publish(pid, &info.track_id, track).into())
+        {
             return Err(RoomError::MediaUnavailable);
         }
         m.cids.insert(cid, info.track_id.clone());
@@ -469,10 +478,13 @@ impl Rooms {
         let track_id = m.cids.remove(cid).ok_or(RoomError::NotFound)?;
         m.info.tracks.retain(|t| t.track_id != track_id);
         r.tracks.remove(&track_id);
-        if !self.media.command(MediaCommand::Unpublish {
-            participant_id: pid.to_string(),
-            track_id: track_id.clone(),
-        }) {
+        if !self.media.command(
+            MediaCommand::Unpublish {
+                participant: pid.to_string(),
+                track_id: track_id.clone(),
+            }
+            .into(),
+        ) {
             tracing::warn!(participant = %pid, "media plane refused unpublish");
         }
         broadcast(
@@ -503,7 +515,7 @@ impl Rooms {
             None => Err(RoomError::NotFound),
             Some(publisher) if publisher == pid => Err(RoomError::OwnTrack),
             Some(_) => {
-                if self.media.command(cmd) {
+                if self.media.command(cmd.into()) {
                     Ok(())
                 } else {
                     Err(RoomError::MediaUnavailable)
@@ -555,176 +567,4 @@ impl Rooms {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-pub(super) mod tests {
-    use super::*;
-    use crate::proto::TrackKind;
-    use crate::server::outbox::Signal;
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    #[derive(Default)]
-    pub(crate) struct Media {
-        refuse: AtomicBool,
-        leaves: Mutex<Vec<String>>,
-    }
-
-    impl MediaPlane for Media {
-        fn command(&self, cmd: MediaCommand) -> bool {
-            if let MediaCommand::Leave { participant_id } = &cmd {
-                self.leaves.lock().unwrap().push(participant_id.clone());
-            }
-            !self.refuse.load(Ordering::Relaxed)
-        }
-    }
-
-    pub(crate) const LIMITS: LogLimits = LogLimits {
-        max_entries: 64,
-        max_bytes: 1 << 20,
-    };
-
-    pub(crate) fn setup() -> (Rooms, Arc<Media>, Arc<Metrics>) {
-        let media = Arc::new(Media::default());
-        let metrics = Arc::new(Metrics::default());
-        (
-            Rooms::new(media.clone(), metrics.clone(), LIMITS),
-            media,
-            metrics,
-        )
-    }
-
-    pub(crate) fn req(identity: &str, outbox: Outbox) -> JoinRequest {
-        JoinRequest {
-            room: "r".into(),
-            identity: identity.into(),
-            name: identity.into(),
-            grants: Grants::default(),
-            auto_subscribe: true,
-            max_participants: 10,
-            outbox,
-            events: mpsc::channel(1).0,
-        }
-    }
-
-    /// A joined participant: its id, outbox, connection signal and the
-    /// join answer.
-    pub(crate) struct Joiner {
-        pub(crate) pid: String,
-        pub(crate) outbox: Outbox,
-        pub(crate) sig: Arc<Signal>,
-        pub(crate) joined: Joined,
-    }
-
-    pub(crate) fn join_with(rooms: &Rooms, identity: &str, depth: usize) -> Joiner {
-        let sig = Signal::new();
-        let outbox = Outbox::new(sig.clone(), depth);
-        let joined = rooms.join(req(identity, outbox.clone())).unwrap();
-        Joiner {
-            pid: joined.participant_id.clone(),
-            outbox,
-            sig,
-            joined,
-        }
-    }
-
-    /// Everything queued for `j` right now.
-    pub(crate) async fn drain(j: &Joiner) -> Vec<Queued> {
-        let mut v = Vec::new();
-        while let Ok(q) =
-            tokio::time::timeout(std::time::Duration::from_millis(5), j.outbox.recv(&j.sig)).await
-        {
-            v.push(q);
-        }
-        v
-    }
-
-    #[tokio::test]
-    async fn a_full_outbox_kicks_the_slow_consumer() {
-        let (rooms, _, _) = setup();
-        let a = join_with(&rooms, "a", 8);
-        let b = join_with(&rooms, "b", 1);
-        // Bob never drains: one event fits, the second overflows.
-        for cid in ["1", "2"] {
-            let t = TrackPublish::new(cid, cid, TrackKind::Audio, "opus");
-            rooms.publish("r", &a.pid, t, 8).unwrap();
-        }
-        assert_eq!(b.sig.kicked().await, Kick::Leave(LeaveReason::Disconnected));
-    }
-
-    #[test]
-    fn every_removal_path_removes_once() {
-        let (rooms, media, _) = setup();
-        let a = join_with(&rooms, "a", 8);
-        let b = join_with(&rooms, "b", 8);
-        let c = join_with(&rooms, "c", 8);
-        let (a_id, b_id) = (a.pid.clone(), b.pid.clone());
-
-        rooms.remove("r", &a.pid).unwrap();
-        assert_eq!(rooms.remove("r", &a.pid), Err(RoomError::NotFound));
-        assert!(!rooms.leave("r", &a.pid, a.sig.id(), LeaveReason::Disconnected));
-        // Only the connection that reads the outbox may leave for it.
-        assert!(!rooms.leave("r", &b.pid, a.sig.id(), LeaveReason::Left));
-        assert!(rooms.leave("r", &b.pid, b.sig.id(), LeaveReason::Left));
-        assert!(!rooms.leave("r", &b.pid, b.sig.id(), LeaveReason::Left));
-        assert_eq!(rooms.close("r"), Ok(1));
-        assert!(!rooms.leave("r", &c.pid, c.sig.id(), LeaveReason::Disconnected));
-        assert_eq!(rooms.close("r"), Err(RoomError::NoRoom));
-        assert_eq!(
-            *media.leaves.lock().unwrap(),
-            vec![a_id.clone(), b_id, c.pid.clone()]
-        );
-        assert_eq!(rooms.counts(), Counts::default());
-    }
-
-    #[tokio::test]
-    async fn others_hear_a_removal_exactly_once() {
-        let (rooms, _, _) = setup();
-        let a = join_with(&rooms, "a", 8);
-        let b = join_with(&rooms, "b", 8);
-        rooms.remove("r", &a.pid).unwrap();
-        assert!(!rooms.leave("r", &a.pid, a.sig.id(), LeaveReason::Disconnected));
-        let _ = rooms.remove("r", &a.pid);
-        let left = drain(&b)
-            .await
-            .into_iter()
-            .filter(|q| {
-                matches!(q, Queued::Msg(ServerMessage::ParticipantLeft { participant_id, .. })
-                    if *participant_id == a.pid)
-            })
-            .count();
-        assert_eq!(left, 1);
-    }
-
-    #[test]
-    fn a_refused_join_leaves_no_trace() {
-        let (rooms, media, metrics) = setup();
-        media.refuse.store(true, Ordering::Relaxed);
-        let o = Outbox::new(Signal::new(), 8);
-        assert_eq!(
-            rooms.join(req("a", o)).map(|_| ()),
-            Err(RoomError::MediaUnavailable)
-        );
-        assert_eq!(rooms.counts(), Counts::default());
-        assert!(rooms.list().is_empty());
-        let mut s = String::new();
-        metrics.render(Default::default(), &mut s);
-        assert!(s.contains("sfu_joins_total 0"));
-    }
-
-    #[test]
-    fn commands_for_a_removed_participant_are_not_sent() {
-        let (rooms, _, _) = setup();
-        let a = join_with(&rooms, "a", 8);
-        let _keep_room = join_with(&rooms, "b", 8);
-        rooms.remove("r", &a.pid).unwrap();
-        let cmd = MediaCommand::PublisherOffer {
-            participant_id: a.pid.clone(),
-            sdp: String::new(),
-        };
-        assert_eq!(rooms.command("r", &a.pid, cmd), Err(RoomError::Gone));
-        let t = TrackPublish::new("x", "0", TrackKind::Video, "VP8");
-        assert_eq!(
-            rooms.publish("r", &a.pid, t, 8).map(|_| ()),
-            Err(RoomError::Gone)
-        );
-    }
-}
+pub(super) mod tests;

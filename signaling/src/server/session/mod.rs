@@ -12,10 +12,10 @@ use super::mls::Logged;
 use super::outbox::{Kick, Outbox, Queued, Signal};
 use super::rooms::RoomError;
 use super::state::Shared;
-use crate::media::{MediaCommand, MediaEvent};
 use crate::proto::{ClientMessage, ErrorCode, LeaveReason, ServerMessage, Target, TrackPublish};
 use crate::token::Grants;
 use axum::extract::ws::close_code;
+use sfu_core::{MediaCommand, MediaEvent};
 use std::sync::Arc;
 
 /// Longest `cid`, `mid`, codec, rid or participant id a client may name.
@@ -223,7 +223,7 @@ impl Session {
                 room,
                 pid,
                 MediaCommand::PublisherOffer {
-                    participant_id: pid_s(),
+                    participant: pid_s(),
                     sdp,
                 },
             ),
@@ -242,7 +242,7 @@ impl Session {
                 room,
                 pid,
                 MediaCommand::SubscriberAnswer {
-                    participant_id: pid_s(),
+                    participant: pid_s(),
                     sdp,
                 },
             ),
@@ -254,15 +254,9 @@ impl Session {
                 );
                 return Flow::Continue;
             }
-            ClientMessage::Candidate { target, candidate } => rooms.command(
-                room,
-                pid,
-                MediaCommand::Candidate {
-                    participant_id: pid_s(),
-                    target,
-                    candidate,
-                },
-            ),
+            ClientMessage::Candidate { target, candidate } => {
+                rooms.command(room, pid, crate::media::candidate(pid, target, candidate))
+            }
             ClientMessage::Publish { track } => {
                 return self.publish(room, pid, grants, track, out);
             }
@@ -279,14 +273,14 @@ impl Session {
                     return Flow::Continue;
                 }
                 let cmd = MediaCommand::Subscribe {
-                    participant_id: pid_s(),
+                    participant: pid_s(),
                     track_id: track_id.clone(),
                 };
                 rooms.subscription(room, pid, &track_id, cmd)
             }
             ClientMessage::Unsubscribe { track_id } => {
                 let cmd = MediaCommand::Unsubscribe {
-                    participant_id: pid_s(),
+                    participant: pid_s(),
                     track_id: track_id.clone(),
                 };
                 rooms.subscription(room, pid, &track_id, cmd)

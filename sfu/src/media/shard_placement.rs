@@ -5,16 +5,25 @@
 //! forwarded from, that shard's own socket: no lock and no queue between
 //! shards per packet. The table here is only touched by signaling commands
 //! (joins, offers, leaves), never per packet.
+//!
+//! Ownership (see "Who owns what" in `docs/architecture.md`): this table is
+//! the truth for which shard a room is on, and nothing else. Who is in a
+//! room is signaling's to know; the participant entries here are an index
+//! built from the joins and leaves that pass through, kept only to find a
+//! participant's shard and to count a room's members until it can be
+//! forgotten.
 
-use signaling::media::{MediaCommand, MediaPlane};
+use sfu_core::MediaCommand;
+use signaling::media::{MediaRequest, MediaSink};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use tokio::sync::mpsc;
 
-/// Where rooms and participants live, and how loaded each shard is. No IO:
-/// [`ShardRouter`] sends, this only decides and remembers.
+/// Where rooms live, and how loaded each shard is. No IO: [`ShardPlacement`]
+/// sends, this only decides and remembers. Participant entries and counts
+/// are an index of the joins and leaves routed, not membership.
 #[derive(Debug)]
-struct Placement {
+struct PlacementTable {
     /// Room name → (shard, participants in it).
     rooms: HashMap<String, (usize, usize)>,
     /// Participant id → (shard, room).
@@ -23,7 +32,7 @@ struct Placement {
     load: Vec<usize>,
 }
 
-impl Placement {
+impl PlacementTable {
     fn new(shards: usize) -> Self {
         Self {
             rooms: HashMap::new(),
@@ -82,63 +91,44 @@ impl Placement {
     }
 }
 
-/// The participant a command is about; `None` for a kind this code does
-/// not know (the enum is non-exhaustive).
-fn participant_of(cmd: &MediaCommand) -> Option<&str> {
-    Some(match cmd {
-        MediaCommand::Join { participant_id, .. }
-        | MediaCommand::Leave { participant_id }
-        | MediaCommand::PublisherOffer { participant_id, .. }
-        | MediaCommand::SubscriberAnswer { participant_id, .. }
-        | MediaCommand::Candidate { participant_id, .. }
-        | MediaCommand::Publish { participant_id, .. }
-        | MediaCommand::Unpublish { participant_id, .. }
-        | MediaCommand::Subscribe { participant_id, .. }
-        | MediaCommand::Unsubscribe { participant_id, .. } => participant_id,
-        _ => return None,
-    })
-}
-
-/// Routes signaling's commands to the media shards (see the module docs).
+/// Places rooms on media shards and routes signaling's commands to them
+/// (see the module docs).
 ///
-/// A command for a participant the router does not know goes nowhere and
+/// A command for a participant placement does not know goes nowhere and
 /// counts as accepted. Signaling only sends commands for members it joined
 /// and never after their `Leave` (both under the room's lock), so an unknown
 /// id is not overload; answering `false` would make signaling tell the
 /// client the media plane is unavailable, which is untrue. One shard does
 /// the same with a command for a participant it no longer has, e.g. after
 /// timing it out.
-pub(crate) struct ShardRouter {
-    shards: Vec<mpsc::Sender<MediaCommand>>,
+pub(crate) struct ShardPlacement {
+    shards: Vec<mpsc::Sender<MediaRequest>>,
     /// Held across the `try_send`, so a placement and the command it
     /// routes are one step for every other command.
-    placement: Mutex<Placement>,
+    placement: Mutex<PlacementTable>,
 }
 
-impl ShardRouter {
-    /// A router over the shards' command queues, shard i at index i.
-    pub(crate) fn new(shards: Vec<mpsc::Sender<MediaCommand>>) -> Self {
-        let placement = Mutex::new(Placement::new(shards.len()));
+impl ShardPlacement {
+    /// A placement over the shards' command queues, shard i at index i.
+    pub(crate) fn new(shards: Vec<mpsc::Sender<MediaRequest>>) -> Self {
+        let placement = Mutex::new(PlacementTable::new(shards.len()));
         Self { shards, placement }
     }
 
-    fn send(&self, shard: usize, cmd: MediaCommand) -> bool {
+    fn send(&self, shard: usize, request: MediaRequest) -> bool {
         self.shards
             .get(shard)
-            .is_some_and(|tx| tx.try_send(cmd).is_ok())
+            .is_some_and(|tx| tx.try_send(request).is_ok())
     }
 }
 
-impl MediaPlane for ShardRouter {
-    fn command(&self, cmd: MediaCommand) -> bool {
-        let Some(participant) = participant_of(&cmd).map(str::to_string) else {
-            tracing::warn!("media command without a participant; dropped");
-            return false;
-        };
+impl MediaSink for ShardPlacement {
+    fn command(&self, request: MediaRequest) -> bool {
+        let participant = request.command.participant().to_string();
         // Nothing in here panics, so a poisoned lock still holds a
         // consistent table.
         let mut placement = self.placement.lock().unwrap_or_else(|p| p.into_inner());
-        match cmd {
+        match request.command {
             MediaCommand::Join { ref room, .. } => {
                 let room = room.clone();
                 // A shard whose thread has ended takes no new rooms; its
@@ -150,7 +140,7 @@ impl MediaPlane for ShardRouter {
                 let previous = placement.shard_of(&participant);
                 // Record only once the shard took the join: a refused join
                 // leaves the table as it was.
-                if !self.send(shard, cmd) {
+                if !self.send(shard, request) {
                     return false;
                 }
                 placement.add(&participant, &room, shard);
@@ -160,20 +150,26 @@ impl MediaPlane for ShardRouter {
                 // to let go of it.
                 if let Some(old) = previous.filter(|old| *old != shard) {
                     let leave = MediaCommand::Leave {
-                        participant_id: participant.clone(),
+                        participant: participant.clone(),
                     };
-                    if !self.send(old, leave) {
+                    if !self.send(old, leave.into()) {
                         tracing::warn!(%participant, shard = old, "shard refused leave of a rejoined participant");
                     }
                 }
                 true
             }
             MediaCommand::Leave { .. } => match placement.remove(&participant) {
-                Some(shard) => self.send(shard, cmd),
+                Some(shard) => self.send(shard, request),
                 None => true,
             },
-            cmd => match placement.shard_of(&participant) {
-                Some(shard) => self.send(shard, cmd),
+            MediaCommand::PublisherOffer { .. }
+            | MediaCommand::SubscriberAnswer { .. }
+            | MediaCommand::Candidate { .. }
+            | MediaCommand::Publish { .. }
+            | MediaCommand::Unpublish { .. }
+            | MediaCommand::Subscribe { .. }
+            | MediaCommand::Unsubscribe { .. } => match placement.shard_of(&participant) {
+                Some(shard) => self.send(shard, request),
                 None => {
                     tracing::debug!(%participant, "media command for an unknown participant; dropped");
                     true
@@ -186,52 +182,53 @@ impl MediaPlane for ShardRouter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use signaling::media::MediaEvent;
     use tokio::sync::mpsc::error::TryRecvError;
 
-    /// A router over `n` shards with queues of `depth`, and the shards' ends.
-    fn router(n: usize, depth: usize) -> (ShardRouter, Vec<mpsc::Receiver<MediaCommand>>) {
+    /// A placement over `n` shards with queues of `depth`, and the shards' ends.
+    fn placement(n: usize, depth: usize) -> (ShardPlacement, Vec<mpsc::Receiver<MediaRequest>>) {
         let (txs, rxs) = (0..n).map(|_| mpsc::channel(depth)).unzip();
-        (ShardRouter::new(txs), rxs)
+        (ShardPlacement::new(txs), rxs)
     }
 
-    fn join(room: &str, pid: &str) -> MediaCommand {
-        let (events, _) = mpsc::channel::<MediaEvent>(1);
-        MediaCommand::Join {
+    fn join(room: &str, pid: &str) -> MediaRequest {
+        let (events, _) = mpsc::channel(1);
+        let join = MediaCommand::Join {
+            participant: pid.into(),
             room: room.into(),
-            participant_id: pid.into(),
             can_publish: true,
             auto_subscribe: true,
-            events,
-        }
+        };
+        MediaRequest::join(join, events)
     }
 
-    fn leave(pid: &str) -> MediaCommand {
+    fn leave(pid: &str) -> MediaRequest {
         MediaCommand::Leave {
-            participant_id: pid.into(),
+            participant: pid.into(),
         }
+        .into()
     }
 
-    fn offer(pid: &str) -> MediaCommand {
+    fn offer(pid: &str) -> MediaRequest {
         MediaCommand::PublisherOffer {
-            participant_id: pid.into(),
+            participant: pid.into(),
             sdp: "v=0".into(),
         }
+        .into()
     }
 
     /// Drains every shard: per shard, (kind, participant) in order.
-    fn drain(rxs: &mut [mpsc::Receiver<MediaCommand>]) -> Vec<Vec<(&'static str, String)>> {
+    fn drain(rxs: &mut [mpsc::Receiver<MediaRequest>]) -> Vec<Vec<(&'static str, String)>> {
         rxs.iter_mut()
             .map(|rx| {
                 let mut got = Vec::new();
-                while let Ok(cmd) = rx.try_recv() {
+                while let Ok(MediaRequest { command: cmd, .. }) = rx.try_recv() {
                     let kind = match &cmd {
                         MediaCommand::Join { .. } => "join",
                         MediaCommand::Leave { .. } => "leave",
                         MediaCommand::PublisherOffer { .. } => "offer",
                         _ => "other",
                     };
-                    got.push((kind, participant_of(&cmd).unwrap_or("").to_string()));
+                    got.push((kind, cmd.participant().to_string()));
                 }
                 got
             })
@@ -244,7 +241,7 @@ mod tests {
 
     #[test]
     fn a_room_lives_on_one_shard_and_new_rooms_go_to_the_least_loaded() {
-        let (r, mut rxs) = router(3, 16);
+        let (r, mut rxs) = placement(3, 16);
         assert!(r.command(join("a", "a1")));
         assert!(r.command(join("b", "b1")));
         assert!(r.command(join("a", "a2")));
@@ -272,7 +269,7 @@ mod tests {
 
     #[test]
     fn an_empty_room_is_forgotten_and_placed_anew() {
-        let (r, mut rxs) = router(2, 16);
+        let (r, mut rxs) = placement(2, 16);
         assert!(r.command(join("big", "x1")));
         assert!(r.command(join("big", "x2")));
         assert!(r.command(join("small", "s1")));
@@ -303,7 +300,7 @@ mod tests {
 
     #[test]
     fn commands_for_unknown_participants_go_nowhere_and_are_accepted() {
-        let (r, mut rxs) = router(2, 16);
+        let (r, mut rxs) = placement(2, 16);
         assert!(r.command(offer("ghost")));
         assert!(r.command(leave("ghost")));
         assert!(r.command(join("a", "p")));
@@ -319,7 +316,7 @@ mod tests {
 
     #[test]
     fn a_refused_join_changes_nothing() {
-        let (r, mut rxs) = router(2, 1);
+        let (r, mut rxs) = placement(2, 1);
         assert!(r.command(join("a", "a1")));
         assert!(r.command(join("b", "b1")));
         // Both queues are full now; room c would go to shard 0 (a tie).
@@ -342,7 +339,7 @@ mod tests {
 
     #[test]
     fn a_refused_command_reports_false() {
-        let (r, mut rxs) = router(1, 1);
+        let (r, mut rxs) = placement(1, 1);
         assert!(r.command(join("a", "p")));
         assert!(!r.command(offer("p")), "queue full");
         assert_eq!(drain(&mut rxs), vec![cmds(&[("join", "p")])]);
@@ -353,7 +350,7 @@ mod tests {
 
     #[test]
     fn rejoining_with_the_same_id_moves_the_participant() {
-        let (r, mut rxs) = router(2, 16);
+        let (r, mut rxs) = placement(2, 16);
         assert!(r.command(join("a", "p")));
         assert!(r.command(join("b", "q")));
         // Same room again: the shard replaces it itself; counted once.
@@ -382,7 +379,7 @@ mod tests {
 
     #[test]
     fn new_rooms_avoid_a_shard_that_has_stopped() {
-        let (r, mut rxs) = router(2, 16);
+        let (r, mut rxs) = placement(2, 16);
         assert!(r.command(join("a", "a1")));
         let stopped = rxs.remove(0);
         drop(stopped);
@@ -402,7 +399,7 @@ mod tests {
 
     #[test]
     fn one_shard_takes_everything() {
-        let (r, mut rxs) = router(1, 16);
+        let (r, mut rxs) = placement(1, 16);
         for i in 0..5 {
             assert!(r.command(join(&format!("room{i}"), &format!("p{i}"))));
         }

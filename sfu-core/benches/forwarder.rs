@@ -1,7 +1,7 @@
 //! Benchmarks of the routing core alone: no str0m, no SRTP, no sockets.
 //!
 //! - `fanout/N`: one publisher and N-1 negotiated subscribers in one room;
-//!   one call to `Router::forward` per packet. Throughput is counted in
+//!   one call to `Forwarder::forward` per packet. Throughput is counted in
 //!   forwarded packets (one per subscriber), so criterion reports forwarded
 //!   packets/s.
 //! - `many_to_many/10`: ten participants, each publishing one track and
@@ -16,12 +16,13 @@
 //!   dependency descriptor parse (`rtp_dd::parse`, what `dd::signal` runs
 //!   once per incoming packet).
 //!
-//! Run with `cargo bench -p sfu-core --bench router`.
+//! Run with `cargo bench -p sfu-core --bench forwarder`.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use sfu_core::TrackKind;
 use sfu_core::demux;
+use sfu_core::forwarder::{DdSignal, Forwarder, PacketMeta, ParticipantKey, TrackKey};
 use sfu_core::rewrite::Rewriter;
-use sfu_core::router::{DdSignal, Kind, PacketMeta, ParticipantKey, Router, TrackKey};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 use str0m::media::Mid;
@@ -32,20 +33,20 @@ const TS_STEP: u32 = 3000;
 /// A room of `n` participants; `publishers` of them publish one video track
 /// each, and every participant is subscribed (and negotiated) to every track
 /// but its own.
-fn room(n: usize, publishers: usize) -> (Router, Vec<TrackKey>) {
-    let mut r = Router::default();
+fn room(n: usize, publishers: usize) -> (Forwarder, Vec<TrackKey>) {
+    let mut r = Forwarder::default();
     let tracks = add_room(&mut r, "bench", n, publishers);
     assert_eq!(r.subscription_count(), publishers * (n - 1));
     (r, tracks)
 }
 
 /// Adds room `name` to `r`, as [`room`] builds it.
-fn add_room(r: &mut Router, name: &str, n: usize, publishers: usize) -> Vec<TrackKey> {
+fn add_room(r: &mut Forwarder, name: &str, n: usize, publishers: usize) -> Vec<TrackKey> {
     let people: Vec<ParticipantKey> = (0..n).map(|_| r.add_participant(name, true)).collect();
     let mut tracks = Vec::new();
     for p in people.iter().take(publishers) {
         let (t, auto) = r
-            .add_track(*p, Kind::Video, None)
+            .add_track(*p, TrackKind::Video, None)
             .expect("publisher is in the room");
         for (i, s) in auto.into_iter().enumerate() {
             assert!(r.subscribe(s, t));
@@ -112,7 +113,7 @@ fn rooms(c: &mut Criterion) {
     let size = 5usize;
     let mut g = c.benchmark_group("rooms");
     for count in [1usize, 20] {
-        let mut r = Router::default();
+        let mut r = Forwarder::default();
         let tracks: Vec<TrackKey> = (0..count)
             .flat_map(|i| add_room(&mut r, &format!("room{i}"), size, size))
             .collect();

@@ -1,34 +1,46 @@
-//! A virtual-time world: the media plane, lean str0m peers, and a seeded
-//! network between them. Time only moves when the world steps it.
-#![allow(dead_code, unreachable_pub, missing_docs)]
+//! A virtual-time world: a whole [`MediaPlane`], lean str0m peers
+//! ([`LeanPeer`]) as its clients, and a seeded network ([`SimNet`]) between
+//! them. Time only moves when the world steps it, so a run is the same on
+//! any machine. sfu-core's integration tests and benches build on it.
 
-use sfu_core::{Command, Event, Input, Kind, MediaConfig, MediaPlane, Output};
+use crate::netem::{Link, SimNet};
+use crate::peer::LeanPeer;
+use sfu_core::{Input, MediaCommand, MediaConfig, MediaEvent, MediaPlane, Output, TrackKind};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use str0m::media::{MediaKind, Mid};
-use testkit::netem::{Link, SimNet};
-use testkit::peer::LeanPeer;
 
+/// The media plane's address: its ICE candidate.
 pub const SFU: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 7882);
 
+/// One participant: a peer per transport, and what it was told.
 pub struct Client {
+    /// Participant id, `PA_<index>`.
     pub id: String,
+    /// Its publisher transport's peer.
     pub publisher: LeanPeer,
+    /// Its subscriber transport's peer.
     pub subscriber: LeanPeer,
     /// Our publisher mids and the track ids we gave them.
     pub published: Vec<(Mid, String)>,
     /// Subscriber mid → track id.
     pub subscribed: HashMap<String, String>,
-    pub events: Vec<Event>,
+    /// Every event the plane sent it, in order.
+    pub events: Vec<MediaEvent>,
 }
 
+/// The plane, its clients and the network, on one virtual clock.
 pub struct World {
+    /// Virtual time.
     pub now: Instant,
+    /// The media plane under test.
     pub plane: MediaPlane,
     plane_timeout: Instant,
+    /// The network between the plane and the clients.
     pub net: SimNet,
+    /// Clients, in join order.
     pub clients: Vec<Client>,
     next_port: u16,
 }
@@ -38,6 +50,7 @@ fn addr(port: u16) -> SocketAddr {
 }
 
 impl World {
+    /// An empty world whose network draws from `seed`.
     pub fn new(seed: u64) -> Self {
         Self::with_config(seed, |_| {})
     }
@@ -58,7 +71,8 @@ impl World {
         }
     }
 
-    pub fn command(&mut self, cmd: Command) {
+    /// Feeds a command to the plane and carries out what follows.
+    pub fn command(&mut self, cmd: MediaCommand) {
         self.plane.handle_input(self.now, Input::Command(cmd));
         self.flush();
     }
@@ -77,7 +91,7 @@ impl World {
             subscribed: HashMap::new(),
             events: Vec::new(),
         });
-        self.command(Command::Join {
+        self.command(MediaCommand::Join {
             participant: id,
             room: room.into(),
             can_publish: true,
@@ -92,10 +106,10 @@ impl World {
             .publisher
             .offer_tracks(&[MediaKind::Audio, MediaKind::Video]);
         let id = self.clients[i].id.clone();
-        for (mid, kind) in mids.iter().zip([Kind::Audio, Kind::Video]) {
+        for (mid, kind) in mids.iter().zip([TrackKind::Audio, TrackKind::Video]) {
             let track_id = format!("TR_{i}_{mid}");
             self.clients[i].published.push((*mid, track_id.clone()));
-            self.command(Command::Publish {
+            self.command(MediaCommand::Publish {
                 participant: id.clone(),
                 track_id,
                 mid: mid.to_string(),
@@ -103,15 +117,16 @@ impl World {
                 simulcast: vec![],
             });
         }
-        self.command(Command::PublisherOffer {
+        self.command(MediaCommand::PublisherOffer {
             participant: id,
             sdp,
         });
     }
 
+    /// Client `i` leaves.
     pub fn leave(&mut self, i: usize) {
         let id = self.clients[i].id.clone();
-        self.command(Command::Leave { participant: id });
+        self.command(MediaCommand::Leave { participant: id });
     }
 
     fn client_by_addr(&mut self, a: SocketAddr) -> Option<&mut LeanPeer> {
@@ -144,7 +159,6 @@ impl World {
                         self.plane_timeout = t.max(self.now + Duration::from_micros(100));
                         break;
                     }
-                    _ => {}
                 }
             }
             for c in &mut self.clients {
@@ -160,32 +174,32 @@ impl World {
         }
     }
 
-    fn on_plane_event(&mut self, participant: &str, event: Event) {
+    fn on_plane_event(&mut self, participant: &str, event: MediaEvent) {
         let Some(i) = self.clients.iter().position(|c| c.id == participant) else {
             return;
         };
         let now = self.now;
         match &event {
-            Event::PublisherAnswer { sdp } => {
+            MediaEvent::PublisherAnswer { sdp } => {
                 self.clients[i]
                     .publisher
                     .accept_answer(sdp)
                     .expect("answer");
                 self.clients[i].publisher.poll(now);
             }
-            Event::SubscriberOffer { sdp } => {
+            MediaEvent::SubscriberOffer { sdp } => {
                 let answer = self.clients[i].subscriber.accept_offer(sdp).expect("offer");
                 self.clients[i].subscriber.poll(now);
                 let id = self.clients[i].id.clone();
                 self.plane.handle_input(
                     now,
-                    Input::Command(Command::SubscriberAnswer {
+                    Input::Command(MediaCommand::SubscriberAnswer {
                         participant: id,
                         sdp: answer,
                     }),
                 );
             }
-            Event::Subscribed { track_id, mid } => {
+            MediaEvent::Subscribed { track_id, mid } => {
                 self.clients[i]
                     .subscribed
                     .insert(mid.clone(), track_id.clone());
@@ -242,6 +256,7 @@ impl World {
         }
     }
 
+    /// Runs the world for `d`.
     pub fn advance(&mut self, d: Duration) {
         let t = self.now + d;
         self.advance_to(t);
@@ -295,6 +310,7 @@ impl World {
 /// A publisher's video track sending frames with a dependency descriptor:
 /// one frame every 30 ms, two packets per frame, written by `rtp_dd::write`.
 pub struct DdVideo {
+    /// The publishing client.
     pub client: usize,
     frame: u16,
     /// Send a keyframe this many frames from now (0: the next frame).

@@ -1,9 +1,9 @@
-//! A full `MediaPlane` in a virtual-time world (`tests/common`), split so a
-//! caller can time or count exactly one thing: one publisher datagram going
-//! into the plane and every resulting output coming out.
+//! A full `MediaPlane` in a virtual-time world ([`crate::plane_world`]),
+//! split so a caller can time or count exactly one thing: one publisher
+//! datagram going into the plane and every resulting output coming out.
 //!
-//! Shared by `benches/plane.rs` and `tests/alloc_free.rs` through `#[path]`;
-//! both declare `mod common` (the test world) at their crate root.
+//! Used by sfu-core's `plane` bench (timing) and its `alloc_free` test
+//! (counting allocations).
 //!
 //! Each round:
 //! 1. [`Rig::prepare`] (untimed): virtual time moves on by [`STEP`], the
@@ -13,9 +13,8 @@
 //! 2. [`Rig::forward`] (the measured part): the datagram goes into the plane
 //!    and the plane is polled until it asks for a timeout.
 //! 3. [`Rig::release`] (untimed): the outputs go onto the simulated network.
-#![allow(dead_code, unreachable_pub)]
 
-use crate::common::World;
+use crate::plane_world::{SFU, World};
 use sfu_core::{Input, Output, Transmit};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -152,7 +151,7 @@ impl Rig {
             self.w.now,
             Input::Datagram {
                 source: *source,
-                destination: crate::common::SFU,
+                destination: SFU,
                 contents,
             },
         );
@@ -173,7 +172,7 @@ impl Rig {
                         self.outs.push(t);
                     }
                     Output::Timeout(_) => break,
-                    _ => self.events += 1,
+                    Output::Event { .. } => self.events += 1,
                 }
             }
         }
@@ -202,7 +201,7 @@ impl Rig {
                     self.w.plane.recycle(t.contents);
                 }
                 Output::Timeout(_) => break,
-                _ => self.events += 1,
+                Output::Event { .. } => self.events += 1,
             }
         }
         self.inputs.clear();

@@ -1,0 +1,108 @@
+//! Datagram demultiplexing (RFC 7983) and remote address learning: which
+//! transport a datagram is for, by STUN username for ICE checks and by
+//! source address for everything else.
+
+use super::MediaPlane;
+use crate::demux::{self, Class};
+use crate::stats::DropReason;
+use crate::transport::TransportId;
+use std::net::SocketAddr;
+use std::time::Instant;
+use str0m::Input as RtcInput;
+use str0m::net::{DatagramRecv, Protocol, Receive};
+
+/// Remote addresses remembered per transport. ICE may try a few pairs; more
+/// than this is abuse, and the oldest mapping is forgotten.
+const MAX_ADDRS_PER_TRANSPORT: usize = 4;
+
+impl MediaPlane {
+    /// Hands a datagram to its transport. Returns the transport if str0m
+    /// took it, to be polled before the next datagram.
+    #[inline]
+    pub(super) fn on_datagram(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        buf: &[u8],
+    ) -> Option<TransportId> {
+        self.stats.datagrams_in += 1;
+        self.stats.bytes_in += buf.len() as u64;
+        if buf.len() > self.cfg.max_datagram {
+            self.stats.drop(DropReason::Oversized);
+            return None;
+        }
+        let class = demux::classify(buf);
+        let tid = match class {
+            Class::Other => {
+                self.stats.drop(DropReason::Unclassifiable);
+                return None;
+            }
+            // STUN names its transport by ufrag; that is how new addresses
+            // are learned, and it also keeps two transports from one host
+            // port apart.
+            Class::Stun => match demux::stun_local_ufrag(buf).and_then(|u| self.by_ufrag.get(u)) {
+                Some(tid) => *tid,
+                None => {
+                    self.stats.drop(DropReason::BadStun);
+                    return None;
+                }
+            },
+            Class::Dtls | Class::Rtp => match self.by_addr.get(&source) {
+                Some(tid) => *tid,
+                None => {
+                    self.stats.drop(DropReason::UnknownSource);
+                    return None;
+                }
+            },
+        };
+        let Ok(contents) = DatagramRecv::try_from(buf) else {
+            self.stats.drop(DropReason::Rejected);
+            return None;
+        };
+        let Some(tr) = self.transports.get_mut(&tid) else {
+            self.stats.drop(DropReason::UnknownSource);
+            return None;
+        };
+        let input = RtcInput::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination,
+                contents,
+            },
+        );
+        if !tr.rtc.accepts(&input) {
+            self.stats.drop(DropReason::Rejected);
+            return None;
+        }
+        if let Err(e) = tr.rtc.handle_input(input) {
+            tracing::trace!(error = %e, "datagram rejected");
+            self.stats.drop(DropReason::Rejected);
+            return None;
+        }
+        tr.last_rx = now;
+        // Safe to learn: str0m accepts a STUN message only after checking its
+        // MESSAGE-INTEGRITY (indications are refused outright).
+        if class == Class::Stun && tr.remote != Some(source) {
+            tr.remote = Some(source);
+            self.learn_addr(tid, source);
+        }
+        Some(tid)
+    }
+
+    fn learn_addr(&mut self, tid: TransportId, addr: SocketAddr) {
+        let list = self.addrs.entry(tid).or_default();
+        if !list.contains(&addr) {
+            list.push_back(addr);
+            if list.len() > MAX_ADDRS_PER_TRANSPORT
+                && let Some(old) = list.pop_front()
+                && self.by_addr.get(&old) == Some(&tid)
+            {
+                self.by_addr.remove(&old);
+            }
+        }
+        self.by_addr.insert(addr, tid);
+    }
+}

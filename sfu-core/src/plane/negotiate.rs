@@ -1,0 +1,312 @@
+//! SDP negotiation: the publisher's offers, the subscriber offers the
+//! plane makes and their answers, trickled candidates, and the subscriber
+//! m-lines, which are reused rather than stopped when their track goes
+//! away (see `IdleLine`).
+
+use super::{IdleLine, MediaPlane, SubState};
+use crate::api::{MediaEvent, Output, Target, TrackKind};
+use crate::forwarder::{ParticipantKey, TrackKey, Unsubscribed};
+use std::time::Instant;
+use str0m::Candidate;
+use str0m::change::{SdpAnswer, SdpOffer};
+use str0m::media::{Direction, MediaKind, Mid};
+
+impl MediaPlane {
+    pub(super) fn publisher_offer(&mut self, now: Instant, p: ParticipantKey, sdp: &str) {
+        if !self.may_publish(p) {
+            return;
+        }
+        let Some(ps) = self.participants.get(&p) else {
+            return;
+        };
+        let tid = match ps.publisher {
+            Some(tid) => tid,
+            None => {
+                let Some(tid) = self.new_transport(now, p) else {
+                    return;
+                };
+                if let Some(ps) = self.participants.get_mut(&p) {
+                    ps.publisher = Some(tid);
+                }
+                tid
+            }
+        };
+        let offer = match SdpOffer::from_sdp_string(sdp) {
+            Ok(o) => o,
+            Err(e) => {
+                self.emit(
+                    p,
+                    MediaEvent::Error {
+                        message: format!("unparsable offer: {e}"),
+                    },
+                );
+                return;
+            }
+        };
+        let Some(tr) = self.transports.get_mut(&tid) else {
+            return;
+        };
+        match tr.rtc.sdp_api().accept_offer(offer) {
+            Ok(answer) => {
+                // New m-lines may map SSRCs differently; learn them again.
+                tr.rx.clear();
+                let sdp = answer.to_sdp_string();
+                self.emit(p, MediaEvent::PublisherAnswer { sdp });
+            }
+            Err(e) => self.emit(
+                p,
+                MediaEvent::Error {
+                    message: format!("offer refused: {e}"),
+                },
+            ),
+        }
+        self.mark_dirty(tid);
+    }
+
+    pub(super) fn subscriber_answer(&mut self, now: Instant, p: ParticipantKey, sdp: &str) {
+        let Some(tid) = self.participants.get(&p).and_then(|ps| ps.subscriber) else {
+            return;
+        };
+        let Some(tr) = self.transports.get_mut(&tid) else {
+            return;
+        };
+        let Some(pending) = tr.pending_offer.take() else {
+            self.emit(
+                p,
+                MediaEvent::Error {
+                    message: "no subscriber offer is pending".into(),
+                },
+            );
+            return;
+        };
+        let answer = match SdpAnswer::from_sdp_string(sdp) {
+            Ok(a) => a,
+            Err(e) => {
+                tr.pending_offer = Some(pending);
+                self.emit(
+                    p,
+                    MediaEvent::Error {
+                        message: format!("unparsable answer: {e}"),
+                    },
+                );
+                return;
+            }
+        };
+        if let Err(e) = tr.rtc.sdp_api().accept_answer(pending, answer) {
+            self.emit(
+                p,
+                MediaEvent::Error {
+                    message: format!("answer refused: {e}"),
+                },
+            );
+            return;
+        }
+        let renegotiate = std::mem::take(&mut tr.renegotiate);
+        let (cache_packets, cache_age) = (self.cfg.rtx_cache_packets, self.cfg.rtx_cache_age);
+        let lines = self.pending_lines(p);
+        let Some(tr) = self.transports.get_mut(&tid) else {
+            return;
+        };
+        for mid in lines {
+            if let Some(tx) = tr.rtc.direct_api().stream_tx_by_mid(mid, None) {
+                tx.set_rtx_cache(cache_packets, cache_age, None);
+            }
+        }
+        self.go_live(now, p);
+        self.mark_dirty(tid);
+        if renegotiate {
+            self.negotiate(now, p);
+        }
+    }
+
+    pub(super) fn remote_candidate(&mut self, p: ParticipantKey, target: Target, cand: &str) {
+        let Some(ps) = self.participants.get(&p) else {
+            return;
+        };
+        let tid = match target {
+            Target::Publisher => ps.publisher,
+            Target::Subscriber => ps.subscriber,
+        };
+        let Some(tr) = tid.and_then(|tid| self.transports.get_mut(&tid)) else {
+            return;
+        };
+        let line = cand.strip_prefix("a=").unwrap_or(cand);
+        match Candidate::from_sdp_string(line) {
+            Ok(c) => tr.rtc.add_remote_candidate(c),
+            Err(e) => tracing::debug!(error = %e, "ignoring unparsable candidate"),
+        }
+    }
+
+    pub(super) fn subscribe(&mut self, p: ParticipantKey, track: TrackKey) -> bool {
+        if !self.forwarder.subscribe(p, track) {
+            return false;
+        }
+        let Some((kind, _)) = self.forwarder.track(track) else {
+            return false;
+        };
+        if let Some(ps) = self.participants.get_mut(&p) {
+            ps.subs.push(SubState {
+                track,
+                kind,
+                mid: None,
+                live: false,
+                reused: None,
+            });
+        }
+        true
+    }
+
+    /// Frees the subscriber's m-line for reuse and tells the subscriber.
+    pub(super) fn end_subscription(&mut self, u: Unsubscribed) {
+        let track_id = self.tracks.get(&u.track).map(|m| m.id.clone());
+        let Some(ps) = self.participants.get_mut(&u.subscriber) else {
+            return;
+        };
+        let Some(i) = ps.subs.iter().position(|s| s.track == u.track) else {
+            return;
+        };
+        let mut s = ps.subs.swap_remove(i);
+        if let Some(mid) = s.mid {
+            // Not live yet: the forwarder never had the line's state.
+            let rewriter = s.reused.take().filter(|_| !s.live).unwrap_or(u.rewriter);
+            ps.idle.push(IdleLine {
+                mid,
+                kind: s.kind,
+                rewriter,
+            });
+            ps.deactivate.push(mid);
+        }
+        if let Some(track_id) = track_id {
+            self.emit(u.subscriber, MediaEvent::Unsubscribed { track_id });
+        }
+    }
+
+    /// Subscriptions with an m-line that the forwarder does not route to yet.
+    fn pending_lines(&self, p: ParticipantKey) -> Vec<Mid> {
+        self.participants
+            .get(&p)
+            .map(|ps| {
+                ps.subs
+                    .iter()
+                    .filter(|s| !s.live)
+                    .filter_map(|s| s.mid)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Starts routing to every negotiated m-line of `p` that is not live.
+    fn go_live(&mut self, now: Instant, p: ParticipantKey) {
+        let mut live = Vec::new();
+        if let Some(ps) = self.participants.get_mut(&p) {
+            for s in ps.subs.iter_mut().filter(|s| !s.live) {
+                let Some(mid) = s.mid else { continue };
+                s.live = true;
+                live.push((s.track, mid, s.reused.take().unwrap_or_default()));
+            }
+        }
+        for (track, mid, rewriter) in live {
+            self.forwarder.set_out_line(p, track, mid, rewriter);
+            // A new subscriber needs a keyframe to start decoding.
+            self.request_keyframe(now, track);
+        }
+    }
+
+    /// Makes a subscriber offer for whatever changed, or remembers to once
+    /// the pending one is answered.
+    pub(super) fn negotiate(&mut self, now: Instant, p: ParticipantKey) {
+        let Some(ps) = self.participants.get(&p) else {
+            return;
+        };
+        let tid = match ps.subscriber {
+            Some(tid) => tid,
+            None => {
+                let Some(tid) = self.new_transport(now, p) else {
+                    return;
+                };
+                if let Some(ps) = self.participants.get_mut(&p) {
+                    ps.subscriber = Some(tid);
+                }
+                tid
+            }
+        };
+        let Some(tr) = self.transports.get_mut(&tid) else {
+            return;
+        };
+        if tr.pending_offer.is_some() {
+            tr.renegotiate = true;
+            return;
+        }
+        let Some(ps) = self.participants.get(&p) else {
+            return;
+        };
+        // (index in subs, track id, publisher id) for each new subscription.
+        let todo: Vec<(usize, String, String)> = ps
+            .subs
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.mid.is_none())
+            .filter_map(|(i, s)| {
+                let meta = self.tracks.get(&s.track)?;
+                let publisher = self.participants.get(&meta.publisher)?.id.clone();
+                Some((i, meta.id.clone(), publisher))
+            })
+            .collect();
+        let Some(ps) = self.participants.get_mut(&p) else {
+            return;
+        };
+        let mut api = tr.rtc.sdp_api();
+        let mut added = Vec::new();
+        for (i, track_id, publisher) in todo {
+            let sub = &mut ps.subs[i];
+            let mid = match ps.idle.iter().position(|l| l.kind == sub.kind) {
+                Some(pos) => {
+                    let line = ps.idle.swap_remove(pos);
+                    ps.deactivate.retain(|m| *m != line.mid);
+                    api.set_direction(line.mid, Direction::SendOnly);
+                    sub.reused = Some(line.rewriter);
+                    line.mid
+                }
+                None => api.add_media(
+                    match sub.kind {
+                        TrackKind::Audio => MediaKind::Audio,
+                        TrackKind::Video => MediaKind::Video,
+                    },
+                    Direction::SendOnly,
+                    Some(publisher),
+                    Some(track_id.clone()),
+                    None,
+                ),
+            };
+            sub.mid = Some(mid);
+            added.push((track_id, mid));
+        }
+        for mid in ps.deactivate.drain(..) {
+            api.set_direction(mid, Direction::Inactive);
+        }
+        let id = ps.id.clone();
+        for (track_id, mid) in added {
+            self.outputs.push_back(Output::Event {
+                participant: id.clone(),
+                event: MediaEvent::Subscribed {
+                    track_id,
+                    mid: mid.to_string(),
+                },
+            });
+        }
+        match api.apply() {
+            Some((offer, pending)) => {
+                tr.pending_offer = Some(pending);
+                self.outputs.push_back(Output::Event {
+                    participant: id,
+                    event: MediaEvent::SubscriberOffer {
+                        sdp: offer.to_sdp_string(),
+                    },
+                });
+            }
+            // Only a still-active line changed hands: nothing to negotiate.
+            None => self.go_live(now, p),
+        }
+        self.mark_dirty(tid);
+    }
+}

@@ -1,0 +1,152 @@
+//! Time: each transport's str0m timeout in one heap, deferred keyframe
+//! requests, and the periodic sweep for participants whose media went
+//! silent.
+
+use super::{MediaPlane, PState};
+use crate::api::{MediaConfig, MediaEvent};
+use crate::transport::TransportId;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::{Duration, Instant};
+
+/// Longest gap between two sweeps for silent participants. A silent
+/// participant is reported at most this much (or a quarter of the ICE
+/// timeout, if shorter) after its deadline; in exchange the plane keeps no
+/// per-participant timer.
+const MAX_SWEEP_PERIOD: Duration = Duration::from_secs(1);
+
+/// Stale timer entries tolerated beyond one per transport before the heap is
+/// rebuilt; keeps it small when busy transports re-arm on every batch.
+const TIMER_SLACK: usize = 32;
+
+impl MediaPlane {
+    pub(super) fn next_deadline(&mut self, now: Instant) -> Instant {
+        let sweep = (!self.participants.is_empty()).then_some(self.next_sweep);
+        [
+            self.next_transport_timeout(),
+            self.forwarder
+                .next_keyframe_due(self.cfg.keyframe_min_interval),
+            sweep,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(now + self.cfg.ice_timeout)
+    }
+
+    /// The earliest live timer entry, dropping stale ones on top.
+    fn next_transport_timeout(&mut self) -> Option<Instant> {
+        while let Some(&Reverse((at, tid))) = self.timers.peek() {
+            if self
+                .transports
+                .get(&tid)
+                .is_some_and(|tr| tr.next_timeout == Some(at))
+            {
+                return Some(at);
+            }
+            self.timers.pop();
+        }
+        None
+    }
+
+    /// Records what str0m asked for after a poll.
+    #[inline]
+    pub(super) fn arm(&mut self, tid: TransportId, at: Option<Instant>) {
+        let Some(tr) = self.transports.get_mut(&tid) else {
+            return;
+        };
+        if tr.next_timeout == at {
+            // Its entry is still in the heap.
+            return;
+        }
+        tr.next_timeout = at;
+        if let Some(at) = at {
+            self.timers.push(Reverse((at, tid)));
+            if self.timers.len() > 2 * self.transports.len() + TIMER_SLACK {
+                self.rebuild_timers();
+            }
+        }
+    }
+
+    /// Drops every stale timer entry, keeping the heap's allocation.
+    fn rebuild_timers(&mut self) {
+        let mut v = std::mem::take(&mut self.timers).into_vec();
+        v.clear();
+        v.extend(
+            self.transports
+                .iter()
+                .filter_map(|(id, tr)| tr.next_timeout.map(|at| Reverse((at, *id)))),
+        );
+        self.timers = BinaryHeap::from(v);
+    }
+
+    fn media_deadline(&self, p: &PState) -> Option<Instant> {
+        if p.timed_out {
+            return None;
+        }
+        [p.publisher, p.subscriber]
+            .into_iter()
+            .flatten()
+            .filter_map(|tid| self.transports.get(&tid))
+            .map(|tr| tr.last_rx)
+            .max()
+            .map(|last| last + self.cfg.ice_timeout)
+    }
+
+    pub(super) fn on_timeout(&mut self, now: Instant) {
+        while let Some(&Reverse((at, tid))) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            if let Some(tr) = self.transports.get_mut(&tid)
+                && tr.next_timeout == Some(at)
+            {
+                // Re-armed when polled.
+                tr.next_timeout = None;
+                if !tr.dirty {
+                    tr.dirty = true;
+                    self.dirty.push_back(tid);
+                }
+            }
+        }
+        let mut tracks = std::mem::take(&mut self.due);
+        self.forwarder
+            .due_keyframe_requests(now, self.cfg.keyframe_min_interval, &mut tracks);
+        for track in tracks.drain(..) {
+            self.send_keyframe_request(track);
+        }
+        self.due = tracks;
+        if now >= self.next_sweep {
+            self.next_sweep = now + sweep_period(&self.cfg);
+            self.sweep_silent(now);
+        }
+    }
+
+    /// Reports participants whose transports have been silent past the ICE
+    /// timeout.
+    fn sweep_silent(&mut self, now: Instant) {
+        let mut timed_out = std::mem::take(&mut self.timed_out);
+        timed_out.extend(
+            self.participants
+                .iter()
+                .filter(|(_, p)| self.media_deadline(p).is_some_and(|d| d <= now))
+                .map(|(k, _)| *k),
+        );
+        for p in timed_out.drain(..) {
+            if let Some(ps) = self.participants.get_mut(&p) {
+                ps.timed_out = true;
+            }
+            tracing::info!("participant media timed out");
+            self.emit(p, MediaEvent::Timeout);
+        }
+        self.timed_out = timed_out;
+    }
+}
+
+/// How often silent participants are looked for.
+pub(super) fn sweep_period(cfg: &MediaConfig) -> Duration {
+    (cfg.ice_timeout / 4)
+        .min(MAX_SWEEP_PERIOD)
+        .max(Duration::from_millis(1))
+}

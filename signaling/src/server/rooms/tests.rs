@@ -1,0 +1,174 @@
+//! The registry's unit tests, and the test doubles other server modules'
+//! tests share (a recording media sink, joined participants).
+
+use super::*;
+use crate::proto::TrackKind;
+use crate::server::outbox::Signal;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+#[derive(Default)]
+pub(crate) struct Media {
+    refuse: AtomicBool,
+    leaves: Mutex<Vec<String>>,
+}
+
+impl MediaSink for Media {
+    fn command(&self, request: MediaRequest) -> bool {
+        if let MediaCommand::Leave { participant } = &request.command {
+            self.leaves.lock().unwrap().push(participant.clone());
+        }
+        !self.refuse.load(Ordering::Relaxed)
+    }
+}
+
+pub(crate) const LIMITS: LogLimits = LogLimits {
+    max_entries: 64,
+    max_bytes: 1 << 20,
+};
+
+pub(crate) fn setup() -> (Rooms, Arc<Media>, Arc<Metrics>) {
+    let media = Arc::new(Media::default());
+    let metrics = Arc::new(Metrics::default());
+    (
+        Rooms::new(media.clone(), metrics.clone(), LIMITS),
+        media,
+        metrics,
+    )
+}
+
+pub(crate) fn req(identity: &str, outbox: Outbox) -> JoinRequest {
+    JoinRequest {
+        room: "r".into(),
+        identity: identity.into(),
+        name: identity.into(),
+        grants: Grants::default(),
+        auto_subscribe: true,
+        max_participants: 10,
+        outbox,
+        events: tokio::sync::mpsc::channel(1).0,
+    }
+}
+
+/// A joined participant: its id, outbox, connection signal and the
+/// join answer.
+pub(crate) struct Joiner {
+    pub(crate) pid: String,
+    pub(crate) outbox: Outbox,
+    pub(crate) sig: Arc<Signal>,
+    pub(crate) joined: Joined,
+}
+
+pub(crate) fn join_with(rooms: &Rooms, identity: &str, depth: usize) -> Joiner {
+    let sig = Signal::new();
+    let outbox = Outbox::new(sig.clone(), depth);
+    let joined = rooms.join(req(identity, outbox.clone())).unwrap();
+    Joiner {
+        pid: joined.participant_id.clone(),
+        outbox,
+        sig,
+        joined,
+    }
+}
+
+/// Everything queued for `j` right now.
+pub(crate) async fn drain(j: &Joiner) -> Vec<Queued> {
+    let mut v = Vec::new();
+    while let Ok(q) =
+        tokio::time::timeout(std::time::Duration::from_millis(5), j.outbox.recv(&j.sig)).await
+    {
+        v.push(q);
+    }
+    v
+}
+
+#[tokio::test]
+async fn a_full_outbox_kicks_the_slow_consumer() {
+    let (rooms, _, _) = setup();
+    let a = join_with(&rooms, "a", 8);
+    let b = join_with(&rooms, "b", 1);
+    // Bob never drains: one event fits, the second overflows.
+    for cid in ["1", "2"] {
+        let t = TrackPublish::new(cid, cid, TrackKind::Audio, "opus");
+        rooms.publish("r", &a.pid, t, 8).unwrap();
+    }
+    assert_eq!(b.sig.kicked().await, Kick::Leave(LeaveReason::Disconnected));
+}
+
+#[test]
+fn every_removal_path_removes_once() {
+    let (rooms, media, _) = setup();
+    let a = join_with(&rooms, "a", 8);
+    let b = join_with(&rooms, "b", 8);
+    let c = join_with(&rooms, "c", 8);
+    let (a_id, b_id) = (a.pid.clone(), b.pid.clone());
+
+    rooms.remove("r", &a.pid).unwrap();
+    assert_eq!(rooms.remove("r", &a.pid), Err(RoomError::NotFound));
+    assert!(!rooms.leave("r", &a.pid, a.sig.id(), LeaveReason::Disconnected));
+    // Only the connection that reads the outbox may leave for it.
+    assert!(!rooms.leave("r", &b.pid, a.sig.id(), LeaveReason::Left));
+    assert!(rooms.leave("r", &b.pid, b.sig.id(), LeaveReason::Left));
+    assert!(!rooms.leave("r", &b.pid, b.sig.id(), LeaveReason::Left));
+    assert_eq!(rooms.close("r"), Ok(1));
+    assert!(!rooms.leave("r", &c.pid, c.sig.id(), LeaveReason::Disconnected));
+    assert_eq!(rooms.close("r"), Err(RoomError::NoRoom));
+    assert_eq!(
+        *media.leaves.lock().unwrap(),
+        vec![a_id.clone(), b_id, c.pid.clone()]
+    );
+    assert_eq!(rooms.counts(), Counts::default());
+}
+
+#[tokio::test]
+async fn others_hear_a_removal_exactly_once() {
+    let (rooms, _, _) = setup();
+    let a = join_with(&rooms, "a", 8);
+    let b = join_with(&rooms, "b", 8);
+    rooms.remove("r", &a.pid).unwrap();
+    assert!(!rooms.leave("r", &a.pid, a.sig.id(), LeaveReason::Disconnected));
+    let _ = rooms.remove("r", &a.pid);
+    let left = drain(&b)
+        .await
+        .into_iter()
+        .filter(|q| {
+            matches!(q, Queued::Msg(ServerMessage::ParticipantLeft { participant_id, .. })
+                if *participant_id == a.pid)
+        })
+        .count();
+    assert_eq!(left, 1);
+}
+
+#[test]
+fn a_refused_join_leaves_no_trace() {
+    let (rooms, media, metrics) = setup();
+    media.refuse.store(true, Ordering::Relaxed);
+    let o = Outbox::new(Signal::new(), 8);
+    assert_eq!(
+        rooms.join(req("a", o)).map(|_| ()),
+        Err(RoomError::MediaUnavailable)
+    );
+    assert_eq!(rooms.counts(), Counts::default());
+    assert!(rooms.list().is_empty());
+    let mut s = String::new();
+    metrics.render(Default::default(), &mut s);
+    assert!(s.contains("sfu_joins_total 0"));
+}
+
+#[test]
+fn commands_for_a_removed_participant_are_not_sent() {
+    let (rooms, _, _) = setup();
+    let a = join_with(&rooms, "a", 8);
+    let _keep_room = join_with(&rooms, "b", 8);
+    rooms.remove("r", &a.pid).unwrap();
+    let cmd = MediaCommand::PublisherOffer {
+        participant: a.pid.clone(),
+        sdp: String::new(),
+    };
+    assert_eq!(rooms.command("r", &a.pid, cmd), Err(RoomError::Gone));
+    let t = TrackPublish::new("x", "0", TrackKind::Video, "VP8");
+    assert_eq!(
+        rooms.publish("r", &a.pid, t, 8).map(|_| ()),
+        Err(RoomError::Gone)
+    );
+}
