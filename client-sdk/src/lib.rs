@@ -67,6 +67,14 @@ pub use room::{
 pub use rtp_packet::{RtpExtension, RtpPacket};
 pub use track::{LocalTrack, RemoteTrack, RemoteTrackInfo, TrackSpec};
 
+/// Hooks for the workspace's own tests, with the `test-util` feature:
+/// the group-key state machine on its own, to drive on virtual time. Never
+/// enable the feature in an app.
+#[cfg(feature = "test-util")]
+pub mod test_util {
+    pub use crate::room::{Coordinator, CoordinatorConfig, Output};
+}
+
 /// The protocol types that appear in this crate's API, re-exported so apps
 /// need no direct dependency on `signaling`.
 pub use signaling::proto::{

@@ -6,10 +6,13 @@
 //! server can and cannot learn.
 
 mod chat;
+mod chat_outbox;
+mod commit_policy;
 mod coordinator;
 mod events;
 mod keys;
 mod media;
+mod roster_check;
 
 pub use events::{DecryptFailures, RoomEvent, RoomEvents, RosterMember, SignalingState};
 pub use media::{DecryptedFrame, MediaSender, RemoteMedia, SendFrameError};
@@ -19,6 +22,9 @@ use crate::events::{CloseReason, Event, Events};
 use crate::options::ConnectOptions;
 use crate::participant::Participant;
 use crate::track::TrackSpec;
+#[cfg(feature = "test-util")]
+pub use coordinator::{Coordinator, CoordinatorConfig, Output};
+#[cfg(not(feature = "test-util"))]
 use coordinator::{Coordinator, CoordinatorConfig, Output};
 use e2ee::frame::{DecryptConfig, Suite, base_key_len};
 use e2ee::group::{MlsClient, MlsConfig};
