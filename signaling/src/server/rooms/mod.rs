@@ -9,17 +9,17 @@
 //! `participant_left`) exactly once whichever path removes it first.
 //! Nothing under the lock waits: media commands and outboxes only enqueue.
 //!
-//! MLS operations are in `mls.rs`, suspension and resume in `resume.rs`.
+//! MLS operations are in `mls_broadcast.rs`, suspension and resume in `resume.rs`.
 
-mod mls;
+mod mls_broadcast;
 mod resume;
 
-pub(crate) use mls::MlsError;
+pub(crate) use mls_broadcast::MlsError;
 pub(crate) use resume::{ResumeError, ResumeRequest};
 
+use super::delivery_log::{DeliveryLog, LogLimits, Logged};
 use super::ids;
 use super::metrics::Metrics;
-use super::mls::{LogLimits, Logged, MlsRoom};
 use super::outbox::{Delivery, Kick, Outbox, Queued};
 use crate::media::{MediaCommand, MediaEvent, MediaPlane};
 use crate::proto::{
@@ -84,7 +84,7 @@ struct Room {
     by_identity: HashMap<String, String>,
     /// Track id → publisher participant id.
     tracks: HashMap<String, String>,
-    mls: MlsRoom,
+    mls: DeliveryLog,
     next_order: u64,
 }
 
@@ -94,7 +94,7 @@ impl Room {
             members: HashMap::new(),
             by_identity: HashMap::new(),
             tracks: HashMap::new(),
-            mls: MlsRoom::new(limits),
+            mls: DeliveryLog::new(limits),
             next_order: 0,
         }
     }
