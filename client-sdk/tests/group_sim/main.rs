@@ -194,10 +194,19 @@ fn a_ghost_added_through_the_server_is_flagged_by_the_others() {
         );
     }
     assert!(w.nodes[alice].mismatches.is_empty(), "alice was told of it");
-    // Nothing more is reported while it lasts.
+    // To bob and carol the ghost is a member nobody announced, so the
+    // first of them in line (bob) removes it; alice, who was told it is
+    // present, then flags it missing from the group after the grace period.
     w.run_for(Duration::from_secs(60));
     assert_eq!(w.now - flagged_at, Duration::from_secs(60));
+    assert!(w.agree(&nodes, &names), "the ghost is removed");
+    let removal = w.commits.iter().rfind(|c| c.accepted).expect("a commit");
+    assert_eq!(removal.from, w.nodes[nodes[1]].pid);
     assert!(nodes[1..].iter().all(|&i| w.nodes[i].mismatches.len() == 1));
+    assert_eq!(
+        w.nodes[alice].mismatches,
+        [(Vec::new(), vec!["ghost".to_owned()])]
+    );
 }
 
 #[test]
@@ -246,6 +255,20 @@ fn a_withheld_commit_is_flagged_by_the_member_it_was_withheld_from() {
     );
     for &i in &honest {
         assert!(w.nodes[i].mismatches.is_empty());
+    }
+    // Carol, seeing dave's KeyPackage but no commit, takes her turn to add
+    // him; refused for an epoch that is gone, she waits a takeover delay
+    // before trying again instead of retrying every round trip.
+    let carol_pid = &w.nodes[nodes[2]].pid;
+    let refused: Vec<_> = w
+        .commits
+        .iter()
+        .filter(|c| c.from == *carol_pid && !c.accepted)
+        .map(|c| c.at)
+        .collect();
+    assert!(!refused.is_empty());
+    for pair in refused.windows(2) {
+        assert!(pair[1] - pair[0] >= config().takeover_delay, "{refused:?}");
     }
 }
 
