@@ -7,7 +7,7 @@
 use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters};
 use signaling::proto::TrackKind;
 
-/// A codec a [`Peer`](crate::Peer) offers and accepts.
+/// A codec a [`Peer`](crate::transport::Peer) offers and accepts.
 ///
 /// Every codec negotiates `transport-cc` and generic NACK (RFC 4585); video
 /// codecs also negotiate PLI and FIR keyframe requests. Audio NACK is not

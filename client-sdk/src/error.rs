@@ -47,7 +47,8 @@ pub enum ProtocolError {
     Closed,
 }
 
-/// Why [`Participant::connect`](crate::Participant::connect) failed.
+/// Why [`connect`](crate::connect) (or
+/// [`Participant::connect`](crate::transport::Participant::connect)) failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConnectError {
@@ -70,7 +71,7 @@ pub enum ConnectError {
         message: String,
     },
     /// Connecting and joining took longer than
-    /// [`ConnectOptions::connect_timeout`](crate::ConnectOptions::connect_timeout).
+    /// [`ConnectOptions::connect_timeout`](crate::config::ConnectOptions::connect_timeout).
     #[error("no answer from the server within {0:?}")]
     Timeout(Duration),
     /// The server broke the protocol, or refused the join for another reason.
@@ -107,6 +108,18 @@ pub enum PublishError {
     Peer(#[from] PeerError),
     /// The session is closed.
     #[error("session closed")]
+    Closed,
+}
+
+/// Why waiting on a [`Room`](crate::Room) ended without what it waited for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WaitError {
+    /// Not within the time given.
+    #[error("not reached within {0:?}")]
+    Timeout(Duration),
+    /// The room or its transport closed first.
+    #[error("closed before it was reached")]
     Closed,
 }
 

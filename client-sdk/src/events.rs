@@ -1,4 +1,4 @@
-//! What a [`Participant`](crate::Participant) tells the app.
+//! What a [`Participant`](crate::transport::Participant) tells the app.
 
 use crate::track::RemoteTrack;
 use signaling::proto::{ErrorCode, LeaveReason, ParticipantInfo, Target, TrackInfo};
@@ -40,7 +40,7 @@ impl From<RTCPeerConnectionState> for ConnectionState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CloseReason {
-    /// [`Participant::leave`](crate::Participant::leave) was called.
+    /// [`Participant::leave`](crate::transport::Participant::leave) was called.
     Left,
     /// The server ended the session.
     Server(LeaveReason),
@@ -155,7 +155,7 @@ impl Events {
     }
 
     /// The next event. After [`Event::Closed`] nothing more comes, and
-    /// `None` is returned once the [`Participant`](crate::Participant) has
+    /// `None` is returned once the [`Participant`](crate::transport::Participant) has
     /// been dropped.
     pub async fn recv(&mut self) -> Option<Event> {
         self.rx.recv().await

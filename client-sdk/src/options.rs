@@ -1,4 +1,4 @@
-//! Configuration of a [`Participant`](crate::Participant) and of a bare [`Peer`](crate::Peer).
+//! Configuration of a [`Participant`](crate::transport::Participant) and of a bare [`Peer`](crate::transport::Peer).
 
 use crate::codec::Codec;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -86,7 +86,7 @@ impl IceOptions {
     }
 }
 
-/// Configuration of one [`Peer`](crate::Peer).
+/// Configuration of one [`Peer`](crate::transport::Peer).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PeerConfig {
@@ -95,7 +95,7 @@ pub struct PeerConfig {
     /// Codecs offered and accepted, in order of preference.
     pub codecs: Vec<Codec>,
     /// Packets buffered per inbound track before new ones are dropped (and
-    /// counted in [`InboundTrack::dropped`](crate::InboundTrack::dropped)).
+    /// counted in [`InboundTrack::dropped`](crate::transport::InboundTrack::dropped)).
     pub track_queue: usize,
     /// `SO_RCVBUF`/`SO_SNDBUF` for the UDP sockets, in bytes; 0 keeps the
     /// OS default (about 200 KiB on Linux, which a burst of video
@@ -124,7 +124,7 @@ impl PeerConfig {
     }
 }
 
-/// Options for [`Participant::connect`](crate::Participant::connect).
+/// Options for [`Participant::connect`](crate::transport::Participant::connect).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ConnectOptions {

@@ -1,4 +1,4 @@
-//! Tracks as a [`Participant`](crate::Participant) sees them: what it
+//! Tracks as a [`Participant`](crate::transport::Participant) sees them: what it
 //! publishes, and what it receives from the others.
 
 use crate::codec::Codec;
@@ -44,7 +44,7 @@ impl TrackSpec {
 }
 
 /// A published track. Dropping it does not unpublish it; see
-/// [`Participant::unpublish_track`](crate::Participant::unpublish_track).
+/// [`Participant::unpublish_track`](crate::transport::Participant::unpublish_track).
 #[derive(Debug)]
 pub struct LocalTrack {
     outbound: OutboundTrack,

@@ -4,7 +4,9 @@
 
 mod common;
 
-use client_sdk::{Codec, Peer, PeerConfig, TrackKind, TrackSpec};
+use client_sdk::proto::TrackKind;
+use client_sdk::transport::{Peer, PeerConfig};
+use client_sdk::{Codec, TrackSpec};
 use common::{LIMIT, Seen, collect_and_check, next_seen, payload, relay};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -125,13 +127,13 @@ async fn writing_before_connecting_is_refused() {
         .expect("track");
     assert_eq!(
         track.write_rtp(vec![1, 2, 3], 0, false).await,
-        Err(client_sdk::WriteError::NotConnected)
+        Err(client_sdk::transport::WriteError::NotConnected)
     );
     let mut h264 = Codec::vp8();
     h264.name = "H264".into();
     assert!(matches!(
         alice.add_track(&TrackSpec::new("x", h264)).await,
-        Err(client_sdk::PeerError::CodecNotConfigured(_))
+        Err(client_sdk::transport::PeerError::CodecNotConfigured(_))
     ));
     alice.close().await;
 }

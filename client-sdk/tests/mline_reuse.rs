@@ -5,9 +5,10 @@
 
 mod common;
 
-use client_sdk::{
-    Codec, ConnectOptions, Event, Events, Participant, RemoteTrack, Target, TrackSpec,
-};
+use client_sdk::config::ConnectOptions;
+use client_sdk::proto::Target;
+use client_sdk::transport::{Event, Events, Participant, RemoteTrack};
+use client_sdk::{Codec, TrackSpec};
 use common::{LIMIT, collect_and_check, mock_sfu, payload};
 use std::time::Duration;
 
@@ -32,7 +33,7 @@ async fn next_subscribed(events: &mut Events) -> RemoteTrack {
     }
 }
 
-async fn send(track: &client_sdk::LocalTrack, cid: &str, range: std::ops::Range<u32>) {
+async fn send(track: &client_sdk::transport::LocalTrack, cid: &str, range: std::ops::Range<u32>) {
     for i in range {
         track
             .write_rtp(payload(cid, i), i * 3000, true)
@@ -99,7 +100,7 @@ async fn a_reused_mline_ends_the_old_track_and_feeds_the_new_one() {
     assert_eq!(t2.info().track_id, "TR_second");
     assert_eq!(t2.info().mid, mid, "same m-line");
     assert_eq!(t2.info().participant_id, mock_sfu::OTHER);
-    assert_eq!(t2.info().kind, client_sdk::TrackKind::Video);
+    assert_eq!(t2.info().kind, client_sdk::proto::TrackKind::Video);
     assert_eq!(t2.info().codec, "VP8");
     // The mock applies the answer asynchronously; let it settle.
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -5,7 +5,9 @@
 
 mod common;
 
-use client_sdk::{Codec, IceCandidate, Peer, PeerConfig, PeerEvent, PeerEvents, TrackSpec};
+use client_sdk::proto::IceCandidate;
+use client_sdk::transport::{Peer, PeerConfig, PeerEvent, PeerEvents};
+use client_sdk::{Codec, TrackSpec};
 use common::{LIMIT, collect_and_check, payload};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -5,10 +5,10 @@
 
 mod common;
 
-use client_sdk::{
-    CloseReason, Codec, ConnectError, ConnectOptions, Event, Events, Participant, RemoteTrack,
-    Target, TrackSpec,
-};
+use client_sdk::config::ConnectOptions;
+use client_sdk::proto::Target;
+use client_sdk::transport::{Event, Events, Participant, RemoteTrack};
+use client_sdk::{CloseReason, Codec, ConnectError, TrackSpec};
 use common::{LIMIT, collect_and_check, mock_sfu, payload};
 use futures_util::{SinkExt, StreamExt};
 use std::collections::HashMap;
@@ -185,8 +185,8 @@ async fn a_session_publishes_and_receives_through_signaling() {
     assert_eq!(published, 2);
 
     for (cid, kind) in [
-        ("mic", client_sdk::TrackKind::Audio),
-        ("cam", client_sdk::TrackKind::Video),
+        ("mic", client_sdk::proto::TrackKind::Audio),
+        ("cam", client_sdk::proto::TrackKind::Video),
     ] {
         let track = tracks
             .get_mut(&mock_sfu::track_id(cid))

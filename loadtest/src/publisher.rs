@@ -6,7 +6,8 @@ use crate::clock::now_us;
 use crate::frame::{FrameBuf, FrameHeader, MediaKind};
 use crate::pacing::{AudioPacing, VideoPacing};
 use crate::state::{Shared, Slot};
-use client_sdk::{Codec, MediaSender, Room, Target, TrackSpec};
+use client_sdk::proto::Target;
+use client_sdk::{Codec, MediaSender, Room, TrackSpec};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -95,9 +96,8 @@ pub async fn run(
     }
     // Frames written before the transport is up would only be dropped.
     if !senders.is_empty() {
-        let participant = room.participant();
         let connected = tokio::select! {
-            r = participant.wait_connected(Target::Publisher, PUBLISH_LIMIT) => r,
+            r = room.wait_connected(Target::Publisher, PUBLISH_LIMIT) => r,
             () = ended.cancelled() => return,
         };
         if let Err(e) = connected {

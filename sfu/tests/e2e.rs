@@ -2,9 +2,10 @@
 //! (client-sdk on webrtc-rs): an interop test between two independent
 //! WebRTC stacks. Every wait is bounded; only 127.0.0.1 is used.
 
-use client_sdk::{
-    Codec, ConnectError, ConnectOptions, Event, Events, LocalTrack, Participant, Target, TrackSpec,
-};
+use client_sdk::config::ConnectOptions;
+use client_sdk::proto::Target;
+use client_sdk::transport::{Event, Events, LocalTrack, Participant};
+use client_sdk::{Codec, ConnectError, TrackSpec};
 use futures_util::{SinkExt, StreamExt};
 use signaling::proto::LeaveReason;
 use signaling::token::{Claims, Grants, TokenKeys};

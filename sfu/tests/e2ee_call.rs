@@ -9,7 +9,10 @@
 mod support;
 
 use base64::Engine as _;
-use client_sdk::{Codec, ConnectOptions, Participant, RoomOptions, Target, TrackSpec};
+use client_sdk::config::ConnectOptions;
+use client_sdk::proto::Target;
+use client_sdk::transport::Participant;
+use client_sdk::{Codec, RoomOptions, TrackSpec};
 use std::time::Duration;
 use support::udpcapture::UdpCapture;
 use support::wsproxy::WsProxy;
@@ -94,7 +97,6 @@ async fn three_members_decrypt_each_other_and_the_server_sees_no_plaintext() {
     for m in &members {
         tracks.push(m.publish_av().await);
         m.room
-            .participant()
             .wait_connected(Target::Publisher, LIMIT)
             .await
             .unwrap_or_else(|e| {

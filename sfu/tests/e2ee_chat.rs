@@ -128,8 +128,7 @@ async fn a_member_whose_session_is_gone_rejoins_and_decrypts_again() {
     }
     assert_eq!(alice.room.verification_code(), bob.room.verification_code());
     bob.room
-        .participant()
-        .wait_connected(client_sdk::Target::Publisher, support::LIMIT)
+        .wait_connected(client_sdk::proto::Target::Publisher, support::LIMIT)
         .await
         .expect("published again");
     // A remote track shows once its first packet arrives: keep sending.

@@ -9,7 +9,10 @@
 
 mod support;
 
-use client_sdk::{ConnectOptions, Event, Participant, RoomOptions, Target};
+use client_sdk::RoomOptions;
+use client_sdk::config::ConnectOptions;
+use client_sdk::proto::Target;
+use client_sdk::transport::{Event, Participant};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::{LIMIT, Member, frame, frame_index, open_by_hand, sframe_header};
@@ -76,7 +79,6 @@ async fn joins_and_leaves_rotate_keys_without_stopping_media() {
         .expect("publish");
     alice
         .room
-        .participant()
         .wait_connected(Target::Publisher, LIMIT)
         .await
         .expect("connected");

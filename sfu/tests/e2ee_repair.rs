@@ -12,7 +12,8 @@
 
 mod support;
 
-use client_sdk::{Codec, DecryptedFrame, RoomOptions, Target, TrackSpec};
+use client_sdk::proto::Target;
+use client_sdk::{Codec, DecryptedFrame, RoomOptions, TrackSpec};
 use std::collections::{BTreeSet, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -171,7 +172,6 @@ async fn video_lost_on_the_way_to_the_sfu_is_repaired_for_every_frame() {
         .expect("publish cam");
     alice
         .room
-        .participant()
         .wait_connected(Target::Publisher, LIMIT)
         .await
         .expect("publisher connected");

@@ -6,7 +6,8 @@
 
 mod support;
 
-use client_sdk::{RoomOptions, Target};
+use client_sdk::RoomOptions;
+use client_sdk::proto::Target;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 use support::wsproxy::{Dir, WsProxy};
@@ -72,7 +73,6 @@ async fn media_flows(room: &str, members: &[Member; 2], names: [&str; 2]) {
     for m in members {
         tracks.push(m.publish_av().await);
         m.room
-            .participant()
             .wait_connected(Target::Publisher, LIMIT)
             .await
             .unwrap_or_else(|e| panic!("{room}: publisher connected: {e}"));

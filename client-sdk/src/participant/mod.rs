@@ -147,7 +147,9 @@ impl Participant {
     /// (auto-subscribe): they appear as [`Event::TrackSubscribed`].
     ///
     /// ```no_run
-    /// use client_sdk::{ConnectError, ConnectOptions, Participant};
+    /// use client_sdk::ConnectError;
+    /// use client_sdk::config::ConnectOptions;
+    /// use client_sdk::transport::Participant;
     ///
     /// # async fn run(token: &str) {
     /// match Participant::connect("ws://127.0.0.1:7880/rtc", token, ConnectOptions::default()).await {

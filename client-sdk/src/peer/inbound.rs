@@ -112,10 +112,10 @@ impl MediaStream {
     }
 }
 
-/// One remote track arriving on a [`Peer`](crate::Peer): a queue of its RTP
+/// One remote track arriving on a [`Peer`](crate::transport::Peer): a queue of its RTP
 /// packets, and the way to ask its sender for a keyframe.
 ///
-/// Packets are queued up to [`PeerConfig::track_queue`](crate::PeerConfig::track_queue);
+/// Packets are queued up to [`PeerConfig::track_queue`](crate::transport::PeerConfig::track_queue);
 /// when the app falls further behind, new packets are dropped and counted.
 /// RTCP (receiver reports, NACK, TWCC feedback) is handled inside the
 /// transport whether or not the app reads.

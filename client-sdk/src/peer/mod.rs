@@ -75,11 +75,12 @@ impl PeerEvents {
 ///
 /// It runs the `webrtc` default interceptors (NACK generator and responder,
 /// sender and receiver reports, transport-wide congestion control feedback),
-/// uses max-bundle, and gathers candidates as [`IceOptions`](crate::IceOptions)
-/// say. A [`Participant`](crate::Participant) has two of them.
+/// uses max-bundle, and gathers candidates as [`IceOptions`](crate::config::IceOptions)
+/// say. A [`Participant`](crate::transport::Participant) has two of them.
 ///
 /// ```no_run
-/// use client_sdk::{Codec, Peer, PeerConfig, PeerEvent, TrackSpec};
+/// use client_sdk::transport::{Peer, PeerConfig, PeerEvent};
+/// use client_sdk::{Codec, TrackSpec};
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let (alice, _alice_events) = Peer::new(PeerConfig::loopback()).await?;

@@ -19,7 +19,7 @@ use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::rtp_transceiver::{RtpSender, RtpTransceiver};
 
-/// A local track on a [`Peer`](crate::Peer), sending RTP packets whose
+/// A local track on a [`Peer`](crate::transport::Peer), sending RTP packets whose
 /// payload, timestamp and marker the app chooses.
 ///
 /// The SDK fills in the SSRC, payload type and sequence numbers, and keeps a

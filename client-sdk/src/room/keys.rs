@@ -177,6 +177,7 @@ impl Keys {
 
     /// Every SFrame key this member holds right now, as `(kid, key, salt)`:
     /// for tests that prove what a member can and cannot decrypt.
+    #[cfg(feature = "test-util")]
     pub(crate) fn held_keys(&self) -> Vec<(u64, Vec<u8>, Vec<u8>)> {
         self.lock().decryptor.held_keys()
     }

@@ -6,25 +6,31 @@
 //! server can and cannot learn.
 
 mod chat;
+mod chat_outbox;
+mod commit_policy;
 mod coordinator;
 mod events;
 mod keys;
 mod media;
+mod roster_check;
 
 pub use events::{DecryptFailures, RoomEvent, RoomEvents, RosterMember, SignalingState};
 pub use media::{DecryptedFrame, MediaSender, RemoteMedia, SendFrameError};
 
-use crate::error::{ConnectError, PublishError};
+use crate::error::{ConnectError, PeerError, PublishError, WaitError};
 use crate::events::{CloseReason, Event, Events};
 use crate::options::ConnectOptions;
 use crate::participant::Participant;
 use crate::track::TrackSpec;
+#[cfg(feature = "test-util")]
+pub use coordinator::{Coordinator, CoordinatorConfig, Output};
+#[cfg(not(feature = "test-util"))]
 use coordinator::{Coordinator, CoordinatorConfig, Output};
 use e2ee::frame::{DecryptConfig, Suite, base_key_len};
 use e2ee::group::{MlsClient, MlsConfig};
 use keys::Keys;
 use media::SenderSlot;
-use signaling::proto::TrackKind;
+use signaling::proto::{Target, TrackKind};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
@@ -195,35 +201,8 @@ impl std::fmt::Debug for Room {
 ///
 /// The room is usable at once; frames sent before this member holds a
 /// group key fail with [`SendFrameError::NoKey`]. [`Room::wait_for_keys`]
-/// waits for the first epoch.
-///
-/// ```no_run
-/// use client_sdk::{Codec, RoomEvent, RoomOptions, TrackSpec};
-/// use std::time::Duration;
-///
-/// # async fn run(token: &str) -> Result<(), Box<dyn std::error::Error>> {
-/// let (room, mut events) =
-///     client_sdk::connect("ws://127.0.0.1:7880/rtc", token, RoomOptions::default()).await?;
-/// room.wait_for_keys(Duration::from_secs(10)).await?;
-/// let mic = room.publish(TrackSpec::new("mic", Codec::opus())).await?;
-/// mic.send_frame(b"an encoded opus frame", 960, false).await?;
-/// room.send_chat("hello").await?;
-/// while let Some(event) = events.recv().await {
-///     match event {
-///         RoomEvent::TrackSubscribed(mut track) => {
-///             if let Some(frame) = track.recv().await {
-///                 println!("{} sent {} bytes", frame.identity, frame.data.len());
-///             }
-///         }
-///         RoomEvent::VerificationCodeChanged(code) => println!("compare: {code}"),
-///         RoomEvent::Chat { from, text } => println!("{from}: {text}"),
-///         _ => {}
-///     }
-/// }
-/// room.leave().await;
-/// # Ok(())
-/// # }
-/// ```
+/// waits for the first epoch. The [crate documentation](crate) shows the
+/// whole flow.
 pub async fn connect(
     url: &str,
     token: &str,
@@ -281,12 +260,6 @@ impl Room {
         &self.shared.identity
     }
 
-    /// The underlying participant (signaling and transports) of the
-    /// current session.
-    pub fn participant(&self) -> Arc<Participant> {
-        self.shared.participant()
-    }
-
     /// Publishes an end-to-end encrypted track. The SDK encrypts,
     /// packetizes and sends each frame given to [`MediaSender::send_frame`].
     pub async fn publish(&self, spec: TrackSpec) -> Result<MediaSender, PublishError> {
@@ -330,17 +303,25 @@ impl Room {
         lock(&self.shared.snapshot).verification_code.clone()
     }
 
+    /// Waits until a media transport is connected. The publisher connects
+    /// after the first [`Room::publish`], the subscriber after the server's
+    /// first offer; frames sent before the publisher is connected are lost.
+    pub async fn wait_connected(&self, target: Target, timeout: Duration) -> Result<(), WaitError> {
+        let participant = self.shared.participant();
+        match participant.wait_connected(target, timeout).await {
+            Ok(()) => Ok(()),
+            Err(PeerError::Timeout(t)) => Err(WaitError::Timeout(t)),
+            Err(_) => Err(WaitError::Closed),
+        }
+    }
+
     /// Waits until this member holds a group key; returns the epoch.
-    pub async fn wait_for_keys(&self, timeout: Duration) -> Result<u64, crate::PeerError> {
+    pub async fn wait_for_keys(&self, timeout: Duration) -> Result<u64, WaitError> {
         self.wait_for_epoch(0, timeout).await
     }
 
     /// Waits until this member reaches an epoch at or after `epoch`.
-    pub async fn wait_for_epoch(
-        &self,
-        epoch: u64,
-        timeout: Duration,
-    ) -> Result<u64, crate::PeerError> {
+    pub async fn wait_for_epoch(&self, epoch: u64, timeout: Duration) -> Result<u64, WaitError> {
         let mut rx = self.epoch.clone();
         let wait = async {
             loop {
@@ -350,13 +331,13 @@ impl Room {
                     return Ok(e);
                 }
                 if rx.changed().await.is_err() {
-                    return Err(crate::PeerError::Closed);
+                    return Err(WaitError::Closed);
                 }
             }
         };
         tokio::time::timeout(timeout, wait)
             .await
-            .map_err(|_| crate::PeerError::Timeout(timeout))?
+            .map_err(|_| WaitError::Timeout(timeout))?
     }
 
     /// Frames dropped so far, by reason.
@@ -365,9 +346,9 @@ impl Room {
     }
 
     /// Every SFrame key this member holds now, as `(kid, key, salt)`. Only
-    /// for tests that prove forward secrecy and the server's ignorance;
-    /// never log or transmit these.
-    #[doc(hidden)]
+    /// for tests that prove forward secrecy and the server's ignorance
+    /// (the `test-util` feature); never log or transmit these.
+    #[cfg(feature = "test-util")]
     pub fn held_sframe_keys_for_tests(&self) -> Vec<(u64, Vec<u8>, Vec<u8>)> {
         self.shared.keys.held_keys()
     }

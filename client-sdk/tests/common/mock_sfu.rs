@@ -11,9 +11,8 @@
 //! `sendonly` again, the media going on with the same SSRC.
 
 use super::LIMIT;
-use client_sdk::{
-    Codec, InboundTrack, OutboundTrack, Peer, PeerConfig, PeerEvent, PeerEvents, TrackSpec,
-};
+use client_sdk::transport::{InboundTrack, OutboundTrack, Peer, PeerConfig, PeerEvent, PeerEvents};
+use client_sdk::{Codec, TrackSpec};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use signaling::proto::{ClientMessage, ServerMessage, Target, TrackInfo};

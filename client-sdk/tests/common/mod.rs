@@ -4,7 +4,7 @@
 
 pub mod mock_sfu;
 
-use client_sdk::{InboundTrack, Peer, PeerEvent, PeerEvents};
+use client_sdk::transport::{InboundTrack, Peer, PeerEvent, PeerEvents};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -87,8 +87,8 @@ pub async fn collect_and_check(
     cid: &str,
     n: u32,
     track: &mut impl PacketSource,
-) -> Vec<client_sdk::RtpPacket> {
-    let mut got: Vec<Option<client_sdk::RtpPacket>> = vec![None; n as usize];
+) -> Vec<client_sdk::transport::RtpPacket> {
+    let mut got: Vec<Option<client_sdk::transport::RtpPacket>> = vec![None; n as usize];
     let mut missing = n;
     while missing > 0 {
         let Ok(packet) = tokio::time::timeout(LIMIT, track.next_packet()).await else {
@@ -115,7 +115,7 @@ pub async fn collect_and_check(
         }
         *slot = Some(packet);
     }
-    let got: Vec<client_sdk::RtpPacket> = got.into_iter().flatten().collect();
+    let got: Vec<client_sdk::transport::RtpPacket> = got.into_iter().flatten().collect();
     for (i, packet) in got.iter().enumerate() {
         assert_eq!(
             packet.sequence_number,
@@ -129,17 +129,23 @@ pub async fn collect_and_check(
 /// Anything packets can be read from.
 pub trait PacketSource {
     /// The next packet, or `None` once the track ended.
-    fn next_packet(&mut self) -> impl std::future::Future<Output = Option<client_sdk::RtpPacket>>;
+    fn next_packet(
+        &mut self,
+    ) -> impl std::future::Future<Output = Option<client_sdk::transport::RtpPacket>>;
 }
 
-impl PacketSource for client_sdk::InboundTrack {
-    fn next_packet(&mut self) -> impl std::future::Future<Output = Option<client_sdk::RtpPacket>> {
+impl PacketSource for client_sdk::transport::InboundTrack {
+    fn next_packet(
+        &mut self,
+    ) -> impl std::future::Future<Output = Option<client_sdk::transport::RtpPacket>> {
         self.recv()
     }
 }
 
-impl PacketSource for client_sdk::RemoteTrack {
-    fn next_packet(&mut self) -> impl std::future::Future<Output = Option<client_sdk::RtpPacket>> {
+impl PacketSource for client_sdk::transport::RemoteTrack {
+    fn next_packet(
+        &mut self,
+    ) -> impl std::future::Future<Output = Option<client_sdk::transport::RtpPacket>> {
         self.recv()
     }
 }

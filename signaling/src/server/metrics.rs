@@ -1,6 +1,6 @@
 //! Signaling counters and their Prometheus text form.
 
-use super::mls::EntryKind;
+use super::delivery_log::EntryKind;
 use crate::proto::{ErrorCode, LeaveReason};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};

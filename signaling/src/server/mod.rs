@@ -30,18 +30,18 @@
 //! session state machine (`session/`). Rooms live in a registry (`rooms/`)
 //! where every change, with its media command and broadcasts, happens under
 //! the room's lock; each room is also the MLS delivery service for its group
-//! (`mls.rs`: an ordered, bounded log of opaque messages, one commit per
+//! ([`delivery_log`]: an ordered, bounded log of opaque messages, one commit per
 //! epoch). Room events, MLS entries and media events reach a participant
 //! through its outbox (`outbox.rs`), which outlives a lost connection for
 //! the resume grace period.
 
 mod admin;
 mod config;
+pub mod delivery_log;
 mod error;
 mod ids;
 mod limits;
 mod metrics;
-mod mls;
 mod outbox;
 mod rooms;
 mod session;

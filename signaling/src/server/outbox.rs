@@ -7,8 +7,8 @@
 //! is *suspended*: the outbox keeps queueing (up to a larger bound) with no
 //! reader, and a resuming connection [`attach`](Outbox::attach)es to it.
 
+use super::delivery_log::Logged;
 use super::metrics::Metrics;
-use super::mls::Logged;
 use crate::proto::{LeaveReason, ServerMessage};
 use sfu_core::MediaEvent;
 use std::collections::VecDeque;

@@ -1,8 +1,8 @@
 //! State shared by every connection and the admin API.
 
 use super::config::SignalingConfig;
+use super::delivery_log::LogLimits;
 use super::metrics::{Gauges, Metrics};
-use super::mls::LogLimits;
 use super::rooms::Rooms;
 use crate::media::MediaSink;
 use std::sync::Arc;

@@ -16,18 +16,18 @@
 //! the commands sent from here under the room's lock, so it never learns of
 //! a member or a track this registry does not have.
 //!
-//! MLS operations are in `mls.rs`, suspension and resume in `resume.rs`,
-//! the unit tests and their shared doubles in `tests.rs`.
+//! MLS operations are in `mls_broadcast.rs`, suspension and resume in
+//! `resume.rs`, the unit tests and their shared doubles in `tests.rs`.
 
-mod mls;
+mod mls_broadcast;
 mod resume;
 
-pub(crate) use mls::MlsError;
+pub(crate) use mls_broadcast::MlsError;
 pub(crate) use resume::{ResumeError, ResumeRequest};
 
+use super::delivery_log::{DeliveryLog, LogLimits, Logged};
 use super::ids;
 use super::metrics::Metrics;
-use super::mls::{LogLimits, Logged, MlsRoom};
 use super::outbox::{Kick, Outbox, Queued, SendOutcome};
 use crate::media::{self, EventSender, MediaRequest, MediaSink};
 use crate::proto::{
@@ -92,7 +92,7 @@ struct Room {
     by_identity: HashMap<String, String>,
     /// Track id → publisher participant id.
     tracks: HashMap<String, String>,
-    mls: MlsRoom,
+    mls: DeliveryLog,
     next_order: u64,
 }
 
@@ -102,7 +102,7 @@ impl Room {
             members: HashMap::new(),
             by_identity: HashMap::new(),
             tracks: HashMap::new(),
-            mls: MlsRoom::new(limits),
+            mls: DeliveryLog::new(limits),
             next_order: 0,
         }
     }

@@ -4,8 +4,8 @@
 
 use super::{Rooms, broadcast_mls};
 use crate::proto::{MlsInfo, RoomState};
+use crate::server::delivery_log::{Gap, Logged};
 use crate::server::ids;
-use crate::server::mls::{Gap, Logged};
 use crate::server::outbox::{Outbox, Signal};
 use crate::token::Grants;
 use std::sync::Arc;

@@ -3,12 +3,12 @@
 //! It does no socket IO and never waits: the WebSocket driver (`ws.rs`)
 //! feeds it parsed input and writes out whatever it pushes to [`Out`].
 //! Every method returns a [`Flow`] saying whether the connection goes on.
-//! Joining and resuming are in `join.rs`, the MLS messages in `mls.rs`.
+//! Joining and resuming are in `join.rs`, the MLS messages in `mls_inbound.rs`.
 
 mod join;
-mod mls;
+mod mls_inbound;
 
-use super::mls::Logged;
+use super::delivery_log::Logged;
 use super::outbox::{Kick, Outbox, Queued, Signal};
 use super::rooms::RoomError;
 use super::state::Shared;

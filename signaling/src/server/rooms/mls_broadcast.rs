@@ -4,7 +4,7 @@
 
 use super::{Rooms, broadcast_mls, delivered};
 use crate::proto::ServerMessage;
-use crate::server::mls::{CommitMsg, CommitRefusal, NotMember};
+use crate::server::delivery_log::{CommitMsg, CommitRefusal, NotMember};
 
 /// Why an MLS message was not appended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,7 +96,7 @@ impl Rooms {
 mod tests {
     use super::super::tests::{drain, join_with, setup};
     use crate::proto::{LeaveReason, MlsEntry, ServerMessage};
-    use crate::server::mls::CommitMsg;
+    use crate::server::delivery_log::CommitMsg;
     use crate::server::outbox::Queued;
 
     fn commit(epoch: u64, added: Vec<String>) -> CommitMsg {

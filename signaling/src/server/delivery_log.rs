@@ -7,6 +7,9 @@
 //! delivery order at every member. It never decodes a message: it sees
 //! opaque base64 strings plus the metadata the clients declare (epochs, and
 //! the participant ids a commit adds and removes).
+//!
+//! Public so that tests elsewhere in the workspace can drive clients against
+//! the real delivery rules without a server.
 
 use super::ids;
 use crate::proto::{MlsEntry, MlsInfo, ServerMessage};
@@ -15,17 +18,23 @@ use std::sync::Arc;
 
 /// How much log a room keeps for resumes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct LogLimits {
-    pub(crate) max_entries: usize,
-    pub(crate) max_bytes: usize,
+pub struct LogLimits {
+    /// Entries kept at most.
+    pub max_entries: usize,
+    /// Bytes (of the serialized entries) kept at most.
+    pub max_bytes: usize,
 }
 
 /// The kinds of log entry, for metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum EntryKind {
+pub enum EntryKind {
+    /// A participant's KeyPackage.
     KeyPackage,
+    /// A commit that won its epoch.
     Commit,
+    /// An application message (chat).
     Application,
+    /// A new group incarnation.
     Reset,
 }
 
@@ -60,11 +69,13 @@ impl EntryKind {
 
 /// One log entry, serialized once as the `mls` message every member gets.
 #[derive(Debug)]
-pub(crate) struct Logged {
-    pub(crate) seq: u64,
-    pub(crate) kind: EntryKind,
+pub struct Logged {
+    /// Its place in the log.
+    pub seq: u64,
+    /// What it holds.
+    pub kind: EntryKind,
     /// The JSON text of `ServerMessage::Mls { seq, entry }`.
-    pub(crate) text: String,
+    pub text: String,
 }
 
 impl Logged {
@@ -76,41 +87,49 @@ impl Logged {
     }
 
     /// Its size as the log counts it.
-    pub(crate) fn bytes(&self) -> usize {
+    pub fn bytes(&self) -> usize {
         self.text.len()
     }
 }
 
 /// Why a commit was not accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CommitRefusal {
+pub enum CommitRefusal {
     /// The sender is not a member of the group (as the commits declared).
     NotMember,
     /// Another commit already took that epoch, or it was never current.
-    WrongEpoch { current: u64 },
+    WrongEpoch {
+        /// The epoch a commit must claim now.
+        current: u64,
+    },
 }
 
 /// The sender is not a member of the group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct NotMember;
+pub struct NotMember;
 
 /// A resume asked for entries the log no longer holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Gap;
+pub struct Gap;
 
 /// A commit as the sender declared it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct CommitMsg {
-    pub(crate) epoch: u64,
-    pub(crate) commit: String,
-    pub(crate) welcome: Option<String>,
-    pub(crate) added: Vec<String>,
-    pub(crate) removed: Vec<String>,
+pub struct CommitMsg {
+    /// The epoch it commits from.
+    pub epoch: u64,
+    /// The commit (base64, opaque).
+    pub commit: String,
+    /// The Welcome for the added members (base64, opaque), if any.
+    pub welcome: Option<String>,
+    /// Participant ids it adds.
+    pub added: Vec<String>,
+    /// Participant ids it removes.
+    pub removed: Vec<String>,
 }
 
 /// One room's group as the delivery service tracks it.
 #[derive(Debug)]
-pub(crate) struct MlsRoom {
+pub struct DeliveryLog {
     group_id: String,
     /// The epoch the next commit must claim.
     epoch: u64,
@@ -126,8 +145,9 @@ pub(crate) struct MlsRoom {
     limits: LogLimits,
 }
 
-impl MlsRoom {
-    pub(crate) fn new(limits: LogLimits) -> Self {
+impl DeliveryLog {
+    /// An empty log; [`DeliveryLog::found`] starts the first group.
+    pub fn new(limits: LogLimits) -> Self {
         Self {
             group_id: ids::random_hex128(),
             epoch: 0,
@@ -142,7 +162,7 @@ impl MlsRoom {
 
     /// The room has nobody else: `founder` creates a new group. The old
     /// log is of no use to anyone and is dropped; sequence numbers go on.
-    pub(crate) fn found(&mut self, founder: &str) {
+    pub fn found(&mut self, founder: &str) {
         self.new_incarnation(founder);
         self.log.clear();
         self.log_bytes = 0;
@@ -157,7 +177,7 @@ impl MlsRoom {
     }
 
     /// The group as a participant joining or resuming now sees it.
-    pub(crate) fn info(&self, founder: bool) -> MlsInfo {
+    pub fn info(&self, founder: bool) -> MlsInfo {
         MlsInfo {
             group_id: self.group_id.clone(),
             epoch: self.epoch,
@@ -166,27 +186,28 @@ impl MlsRoom {
         }
     }
 
-    pub(crate) fn is_member(&self, pid: &str) -> bool {
+    /// Whether `pid` is a member, as the commits declared.
+    pub fn is_member(&self, pid: &str) -> bool {
         self.claimed.contains(pid)
     }
 
-    #[cfg(test)]
-    pub(crate) fn last_seq(&self) -> u64 {
+    /// The sequence number of the last entry appended.
+    pub fn last_seq(&self) -> u64 {
         self.last_seq
     }
 
     /// (entries, bytes) held in the log.
-    pub(crate) fn log_size(&self) -> (usize, usize) {
+    pub fn log_size(&self) -> (usize, usize) {
         (self.log.len(), self.log_bytes)
     }
 
     /// Pending KeyPackages (participants waiting to be added).
-    pub(crate) fn pending_key_packages(&self) -> usize {
+    pub fn pending_key_packages(&self) -> usize {
         self.key_packages.len()
     }
 
     /// A participant's KeyPackage: the latest one replaces any earlier.
-    pub(crate) fn key_package(&mut self, pid: &str, key_package: String) -> Arc<Logged> {
+    pub fn key_package(&mut self, pid: &str, key_package: String) -> Arc<Logged> {
         self.key_packages
             .insert(pid.to_string(), key_package.clone());
         self.append(MlsEntry::KeyPackage {
@@ -198,7 +219,7 @@ impl MlsRoom {
     /// A commit: the first one from a member for the current epoch wins.
     /// `present` says whether a participant id is in the room; only those
     /// become members.
-    pub(crate) fn commit(
+    pub fn commit(
         &mut self,
         sender: &str,
         msg: CommitMsg,
@@ -236,7 +257,7 @@ impl MlsRoom {
 
     /// An application message from a member. Its epoch is not checked:
     /// members keep past epochs' secrets for a while.
-    pub(crate) fn application(
+    pub fn application(
         &mut self,
         sender: &str,
         epoch: u64,
@@ -257,7 +278,7 @@ impl MlsRoom {
     /// earliest-joined remaining participant) is there, a new group
     /// incarnation starts with it as founder; the returned `Reset` entry
     /// must be broadcast.
-    pub(crate) fn departed(&mut self, pid: &str, successor: Option<&str>) -> Option<Arc<Logged>> {
+    pub fn departed(&mut self, pid: &str, successor: Option<&str>) -> Option<Arc<Logged>> {
         self.claimed.remove(pid);
         self.key_packages.remove(pid);
         let founder = successor?;
@@ -273,7 +294,7 @@ impl MlsRoom {
 
     /// Every entry after `seq`, or [`Gap`] if some of them were evicted (or
     /// `seq` is ahead of the log, which only a confused client claims).
-    pub(crate) fn replay_after(&self, seq: u64) -> Result<Vec<Arc<Logged>>, Gap> {
+    pub fn replay_after(&self, seq: u64) -> Result<Vec<Arc<Logged>>, Gap> {
         if seq > self.last_seq {
             return Err(Gap);
         }
@@ -329,7 +350,7 @@ mod tests {
 
     #[test]
     fn one_commit_per_epoch_and_membership_follows_the_commits() {
-        let mut m = MlsRoom::new(BIG);
+        let mut m = DeliveryLog::new(BIG);
         m.found("a");
         let g0 = m.info(true).group_id;
         assert_eq!(g0.len(), 32);
@@ -381,7 +402,7 @@ mod tests {
 
     #[test]
     fn the_last_member_leaving_resets_the_group_for_the_earliest_remaining() {
-        let mut m = MlsRoom::new(BIG);
+        let mut m = DeliveryLog::new(BIG);
         m.found("a");
         m.commit("a", commit(0, &["b"], &[]), |_| true).unwrap();
         let g = m.info(false).group_id;
@@ -410,7 +431,7 @@ mod tests {
 
     #[test]
     fn the_log_is_bounded_and_replays_exactly_what_follows() {
-        let mut m = MlsRoom::new(LogLimits {
+        let mut m = DeliveryLog::new(LogLimits {
             max_entries: 4,
             max_bytes: 1 << 20,
         });
@@ -430,7 +451,7 @@ mod tests {
 
         // The byte bound too.
         let one = m.replay_after(5).unwrap()[0].bytes();
-        let mut m = MlsRoom::new(LogLimits {
+        let mut m = DeliveryLog::new(LogLimits {
             max_entries: 100,
             max_bytes: one * 2,
         });

@@ -3,7 +3,7 @@
 
 use super::{MAX_NAME_BYTES, Out, Session, bad_name};
 use crate::proto::{ClientMessage, ErrorCode};
-use crate::server::mls::CommitMsg;
+use crate::server::delivery_log::CommitMsg;
 use crate::server::rooms::MlsError;
 
 impl Session {

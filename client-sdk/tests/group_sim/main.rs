@@ -1,0 +1,382 @@
+//! The group-key coordinator on virtual time: real MLS clients and the
+//! server's real delivery log, driven through commit races, a silent
+//! committer, a dishonest server, a log gap, self-updates and a long chat
+//! across a reconnect. Each test covers minutes of room life in well under
+//! a second; nothing sleeps.
+
+mod world;
+
+use signaling::proto::{LeaveReason, MlsEntry, ServerMessage};
+use signaling::server::delivery_log::LogLimits;
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+use world::{LATENCY, Link, World, config};
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+/// `names` join one after the other, each once the group holds everyone
+/// before it; returns their nodes.
+fn group(w: &mut World, names: &[&str]) -> Vec<usize> {
+    let mut nodes = Vec::new();
+    for (k, name) in names.iter().enumerate() {
+        nodes.push(w.join(name));
+        let all = nodes.clone();
+        w.run_until("the group", LIMIT, |w| w.agree(&all, &names[..=k]));
+    }
+    nodes
+}
+
+#[test]
+fn simultaneous_commits_first_wins_and_the_others_recover() {
+    let mut w = World::new();
+    let mut cfg = config();
+    cfg.self_update = Some(Duration::from_secs(30));
+    let mut nodes = Vec::new();
+    for name in ["alice", "bob", "carol"] {
+        nodes.push(w.join_with(name, cfg.clone()));
+        let all = nodes.clone();
+        w.run_until("the group", LIMIT, |w| {
+            all.iter().all(|&i| w.nodes[i].epoch().is_some())
+        });
+    }
+    w.run_until("three members", LIMIT, |w| {
+        w.agree(&nodes, &["alice", "bob", "carol"])
+    });
+    let before = w.nodes[0].epoch().expect("in the group").epoch;
+    // All three entered the epoch at the same instant, so all three
+    // self-update at the same instant; dave joins just then, too.
+    let race_at = w.now + Duration::from_secs(30);
+    w.run_for(race_at - w.now - LATENCY);
+    let dave = w.join_with("dave", cfg.clone());
+    nodes.push(dave);
+    w.run_until("four members", LIMIT, |w| {
+        w.agree(&nodes, &["alice", "bob", "carol", "dave"])
+    });
+
+    let race: Vec<_> = w.commits.iter().filter(|c| c.epoch == before).collect();
+    assert_eq!(
+        race.len(),
+        3,
+        "everyone committed for epoch {before}: {race:?}"
+    );
+    assert_eq!(race.iter().filter(|c| c.accepted).count(), 1, "one winner");
+    assert!(
+        race.iter().all(|c| c.at == race[0].at),
+        "at the same instant"
+    );
+    // The losers processed the winner's commit, then dave was added.
+    let mut per_epoch: BTreeMap<u64, usize> = BTreeMap::new();
+    for c in w.commits.iter().filter(|c| c.accepted) {
+        *per_epoch.entry(c.epoch).or_default() += 1;
+    }
+    assert!(per_epoch.values().all(|n| *n == 1), "{per_epoch:?}");
+    for &i in &nodes[..3] {
+        let epochs: Vec<u64> = w.nodes[i].epochs.iter().map(|e| e.epoch).collect();
+        assert!(
+            epochs.contains(&(before + 1)),
+            "{}: {epochs:?}",
+            w.nodes[i].identity
+        );
+        assert_eq!(w.nodes[i].desyncs, 0);
+    }
+}
+
+#[test]
+fn the_next_in_line_takes_over_when_the_committer_goes_silent() {
+    let mut w = World::new();
+    let names = ["alice", "bob", "carol"];
+    let nodes = group(&mut w, &names);
+    let takeover = config().takeover_delay;
+    // Alice (leaf 0, the committer) freezes; the server still counts her.
+    w.freeze(nodes[0]);
+    let joined_at = w.now;
+    let dave = w.join("dave");
+    let live = [nodes[1], nodes[2], dave];
+    w.run_until("dave added", LIMIT, |w| {
+        w.agree(&live, &["alice", "bob", "carol", "dave"])
+    });
+    let add = w.commits.iter().rfind(|c| c.accepted).expect("a commit");
+    assert_eq!(
+        add.from, w.nodes[nodes[1]].pid,
+        "bob, second in line, took over"
+    );
+    assert!(
+        add.at >= joined_at + takeover && add.at < joined_at + 2 * takeover,
+        "after one takeover delay: {:?}",
+        add.at - joined_at
+    );
+    assert_eq!(
+        w.commits
+            .iter()
+            .filter(|c| c.added == [w.nodes[dave].pid.clone()])
+            .count(),
+        1
+    );
+
+    // The server times alice out: bob is first in line now, and removes
+    // her at once.
+    let left_at = w.now;
+    w.leave(nodes[0], LeaveReason::Disconnected);
+    w.run_until("alice removed", LIMIT, |w| {
+        w.agree(&live, &["bob", "carol", "dave"])
+    });
+    let remove = w.commits.iter().rfind(|c| c.accepted).expect("a commit");
+    assert_eq!(remove.from, w.nodes[nodes[1]].pid);
+    assert!(
+        remove.at - left_at <= 2 * LATENCY,
+        "{:?}",
+        remove.at - left_at
+    );
+    for &i in &live {
+        assert!(
+            w.nodes[i].mismatches.is_empty(),
+            "{:?}",
+            w.nodes[i].mismatches
+        );
+    }
+}
+
+/// Shifts the sequence numbers of log entries by `delta`.
+fn renumber(msg: ServerMessage, delta: i64) -> ServerMessage {
+    match msg {
+        ServerMessage::Mls { seq, entry } => ServerMessage::Mls {
+            seq: seq.checked_add_signed(delta).expect("in range"),
+            entry,
+        },
+        other => other,
+    }
+}
+
+#[test]
+fn a_ghost_added_through_the_server_is_flagged_by_the_others() {
+    let mut w = World::new();
+    let names = ["alice", "bob", "carol"];
+    let nodes = group(&mut w, &names);
+    // The server tells only alice (the committer) that a ghost joined, with
+    // a KeyPackage the attacker made, and hides the extra entry from her
+    // numbering.
+    let mut ghost = e2ee::group::MlsClient::new("ghost", Default::default()).expect("client");
+    let kp = base64_encode(&ghost.key_package().expect("kp"));
+    let alice = nodes[0];
+    let seq = w.seen_seq(alice);
+    w.inject(
+        alice,
+        ServerMessage::ParticipantJoined {
+            participant: world::participant("PA_ghost", "ghost"),
+        },
+    );
+    w.inject(
+        alice,
+        ServerMessage::Mls {
+            seq: seq + 1,
+            entry: MlsEntry::KeyPackage {
+                participant_id: "PA_ghost".into(),
+                key_package: kp,
+            },
+        },
+    );
+    w.tamper(alice, Box::new(|m| vec![renumber(m, 1)]));
+    w.run_until("the ghost in every MLS roster", LIMIT, |w| {
+        nodes.iter().all(|&i| {
+            w.nodes[i]
+                .epoch()
+                .is_some_and(|e| e.members.contains(&"ghost".to_owned()))
+        })
+    });
+    let flagged_at = w.now;
+    for &i in &nodes[1..] {
+        let n = &w.nodes[i];
+        assert_eq!(
+            n.mismatches,
+            [(vec!["ghost".to_owned()], Vec::new())],
+            "{} flags the ghost at once",
+            n.identity
+        );
+    }
+    assert!(w.nodes[alice].mismatches.is_empty(), "alice was told of it");
+    // To bob and carol the ghost is a member nobody announced, so the
+    // first of them in line (bob) removes it; alice, who was told it is
+    // present, then flags it missing from the group after the grace period.
+    w.run_for(Duration::from_secs(60));
+    assert_eq!(w.now - flagged_at, Duration::from_secs(60));
+    assert!(w.agree(&nodes, &names), "the ghost is removed");
+    let removal = w.commits.iter().rfind(|c| c.accepted).expect("a commit");
+    assert_eq!(removal.from, w.nodes[nodes[1]].pid);
+    assert!(nodes[1..].iter().all(|&i| w.nodes[i].mismatches.len() == 1));
+    assert_eq!(
+        w.nodes[alice].mismatches,
+        [(Vec::new(), vec!["ghost".to_owned()])]
+    );
+}
+
+#[test]
+fn a_withheld_commit_is_flagged_by_the_member_it_was_withheld_from() {
+    let mut w = World::new();
+    let names = ["alice", "bob", "carol"];
+    let nodes = group(&mut w, &names);
+    let before = w.nodes[nodes[2]].epoch().expect("in the group").clone();
+    // From now on carol gets no commits, and no gap in the numbering that
+    // would give the trick away.
+    let mut dropped = 0i64;
+    w.tamper(
+        nodes[2],
+        Box::new(move |m| match &m {
+            ServerMessage::Mls {
+                entry: MlsEntry::Commit { .. },
+                ..
+            } => {
+                dropped += 1;
+                Vec::new()
+            }
+            _ => vec![renumber(m, -dropped)],
+        }),
+    );
+    let dave = w.join("dave");
+    let honest = [nodes[0], nodes[1], dave];
+    w.run_until("dave added for the honest members", LIMIT, |w| {
+        w.agree(&honest, &["alice", "bob", "carol", "dave"])
+    });
+    let grace = config().mismatch_grace;
+    w.run_until("carol flags dave", LIMIT, |w| {
+        !w.nodes[nodes[2]].mismatches.is_empty()
+    });
+    let carol = &w.nodes[nodes[2]];
+    assert_eq!(carol.mismatches, [(Vec::new(), vec!["dave".to_owned()])]);
+    assert!(w.elapsed() >= grace, "only after the grace period");
+    assert_eq!(
+        carol.epoch(),
+        Some(&before),
+        "carol is stuck in the old epoch"
+    );
+    let honest_code = &w.nodes[dave].epoch().expect("dave in").code;
+    assert_ne!(
+        &before.code, honest_code,
+        "her code differs from everyone else's"
+    );
+    for &i in &honest {
+        assert!(w.nodes[i].mismatches.is_empty());
+    }
+    // Carol, seeing dave's KeyPackage but no commit, takes her turn to add
+    // him; refused for an epoch that is gone, she waits a takeover delay
+    // before trying again instead of retrying every round trip.
+    let carol_pid = &w.nodes[nodes[2]].pid;
+    let refused: Vec<_> = w
+        .commits
+        .iter()
+        .filter(|c| c.from == *carol_pid && !c.accepted)
+        .map(|c| c.at)
+        .collect();
+    assert!(!refused.is_empty());
+    for pair in refused.windows(2) {
+        assert!(pair[1] - pair[0] >= config().takeover_delay, "{refused:?}");
+    }
+}
+
+#[test]
+fn a_member_resuming_past_the_log_rejoins_the_group() {
+    let mut w = World::with_log(LogLimits {
+        max_entries: 16,
+        max_bytes: 1 << 20,
+    });
+    let names = ["alice", "bob", "carol"];
+    let nodes = group(&mut w, &names);
+    let carol = nodes[2];
+    w.disconnect(carol);
+    for i in 0..30 {
+        w.chat(nodes[0], format!("while carol is away #{i}"));
+    }
+    w.run_until("the chat is through", LIMIT, |w| {
+        w.nodes[nodes[1]].chat.len() == 30
+    });
+    w.resume(carol);
+    w.run_until("carol back in the group", LIMIT, |w| {
+        w.nodes[carol].desyncs > 0 && w.agree(&nodes, &names)
+    });
+    assert_eq!(w.nodes[carol].desyncs, 1, "one rejoin");
+    assert!(w.nodes[carol].chat.is_empty(), "what she missed is gone");
+    // Her old leaf was replaced, not kept: three members, not four.
+    assert_eq!(w.nodes[carol].epoch().expect("in").members.len(), 3);
+    w.chat(carol, "back".into());
+    w.run_until("everyone reads carol again", LIMIT, |w| {
+        nodes
+            .iter()
+            .all(|&i| w.nodes[i].chat.last() == Some(&("carol".into(), "back".into())))
+    });
+}
+
+#[test]
+fn self_updates_renew_the_keys_without_changing_the_members() {
+    let mut w = World::new();
+    let alice = w.join("alice");
+    let mut cfg = config();
+    cfg.self_update = Some(Duration::from_secs(10));
+    let bob = w.join_with("bob", cfg);
+    let both = [alice, bob];
+    w.run_until("the group", LIMIT, |w| w.agree(&both, &["alice", "bob"]));
+    let first = w.nodes[alice].epoch().expect("in").epoch;
+    w.run_for(Duration::from_secs(35));
+    assert!(w.agree(&both, &["alice", "bob"]));
+    let last = w.nodes[alice].epoch().expect("in").epoch;
+    assert_eq!(last, first + 3, "one self-update per 10 s");
+    assert!(w.commits.iter().all(|c| c.accepted));
+    // Every epoch has its own key, and both members derive the same one.
+    let keys: HashSet<&Vec<u8>> = w.nodes[alice].epochs.iter().map(|e| &e.base_key).collect();
+    assert_eq!(keys.len(), w.nodes[alice].epochs.len());
+    for e in &w.nodes[bob].epochs {
+        let a = w.nodes[alice]
+            .epochs
+            .iter()
+            .find(|a| a.epoch == e.epoch)
+            .expect("same epochs");
+        assert_eq!((&a.base_key, &a.code), (&e.base_key, &e.code));
+    }
+}
+
+#[test]
+fn a_thousand_chat_messages_survive_a_reconnect_in_one_order() {
+    const TOTAL: usize = 1000;
+    let mut w = World::new();
+    let names = ["alice", "bob", "carol"];
+    let nodes = group(&mut w, &names);
+    for (k, &node) in nodes.iter().enumerate() {
+        let count = TOTAL / 3 + usize::from(k < TOTAL % 3);
+        for i in 0..count {
+            w.chat(node, format!("{}#{i}", names[k]));
+        }
+    }
+    let bob = nodes[1];
+    w.run_until("some chat", LIMIT, |w| w.nodes[bob].chat.len() >= TOTAL / 4);
+    w.disconnect(bob);
+    w.run_for(Duration::from_secs(3));
+    assert_eq!(w.nodes[bob].link, Link::Down);
+    w.resume(bob);
+    w.run_until("every message everywhere", LIMIT, |w| {
+        nodes.iter().all(|&i| w.nodes[i].chat.len() >= TOTAL)
+    });
+    w.run_for(Duration::from_secs(5));
+    let logs: Vec<&Vec<(String, String)>> = nodes.iter().map(|&i| &w.nodes[i].chat).collect();
+    for (k, log) in logs.iter().enumerate() {
+        assert_eq!(log.len(), TOTAL, "{} got {}", names[k], log.len());
+        assert_eq!(*log, logs[0], "{}'s order differs from alice's", names[k]);
+    }
+    for (k, name) in names.iter().enumerate() {
+        let mine: Vec<&String> = logs[0]
+            .iter()
+            .filter(|(f, _)| f == name)
+            .map(|(_, t)| t)
+            .collect();
+        let count = TOTAL / 3 + usize::from(k < TOTAL % 3);
+        let want: Vec<String> = (0..count).map(|i| format!("{name}#{i}")).collect();
+        assert_eq!(
+            mine,
+            want.iter().collect::<Vec<_>>(),
+            "{name}'s messages in send order"
+        );
+    }
+    assert_eq!(w.nodes[bob].desyncs, 0, "resumed from the log, no rejoin");
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}

@@ -1,0 +1,601 @@
+//! A room on virtual time: group-key coordinators (each with its own real
+//! MLS client), the server's real delivery log, and the signaling roster
+//! events between them. No sockets, no sleeps.
+//!
+//! In the style of quinn-proto's test `Pair`: [`World::step`] moves the
+//! clock to the next thing anyone has to do (a message arriving, or a
+//! coordinator's next tick) and does it. Every message takes [`LATENCY`]
+//! one way. The server side follows the signaling server's room registry:
+//! a participant alone in the room founds the group, the earliest-joined
+//! remaining participant founds a reset one, a lost connection queues what
+//! the member misses until it resumes, and a resume replays the log after
+//! the last entry the member saw (or reports a gap).
+//!
+//! A dishonest server is played by [`World::tamper`] (rewrite or drop what
+//! one member receives) and [`World::inject`].
+
+use client_sdk::test_util::{Coordinator, CoordinatorConfig, Output};
+use e2ee::group::{MlsClient, MlsConfig};
+use signaling::proto::{
+    ClientMessage, ErrorCode, LeaveReason, ParticipantInfo, RoomState, ServerMessage,
+};
+use signaling::server::delivery_log::{
+    CommitMsg, CommitRefusal, DeliveryLog, Gap, LogLimits, Logged,
+};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// One-way delay of every message.
+pub(crate) const LATENCY: Duration = Duration::from_millis(10);
+
+/// Steps in a row that may happen without the clock moving before the
+/// world is declared stuck (a coordinator asking to be woken in the past
+/// again and again would spin a real shell).
+const MAX_STALLED_STEPS: usize = 10_000;
+
+/// The coordinator settings tests start from.
+pub(crate) fn config() -> CoordinatorConfig {
+    CoordinatorConfig {
+        takeover_delay: Duration::from_secs(2),
+        mismatch_grace: Duration::from_secs(5),
+        self_update: None,
+        sframe_nk: 16,
+        mls: MlsConfig::default(),
+    }
+}
+
+/// What a member's connection is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Link {
+    /// Messages flow both ways.
+    Up,
+    /// The connection is lost: the server queues what the member misses,
+    /// and what the member sends is lost.
+    Down,
+    /// The member's process froze: it does nothing at all, while the server
+    /// still counts it present.
+    Frozen,
+    /// It left the room.
+    Gone,
+}
+
+/// One epoch as a member saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Epoch {
+    pub(crate) epoch: u64,
+    pub(crate) code: String,
+    pub(crate) base_key: Vec<u8>,
+    /// Identities, by leaf.
+    pub(crate) members: Vec<String>,
+}
+
+/// A hook that rewrites what one member receives (any number of messages
+/// for one, including none).
+pub(crate) type Tamper = Box<dyn FnMut(ServerMessage) -> Vec<ServerMessage>>;
+
+/// One room member: its coordinator, and what it told its app.
+pub(crate) struct Node {
+    pub(crate) identity: String,
+    pub(crate) pid: String,
+    coordinator: Coordinator,
+    pub(crate) link: Link,
+    /// What the server queued while the connection was down.
+    outbox: Vec<ServerMessage>,
+    /// The last log entry this member received (what a resume asks after).
+    seen_seq: u64,
+    joined_seq: u64,
+    order: u64,
+    tamper: Option<Tamper>,
+    pub(crate) epochs: Vec<Epoch>,
+    pub(crate) chat: Vec<(String, String)>,
+    pub(crate) mismatches: Vec<(Vec<String>, Vec<String>)>,
+    pub(crate) desyncs: usize,
+    pub(crate) in_group: bool,
+}
+
+impl Node {
+    /// The last epoch it entered, if it is in the group.
+    pub(crate) fn epoch(&self) -> Option<&Epoch> {
+        self.epochs.last().filter(|_| self.in_group)
+    }
+}
+
+/// A commit the server saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CommitSeen {
+    pub(crate) at: Instant,
+    pub(crate) from: String,
+    pub(crate) epoch: u64,
+    pub(crate) accepted: bool,
+    pub(crate) added: Vec<String>,
+    pub(crate) removed: Vec<String>,
+}
+
+enum Packet {
+    /// Client to server.
+    Up(usize, ClientMessage),
+    /// Server to client.
+    Down(usize, ServerMessage),
+}
+
+/// The room, the wire and the clock.
+pub(crate) struct World {
+    pub(crate) start: Instant,
+    pub(crate) now: Instant,
+    log: DeliveryLog,
+    pub(crate) nodes: Vec<Node>,
+    /// In flight, by arrival time then sending order.
+    wire: BTreeMap<(Instant, u64), Packet>,
+    sent: u64,
+    next_order: u64,
+    /// Steps in a row at one instant.
+    stalled: usize,
+    pub(crate) commits: Vec<CommitSeen>,
+}
+
+impl World {
+    pub(crate) fn new() -> Self {
+        Self::with_log(LogLimits {
+            max_entries: 100_000,
+            max_bytes: 1 << 30,
+        })
+    }
+
+    pub(crate) fn with_log(limits: LogLimits) -> Self {
+        let now = Instant::now();
+        Self {
+            start: now,
+            now,
+            log: DeliveryLog::new(limits),
+            nodes: Vec::new(),
+            wire: BTreeMap::new(),
+            sent: 0,
+            next_order: 0,
+            stalled: 0,
+            commits: Vec::new(),
+        }
+    }
+
+    /// Virtual time since the start.
+    pub(crate) fn elapsed(&self) -> Duration {
+        self.now - self.start
+    }
+
+    /// `identity` joins with the default settings; returns its node.
+    pub(crate) fn join(&mut self, identity: &str) -> usize {
+        self.join_with(identity, config())
+    }
+
+    /// `identity` joins with `cfg`, as the registry's join does: an earlier
+    /// session of the same identity is replaced, a participant alone in the
+    /// room founds the group, the others hear of the newcomer.
+    pub(crate) fn join_with(&mut self, identity: &str, cfg: CoordinatorConfig) -> usize {
+        let old = self.present().find(|&i| self.nodes[i].identity == identity);
+        if let Some(old) = old {
+            self.leave(old, LeaveReason::Replaced);
+        }
+        let pid = format!("PA_{identity}_{}", self.nodes.len());
+        let founder = self.present().next().is_none();
+        if founder {
+            self.log.found(&pid);
+        }
+        let info = self.log.info(founder);
+        let mut others: Vec<(String, String)> = self
+            .present()
+            .map(|i| (self.nodes[i].pid.clone(), self.nodes[i].identity.clone()))
+            .collect();
+        others.sort();
+        let joined = ServerMessage::ParticipantJoined {
+            participant: participant(&pid, identity),
+        };
+        self.broadcast(&joined);
+        let mls = MlsClient::new(identity, cfg.mls.clone()).expect("MLS client");
+        let coordinator = Coordinator::new(cfg, mls, &pid, others, &info, self.now);
+        self.nodes.push(Node {
+            identity: identity.to_owned(),
+            pid,
+            coordinator,
+            link: Link::Up,
+            outbox: Vec::new(),
+            seen_seq: info.seq,
+            joined_seq: info.seq,
+            order: self.next_order,
+            tamper: None,
+            epochs: Vec::new(),
+            chat: Vec::new(),
+            mismatches: Vec::new(),
+            desyncs: 0,
+            in_group: false,
+        });
+        self.next_order += 1;
+        let node = self.nodes.len() - 1;
+        self.drain(node);
+        node
+    }
+
+    /// `node` leaves the room (or the server removes it): the others hear
+    /// of it, and if no group member is left the earliest-joined remaining
+    /// participant founds a new group.
+    pub(crate) fn leave(&mut self, node: usize, reason: LeaveReason) {
+        self.nodes[node].link = Link::Gone;
+        let pid = self.nodes[node].pid.clone();
+        self.broadcast(&ServerMessage::ParticipantLeft {
+            participant_id: pid.clone(),
+            reason,
+        });
+        let successor = self.earliest();
+        if let Some(reset) = self.log.departed(&pid, successor.as_deref()) {
+            self.broadcast_logged(&reset);
+        }
+    }
+
+    /// `node`'s connection breaks: what was on the wire to and from it is
+    /// lost, and the server queues what follows until it resumes.
+    pub(crate) fn disconnect(&mut self, node: usize) {
+        self.nodes[node].link = Link::Down;
+        self.wire.retain(|_, p| match p {
+            Packet::Up(n, _) | Packet::Down(n, _) => *n != node,
+        });
+    }
+
+    /// `node`'s process freezes: it neither reads, nor sends, nor ticks.
+    pub(crate) fn freeze(&mut self, node: usize) {
+        self.nodes[node].link = Link::Frozen;
+    }
+
+    /// `node` resumes its session on a new connection: `resumed`, then the
+    /// log after the last entry it saw (or a gap error), then what the
+    /// server queued meanwhile.
+    pub(crate) fn resume(&mut self, node: usize) {
+        let n = &mut self.nodes[node];
+        n.link = Link::Up;
+        let pid = n.pid.clone();
+        let from = n.seen_seq.max(n.joined_seq);
+        let queued = std::mem::take(&mut n.outbox);
+        let replay = self.log.replay_after(from);
+        let others: Vec<ParticipantInfo> = self
+            .present()
+            .filter(|&i| i != node)
+            .map(|i| participant(&self.nodes[i].pid, &self.nodes[i].identity))
+            .collect();
+        let room: RoomState =
+            serde_json::from_value(serde_json::json!({"room": "sim", "participants": others}))
+                .expect("a room state");
+        self.send_down(
+            node,
+            ServerMessage::Resumed {
+                participant_id: pid.clone(),
+                room,
+                mls: self.log.info(false),
+            },
+        );
+        match &replay {
+            Ok(entries) => {
+                for e in entries {
+                    self.send_down(node, parse(e));
+                }
+            }
+            Err(Gap) => self.send_down(
+                node,
+                ServerMessage::Error {
+                    code: ErrorCode::MlsGap,
+                    message: "the log no longer holds what you missed".into(),
+                },
+            ),
+        }
+        for m in queued {
+            self.send_down(node, m);
+        }
+        if replay.is_err() {
+            let successor = self.earliest();
+            if let Some(reset) = self.log.departed(&pid, successor.as_deref()) {
+                self.broadcast_logged(&reset);
+            }
+        }
+    }
+
+    /// From now on, everything the server sends `node` passes through `f`.
+    pub(crate) fn tamper(&mut self, node: usize, f: Tamper) {
+        self.nodes[node].tamper = Some(f);
+    }
+
+    /// Puts a message of the server's making on the wire to `node`.
+    pub(crate) fn inject(&mut self, node: usize, msg: ServerMessage) {
+        self.send_down(node, msg);
+    }
+
+    /// The last log entry `node` received.
+    pub(crate) fn seen_seq(&self, node: usize) -> u64 {
+        self.nodes[node].seen_seq
+    }
+
+    /// Queues a chat message at `node`.
+    pub(crate) fn chat(&mut self, node: usize, text: String) {
+        let now = self.now;
+        self.nodes[node].coordinator.send_chat(now, text);
+        self.drain(node);
+    }
+
+    /// Participants in the room (including frozen and disconnected ones).
+    pub(crate) fn present(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.nodes.len()).filter(|&i| self.nodes[i].link != Link::Gone)
+    }
+
+    /// Whether every node in `nodes` is in the group at one epoch with the
+    /// same code and exactly `identities` as members.
+    pub(crate) fn agree(&self, nodes: &[usize], identities: &[&str]) -> bool {
+        let mut want: Vec<&str> = identities.to_vec();
+        want.sort_unstable();
+        let Some(first) = self.nodes[nodes[0]].epoch() else {
+            return false;
+        };
+        nodes.iter().all(|&i| {
+            self.nodes[i].epoch().is_some_and(|e| {
+                let mut got: Vec<&str> = e.members.iter().map(String::as_str).collect();
+                got.sort_unstable();
+                e.epoch == first.epoch && e.code == first.code && got == want
+            })
+        })
+    }
+
+    /// Steps until `done` holds; panics after `limit` of virtual time.
+    pub(crate) fn run_until(&mut self, what: &str, limit: Duration, done: impl Fn(&World) -> bool) {
+        let deadline = self.now + limit;
+        while !done(self) {
+            assert!(
+                self.step(deadline),
+                "{what}: not reached after {limit:?} of virtual time (at {:?})",
+                self.elapsed()
+            );
+        }
+    }
+
+    /// Steps through `d` of virtual time.
+    pub(crate) fn run_for(&mut self, d: Duration) {
+        let deadline = self.now + d;
+        while self.step(deadline) {}
+    }
+
+    /// Does the next thing due at or before `deadline`; `false` (with the
+    /// clock at `deadline`) if there is none.
+    pub(crate) fn step(&mut self, deadline: Instant) -> bool {
+        let next_packet = self.wire.keys().next().map(|(at, _)| *at);
+        let next_tick = self
+            .awake()
+            .filter_map(|i| self.nodes[i].coordinator.next_tick())
+            .min();
+        let next = [next_packet, next_tick].into_iter().flatten().min();
+        let Some(next) = next.filter(|at| *at <= deadline) else {
+            self.now = self.now.max(deadline);
+            return false;
+        };
+        if next <= self.now {
+            self.stalled += 1;
+            assert!(
+                self.stalled < MAX_STALLED_STEPS,
+                "no progress: something is due at {:?} again and again",
+                next - self.start
+            );
+        } else {
+            self.stalled = 0;
+            self.now = next;
+        }
+        let now = self.now;
+        while let Some(entry) = self.wire.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            match entry.remove() {
+                Packet::Up(node, msg) => self.at_server(node, msg),
+                Packet::Down(node, msg) => self.at_client(node, msg),
+            }
+        }
+        let awake: Vec<usize> = self.awake().collect();
+        for i in awake {
+            if self.nodes[i]
+                .coordinator
+                .next_tick()
+                .is_some_and(|t| t <= now)
+            {
+                self.nodes[i].coordinator.tick(now);
+                self.drain(i);
+            }
+        }
+        true
+    }
+
+    /// Nodes whose coordinator runs (present and not frozen).
+    fn awake(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.nodes.len()).filter(|&i| matches!(self.nodes[i].link, Link::Up | Link::Down))
+    }
+
+    /// The earliest-joined participant in the room.
+    fn earliest(&self) -> Option<String> {
+        self.present()
+            .min_by_key(|&i| self.nodes[i].order)
+            .map(|i| self.nodes[i].pid.clone())
+    }
+
+    fn send_down(&mut self, node: usize, msg: ServerMessage) {
+        self.sent += 1;
+        self.wire
+            .insert((self.now + LATENCY, self.sent), Packet::Down(node, msg));
+    }
+
+    /// What the server sends `node`: on the wire, or queued while its
+    /// connection is down (a frozen member's socket buffers it unread).
+    fn deliver(&mut self, node: usize, msg: ServerMessage) {
+        let msgs = match &mut self.nodes[node].tamper {
+            Some(f) => f(msg),
+            None => vec![msg],
+        };
+        for msg in msgs {
+            match self.nodes[node].link {
+                Link::Up => self.send_down(node, msg),
+                Link::Down | Link::Frozen => self.nodes[node].outbox.push(msg),
+                Link::Gone => {}
+            }
+        }
+    }
+
+    fn broadcast(&mut self, msg: &ServerMessage) {
+        let present: Vec<usize> = self.present().collect();
+        for i in present {
+            self.deliver(i, msg.clone());
+        }
+    }
+
+    fn broadcast_logged(&mut self, logged: &Arc<Logged>) {
+        let msg = parse(logged);
+        self.broadcast(&msg);
+    }
+
+    /// The server handles a client's MLS message as the room registry does.
+    fn at_server(&mut self, node: usize, msg: ClientMessage) {
+        if self.nodes[node].link == Link::Gone {
+            return;
+        }
+        let pid = self.nodes[node].pid.clone();
+        match msg {
+            ClientMessage::MlsKeyPackage { key_package } => {
+                let logged = self.log.key_package(&pid, key_package);
+                self.broadcast_logged(&logged);
+            }
+            ClientMessage::MlsCommit {
+                epoch,
+                commit,
+                welcome,
+                added,
+                removed,
+            } => {
+                let present: Vec<String> =
+                    self.present().map(|i| self.nodes[i].pid.clone()).collect();
+                let declared = CommitMsg {
+                    epoch,
+                    commit,
+                    welcome,
+                    added: added.clone(),
+                    removed: removed.clone(),
+                };
+                let result = self
+                    .log
+                    .commit(&pid, declared, |p| present.iter().any(|q| q == p));
+                self.commits.push(CommitSeen {
+                    at: self.now,
+                    from: pid,
+                    epoch,
+                    accepted: result.is_ok(),
+                    added,
+                    removed,
+                });
+                match result {
+                    Ok(logged) => self.broadcast_logged(&logged),
+                    Err(CommitRefusal::WrongEpoch { current }) => self.deliver(
+                        node,
+                        ServerMessage::MlsCommitRejected {
+                            epoch,
+                            current_epoch: current,
+                        },
+                    ),
+                    Err(CommitRefusal::NotMember) => self.deliver(node, forbidden()),
+                }
+            }
+            ClientMessage::MlsApplication { epoch, message } => {
+                match self.log.application(&pid, epoch, message) {
+                    Ok(logged) => self.broadcast_logged(&logged),
+                    Err(_) => self.deliver(node, forbidden()),
+                }
+            }
+            other => panic!("unexpected client message {other:?}"),
+        }
+    }
+
+    /// A client gets a server message and does what its room driver does.
+    fn at_client(&mut self, node: usize, msg: ServerMessage) {
+        let now = self.now;
+        let n = &mut self.nodes[node];
+        if n.link != Link::Up {
+            return;
+        }
+        let c = &mut n.coordinator;
+        match msg {
+            ServerMessage::Mls { seq, entry } => {
+                n.seen_seq = n.seen_seq.max(seq);
+                c.entry(now, seq, entry);
+            }
+            ServerMessage::MlsCommitRejected { epoch, .. } => c.commit_rejected(now, epoch),
+            ServerMessage::ParticipantJoined { participant } => {
+                c.participant_joined(&participant.participant_id, &participant.identity)
+            }
+            ServerMessage::ParticipantLeft { participant_id, .. } => {
+                c.participant_left(&participant_id, now)
+            }
+            ServerMessage::Resumed { .. } => c.resumed(now),
+            ServerMessage::Error {
+                code: ErrorCode::MlsGap,
+                ..
+            } => c.log_gap(now),
+            _ => {}
+        }
+        self.drain(node);
+    }
+
+    /// Carries out what `node`'s coordinator asked for.
+    fn drain(&mut self, node: usize) {
+        while let Some(out) = self.nodes[node].coordinator.poll() {
+            let n = &mut self.nodes[node];
+            match out {
+                Output::Send(msg) => {
+                    if n.link == Link::Up {
+                        self.sent += 1;
+                        self.wire
+                            .insert((self.now + LATENCY, self.sent), Packet::Up(node, msg));
+                    }
+                }
+                Output::Epoch {
+                    epoch,
+                    base_key,
+                    members,
+                    verification_code,
+                    ..
+                } => {
+                    n.in_group = true;
+                    n.epochs.push(Epoch {
+                        epoch,
+                        code: verification_code,
+                        base_key,
+                        members: members.into_iter().map(|m| m.identity).collect(),
+                    });
+                }
+                Output::LeftGroup => n.in_group = false,
+                Output::Chat { from, text } => n.chat.push((from.identity, text)),
+                Output::Mismatch {
+                    mls_only,
+                    signaling_only,
+                } => n.mismatches.push((mls_only, signaling_only)),
+                Output::Desynchronized => n.desyncs += 1,
+            }
+        }
+    }
+}
+
+/// A participant as the signaling roster announces it.
+pub(crate) fn participant(pid: &str, identity: &str) -> ParticipantInfo {
+    serde_json::from_value(serde_json::json!({
+        "participant_id": pid, "identity": identity, "name": identity, "tracks": []
+    }))
+    .expect("a participant")
+}
+
+/// A log entry as every member receives it: the server's own JSON.
+pub(crate) fn parse(logged: &Logged) -> ServerMessage {
+    serde_json::from_str(&logged.text).expect("a log entry is a server message")
+}
+
+fn forbidden() -> ServerMessage {
+    ServerMessage::Error {
+        code: ErrorCode::Forbidden,
+        message: "not a member of the room's MLS group".into(),
+    }
+}
