@@ -6,13 +6,13 @@ use super::{PLAIN_PT, PumpCtx};
 use crate::fwd::batch;
 use crate::fwd::rtp::{self, Stamp};
 use rtp_dd::FrameMark;
+use sfu_core::dd::DdBytes;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use str0m::Rtc;
 use str0m::format::Codec;
 use str0m::media::{Mid, Pt};
 use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo};
-use sfu_core::dd::DdBytes;
 
 /// Even pacing from an anchor, restarted when the rate changes.
 #[derive(Debug, Clone, Copy)]
