@@ -8,6 +8,26 @@
 //!   receives the dependency descriptor header extension ([`dd`]).
 #![deny(missing_docs)]
 
+pub mod alloc;
 pub mod dd;
+#[cfg(feature = "rt")]
+pub mod http;
+#[cfg(feature = "rt")]
+pub mod logs;
+pub mod metrics;
+#[cfg(feature = "mls")]
+pub mod mls;
 pub mod netem;
 pub mod peer;
+pub mod procfs;
+pub mod rng;
+#[cfg(feature = "server")]
+pub mod server;
+#[cfg(feature = "token")]
+pub mod token;
+#[cfg(feature = "rt")]
+pub mod wait;
+#[cfg(feature = "ws")]
+pub mod ws;
+#[cfg(feature = "ws")]
+pub mod wsproxy;
