@@ -25,10 +25,10 @@ pub async fn next_event(events: &mut client_sdk::Events) -> client_sdk::Event {
 }
 
 /// Writes warm-up packets on `track` (published as `cid`) until the
-/// subscriber whose `events` these are gets it: the server forwards media
-/// only once the subscription is negotiated, and the remote track shows
-/// with its first packet. Other events go to `other`. Returns the remote
-/// track and how many warm-up packets were written.
+/// subscriber whose `events` these are gets one on it: the server forwards
+/// media only once the subscription is negotiated, and a remote track on a
+/// reused m-line shows before that. Other events go to `other`. Returns
+/// the remote track and how many warm-up packets were written.
 pub async fn warm_up(
     track: &client_sdk::LocalTrack,
     cid: &str,
@@ -36,7 +36,12 @@ pub async fn warm_up(
     mut other: impl FnMut(client_sdk::Event),
 ) -> (client_sdk::RemoteTrack, u32) {
     let deadline = tokio::time::Instant::now() + LIMIT;
+    let mut subscribed = None;
     for k in 0.. {
+        if let Some(remote) = subscribed.take_if(|r: &mut client_sdk::RemoteTrack| r.received() > 0)
+        {
+            return (remote, k);
+        }
         assert!(
             tokio::time::Instant::now() < deadline,
             "{cid} never arrived"
@@ -52,7 +57,7 @@ pub async fn warm_up(
                 client_sdk::Event::TrackSubscribed(remote)
                     if remote.info().track_id == track.track_id() =>
                 {
-                    return (remote, k + 1);
+                    subscribed = Some(remote);
                 }
                 event => other(event),
             }

@@ -1,6 +1,12 @@
 //! Test kit for the signaling server: a recording media plane and a server
 //! on loopback; the WebSocket client and tokens come from `testkit`.
-#![allow(dead_code, unused_imports, unreachable_pub, missing_docs, clippy::unwrap_used)]
+#![allow(
+    dead_code,
+    unused_imports,
+    unreachable_pub,
+    missing_docs,
+    clippy::unwrap_used
+)]
 
 use signaling::media::{MediaCommand, MediaEvent, MediaPlane};
 use signaling::proto::{RoomState, Target};
