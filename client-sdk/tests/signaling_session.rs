@@ -1,30 +1,25 @@
-//! The signaling-driven path of `Participant`, against a mock SFU on
-//! loopback (the real one is tested from the `sfu` crate): connect errors,
-//! then a full session with publish, subscription mapping, media,
-//! keyframe requests and leave.
+//! The signaling-driven path of `Participant`: connect errors against
+//! scripted servers that misbehave on purpose, then a full session with the
+//! real server (publish, subscription mapping, media, keyframe requests and
+//! leave).
 
 mod common;
 
 use client_sdk::config::ConnectOptions;
 use client_sdk::proto::Target;
-use client_sdk::transport::{Event, Events, Participant, RemoteTrack};
+use client_sdk::transport::{Event, Participant};
 use client_sdk::{CloseReason, Codec, ConnectError, TrackSpec};
-use common::{LIMIT, collect_and_check, mock_sfu, payload};
+use common::{LIMIT, collect_and_check, drain, next_event, payload, warm_up};
 use futures_util::{SinkExt, StreamExt};
-use std::collections::HashMap;
+use signaling::proto::LeaveReason;
 use std::time::Duration;
+use testkit::token::dev_token;
+use testkit::wsproxy::{Dir, WsProxy};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 
 const PACKETS: u32 = 200;
-
-async fn next_event(events: &mut Events) -> Event {
-    tokio::time::timeout(LIMIT, events.recv())
-        .await
-        .expect("event within the limit")
-        .expect("session still open")
-}
 
 /// A one-shot WebSocket server that answers `join` with `reply` (raw JSON),
 /// or never answers when `reply` is `None`.
@@ -126,30 +121,61 @@ async fn a_bad_url_is_invalid() {
     );
 }
 
+/// What the client sent through `proxy`, parsed.
+fn sent(proxy: &WsProxy) -> Vec<serde_json::Value> {
+    proxy
+        .captured()
+        .into_iter()
+        .filter(|c| c.dir == Dir::ToServer)
+        .map(|c| serde_json::from_str(&c.text).expect("client sends JSON"))
+        .collect()
+}
+
+/// The real server; Alice's signaling goes through a recording proxy,
+/// Bob receives what she publishes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_publishes_and_receives_through_signaling() {
     common::init_tracing();
-    let (url, log) = mock_sfu::start().await;
+    let server = testkit::server::sfu().await;
+    let proxy = WsProxy::start(testkit::server::url(&server)).await;
+    let (bob, mut bob_events) = Participant::connect(
+        &testkit::server::url(&server),
+        &dev_token("room", "bob"),
+        ConnectOptions::loopback(),
+    )
+    .await
+    .expect("bob connects");
+    let token = dev_token("room", "alice");
     let options = ConnectOptions::loopback().with_ping_interval(Duration::from_millis(200));
-    let (me, mut events) = Participant::connect(&url, "secret-token", options)
+    let (me, mut events) = Participant::connect(&proxy.url(), &token, options)
         .await
         .expect("connect");
-    assert_eq!(me.participant_id(), mock_sfu::PARTICIPANT);
-    assert_eq!(me.room().participants.len(), 1);
+    assert!(!me.participant_id().is_empty());
+    assert_ne!(me.participant_id(), bob.participant_id());
+    let others: Vec<&str> = me
+        .room()
+        .participants
+        .iter()
+        .map(|p| p.participant_id.as_str())
+        .collect();
+    assert_eq!(others, [bob.participant_id()]);
+    let join = &sent(&proxy)[0];
+    assert_eq!(join["type"], "join");
     assert_eq!(
-        log.lock().expect("log").joined_with,
-        Some((1, "secret-token".to_owned()))
+        (join["protocol"].as_u64(), join["token"].as_str()),
+        (Some(1), Some(token.as_str()))
     );
 
     let mic = me
         .publish_track(TrackSpec::new("mic", Codec::opus()))
         .await
         .expect("publish audio");
-    assert_eq!(mic.track_id(), mock_sfu::track_id("mic"));
+    assert!(!mic.track_id().is_empty());
     let cam = me
         .publish_track(TrackSpec::new("cam", Codec::vp8()))
         .await
         .expect("publish video");
+    assert_ne!(mic.track_id(), cam.track_id());
     assert!(matches!(
         me.publish_track(TrackSpec::new("cam", Codec::vp8())).await,
         Err(client_sdk::PublishError::DuplicateCid(_))
@@ -157,6 +183,18 @@ async fn a_session_publishes_and_receives_through_signaling() {
     me.wait_connected(Target::Publisher, LIMIT)
         .await
         .expect("publisher connected");
+
+    let mut published = 0;
+    let mut count = |e: Event| match e {
+        Event::TrackPublished(_) => published += 1,
+        Event::ConnectionStateChanged { .. }
+        | Event::ParticipantJoined(_)
+        | Event::TrackUnpublished { .. }
+        | Event::TrackUnsubscribed { .. } => {}
+        other => panic!("unexpected {other:?}"),
+    };
+    let (mut mic_in, _) = warm_up(&mic, "mic", &mut bob_events, &mut count).await;
+    let (mut cam_in, _) = warm_up(&cam, "cam", &mut bob_events, &mut count).await;
 
     for i in 0..PACKETS {
         mic.write_rtp(payload("mic", i), i * 960, false)
@@ -169,46 +207,35 @@ async fn a_session_publishes_and_receives_through_signaling() {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
-
-    let mut tracks: HashMap<String, RemoteTrack> = HashMap::new();
-    let mut published = 0;
-    while tracks.len() < 2 {
-        match next_event(&mut events).await {
-            Event::TrackSubscribed(track) => {
-                tracks.insert(track.info().track_id.clone(), track);
-            }
-            Event::TrackPublished(_) => published += 1,
-            Event::ConnectionStateChanged { .. } => {}
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-    assert_eq!(published, 2);
-
-    for (cid, kind) in [
-        ("mic", client_sdk::proto::TrackKind::Audio),
-        ("cam", client_sdk::proto::TrackKind::Video),
+    for (local, remote, kind) in [
+        (&mic, &mut mic_in, client_sdk::proto::TrackKind::Audio),
+        (&cam, &mut cam_in, client_sdk::proto::TrackKind::Video),
     ] {
-        let track = tracks
-            .get_mut(&mock_sfu::track_id(cid))
-            .expect("reflected track");
-        assert_eq!(track.info().participant_id, mock_sfu::OTHER);
-        assert_eq!(track.info().kind, kind);
-        collect_and_check(cid, PACKETS, track).await;
+        assert_eq!(remote.info().track_id, local.track_id());
+        assert_eq!(remote.info().participant_id, me.participant_id());
+        assert_eq!(remote.info().kind, kind);
+        collect_and_check(local.cid(), PACKETS, remote).await;
     }
 
-    // PLI from this subscriber travels up to this publisher's app.
-    tracks[&mock_sfu::track_id("cam")]
-        .request_keyframe()
-        .await
-        .expect("PLI");
+    // PLI from the subscriber travels through the server up to this
+    // publisher's app. The server asks for keyframes itself when a
+    // subscription starts; once those have come, only Bob's request can
+    // bring another.
+    let own = |e: Event| match e {
+        Event::KeyframeRequested { .. }
+        | Event::ConnectionStateChanged { .. }
+        | Event::TrackPublished(_) => {}
+        other => panic!("unexpected {other:?}"),
+    };
+    drain(&mut events, Duration::from_millis(800), own).await;
+    cam_in.request_keyframe().await.expect("PLI");
     loop {
         match next_event(&mut events).await {
             Event::KeyframeRequested { cid } => {
                 assert_eq!(cid, "cam");
                 break;
             }
-            Event::ConnectionStateChanged { .. } => {}
-            other => panic!("unexpected {other:?}"),
+            other => own(other),
         }
     }
 
@@ -220,21 +247,32 @@ async fn a_session_publishes_and_receives_through_signaling() {
                 assert_eq!(reason, CloseReason::Left);
                 break;
             }
-            Event::ConnectionStateChanged { .. } => {}
-            other => panic!("unexpected {other:?}"),
+            other => own(other),
         }
     }
-    // The mock reads `leave` asynchronously.
-    let deadline = tokio::time::Instant::now() + LIMIT;
-    while !log.lock().expect("log").left {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the server never got `leave`"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    // The server got `leave`: Bob is told Alice left (not that she vanished).
+    loop {
+        match next_event(&mut bob_events).await {
+            Event::ParticipantLeft {
+                participant_id,
+                reason,
+            } => {
+                assert_eq!(participant_id, me.participant_id());
+                assert_eq!(reason, LeaveReason::Left);
+                break;
+            }
+            other => count(other),
+        }
     }
-    let log = log.lock().expect("log");
-    assert_eq!(log.published, vec!["mic", "cam"]);
-    assert!(log.client_candidates > 0, "client trickled candidates");
-    assert!(log.pings > 0, "client pinged");
+    assert_eq!(published, 2);
+    let sent = sent(&proxy);
+    let of = |t: &'static str| sent.iter().filter(move |m| m["type"] == t);
+    let cids: Vec<&str> = of("publish")
+        .filter_map(|m| m["track"]["cid"].as_str())
+        .collect();
+    assert_eq!(cids, ["mic", "cam"]);
+    assert!(of("candidate").count() > 0, "client trickled candidates");
+    assert!(of("ping").count() > 0, "client pinged");
+    assert_eq!(of("leave").count(), 1);
+    bob.leave().await;
 }

@@ -18,27 +18,14 @@
 use std::{hint::black_box, time::Instant};
 
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
-use e2ee::group::{MlsClient, MlsConfig, Processed};
-
-fn client(name: &str) -> MlsClient {
-    MlsClient::new(name, MlsConfig::default()).expect("client")
-}
+use e2ee::group::{MlsClient, Processed};
+use testkit::mls::client;
 
 fn build_group(n: usize) -> Vec<MlsClient> {
     let start = Instant::now();
-    let mut members: Vec<MlsClient> = (0..n).map(|i| client(&format!("member-{i}"))).collect();
-    members[0].create_group(b"bench-room").expect("create");
-    let kps: Vec<Vec<u8>> = members[1..]
-        .iter_mut()
-        .map(|m| m.key_package().expect("kp"))
-        .collect();
-    let refs: Vec<&[u8]> = kps.iter().map(Vec::as_slice).collect();
-    let add = members[0].commit(&refs, &[]).expect("add");
-    members[0].merge_pending_commit().expect("merge");
-    let welcome = add.welcome.expect("welcome");
-    for m in &mut members[1..] {
-        assert!(m.join(&welcome).expect("join"));
-    }
+    let names: Vec<String> = (0..n).map(|i| format!("member-{i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut members = testkit::mls::group(&names);
     for i in 0..n {
         let update = members[i].self_update().expect("update");
         members[i].merge_pending_commit().expect("merge");

@@ -464,44 +464,28 @@ fn add_epoch_errors() {
     assert_eq!((bob.epoch(), bob.previous_epoch()), (Some(5), None));
 }
 
-/// xorshift64*: deterministic input without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 #[test]
 fn random_and_truncated_bytes_never_panic_and_every_drop_is_counted() {
     let t0 = Instant::now();
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = testkit::rng::Rng::new(0x9e37_79b9_7f4a_7c15);
     let mut bob: FrameDecryptor<u32> = FrameDecryptor::new(SUITE, DecryptConfig::default());
     let mut alice = sender(2, 1);
     let (mut decrypted, mut held) = (0u64, 0u64);
     let mut dropped_by_timeout = 0u64;
     let mut now = t0;
     for i in 0..20_000u32 {
-        now += ms(rng.below(3));
+        now += ms(rng.below(3) as u64);
         let input: Vec<u8> = match rng.below(4) {
-            0 => (0..rng.below(48)).map(|_| rng.next() as u8).collect(),
+            0 => (0..rng.below(48)).map(|_| rng.next_u64() as u8).collect(),
             1 => {
                 let f = frame(&mut alice, &[7; 40], &[1]);
-                let cut = rng.below(f.len() as u64 + 1) as usize;
+                let cut = rng.below(f.len() + 1);
                 f[..cut].to_vec()
             }
             2 => {
                 let mut f = frame(&mut alice, &[7; 40], &[1]);
-                let at = rng.below(f.len() as u64) as usize;
-                f[at] = rng.next() as u8;
+                let at = rng.below(f.len());
+                f[at] = rng.next_u64() as u8;
                 f
             }
             _ => frame(&mut alice, &[7; 40], &[1]),

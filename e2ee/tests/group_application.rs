@@ -1,10 +1,8 @@
 //! Application (chat) messages: roundtrip, late arrival across commits,
 //! reordering, replay.
 
-mod group_util;
-
 use e2ee::group::{GroupError, Processed};
-use group_util::*;
+use testkit::mls::*;
 
 fn expect_app(p: Result<Processed, GroupError>) -> (String, u32, Vec<u8>, Vec<u8>) {
     match p {

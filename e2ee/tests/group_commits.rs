@@ -1,10 +1,8 @@
 //! Commit races under a first-wins delivery service, stale commits, and
 //! commit input filtering.
 
-mod group_util;
-
 use e2ee::group::{GroupError, Processed};
-use group_util::*;
+use testkit::mls::*;
 
 #[test]
 fn competing_commits_loser_clears_and_retries() {

@@ -1,10 +1,9 @@
 //! Hostile input: garbage, truncation and bit flips must give typed errors,
 //! never a panic, and never disturb the group.
 
-mod group_util;
-
 use e2ee::group::{GroupError, Processed};
-use group_util::*;
+use testkit::mls::*;
+use testkit::rng::Rng;
 
 #[test]
 fn key_package_with_bad_signature_is_invalid() {

@@ -1,9 +1,7 @@
 //! Group creation, joining, removal and ghost members.
 
-mod group_util;
-
 use e2ee::group::{GroupError, Processed};
-use group_util::*;
+use testkit::mls::*;
 
 #[test]
 fn three_members_agree_on_everything() {

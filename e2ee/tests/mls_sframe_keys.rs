@@ -6,8 +6,6 @@
 //! `KID = (leaf << 8) | (epoch mod 256)` are the ones our decryptor holds
 //! and that open our encryptor's frames with plain `aes-gcm`.
 
-mod group_util;
-
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes128Gcm, Nonce};
 use e2ee::frame::{DecryptConfig, FrameDecryptor, FrameEncryptor, Suite, base_key_len, kid};
@@ -32,7 +30,7 @@ fn by_hand(base_key: &[u8], kid: u64) -> (Vec<u8>, Vec<u8>) {
 
 #[test]
 fn sframe_keys_follow_rfc_9605_section_5_2_from_the_mls_exporter() {
-    let mut members = group_util::group(&["alice", "bob", "carol"]);
+    let mut members = testkit::mls::group(&["alice", "bob", "carol"]);
     let nk = base_key_len(Suite::default());
     assert_eq!(nk, 16);
     let epoch = members[0].epoch().expect("epoch");

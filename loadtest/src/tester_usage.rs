@@ -5,18 +5,17 @@
 //! and loss. So the run watches its own process CPU, the whole host's CPU
 //! (an SFU on the same host competes for it) and how late the async
 //! runtime wakes a timer, and flags the run as overloaded when any of
-//! them says the tester could not keep up. Parsing and judging are pure;
-//! only [`CpuSample::read`] and [`lag_probe`] touch the system.
+//! them says the tester could not keep up. Judging is pure; only
+//! [`CpuSample::read`] (through [`testkit::procfs`]) and [`lag_probe`]
+//! touch the system.
 
 use crate::report::TesterUsage;
 use crate::stats::DurationHistogram;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use testkit::procfs::{self, Cpu};
 use tokio_util::sync::CancellationToken;
 
-/// Linux reports `/proc` CPU times in these ticks per second (`USER_HZ`,
-/// fixed at 100 by the kernel ABI on every architecture we run on).
-const USER_HZ: f64 = 100.0;
 /// How often the lag probe asks to be woken.
 pub const PROBE_PERIOD: Duration = Duration::from_millis(20);
 /// Runtime wake-up lag at p99 beyond which the tester's own delay is a
@@ -41,45 +40,12 @@ impl CpuSample {
     /// are `None` (not Linux, or a restricted `/proc`).
     pub fn read() -> Self {
         let at = Instant::now();
-        let process_s = std::fs::read_to_string("/proc/self/stat")
-            .ok()
-            .and_then(|t| parse_process_stat(&t));
-        let host_busy_s = std::fs::read_to_string("/proc/stat")
-            .ok()
-            .and_then(|t| parse_host_stat(&t));
         Self {
             at,
-            process_s,
-            host_busy_s,
+            process_s: procfs::read_self_cpu_s(),
+            host_busy_s: procfs::read_busy_s(Cpu::All),
         }
     }
-}
-
-/// User + system seconds from a `/proc/<pid>/stat` line.
-pub fn parse_process_stat(text: &str) -> Option<f64> {
-    // The command name (field 2) may hold spaces and parentheses; the
-    // fields after its last ')' are plain numbers.
-    let rest = &text[text.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace();
-    // After the name: state is field 3, utime 14, stime 15.
-    let utime: u64 = fields.nth(11)?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
-    Some((utime + stime) as f64 / USER_HZ)
-}
-
-/// Non-idle seconds over all cores from the `cpu` line of `/proc/stat`.
-pub fn parse_host_stat(text: &str) -> Option<f64> {
-    let line = text.lines().find(|l| l.starts_with("cpu "))?;
-    let v: Vec<u64> = line
-        .split_whitespace()
-        .skip(1)
-        .map(|f| f.parse().ok())
-        .collect::<Option<_>>()?;
-    // user nice system idle iowait irq softirq steal [guest guest_nice];
-    // guest time is already inside user, so it is not added again.
-    let total: u64 = v.iter().take(8).sum();
-    let idle = v.get(3)? + v.get(4).copied().unwrap_or(0);
-    Some(total.saturating_sub(idle) as f64 / USER_HZ)
 }
 
 /// Judges a run from CPU samples at its start and end and the lag probe.
@@ -149,23 +115,6 @@ pub async fn lag_probe(into: Arc<Mutex<DurationHistogram>>, stop: CancellationTo
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_process_cpu_even_with_odd_names() {
-        let line = "4242 (load (test) x) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 9 0 100 0 0\n";
-        assert_eq!(parse_process_stat(line), Some(3.0));
-        assert_eq!(parse_process_stat("garbage"), None);
-        assert_eq!(parse_process_stat("1 (x) S 1 2"), None);
-    }
-
-    #[test]
-    fn reads_host_busy_time() {
-        let text = "cpu  100 20 30 1000 50 5 5 10 7 0\ncpu0 1 2 3 4\nintr 1\n";
-        // user+nice+system+irq+softirq+steal = 170 ticks; guest not re-added.
-        assert_eq!(parse_host_stat(text), Some(1.7));
-        assert_eq!(parse_host_stat("intr 1\n"), None);
-        assert_eq!(parse_host_stat("cpu  1 x 3 4\n"), None);
-    }
 
     fn sample(at: Instant, process: f64, host: f64) -> CpuSample {
         CpuSample {

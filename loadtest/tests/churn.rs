@@ -7,7 +7,7 @@
 mod support;
 
 use std::time::Duration;
-use support::{Reports, f, schema_errors, show, u};
+use support::{Shape, f, schema_errors, show, u};
 
 /// As in the smoke test: a frame in flight when a churn victim leaves, a
 /// packet dropped by a busy 2-core box.
@@ -15,31 +15,15 @@ const LOSS_ALLOWANCE: f64 = 0.03;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_rotate_under_churn_without_decrypt_failures() {
-    let server = support::server().await;
-    let reports = Reports::new();
-    let child = support::spawn(
-        &support::url(&server),
-        &reports,
-        &[
-            "--rooms",
-            "2",
-            "--participants-per-room",
-            "5",
-            "--video-publishers",
-            "1",
-            "--audio-publishers",
-            "2",
-            "--duration",
-            "20s",
-            "--ramp-per-sec",
-            "100",
-            "--churn-per-min",
-            "40",
-            "--max-decrypt-failures",
-            "0",
-        ],
-    );
-    let (out, took) = support::wait(child, Duration::from_secs(80)).await;
+    let shape = Shape {
+        rooms: 2,
+        per_room: 5,
+        video: 1,
+        audio: 2,
+        duration: "20s",
+    };
+    let extra = ["--churn-per-min", "40", "--max-decrypt-failures", "0"];
+    let (out, took, reports) = support::run(shape, &extra, Duration::from_secs(80)).await;
     let log = show(&out);
     let r = reports.read_json();
     println!(

@@ -7,7 +7,7 @@
 mod support;
 
 use std::time::Duration;
-use support::{Reports, f, schema_errors, show, u};
+use support::{Shape, f, schema_errors, show, u};
 
 /// Lost frames tolerated on loopback (a frame in flight across an epoch
 /// switch, a packet dropped by a busy 2-core box).
@@ -15,27 +15,14 @@ const LOSS_ALLOWANCE: f64 = 0.03;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_rooms_of_five_for_ten_seconds() {
-    let server = support::server().await;
-    let reports = Reports::new();
-    let child = support::spawn(
-        &support::url(&server),
-        &reports,
-        &[
-            "--rooms",
-            "2",
-            "--participants-per-room",
-            "5",
-            "--video-publishers",
-            "1",
-            "--audio-publishers",
-            "2",
-            "--duration",
-            "10s",
-            "--ramp-per-sec",
-            "100",
-        ],
-    );
-    let (out, took) = support::wait(child, Duration::from_secs(50)).await;
+    let shape = Shape {
+        rooms: 2,
+        per_room: 5,
+        video: 1,
+        audio: 2,
+        duration: "10s",
+    };
+    let (out, took, reports) = support::run(shape, &[], Duration::from_secs(50)).await;
     let log = show(&out);
     assert_eq!(out.status.code(), Some(0), "{log}");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -4,35 +4,19 @@
 mod support;
 
 use std::time::Duration;
-use support::{Reports, show};
+use support::{Reports, Shape, show};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn impossible_p99_exits_one_and_still_reports() {
-    let server = support::server().await;
-    let reports = Reports::new();
-    let child = support::spawn(
-        &support::url(&server),
-        &reports,
-        &[
-            "--rooms",
-            "1",
-            "--participants-per-room",
-            "3",
-            "--video-publishers",
-            "0",
-            "--audio-publishers",
-            "1",
-            "--duration",
-            "3s",
-            "--ramp-per-sec",
-            "100",
-            "--max-p99-ms",
-            "0",
-            "--max-loss",
-            "1",
-        ],
-    );
-    let (out, _) = support::wait(child, Duration::from_secs(40)).await;
+    let shape = Shape {
+        rooms: 1,
+        per_room: 3,
+        video: 0,
+        audio: 1,
+        duration: "3s",
+    };
+    let extra = ["--max-p99-ms", "0", "--max-loss", "1"];
+    let (out, _, reports) = support::run(shape, &extra, Duration::from_secs(40)).await;
     let log = show(&out);
     assert_eq!(out.status.code(), Some(1), "{log}");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -61,7 +45,7 @@ async fn unusable_arguments_exit_two_with_a_report() {
     let reports = Reports::new();
     // Not loopback, and no credentials: refused before anything runs.
     let child = support::spawn("ws://sfu.invalid:7880", &reports, &["--duration", "1s"]);
-    let (out, took) = support::wait(child, Duration::from_secs(20)).await;
+    let (out, took) = testkit::wait::child(child, Duration::from_secs(20)).await;
     let log = show(&out);
     assert_eq!(out.status.code(), Some(2), "{log}");
     assert!(took < Duration::from_secs(10), "{log}");

@@ -6,16 +6,17 @@ use client_sdk::config::ConnectOptions;
 use client_sdk::proto::Target;
 use client_sdk::transport::{Event, Events, LocalTrack, Participant};
 use client_sdk::{Codec, ConnectError, TrackSpec};
-use futures_util::{SinkExt, StreamExt};
-use signaling::proto::LeaveReason;
+use signaling::proto::{ErrorCode, LeaveReason};
 use signaling::token::{Claims, Grants, TokenKeys};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_tungstenite::tungstenite::Message;
-
-const LIMIT: Duration = Duration::from_secs(20);
+use testkit::http::get as http_get;
+use testkit::metrics;
+use testkit::rng::Rng;
+use testkit::server::url;
+use testkit::token::dev_token as token;
+use testkit::wait::{self, LIMIT};
 const COUNTED: u32 = 100;
 
 /// (publisher id, track id).
@@ -38,30 +39,9 @@ struct Peer {
     inbox: Arc<Mutex<Inbox>>,
 }
 
+/// The real server; a vanished peer is noticed after 3 s.
 async fn server() -> sfu::RunningServer {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
-    let mut cfg = sfu::config::Config::loopback_ephemeral();
-    cfg.limits.ice_timeout = Duration::from_secs(3);
-    sfu::start(cfg).await.expect("server starts")
-}
-
-fn token(room: &str, identity: &str) -> String {
-    TokenKeys::development()
-        .mint(
-            room,
-            identity,
-            identity,
-            Grants::default(),
-            Duration::from_secs(600),
-        )
-        .expect("mint")
-}
-
-fn url(s: &sfu::RunningServer) -> String {
-    format!("ws://{}/rtc", s.http_addr())
+    testkit::server::sfu_with(|c| c.limits.ice_timeout = Duration::from_secs(3)).await
 }
 
 fn collect(mut events: Events, inbox: Arc<Mutex<Inbox>>) {
@@ -159,17 +139,6 @@ async fn send_round(peers: &[&Peer], tag: &str, n: u32) {
     }
 }
 
-async fn until(what: &str, mut f: impl FnMut() -> bool) {
-    let end = tokio::time::Instant::now() + LIMIT;
-    while !f() {
-        assert!(
-            tokio::time::Instant::now() < end,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_peers_exchange_media_through_the_sfu() {
     let s = server().await;
@@ -197,7 +166,7 @@ async fn three_peers_exchange_media_through_the_sfu() {
                 (i.subscribed, i.packets.values().map(Vec::len).sum())
             })
             .collect();
-        let (_, m) = http_get(&s, "/metrics").await;
+        let (_, m) = http_get(s.http_addr(), "/metrics").await;
         let m: Vec<&str> = m.lines().filter(|l| l.starts_with("sfu_")).collect();
         panic!("not all subscribed: (tracks, packets) per peer {got:?}\n{m:#?}");
     }
@@ -250,7 +219,7 @@ async fn three_peers_exchange_media_through_the_sfu() {
     let carol = c.participant.participant_id().to_string();
     c.participant.leave().await;
     for p in [&a, &b] {
-        until("participant_left", || {
+        wait::until("participant_left", || {
             p.inbox
                 .lock()
                 .expect("lock")
@@ -276,7 +245,7 @@ async fn three_peers_exchange_media_through_the_sfu() {
     // Bob vanishes without leaving: Alice is told he is gone.
     let bob = b.participant.participant_id().to_string();
     drop(b);
-    until("vanished peer removed", || {
+    wait::until("vanished peer removed", || {
         a.inbox
             .lock()
             .expect("lock")
@@ -290,32 +259,6 @@ async fn three_peers_exchange_media_through_the_sfu() {
         .await
         .expect("stops")
         .expect("clean stop");
-}
-
-async fn http_get(s: &sfu::RunningServer, path: &str) -> (u16, String) {
-    let mut tcp = tokio::net::TcpStream::connect(s.http_addr())
-        .await
-        .expect("tcp");
-    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    tcp.write_all(req.as_bytes()).await.expect("write");
-    let mut out = String::new();
-    tokio::time::timeout(LIMIT, tcp.read_to_string(&mut out))
-        .await
-        .expect("response in time")
-        .expect("read");
-    let status = out
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, out)
-}
-
-fn metric(text: &str, name: &str) -> u64 {
-    text.lines()
-        .filter(|l| l.starts_with(name))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -370,37 +313,26 @@ async fn hostile_input_is_refused_and_the_server_stays_healthy() {
     );
 
     // Malformed and oversized signaling messages.
-    let (mut ws, _) = tokio_tungstenite::connect_async(url(&s)).await.expect("ws");
+    let mut ws = testkit::ws::Client::connect(&url(&s)).await;
     for (text, code) in [
-        ("{not json".to_string(), "bad_message"),
+        ("{not json".to_string(), ErrorCode::BadMessage),
         (
             "x".repeat(signaling::proto::MAX_MESSAGE_BYTES + 1024),
-            "too_large",
+            ErrorCode::TooLarge,
         ),
     ] {
-        ws.send(Message::Text(text.into())).await.expect("send");
-        let reply = tokio::time::timeout(LIMIT, ws.next())
-            .await
-            .expect("reply")
-            .expect("open")
-            .expect("frame");
-        assert!(reply.to_text().expect("text").contains(code), "{reply:?}");
+        ws.send_raw(&text).await;
+        ws.expect_error(code).await;
     }
 
     // Garbage datagrams: random bytes, fake STUN, fake RTP, fake DTLS, huge.
     let udp = tokio::net::UdpSocket::bind("127.0.0.1:0")
         .await
         .expect("udp");
-    let mut x: u64 = 0x1234_5678;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut rng = Rng::new(0x1234_5678);
     for i in 0..1000u32 {
-        let len = (next() % 1500) as usize + 1;
-        let mut d: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        let len = rng.below(1500) + 1;
+        let mut d = rng.bytes(len);
         d[0] = match i % 5 {
             0 => 0x00,
             1 => 0x80,
@@ -419,11 +351,11 @@ async fn hostile_input_is_refused_and_the_server_stays_healthy() {
         .await
         .expect("send");
     tokio::time::sleep(Duration::from_millis(600)).await;
-    let (status, _) = http_get(&s, "/healthz").await;
+    let (status, _) = http_get(s.http_addr(), "/healthz").await;
     assert_eq!(status, 200);
-    let (_, metrics) = http_get(&s, "/metrics").await;
-    let dropped = metric(&metrics, "sfu_packets_dropped_total");
-    let received = metric(&metrics, "sfu_media_datagrams_received_total");
+    let (_, metrics) = http_get(s.http_addr(), "/metrics").await;
+    let dropped = metrics::sum(&metrics, "sfu_packets_dropped_total");
+    let received = metrics::sum(&metrics, "sfu_media_datagrams_received_total");
     assert_eq!(received, 1001, "all garbage reached the SFU\n{metrics}");
     assert_eq!(
         dropped, 1001,
@@ -515,7 +447,7 @@ async fn a_newcomer_reuses_the_mlines_of_one_who_left() {
             );
         }
         p.participant.leave().await;
-        until("participant_left", || {
+        wait::until("participant_left", || {
             a.inbox
                 .lock()
                 .expect("lock")

@@ -16,7 +16,7 @@ use client_sdk::{Codec, RoomOptions, TrackSpec};
 use std::time::Duration;
 use support::udpcapture::UdpCapture;
 use support::wsproxy::WsProxy;
-use support::{LIMIT, Member, SfuProcess, frame, frame_index, memscan};
+use support::{LIMIT, Member, frame, frame_index, memscan};
 
 const ROOM: &str = "e2ee-call";
 const NAMES: [&str; 3] = ["alice", "bob", "carol"];
@@ -68,7 +68,7 @@ fn contains_any(hay: &[u8], needles: &[Vec<u8>]) -> bool {
 async fn three_members_decrypt_each_other_and_the_server_sees_no_plaintext() {
     let marker: [u8; 32] = rand::random();
     let marker_hex = hex::encode(marker);
-    let sfu = SfuProcess::start("127.0.0.2").await;
+    let sfu = support::sfu_process("127.0.0.2").await;
     let public = format!("127.0.0.2:{}", sfu.media.port())
         .parse()
         .expect("addr");

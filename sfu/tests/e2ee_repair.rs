@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::udpcapture::{DropPolicy, UdpCapture};
-use support::{LIMIT, Member, SfuProcess, frame, frame_index};
+use support::{LIMIT, Member, frame, frame_index};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ROOM: &str = "e2ee-repair";
@@ -144,7 +144,7 @@ fn measured(frames: &[DecryptedFrame]) -> Vec<&DecryptedFrame> {
 async fn video_lost_on_the_way_to_the_sfu_is_repaired_for_every_frame() {
     let started = Instant::now();
     let marker: [u8; 32] = rand::random();
-    let sfu = SfuProcess::start("127.0.0.2").await;
+    let sfu = support::sfu_process("127.0.0.2").await;
     let public = format!("127.0.0.2:{}", sfu.media.port())
         .parse()
         .expect("addr");

@@ -12,17 +12,9 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 use support::wsproxy::{Dir, WsProxy};
 use support::{LIMIT, Member, frame, frame_index};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use testkit::metrics::sample;
 
 const ROOMS: [(&str, [&str; 2]); 2] = [("alpha", ["alice", "bob"]), ("beta", ["carol", "dave"])];
-
-async fn server() -> sfu::RunningServer {
-    support::init_tracing();
-    let mut cfg = sfu::config::Config::loopback_ephemeral();
-    cfg.media.shards = 2;
-    cfg.limits.ice_timeout = Duration::from_secs(5);
-    sfu::start(cfg).await.expect("server starts")
-}
 
 /// The UDP ports of every ICE candidate the server sent through `proxy`, in
 /// SDP offers and answers and in trickled candidates.
@@ -111,29 +103,9 @@ async fn media_flows(room: &str, members: &[Member; 2], names: [&str; 2]) {
     }
 }
 
-async fn metrics(s: &sfu::RunningServer) -> String {
-    let mut tcp = tokio::net::TcpStream::connect(s.http_addr())
-        .await
-        .expect("tcp");
-    tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .expect("write");
-    let mut out = String::new();
-    tokio::time::timeout(LIMIT, tcp.read_to_string(&mut out))
-        .await
-        .expect("response in time")
-        .expect("read");
-    out
-}
-
-fn sample(text: &str, name: &str) -> Option<u64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_rooms_on_two_shards_each_on_its_own_port() {
-    let s = server().await;
+    let s = testkit::server::sfu_with(|c| c.media.shards = 2).await;
     let addrs = s.media_addrs().to_vec();
     assert_eq!(addrs.len(), 2, "{addrs:?}");
     assert_ne!(addrs[0].port(), addrs[1].port());
@@ -143,7 +115,7 @@ async fn two_rooms_on_two_shards_each_on_its_own_port() {
     // One signaling proxy per room, to tell the rooms' messages apart.
     // Joins are one at a time, so placement is fixed: alpha starts on the
     // empty shard 0, then beta on shard 1, which has fewer participants.
-    let url = format!("ws://{}/rtc", s.http_addr());
+    let url = testkit::server::url(&s);
     let mut proxies = Vec::new();
     let mut rooms = Vec::new();
     for (room, names) in ROOMS {
@@ -171,26 +143,18 @@ async fn two_rooms_on_two_shards_each_on_its_own_port() {
     }
 
     // The shards publish their counters a few times a second.
-    let deadline = Instant::now() + LIMIT;
-    loop {
-        let text = metrics(&s).await;
+    testkit::wait::until_async("metrics summing both shards", || async {
+        let (_, text) = testkit::http::get(s.http_addr(), "/metrics").await;
         let got = [
             "sfu_media_shards",
             "sfu_media_rooms",
             "sfu_media_participants",
         ]
         .map(|n| sample(&text, n));
-        if got == [Some(2), Some(2), Some(4)]
+        got == [Some(2), Some(2), Some(4)]
             && sample(&text, "sfu_media_rtp_packets_forwarded_total").is_some_and(|n| n > 0)
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "metrics never summed both shards: {got:?}\n{text}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
 
     drop(rooms);
     s.shutdown();

@@ -13,7 +13,27 @@
 //!   and its outputs can be timed or counted alone.
 #![deny(missing_docs)]
 
+pub mod alloc;
+#[cfg(feature = "rt")]
+pub mod http;
+#[cfg(feature = "rt")]
+pub mod logs;
+pub mod metrics;
+#[cfg(feature = "mls")]
+pub mod mls;
 pub mod netem;
 pub mod peer;
 pub mod plane_fanout;
 pub mod plane_world;
+pub mod procfs;
+pub mod rng;
+#[cfg(feature = "server")]
+pub mod server;
+#[cfg(feature = "token")]
+pub mod token;
+#[cfg(feature = "rt")]
+pub mod wait;
+#[cfg(feature = "ws")]
+pub mod ws;
+#[cfg(feature = "ws")]
+pub mod wsproxy;

@@ -6,9 +6,10 @@
 //! then by a fixed factor) until a step loses more than allowed, the
 //! generator cannot keep up, or the hot thread saturates its core.
 
-use crate::fwd::cpu::{self, CpuReading, Pinning};
+use crate::fwd::cpu::{CpuReading, Pinning};
 use crate::fwd::generator::{Counters, Shared};
 use std::time::{Duration, Instant};
+use testkit::procfs::{self, Cpu};
 
 /// What one window measured.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
@@ -66,9 +67,9 @@ struct HostSample {
 impl HostSample {
     fn read(pinning: Option<Pinning>) -> Self {
         Self {
-            forwarder_core: pinning.and_then(|p| cpu::read_core_busy_s(p.forwarder_cpu)),
-            generator_core: pinning.and_then(|p| cpu::read_core_busy_s(p.generator_cpu)),
-            rcvbuf_errors: cpu::read_udp_rcvbuf_errors(),
+            forwarder_core: pinning.and_then(|p| procfs::read_busy_s(Cpu::Core(p.forwarder_cpu))),
+            generator_core: pinning.and_then(|p| procfs::read_busy_s(Cpu::Core(p.generator_cpu))),
+            rcvbuf_errors: procfs::read_udp_rcvbuf_errors(),
         }
     }
 }

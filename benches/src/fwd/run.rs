@@ -21,6 +21,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use testkit::procfs;
 
 /// Input packets/s per publisher while peers connect and warm up.
 const SETUP_PPS_PER_PUBLISHER: f64 = 30.0;
@@ -204,7 +205,7 @@ fn run_sfu(
     )?;
     let pid = sfu.pid();
     std::thread::sleep(Duration::from_millis(200));
-    let rss_idle = cpu::read_rss_bytes(pid);
+    let rss_idle = procfs::read_rss_bytes(pid);
     let generator = Generator::start(gen_config(s, opts, pinning))?;
     let shared = Arc::clone(generator.shared());
     shared.set_rate(SETUP_PPS_PER_PUBLISHER * s.publishers() as f64);
@@ -236,18 +237,18 @@ fn run_sfu(
     )?;
     std::thread::sleep(opts.warmup());
 
-    let shards = cpu::threads_named(pid, SHARD_THREAD_PREFIX);
+    let shards = procfs::threads_named(pid, SHARD_THREAD_PREFIX);
     if shards.is_empty() {
         tracing::warn!("no {SHARD_THREAD_PREFIX}* thread found; hot CPU = whole process");
     }
     let sfu_cpu = move || {
-        let total_s = cpu::read_process_cpu_s(pid)?;
+        let total_s = procfs::read_process_cpu_s(pid)?;
         let hot_s = if shards.is_empty() {
             total_s
         } else {
             shards
                 .iter()
-                .filter_map(|t| cpu::read_thread_cpu_s(pid, *t))
+                .filter_map(|t| procfs::read_thread_cpu_s(pid, *t))
                 .sum()
         };
         Some(CpuReading { total_s, hot_s })
@@ -257,7 +258,7 @@ fn run_sfu(
     let m0 = metrics(sfu.http_addr());
     let w = ramp::measure(&shared, &sfu_cpu, pinning, outcome.in_pps, opts.window());
     let m1 = metrics(sfu.http_addr());
-    let rss = cpu::read_rss_bytes(pid);
+    let rss = procfs::read_rss_bytes(pid);
     let (lat_w, lat) = latency_at(
         &shared,
         &sfu_cpu,

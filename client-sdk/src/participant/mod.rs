@@ -106,8 +106,19 @@ impl Shared {
     /// Ends the session once: wakes pending requests, closes the WebSocket
     /// after what is queued, closes both transports, and says why.
     async fn shutdown(&self, reason: CloseReason) {
+        self.shutdown_after(reason, None).await;
+    }
+
+    /// [`Self::shutdown`], sending `last` first if this call is the one that
+    /// ends the session. The session counts as ended before `last` goes
+    /// out, so the server's reply to it (`leave` is answered with `closed`
+    /// and a close frame) cannot end the session with another reason first.
+    async fn shutdown_after(&self, reason: CloseReason, last: Option<ClientMessage>) {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
+        }
+        if let Some(message) = last {
+            self.signal.send(message);
         }
         info!(participant = %self.participant_id, ?reason, "session closed");
         self.clear_in_flight();
@@ -303,10 +314,9 @@ impl Participant {
     /// WebSocket, and emits [`Event::Closed`] with [`CloseReason::Left`].
     /// Idempotent.
     pub async fn leave(&self) {
-        if !self.shared.is_closed() {
-            self.shared.signal.send(ClientMessage::Leave);
-            self.shared.shutdown(CloseReason::Left).await;
-        }
+        self.shared
+            .shutdown_after(CloseReason::Left, Some(ClientMessage::Leave))
+            .await;
         let writer = lock(&self.writer).take();
         if let Some(writer) = writer {
             let _ = tokio::time::timeout(LEAVE_FLUSH, writer).await;

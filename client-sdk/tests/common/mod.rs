@@ -1,23 +1,83 @@
 //! Helpers shared by the integration tests: wiring two bare peers together
-//! on loopback, as signaling would.
-#![allow(dead_code, unreachable_pub)]
-
-pub mod mock_sfu;
+//! on loopback, as signaling would, and driving sessions through the real
+//! server (from `testkit`).
+// Each test binary uses a part of this module.
+#![allow(dead_code, unused_imports, unreachable_pub)]
 
 use client_sdk::transport::{InboundTrack, Peer, PeerEvent, PeerEvents};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// Upper bound for anything a test waits for.
-pub const LIMIT: Duration = Duration::from_secs(20);
+pub use testkit::logs::init as init_tracing;
+pub use testkit::wait::LIMIT;
 
-/// Logs to the test output when `RUST_LOG` is set.
-pub fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
+/// Payload indices from here on are warm-up: [`collect_and_check`] skips
+/// them.
+const WARM_UP: u32 = 1_000_000;
+
+/// The next session event, within [`LIMIT`].
+pub async fn next_event(
+    events: &mut client_sdk::transport::Events,
+) -> client_sdk::transport::Event {
+    tokio::time::timeout(LIMIT, events.recv())
+        .await
+        .expect("event within the limit")
+        .expect("session still open")
+}
+
+/// Writes warm-up packets on `track` (published as `cid`) until the
+/// subscriber whose `events` these are gets one on it: the server forwards
+/// media only once the subscription is negotiated, and a remote track on a
+/// reused m-line shows before that. Other events go to `other`. Returns
+/// the remote track and how many warm-up packets were written.
+pub async fn warm_up(
+    track: &client_sdk::transport::LocalTrack,
+    cid: &str,
+    events: &mut client_sdk::transport::Events,
+    mut other: impl FnMut(client_sdk::transport::Event),
+) -> (client_sdk::transport::RemoteTrack, u32) {
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    let mut subscribed = None;
+    for k in 0.. {
+        if let Some(remote) =
+            subscribed.take_if(|r: &mut client_sdk::transport::RemoteTrack| r.received() > 0)
+        {
+            return (remote, k);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{cid} never arrived"
+        );
+        let i = WARM_UP + k;
+        // Refused until the publisher transport is up: that is fine here.
+        let _ = track
+            .write_rtp(payload(cid, i), i.wrapping_mul(3000), true)
+            .await;
+        let wait = tokio::time::Duration::from_millis(20);
+        while let Ok(event) = tokio::time::timeout(wait, events.recv()).await {
+            match event.expect("session still open") {
+                client_sdk::transport::Event::TrackSubscribed(remote)
+                    if remote.info().track_id == track.track_id() =>
+                {
+                    subscribed = Some(remote);
+                }
+                event => other(event),
+            }
+        }
+    }
+    unreachable!()
+}
+
+/// Passes events to `other` until none has come for `quiet`.
+pub async fn drain(
+    events: &mut client_sdk::transport::Events,
+    quiet: Duration,
+    mut other: impl FnMut(client_sdk::transport::Event),
+) {
+    while let Ok(event) = tokio::time::timeout(quiet, events.recv()).await {
+        other(event.expect("session still open"));
+    }
 }
 
 /// What a peer reported, other than candidates.

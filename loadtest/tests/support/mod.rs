@@ -4,23 +4,63 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// The SFU, in this process, on ephemeral loopback ports.
+/// The SFU, in this process, on ephemeral loopback ports; it stops
+/// within 2 s when told to.
 pub async fn server() -> sfu::RunningServer {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
-    let mut cfg = sfu::config::Config::loopback_ephemeral();
-    cfg.limits.ice_timeout = Duration::from_secs(5);
-    cfg.limits.shutdown_timeout = Duration::from_secs(2);
-    sfu::start(cfg).await.expect("server starts")
+    testkit::server::sfu_with(|c| c.limits.shutdown_timeout = std::time::Duration::from_secs(2))
+        .await
 }
 
 /// Its signaling URL, without the `/rtc` path (the tool adds it).
 pub fn url(s: &sfu::RunningServer) -> String {
     format!("ws://{}", s.http_addr())
+}
+
+/// A run's size: rooms, members per room, video and audio publishers per
+/// room, and how long it lasts; everyone joins at once (100 a second).
+pub struct Shape {
+    pub rooms: u32,
+    pub per_room: u32,
+    pub video: u32,
+    pub audio: u32,
+    pub duration: &'static str,
+}
+
+impl Shape {
+    fn args(&self) -> Vec<String> {
+        [
+            ("--rooms", self.rooms.to_string()),
+            ("--participants-per-room", self.per_room.to_string()),
+            ("--video-publishers", self.video.to_string()),
+            ("--audio-publishers", self.audio.to_string()),
+            ("--duration", self.duration.to_string()),
+            ("--ramp-per-sec", "100".to_string()),
+        ]
+        .into_iter()
+        .flat_map(|(flag, value)| [flag.to_string(), value])
+        .collect()
+    }
+}
+
+/// Runs the tool against a fresh in-process SFU with `shape` and `extra`
+/// flags; fails if it runs longer than `limit`. Returns its output, how
+/// long it ran, and its reports.
+pub async fn run(shape: Shape, extra: &[&str], limit: Duration) -> (Output, Duration, Reports) {
+    let server = server().await;
+    let reports = Reports::new();
+    let child = spawn_shaped(&url(&server), &reports, &shape, extra);
+    let (out, took) = testkit::wait::child(child, limit).await;
+    (out, took, reports)
+}
+
+/// Starts the tool against `url` with `shape` and `extra` flags.
+pub fn spawn_shaped(url: &str, reports: &Reports, shape: &Shape, extra: &[&str]) -> Child {
+    let mut args = shape.args();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    spawn(url, reports, &args)
 }
 
 /// Where a run's reports go.
@@ -73,39 +113,7 @@ pub fn spawn(url: &str, reports: &Reports, args: &[&str]) -> Child {
         .expect("spawn loadtest")
 }
 
-/// Waits for `child` (while this runtime keeps serving the SFU), killing
-/// it and failing after `limit`. Returns its output and how long it ran.
-pub async fn wait(mut child: Child, limit: Duration) -> (Output, Duration) {
-    let started = Instant::now();
-    loop {
-        match child.try_wait().expect("poll child") {
-            Some(_) => {
-                let out = child.wait_with_output().expect("child output");
-                return (out, started.elapsed());
-            }
-            None if started.elapsed() > limit => {
-                let _ = child.kill();
-                let out = child.wait_with_output().expect("child output");
-                panic!(
-                    "loadtest did not exit within {limit:?}\nstdout:\n{}\nstderr:\n{}",
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            None => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-}
-
-/// Stdout and stderr, for assertion messages.
-pub fn show(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+pub use testkit::wait::output_text as show;
 
 /// Validates `report` against `docs/loadtest.schema.json`; returns the
 /// errors.

@@ -1,154 +1,28 @@
 //! Shared by the E2EE system tests: the real SFU (in process or as its own
 //! process), tokens, proxies, and Room clients that record what they get.
-#![allow(dead_code, unreachable_pub)]
+// Each test binary uses a part of this module.
+#![allow(dead_code, unused_imports, unreachable_pub)]
 
 pub mod memscan;
 pub mod udpcapture;
-pub mod wsproxy;
 
 use client_sdk::{
     Codec, DecryptedFrame, MediaSender, Room, RoomEvent, RoomEvents, RoomOptions, TrackSpec,
 };
-use signaling::token::{Grants, TokenKeys};
 use std::collections::HashMap;
-use std::net::{SocketAddr, UdpSocket as StdUdp};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-/// Upper bound on anything a test waits for.
-pub const LIMIT: Duration = Duration::from_secs(30);
+pub use testkit::server::{SfuProcess, sfu as server, url};
+pub use testkit::token::dev_token as token;
+pub use testkit::wait::LIMIT;
+pub use testkit::wsproxy;
 
-pub fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
-}
-
-/// The real server in this process, on loopback.
-pub async fn server() -> sfu::RunningServer {
-    init_tracing();
-    let mut cfg = sfu::config::Config::loopback_ephemeral();
-    cfg.limits.ice_timeout = Duration::from_secs(5);
-    sfu::start(cfg).await.expect("server starts")
-}
-
-pub fn url(s: &sfu::RunningServer) -> String {
-    format!("ws://{}/rtc", s.http_addr())
-}
-
-pub fn token(room: &str, identity: &str) -> String {
-    TokenKeys::development()
-        .mint(
-            room,
-            identity,
-            identity,
-            Grants::default(),
-            Duration::from_secs(600),
-        )
-        .expect("mint")
-}
-
-/// A free loopback UDP or TCP port (released before use: a tiny race that
-/// only a parallel test could lose, and it would fail loudly).
-pub fn free_port() -> u16 {
-    let s = StdUdp::bind("127.0.0.1:0").expect("bind");
-    let port = s.local_addr().expect("addr").port();
-    let t = std::net::TcpListener::bind(("127.0.0.1", port));
-    match t {
-        Ok(_) => port,
-        Err(_) => free_port(),
-    }
-}
-
-/// Whether `GET /healthz` on `http` answers 200.
-async fn healthy(http: SocketAddr) -> bool {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut s) = tokio::net::TcpStream::connect(http).await else {
-        return false;
-    };
-    if s.write_all(b"GET /healthz HTTP/1.0\r\n\r\n").await.is_err() {
-        return false;
-    }
-    let mut head = [0u8; 12];
-    matches!(
-        tokio::time::timeout(Duration::from_secs(2), s.read_exact(&mut head)).await,
-        Ok(Ok(_))
-    ) && head.ends_with(b" 200")
-}
-
-/// The `sfu` binary as its own process, killed on drop.
-pub struct SfuProcess {
-    pub child: Child,
-    pub http: SocketAddr,
-    pub media: SocketAddr,
-}
-
-impl Drop for SfuProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl SfuProcess {
-    /// Starts the binary; media binds `127.0.0.1:port` and is advertised
-    /// at `public_ip` (a relay can stand there). The ports are only known
-    /// free when picked, so a start that fails (another process took one
-    /// in between) is retried on fresh ports.
-    pub async fn start(public_ip: &str) -> Self {
-        init_tracing();
-        for _ in 0..3 {
-            if let Some(sfu) = Self::try_start(public_ip).await {
-                return sfu;
-            }
-        }
-        panic!("sfu did not start in 3 attempts");
-    }
-
-    async fn try_start(public_ip: &str) -> Option<Self> {
-        let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let media: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_sfu"))
-            .args([
-                "--http-bind",
-                &http.to_string(),
-                "--media-bind",
-                &media.to_string(),
-                "--media-public-ip",
-                public_ip,
-                // One media port: only `media` was checked to be free, and
-                // these tests use one room (sharding has its own test).
-                "--shards",
-                "1",
-                "--log",
-                "warn",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn sfu");
-        let mut sfu = Self { child, http, media };
-        let deadline = Instant::now() + LIMIT;
-        // The server answers HTTP only once media is up too (`sfu::start`
-        // binds the listener first but serves after the media shards
-        // started), so a 200 from /healthz means started; an accepted TCP
-        // connection alone does not.
-        while !healthy(http).await {
-            if sfu.child.try_wait().ok().flatten().is_some() {
-                return None;
-            }
-            assert!(Instant::now() < deadline, "sfu did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Some(sfu)
-    }
-
-    pub fn url(&self) -> String {
-        format!("ws://{}/rtc", self.http)
-    }
+/// The `sfu` binary of this build as its own process; media is advertised
+/// at `public_ip` (see [`SfuProcess::start`]).
+pub async fn sfu_process(public_ip: &str) -> SfuProcess {
+    SfuProcess::start(std::path::Path::new(env!("CARGO_BIN_EXE_sfu")), public_ip).await
 }
 
 /// What one member received, shared with its collector task.

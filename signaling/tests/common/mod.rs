@@ -1,27 +1,27 @@
-//! Test kit for the signaling server: a recording media plane, a server on
-//! loopback, and a thin WebSocket client.
-#![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
+//! Test kit for the signaling server: a recording media plane and a server
+//! on loopback; the WebSocket client and tokens come from `testkit`.
+#![allow(
+    dead_code,
+    unused_imports,
+    unreachable_pub,
+    missing_docs,
+    clippy::unwrap_used
+)]
 
-use futures_util::{SinkExt, StreamExt};
 use sfu_core::{MediaCommand, MediaEvent};
 use signaling::media::{MediaRequest, MediaSink};
-use signaling::proto::{
-    ClientMessage, ErrorCode, MlsEntry, MlsInfo, PROTOCOL_VERSION, Resume, RoomState, ServerMessage,
-};
+use signaling::proto::RoomState;
 use signaling::server::{Signaling, SignalingConfig, app};
 use signaling::token::{Grants, TokenKeys};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-/// Upper bound for anything a test waits for. Generous: tests must not
-/// depend on machine speed, and a passing test never waits this long.
-pub const PATIENCE: Duration = Duration::from_secs(10);
+pub use testkit::wait::LIMIT as PATIENCE;
+use testkit::wait::{until, within};
+pub use testkit::ws::{Client, JoinedInfo, Next};
 
 pub const ROOM: &str = "room-1";
 
@@ -42,18 +42,11 @@ pub fn token(room: &str, identity: &str) -> String {
 }
 
 pub fn token_with(room: &str, identity: &str, grants: Grants) -> String {
-    keys()
-        .mint(room, identity, identity, grants, Duration::from_secs(600))
-        .unwrap()
+    testkit::token::mint(&keys(), room, identity, grants)
 }
 
 pub fn admin_token(room: &str) -> String {
-    let g = Grants {
-        publish: false,
-        subscribe: false,
-        admin: true,
-    };
-    token_with(room, "admin", g)
+    token_with(room, "admin", testkit::token::admin_grants())
 }
 
 /// What the media plane was asked, without the channels.
@@ -215,37 +208,16 @@ impl Server {
     /// Connects and joins; returns the client and the whole `joined`.
     pub async fn join_full(&self, room: &str, identity: &str) -> (Client, JoinedInfo) {
         let mut c = self.connect().await;
-        c.join_raw(&token(room, identity)).await;
-        match c.recv().await {
-            ServerMessage::Joined {
-                participant_id,
-                room,
-                mls,
-                resume_token,
-                ..
-            } => (
-                c,
-                JoinedInfo {
-                    pid: participant_id,
-                    room,
-                    mls,
-                    resume_token,
-                },
-            ),
-            other => panic!("expected joined, got {other:?}"),
-        }
+        let joined = c.join_full(&token(room, identity)).await;
+        (c, joined)
     }
 
     /// Waits until exactly `n` participants are suspended.
     pub async fn wait_suspended(&self, n: u64) {
-        let fut = async {
-            while metric(&self.metrics(), "sfu_signaling_suspended_participants") != n {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        };
-        tokio::time::timeout(PATIENCE, fut)
-            .await
-            .unwrap_or_else(|_| panic!("never {n} suspended participants"));
+        until(&format!("{n} suspended participants"), || {
+            metric(&self.metrics(), "sfu_signaling_suspended_participants") == n
+        })
+        .await;
     }
 
     pub fn metrics(&self) -> String {
@@ -256,23 +228,12 @@ impl Server {
 
     /// Waits until every connection has ended (so every leave happened).
     pub async fn idle(&self) {
-        tokio::time::timeout(PATIENCE, self.sig.wait_idle())
-            .await
-            .expect("connections did not close");
+        within("connections to close", self.sig.wait_idle()).await;
     }
-}
 
-impl Server {
     /// Waits until exactly `n` connections are open.
     pub async fn wait_connections(&self, n: usize) {
-        let fut = async {
-            while self.sig.connections() != n {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        };
-        tokio::time::timeout(PATIENCE, fut)
-            .await
-            .unwrap_or_else(|_| panic!("{} connections, expected {n}", self.sig.connections()));
+        until(&format!("{n} connections"), || self.sig.connections() == n).await;
     }
 }
 
@@ -284,169 +245,6 @@ impl Drop for Server {
 
 /// The value of an unlabelled or labelled metric line.
 pub fn metric(text: &str, series: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    testkit::metrics::sample(text, series)
         .unwrap_or_else(|| panic!("no metric {series} in\n{text}"))
-}
-
-pub struct Client {
-    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
-}
-
-/// How a wait for the server ended.
-#[derive(Debug)]
-pub enum Next {
-    Msg(ServerMessage),
-    Closed,
-}
-
-impl Client {
-    pub async fn connect(url: &str) -> Self {
-        let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-        Self { ws }
-    }
-
-    pub async fn send(&mut self, msg: &ClientMessage) {
-        self.send_raw(&serde_json::to_string(msg).unwrap()).await;
-    }
-
-    pub async fn send_raw(&mut self, text: &str) {
-        self.ws.send(Message::text(text)).await.unwrap();
-    }
-
-    /// The next protocol message, or `Closed`. Panics after [`PATIENCE`].
-    pub async fn next(&mut self) -> Next {
-        let fut = async {
-            loop {
-                match self.ws.next().await {
-                    Some(Ok(Message::Text(t))) => {
-                        return Next::Msg(serde_json::from_str(t.as_str()).unwrap());
-                    }
-                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
-                    Some(Ok(Message::Binary(_))) => panic!("server sent a binary frame"),
-                    Some(Ok(Message::Close(_))) => {
-                        // Keep reading so our client completes the close
-                        // handshake, as real clients do.
-                        while let Some(Ok(_)) = self.ws.next().await {}
-                        return Next::Closed;
-                    }
-                    Some(Err(_)) | None => return Next::Closed,
-                }
-            }
-        };
-        tokio::time::timeout(PATIENCE, fut)
-            .await
-            .expect("timed out waiting for the server")
-    }
-
-    pub async fn recv(&mut self) -> ServerMessage {
-        match self.next().await {
-            Next::Msg(m) => m,
-            Next::Closed => panic!("connection closed while waiting for a message"),
-        }
-    }
-
-    /// Expects an error with this code; returns its message.
-    pub async fn expect_error(&mut self, code: ErrorCode) -> String {
-        match self.recv().await {
-            ServerMessage::Error { code: c, message } if c == code => message,
-            other => panic!("expected error {code:?}, got {other:?}"),
-        }
-    }
-
-    /// Expects the connection to end with no further message.
-    pub async fn expect_closed(&mut self) {
-        match self.next().await {
-            Next::Closed => {}
-            Next::Msg(m) => panic!("expected close, got {m:?}"),
-        }
-    }
-
-    /// Round-trips a ping: proves the connection works and that nothing
-    /// else was queued before the pong.
-    pub async fn ping(&mut self, ts: u64) {
-        self.send(&ClientMessage::Ping { ts }).await;
-        assert_eq!(self.recv().await, ServerMessage::Pong { ts });
-    }
-
-    pub async fn join(&mut self, token: &str) -> (String, RoomState) {
-        self.join_raw(token).await;
-        match self.recv().await {
-            ServerMessage::Joined {
-                participant_id,
-                room,
-                ..
-            } => (participant_id, room),
-            other => panic!("expected joined, got {other:?}"),
-        }
-    }
-
-    pub async fn join_raw(&mut self, token: &str) {
-        self.send(&ClientMessage::Join {
-            protocol: PROTOCOL_VERSION,
-            token: token.to_string(),
-            resume: None,
-        })
-        .await;
-    }
-
-    /// Sends a join that resumes `pid`'s session.
-    pub async fn resume_raw(&mut self, token: &str, pid: &str, resume_token: &str, mls_seq: u64) {
-        self.send(&ClientMessage::Join {
-            protocol: PROTOCOL_VERSION,
-            token: token.to_string(),
-            resume: Some(Resume {
-                participant_id: pid.to_string(),
-                resume_token: resume_token.to_string(),
-                mls_seq,
-            }),
-        })
-        .await;
-    }
-
-    /// The next message, which must be an MLS log entry.
-    pub async fn recv_mls(&mut self) -> (u64, MlsEntry) {
-        match self.recv().await {
-            ServerMessage::Mls { seq, entry } => (seq, entry),
-            other => panic!("expected mls, got {other:?}"),
-        }
-    }
-
-    /// Sends an MLS application message.
-    pub async fn chat(&mut self, epoch: u64, message: &str) {
-        self.send(&ClientMessage::MlsApplication {
-            epoch,
-            message: message.to_string(),
-        })
-        .await;
-    }
-
-    /// Sends an MLS commit.
-    pub async fn commit(&mut self, epoch: u64, added: &[&str], removed: &[&str]) {
-        self.send(&ClientMessage::MlsCommit {
-            epoch,
-            commit: format!("Y29tbWl0{epoch}"),
-            welcome: (!added.is_empty()).then(|| "d2VsY29tZQ==".to_string()),
-            added: added.iter().map(|s| s.to_string()).collect(),
-            removed: removed.iter().map(|s| s.to_string()).collect(),
-        })
-        .await;
-    }
-
-    /// Sends an MLS KeyPackage.
-    pub async fn key_package(&mut self, kp: &str) {
-        self.send(&ClientMessage::MlsKeyPackage {
-            key_package: kp.to_string(),
-        })
-        .await;
-    }
-}
-
-/// What `joined` said.
-#[derive(Debug, Clone)]
-pub struct JoinedInfo {
-    pub pid: String,
-    pub room: RoomState,
-    pub mls: MlsInfo,
-    pub resume_token: String,
 }

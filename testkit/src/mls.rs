@@ -1,18 +1,22 @@
-//! Helpers shared by the `group_*` integration tests.
-#![allow(dead_code, unreachable_pub)]
+//! MLS groups for tests, built with the real `e2ee` group code: clients,
+//! a group formed by one commit, commit delivery, and the wire format
+//! bytes tests look at.
 
 use e2ee::group::{MlsClient, MlsConfig, Processed};
 
-/// MLSMessage wire formats (RFC 9420 §6).
+/// `wire_format` of a PrivateMessage (RFC 9420 §6).
 pub const WIRE_PRIVATE: [u8; 2] = [0, 2];
+/// `wire_format` of a Welcome.
 pub const WIRE_WELCOME: [u8; 2] = [0, 3];
+/// `wire_format` of a KeyPackage.
 pub const WIRE_KEY_PACKAGE: [u8; 2] = [0, 5];
 
+/// A client named `name` with the default configuration.
 pub fn client(name: &str) -> MlsClient {
     MlsClient::new(name, MlsConfig::default()).expect("client")
 }
 
-/// The wire_format field of a serialized MLSMessage.
+/// The `wire_format` field of a serialized MLSMessage.
 pub fn wire_format(message: &[u8]) -> [u8; 2] {
     [message[2], message[3]]
 }
@@ -40,7 +44,7 @@ pub fn group(names: &[&str]) -> Vec<MlsClient> {
 }
 
 /// Delivers `message` to every client except `from` and the ones in `skip`,
-/// asserting each gets a commit to `epoch`.
+/// asserting each takes it as a commit.
 pub fn deliver_commit(clients: &mut [MlsClient], from: usize, skip: &[usize], message: &[u8]) {
     for (i, c) in clients.iter_mut().enumerate() {
         if i == from || skip.contains(&i) {
@@ -53,27 +57,7 @@ pub fn deliver_commit(clients: &mut [MlsClient], from: usize, skip: &[usize], me
     }
 }
 
+/// The identities of `c`'s group members.
 pub fn identities(c: &MlsClient) -> Vec<String> {
     c.members().into_iter().map(|m| m.identity).collect()
-}
-
-/// A tiny deterministic PRNG (xorshift64*) for fuzz-ish loops.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Self(seed | 1)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next_u64() as u8).collect()
-    }
 }

@@ -16,15 +16,20 @@ use tokio_tungstenite::tungstenite::Message;
 /// Which way a message went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dir {
+    /// From the client to the server.
     ToServer,
+    /// From the server to the client.
     ToClient,
 }
 
 /// One recorded text message.
 #[derive(Debug, Clone)]
 pub struct Captured {
+    /// The connection, numbered from 0 in accept order.
     pub conn: u64,
+    /// Which way it went.
     pub dir: Dir,
+    /// The message as relayed (after any hook).
     pub text: String,
 }
 
@@ -60,7 +65,7 @@ pub struct WsProxy {
 impl Drop for WsProxy {
     fn drop(&mut self) {
         self.accept.abort();
-        for (_, conn) in self.inner.conns.lock().unwrap().drain() {
+        for (_, conn) in self.inner.conns.lock().expect("proxy lock").drain() {
             for t in conn.tasks {
                 t.abort();
             }
@@ -109,17 +114,17 @@ impl WsProxy {
 
     /// Everything relayed so far.
     pub fn captured(&self) -> Vec<Captured> {
-        self.inner.log.lock().unwrap().clone()
+        self.inner.log.lock().expect("proxy lock").clone()
     }
 
     /// Installs a hook on server → client messages.
     pub fn set_hook(&self, hook: ToClientHook) {
-        *self.inner.hook.lock().unwrap() = Some(hook);
+        *self.inner.hook.lock().expect("proxy lock") = Some(hook);
     }
 
     /// Installs a hook on client → server messages.
     pub fn set_up_hook(&self, hook: ToServerHook) {
-        *self.inner.up_hook.lock().unwrap() = Some(hook);
+        *self.inner.up_hook.lock().expect("proxy lock") = Some(hook);
     }
 
     /// The connection whose `joined` named `participant_id`.
@@ -135,14 +140,14 @@ impl WsProxy {
 
     /// Sends `text` to the client of `conn` as if the server had.
     pub fn inject(&self, conn: u64, text: String) {
-        if let Some(c) = self.inner.conns.lock().unwrap().get(&conn) {
+        if let Some(c) = self.inner.conns.lock().expect("proxy lock").get(&conn) {
             let _ = c.inject.send(text);
         }
     }
 
     /// Cuts a connection in both directions, like a network failure.
     pub fn sever(&self, conn: u64) {
-        if let Some(c) = self.inner.conns.lock().unwrap().remove(&conn) {
+        if let Some(c) = self.inner.conns.lock().expect("proxy lock").remove(&conn) {
             for t in c.tasks {
                 t.abort();
             }
@@ -165,11 +170,11 @@ where
         tokio::spawn(async move {
             while let Some(Ok(mut msg)) = client_rx.next().await {
                 if let Message::Text(t) = &msg {
-                    let text = match inner.up_hook.lock().unwrap().as_mut() {
+                    let text = match inner.up_hook.lock().expect("proxy lock").as_mut() {
                         Some(hook) => hook(id, t),
                         None => t.to_string(),
                     };
-                    inner.log.lock().unwrap().push(Captured {
+                    inner.log.lock().expect("proxy lock").push(Captured {
                         conn: id,
                         dir: Dir::ToServer,
                         text: text.clone(),
@@ -205,7 +210,7 @@ where
                         continue;
                     }
                 };
-                inner.log.lock().unwrap().push(Captured {
+                inner.log.lock().expect("proxy lock").push(Captured {
                     conn: id,
                     dir: Dir::ToClient,
                     text: text.clone(),
@@ -220,7 +225,7 @@ where
                         .unwrap()
                         .insert(id, pid.to_owned());
                 }
-                let out = match inner.hook.lock().unwrap().as_mut() {
+                let out = match inner.hook.lock().expect("proxy lock").as_mut() {
                     Some(hook) => hook(id, &text),
                     None => vec![text],
                 };
@@ -232,7 +237,7 @@ where
             }
         })
     };
-    inner.conns.lock().unwrap().insert(
+    inner.conns.lock().expect("proxy lock").insert(
         id,
         Conn {
             tasks: vec![up, down],
