@@ -33,72 +33,12 @@
 //! --nocapture` prints where the first allocations of exactly N bytes in
 //! the window come from.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::BTreeMap;
+use testkit::alloc::CountingAlloc;
 use testkit::plane_fanout::Rig;
 
-/// Sizes at or above this share the last histogram slot.
-const SIZE_SLOTS: usize = 4096;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-/// `ALLOC_TRACE_SIZE`, or 0; and how many of that size were traced.
-static TRACE_SIZE: AtomicU64 = AtomicU64::new(0);
-static TRACED: AtomicU64 = AtomicU64::new(0);
-static BYTES: AtomicU64 = AtomicU64::new(0);
-static BY_SIZE: [AtomicU64; SIZE_SLOTS] = [const { AtomicU64::new(0) }; SIZE_SLOTS];
-
-thread_local! {
-    /// Counting is on only inside the measured section, on this thread.
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Forwards to the system allocator; counts allocations (and reallocations,
-/// which are allocations too) made while [`COUNTING`] is on.
-struct Counting;
-
-fn note(size: usize) {
-    if COUNTING.try_with(Cell::get).unwrap_or(false) {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        BYTES.fetch_add(size as u64, Ordering::Relaxed);
-        BY_SIZE[size.min(SIZE_SLOTS - 1)].fetch_add(1, Ordering::Relaxed);
-        if size as u64 == TRACE_SIZE.load(Ordering::Relaxed)
-            && TRACED.fetch_add(1, Ordering::Relaxed) < 4
-        {
-            // Off while tracing: the backtrace and the print allocate.
-            COUNTING.with(|c| c.set(false));
-            let bt = std::backtrace::Backtrace::force_capture();
-            eprintln!("allocation of {size} B:\n{bt}");
-            COUNTING.with(|c| c.set(true));
-        }
-    }
-}
-
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        note(l.size());
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        note(l.size());
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc_zeroed(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        note(new);
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.realloc(p, l, new) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAlloc = CountingAlloc::new();
 
 /// What one steady window cost.
 #[derive(Debug)]
@@ -127,40 +67,36 @@ fn measure(mut rig: Rig, rounds: u64) -> Window {
     rig.warm_up(1200);
     assert_eq!(rig.events, 0, "plane events in steady state");
     rig.reset_counts();
-    let trace = std::env::var("ALLOC_TRACE_SIZE")
+    if let Some(size) = std::env::var("ALLOC_TRACE_SIZE")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    TRACE_SIZE.store(trace, Ordering::Relaxed);
-    TRACED.store(0, Ordering::Relaxed);
-    ALLOCS.store(0, Ordering::Relaxed);
-    BYTES.store(0, Ordering::Relaxed);
-    for s in &BY_SIZE {
-        s.store(0, Ordering::Relaxed);
+    {
+        GLOBAL.trace_size(size);
     }
+    let (mut allocs, mut bytes) = (0, 0);
+    let mut by_size: BTreeMap<usize, u64> = BTreeMap::new();
     for _ in 0..rounds {
         rig.prepare();
-        COUNTING.with(|c| c.set(true));
-        rig.forward();
-        COUNTING.with(|c| c.set(false));
+        let (_, counts) = GLOBAL.measure(|| rig.forward());
         rig.release();
+        allocs += counts.allocs;
+        bytes += counts.bytes;
+        for (size, n) in counts.by_size {
+            *by_size.entry(size).or_default() += n;
+        }
     }
     assert_eq!(rig.events, 0, "plane events in steady state");
     let inputs = rig.rtp_in;
-    let mut sizes: Vec<(usize, f64)> = BY_SIZE
-        .iter()
-        .enumerate()
-        .filter_map(|(size, n)| match n.load(Ordering::Relaxed) {
-            0 => None,
-            n => Some((size, n as f64 / inputs as f64)),
-        })
+    let mut sizes: Vec<(usize, f64)> = by_size
+        .into_iter()
+        .map(|(size, n)| (size, n as f64 / inputs as f64))
         .collect();
     sizes.sort_by(|a, b| b.1.total_cmp(&a.1));
     Window {
         inputs,
         outputs: rig.rtp_out,
-        allocs: ALLOCS.load(Ordering::Relaxed),
-        bytes: BYTES.load(Ordering::Relaxed),
+        allocs,
+        bytes,
         sizes,
     }
 }
@@ -230,18 +166,16 @@ fn a_batch_allocates_nothing_per_output() {
     let mut rig = Rig::fanout(N as usize, false);
     rig.warm_up(1200);
     rig.reset_counts();
-    ALLOCS.store(0, Ordering::Relaxed);
     // Only the payload copy per input is expected (see the module docs).
     let rounds = 20;
+    let mut allocs = 0;
     for _ in 0..rounds {
         for _ in 0..BATCH {
             rig.prepare();
         }
-        COUNTING.with(|c| c.set(true));
-        rig.forward_batch();
-        COUNTING.with(|c| c.set(false));
+        let (_, counts) = GLOBAL.measure(|| rig.forward_batch());
+        allocs += counts.allocs;
     }
-    let allocs = ALLOCS.load(Ordering::Relaxed);
     assert_eq!(rig.events, 0, "plane events in steady state");
     assert_eq!(
         rig.rtp_out,

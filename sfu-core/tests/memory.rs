@@ -1,37 +1,13 @@
 //! Joining and leaving frees everything: live heap bytes do not grow across
 //! 1,000 join/publish/forward/leave cycles.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Duration;
+use testkit::alloc::CountingAlloc;
 use testkit::plane_world::World;
 
 /// Counts live heap bytes of the whole test process.
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        LIVE.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.realloc(p, l, new) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAlloc = CountingAlloc::new();
 
 /// A participant joins the host's room, publishes audio and video, connects,
 /// is subscribed to by the host (and subscribes to the host), and leaves.
@@ -67,7 +43,7 @@ fn join_leave_cycles_do_not_grow_memory() {
     for _ in 0..100 {
         cycle(&mut w);
     }
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = GLOBAL.live_bytes();
     let n = cycles();
     for _ in 0..n {
         cycle(&mut w);
@@ -78,7 +54,7 @@ fn join_leave_cycles_do_not_grow_memory() {
         );
         assert_eq!(w.plane.transport_count(), 2, "only the host's transports");
     }
-    let after = LIVE.load(Ordering::Relaxed);
+    let after = GLOBAL.live_bytes();
     let growth = after - before;
     println!("live heap before {before} B, after {n} cycles {after} B, growth {growth} B");
     // A leak of even one small allocation per cycle would be >= 16 kB.

@@ -13,10 +13,14 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicIsize, AtomicU64, Ordering};
 
 /// Sizes at or above this share the last histogram slot.
 pub const SIZE_SLOTS: usize = 4096;
+
+/// Serialises [`CountingAlloc::measure`] across threads.
+static MEASURING: Mutex<()> = Mutex::new(());
 
 thread_local! {
     /// Whether this thread's allocations are being counted.
@@ -73,6 +77,10 @@ impl CountingAlloc {
     /// Runs `f` with counting on for this thread; returns its result and
     /// what it allocated (other threads are not counted).
     pub fn measure<R>(&self, f: impl FnOnce() -> R) -> (R, Counts) {
+        // The counters are shared by all threads, so two sections measured
+        // at once (tests run in parallel) would count each other's
+        // allocations: one section at a time. A std mutex does not allocate.
+        let _one_at_a_time = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
         let before = self.snapshot();
         COUNTING.with(|c| c.set(true));
         let r = f();
