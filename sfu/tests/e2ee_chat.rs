@@ -65,20 +65,7 @@ async fn chat_is_ordered_and_complete_across_a_reconnect() {
             m.room.identity()
         );
     }
-    for (k, name) in names.iter().enumerate() {
-        let mine: Vec<&String> = logs[0]
-            .iter()
-            .filter(|(f, _)| f == name)
-            .map(|(_, t)| t)
-            .collect();
-        let count = TOTAL / 3 + usize::from(k < TOTAL % 3);
-        let expected: Vec<String> = (0..count).map(|i| format!("{name}#{i}")).collect();
-        assert_eq!(
-            mine,
-            expected.iter().collect::<Vec<_>>(),
-            "{name}'s messages in send order"
-        );
-    }
+    testkit::chat::assert_each_sender_in_order(&logs[0], &names, TOTAL);
     assert!(
         bob.inbox()
             .signaling

@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 pub mod alloc;
+pub mod chat;
 #[cfg(feature = "rt")]
 pub mod http;
 #[cfg(feature = "rt")]

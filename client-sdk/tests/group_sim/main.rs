@@ -359,20 +359,7 @@ fn a_thousand_chat_messages_survive_a_reconnect_in_one_order() {
         assert_eq!(log.len(), TOTAL, "{} got {}", names[k], log.len());
         assert_eq!(*log, logs[0], "{}'s order differs from alice's", names[k]);
     }
-    for (k, name) in names.iter().enumerate() {
-        let mine: Vec<&String> = logs[0]
-            .iter()
-            .filter(|(f, _)| f == name)
-            .map(|(_, t)| t)
-            .collect();
-        let count = TOTAL / 3 + usize::from(k < TOTAL % 3);
-        let want: Vec<String> = (0..count).map(|i| format!("{name}#{i}")).collect();
-        assert_eq!(
-            mine,
-            want.iter().collect::<Vec<_>>(),
-            "{name}'s messages in send order"
-        );
-    }
+    testkit::chat::assert_each_sender_in_order(logs[0], &names, TOTAL);
     assert_eq!(w.nodes[bob].desyncs, 0, "resumed from the log, no rejoin");
 }
 
