@@ -157,7 +157,7 @@ mod tests {
 
     #[test]
     fn global_key_flags_work_after_the_subcommand() {
-        let secret = "0123456789abcdef0123456789abcdef";
+        let secret = "Hq3v9XkP0aZ7mW2rT5yL8cN1bF4gJ6sD";
         let (c, cmd) = load_from([
             "sfu",
             "token",

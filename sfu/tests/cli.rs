@@ -78,6 +78,12 @@ fn help_documents_every_setting() {
         "media-io-batch",
         "media-send-queue",
         "media-socket-buffer-bytes",
+        "http-header-timeout",
+        "http-handshake-timeout",
+        "http-idle-timeout",
+        "http-max-connections",
+        "http-max-connections-per-address",
+        "token-max-lifetime",
         "config",
     ] {
         assert!(
@@ -140,12 +146,14 @@ fn token_uses_configured_keys_from_env_and_admin_needs_no_room() {
     let o = run(sfu()
         .env("SFU_API_KEY", "prod-key")
         .env("SFU_API_SECRET", SECRET)
+        .env("SFU_TOKEN_MAX_LIFETIME", "3d")
         .args(["token", "--identity", "ops", "--admin", "--ttl", "2d"]));
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!stderr(&o).contains("development key"));
     let token = stdout(&o);
     assert!(TokenKeys::development().verify(token.trim()).is_err());
     let claims = TokenKeys::new("prod-key", SECRET)
+        .with_max_lifetime(Duration::from_secs(3 * 86400))
         .verify(token.trim())
         .expect("verifies with the configured keys");
     assert!(claims.grants.admin);
