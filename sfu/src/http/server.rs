@@ -255,3 +255,50 @@ impl RateLimitedLog {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    /// Handlers see the peer's address as `ConnectInfo<SocketAddr>`, and a
+    /// shutdown ends the loop once the connections are done.
+    #[tokio::test]
+    async fn handlers_get_the_peer_address_and_shutdown_ends_the_loop() {
+        let app = Router::new().route(
+            "/peer",
+            get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.to_string() }),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let shutdown = CancellationToken::new();
+        let timeouts = Timeouts {
+            header: Duration::from_secs(5),
+            handshake: Duration::from_secs(5),
+            idle: Duration::from_secs(5),
+        };
+        let admission = Admission::new(8, 8);
+        let server = tokio::spawn(serve(
+            listener,
+            app,
+            admission.clone(),
+            timeouts,
+            shutdown.clone(),
+        ));
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let local = tcp.local_addr().expect("local");
+        tcp.write_all(b"GET /peer HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("write");
+        let mut out = String::new();
+        tcp.read_to_string(&mut out).await.expect("read");
+        assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+        assert!(out.ends_with(&local.to_string()), "{out}");
+
+        shutdown.cancel();
+        let stopped = tokio::time::timeout(Duration::from_secs(10), server).await;
+        assert!(matches!(stopped, Ok(Ok(Ok(())))), "{stopped:?}");
+        assert_eq!(admission.open(), 0, "every slot given back");
+    }
+}
