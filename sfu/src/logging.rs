@@ -21,11 +21,11 @@ use anyhow::Context as _;
 use std::fmt::{self, Write as _};
 use std::io::IsTerminal as _;
 use tracing::Subscriber;
-use tracing::field::Field;
+use tracing::field::{Field, Visit};
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::field::MakeExt as _;
-use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::fmt::format::{Writer, debug_fn};
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FormatFields, MakeWriter};
 use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// Dependency log targets that write credentials below `info`, held at
@@ -93,21 +93,55 @@ pub fn text_subscriber<W>(
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let fields = debug_fn(
-        |w: &mut Writer<'_>, field: &Field, value: &dyn fmt::Debug| {
-            if field.name() != "message" {
-                write!(w, "{}=", field.name())?;
-            }
-            write!(Escaping(w), "{value:?}")
-        },
-    )
-    .delimited(" ");
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
         .with_ansi(ansi)
-        .fmt_fields(fields)
+        .fmt_fields(EscapedFields)
         .finish()
+}
+
+/// Formats fields as the default text format does (the message, then
+/// `name=value` pairs, `log.*` metadata of `log` records left out), every
+/// value through [`Escaping`].
+struct EscapedFields;
+
+impl<'w> FormatFields<'w> for EscapedFields {
+    fn format_fields<R: RecordFields>(&self, mut writer: Writer<'w>, fields: R) -> fmt::Result {
+        let mut visitor = FieldVisitor {
+            writer: &mut writer,
+            first: true,
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.result
+    }
+}
+
+struct FieldVisitor<'a, 'w> {
+    writer: &'a mut Writer<'w>,
+    first: bool,
+    result: fmt::Result,
+}
+
+impl Visit for FieldVisitor<'_, '_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let name = field.name();
+        if self.result.is_err() || name.starts_with("log.") {
+            return;
+        }
+        let separator = if std::mem::take(&mut self.first) {
+            ""
+        } else {
+            " "
+        };
+        self.result = if name == "message" {
+            write!(self.writer, "{separator}")
+        } else {
+            write!(self.writer, "{separator}{name}=")
+        }
+        .and_then(|()| write!(Escaping(&mut *self.writer), "{value:?}"));
+    }
 }
 
 /// Writes through to `W`, each character that could break or disguise a
@@ -183,6 +217,7 @@ mod tests {
         assert!(log.contains("message with standup\\n2026"), "{log}");
         assert!(log.contains("eve\\r\\u{1b}[2K\\u{2028}\\u{202e}"), "{log}");
         assert!(!log.contains('\u{1b}') && !log.contains('\r'), "{log:?}");
+        assert!(log.contains(" INFO rtc{participant=eve"), "{log}");
     }
 
     #[test]
