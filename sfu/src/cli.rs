@@ -26,7 +26,9 @@ Configuration:
   rtx_cache_ms = 3000), and a bare number is read in that unit.
 
   With no api_key/api_secret the public development key signs tokens: the server
-  logs a warning and refuses to start unless every address is loopback.
+  logs a warning and refuses to start unless every address is loopback. So does
+  a guessable api_secret: the development one, a blank or low-entropy one, or an
+  example from the docs.
 
   Media shard i listens on the media_bind port + i: with shards = N, open UDP
   ports media_port .. media_port + N - 1 (shards = 0 is one per CPU core).
@@ -157,7 +159,7 @@ mod tests {
 
     #[test]
     fn global_key_flags_work_after_the_subcommand() {
-        let secret = "0123456789abcdef0123456789abcdef";
+        let secret = "Hq3v9XkP0aZ7mW2rT5yL8cN1bF4gJ6sD";
         let (c, cmd) = load_from([
             "sfu",
             "token",

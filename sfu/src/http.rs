@@ -1,5 +1,6 @@
 //! The HTTP side: `GET /metrics` merged with the signaling router
-//! (`/rtc`, `/healthz`, `/admin/*`).
+//! (`/rtc`, `/healthz`, `/admin/*`), and the server that serves it
+//! ([`serve`]) with its connection caps ([`Admission`]) and timeouts.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -14,6 +15,13 @@
 //! assert_eq!(res.status(), 200);
 //! # }
 //! ```
+
+mod admission;
+mod server;
+mod tracked_io;
+
+pub use admission::{Admission, Closed, HttpStats, Refusal, Slot, address_key};
+pub use server::{Timeouts, serve};
 
 use crate::metrics::Metrics;
 use axum::Router;

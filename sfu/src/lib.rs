@@ -18,6 +18,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod fd_limit;
 pub mod http;
 pub mod logging;
 pub mod media;
@@ -152,14 +153,21 @@ pub(crate) async fn start_with(
     spawn_media: impl FnOnce(&Config, CancellationToken) -> anyhow::Result<MediaHandle>,
 ) -> anyhow::Result<RunningServer> {
     let (keys, key_source) = config.validate()?;
-    if key_source == KeySource::Development {
-        tracing::warn!(
+    match key_source {
+        KeySource::Development => tracing::warn!(
             api_key = signaling::token::DEV_API_KEY,
             "NO API KEY/SECRET CONFIGURED: USING THE PUBLIC DEVELOPMENT KEY. Anyone can mint \
              tokens for this server. It is allowed on loopback only; set SFU_API_KEY and \
              SFU_API_SECRET for anything else."
-        );
+        ),
+        KeySource::Weak(why) => tracing::warn!(
+            %why,
+            "THE API SECRET IS GUESSABLE. Anyone who guesses it can mint tokens for this \
+             server. It is allowed on loopback only; set SFU_API_SECRET to random bytes."
+        ),
+        KeySource::Configured => {}
     }
+    let admission = http_admission(&config.http);
 
     let listener = tokio::net::TcpListener::bind(config.network.http_bind)
         .await
@@ -196,6 +204,8 @@ pub(crate) async fn start_with(
     // Signaling's own counters and gauges, rendered after the media ones.
     let sig = signaling.clone();
     metrics.add_source(move |out| sig.render_metrics(out));
+    let adm = admission.clone();
+    metrics.add_source(move |out| adm.render(out));
     let app = http::app(metrics, signaling::server::app(signaling.clone()));
 
     // Sessions are upgraded connections that axum's graceful shutdown does
@@ -208,11 +218,18 @@ pub(crate) async fn start_with(
             signaling.shutdown();
         }
     });
-    let http = tokio::spawn(
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-            .into_future(),
-    );
+    let timeouts = http::Timeouts {
+        header: config.http.http_header_timeout,
+        handshake: config.http.http_handshake_timeout,
+        idle: config.http.http_idle_timeout,
+    };
+    let http = tokio::spawn(http::serve(
+        listener,
+        app,
+        admission,
+        timeouts,
+        shutdown.clone(),
+    ));
 
     tracing::info!(
         http = %http_addr,
@@ -231,6 +248,37 @@ pub(crate) async fn start_with(
         http: Some(http),
         grace: config.limits.shutdown_timeout,
     })
+}
+
+/// Raises the file-descriptor limit (logging it) and sizes the HTTP
+/// connection caps: `http_max_connections`, lowered to what the limit
+/// leaves after [`config::RESERVED_FDS`].
+fn http_admission(settings: &config::Http) -> std::sync::Arc<http::Admission> {
+    let mut max = settings.http_max_connections;
+    match fd_limit::raise() {
+        Ok(limit) => {
+            let room = limit.soft.saturating_sub(config::RESERVED_FDS).max(1);
+            let room = usize::try_from(room).unwrap_or(usize::MAX);
+            if room < max {
+                tracing::warn!(
+                    configured = max,
+                    effective = room,
+                    fd_limit = limit.soft,
+                    "http_max_connections lowered to fit the file-descriptor limit"
+                );
+                max = room;
+            }
+            tracing::info!(
+                soft_before = limit.soft_before,
+                soft = limit.soft,
+                hard = limit.hard,
+                http_max_connections = max,
+                "file-descriptor limit"
+            );
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read the file-descriptor limit"),
+    }
+    http::Admission::new(max, settings.http_max_connections_per_address)
 }
 
 /// Runs the server until SIGINT or SIGTERM, then shuts down gracefully.

@@ -12,7 +12,7 @@
 //! assert_eq!((claims.room.as_str(), claims.sub.as_str()), ("r1", "alice"));
 //! ```
 
-use crate::config::Config;
+use crate::config::{Config, KeySource};
 use anyhow::Context as _;
 use clap::Args;
 use signaling::token::Grants;
@@ -34,7 +34,7 @@ pub struct TokenArgs {
     #[arg(long)]
     pub name: Option<String>,
 
-    /// Lifetime, e.g. 30s, 10m, 1h, 2d.
+    /// Lifetime, e.g. 30s, 10m, 1h, 2d; at most --token-max-lifetime.
     #[arg(long, default_value = "1h", value_parser = parse_ttl)]
     pub ttl: Duration,
 
@@ -73,13 +73,27 @@ pub fn parse_ttl(s: &str) -> Result<Duration, String> {
 }
 
 /// Mints the token `args` describe with the keys `config` names (or the
-/// development pair). Warns on stderr when the development pair is used.
+/// development pair). Warns on stderr when the development pair or a weak
+/// secret is used; refuses a lifetime the server would refuse.
 pub fn mint(config: &Config, args: &TokenArgs) -> anyhow::Result<String> {
     let (keys, source) = config.auth.token_keys()?;
-    if source == crate::config::KeySource::Development {
-        eprintln!(
+    match source {
+        KeySource::Development => eprintln!(
             "warning: no api_key/api_secret configured; signing with the public development key \
              (valid only for a server on loopback)"
+        ),
+        KeySource::Weak(why) => {
+            eprintln!("warning: api_secret is {why}; a server accepts it on loopback only")
+        }
+        KeySource::Configured => {}
+    }
+    let max = keys.max_lifetime();
+    if args.ttl > max {
+        anyhow::bail!(
+            "--ttl {} is longer than token_max_lifetime ({}), so the server would refuse the \
+             token; raise --token-max-lifetime (on the server too) or shorten --ttl",
+            humantime::format_duration(args.ttl),
+            humantime::format_duration(max)
         );
     }
     let room = args.room.as_deref().unwrap_or("");
@@ -151,7 +165,7 @@ mod tests {
 
     #[test]
     fn admin_token_may_omit_room_and_uses_configured_keys() {
-        let secret = "0123456789abcdef0123456789abcdef";
+        let secret = "Hq3v9XkP0aZ7mW2rT5yL8cN1bF4gJ6sD";
         let t = token(&[
             "--identity",
             "ops",
@@ -168,6 +182,29 @@ mod tests {
         assert_eq!(c.room, "");
         assert_eq!(c.name, "ops");
         assert!(c.grants.admin && !c.grants.publish && c.grants.subscribe);
+    }
+
+    #[test]
+    fn ttl_past_the_maximum_lifetime_is_refused() {
+        let err = token(&["--room", "r", "--identity", "x", "--ttl", "2d"]).expect_err("too long");
+        assert!(err.to_string().contains("token_max_lifetime"), "{err}");
+        let t = token(&[
+            "--room",
+            "r",
+            "--identity",
+            "x",
+            "--ttl",
+            "2d",
+            "--token-max-lifetime",
+            "3d",
+        ])
+        .expect("mints");
+        let keys = TokenKeys::development().with_max_lifetime(Duration::from_secs(3 * 86400));
+        assert!(keys.verify(&t).is_ok());
+        assert!(
+            TokenKeys::development().verify(&t).is_err(),
+            "default maximum"
+        );
     }
 
     #[test]

@@ -78,6 +78,12 @@ fn help_documents_every_setting() {
         "media-io-batch",
         "media-send-queue",
         "media-socket-buffer-bytes",
+        "http-header-timeout",
+        "http-handshake-timeout",
+        "http-idle-timeout",
+        "http-max-connections",
+        "http-max-connections-per-address",
+        "token-max-lifetime",
         "config",
     ] {
         assert!(
@@ -140,12 +146,14 @@ fn token_uses_configured_keys_from_env_and_admin_needs_no_room() {
     let o = run(sfu()
         .env("SFU_API_KEY", "prod-key")
         .env("SFU_API_SECRET", SECRET)
+        .env("SFU_TOKEN_MAX_LIFETIME", "3d")
         .args(["token", "--identity", "ops", "--admin", "--ttl", "2d"]));
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!stderr(&o).contains("development key"));
     let token = stdout(&o);
     assert!(TokenKeys::development().verify(token.trim()).is_err());
     let claims = TokenKeys::new("prod-key", SECRET)
+        .with_max_lifetime(Duration::from_secs(3 * 86400))
         .verify(token.trim())
         .expect("verifies with the configured keys");
     assert!(claims.grants.admin);
@@ -378,6 +386,53 @@ fn dev_key_is_refused_on_a_non_loopback_address() {
         .args(["--check-config", "--http-bind", "0.0.0.0:7880"]));
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!stdout(&o).contains(SECRET));
+}
+
+/// Setting the public development secret explicitly, a blank one, one of
+/// low entropy or one printed in the docs passes the length check but is
+/// refused on a non-loopback address, and allowed on loopback.
+#[test]
+fn guessable_secrets_are_refused_off_loopback() {
+    let cases = [
+        (
+            "the development secret",
+            signaling::token::DEV_API_SECRET.to_string(),
+        ),
+        ("32 spaces", " ".repeat(32)),
+        ("one character", "x".repeat(40)),
+        ("a counting run", "0123456789abcdef0123456789abcdef".into()),
+        (
+            "the docs' example",
+            "at-least-32-bytes-of-random-secret-data".into(),
+        ),
+    ];
+    for (what, secret) in cases {
+        let mut cmd = sfu();
+        cmd.env("SFU_API_KEY", "prod")
+            .env("SFU_API_SECRET", &secret)
+            .args(["--check-config", "--http-bind", "0.0.0.0:7880"]);
+        let o = cmd.output().expect("runs");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{what} accepted on 0.0.0.0");
+        assert!(err.contains("refusing to start"), "{what}: {err}");
+        if !secret.trim().is_empty() {
+            assert!(!err.contains(&secret), "{what}: the secret is echoed");
+        }
+        let o = sfu()
+            .env("SFU_API_KEY", "prod")
+            .env("SFU_API_SECRET", &secret)
+            .arg("--check-config")
+            .output()
+            .expect("runs");
+        assert!(o.status.success(), "{what} refused on loopback");
+    }
+    let o = sfu()
+        .env("SFU_API_KEY", "prod")
+        .env("SFU_API_SECRET", "")
+        .args(["--check-config", "--http-bind", "0.0.0.0:7880"])
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(1), "empty secret accepted");
 }
 
 /// Starts the binary on ephemeral loopback ports, checks /healthz and

@@ -30,6 +30,8 @@ pub mod procfs;
 pub mod rng;
 #[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "rt")]
+pub mod sfu_bin;
 #[cfg(feature = "token")]
 pub mod token;
 #[cfg(feature = "rt")]

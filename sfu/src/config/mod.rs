@@ -23,8 +23,12 @@
 //! ```
 
 mod duration;
+mod http;
+mod secrets;
 mod validate;
 
+pub use http::{Http, RESERVED_FDS};
+pub use secrets::{EXAMPLE_SECRETS, WeakSecret};
 pub use validate::KeySource;
 
 use clap::{Args, FromArgMatches, ValueEnum};
@@ -81,6 +85,10 @@ pub struct Config {
     #[command(flatten)]
     #[serde(flatten)]
     pub limits: Limits,
+    /// HTTP timeouts and connection caps.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub http: Http,
     /// The media shards.
     #[command(flatten)]
     #[serde(flatten)]
@@ -134,6 +142,14 @@ pub struct Auth {
     #[arg(hide_env_values = true, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_secret: Option<Secret>,
+
+    /// Longest lifetime an access token may have: a token whose expiry is
+    /// further than this from now is refused, and `sfu token` mints none
+    /// longer.
+    #[arg(long, env = "SFU_TOKEN_MAX_LIFETIME", value_name = "DURATION")]
+    #[arg(default_value = "24h", value_parser = duration::parse_secs, global = true)]
+    #[serde(with = "duration::secs")]
+    pub token_max_lifetime: Duration,
 }
 
 /// What is logged, and how.
@@ -304,7 +320,7 @@ macro_rules! defaults_from_clap {
         }
     )+};
 }
-defaults_from_clap!(Network, Auth, Logging, Limits, Media);
+defaults_from_clap!(Network, Auth, Logging, Limits, Http, Media);
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
@@ -400,6 +416,21 @@ pub enum ConfigError {
         /// The address.
         addr: IpAddr,
     },
+    /// A weak or publicly known API secret would sign tokens on a
+    /// non-loopback address.
+    #[error(
+        "refusing to start: api_secret is {reason}, which anyone may guess, but {setting} is \
+         {addr}, which is not a loopback address. Set SFU_API_SECRET to at least 32 random \
+         bytes (e.g. the output of `openssl rand -base64 48`)"
+    )]
+    WeakSecretOnNonLoopback {
+        /// What is wrong with the secret.
+        reason: WeakSecret,
+        /// The setting holding the address.
+        setting: &'static str,
+        /// The address.
+        addr: IpAddr,
+    },
     /// Some other setting is out of range or inconsistent.
     #[error("invalid setting {setting}: {reason}")]
     Invalid {
@@ -479,6 +510,7 @@ impl Config {
             auth: toml::from_str(text)?,
             logging: toml::from_str(text)?,
             limits: toml::from_str(text)?,
+            http: toml::from_str(text)?,
             media: toml::from_str(text)?,
         })
     }

@@ -3,7 +3,7 @@ use crate::cli::{Cli, load_from};
 use clap::CommandFactory;
 use std::io::Write;
 
-const SECRET: &str = "0123456789abcdef0123456789abcdef";
+const SECRET: &str = "Hq3v9XkP0aZ7mW2rT5yL8cN1bF4gJ6sD";
 
 type Edit = fn(&mut Config);
 
@@ -83,6 +83,12 @@ fn defaults_are_valid_and_match_the_parsed_defaults() {
     assert_eq!(c.media.media_io_batch, 32);
     assert_eq!(c.media.media_send_queue, 256);
     assert_eq!(c.media.media_socket_buffer_bytes, 4 * 1024 * 1024);
+    assert_eq!(c.http.http_header_timeout, secs(10));
+    assert_eq!(c.http.http_handshake_timeout, secs(10));
+    assert_eq!(c.http.http_idle_timeout, secs(30));
+    assert_eq!(c.http.http_max_connections, 16384);
+    assert_eq!(c.http.http_max_connections_per_address, 256);
+    assert_eq!(c.auth.token_max_lifetime, secs(24 * 3600));
 }
 
 #[test]
@@ -114,7 +120,7 @@ fn every_setting_is_read_from_the_file() {
         ("media_bind", "\"127.0.0.3:1001\""),
         ("media_public_ip", "\"127.0.0.4\""),
         ("api_key", "\"k1\""),
-        ("api_secret", "\"0123456789abcdef0123456789abcdef\""),
+        ("api_secret", "\"Hq3v9XkP0aZ7mW2rT5yL8cN1bF4gJ6sD\""),
         ("log_format", "\"json\""),
         ("log", "\"warn\""),
         ("ping_interval", "\"7s\""),
@@ -132,6 +138,12 @@ fn every_setting_is_read_from_the_file() {
         ("media_io_batch", "16"),
         ("media_send_queue", "64"),
         ("media_socket_buffer_bytes", "1048576"),
+        ("http_header_timeout", "\"3s\""),
+        ("http_handshake_timeout", "\"4s\""),
+        ("http_idle_timeout", "\"5s\""),
+        ("http_max_connections", "100"),
+        ("http_max_connections_per_address", "7"),
+        ("token_max_lifetime", "\"2h\""),
     ];
     for arg in Cli::command().get_arguments() {
         let id = arg.get_id().as_str();
@@ -175,7 +187,7 @@ fn old_names() -> Vec<(&'static str, &'static str, Edit)> {
             c.network.media_public_ip = Some(IpAddr::from([127, 0, 0, 4]))
         }),
         ("api_key", "\"k1\"", |c| c.auth.api_key = Some("k1".into())),
-        ("api_secret", "\"0123456789abcdef0123456789abcdef\"", |c| {
+        ("api_secret", "\"Hq3v9XkP0aZ7mW2rT5yL8cN1bF4gJ6sD\"", |c| {
             c.auth.api_secret = Some(SECRET.into())
         }),
         ("log_format", "\"json\"", |c| {
@@ -335,6 +347,63 @@ fn dev_key_is_refused_off_loopback() {
     assert!(c.validate().is_ok());
 }
 
+/// A configured secret anyone could guess is allowed on loopback (as
+/// [`KeySource::Weak`]) and refused on any other address.
+#[test]
+fn guessable_secrets_are_refused_off_loopback() {
+    let dev = signaling::token::DEV_API_SECRET.to_string();
+    let cases = [
+        (dev, WeakSecret::Development),
+        (
+            EXAMPLE_SECRETS[1].to_string(),
+            WeakSecret::DocumentedExample,
+        ),
+        (" ".repeat(32), WeakSecret::Blank),
+        ("\t".repeat(40), WeakSecret::Blank),
+        ("x".repeat(64), WeakSecret::LowEntropy),
+        (
+            "0123456789abcdef0123456789abcdef".into(),
+            WeakSecret::LowEntropy,
+        ),
+    ];
+    for (secret, why) in cases {
+        let mut c = with_keys();
+        c.auth.api_secret = Some(secret.as_str().into());
+        assert_eq!(c.validate().expect("loopback").1, KeySource::Weak(why));
+        c.network.http_bind = addr("0.0.0.0:7880");
+        match c.validate() {
+            Err(e @ ConfigError::WeakSecretOnNonLoopback { .. }) => {
+                let msg = e.to_string();
+                assert!(msg.contains(&why.to_string()), "{msg}");
+                assert!(msg.contains("0.0.0.0"), "{msg}");
+                assert!(
+                    !msg.contains(secret.trim()) || secret.trim().is_empty(),
+                    "{msg}"
+                );
+            }
+            other => panic!("{why:?}: expected refusal, got {other:?}"),
+        }
+    }
+    // An empty secret is refused everywhere, as too short.
+    let mut c = with_keys();
+    c.auth.api_secret = Some("".into());
+    assert!(matches!(
+        c.validate(),
+        Err(ConfigError::Invalid {
+            setting: "api_secret",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn token_max_lifetime_reaches_the_keys() {
+    let mut c = Config::default();
+    c.auth.token_max_lifetime = secs(60);
+    let keys = c.validate().expect("valid").0;
+    assert_eq!(keys.max_lifetime(), secs(60));
+}
+
 #[test]
 fn key_pair_must_be_complete_and_strong() {
     let mut auth = Auth {
@@ -353,7 +422,7 @@ fn key_pair_must_be_complete_and_strong() {
 
 #[test]
 fn other_settings_are_range_checked() {
-    let cases: [(&str, Edit); 14] = [
+    let cases: [(&str, Edit); 20] = [
         ("shards", |c| c.media.shards = MAX_SHARDS + 1),
         ("media_bind", |c| {
             c.network.media_bind = addr("127.0.0.1:65535");
@@ -383,6 +452,22 @@ fn other_settings_are_range_checked() {
             c.limits.max_participants_per_room = 0
         }),
         ("log", |c| c.logging.log = "info,=[".into()),
+        ("http_header_timeout", |c| {
+            c.http.http_header_timeout = Duration::ZERO
+        }),
+        ("http_handshake_timeout", |c| {
+            c.http.http_handshake_timeout = Duration::ZERO
+        }),
+        ("http_idle_timeout", |c| {
+            c.http.http_idle_timeout = Duration::ZERO
+        }),
+        ("http_max_connections", |c| c.http.http_max_connections = 0),
+        ("http_max_connections_per_address", |c| {
+            c.http.http_max_connections_per_address = 0
+        }),
+        ("token_max_lifetime", |c| {
+            c.auth.token_max_lifetime = ms(500)
+        }),
     ];
     for (setting, edit) in cases {
         let mut c = Config::default();

@@ -3,7 +3,7 @@
 
 use super::{
     Auth, Config, ConfigError, MAX_MEDIA_IO_BATCH, MAX_MEDIA_SEND_QUEUE, MAX_RTX_CACHE_AGE,
-    MAX_SHARDS, MIN_SECRET_BYTES,
+    MAX_SHARDS, MIN_SECRET_BYTES, WeakSecret,
 };
 use signaling::token::{DEV_API_KEY, DEV_API_SECRET, TokenKeys};
 use std::time::Duration;
@@ -15,6 +15,8 @@ pub enum KeySource {
     Configured,
     /// Neither was: the public development pair is in use.
     Development,
+    /// Both were, but the secret is one anyone could guess.
+    Weak(WeakSecret),
 }
 
 fn invalid(setting: &'static str, reason: impl Into<String>) -> ConfigError {
@@ -26,7 +28,8 @@ fn invalid(setting: &'static str, reason: impl Into<String>) -> ConfigError {
 
 impl Config {
     /// Checks every setting, including the development-key rule: with the
-    /// public development pair, `http_bind`, `media_bind` and
+    /// public development pair, or a configured secret that is weak or
+    /// published ([`WeakSecret`]), `http_bind`, `media_bind` and
     /// `media_public_ip` must all be loopback addresses. Returns the token
     /// keys to use.
     ///
@@ -36,20 +39,33 @@ impl Config {
     /// assert_eq!(config.validate().unwrap().1, KeySource::Development);
     /// config.network.http_bind = "0.0.0.0:7880".parse().unwrap();
     /// assert!(matches!(config.validate(), Err(ConfigError::DevKeyOnNonLoopback { .. })));
+    /// config.auth.api_key = Some("key".into());
+    /// config.auth.api_secret = Some(" ".repeat(32).as_str().into());
+    /// assert!(matches!(config.validate(), Err(ConfigError::WeakSecretOnNonLoopback { .. })));
     /// ```
     pub fn validate(&self) -> Result<(TokenKeys, KeySource), ConfigError> {
         let (keys, source) = self.auth.token_keys()?;
         let (net, media, limits) = (&self.network, &self.media, &self.limits);
-        if source == KeySource::Development {
-            let addrs = [
-                ("http_bind", net.http_bind.ip()),
-                ("media_bind", net.media_bind.ip()),
-                ("media_public_ip", net.media_public_ip()),
-            ];
-            if let Some((setting, addr)) = addrs.into_iter().find(|(_, ip)| !ip.is_loopback()) {
+        let addrs = [
+            ("http_bind", net.http_bind.ip()),
+            ("media_bind", net.media_bind.ip()),
+            ("media_public_ip", net.media_public_ip()),
+        ];
+        let off_loopback = addrs.into_iter().find(|(_, ip)| !ip.is_loopback());
+        match (source, off_loopback) {
+            (KeySource::Development, Some((setting, addr))) => {
                 return Err(ConfigError::DevKeyOnNonLoopback { setting, addr });
             }
+            (KeySource::Weak(reason), Some((setting, addr))) => {
+                return Err(ConfigError::WeakSecretOnNonLoopback {
+                    reason,
+                    setting,
+                    addr,
+                });
+            }
+            _ => {}
         }
+        self.http.validate()?;
         if net.media_public_ip().is_unspecified() {
             return Err(invalid(
                 "media_public_ip",
@@ -132,9 +148,20 @@ impl Config {
 
 impl Auth {
     /// The keys that mint and verify tokens: the configured pair, or the
-    /// public development pair when neither half is set. Giving only one
-    /// half, or a secret shorter than [`MIN_SECRET_BYTES`], is an error.
+    /// public development pair when neither half is set, refusing tokens
+    /// that live longer than `token_max_lifetime`. Giving only one half, a
+    /// secret shorter than [`MIN_SECRET_BYTES`], or a zero lifetime is an
+    /// error. A configured secret anyone could guess comes back as
+    /// [`KeySource::Weak`].
     pub fn token_keys(&self) -> Result<(TokenKeys, KeySource), ConfigError> {
+        if self.token_max_lifetime.as_secs() == 0 {
+            return Err(invalid("token_max_lifetime", "must be at least 1s"));
+        }
+        let (keys, source) = self.key_pair()?;
+        Ok((keys.with_max_lifetime(self.token_max_lifetime), source))
+    }
+
+    fn key_pair(&self) -> Result<(TokenKeys, KeySource), ConfigError> {
         match (&self.api_key, &self.api_secret) {
             (None, None) => Ok((
                 TokenKeys::new(DEV_API_KEY, DEV_API_SECRET),
@@ -150,7 +177,11 @@ impl Auth {
                         format!("must be at least {MIN_SECRET_BYTES} bytes long"),
                     ));
                 }
-                Ok((TokenKeys::new(key, secret.expose()), KeySource::Configured))
+                let source = match WeakSecret::check(secret.expose()) {
+                    Some(weak) => KeySource::Weak(weak),
+                    None => KeySource::Configured,
+                };
+                Ok((TokenKeys::new(key, secret.expose()), source))
             }
             (Some(_), None) => Err(invalid(
                 "api_secret",
@@ -161,5 +192,29 @@ impl Auth {
                 "api_secret is set but api_key is not; set both or neither",
             )),
         }
+    }
+}
+
+impl super::Http {
+    /// Timeouts must not be zero, and each cap must admit a connection.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let timeouts = [
+            ("http_header_timeout", self.http_header_timeout),
+            ("http_handshake_timeout", self.http_handshake_timeout),
+            ("http_idle_timeout", self.http_idle_timeout),
+        ];
+        if let Some((setting, _)) = timeouts.into_iter().find(|(_, d)| d.is_zero()) {
+            return Err(invalid(setting, "must not be zero"));
+        }
+        if self.http_max_connections == 0 {
+            return Err(invalid("http_max_connections", "must be at least 1"));
+        }
+        if self.http_max_connections_per_address == 0 {
+            return Err(invalid(
+                "http_max_connections_per_address",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
     }
 }
