@@ -47,6 +47,8 @@ pub struct SfuProcess {
     pub http: SocketAddr,
     /// Where its media socket is bound.
     pub media: SocketAddr,
+    bin: std::path::PathBuf,
+    public_ip: String,
 }
 
 impl Drop for SfuProcess {
@@ -75,7 +77,63 @@ impl SfuProcess {
     async fn try_start(bin: &Path, public_ip: &str) -> Option<Self> {
         let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let media = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let child = Command::new(bin)
+        let mut sfu = Self {
+            child: spawn(bin, http, media, public_ip),
+            http,
+            media,
+            bin: bin.to_owned(),
+            public_ip: public_ip.to_owned(),
+        };
+        sfu.wait_healthy().await.then_some(sfu)
+    }
+
+    /// Kills the process at once (SIGKILL: no goodbye to anyone) and starts
+    /// the binary again on the same ports, as a crashed server restarted by
+    /// its supervisor. Returns when the new process serves.
+    pub async fn restart(&mut self) {
+        self.kill();
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            self.child = spawn(&self.bin, self.http, self.media, &self.public_ip);
+            if self.wait_healthy().await {
+                return;
+            }
+            // A port may linger for a moment after the kill.
+            assert!(Instant::now() < deadline, "sfu did not restart");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Kills the process at once (SIGKILL) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits until `/healthz` answers; `false` if the process exited first.
+    async fn wait_healthy(&mut self) -> bool {
+        let deadline = Instant::now() + LIMIT;
+        // The server answers HTTP only once media is up too (it binds the
+        // listener first but serves after the media shards started), so a
+        // 200 from /healthz means started; an accepted connection does not.
+        while !healthy(self.http).await {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return false;
+            }
+            assert!(Instant::now() < deadline, "sfu did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        true
+    }
+
+    /// Its signaling WebSocket URL.
+    pub fn url(&self) -> String {
+        rtc_url(self.http)
+    }
+}
+
+fn spawn(bin: &Path, http: SocketAddr, media: SocketAddr, public_ip: &str) -> Child {
+        Command::new(bin)
             .args([
                 "--http-bind",
                 &http.to_string(),
@@ -92,24 +150,5 @@ impl SfuProcess {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("spawn sfu");
-        let mut sfu = Self { child, http, media };
-        let deadline = Instant::now() + LIMIT;
-        // The server answers HTTP only once media is up too (it binds the
-        // listener first but serves after the media shards started), so a
-        // 200 from /healthz means started; an accepted connection does not.
-        while !healthy(http).await {
-            if sfu.child.try_wait().ok().flatten().is_some() {
-                return None;
-            }
-            assert!(Instant::now() < deadline, "sfu did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Some(sfu)
-    }
-
-    /// Its signaling WebSocket URL.
-    pub fn url(&self) -> String {
-        rtc_url(self.http)
-    }
+            .expect("spawn sfu")
 }

@@ -10,9 +10,16 @@
 //!
 //! MLS cannot decrypt a member's own messages, so the echo is recognised by
 //! its ciphertext.
+//!
+//! After the server lost the session (it restarted), this member joins a
+//! new group, and so do the others, one by one. A message sent before they
+//! are back would be confirmed by the log yet never reach them: MLS gives a
+//! joiner nothing from before it joined. So after such a rejoin the outbox
+//! holds its messages until the members of the old group are back in the
+//! new one, or until a deadline for those who do not come back.
 
 use super::chat::ChatPayload;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 /// One message per this long on average: 20 per second.
@@ -73,6 +80,8 @@ pub(crate) struct ChatOutbox {
     next_id: u64,
     /// Our ciphertexts (base64) sent and not yet seen in the log.
     own_sent: HashMap<String, ChatPayload>,
+    /// After a rejoin: identities to wait for, and until when at most.
+    hold: Option<(BTreeSet<String>, Instant)>,
 }
 
 impl ChatOutbox {
@@ -83,7 +92,39 @@ impl ChatOutbox {
             pacer: Pacer::new(now),
             next_id: 1,
             own_sent: HashMap::new(),
+            hold: None,
         }
+    }
+
+    /// Holds new messages until every identity in `members` is among the
+    /// group's members (see [`ChatOutbox::held`]) or until `until`.
+    pub(crate) fn hold_until_back(&mut self, members: BTreeSet<String>, until: Instant) {
+        self.hold = (!members.is_empty()).then_some((members, until));
+    }
+
+    /// Whether a hold is set (cheap; [`ChatOutbox::held`] decides).
+    pub(crate) fn holding(&self) -> bool {
+        self.hold.is_some()
+    }
+
+    /// Whether the hold still applies at `now`, given the identities in the
+    /// group now. Once released it stays released.
+    pub(crate) fn held<'a>(
+        &mut self,
+        now: Instant,
+        in_group: impl IntoIterator<Item = &'a str>,
+    ) -> bool {
+        let Some((waiting, until)) = &mut self.hold else {
+            return false;
+        };
+        for identity in in_group {
+            waiting.remove(identity);
+        }
+        if waiting.is_empty() || now >= *until {
+            self.hold = None;
+            return false;
+        }
+        true
     }
 
     /// Queues a message.
@@ -164,7 +205,10 @@ impl ChatOutbox {
     pub(crate) fn next_wakeup(&self) -> Option<Instant> {
         match &self.in_flight {
             Some((_, sent_at)) => Some(*sent_at + RESEND_AFTER),
-            None if !self.queue.is_empty() => self.pacer.ready_at(),
+            None if !self.queue.is_empty() => {
+                let hold_ends = self.hold.as_ref().map(|(_, until)| *until);
+                self.pacer.ready_at().max(hold_ends)
+            }
             None => None,
         }
     }
@@ -244,6 +288,26 @@ mod tests {
             "never a wakeup in the past"
         );
         assert!(o.poll_send(ready, true).is_some());
+    }
+
+    #[test]
+    fn after_a_rejoin_messages_wait_for_the_old_members_or_the_deadline() {
+        let t0 = Instant::now();
+        let until = t0 + Duration::from_secs(10);
+        let old: BTreeSet<String> = ["bob".to_owned(), "carol".to_owned()].into();
+        let mut o = ChatOutbox::new(t0);
+        o.hold_until_back(old.clone(), until);
+        o.push("m".into());
+        assert!(o.held(t0, ["alice"]), "alone in the new group");
+        assert_eq!(o.next_wakeup(), Some(until), "wakes when the hold ends");
+        assert!(o.held(t0, ["alice", "bob"]), "carol is not back");
+        assert!(!o.held(t0, ["alice", "carol"]), "bob was seen already");
+        assert!(!o.held(t0, ["alice"]), "released for good");
+
+        let mut o = ChatOutbox::new(t0);
+        o.hold_until_back(old, until);
+        assert!(o.held(until - Duration::from_millis(1), ["alice"]));
+        assert!(!o.held(until, ["alice"]), "nobody came back in time");
     }
 
     #[test]

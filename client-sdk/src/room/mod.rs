@@ -471,7 +471,12 @@ impl Driver {
         self.shared.keys.forget();
         *lock(&self.shared.snapshot) = Snapshot::default();
         let unsent = self.coordinator.take_unsent_chat();
+        let old_members = self.coordinator.other_member_identities();
         self.coordinator = coordinator;
+        // The others rejoin too, one by one: chat sent before they are back
+        // would never reach them.
+        self.coordinator
+            .hold_chat_until_back(old_members, now + window);
         for text in unsent {
             self.coordinator.send_chat(now, text);
         }

@@ -30,6 +30,8 @@ pub async fn sfu_process(public_ip: &str) -> SfuProcess {
 pub struct Inbox {
     /// Decrypted frames per (publisher identity, track id), in order.
     pub frames: HashMap<(String, String), Vec<DecryptedFrame>>,
+    /// When each decrypted frame arrived, per publisher identity.
+    pub arrivals: HashMap<String, Vec<Instant>>,
     pub chat: Vec<(String, String)>,
     pub codes: Vec<String>,
     pub epochs: Vec<u64>,
@@ -57,7 +59,8 @@ impl Inbox {
 
 /// A room member with its inbox.
 pub struct Member {
-    pub room: Room,
+    /// Shared, so that a task of the test can send from it too.
+    pub room: Arc<Room>,
     pub inbox: Arc<Mutex<Inbox>>,
     pub notify: Arc<tokio::sync::Notify>,
 }
@@ -71,7 +74,7 @@ impl Member {
         let notify = Arc::new(tokio::sync::Notify::new());
         collect(events, Arc::clone(&inbox), Arc::clone(&notify));
         Self {
-            room,
+            room: Arc::new(room),
             inbox,
             notify,
         }
@@ -169,13 +172,13 @@ fn collect(mut events: RoomEvents, inbox: Arc<Mutex<Inbox>>, notify: Arc<tokio::
                     notify.notify_waiters();
                 }
                 Some(f) = frame_rx.recv() => {
-                    inbox
-                        .lock()
-                        .unwrap()
-                        .frames
+                    let mut i = inbox.lock().unwrap();
+                    i.arrivals.entry(f.identity.clone()).or_default().push(Instant::now());
+                    i.frames
                         .entry((f.identity.clone(), f.track_id.clone()))
                         .or_default()
                         .push(f);
+                    drop(i);
                     notify.notify_waiters();
                 }
             }

@@ -3,10 +3,11 @@
 //! client to the SFU, and records every datagram both ways. Loopback only.
 //!
 //! Optionally it is a lossy link: a drop policy sees every client→SFU
-//! datagram and decides whether it is lost. SFU→client is never dropped.
+//! datagram and decides whether it is lost. SFU→client is never dropped by
+//! the policy. A blackhole cuts every datagram of one client IP, both ways.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::net::UdpSocket;
@@ -23,6 +24,7 @@ pub type DropPolicy = Box<dyn FnMut(&[u8]) -> bool + Send>;
 pub struct UdpCapture {
     recorded: Arc<Mutex<Vec<Vec<u8>>>>,
     dropped: Arc<AtomicU64>,
+    blackholed: Arc<Mutex<HashSet<IpAddr>>>,
     tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
@@ -53,17 +55,20 @@ impl UdpCapture {
         let _ = socket2::SockRef::from(&*front).set_recv_buffer_size(4 << 20);
         let recorded = Arc::new(Mutex::new(Vec::new()));
         let dropped = Arc::new(AtomicU64::new(0));
+        let blackholed: Arc<Mutex<HashSet<IpAddr>>> = Arc::default();
         let tasks = Arc::new(Mutex::new(Vec::new()));
         let main = {
             let recorded = Arc::clone(&recorded);
             let dropped = Arc::clone(&dropped);
+            let blackholed = Arc::clone(&blackholed);
             let tasks = Arc::clone(&tasks);
             tokio::spawn(async move {
                 let mut backs: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
                 let mut buf = vec![0u8; 2048];
                 while let Ok((n, client)) = front.recv_from(&mut buf).await {
                     record(&recorded, &buf[..n]);
-                    if policy(&buf[..n]) {
+                    let cut = blackholed.lock().unwrap().contains(&client.ip());
+                    if cut || policy(&buf[..n]) {
                         dropped.fetch_add(1, Ordering::Relaxed);
                         continue;
                     }
@@ -74,10 +79,15 @@ impl UdpCapture {
                             let _ = socket2::SockRef::from(&*b).set_recv_buffer_size(4 << 20);
                             let (b2, f2, r2) =
                                 (Arc::clone(&b), Arc::clone(&front), Arc::clone(&recorded));
+                            let (d2, h2) = (Arc::clone(&dropped), Arc::clone(&blackholed));
                             tasks.lock().unwrap().push(tokio::spawn(async move {
                                 let mut buf = vec![0u8; 2048];
                                 while let Ok((n, _)) = b2.recv_from(&mut buf).await {
                                     record(&r2, &buf[..n]);
+                                    if h2.lock().unwrap().contains(&client.ip()) {
+                                        d2.fetch_add(1, Ordering::Relaxed);
+                                        continue;
+                                    }
                                     let _ = f2.send_to(&buf[..n], client).await;
                                 }
                             }));
@@ -93,7 +103,19 @@ impl UdpCapture {
         Self {
             recorded,
             dropped,
+            blackholed,
             tasks,
+        }
+    }
+
+    /// Cuts (`true`) or restores (`false`) every datagram from and to the
+    /// client at `ip`, as a network that loses its route for a while.
+    pub fn blackhole(&self, ip: IpAddr, cut: bool) {
+        let mut set = self.blackholed.lock().unwrap();
+        if cut {
+            set.insert(ip);
+        } else {
+            set.remove(&ip);
         }
     }
 
@@ -103,7 +125,7 @@ impl UdpCapture {
         self.recorded.lock().unwrap().clone()
     }
 
-    /// Client→SFU datagrams the drop policy has dropped so far.
+    /// Datagrams the drop policy or a blackhole has dropped so far.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }

@@ -403,9 +403,30 @@ impl Coordinator {
         self.check_rosters(now);
     }
 
+    /// After a rejoin: hold chat until the `identities` of the old group
+    /// are back in the new one, or until `until` (see `chat_outbox`).
+    pub fn hold_chat_until_back(&mut self, identities: BTreeSet<String>, until: Instant) {
+        self.chat.hold_until_back(identities, until);
+    }
+
+    /// The identities of the other members of our group.
+    pub fn other_member_identities(&self) -> BTreeSet<String> {
+        let me = self.mls.identity();
+        self.mls
+            .members()
+            .into_iter()
+            .map(|m| m.identity)
+            .filter(|id| id != me)
+            .collect()
+    }
+
     /// Sends the chat message that is due, if any.
     fn send_due_chat(&mut self, now: Instant) {
-        if let Some(chat) = self.chat.poll_send(now, self.mls.in_group()) {
+        let held = self.chat.holding()
+            && self
+                .chat
+                .held(now, self.mls.members().iter().map(|m| m.identity.as_str()));
+        if let Some(chat) = self.chat.poll_send(now, self.mls.in_group() && !held) {
             self.encrypt_chat(chat);
         }
     }
