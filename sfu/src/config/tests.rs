@@ -132,6 +132,11 @@ fn every_setting_is_read_from_the_file() {
         ("media_io_batch", "16"),
         ("media_send_queue", "64"),
         ("media_socket_buffer_bytes", "1048576"),
+        ("sdp_max_bytes", "65536"),
+        ("sdp_max_media_lines", "16"),
+        ("negotiation_time_per_second", "\"5ms\""),
+        ("negotiation_time_burst", "\"50ms\""),
+        ("shard_stall_timeout", "\"5s\""),
     ];
     for arg in Cli::command().get_arguments() {
         let id = arg.get_id().as_str();
