@@ -14,7 +14,7 @@ use str0m::media::{Direction, MediaKind};
 /// parser must read and keep, pad it to `pad_to` bytes if it is shorter.
 ///
 /// ```
-/// let sdp = testkit::sdp::offer(4, 2, 8 * 1024);
+/// let sdp = testkit::sdp::offer(4, 0, 8 * 1024);
 /// assert_eq!(sdp.matches("\nm=").count(), 4);
 /// assert!(sdp.len() <= 8 * 1024 && sdp.len() > 7 * 1024);
 /// ```

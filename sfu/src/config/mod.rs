@@ -300,14 +300,14 @@ pub struct Media {
     /// SDP and candidates; past it (and the burst), its negotiation
     /// requests get `rate_limited` (a bare number is milliseconds).
     #[arg(long, env = "SFU_NEGOTIATION_TIME_PER_SECOND", value_name = "DURATION")]
-    #[arg(default_value = "20ms", value_parser = duration::parse_millis)]
+    #[arg(default_value = "10ms", value_parser = duration::parse_millis)]
     #[serde(with = "duration::millis")]
     pub negotiation_time_per_second: Duration,
 
     /// Media-shard time a participant may spend on negotiation at once
     /// (a bare number is milliseconds).
     #[arg(long, env = "SFU_NEGOTIATION_TIME_BURST", value_name = "DURATION")]
-    #[arg(default_value = "200ms", value_parser = duration::parse_millis)]
+    #[arg(default_value = "100ms", value_parser = duration::parse_millis)]
     #[serde(with = "duration::millis")]
     pub negotiation_time_burst: Duration,
 

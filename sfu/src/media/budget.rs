@@ -22,11 +22,11 @@ pub struct NegotiationBudget {
 }
 
 impl Default for NegotiationBudget {
-    /// 20 ms a second (2 % of a shard), bursts of 200 ms.
+    /// 10 ms a second (1 % of a shard), bursts of 100 ms.
     fn default() -> Self {
         Self {
-            per_second: Duration::from_millis(20),
-            burst: Duration::from_millis(200),
+            per_second: Duration::from_millis(10),
+            burst: Duration::from_millis(100),
         }
     }
 }
