@@ -8,6 +8,7 @@
 //! handled (signaling's sessions, the shard shell's dispatch) rather than be
 //! dropped by a wildcard arm.
 
+use crate::sdp::{ClientSdp, SdpLimits};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -52,6 +53,9 @@ pub struct MediaConfig {
     pub keyframe_retry: Duration,
     /// Largest datagram accepted.
     pub max_datagram: usize,
+    /// Limits on clients' SDP, and on the subscriber m-lines the plane
+    /// makes (see [`SdpLimits::max_media_lines`]).
+    pub sdp: SdpLimits,
 }
 
 impl MediaConfig {
@@ -65,6 +69,7 @@ impl MediaConfig {
             keyframe_min_interval: Duration::from_millis(500),
             keyframe_retry: Duration::from_secs(1),
             max_datagram: 2048,
+            sdp: SdpLimits::default(),
         }
     }
 }
@@ -92,15 +97,17 @@ pub enum MediaCommand {
     PublisherOffer {
         /// Participant id.
         participant: String,
-        /// SDP.
-        sdp: String,
+        /// SDP, best prepared ([`ClientSdp::prepare_offer`]) before it is
+        /// queued to the plane.
+        sdp: ClientSdp,
     },
     /// Subscriber-transport answer.
     SubscriberAnswer {
         /// Participant id.
         participant: String,
-        /// SDP.
-        sdp: String,
+        /// SDP, best prepared ([`ClientSdp::prepare_answer`]) before it is
+        /// queued to the plane.
+        sdp: ClientSdp,
     },
     /// A trickled remote candidate (`candidate:...`).
     Candidate {
@@ -148,6 +155,23 @@ pub enum MediaCommand {
 }
 
 impl MediaCommand {
+    /// Checks and parses the client SDP this command carries, if any (see
+    /// [`ClientSdp`]): the costly part of negotiation, done wherever this
+    /// is called rather than on the media plane's thread.
+    pub fn prepare(&mut self, limits: &SdpLimits) {
+        match self {
+            Self::PublisherOffer { sdp, .. } => sdp.prepare_offer(limits),
+            Self::SubscriberAnswer { sdp, .. } => sdp.prepare_answer(limits),
+            Self::Join { .. }
+            | Self::Leave { .. }
+            | Self::Candidate { .. }
+            | Self::Publish { .. }
+            | Self::Unpublish { .. }
+            | Self::Subscribe { .. }
+            | Self::Unsubscribe { .. } => {}
+        }
+    }
+
     /// The participant the command is about. Every command names one: the
     /// media plane, and a shell that spreads participants over several
     /// planes, find where it goes by this id.
@@ -196,6 +220,12 @@ pub enum MediaEvent {
     Timeout,
     /// A request failed.
     Error {
+        /// Safe to show the client.
+        message: String,
+    },
+    /// A negotiation request was refused because the participant has used
+    /// up its share of the shard's time; it may retry later.
+    RateLimited {
         /// Safe to show the client.
         message: String,
     },

@@ -17,9 +17,11 @@ pub mod forwarder;
 pub mod keyframe;
 mod plane;
 pub mod rewrite;
+pub mod sdp;
 mod stats;
 mod transport;
 
 pub use api::{MediaCommand, MediaConfig, MediaEvent, Output, Target, TrackKind, Transmit};
 pub use plane::{Input, MediaPlane};
+pub use sdp::{ClientSdp, SdpLimits, SdpRefusal};
 pub use stats::{DropReason, Stats};

@@ -89,6 +89,12 @@ pub struct Stats {
     pub keyframe_requests_in: u64,
     /// Keyframe requests sent to publishers after aggregation and throttling.
     pub keyframe_requests_out: u64,
+    /// Client SDP offers and answers refused: over a size limit,
+    /// unparsable, or not applicable.
+    pub sdp_refused: u64,
+    /// Subscriptions refused because the subscriber's SDP would pass its
+    /// m-line limit.
+    pub subscriptions_refused: u64,
     dropped: [u64; DropReason::ALL.len()],
 }
 

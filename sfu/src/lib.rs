@@ -23,6 +23,7 @@ pub mod http;
 pub mod logging;
 pub mod media;
 pub mod metrics;
+pub mod ready;
 pub mod shutdown;
 pub mod token_cmd;
 
@@ -184,6 +185,7 @@ pub(crate) async fn start_with(
         mut local_addrs,
         stats,
         io_stats,
+        heartbeats,
     } = media;
     // `media_addrs()` promises at least one address.
     if local_addrs.is_empty() {
@@ -206,7 +208,9 @@ pub(crate) async fn start_with(
     metrics.add_source(move |out| sig.render_metrics(out));
     let adm = admission.clone();
     metrics.add_source(move |out| adm.render(out));
-    let app = http::app(metrics, signaling::server::app(signaling.clone()));
+    let readiness = ready::Readiness::new(heartbeats, config.media.shard_stall_timeout);
+    let routes = signaling::server::app(signaling.clone()).merge(ready::router(readiness));
+    let app = http::app(metrics, routes);
 
     // Sessions are upgraded connections that axum's graceful shutdown does
     // not track: tell signaling to close them.
@@ -336,6 +340,7 @@ mod tests {
                 local_addrs: vec![local_addr],
                 stats,
                 io_stats: vec![media::IoStats::new()],
+                heartbeats: vec![media::Heartbeat::new(std::time::Instant::now())],
             })
         }
     }

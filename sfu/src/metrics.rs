@@ -86,6 +86,8 @@ const MEDIA: &[MediaMetric] = &[
     metric("sfu_media_rtp_packets_forwarded_total", Kind::Counter, "RTP packets forwarded to subscribers.", |s| s.rtp_forwarded),
     metric("sfu_media_keyframe_requests_received_total", Kind::Counter, "Keyframe requests (PLI/FIR) received from subscribers.", |s| s.keyframe_requests_in),
     metric("sfu_media_keyframe_requests_sent_total", Kind::Counter, "Keyframe requests sent to publishers after aggregation and throttling.", |s| s.keyframe_requests_out),
+    metric("sfu_media_sdp_refused_total", Kind::Counter, "Client SDP offers and answers refused: over a size limit, unparsable, or not applicable.", |s| s.sdp_refused),
+    metric("sfu_media_subscriptions_refused_total", Kind::Counter, "Subscriptions refused: the subscriber's SDP would pass its m-line limit.", |s| s.subscriptions_refused),
 ];
 
 type Source = Arc<dyn Fn(&mut String) + Send + Sync>;

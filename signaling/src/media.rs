@@ -55,6 +55,16 @@ pub trait MediaSink: Send + Sync + 'static {
     /// Enqueues a request. Returns `false` if the media plane is gone or
     /// overloaded; signaling then reports [`proto::ErrorCode::Unavailable`].
     fn command(&self, request: MediaRequest) -> bool;
+
+    /// Does the costly, stateless part of a command before it is queued:
+    /// checks and parses the client SDP it carries
+    /// ([`MediaCommand::prepare`]). Signaling calls it outside any lock,
+    /// on the task that received the message, so a media thread never
+    /// parses a client's SDP. The default leaves the command as it is (the
+    /// media plane then parses it itself).
+    fn prepare(&self, command: &mut MediaCommand) {
+        let _ = command;
+    }
 }
 
 impl From<proto::Target> for Target {

@@ -11,6 +11,7 @@
 //!   network between them on one virtual clock.
 //! - [`plane_fanout::Rig`]: that world split so one datagram into the plane
 //!   and its outputs can be timed or counted alone.
+//! - [`sdp::offer`]: real publisher offers of any size, for hostile tests.
 #![deny(missing_docs)]
 
 pub mod alloc;
@@ -28,6 +29,7 @@ pub mod plane_fanout;
 pub mod plane_world;
 pub mod procfs;
 pub mod rng;
+pub mod sdp;
 #[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "rt")]

@@ -119,7 +119,7 @@ impl World {
         }
         self.command(MediaCommand::PublisherOffer {
             participant: id,
-            sdp,
+            sdp: sdp.into(),
         });
     }
 
@@ -195,7 +195,7 @@ impl World {
                     now,
                     Input::Command(MediaCommand::SubscriberAnswer {
                         participant: id,
-                        sdp: answer,
+                        sdp: answer.into(),
                     }),
                 );
             }

@@ -25,12 +25,12 @@ impl MediaPlane {
             }
             MediaCommand::PublisherOffer { participant, sdp } => {
                 if let Some(p) = self.participant_ids.get(&participant).copied() {
-                    self.publisher_offer(now, p, &sdp);
+                    self.publisher_offer(now, p, sdp);
                 }
             }
             MediaCommand::SubscriberAnswer { participant, sdp } => {
                 if let Some(p) = self.participant_ids.get(&participant).copied() {
-                    self.subscriber_answer(now, p, &sdp);
+                    self.subscriber_answer(now, p, sdp);
                 }
             }
             MediaCommand::Candidate {

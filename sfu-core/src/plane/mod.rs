@@ -256,6 +256,13 @@ impl MediaPlane {
         }
     }
 
+    /// Queues `event` for `participant` behind the outputs already queued.
+    /// A shell that answers a command itself (refusing it, say) uses this
+    /// so its answer keeps its place among the plane's.
+    pub fn push_event(&mut self, participant: String, event: MediaEvent) {
+        self.outputs.push_back(Output::Event { participant, event });
+    }
+
     fn emit(&mut self, p: ParticipantKey, event: MediaEvent) {
         if let Some(ps) = self.participants.get(&p) {
             self.outputs.push_back(Output::Event {

@@ -3,21 +3,26 @@
 //! m-lines, which are reused rather than stopped when their track goes
 //! away (see `IdleLine`).
 
-use super::{IdleLine, MediaPlane, SubState};
+use super::{IdleLine, MediaPlane, PState, SubState};
 use crate::api::{MediaEvent, Output, Target, TrackKind};
 use crate::forwarder::{ParticipantKey, TrackKey, Unsubscribed};
+use crate::sdp::{ClientSdp, SdpRefusal};
 use std::time::Instant;
 use str0m::Candidate;
-use str0m::change::{SdpAnswer, SdpOffer};
+use str0m::error::RtcError;
 use str0m::media::{Direction, MediaKind, Mid};
 
 impl MediaPlane {
-    pub(super) fn publisher_offer(&mut self, now: Instant, p: ParticipantKey, sdp: &str) {
+    pub(super) fn publisher_offer(&mut self, now: Instant, p: ParticipantKey, sdp: ClientSdp) {
         if !self.may_publish(p) {
             return;
         }
         let Some(ps) = self.participants.get(&p) else {
             return;
+        };
+        let offer = match sdp.into_offer(&self.cfg.sdp) {
+            Ok(o) => o,
+            Err(refusal) => return self.refuse_sdp(p, "offer", refusal),
         };
         let tid = match ps.publisher {
             Some(tid) => tid,
@@ -31,18 +36,6 @@ impl MediaPlane {
                 tid
             }
         };
-        let offer = match SdpOffer::from_sdp_string(sdp) {
-            Ok(o) => o,
-            Err(e) => {
-                self.emit(
-                    p,
-                    MediaEvent::Error {
-                        message: format!("unparsable offer: {e}"),
-                    },
-                );
-                return;
-            }
-        };
         let Some(tr) = self.transports.get_mut(&tid) else {
             return;
         };
@@ -53,17 +46,19 @@ impl MediaPlane {
                 let sdp = answer.to_sdp_string();
                 self.emit(p, MediaEvent::PublisherAnswer { sdp });
             }
-            Err(e) => self.emit(
-                p,
-                MediaEvent::Error {
-                    message: format!("offer refused: {e}"),
-                },
-            ),
+            Err(e) => self.refuse_negotiation(p, "offer refused", &e),
         }
         self.mark_dirty(tid);
     }
 
-    pub(super) fn subscriber_answer(&mut self, now: Instant, p: ParticipantKey, sdp: &str) {
+    pub(super) fn subscriber_answer(&mut self, now: Instant, p: ParticipantKey, sdp: ClientSdp) {
+        if !self.participants.contains_key(&p) {
+            return;
+        }
+        let answer = match sdp.into_answer(&self.cfg.sdp) {
+            Ok(a) => a,
+            Err(refusal) => return self.refuse_sdp(p, "answer", refusal),
+        };
         let Some(tid) = self.participants.get(&p).and_then(|ps| ps.subscriber) else {
             return;
         };
@@ -79,26 +74,8 @@ impl MediaPlane {
             );
             return;
         };
-        let answer = match SdpAnswer::from_sdp_string(sdp) {
-            Ok(a) => a,
-            Err(e) => {
-                tr.pending_offer = Some(pending);
-                self.emit(
-                    p,
-                    MediaEvent::Error {
-                        message: format!("unparsable answer: {e}"),
-                    },
-                );
-                return;
-            }
-        };
         if let Err(e) = tr.rtc.sdp_api().accept_answer(pending, answer) {
-            self.emit(
-                p,
-                MediaEvent::Error {
-                    message: format!("answer refused: {e}"),
-                },
-            );
+            self.refuse_negotiation(p, "answer refused", &e);
             return;
         }
         let renegotiate = std::mem::take(&mut tr.renegotiate);
@@ -144,6 +121,23 @@ impl MediaPlane {
         let Some((kind, _)) = self.forwarder.track(track) else {
             return false;
         };
+        let max = self.cfg.sdp.max_media_lines;
+        if self
+            .participants
+            .get(&p)
+            .is_some_and(|ps| lines_with(ps, kind) > max)
+        {
+            // Undone at once: nothing was routed or negotiated yet.
+            let _ = self.forwarder.unsubscribe(p, track);
+            self.stats.subscriptions_refused += 1;
+            self.emit(
+                p,
+                MediaEvent::Error {
+                    message: format!("subscription refused: at most {max} m-lines per subscriber"),
+                },
+            );
+            return false;
+        }
         if let Some(ps) = self.participants.get_mut(&p) {
             ps.subs.push(SubState {
                 track,
@@ -309,4 +303,54 @@ impl MediaPlane {
         }
         self.mark_dirty(tid);
     }
+
+    /// A client SDP refused before it reached str0m: counted, and the
+    /// client told why in a fixed message.
+    fn refuse_sdp(&mut self, p: ParticipantKey, what: &str, refusal: SdpRefusal) {
+        self.stats.sdp_refused += 1;
+        self.emit(
+            p,
+            MediaEvent::Error {
+                message: format!("{what} refused: {refusal}"),
+            },
+        );
+    }
+
+    /// str0m would not apply a parsed SDP. Its error can quote the SDP, so
+    /// the client gets a fixed message and the log gets the kind of error.
+    fn refuse_negotiation(&mut self, p: ParticipantKey, message: &str, e: &RtcError) {
+        self.stats.sdp_refused += 1;
+        let kind = match e {
+            RtcError::Sdp(_) => "sdp",
+            RtcError::RemoteSdp(_) => "remote_sdp",
+            RtcError::ChangesOutOfOrder => "out_of_order",
+            _ => "other",
+        };
+        tracing::debug!(kind, "client SDP not applied");
+        self.emit(
+            p,
+            MediaEvent::Error {
+                message: format!("{message}: the media server cannot use this SDP"),
+            },
+        );
+    }
+}
+
+/// The subscriber m-lines `ps` would have once a new subscription of
+/// `kind` and every pending one got a line: lines in use or idle, plus a
+/// new line for each pending subscription no idle line of its kind can
+/// take.
+fn lines_with(ps: &PState, kind: TrackKind) -> usize {
+    let placed = ps.subs.iter().filter(|s| s.mid.is_some()).count() + ps.idle.len();
+    let new_lines = |k: TrackKind| {
+        let pending = ps
+            .subs
+            .iter()
+            .filter(|s| s.mid.is_none() && s.kind == k)
+            .count()
+            + usize::from(k == kind);
+        let idle = ps.idle.iter().filter(|l| l.kind == k).count();
+        pending.saturating_sub(idle)
+    };
+    placed + new_lines(TrackKind::Audio) + new_lines(TrackKind::Video)
 }

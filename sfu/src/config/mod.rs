@@ -297,6 +297,42 @@ pub struct Media {
     #[arg(long, env = "SFU_MEDIA_SOCKET_BUFFER_BYTES", value_name = "BYTES")]
     #[arg(default_value_t = DEFAULT_MEDIA_SOCKET_BUFFER)]
     pub media_socket_buffer_bytes: usize,
+
+    // Negotiation limits and the readiness check (docs/operations.md,
+    // "Negotiation limits" and "Health and readiness").
+    /// Largest SDP offer or answer a client may send, in bytes; checked
+    /// before it is parsed.
+    #[arg(long, env = "SFU_SDP_MAX_BYTES", value_name = "BYTES")]
+    #[arg(default_value_t = 256 * 1024)]
+    pub sdp_max_bytes: usize,
+
+    /// Most m-lines in a client's SDP offer or answer; a subscription that
+    /// would give a subscriber more is refused.
+    #[arg(long, env = "SFU_SDP_MAX_MEDIA_LINES", value_name = "N")]
+    #[arg(default_value_t = 128)]
+    pub sdp_max_media_lines: usize,
+
+    /// Media-shard time each participant earns per second for applying its
+    /// SDP and candidates; past it (and the burst), its negotiation
+    /// requests get `rate_limited` (a bare number is milliseconds).
+    #[arg(long, env = "SFU_NEGOTIATION_TIME_PER_SECOND", value_name = "DURATION")]
+    #[arg(default_value = "10ms", value_parser = duration::parse_millis)]
+    #[serde(with = "duration::millis")]
+    pub negotiation_time_per_second: Duration,
+
+    /// Media-shard time a participant may spend on negotiation at once
+    /// (a bare number is milliseconds).
+    #[arg(long, env = "SFU_NEGOTIATION_TIME_BURST", value_name = "DURATION")]
+    #[arg(default_value = "100ms", value_parser = duration::parse_millis)]
+    #[serde(with = "duration::millis")]
+    pub negotiation_time_burst: Duration,
+
+    /// `/readyz` reports a media shard whose loop has not turned for this
+    /// long as stalled (a bare number is milliseconds).
+    #[arg(long, env = "SFU_SHARD_STALL_TIMEOUT", value_name = "DURATION")]
+    #[arg(default_value = "2s", value_parser = duration::parse_millis)]
+    #[serde(with = "duration::millis")]
+    pub shard_stall_timeout: Duration,
 }
 
 /// The defaults of a group of settings: what clap fills in from its

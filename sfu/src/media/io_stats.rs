@@ -48,6 +48,12 @@ pub struct IoCounters {
     pub recv_buffer_bytes: u64,
     /// The kernel send buffer actually granted, in bytes.
     pub send_buffer_bytes: u64,
+    /// Shard time spent applying participants' SDP and candidates, in
+    /// microseconds (parsing is done before, off the shard).
+    pub negotiation_micros: u64,
+    /// Negotiation requests refused because the participant had used up
+    /// its share of shard time.
+    pub negotiations_limited: u64,
 }
 
 impl IoCounters {
@@ -85,6 +91,8 @@ impl IoCounters {
             sum.gso_fallbacks += c.gso_fallbacks;
             sum.send_waits += c.send_waits;
             sum.send_dropped += c.send_dropped;
+            sum.negotiation_micros += c.negotiation_micros;
+            sum.negotiations_limited += c.negotiations_limited;
             sum.gso_enabled = sum.gso_enabled.min(c.gso_enabled);
             sum.recv_buffer_bytes = sum.recv_buffer_bytes.min(c.recv_buffer_bytes);
             sum.send_buffer_bytes = sum.send_buffer_bytes.min(c.send_buffer_bytes);
@@ -114,7 +122,8 @@ impl IoStats {
     }
 
     /// Appends the counters in the Prometheus text format (0.0.4), names
-    /// starting with `sfu_media_io_`.
+    /// starting with `sfu_media_io_` (the socket's) and
+    /// `sfu_media_negotiation` (the shard's time for negotiation).
     ///
     /// ```
     /// let mut out = String::new();
@@ -138,7 +147,7 @@ impl IoStats {
 }
 
 #[rustfmt::skip]
-fn rows(c: &IoCounters) -> [(&'static str, &'static str, &'static str, u64); 16] {
+fn rows(c: &IoCounters) -> [(&'static str, &'static str, &'static str, u64); 18] {
     [
         ("sfu_media_io_recv_syscalls_total", "counter", "recvmmsg calls on the media socket.", c.recv_syscalls),
         ("sfu_media_io_recv_empty_total", "counter", "recvmmsg calls that found the media socket empty.", c.recv_empty),
@@ -156,6 +165,8 @@ fn rows(c: &IoCounters) -> [(&'static str, &'static str, &'static str, u64); 16]
         ("sfu_media_io_gso_enabled", "gauge", "1 while UDP GSO is in use on every shard's media socket.", c.gso_enabled),
         ("sfu_media_io_recv_buffer_bytes", "gauge", "Kernel receive buffer granted to the media sockets (the smallest).", c.recv_buffer_bytes),
         ("sfu_media_io_send_buffer_bytes", "gauge", "Kernel send buffer granted to the media sockets (the smallest).", c.send_buffer_bytes),
+        ("sfu_media_negotiation_microseconds_total", "counter", "Shard time spent applying participants' SDP and candidates.", c.negotiation_micros),
+        ("sfu_media_negotiations_rate_limited_total", "counter", "Negotiation requests refused: the participant's share of shard time was used up.", c.negotiations_limited),
     ]
 }
 
@@ -179,7 +190,7 @@ mod tests {
         );
         assert!(out.contains("\nsfu_media_io_gso_enabled 1\n"), "{out}");
         let samples: Vec<&str> = out.lines().filter(|l| !l.starts_with('#')).collect();
-        assert_eq!(samples.len(), 16);
+        assert_eq!(samples.len(), 18);
         for line in out.lines().filter(|l| l.starts_with("# TYPE")) {
             let mut parts = line.split(' ').skip(2);
             let (name, kind) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));

@@ -20,6 +20,8 @@
 //!
 //! Linux only: it relies on recvmmsg, sendmmsg and UDP_SEGMENT.
 
+mod budget;
+mod heartbeat;
 mod io_stats;
 mod recv;
 mod send;
@@ -30,13 +32,15 @@ mod shard_placement;
 mod socket;
 mod train;
 
+pub use budget::NegotiationBudget;
+pub use heartbeat::Heartbeat;
 pub use io_stats::{IoCounters, IoStats};
 
 use crate::config::Config;
 use crate::metrics::{SharedStats, shared_stats};
 use crate::shutdown::CancellationToken;
 use anyhow::Context;
-use sfu_core::{MediaConfig, MediaPlane};
+use sfu_core::{MediaConfig, MediaPlane, SdpLimits};
 use signaling::media::MediaRequest;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -61,6 +65,8 @@ pub struct MediaHandle {
     /// Every shard's socket counters, for `/metrics`
     /// ([`IoStats::render_sum`]).
     pub io_stats: Vec<IoStats>,
+    /// Every shard's loop heartbeat, for the readiness check.
+    pub heartbeats: Vec<Heartbeat>,
 }
 
 /// The UDP port shard `index` binds for `config.network.media_bind`: the
@@ -112,11 +118,16 @@ fn prepare(config: &Config, index: usize) -> anyhow::Result<Prepared> {
     media.rtx_cache_age = settings.rtx_cache_age;
     media.keyframe_min_interval = settings.keyframe_min_interval;
     media.ice_timeout = config.limits.ice_timeout;
+    media.sdp = sdp_limits(config);
     let io = shard::ShardIo {
         batch: settings.media_io_batch,
         send_queue: settings.media_send_queue,
         max_datagram: media.max_datagram,
         setup,
+        negotiation: NegotiationBudget {
+            per_second: settings.negotiation_time_per_second,
+            burst: settings.negotiation_time_burst,
+        },
     };
     Ok(Prepared {
         index,
@@ -125,6 +136,17 @@ fn prepare(config: &Config, index: usize) -> anyhow::Result<Prepared> {
         media,
         io,
     })
+}
+
+/// The limits on clients' SDP. A publisher offer may send on as many
+/// m-lines as signaling lets a participant publish tracks.
+fn sdp_limits(config: &Config) -> SdpLimits {
+    let mut limits = SdpLimits::default();
+    limits.max_bytes = config.media.sdp_max_bytes;
+    limits.max_media_lines = config.media.sdp_max_media_lines;
+    limits.max_sending_lines =
+        signaling::server::SignalingConfig::default().max_tracks_per_participant;
+    limits
 }
 
 /// The CPUs this process may run on, in order; empty if unknown.
@@ -160,6 +182,7 @@ fn start_shard(
     commands: mpsc::Receiver<MediaRequest>,
     stats: SharedStats,
     io_stats: IoStats,
+    heartbeat: Heartbeat,
     pin: Option<usize>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -199,6 +222,7 @@ fn start_shard(
                     stats,
                     io_stats,
                     p.io,
+                    heartbeat,
                     now,
                 )
                 .run(shutdown)
@@ -227,6 +251,7 @@ pub fn spawn(config: &Config, shutdown: CancellationToken) -> anyhow::Result<Med
     let mut local_addrs = Vec::with_capacity(count);
     let mut stats = Vec::with_capacity(count);
     let mut io_stats = Vec::with_capacity(count);
+    let mut heartbeats = Vec::with_capacity(count);
     for p in prepared {
         let local = p.socket.local_addr()?;
         let setup = p.io.setup;
@@ -243,24 +268,29 @@ pub fn spawn(config: &Config, shutdown: CancellationToken) -> anyhow::Result<Med
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
         let slot = shared_stats();
         let io = IoStats::new();
+        let heartbeat = Heartbeat::new(Instant::now());
         let pin = (!cpus.is_empty()).then(|| cpus[p.index % cpus.len()]);
         // On an error the senders of the shards already started drop with
         // this function's locals, which stops those shards.
-        start_shard(p, rx, slot.clone(), io.clone(), pin, shutdown.clone())?;
+        let beat = heartbeat.clone();
+        start_shard(p, rx, slot.clone(), io.clone(), beat, pin, shutdown.clone())?;
         senders.push(tx);
         local_addrs.push(local);
         stats.push(slot);
         io_stats.push(io);
+        heartbeats.push(heartbeat);
     }
+    let sdp = sdp_limits(config);
     let local_addr = *local_addrs
         .first()
         .context("no media shard: shards resolved to 0")?;
     Ok(MediaHandle {
-        sink: Arc::new(shard_placement::ShardPlacement::new(senders)),
+        sink: Arc::new(shard_placement::ShardPlacement::new(senders, sdp)),
         local_addr,
         local_addrs,
         stats,
         io_stats,
+        heartbeats,
     })
 }
 

@@ -2,14 +2,22 @@
 //!
 //! Each turn of the loop does a bounded amount of work, in this order:
 //! 1. one recvmmsg batch, fed to the plane with one clock reading;
-//! 2. up to [`COMMANDS_PER_TURN`] signaling commands;
+//! 2. up to [`COMMANDS_PER_TURN`] signaling commands, or fewer once they
+//!    took [`COMMAND_TIME_PER_TURN`];
 //! 3. the plane's timeout, if due;
 //! 4. everything the plane wants sent, in sendmmsg batches, and its events.
 //!
 //! It sleeps only once the socket is empty. A busy socket therefore cannot
 //! starve signaling commands or the plane's timers, which a `select!` that
-//! always found the socket ready did.
+//! always found the socket ready did; and a burst of costly commands cannot
+//! hold back media for more than about [`COMMAND_TIME_PER_TURN`] at a time.
+//!
+//! Negotiation (SDP offers, answers, candidates) is charged to each
+//! participant's share of shard time (see `budget`); the loop beats a
+//! [`Heartbeat`] every turn for the readiness check.
 
+use super::budget::{NegotiationBudget, ShardTime, Verdict};
+use super::heartbeat::Heartbeat;
 use super::io_stats::{IoCounters, IoStats};
 use super::recv::RecvBatch;
 use super::send::SendQueue;
@@ -32,6 +40,9 @@ const STATS_EVERY: Duration = Duration::from_millis(250);
 /// Signaling commands taken per turn of the loop. Commands are rare next to
 /// datagrams; the bound only keeps a burst of joins from delaying media.
 pub(super) const COMMANDS_PER_TURN: usize = 64;
+/// Once the commands of a turn have taken this long, the rest wait for
+/// the next turn, after the socket has been read again.
+pub(super) const COMMAND_TIME_PER_TURN: Duration = Duration::from_millis(2);
 
 /// Batch sizes and what the socket setup found.
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +55,16 @@ pub(super) struct ShardIo {
     pub(super) max_datagram: usize,
     /// Buffer sizes and GSO.
     pub(super) setup: SocketSetup,
+    /// Each participant's share of shard time for negotiation.
+    pub(super) negotiation: NegotiationBudget,
+}
+
+/// A participant's session as the shard sees it.
+struct Session {
+    /// Its event channel, given with its join.
+    events: EventSender,
+    /// Its shard time left for negotiation.
+    time: ShardTime,
 }
 
 pub(super) struct Shard {
@@ -54,8 +75,13 @@ pub(super) struct Shard {
     candidate: SocketAddr,
     plane: MediaPlane,
     commands: mpsc::Receiver<MediaRequest>,
-    /// Each participant's event channel, given with its join.
-    sessions: HashMap<String, EventSender>,
+    /// Each participant's event channel and negotiation budget, from its
+    /// join.
+    sessions: HashMap<String, Session>,
+    negotiation: NegotiationBudget,
+    /// [`COMMAND_TIME_PER_TURN`]; tests that count commands per turn lift it.
+    command_time: Duration,
+    heartbeat: Heartbeat,
     stats: SharedStats,
     io_stats: IoStats,
     io: IoCounters,
@@ -84,6 +110,7 @@ impl Shard {
         stats: SharedStats,
         io_stats: IoStats,
         cfg: ShardIo,
+        heartbeat: Heartbeat,
         now: Instant,
     ) -> Self {
         let io = IoCounters {
@@ -99,6 +126,9 @@ impl Shard {
             plane,
             commands,
             sessions: HashMap::new(),
+            negotiation: cfg.negotiation,
+            command_time: COMMAND_TIME_PER_TURN,
+            heartbeat,
             stats,
             io_stats,
             io,
@@ -117,6 +147,7 @@ impl Shard {
             // One clock reading per turn: every datagram of the batch, and
             // what it causes, happen "now" as far as the plane knows.
             let now = Instant::now();
+            self.heartbeat.beat(now);
             match self.turn(now).await {
                 None => break,
                 Some(Received::Some) => continue,
@@ -210,14 +241,19 @@ impl Shard {
         }
     }
 
-    /// Handles up to [`COMMANDS_PER_TURN`] queued commands. False once
-    /// signaling has gone away.
+    /// Handles up to [`COMMANDS_PER_TURN`] queued commands, and no more
+    /// once they took [`COMMAND_TIME_PER_TURN`]. False once signaling has
+    /// gone away.
     fn take_commands(&mut self, now: Instant) -> bool {
+        let started = Instant::now();
         for _ in 0..COMMANDS_PER_TURN {
             match self.commands.try_recv() {
                 Ok(cmd) => self.command(now, cmd),
                 Err(TryRecvError::Empty) => return true,
                 Err(TryRecvError::Disconnected) => return false,
+            }
+            if started.elapsed() >= self.command_time {
+                break;
             }
         }
         true
@@ -252,10 +288,10 @@ impl Shard {
     }
 
     fn deliver(&mut self, now: Instant, participant: String, event: MediaEvent) {
-        let Some(tx) = self.sessions.get(&participant) else {
+        let Some(session) = self.sessions.get(&participant) else {
             return;
         };
-        if tx.try_send(event).is_err() {
+        if session.events.try_send(event).is_err() {
             // The session is gone or cannot keep up: drop its queue, which
             // signaling sees as the media plane closing on it, and free its
             // media state.
@@ -267,31 +303,69 @@ impl Shard {
     }
 
     /// Hands a signaling request to the plane, keeping the participant's
-    /// event channel on a join and dropping it on a leave.
+    /// event channel on a join and dropping it on a leave. Negotiation is
+    /// timed and charged to the participant, or refused while its share of
+    /// shard time is used up.
     fn command(&mut self, now: Instant, request: MediaRequest) {
         let MediaRequest { command, events } = request;
         // Deliberately without a wildcard arm: a new command must be looked
-        // at here, in case it carries or ends a participant's session, and
-        // the build fails until it is.
-        match &command {
-            MediaCommand::Join { participant, .. } => match events {
-                Some(events) => {
-                    self.sessions.insert(participant.clone(), events);
+        // at here, in case it carries or ends a participant's session or
+        // costs shard time, and the build fails until it is.
+        let negotiation = match &command {
+            MediaCommand::Join { participant, .. } => {
+                match events {
+                    Some(events) => {
+                        let time = ShardTime::new(&self.negotiation, now);
+                        self.sessions
+                            .insert(participant.clone(), Session { events, time });
+                    }
+                    None => tracing::warn!(%participant, "join without an event channel"),
                 }
-                None => tracing::warn!(%participant, "join without an event channel"),
-            },
+                false
+            }
             MediaCommand::Leave { participant } => {
                 self.sessions.remove(participant);
+                false
             }
             MediaCommand::PublisherOffer { .. }
             | MediaCommand::SubscriberAnswer { .. }
-            | MediaCommand::Candidate { .. }
-            | MediaCommand::Publish { .. }
+            | MediaCommand::Candidate { .. } => true,
+            MediaCommand::Publish { .. }
             | MediaCommand::Unpublish { .. }
             | MediaCommand::Subscribe { .. }
-            | MediaCommand::Unsubscribe { .. } => {}
+            | MediaCommand::Unsubscribe { .. } => false,
+        };
+        if !negotiation {
+            self.plane.handle_input(now, Input::Command(command));
+            return;
         }
+        let budget = self.negotiation;
+        let Some(session) = self.sessions.get_mut(command.participant()) else {
+            // Not (or no longer) here: the plane drops it as well.
+            return;
+        };
+        if let Verdict::Refuse { first } = session.time.ask(&budget, now) {
+            self.io.negotiations_limited += 1;
+            let participant = command.participant().to_string();
+            if first {
+                tracing::warn!(%participant, "negotiation refused: shard time share used up");
+            } else {
+                tracing::debug!(%participant, "negotiation refused: shard time share used up");
+            }
+            let message = "too much negotiation; slow down".to_string();
+            // Through the plane, behind the answers to earlier commands.
+            self.plane
+                .push_event(participant, MediaEvent::RateLimited { message });
+            return;
+        }
+        let participant = command.participant().to_string();
+        let started = Instant::now();
         self.plane.handle_input(now, Input::Command(command));
+        let cost = started.elapsed();
+        self.io.negotiation_micros += u64::try_from(cost.as_micros()).unwrap_or(u64::MAX);
+        if let Some(session) = self.sessions.get_mut(&participant) {
+            session.time.charge(cost);
+        }
     }
 
     fn publish_stats(&mut self, now: Instant, force: bool) {
@@ -321,6 +395,15 @@ mod tests {
         backlog: usize,
         commands: Vec<MediaRequest>,
     ) -> (Shard, mpsc::Sender<MediaRequest>) {
+        budgeted_shard(backlog, commands, NegotiationBudget::default()).await
+    }
+
+    /// [`busy_shard`] with a negotiation budget of its own.
+    async fn budgeted_shard(
+        backlog: usize,
+        commands: Vec<MediaRequest>,
+        negotiation: NegotiationBudget,
+    ) -> (Shard, mpsc::Sender<MediaRequest>) {
         let std_socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
         std_socket.set_nonblocking(true).expect("nonblocking");
         let setup = super::super::socket::configure(&std_socket, 1 << 20, GsoMode::Auto);
@@ -339,6 +422,7 @@ mod tests {
             send_queue: 256,
             max_datagram: 2048,
             setup,
+            negotiation,
         };
         let shard = Shard::new(
             UdpSocket::from_std(std_socket).expect("register"),
@@ -348,6 +432,7 @@ mod tests {
             shared_stats(),
             IoStats::new(),
             cfg,
+            Heartbeat::new(now),
             now,
         );
         if backlog > 0 {
@@ -380,6 +465,7 @@ mod tests {
             .into(),
         ];
         let (mut shard, _signaling) = busy_shard(200, commands).await;
+        shard.command_time = Duration::MAX;
         let turn = shard.turn(Instant::now()).await;
         assert!(matches!(turn, Some(Received::Some)), "more to read");
         assert_eq!(shard.io.recv_datagrams, 32, "one batch read");
@@ -419,9 +505,66 @@ mod tests {
             })
             .collect();
         let (mut shard, _signaling) = busy_shard(0, commands).await;
+        // Only the count bounds this turn, however slow the machine.
+        shard.command_time = Duration::MAX;
         shard.turn(Instant::now()).await;
         assert_eq!(shard.plane.stats().participants, COMMANDS_PER_TURN as u64);
         shard.turn(Instant::now()).await;
         assert_eq!(shard.plane.stats().participants, n as u64);
+    }
+
+    /// A participant that has used up its share of shard time gets
+    /// `rate_limited` for its next offer, at no cost; the refusal is
+    /// counted. Others keep their own share.
+    #[tokio::test]
+    async fn negotiation_past_the_share_is_refused() {
+        let (events, mut rx) = mpsc::channel(16);
+        let (other_events, mut other_rx) = mpsc::channel(16);
+        let join = |who: &str, events| {
+            let join = MediaCommand::Join {
+                participant: who.into(),
+                room: "r".into(),
+                can_publish: true,
+                auto_subscribe: false,
+            };
+            MediaRequest::join(join, events)
+        };
+        let offer = |who: &str| -> MediaRequest {
+            MediaCommand::PublisherOffer {
+                participant: who.into(),
+                sdp: testkit::sdp::offer(2, 1, 0).into(),
+            }
+            .into()
+        };
+        // One microsecond, never refilled: any applied offer costs more.
+        let budget = NegotiationBudget {
+            per_second: Duration::ZERO,
+            burst: Duration::from_micros(1),
+        };
+        let commands = vec![
+            join("p", events),
+            join("q", other_events),
+            offer("p"),
+            offer("p"),
+            offer("q"),
+        ];
+        let (mut shard, _signaling) = budgeted_shard(0, commands, budget).await;
+        shard.command_time = Duration::MAX;
+        shard.turn(Instant::now()).await;
+        let first = rx.try_recv();
+        assert!(
+            matches!(first, Ok(MediaEvent::PublisherAnswer { .. })),
+            "{first:?}"
+        );
+        match rx.try_recv() {
+            Ok(MediaEvent::RateLimited { message }) => assert!(message.contains("slow down")),
+            other => panic!("expected rate_limited, got {other:?}"),
+        }
+        assert!(matches!(
+            other_rx.try_recv(),
+            Ok(MediaEvent::PublisherAnswer { .. })
+        ));
+        assert_eq!(shard.io.negotiations_limited, 1);
+        assert!(shard.io.negotiation_micros > 0);
     }
 }

@@ -13,7 +13,7 @@
 //! participant's shard and to count a room's members until it can be
 //! forgotten.
 
-use sfu_core::MediaCommand;
+use sfu_core::{MediaCommand, SdpLimits};
 use signaling::media::{MediaRequest, MediaSink};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -106,13 +106,20 @@ pub(crate) struct ShardPlacement {
     /// Held across the `try_send`, so a placement and the command it
     /// routes are one step for every other command.
     placement: Mutex<PlacementTable>,
+    /// What [`MediaSink::prepare`] holds clients' SDP to; the shards' planes
+    /// have the same.
+    sdp: SdpLimits,
 }
 
 impl ShardPlacement {
     /// A placement over the shards' command queues, shard i at index i.
-    pub(crate) fn new(shards: Vec<mpsc::Sender<MediaRequest>>) -> Self {
+    pub(crate) fn new(shards: Vec<mpsc::Sender<MediaRequest>>, sdp: SdpLimits) -> Self {
         let placement = Mutex::new(PlacementTable::new(shards.len()));
-        Self { shards, placement }
+        Self {
+            shards,
+            placement,
+            sdp,
+        }
     }
 
     fn send(&self, shard: usize, request: MediaRequest) -> bool {
@@ -123,6 +130,10 @@ impl ShardPlacement {
 }
 
 impl MediaSink for ShardPlacement {
+    fn prepare(&self, command: &mut MediaCommand) {
+        command.prepare(&self.sdp);
+    }
+
     fn command(&self, request: MediaRequest) -> bool {
         let participant = request.command.participant().to_string();
         // Nothing in here panics, so a poisoned lock still holds a
@@ -187,7 +198,7 @@ mod tests {
     /// A placement over `n` shards with queues of `depth`, and the shards' ends.
     fn placement(n: usize, depth: usize) -> (ShardPlacement, Vec<mpsc::Receiver<MediaRequest>>) {
         let (txs, rxs) = (0..n).map(|_| mpsc::channel(depth)).unzip();
-        (ShardPlacement::new(txs), rxs)
+        (ShardPlacement::new(txs, SdpLimits::default()), rxs)
     }
 
     fn join(room: &str, pid: &str) -> MediaRequest {

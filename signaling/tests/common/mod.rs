@@ -128,10 +128,10 @@ impl MediaSink for RecordingMedia {
             }
             MediaCommand::Leave { participant } => Rec::Leave(participant),
             MediaCommand::PublisherOffer { participant, sdp } => {
-                Rec::PublisherOffer(participant, sdp)
+                Rec::PublisherOffer(participant, sdp.into())
             }
             MediaCommand::SubscriberAnswer { participant, sdp } => {
-                Rec::SubscriberAnswer(participant, sdp)
+                Rec::SubscriberAnswer(participant, sdp.into())
             }
             MediaCommand::Candidate {
                 participant,

@@ -410,8 +410,10 @@ impl Rooms {
         &self,
         room: &str,
         pid: &str,
-        cmd: MediaCommand,
+        mut cmd: MediaCommand,
     ) -> Result<(), RoomError> {
+        // Before the room's lock: parsing an SDP is more than an enqueue.
+        self.media.prepare(&mut cmd);
         let r = self.map.get(room).ok_or(RoomError::Gone)?;
         if !r.members.contains_key(pid) {
             return Err(RoomError::Gone);

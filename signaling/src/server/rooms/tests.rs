@@ -163,7 +163,7 @@ fn commands_for_a_removed_participant_are_not_sent() {
     rooms.remove("r", &a.pid).unwrap();
     let cmd = MediaCommand::PublisherOffer {
         participant: a.pid.clone(),
-        sdp: String::new(),
+        sdp: String::new().into(),
     };
     assert_eq!(rooms.command("r", &a.pid, cmd), Err(RoomError::Gone));
     let t = TrackPublish::new("x", "0", TrackKind::Video, "VP8");

@@ -224,7 +224,7 @@ impl Session {
                 pid,
                 MediaCommand::PublisherOffer {
                     participant: pid_s(),
-                    sdp,
+                    sdp: sdp.into(),
                 },
             ),
             ClientMessage::Offer { .. } => {
@@ -243,7 +243,7 @@ impl Session {
                 pid,
                 MediaCommand::SubscriberAnswer {
                     participant: pid_s(),
-                    sdp,
+                    sdp: sdp.into(),
                 },
             ),
             ClientMessage::Answer { .. } => {
@@ -406,6 +406,9 @@ impl Session {
                 return self.leave_with(LeaveReason::MediaTimeout, close_code::NORMAL, out);
             }
             MediaEvent::Error { message } => self.reject(out, ErrorCode::Media, message),
+            MediaEvent::RateLimited { message } => {
+                self.reject(out, ErrorCode::RateLimited, message)
+            }
         }
         Flow::Continue
     }
