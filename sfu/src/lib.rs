@@ -186,8 +186,8 @@ pub(crate) async fn start_with(
         .with_keys(keys)
         .with_ping_interval(config.limits.ping_interval)
         .with_ping_timeout(config.limits.ping_timeout)
-        .with_resume_grace(config.limits.resume_grace)
-        .with_max_participants_per_room(config.limits.max_participants_per_room);
+        .with_resume_grace(config.limits.resume_grace);
+    let sig_config = config.limits.apply_to(sig_config);
     let signaling = Signaling::new(sig_config, sink);
 
     let mut metrics = Metrics::new_sharded(stats);
@@ -209,7 +209,8 @@ pub(crate) async fn start_with(
         }
     });
     let http = tokio::spawn(
-        axum::serve(listener, app)
+        // Client addresses reach signaling's per-address caps.
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .into_future(),
     );

@@ -71,6 +71,9 @@ fn defaults_are_valid_and_match_the_parsed_defaults() {
     assert_eq!(c.limits.ice_timeout, secs(10));
     assert_eq!(c.limits.shutdown_timeout, secs(10));
     assert_eq!(c.limits.max_participants_per_room, 1000);
+    assert_eq!(c.limits.max_connections_per_address, 1000);
+    assert_eq!(c.limits.max_key_package_bytes, 16 * 1024);
+    assert_eq!(c.limits.key_package_rate.to_string(), "5/10s");
     assert_eq!(c.media.rtx_cache_packets, 1024);
     assert_eq!(c.media.rtx_cache_age, ms(3000));
     assert_eq!(c.media.keyframe_min_interval, ms(500));
@@ -123,6 +126,23 @@ fn every_setting_is_read_from_the_file() {
         ("shards", "2"),
         ("pin_shards", "true"),
         ("max_participants_per_room", "9"),
+        ("max_connections", "11"),
+        ("max_connections_per_address", "12"),
+        ("max_participants", "13"),
+        ("max_participants_per_address", "14"),
+        ("max_rooms", "15"),
+        ("max_rooms_per_address", "16"),
+        ("outbound_queue_bytes", "17000"),
+        ("room_outbound_bytes", "18000"),
+        ("max_sdp_bytes", "19000"),
+        ("max_key_package_bytes", "2000"),
+        ("max_commit_bytes", "21000"),
+        ("max_welcome_bytes", "22000"),
+        ("max_chat_bytes", "2300"),
+        ("key_package_rate", "\"2/1m\""),
+        ("commit_rate", "\"3/1s\""),
+        ("chat_rate", "\"4/100ms\""),
+        ("sdp_rate", "\"6/2s\""),
         ("rtx_cache_packets", "99"),
         ("rtx_cache_age", "\"750ms\""),
         ("keyframe_min_interval", "\"250ms\""),
@@ -382,6 +402,10 @@ fn other_settings_are_range_checked() {
         ("max_participants_per_room", |c| {
             c.limits.max_participants_per_room = 0
         }),
+        ("max_connections_per_address", |c| {
+            c.limits.max_connections_per_address = 0
+        }),
+        ("max_key_package_bytes", |c| c.limits.max_key_package_bytes = 0),
         ("log", |c| c.logging.log = "info,=[".into()),
     ];
     for (setting, edit) in cases {
