@@ -210,9 +210,12 @@ pub(crate) async fn start_with(
     });
     let http = tokio::spawn(
         // Client addresses reach signaling's per-address caps.
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-            .into_future(),
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .into_future(),
     );
 
     tracing::info!(

@@ -38,10 +38,16 @@ async fn idle_sockets_from_one_address_stop_at_the_default_cap() {
     assert_eq!(Client::try_connect(&url(&srv)).await.err(), Some(429));
     let m = srv.metrics();
     assert_eq!(
-        metric(&m, "sfu_signaling_refused_total{cap=\"connections_per_address\"}"),
+        metric(
+            &m,
+            "sfu_signaling_refused_total{cap=\"connections_per_address\"}"
+        ),
         1
     );
-    assert_eq!(metric(&m, "sfu_signaling_connections"), CONNECTIONS_PER_ADDRESS as u64);
+    assert_eq!(
+        metric(&m, "sfu_signaling_connections"),
+        CONNECTIONS_PER_ADDRESS as u64
+    );
     // Closing one frees its place.
     drop(idle.pop());
     srv.wait_connections(CONNECTIONS_PER_ADDRESS - 1).await;
@@ -133,7 +139,11 @@ async fn reconnecting_does_not_refill_the_rate_allowance() {
     // The burst of ten, spent by the first join and pings, plus one token
     // per second of test time.
     let refill = start.elapsed().as_secs() + 1;
-    assert!(pongs <= 10 + refill, "pongs={pongs} in {:?}", start.elapsed());
+    assert!(
+        pongs <= 10 + refill,
+        "pongs={pongs} in {:?}",
+        start.elapsed()
+    );
     assert!(limited >= 30 - 10 - refill, "limited={limited}");
 }
 

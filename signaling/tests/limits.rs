@@ -318,7 +318,12 @@ async fn each_message_type_has_its_size_cap() {
                 track: TrackPublish::new(&over(caps.name), "0", TrackKind::Audio, "opus"),
             },
         ),
-        ("name", ClientMessage::Unsubscribe { track_id: over(caps.name) }),
+        (
+            "name",
+            ClientMessage::Unsubscribe {
+                track_id: over(caps.name),
+            },
+        ),
     ];
     for (field, msg) in &cases {
         a.send(msg).await;
@@ -334,12 +339,25 @@ async fn each_message_type_has_its_size_cap() {
     // The connection stays, nothing reached the media plane or the log.
     a.ping(1).await;
     let m = srv.metrics();
-    for field in ["sdp", "candidate", "key_package", "commit", "welcome", "application"] {
+    for field in [
+        "sdp",
+        "candidate",
+        "key_package",
+        "commit",
+        "welcome",
+        "application",
+    ] {
         let series = format!("sfu_signaling_oversize_total{{field=\"{field}\"}}");
         assert_eq!(metric(&m, &series), 1, "{series}");
     }
-    assert_eq!(metric(&m, "sfu_signaling_oversize_total{field=\"name\"}"), 2);
-    assert_eq!(metric(&m, "sfu_signaling_errors_total{code=\"too_large\"}"), 6);
+    assert_eq!(
+        metric(&m, "sfu_signaling_oversize_total{field=\"name\"}"),
+        2
+    );
+    assert_eq!(
+        metric(&m, "sfu_signaling_errors_total{code=\"too_large\"}"),
+        6
+    );
     assert_eq!(metric(&m, "sfu_signaling_mls_bytes_total"), 0);
     assert!(
         !srv.media

@@ -109,7 +109,10 @@ async fn a_non_member_flooding_key_packages_into_several_rooms_is_bounded() {
     // The big ones were refused as too large, the rest mostly as too fast.
     assert!(metric(&m, "sfu_signaling_oversize_total{field=\"key_package\"}") >= 1);
     assert!(metric(&m, "sfu_signaling_rate_limited_total{kind=\"key_package\"}") >= 1);
-    assert!(errors.get(&ErrorCode::TooLarge).copied().unwrap_or(0) >= 1, "{errors:?}");
+    assert!(
+        errors.get(&ErrorCode::TooLarge).copied().unwrap_or(0) >= 1,
+        "{errors:?}"
+    );
 }
 
 #[tokio::test]
@@ -176,6 +179,14 @@ async fn with_caps_opened_up_queued_bytes_stay_within_the_budgets() {
     let m = srv.metrics();
     let refused = metric(&m, "sfu_signaling_rate_limited_total{kind=\"room_bytes\"}");
     assert!(refused >= 1, "the room budget never refused");
-    assert!(errors.lock().unwrap().get(&ErrorCode::RateLimited).copied().unwrap_or(0) >= 1);
+    assert!(
+        errors
+            .lock()
+            .unwrap()
+            .get(&ErrorCode::RateLimited)
+            .copied()
+            .unwrap_or(0)
+            >= 1
+    );
     assert!(metric(&m, "sfu_signaling_outbound_bytes") <= bound);
 }

@@ -32,12 +32,16 @@ fn main() {
     for size in [50usize, 1000] {
         let mut founder = testkit::mls::client("member-0");
         founder.create_group(b"room").expect("create");
-        let kps: Vec<Vec<u8>> = (1..size).map(|i| key_package(&format!("member-{i}"))).collect();
+        let kps: Vec<Vec<u8>> = (1..size)
+            .map(|i| key_package(&format!("member-{i}")))
+            .collect();
         let refs: Vec<&[u8]> = kps.iter().map(Vec::as_slice).collect();
         let bulk = founder.commit(&refs, &[]).expect("commit");
         founder.merge_pending_commit().expect("merge");
         report(&format!("{size} members, all added at once"), &bulk);
-        let one = founder.commit(&[&key_package("newcomer")], &[]).expect("commit");
+        let one = founder
+            .commit(&[&key_package("newcomer")], &[])
+            .expect("commit");
         report(&format!("{size} members, one more added"), &one);
     }
 }

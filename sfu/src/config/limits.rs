@@ -39,7 +39,9 @@ impl FromStr for Rate {
         let burst: u32 = burst.trim().parse().map_err(|_| bad())?;
         let every = humantime::parse_duration(every.trim()).map_err(|_| bad())?;
         if burst == 0 || every.is_zero() {
-            return Err(format!("{text:?}: the burst and the interval must not be zero"));
+            return Err(format!(
+                "{text:?}: the burst and the interval must not be zero"
+            ));
         }
         Ok(Self { burst, every })
     }
@@ -47,7 +49,12 @@ impl FromStr for Rate {
 
 impl fmt::Display for Rate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.burst, humantime::format_duration(self.every))
+        write!(
+            f,
+            "{}/{}",
+            self.burst,
+            humantime::format_duration(self.every)
+        )
     }
 }
 
@@ -69,9 +76,15 @@ impl Limits {
     pub(super) fn zero_cap(&self) -> Option<&'static str> {
         [
             ("max_connections", self.max_connections),
-            ("max_connections_per_address", self.max_connections_per_address),
+            (
+                "max_connections_per_address",
+                self.max_connections_per_address,
+            ),
             ("max_participants", self.max_participants),
-            ("max_participants_per_address", self.max_participants_per_address),
+            (
+                "max_participants_per_address",
+                self.max_participants_per_address,
+            ),
             ("max_rooms", self.max_rooms),
             ("max_rooms_per_address", self.max_rooms_per_address),
             ("outbound_queue_bytes", self.outbound_queue_bytes),
@@ -118,7 +131,9 @@ mod tests {
 
     #[test]
     fn rates_read_and_write_back() {
-        let r: Rate = "5/10s".parse().unwrap_or(Rate::new(1, Duration::from_secs(1)));
+        let r: Rate = "5/10s"
+            .parse()
+            .unwrap_or(Rate::new(1, Duration::from_secs(1)));
         assert_eq!(r, Rate::new(5, Duration::from_secs(10)));
         assert_eq!(r.to_string(), "5/10s");
         assert!((r.limit().per_second - 0.1).abs() < 1e-9);

@@ -214,14 +214,24 @@ pub struct Limits {
     // Signaling limits against abuse (see "Limits" in docs/operations.md).
     // An address is an IPv4 address or an IPv6 /64.
     /// Most open signaling WebSocket connections; more get HTTP 503.
-    #[arg(long, env = "SFU_MAX_CONNECTIONS", value_name = "N", default_value_t = 10_000)]
+    #[arg(
+        long,
+        env = "SFU_MAX_CONNECTIONS",
+        value_name = "N",
+        default_value_t = 10_000
+    )]
     pub max_connections: usize,
     /// Most open signaling connections from one address; more get HTTP 429.
     #[arg(long, env = "SFU_MAX_CONNECTIONS_PER_ADDRESS", value_name = "N")]
     #[arg(default_value_t = 1000)]
     pub max_connections_per_address: usize,
     /// Most participants in all rooms; further joins are refused.
-    #[arg(long, env = "SFU_MAX_PARTICIPANTS", value_name = "N", default_value_t = 10_000)]
+    #[arg(
+        long,
+        env = "SFU_MAX_PARTICIPANTS",
+        value_name = "N",
+        default_value_t = 10_000
+    )]
     pub max_participants: usize,
     /// Most participants joined from one address.
     #[arg(long, env = "SFU_MAX_PARTICIPANTS_PER_ADDRESS", value_name = "N")]
@@ -231,7 +241,12 @@ pub struct Limits {
     #[arg(long, env = "SFU_MAX_ROOMS", value_name = "N", default_value_t = 5000)]
     pub max_rooms: usize,
     /// Most rooms opened (first joined) from one address that still exist.
-    #[arg(long, env = "SFU_MAX_ROOMS_PER_ADDRESS", value_name = "N", default_value_t = 250)]
+    #[arg(
+        long,
+        env = "SFU_MAX_ROOMS_PER_ADDRESS",
+        value_name = "N",
+        default_value_t = 250
+    )]
     pub max_rooms_per_address: usize,
     /// Bytes queued to one client at most; over it the client is closed as
     /// a slow consumer.
@@ -261,16 +276,36 @@ pub struct Limits {
     #[arg(long, env = "SFU_MAX_CHAT_BYTES", value_name = "BYTES", default_value_t = 64 << 10)]
     pub max_chat_bytes: usize,
     /// KeyPackages per identity, as BURST/INTERVAL (kept across reconnects).
-    #[arg(long, env = "SFU_KEY_PACKAGE_RATE", value_name = "RATE", default_value = "5/10s")]
+    #[arg(
+        long,
+        env = "SFU_KEY_PACKAGE_RATE",
+        value_name = "RATE",
+        default_value = "5/10s"
+    )]
     pub key_package_rate: Rate,
     /// MLS commits per identity, as BURST/INTERVAL.
-    #[arg(long, env = "SFU_COMMIT_RATE", value_name = "RATE", default_value = "20/500ms")]
+    #[arg(
+        long,
+        env = "SFU_COMMIT_RATE",
+        value_name = "RATE",
+        default_value = "20/500ms"
+    )]
     pub commit_rate: Rate,
     /// Chat messages per identity, as BURST/INTERVAL.
-    #[arg(long, env = "SFU_CHAT_RATE", value_name = "RATE", default_value = "30/200ms")]
+    #[arg(
+        long,
+        env = "SFU_CHAT_RATE",
+        value_name = "RATE",
+        default_value = "30/200ms"
+    )]
     pub chat_rate: Rate,
     /// SDP offers and answers per identity, as BURST/INTERVAL.
-    #[arg(long, env = "SFU_SDP_RATE", value_name = "RATE", default_value = "20/500ms")]
+    #[arg(
+        long,
+        env = "SFU_SDP_RATE",
+        value_name = "RATE",
+        default_value = "20/500ms"
+    )]
     pub sdp_rate: Rate,
 }
 

@@ -405,7 +405,9 @@ fn other_settings_are_range_checked() {
         ("max_connections_per_address", |c| {
             c.limits.max_connections_per_address = 0
         }),
-        ("max_key_package_bytes", |c| c.limits.max_key_package_bytes = 0),
+        ("max_key_package_bytes", |c| {
+            c.limits.max_key_package_bytes = 0
+        }),
         ("log", |c| c.logging.log = "info,=[".into()),
     ];
     for (setting, edit) in cases {

@@ -32,8 +32,7 @@ impl Entry {
     fn forgettable(&self, now: Instant) -> bool {
         match self {
             Entry::Identity(a) => {
-                Arc::strong_count(a) == 1
-                    && a.lock().map(|a| a.is_idle(now)).unwrap_or(true)
+                Arc::strong_count(a) == 1 && a.lock().map(|a| a.is_idle(now)).unwrap_or(true)
             }
             Entry::Address(b) => {
                 Arc::strong_count(b) == 1 && b.lock().map(|b| b.is_full(now)).unwrap_or(true)

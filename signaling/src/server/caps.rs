@@ -208,10 +208,9 @@ impl SizeCaps {
 
     fn check_unrelayed(&self, msg: &ClientMessage) -> Result<(), Oversize> {
         match msg {
-            ClientMessage::Join { resume, .. } => match resume {
-                Some(r) => self.names([&r.participant_id, &r.resume_token]),
-                None => Ok(()),
-            },
+            ClientMessage::Join {
+                resume: Some(r), ..
+            } => self.names([&r.participant_id, &r.resume_token]),
             ClientMessage::Offer { sdp, .. } | ClientMessage::Answer { sdp, .. } => {
                 self.field(Field::Sdp, sdp.len())
             }
@@ -252,7 +251,12 @@ mod tests {
         }
         let caps = SizeCaps::default();
         assert!(sdp.len() > 70_000, "{}", sdp.len());
-        assert!(sdp.len() * 3 / 2 < caps.sdp, "{} vs {}", sdp.len(), caps.sdp);
+        assert!(
+            sdp.len() * 3 / 2 < caps.sdp,
+            "{} vs {}",
+            sdp.len(),
+            caps.sdp
+        );
         let offer = ClientMessage::Offer {
             target: Target::Publisher,
             sdp,
@@ -294,7 +298,10 @@ mod tests {
             added: vec![],
             removed: vec![],
         };
-        assert_eq!(caps.check(&commit).map_err(|o| o.field), Err(Field::Welcome));
+        assert_eq!(
+            caps.check(&commit).map_err(|o| o.field),
+            Err(Field::Welcome)
+        );
         let commit = ClientMessage::MlsCommit {
             epoch: 0,
             commit: "Yw==".into(),
@@ -311,7 +318,10 @@ mod tests {
                 sdp_m_line_index: None,
             },
         };
-        assert_eq!(caps.check(&cand).map_err(|o| o.field), Err(Field::Candidate));
+        assert_eq!(
+            caps.check(&cand).map_err(|o| o.field),
+            Err(Field::Candidate)
+        );
         assert_eq!(caps.check(&ClientMessage::Ping { ts: 1 }), Ok(None));
     }
 }

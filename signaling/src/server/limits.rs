@@ -223,7 +223,9 @@ mod tests {
         };
         let mut a = Allowance::new(RateLimit::new(50.0, 100).with_max_violations(2), &rates, t0);
         use Verdict::*;
-        let kp: Vec<_> = (0..5).map(|_| a.check_kind(Costly::KeyPackage, t0)).collect();
+        let kp: Vec<_> = (0..5)
+            .map(|_| a.check_kind(Costly::KeyPackage, t0))
+            .collect();
         assert_eq!(kp, [Allow, Allow, Limited, Limited, Close]);
         // Other kinds still have their own tokens, but strikes are spent.
         assert_eq!(a.check_kind(Costly::Chat, t0), Allow);

@@ -56,15 +56,15 @@ pub use caps::SizeCaps;
 pub use config::{Capacity, MessageRates, RateLimit, SignalingConfig};
 
 use crate::media::MediaSink;
-use axum::Router;
 use axum::Extension;
+use axum::Router;
 use axum::extract::{ConnectInfo, Query, State, WebSocketUpgrade};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde::Deserialize;
 use metrics::Cap;
 use quota::AddrKey;
+use serde::Deserialize;
 use state::Shared;
 use std::net::SocketAddr;
 use std::sync::Arc;

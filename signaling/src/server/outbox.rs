@@ -573,9 +573,11 @@ mod tests {
         let total = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let room = RoomBudget::new(usize::MAX, total.clone());
         let sig = Signal::new();
-        let big = |n: usize| Queued::Media(MediaEvent::Error {
-            message: "x".repeat(n),
-        });
+        let big = |n: usize| {
+            Queued::Media(MediaEvent::Error {
+                message: "x".repeat(n),
+            })
+        };
         let bound = Bound {
             items: 100,
             bytes: 3 * (1000 + ITEM_OVERHEAD),
@@ -583,7 +585,11 @@ mod tests {
         let ob = Outbox::bounded(sig.clone(), bound);
         assert_eq!(ob.send(big(1000)), SendOutcome::Queued);
         ob.set_room(room.clone());
-        assert_eq!(room.used(), 1000 + ITEM_OVERHEAD, "held before the join counts");
+        assert_eq!(
+            room.used(),
+            1000 + ITEM_OVERHEAD,
+            "held before the join counts"
+        );
         assert_eq!(ob.send(big(1000)), SendOutcome::Queued);
         // A shared entry costs the client its size, but the room nothing
         // more than its one charge.
@@ -609,4 +615,3 @@ mod tests {
         assert_eq!(total.load(std::sync::atomic::Ordering::Acquire), 0);
     }
 }
-

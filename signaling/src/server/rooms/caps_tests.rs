@@ -37,14 +37,27 @@ fn participant_and_room_caps_hold_until_removal() {
         Some(RoomError::TooManyParticipants(Refusal::PerAddress))
     );
     let d = join("d", "r2", 2).unwrap();
-    assert_eq!(join("e", "r3", 3), Err(RoomError::TooManyParticipants(Refusal::Total)));
+    assert_eq!(
+        join("e", "r3", 3),
+        Err(RoomError::TooManyParticipants(Refusal::Total))
+    );
     // Leaving gives the places back; the room cap is the server's now.
     rooms.remove("r2", &d).unwrap();
     assert_eq!(join("e", "r3", 3).err(), None);
-    assert_eq!(join("f", "r4", 4), Err(RoomError::TooManyParticipants(Refusal::Total)));
+    assert_eq!(
+        join("f", "r4", 4),
+        Err(RoomError::TooManyParticipants(Refusal::Total))
+    );
     rooms.remove("r", &a).unwrap();
-    assert_eq!(join("f", "r4", 4), Err(RoomError::TooManyRooms(Refusal::Total)));
-    assert_eq!(join("f", "r", 4).err(), None, "an existing room opens nothing");
+    assert_eq!(
+        join("f", "r4", 4),
+        Err(RoomError::TooManyRooms(Refusal::Total))
+    );
+    assert_eq!(
+        join("f", "r", 4).err(),
+        None,
+        "an existing room opens nothing"
+    );
 }
 
 #[tokio::test]

@@ -277,9 +277,7 @@ impl Rooms {
     /// Whether `room` may queue `bytes` more to its members. A room that
     /// does not exist has nothing queued.
     pub(crate) fn fits(&self, room: &str, bytes: usize) -> bool {
-        self.map
-            .get(room)
-            .is_none_or(|r| r.budget.fits(bytes))
+        self.map.get(room).is_none_or(|r| r.budget.fits(bytes))
     }
 
     /// Removes `pid` from `room` (already locked): media leave, broadcast,

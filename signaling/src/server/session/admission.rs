@@ -4,8 +4,8 @@
 
 use super::{Flow, Out, Session};
 use crate::proto::{ClientMessage, ErrorCode};
-use crate::server::caps::Field;
 use crate::server::allowances;
+use crate::server::caps::Field;
 use crate::server::limits::{Allowance, Costly, Verdict};
 use crate::server::metrics::Limited;
 use axum::extract::ws::close_code;
@@ -71,29 +71,29 @@ impl Session {
             Ok(relayed) => relayed,
             Err(o) => {
                 self.shared.metrics.oversize(o.field);
-            tracing::info!(
-                field = o.field.label(),
-                len = o.len,
-                cap = o.cap,
-                "message over its size cap"
-            );
-            // An overlong name is malformed (as an empty one is); a payload
-            // over its cap is too large.
-            let code = match o.field {
-                Field::Name => ErrorCode::BadMessage,
-                _ => ErrorCode::TooLarge,
-            };
-            self.reject(
-                out,
-                code,
-                format!(
-                    "{} of {} bytes exceeds the limit of {} bytes",
-                    o.field.label(),
-                    o.len,
-                    o.cap
-                ),
-            );
-            return Some(Flow::Continue);
+                tracing::info!(
+                    field = o.field.label(),
+                    len = o.len,
+                    cap = o.cap,
+                    "message over its size cap"
+                );
+                // An overlong name is malformed (as an empty one is); a payload
+                // over its cap is too large.
+                let code = match o.field {
+                    Field::Name => ErrorCode::BadMessage,
+                    _ => ErrorCode::TooLarge,
+                };
+                self.reject(
+                    out,
+                    code,
+                    format!(
+                        "{} of {} bytes exceeds the limit of {} bytes",
+                        o.field.label(),
+                        o.len,
+                        o.cap
+                    ),
+                );
+                return Some(Flow::Continue);
             }
         };
         if let Some(kind) = costly(msg) {
