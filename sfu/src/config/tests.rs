@@ -373,7 +373,7 @@ fn key_pair_must_be_complete_and_strong() {
 
 #[test]
 fn other_settings_are_range_checked() {
-    let cases: [(&str, Edit); 14] = [
+    let cases: [(&str, Edit); 16] = [
         ("shards", |c| c.media.shards = MAX_SHARDS + 1),
         ("media_bind", |c| {
             c.network.media_bind = addr("127.0.0.1:65535");
