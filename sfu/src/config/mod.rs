@@ -296,7 +296,7 @@ pub struct Limits {
         long,
         env = "SFU_CHAT_RATE",
         value_name = "RATE",
-        default_value = "30/200ms"
+        default_value = "30/50ms"
     )]
     pub chat_rate: Rate,
     /// SDP offers and answers per identity, as BURST/INTERVAL.

@@ -266,7 +266,8 @@ pub struct MessageRates {
     pub key_package: RateLimit,
     /// `mls_commit`. Default a burst of 20, then 2/s.
     pub mls_commit: RateLimit,
-    /// `mls_application` (chat). Default a burst of 30, then 5/s.
+    /// `mls_application` (chat). Default a burst of 30, then 20/s (the
+    /// client SDK paces its chat at 20/s).
     pub chat: RateLimit,
     /// `offer` and `answer` (SDP negotiations). Default a burst of 20,
     /// then 2/s.
@@ -278,7 +279,7 @@ impl Default for MessageRates {
         Self {
             key_package: RateLimit::new(0.1, 5),
             mls_commit: RateLimit::new(2.0, 20),
-            chat: RateLimit::new(5.0, 30),
+            chat: RateLimit::new(20.0, 30),
             sdp: RateLimit::new(2.0, 20),
         }
     }
