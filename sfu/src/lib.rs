@@ -196,8 +196,8 @@ pub(crate) async fn start_with(
         .with_keys(keys)
         .with_ping_interval(config.limits.ping_interval)
         .with_ping_timeout(config.limits.ping_timeout)
-        .with_resume_grace(config.limits.resume_grace)
-        .with_max_participants_per_room(config.limits.max_participants_per_room);
+        .with_resume_grace(config.limits.resume_grace);
+    let sig_config = config.limits.apply_to(sig_config);
     let signaling = Signaling::new(sig_config, sink);
 
     let mut metrics = Metrics::new_sharded(stats);

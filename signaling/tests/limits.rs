@@ -10,9 +10,10 @@ mod common;
 use common::*;
 use futures_util::SinkExt;
 use signaling::proto::{
-    ClientMessage, ErrorCode, LeaveReason, MAX_MESSAGE_BYTES, MlsEntry, ServerMessage,
+    ClientMessage, ErrorCode, IceCandidate, LeaveReason, MAX_MESSAGE_BYTES, ServerMessage, Target,
+    TrackKind, TrackPublish,
 };
-use signaling::server::RateLimit;
+use signaling::server::{MessageRates, RateLimit, SizeCaps};
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
@@ -42,16 +43,26 @@ async fn an_oversized_message_is_too_large_and_closes_the_connection() {
     a.send_raw(&at_limit).await;
     assert_eq!(a.recv().await, ServerMessage::Pong { ts: 1 });
 
-    // A Welcome of a few hundred kilobytes (a large group's ratchet tree)
-    // fits and reaches everyone.
-    let big_kp = "A".repeat(400 * 1024);
-    a.key_package(&big_kp).await;
-    for c in [&mut a, &mut b] {
-        match c.recv_mls().await {
-            (1, MlsEntry::KeyPackage { key_package, .. }) => assert_eq!(key_package, big_kp),
-            other => panic!("unexpected {other:?}"),
-        }
-    }
+    // An SDP offer of a hundred-odd kilobytes (twenty simulcast video
+    // m-lines from a browser) fits and reaches the media plane.
+    let sdp = "a".repeat(120 * 1024);
+    a.send(&ClientMessage::Offer {
+        target: Target::Publisher,
+        sdp: sdp.clone(),
+    })
+    .await;
+    a.ping(2).await;
+    assert!(
+        srv.media
+            .recs()
+            .contains(&Rec::PublisherOffer(a_id.clone(), sdp))
+    );
+    // A KeyPackage of that size is over its own cap: refused, but the
+    // connection stays.
+    a.key_package(&"A".repeat(120 * 1024)).await;
+    let m = a.expect_error(ErrorCode::TooLarge).await;
+    assert!(m.contains("key_package"), "{m}");
+    a.ping(3).await;
 
     // An MLS message over the limit is refused like any other frame.
     a.key_package(&"A".repeat(MAX_MESSAGE_BYTES)).await;
@@ -241,4 +252,158 @@ async fn shutdown_closes_every_session() {
     // New connections are refused.
     let url = format!("ws://{}/rtc", srv.addr);
     assert!(tokio_tungstenite::connect_async(url).await.is_err());
+}
+
+#[tokio::test]
+async fn each_message_type_has_its_size_cap() {
+    let srv = Server::start(config()).await;
+    let (mut a, _, _) = srv.join(ROOM, "alice").await;
+    let caps = SizeCaps::default();
+    let over = |n: usize| "A".repeat(n + 1);
+    let cases = [
+        (
+            "sdp",
+            ClientMessage::Offer {
+                target: Target::Publisher,
+                sdp: over(caps.sdp),
+            },
+        ),
+        (
+            "candidate",
+            ClientMessage::Candidate {
+                target: Target::Publisher,
+                candidate: IceCandidate {
+                    candidate: over(caps.candidate),
+                    sdp_mid: None,
+                    sdp_m_line_index: None,
+                },
+            },
+        ),
+        (
+            "key_package",
+            ClientMessage::MlsKeyPackage {
+                key_package: over(caps.key_package),
+            },
+        ),
+        (
+            "commit",
+            ClientMessage::MlsCommit {
+                epoch: 0,
+                commit: over(caps.commit),
+                welcome: None,
+                added: vec![],
+                removed: vec![],
+            },
+        ),
+        (
+            "welcome",
+            ClientMessage::MlsCommit {
+                epoch: 0,
+                commit: "Yw==".into(),
+                welcome: Some(over(caps.welcome)),
+                added: vec![],
+                removed: vec![],
+            },
+        ),
+        (
+            "application",
+            ClientMessage::MlsApplication {
+                epoch: 0,
+                message: over(caps.application),
+            },
+        ),
+        (
+            "name",
+            ClientMessage::Publish {
+                track: TrackPublish::new(&over(caps.name), "0", TrackKind::Audio, "opus"),
+            },
+        ),
+        (
+            "name",
+            ClientMessage::Unsubscribe {
+                track_id: over(caps.name),
+            },
+        ),
+    ];
+    for (field, msg) in &cases {
+        a.send(msg).await;
+        // An overlong name is malformed; a payload over its cap too large.
+        let code = if *field == "name" {
+            ErrorCode::BadMessage
+        } else {
+            ErrorCode::TooLarge
+        };
+        let m = a.expect_error(code).await;
+        assert!(m.starts_with(field), "{field}: {m}");
+    }
+    // The connection stays, nothing reached the media plane or the log.
+    a.ping(1).await;
+    let m = srv.metrics();
+    for field in [
+        "sdp",
+        "candidate",
+        "key_package",
+        "commit",
+        "welcome",
+        "application",
+    ] {
+        let series = format!("sfu_signaling_oversize_total{{field=\"{field}\"}}");
+        assert_eq!(metric(&m, &series), 1, "{series}");
+    }
+    assert_eq!(
+        metric(&m, "sfu_signaling_oversize_total{field=\"name\"}"),
+        2
+    );
+    assert_eq!(
+        metric(&m, "sfu_signaling_errors_total{code=\"too_large\"}"),
+        6
+    );
+    assert_eq!(metric(&m, "sfu_signaling_mls_bytes_total"), 0);
+    assert!(
+        !srv.media
+            .recs()
+            .iter()
+            .any(|r| matches!(r, Rec::PublisherOffer(..) | Rec::Candidate(..)))
+    );
+}
+
+#[tokio::test]
+async fn sdp_negotiations_have_their_own_rate() {
+    let rates = MessageRates::default().with_sdp(RateLimit::new(0.5, 3));
+    let srv = Server::start(config().with_message_rates(rates)).await;
+    let (mut a, a_id, _) = srv.join(ROOM, "alice").await;
+    let start = Instant::now();
+    for _ in 0..6 {
+        a.send(&ClientMessage::Offer {
+            target: Target::Publisher,
+            sdp: "v=0".into(),
+        })
+        .await;
+    }
+    a.send(&ClientMessage::Ping { ts: 1 }).await;
+    let mut limited = 0;
+    loop {
+        match a.recv().await {
+            ServerMessage::Pong { .. } => break,
+            ServerMessage::Error {
+                code: ErrorCode::RateLimited,
+                ..
+            } => limited += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let offers = srv
+        .media
+        .recs()
+        .iter()
+        .filter(|r| matches!(r, Rec::PublisherOffer(p, _) if *p == a_id))
+        .count() as u64;
+    let refill = start.elapsed().as_secs() / 2 + 1;
+    assert!(offers >= 3 && offers <= 3 + refill, "offers={offers}");
+    assert_eq!(offers + limited, 6);
+    let m = srv.metrics();
+    assert_eq!(
+        metric(&m, "sfu_signaling_rate_limited_total{kind=\"sdp\"}"),
+        6 - offers
+    );
 }

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use signaling::proto::{ErrorCode, MlsEntry, ServerMessage};
-use signaling::server::RateLimit;
+use signaling::server::{MessageRates, RateLimit};
 
 /// Alice founds the group, Bob and Carol join, and Alice adds both. Every
 /// client has read the log up to the commit (seq 3).
@@ -209,8 +209,10 @@ async fn a_participant_outside_the_group_may_not_commit_or_chat() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_log_order_is_the_same_everywhere_under_concurrent_senders() {
     const N: usize = 200;
+    let unlimited = RateLimit::new(100_000.0, 100_000);
     let cfg = config()
-        .with_rate_limit(RateLimit::new(100_000.0, 100_000))
+        .with_rate_limit(unlimited)
+        .with_message_rates(MessageRates::default().with_chat(unlimited))
         .with_outbound_queue(4096);
     let srv = Server::start(cfg).await;
     let clients = group_of_three(&srv).await;

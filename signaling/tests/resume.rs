@@ -232,9 +232,13 @@ async fn a_resume_beyond_the_retained_log_is_a_gap_but_still_resumes() {
 /// participant (here, itself).
 #[tokio::test]
 async fn a_lone_member_resuming_past_the_log_resets_the_group() {
+    // Six KeyPackages in a row fill the log: more than the default rate.
+    let kps = signaling::server::MessageRates::default()
+        .with_key_package(signaling::server::RateLimit::new(100.0, 100));
     let cfg = config()
         .with_resume_grace(LONG_GRACE)
-        .with_mls_log_max_entries(4);
+        .with_mls_log_max_entries(4)
+        .with_message_rates(kps);
     let srv = Server::start(cfg).await;
     let (a, ai) = srv.join_full(ROOM, "alice").await;
     let (mut b, bi) = srv.join_full(ROOM, "bob").await;

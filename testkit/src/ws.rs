@@ -49,6 +49,17 @@ impl Client {
         Self { ws }
     }
 
+    /// Opens a connection to `url`, or returns the HTTP status with which
+    /// the server refused the upgrade (0 if it failed otherwise).
+    pub async fn try_connect(url: &str) -> Result<Self, u16> {
+        use tokio_tungstenite::tungstenite::Error;
+        match tokio_tungstenite::connect_async(url).await {
+            Ok((ws, _)) => Ok(Self { ws }),
+            Err(Error::Http(resp)) => Err(resp.status().as_u16()),
+            Err(_) => Err(0),
+        }
+    }
+
     /// Sends a protocol message.
     pub async fn send(&mut self, msg: &ClientMessage) {
         self.send_raw(&serde_json::to_string(msg).expect("encode"))

@@ -52,8 +52,10 @@ pub struct Http {
 
     /// Most open HTTP and WebSocket connections from one client address
     /// (IPv6: one /64 network); more are closed as soon as they are
-    /// accepted. Clients behind one NAT share an address.
+    /// accepted. Clients behind one NAT share an address. Above
+    /// signaling's own per-address WebSocket cap (1000), so that cap's clear
+    /// HTTP 429 is what a well-behaved crowd behind one address meets first.
     #[arg(long, env = "SFU_HTTP_MAX_CONNECTIONS_PER_ADDRESS", value_name = "N")]
-    #[arg(default_value_t = 256)]
+    #[arg(default_value_t = 1024)]
     pub http_max_connections_per_address: usize,
 }

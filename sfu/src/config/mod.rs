@@ -24,10 +24,12 @@
 
 mod duration;
 mod http;
+mod limits;
 mod secrets;
 mod validate;
 
 pub use http::{Http, RESERVED_FDS};
+pub use limits::Rate;
 pub use secrets::{EXAMPLE_SECRETS, WeakSecret};
 pub use validate::KeySource;
 
@@ -224,6 +226,103 @@ pub struct Limits {
     #[arg(long, env = "SFU_MAX_PARTICIPANTS_PER_ROOM", value_name = "N")]
     #[arg(default_value_t = 1000)]
     pub max_participants_per_room: usize,
+
+    // Signaling limits against abuse (see "Limits" in docs/operations.md).
+    // An address is an IPv4 address or an IPv6 /64.
+    /// Most open signaling WebSocket connections; more get HTTP 503.
+    #[arg(
+        long,
+        env = "SFU_MAX_CONNECTIONS",
+        value_name = "N",
+        default_value_t = 10_000
+    )]
+    pub max_connections: usize,
+    /// Most open signaling connections from one address; more get HTTP 429.
+    #[arg(long, env = "SFU_MAX_CONNECTIONS_PER_ADDRESS", value_name = "N")]
+    #[arg(default_value_t = 1000)]
+    pub max_connections_per_address: usize,
+    /// Most participants in all rooms; further joins are refused.
+    #[arg(
+        long,
+        env = "SFU_MAX_PARTICIPANTS",
+        value_name = "N",
+        default_value_t = 10_000
+    )]
+    pub max_participants: usize,
+    /// Most participants joined from one address.
+    #[arg(long, env = "SFU_MAX_PARTICIPANTS_PER_ADDRESS", value_name = "N")]
+    #[arg(default_value_t = 1000)]
+    pub max_participants_per_address: usize,
+    /// Most rooms; a join that would open another is refused.
+    #[arg(long, env = "SFU_MAX_ROOMS", value_name = "N", default_value_t = 5000)]
+    pub max_rooms: usize,
+    /// Most rooms opened (first joined) from one address that still exist.
+    #[arg(
+        long,
+        env = "SFU_MAX_ROOMS_PER_ADDRESS",
+        value_name = "N",
+        default_value_t = 250
+    )]
+    pub max_rooms_per_address: usize,
+    /// Bytes queued to one client at most; over it the client is closed as
+    /// a slow consumer.
+    #[arg(long, env = "SFU_OUTBOUND_QUEUE_BYTES", value_name = "BYTES")]
+    #[arg(default_value_t = 8 << 20)]
+    pub outbound_queue_bytes: usize,
+    /// Bytes a room may have queued to its members (each MLS entry counted
+    /// once); a message that would exceed it is refused as rate_limited.
+    #[arg(long, env = "SFU_ROOM_OUTBOUND_BYTES", value_name = "BYTES")]
+    #[arg(default_value_t = 32 << 20)]
+    pub room_outbound_bytes: usize,
+    /// Largest SDP offer or answer, in bytes.
+    #[arg(long, env = "SFU_MAX_SDP_BYTES", value_name = "BYTES", default_value_t = 128 << 10)]
+    pub max_sdp_bytes: usize,
+    /// Largest MLS KeyPackage (base64), in bytes.
+    #[arg(long, env = "SFU_MAX_KEY_PACKAGE_BYTES", value_name = "BYTES")]
+    #[arg(default_value_t = 16 << 10)]
+    pub max_key_package_bytes: usize,
+    /// Largest MLS commit (base64), in bytes.
+    #[arg(long, env = "SFU_MAX_COMMIT_BYTES", value_name = "BYTES", default_value_t = 256 << 10)]
+    pub max_commit_bytes: usize,
+    /// Largest MLS Welcome (base64), in bytes.
+    #[arg(long, env = "SFU_MAX_WELCOME_BYTES", value_name = "BYTES")]
+    #[arg(default_value_t = 448 << 10)]
+    pub max_welcome_bytes: usize,
+    /// Largest MLS application (chat) message (base64), in bytes.
+    #[arg(long, env = "SFU_MAX_CHAT_BYTES", value_name = "BYTES", default_value_t = 64 << 10)]
+    pub max_chat_bytes: usize,
+    /// KeyPackages per identity, as BURST/INTERVAL (kept across reconnects).
+    #[arg(
+        long,
+        env = "SFU_KEY_PACKAGE_RATE",
+        value_name = "RATE",
+        default_value = "5/10s"
+    )]
+    pub key_package_rate: Rate,
+    /// MLS commits per identity, as BURST/INTERVAL.
+    #[arg(
+        long,
+        env = "SFU_COMMIT_RATE",
+        value_name = "RATE",
+        default_value = "20/500ms"
+    )]
+    pub commit_rate: Rate,
+    /// Chat messages per identity, as BURST/INTERVAL.
+    #[arg(
+        long,
+        env = "SFU_CHAT_RATE",
+        value_name = "RATE",
+        default_value = "30/50ms"
+    )]
+    pub chat_rate: Rate,
+    /// SDP offers and answers per identity, as BURST/INTERVAL.
+    #[arg(
+        long,
+        env = "SFU_SDP_RATE",
+        value_name = "RATE",
+        default_value = "20/500ms"
+    )]
+    pub sdp_rate: Rate,
 }
 
 /// The media shards: threads, sockets, caches.

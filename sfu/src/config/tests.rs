@@ -71,6 +71,9 @@ fn defaults_are_valid_and_match_the_parsed_defaults() {
     assert_eq!(c.limits.ice_timeout, secs(10));
     assert_eq!(c.limits.shutdown_timeout, secs(10));
     assert_eq!(c.limits.max_participants_per_room, 1000);
+    assert_eq!(c.limits.max_connections_per_address, 1000);
+    assert_eq!(c.limits.max_key_package_bytes, 16 * 1024);
+    assert_eq!(c.limits.key_package_rate.to_string(), "5/10s");
     assert_eq!(c.media.rtx_cache_packets, 1024);
     assert_eq!(c.media.rtx_cache_age, ms(3000));
     assert_eq!(c.media.keyframe_min_interval, ms(500));
@@ -87,7 +90,7 @@ fn defaults_are_valid_and_match_the_parsed_defaults() {
     assert_eq!(c.http.http_handshake_timeout, secs(10));
     assert_eq!(c.http.http_idle_timeout, secs(30));
     assert_eq!(c.http.http_max_connections, 16384);
-    assert_eq!(c.http.http_max_connections_per_address, 256);
+    assert_eq!(c.http.http_max_connections_per_address, 1024);
     assert_eq!(c.auth.token_max_lifetime, secs(24 * 3600));
 }
 
@@ -129,6 +132,23 @@ fn every_setting_is_read_from_the_file() {
         ("shards", "2"),
         ("pin_shards", "true"),
         ("max_participants_per_room", "9"),
+        ("max_connections", "11"),
+        ("max_connections_per_address", "12"),
+        ("max_participants", "13"),
+        ("max_participants_per_address", "14"),
+        ("max_rooms", "15"),
+        ("max_rooms_per_address", "16"),
+        ("outbound_queue_bytes", "17000"),
+        ("room_outbound_bytes", "18000"),
+        ("max_sdp_bytes", "19000"),
+        ("max_key_package_bytes", "2000"),
+        ("max_commit_bytes", "21000"),
+        ("max_welcome_bytes", "22000"),
+        ("max_chat_bytes", "2300"),
+        ("key_package_rate", "\"2/1m\""),
+        ("commit_rate", "\"3/1s\""),
+        ("chat_rate", "\"4/100ms\""),
+        ("sdp_rate", "\"6/2s\""),
         ("rtx_cache_packets", "99"),
         ("rtx_cache_age", "\"750ms\""),
         ("keyframe_min_interval", "\"250ms\""),
@@ -427,7 +447,7 @@ fn key_pair_must_be_complete_and_strong() {
 
 #[test]
 fn other_settings_are_range_checked() {
-    let cases: [(&str, Edit); 20] = [
+    let cases: [(&str, Edit); 22] = [
         ("shards", |c| c.media.shards = MAX_SHARDS + 1),
         ("media_bind", |c| {
             c.network.media_bind = addr("127.0.0.1:65535");
@@ -455,6 +475,12 @@ fn other_settings_are_range_checked() {
         }),
         ("max_participants_per_room", |c| {
             c.limits.max_participants_per_room = 0
+        }),
+        ("max_connections_per_address", |c| {
+            c.limits.max_connections_per_address = 0
+        }),
+        ("max_key_package_bytes", |c| {
+            c.limits.max_key_package_bytes = 0
         }),
         ("log", |c| c.logging.log = "info,=[".into()),
         ("http_header_timeout", |c| {

@@ -97,6 +97,9 @@ impl Config {
         if limits.max_participants_per_room == 0 {
             return Err(invalid("max_participants_per_room", "must be at least 1"));
         }
+        if let Some(name) = limits.zero_cap() {
+            return Err(invalid(name, "must be at least 1"));
+        }
         if media.rtx_cache_packets == 0 {
             return Err(invalid("rtx_cache_packets", "must be at least 1"));
         }

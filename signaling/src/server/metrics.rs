@@ -1,6 +1,8 @@
 //! Signaling counters and their Prometheus text form.
 
+use super::caps::Field;
 use super::delivery_log::EntryKind;
+use super::limits::Costly;
 use crate::proto::{ErrorCode, LeaveReason};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -61,6 +63,81 @@ fn leave_index(reason: LeaveReason) -> usize {
     }
 }
 
+/// What a `rate_limited` answer was for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Limited {
+    /// The message rate.
+    Message,
+    /// The rate of one costly kind.
+    Kind(Costly),
+    /// The room's queued-bytes budget.
+    RoomBytes,
+}
+
+impl Limited {
+    const LABELS: [&'static str; 2 + Costly::ALL.len()] = [
+        "message",
+        Costly::ALL[0].1,
+        Costly::ALL[1].1,
+        Costly::ALL[2].1,
+        Costly::ALL[3].1,
+        "room_bytes",
+    ];
+
+    fn index(self) -> usize {
+        match self {
+            Limited::Message => 0,
+            Limited::Kind(k) => 1 + k.index(),
+            Limited::RoomBytes => 1 + Costly::ALL.len(),
+        }
+    }
+}
+
+/// Which cap refused a connection or a join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cap {
+    Connections,
+    ConnectionsPerAddress,
+    ConnectRate,
+    Participants,
+    ParticipantsPerAddress,
+    Rooms,
+    RoomsPerAddress,
+    /// The map of rate allowances was full.
+    Allowances,
+}
+
+impl Cap {
+    const ALL: [(Cap, &'static str); 8] = [
+        (Cap::Connections, "connections"),
+        (Cap::ConnectionsPerAddress, "connections_per_address"),
+        (Cap::ConnectRate, "connect_rate"),
+        (Cap::Participants, "participants"),
+        (Cap::ParticipantsPerAddress, "participants_per_address"),
+        (Cap::Rooms, "rooms"),
+        (Cap::RoomsPerAddress, "rooms_per_address"),
+        (Cap::Allowances, "allowances"),
+    ];
+
+    fn index(self) -> usize {
+        match self {
+            Cap::Connections => 0,
+            Cap::ConnectionsPerAddress => 1,
+            Cap::ConnectRate => 2,
+            Cap::Participants => 3,
+            Cap::ParticipantsPerAddress => 4,
+            Cap::Rooms => 5,
+            Cap::RoomsPerAddress => 6,
+            Cap::Allowances => 7,
+        }
+    }
+
+    /// Its label.
+    pub(crate) fn label(self) -> &'static str {
+        Cap::ALL[self.index()].1
+    }
+}
+
 /// Cheap counters, bumped off the media hot path.
 #[derive(Debug, Default)]
 pub(crate) struct Metrics {
@@ -73,6 +150,9 @@ pub(crate) struct Metrics {
     mls_bytes: AtomicU64,
     mls_commits_rejected: AtomicU64,
     resumes: AtomicU64,
+    oversize: [AtomicU64; Field::ALL.len()],
+    limited: [AtomicU64; Limited::LABELS.len()],
+    refused: [AtomicU64; Cap::ALL.len()],
 }
 
 /// Gauges read from live state at render time.
@@ -86,6 +166,8 @@ pub(crate) struct Gauges {
     pub(crate) mls_log_entries: usize,
     pub(crate) mls_log_bytes: usize,
     pub(crate) mls_key_packages: usize,
+    pub(crate) outbound_bytes: usize,
+    pub(crate) rate_allowances: usize,
 }
 
 impl Metrics {
@@ -115,6 +197,18 @@ impl Metrics {
     }
     pub(crate) fn resume(&self) {
         self.resumes.fetch_add(1, Relaxed);
+    }
+    /// A message had a field over its size cap.
+    pub(crate) fn oversize(&self, field: Field) {
+        self.oversize[field.index()].fetch_add(1, Relaxed);
+    }
+    /// A message was refused by a rate or the room's byte budget.
+    pub(crate) fn limited(&self, what: Limited) {
+        self.limited[what.index()].fetch_add(1, Relaxed);
+    }
+    /// A connection or join was refused by a cap.
+    pub(crate) fn refused(&self, cap: Cap) {
+        self.refused[cap.index()].fetch_add(1, Relaxed);
     }
 
     /// Appends the Prometheus text exposition of these counters and `g`.
@@ -162,6 +256,16 @@ impl Metrics {
                 "sfu_signaling_mls_key_packages",
                 "KeyPackages of participants not yet added to their room's group.",
                 g.mls_key_packages,
+            ),
+            (
+                "sfu_signaling_outbound_bytes",
+                "Bytes queued to clients over all rooms, each shared MLS entry counted once.",
+                g.outbound_bytes,
+            ),
+            (
+                "sfu_signaling_rate_allowances",
+                "Rate allowances remembered across connections (identities and addresses).",
+                g.rate_allowances,
             ),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
@@ -245,6 +349,45 @@ impl Metrics {
              sfu_signaling_resumes_total {}",
             self.resumes.load(Relaxed)
         );
+        counter_family(
+            out,
+            "sfu_signaling_oversize_total",
+            "Client messages refused because a field was over its size cap, by field.",
+            "field",
+            &Field::ALL.map(|(_, l)| l),
+            &self.oversize,
+        );
+        counter_family(
+            out,
+            "sfu_signaling_rate_limited_total",
+            "Client messages refused by a rate or by the room's queued-bytes budget, by kind.",
+            "kind",
+            &Limited::LABELS,
+            &self.limited,
+        );
+        counter_family(
+            out,
+            "sfu_signaling_refused_total",
+            "Connections and joins refused by a server-wide or per-address cap, by cap.",
+            "cap",
+            &Cap::ALL.map(|(_, l)| l),
+            &self.refused,
+        );
+    }
+}
+
+/// One labelled counter family.
+fn counter_family(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    label: &str,
+    labels: &[&str],
+    values: &[AtomicU64],
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+    for (l, n) in labels.iter().zip(values) {
+        let _ = writeln!(out, "{name}{{{label}=\"{l}\"}} {}", n.load(Relaxed));
     }
 }
 
@@ -269,6 +412,13 @@ mod tests {
         for (i, (kind, _)) in EntryKind::ALL.iter().enumerate() {
             assert_eq!(kind.index(), i);
         }
+        for (i, (cap, _)) in Cap::ALL.iter().enumerate() {
+            assert_eq!(cap.index(), i);
+        }
+        for (k, label) in Costly::ALL {
+            assert_eq!(Limited::LABELS[Limited::Kind(k).index()], label);
+        }
+        assert_eq!(Limited::LABELS[Limited::RoomBytes.index()], "room_bytes");
         for (reason, name) in LEAVE_REASONS {
             assert_eq!(
                 serde_json::to_string(&reason).ok(),
@@ -288,6 +438,10 @@ mod tests {
         m.mls_entry(EntryKind::Commit, 100);
         m.mls_entry(EntryKind::Commit, 20);
         m.mls_commit_rejected();
+        m.oversize(Field::KeyPackage);
+        m.limited(Limited::Kind(Costly::KeyPackage));
+        m.limited(Limited::RoomBytes);
+        m.refused(Cap::RoomsPerAddress);
         let mut s = String::new();
         m.render(
             Gauges {
@@ -316,6 +470,13 @@ mod tests {
             "sfu_signaling_mls_log_bytes 5",
             "sfu_signaling_suspended_participants 0",
             "sfu_signaling_errors_total{code=\"resume_failed\"} 0",
+            "sfu_signaling_oversize_total{field=\"key_package\"} 1",
+            "sfu_signaling_oversize_total{field=\"sdp\"} 0",
+            "sfu_signaling_rate_limited_total{kind=\"key_package\"} 1",
+            "sfu_signaling_rate_limited_total{kind=\"room_bytes\"} 1",
+            "sfu_signaling_rate_limited_total{kind=\"message\"} 0",
+            "sfu_signaling_refused_total{cap=\"rooms_per_address\"} 1",
+            "sfu_signaling_outbound_bytes 0",
         ] {
             assert!(s.lines().any(|l| l == line), "missing {line:?} in\n{s}");
         }

@@ -36,6 +36,9 @@
 //! the resume grace period.
 
 mod admin;
+mod allowances;
+mod budget;
+mod caps;
 mod config;
 pub mod delivery_log;
 mod error;
@@ -43,22 +46,29 @@ mod ids;
 mod limits;
 mod metrics;
 mod outbox;
+mod quota;
 mod rooms;
 mod session;
 mod state;
 mod ws;
 
-pub use config::{RateLimit, SignalingConfig};
+pub use caps::SizeCaps;
+pub use config::{Capacity, MessageRates, RateLimit, SignalingConfig};
 
 use crate::media::MediaSink;
+use axum::Extension;
 use axum::Router;
-use axum::extract::{Query, State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Query, State, WebSocketUpgrade};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use metrics::Cap;
+use quota::AddrKey;
 use serde::Deserialize;
 use state::Shared;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The signaling server's state: config, media plane, rooms and counters.
 /// Cheap to clone; every clone is the same server.
@@ -91,7 +101,12 @@ impl Signaling {
     /// `sfu_signaling_mls_entries_total{kind}`,
     /// `sfu_signaling_mls_bytes_total`,
     /// `sfu_signaling_mls_commits_rejected_total`,
-    /// `sfu_signaling_resumes_total`.
+    /// `sfu_signaling_resumes_total`; and for the limits (see
+    /// [`SignalingConfig`]) the gauges `sfu_signaling_outbound_bytes` and
+    /// `sfu_signaling_rate_allowances` and the counters
+    /// `sfu_signaling_oversize_total{field}`,
+    /// `sfu_signaling_rate_limited_total{kind}` and
+    /// `sfu_signaling_refused_total{cap}`.
     pub fn render_metrics(&self, out: &mut String) {
         self.shared.metrics.render(self.shared.gauges(), out);
     }
@@ -144,18 +159,51 @@ struct RtcQuery {
     room: Option<String>,
 }
 
+/// The client's address as the server's accept loop recorded it
+/// (`into_make_service_with_connect_info::<SocketAddr>`), reduced to the
+/// key the per-address caps count by. Without it only the server-wide caps
+/// apply, which is said once in the log.
+fn client_addr(peer: Option<Extension<ConnectInfo<SocketAddr>>>) -> Option<AddrKey> {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    let addr = peer.map(|Extension(ConnectInfo(a))| AddrKey::of(a.ip()));
+    if addr.is_none() && !WARNED.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            "the HTTP server does not record client addresses (ConnectInfo): \
+             per-address limits are off"
+        );
+    }
+    addr
+}
+
 async fn rtc(
     State(sig): State<Signaling>,
     Query(q): Query<RtcQuery>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     if sig.is_shutting_down() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
+    let addr = client_addr(peer);
+    let slot = match sig.shared.admit(addr) {
+        Ok(slot) => slot,
+        Err(cap) => {
+            sig.shared.metrics.refused(cap);
+            tracing::info!(cap = cap.label(), "connection refused");
+            return match cap {
+                Cap::ConnectionsPerAddress | Cap::ConnectRate => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too many connections from your address",
+                ),
+                _ => (StatusCode::SERVICE_UNAVAILABLE, "server is at capacity"),
+            }
+            .into_response();
+        }
+    };
     let limit = ws::transport_limit(sig.shared.config.max_message_bytes);
     let shared = sig.shared;
     upgrade
         .max_message_size(limit)
         .max_frame_size(limit)
-        .on_upgrade(move |socket| ws::run(socket, shared, q.room))
+        .on_upgrade(move |socket| ws::run(socket, shared, q.room, addr, slot))
 }

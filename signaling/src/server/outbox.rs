@@ -6,8 +6,12 @@
 //! that stops that connection. When the connection is lost the participant
 //! is *suspended*: the outbox keeps queueing (up to a larger bound) with no
 //! reader, and a resuming connection [`attach`](Outbox::attach)es to it.
+//!
+//! An outbox is bounded twice: by items and by bytes (the messages as they
+//! will be written). It also charges its room's [`RoomBudget`] for what it
+//! holds of its own; shared MLS entries charge the room once, themselves.
 
-use super::delivery_log::Logged;
+use super::budget::{ITEM_OVERHEAD, RoomBudget, SharedEntry, message_bytes};
 use super::metrics::Metrics;
 use crate::proto::{LeaveReason, ServerMessage};
 use sfu_core::MediaEvent;
@@ -89,7 +93,7 @@ pub(crate) enum Queued {
     /// A message to write as is.
     Msg(ServerMessage),
     /// An MLS log entry, serialized once for the whole room.
-    Mls(Arc<Logged>),
+    Mls(Arc<SharedEntry>),
     /// An event from the media plane, for the session to handle.
     Media(MediaEvent),
     /// The media plane dropped this participant's event queue.
@@ -108,19 +112,107 @@ pub(crate) enum SendOutcome {
     Gone,
 }
 
+impl Queued {
+    /// What it costs to hold: (bytes for this client, bytes charged to the
+    /// room by this outbox). A shared MLS entry charges the room itself.
+    fn cost(&self) -> (usize, usize) {
+        let own = |payload: usize| {
+            let b = payload.saturating_add(ITEM_OVERHEAD);
+            (b, b)
+        };
+        match self {
+            Queued::Msg(m) => own(message_bytes(m)),
+            Queued::Mls(e) => (e.bytes().saturating_add(ITEM_OVERHEAD), 0),
+            Queued::Media(ev) => own(match ev {
+                MediaEvent::PublisherAnswer { sdp } | MediaEvent::SubscriberOffer { sdp } => {
+                    sdp.len()
+                }
+                MediaEvent::Subscribed { track_id, mid } => track_id.len() + mid.len(),
+                MediaEvent::Unsubscribed { track_id } => track_id.len(),
+                MediaEvent::Error { message } => message.len(),
+                _ => 0,
+            }),
+            Queued::MediaGone => own(0),
+        }
+    }
+}
+
+/// One queued item and what it costs.
+#[derive(Debug)]
+struct Held {
+    item: Queued,
+    bytes: usize,
+    room_bytes: usize,
+}
+
+/// An outbox's bounds: items and bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Bound {
+    pub(crate) items: usize,
+    pub(crate) bytes: usize,
+}
+
+impl Bound {
+    /// This bound grown to fit `items` and `bytes` already held.
+    fn plus(self, items: usize, bytes: usize) -> Self {
+        Self {
+            items: self.items.saturating_add(items),
+            bytes: self.bytes.saturating_add(bytes),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct State {
-    queue: VecDeque<Queued>,
+    queue: VecDeque<Held>,
+    /// Bytes held (the sum of `Held::bytes`).
+    bytes: usize,
+    /// The room charged for what this outbox holds of its own, once joined.
+    room: Option<Arc<RoomBudget>>,
     /// The bound while a connection reads.
-    live_limit: usize,
+    live_limit: Bound,
     /// The bound in force.
-    limit: usize,
+    limit: Bound,
     /// The connection that reads (or, while suspended, that waits out the
     /// grace period and takes kicks).
     reader: Arc<Signal>,
     suspended: bool,
     overflowed: bool,
     closed: bool,
+}
+
+impl State {
+    fn pop(&mut self) -> Option<Queued> {
+        let h = self.queue.pop_front()?;
+        self.bytes -= h.bytes;
+        if let Some(r) = &self.room {
+            r.release(h.room_bytes);
+        }
+        Some(h.item)
+    }
+
+    /// Drops every item `keep` refuses, giving back what they cost.
+    fn retain(&mut self, mut keep: impl FnMut(&Queued) -> bool) {
+        let (mut bytes, mut room_bytes) = (0, 0);
+        self.queue.retain(|h| {
+            let k = keep(&h.item);
+            if !k {
+                bytes += h.bytes;
+                room_bytes += h.room_bytes;
+            }
+            k
+        });
+        self.bytes -= bytes;
+        if let Some(r) = &self.room {
+            r.release(room_bytes);
+        }
+    }
+}
+
+impl Drop for State {
+    fn drop(&mut self) {
+        self.retain(|_| false);
+    }
 }
 
 #[derive(Debug)]
@@ -135,11 +227,28 @@ pub(crate) struct Outbox(Arc<Inner>);
 
 impl Outbox {
     /// An empty outbox read by `reader`, bounded to `limit` items.
+    #[cfg(test)]
     pub(crate) fn new(reader: Arc<Signal>, limit: usize) -> Self {
-        let limit = limit.max(1);
+        Self::bounded(
+            reader,
+            Bound {
+                items: limit,
+                bytes: usize::MAX,
+            },
+        )
+    }
+
+    /// An empty outbox read by `reader`, within `limit`.
+    pub(crate) fn bounded(reader: Arc<Signal>, limit: Bound) -> Self {
+        let limit = Bound {
+            items: limit.items.max(1),
+            bytes: limit.bytes.max(1),
+        };
         Self(Arc::new(Inner {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
+                bytes: 0,
+                room: None,
                 live_limit: limit,
                 limit,
                 reader,
@@ -155,10 +264,22 @@ impl Outbox {
         self.0.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues an item without waiting. A full outbox kicks its reader (the
-    /// participant leaves with reason `disconnected`); nothing grows without
-    /// bound. A suspended outbox skips MLS entries: the resume replays them
-    /// from the room's log.
+    /// Charges `room` for what this outbox holds of its own from now on
+    /// (set once, when the participant joins it).
+    pub(crate) fn set_room(&self, room: Arc<RoomBudget>) {
+        let mut s = self.state();
+        let held: usize = s.queue.iter().map(|h| h.room_bytes).sum();
+        room.charge(held);
+        if let Some(old) = s.room.replace(room) {
+            old.release(held);
+        }
+    }
+
+    /// Queues an item without waiting. An outbox that would go over its
+    /// item or byte bound kicks its reader (the participant leaves with
+    /// reason `disconnected`); nothing grows without bound. A suspended
+    /// outbox skips MLS entries: the resume replays them from the room's
+    /// log.
     pub(crate) fn send(&self, item: Queued) -> SendOutcome {
         let mut s = self.state();
         if s.closed || s.overflowed {
@@ -167,14 +288,29 @@ impl Outbox {
         if s.suspended && matches!(item, Queued::Mls(_)) {
             return SendOutcome::Queued;
         }
-        if s.queue.len() >= s.limit {
+        let (bytes, room_bytes) = item.cost();
+        if s.queue.len() >= s.limit.items || s.bytes.saturating_add(bytes) > s.limit.bytes {
             s.overflowed = true;
             s.reader.kick(Kick::Leave(LeaveReason::Disconnected));
             return SendOutcome::SlowConsumer;
         }
-        s.queue.push_back(item);
+        s.bytes += bytes;
+        if let Some(r) = &s.room {
+            r.charge(room_bytes);
+        }
+        s.queue.push_back(Held {
+            item,
+            bytes,
+            room_bytes,
+        });
         s.reader.ready.notify_one();
         SendOutcome::Queued
+    }
+
+    /// Bytes held for the client.
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> usize {
+        self.state().bytes
     }
 
     /// Queues a protocol message.
@@ -191,10 +327,10 @@ impl Outbox {
                 let mut s = self.state();
                 if !s.suspended
                     && s.reader.id == me.id
-                    && let Some(item) = s.queue.pop_front()
+                    && let Some(item) = s.pop()
                 {
                     // A resume may have raised the bound to fit its backlog.
-                    if s.queue.len() < s.live_limit {
+                    if s.queue.len() < s.live_limit.items && s.bytes < s.live_limit.bytes {
                         s.limit = s.live_limit;
                     }
                     return item;
@@ -222,15 +358,19 @@ impl Outbox {
     }
 
     /// The reader `conn` lost its connection: hold up to `buffer` items
-    /// until a resume. Returns `false` (and changes nothing) if `conn` is
-    /// not the reader or the outbox is closed or overflowed.
+    /// (and no more bytes than while live) until a resume. Returns `false`
+    /// (and changes nothing) if `conn` is not the reader or the outbox is
+    /// closed or overflowed.
     pub(crate) fn suspend(&self, conn: u64, buffer: usize) -> bool {
         let mut s = self.state();
         if s.reader.id != conn || s.closed || s.overflowed {
             return false;
         }
         s.suspended = true;
-        s.limit = buffer.max(1);
+        s.limit = Bound {
+            items: buffer.max(1),
+            bytes: s.live_limit.bytes,
+        };
         true
     }
 
@@ -249,10 +389,10 @@ impl Outbox {
             old.kick(Kick::Detached);
         }
         s.suspended = false;
-        s.queue.retain(|q| !matches!(q, Queued::Mls(_)));
+        s.retain(|q| !matches!(q, Queued::Mls(_)));
         // Room for the backlog plus a full live queue; it shrinks back
         // once the backlog drains.
-        s.limit = s.live_limit + s.queue.len();
+        s.limit = s.live_limit.plus(s.queue.len(), s.bytes);
         if !s.queue.is_empty() {
             s.reader.ready.notify_one();
         }
@@ -264,7 +404,7 @@ impl Outbox {
         {
             let mut s = self.state();
             s.closed = true;
-            s.queue.clear();
+            s.retain(|_| false);
         }
         self.0.closed.send_replace(true);
     }
@@ -314,6 +454,7 @@ impl Outbox {
 mod tests {
     use super::*;
     use crate::proto::MlsEntry;
+    use crate::server::delivery_log::Logged;
     use std::time::Duration;
 
     fn pong(ts: u64) -> Queued {
@@ -332,7 +473,8 @@ mod tests {
             group_id: "g".into(),
             founder: "f".into(),
         };
-        Queued::Mls(Arc::new(Logged::new(seq, entry)))
+        let room = RoomBudget::new(usize::MAX, Arc::default());
+        Queued::Mls(SharedEntry::new(Arc::new(Logged::new(seq, entry)), &room))
     }
 
     #[tokio::test]
@@ -424,5 +566,52 @@ mod tests {
         drop(tx);
         ob.clone().forward_media(rx, Arc::default()).await;
         assert!(matches!(ob.recv(&sig).await, Queued::MediaGone));
+    }
+
+    #[tokio::test]
+    async fn bytes_are_bounded_and_charged_to_the_room() {
+        let total = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let room = RoomBudget::new(usize::MAX, total.clone());
+        let sig = Signal::new();
+        let big = |n: usize| {
+            Queued::Media(MediaEvent::Error {
+                message: "x".repeat(n),
+            })
+        };
+        let bound = Bound {
+            items: 100,
+            bytes: 3 * (1000 + ITEM_OVERHEAD),
+        };
+        let ob = Outbox::bounded(sig.clone(), bound);
+        assert_eq!(ob.send(big(1000)), SendOutcome::Queued);
+        ob.set_room(room.clone());
+        assert_eq!(
+            room.used(),
+            1000 + ITEM_OVERHEAD,
+            "held before the join counts"
+        );
+        assert_eq!(ob.send(big(1000)), SendOutcome::Queued);
+        // A shared entry costs the client its size, but the room nothing
+        // more than its one charge.
+        let m = mls(1);
+        let Queued::Mls(e) = &m else { unreachable!() };
+        let entry_cost = e.bytes() + ITEM_OVERHEAD;
+        assert_eq!(room.used(), 2 * (1000 + ITEM_OVERHEAD));
+        assert_eq!(ob.send(m), SendOutcome::Queued);
+        assert_eq!(ob.bytes(), 2 * (1000 + ITEM_OVERHEAD) + entry_cost);
+        assert_eq!(room.used(), 2 * (1000 + ITEM_OVERHEAD));
+        // Reading gives the bytes back.
+        assert!(matches!(ob.recv(&sig).await, Queued::Media(_)));
+        assert_eq!(ob.bytes(), 1000 + ITEM_OVERHEAD + entry_cost);
+        assert_eq!(room.used(), 1000 + ITEM_OVERHEAD);
+        // One over the byte bound is a slow consumer, far below 100 items.
+        assert_eq!(ob.send(big(1000)), SendOutcome::Queued);
+        assert_eq!(ob.send(big(1000)), SendOutcome::SlowConsumer);
+        assert_eq!(sig.kicked().await, Kick::Leave(LeaveReason::Disconnected));
+        // Closing frees everything it held.
+        ob.close();
+        assert_eq!(ob.bytes(), 0);
+        assert_eq!(room.used(), 0);
+        assert_eq!(total.load(std::sync::atomic::Ordering::Acquire), 0);
     }
 }

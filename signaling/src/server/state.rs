@@ -1,11 +1,14 @@
 //! State shared by every connection and the admin API.
 
+use super::allowances::Allowances;
 use super::config::SignalingConfig;
 use super::delivery_log::LogLimits;
-use super::metrics::{Gauges, Metrics};
-use super::rooms::Rooms;
+use super::metrics::{Cap, Gauges, Metrics};
+use super::quota::{AddrKey, Quota, Refusal, Slot};
+use super::rooms::{RoomCaps, Rooms};
 use crate::media::MediaSink;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::watch;
 
 /// Config, registry, counters and lifecycle signals.
@@ -14,6 +17,12 @@ pub(crate) struct Shared {
     pub(crate) config: SignalingConfig,
     pub(crate) rooms: Rooms,
     pub(crate) metrics: Arc<Metrics>,
+    /// Rate allowances kept across connections.
+    pub(crate) allowances: Allowances,
+    /// Open WebSocket connections, server-wide and per address.
+    sockets: Arc<Quota>,
+    /// Bytes queued to clients, over all rooms.
+    queued: Arc<AtomicUsize>,
     shutdown: watch::Sender<bool>,
     connections: watch::Sender<usize>,
     /// Connection tasks, including those holding a suspended participant
@@ -28,9 +37,20 @@ impl Shared {
             max_entries: config.mls_log_max_entries,
             max_bytes: config.mls_log_max_bytes,
         };
+        let cap = &config.capacity;
+        let queued = Arc::new(AtomicUsize::new(0));
+        let caps = RoomCaps {
+            participants: Quota::new(cap.participants, cap.participants_per_address),
+            rooms: Quota::new(cap.rooms, cap.rooms_per_address),
+            room_bytes: config.room_outbound_bytes,
+            queued_total: queued.clone(),
+        };
         Self {
-            rooms: Rooms::new(media, metrics.clone(), limits),
+            rooms: Rooms::new(media, metrics.clone(), limits).with_caps(caps),
             metrics,
+            allowances: Allowances::new(cap.tracked_allowances),
+            sockets: Quota::new(cap.connections, cap.connections_per_address),
+            queued,
             config,
             shutdown: watch::Sender::new(false),
             connections: watch::Sender::new(0),
@@ -50,6 +70,25 @@ impl Shared {
     /// A receiver whose value turns `true` on shutdown.
     pub(crate) fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.shutdown.subscribe()
+    }
+
+    /// Admits a new WebSocket connection from `addr`: a connection slot,
+    /// and a token from the address's connection bucket. The slot is held
+    /// until the connection closes.
+    pub(crate) fn admit(&self, addr: Option<AddrKey>) -> Result<Slot, Cap> {
+        let slot = self.sockets.acquire(addr).map_err(|r| match r {
+            Refusal::Total => Cap::Connections,
+            Refusal::PerAddress => Cap::ConnectionsPerAddress,
+        })?;
+        if let Some(a) = addr {
+            let now = std::time::Instant::now();
+            match self.allowances.connect(a, &self.config, now) {
+                Ok(true) => {}
+                Ok(false) => return Err(Cap::ConnectRate),
+                Err(_) => return Err(Cap::Allowances),
+            }
+        }
+        Ok(slot)
     }
 
     /// Counts one open connection until the guard drops.
@@ -88,6 +127,8 @@ impl Shared {
             mls_log_entries: c.mls_log_entries,
             mls_log_bytes: c.mls_log_bytes,
             mls_key_packages: c.mls_key_packages,
+            outbound_bytes: self.queued.load(Ordering::Acquire),
+            rate_allowances: self.allowances.len(),
         }
     }
 }

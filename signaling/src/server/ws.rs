@@ -7,8 +7,9 @@
 //! participant for the resume grace period, until a resume detaches it, a
 //! kick removes it, or the grace expires and it leaves as `disconnected`.
 
-use super::limits::{RateLimiter, Verdict};
+use super::limits::Verdict;
 use super::outbox::Signal;
+use super::quota::{AddrKey, Slot};
 use super::session::{Flow, Frame, Out, Session};
 use super::state::Shared;
 use crate::proto::{ErrorCode, LeaveReason};
@@ -90,14 +91,21 @@ impl Conn {
 }
 
 /// Runs one connection to its end, then holds its participant through a
-/// suspension if the connection was lost.
-pub(crate) async fn run(socket: WebSocket, shared: Arc<Shared>, url_room: Option<String>) {
+/// suspension if the connection was lost. `slot` is the connection's place
+/// in the connection caps, given back when the socket closes.
+pub(crate) async fn run(
+    socket: WebSocket,
+    shared: Arc<Shared>,
+    url_room: Option<String>,
+    addr: Option<AddrKey>,
+    slot: Slot,
+) {
     let span = tracing::info_span!("rtc", participant = tracing::field::Empty);
     async move {
         let _task = shared.task();
         let signal = Signal::new();
-        let mut session = Session::new(shared.clone(), signal.clone(), url_room);
-        if let Some(since) = drive(socket, &shared, &mut session, &signal).await {
+        let mut session = Session::new(shared.clone(), signal.clone(), url_room, addr);
+        if let Some(since) = drive(socket, &shared, &mut session, &signal, slot).await {
             hold_suspended(&shared, &mut session, &signal, since).await;
         }
         session.end(LeaveReason::Disconnected);
@@ -114,8 +122,10 @@ async fn drive(
     shared: &Arc<Shared>,
     session: &mut Session,
     signal: &Signal,
+    slot: Slot,
 ) -> Option<Instant> {
     let _guard = shared.connection();
+    let _slot = slot;
     let cfg = shared.config.clone();
     let mut conn = Conn {
         socket,
@@ -126,7 +136,6 @@ async fn drive(
     let opened = Instant::now();
     let join_deadline = opened + cfg.join_timeout;
     let mut last_rx = opened;
-    let mut limiter = RateLimiter::new(cfg.rate_limit, opened.into_std());
     let mut ping = tokio::time::interval_at(opened + cfg.ping_interval, cfg.ping_interval);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut out = Out::default();
@@ -154,7 +163,7 @@ async fn drive(
                 Some(Ok(msg)) => {
                     let now = Instant::now();
                     last_rx = now;
-                    Step::Flow(on_frame(session, &mut limiter, &cfg, msg, now, &mut out))
+                    Step::Flow(on_frame(session, &cfg, msg, now, &mut out))
                 }
             },
         };
@@ -225,7 +234,6 @@ async fn shutting_down(rx: &mut tokio::sync::watch::Receiver<bool>) {
 /// One inbound frame: size check, rate limit, then the state machine.
 fn on_frame(
     session: &mut Session,
-    limiter: &mut RateLimiter,
     cfg: &super::SignalingConfig,
     msg: Message,
     now: Instant,
@@ -247,7 +255,7 @@ fn on_frame(
         );
         return Flow::Close(close_code::SIZE);
     }
-    match limiter.check(now.into_std()) {
+    match session.check_rate(now.into_std()) {
         Verdict::Allow => {}
         Verdict::Limited => {
             if data {

@@ -184,7 +184,10 @@ impl Server {
         let addr = listener.local_addr().unwrap();
         let router = app(sig.clone());
         let task = tokio::spawn(async move {
-            axum::serve(listener, router).await.unwrap();
+            // Client addresses, as the sfu records them, for the
+            // per-address caps.
+            let service = router.into_make_service_with_connect_info::<SocketAddr>();
+            axum::serve(listener, service).await.unwrap();
         });
         Self {
             addr,

@@ -25,10 +25,12 @@ mod resume;
 pub(crate) use mls_broadcast::MlsError;
 pub(crate) use resume::{ResumeError, ResumeRequest};
 
+use super::budget::{RoomBudget, SharedEntry};
 use super::delivery_log::{DeliveryLog, LogLimits, Logged};
 use super::ids;
 use super::metrics::Metrics;
 use super::outbox::{Kick, Outbox, Queued, SendOutcome};
+use super::quota::{AddrKey, Quota, Refusal, Slot};
 use crate::media::{self, EventSender, MediaRequest, MediaSink};
 use crate::proto::{
     LeaveReason, MlsInfo, ParticipantInfo, RoomState, ServerMessage, TrackInfo, TrackPublish,
@@ -39,6 +41,7 @@ use serde::Serialize;
 use sfu_core::MediaCommand;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 
 /// One row of the admin room list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -83,6 +86,8 @@ struct Member {
     /// The last MLS log seq before it joined; a resume never replays
     /// entries at or before it.
     joined_seq: u64,
+    /// Its place in the participant caps, given back when it is removed.
+    _slot: Slot,
 }
 
 #[derive(Debug)]
@@ -94,16 +99,22 @@ struct Room {
     tracks: HashMap<String, String>,
     mls: DeliveryLog,
     next_order: u64,
+    /// Bytes queued to the members.
+    budget: Arc<RoomBudget>,
+    /// Its place in the room caps, given back when the room goes.
+    _slot: Option<Slot>,
 }
 
 impl Room {
-    fn new(limits: LogLimits) -> Self {
+    fn new(limits: LogLimits, budget: Arc<RoomBudget>, slot: Option<Slot>) -> Self {
         Self {
             members: HashMap::new(),
             by_identity: HashMap::new(),
             tracks: HashMap::new(),
             mls: DeliveryLog::new(limits),
             next_order: 0,
+            budget,
+            _slot: slot,
         }
     }
 
@@ -139,6 +150,8 @@ pub(crate) struct JoinRequest {
     pub(crate) max_participants: usize,
     pub(crate) outbox: Outbox,
     pub(crate) events: EventSender,
+    /// Where the client connects from, for the per-address caps.
+    pub(crate) addr: Option<AddrKey>,
 }
 
 /// A successful join.
@@ -169,6 +182,34 @@ pub(crate) enum RoomError {
     DuplicateCid,
     /// The participant is at its track limit.
     TooManyTracks,
+    /// A participant cap refused the join.
+    TooManyParticipants(Refusal),
+    /// A room cap refused to open the room.
+    TooManyRooms(Refusal),
+}
+
+/// The caps and byte budget the registry enforces.
+#[derive(Debug, Clone)]
+pub(crate) struct RoomCaps {
+    /// Participants, server-wide and per address.
+    pub(crate) participants: Arc<Quota>,
+    /// Rooms, server-wide and per address (of the first joiner).
+    pub(crate) rooms: Arc<Quota>,
+    /// Bytes each room may have queued to its members.
+    pub(crate) room_bytes: usize,
+    /// Every room's queued bytes, summed.
+    pub(crate) queued_total: Arc<AtomicUsize>,
+}
+
+impl Default for RoomCaps {
+    fn default() -> Self {
+        Self {
+            participants: Quota::new(usize::MAX, usize::MAX),
+            rooms: Quota::new(usize::MAX, usize::MAX),
+            room_bytes: usize::MAX,
+            queued_total: Arc::default(),
+        }
+    }
 }
 
 /// The registry.
@@ -177,6 +218,7 @@ pub(crate) struct Rooms {
     media: Arc<dyn MediaSink>,
     metrics: Arc<Metrics>,
     limits: LogLimits,
+    caps: RoomCaps,
 }
 
 impl std::fmt::Debug for Rooms {
@@ -209,8 +251,9 @@ fn broadcast(metrics: &Metrics, room: &Room, except: Option<&str>, msg: &ServerM
 /// counts it.
 fn broadcast_mls(metrics: &Metrics, room: &Room, entry: &Arc<Logged>) {
     metrics.mls_entry(entry.kind, entry.bytes());
+    let shared = SharedEntry::new(entry.clone(), &room.budget);
     for (pid, m) in &room.members {
-        delivered(metrics, pid, m.outbox.send(Queued::Mls(entry.clone())));
+        delivered(metrics, pid, m.outbox.send(Queued::Mls(shared.clone())));
     }
 }
 
@@ -221,7 +264,20 @@ impl Rooms {
             media,
             metrics,
             limits,
+            caps: RoomCaps::default(),
         }
+    }
+
+    /// Enforces `caps` from now on.
+    pub(crate) fn with_caps(mut self, caps: RoomCaps) -> Self {
+        self.caps = caps;
+        self
+    }
+
+    /// Whether `room` may queue `bytes` more to its members. A room that
+    /// does not exist has nothing queued.
+    pub(crate) fn fits(&self, room: &str, bytes: usize) -> bool {
+        self.map.get(room).is_none_or(|r| r.budget.fits(bytes))
     }
 
     /// Removes `pid` from `room` (already locked): media leave, broadcast,
@@ -272,12 +328,30 @@ impl Rooms {
     /// plane. A participant alone in the room founds its MLS group.
     pub(crate) fn join(&self, req: JoinRequest) -> Result<Joined, RoomError> {
         let room_name = req.room.clone();
+        let slot = self
+            .caps
+            .participants
+            .acquire(req.addr)
+            .map_err(RoomError::TooManyParticipants)?;
+        // Taken before the room's lock (a quota has its own); if another
+        // join opens the room first, this one is given back unused.
+        let mut room_slot = if self.map.contains_key(&room_name) {
+            None
+        } else {
+            Some(
+                self.caps
+                    .rooms
+                    .acquire(req.addr)
+                    .map_err(RoomError::TooManyRooms)?,
+            )
+        };
         let result = {
             let limits = self.limits;
+            let budget = || RoomBudget::new(self.caps.room_bytes, self.caps.queued_total.clone());
             let mut room = self
                 .map
                 .entry(room_name.clone())
-                .or_insert_with(|| Room::new(limits));
+                .or_insert_with(|| Room::new(limits, budget(), room_slot.take()));
             let old = room.by_identity.get(&req.identity).cloned();
             let others = room.members.len() - usize::from(old.is_some());
             if others >= req.max_participants {
@@ -320,6 +394,7 @@ impl Rooms {
                         },
                     );
                     let resume_token = ids::random_hex128();
+                    req.outbox.set_room(room.budget.clone());
                     let order = room.next_order;
                     room.next_order += 1;
                     room.by_identity.insert(req.identity, pid.clone());
@@ -333,6 +408,7 @@ impl Rooms {
                             resume_token: Secret(resume_token.clone()),
                             order,
                             joined_seq: mls.seq,
+                            _slot: slot,
                         },
                     );
                     self.metrics.join();
@@ -570,3 +646,7 @@ impl Rooms {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 pub(super) mod tests;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod caps_tests;

@@ -47,6 +47,7 @@ pub(crate) fn req(identity: &str, outbox: Outbox) -> JoinRequest {
         max_participants: 10,
         outbox,
         events: tokio::sync::mpsc::channel(1).0,
+        addr: None,
     }
 }
 

@@ -3,7 +3,9 @@
 use super::{Flow, Out, Session, State};
 use crate::media::EVENT_QUEUE;
 use crate::proto::{ErrorCode, PROTOCOL_VERSION, Resume, ServerMessage};
-use crate::server::outbox::Outbox;
+use crate::server::metrics::Cap;
+use crate::server::outbox::{Bound, Outbox};
+use crate::server::quota::Refusal;
 use crate::server::rooms::{JoinRequest, ResumeError, ResumeRequest, RoomError};
 use crate::token::Claims;
 use axum::extract::ws::close_code;
@@ -49,6 +51,22 @@ impl Session {
             self.reject(out, ErrorCode::Unauthorized, why);
             return Flow::Close(close_code::POLICY);
         }
+        // The identity's allowance, kept across its connections, replaces
+        // this connection's own from here on.
+        let now = std::time::Instant::now();
+        match self
+            .shared
+            .allowances
+            .identity(&claims.sub, &self.shared.config, now)
+        {
+            Ok(a) => self.draw_on(a),
+            Err(_) => {
+                self.shared.metrics.refused(Cap::Allowances);
+                tracing::warn!("rate allowance map full: join refused");
+                self.reject(out, ErrorCode::Unavailable, "server busy; retry later");
+                return Flow::Close(close_code::AGAIN);
+            }
+        }
         match resume {
             None => self.join_fresh(claims, out),
             Some(r) => self.resume(claims, r, out),
@@ -58,7 +76,11 @@ impl Session {
     fn join_fresh(&mut self, claims: Claims, out: &mut Out) -> Flow {
         let cfg = &self.shared.config;
         let auto_subscribe = cfg.auto_subscribe && claims.grants.subscribe;
-        let outbox = Outbox::new(self.signal.clone(), cfg.outbound_queue);
+        let bound = Bound {
+            items: cfg.outbound_queue,
+            bytes: cfg.outbound_queue_bytes,
+        };
+        let outbox = Outbox::bounded(self.signal.clone(), bound);
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
         let res = self.shared.rooms.join(JoinRequest {
             room: claims.room.clone(),
@@ -69,6 +91,7 @@ impl Session {
             max_participants: cfg.max_participants_per_room,
             outbox: outbox.clone(),
             events: events_tx,
+            addr: self.addr,
         });
         match res {
             Ok(j) => {
@@ -102,9 +125,29 @@ impl Session {
                 Flow::Continue
             }
             Err(e) => {
-                let why = match e {
-                    RoomError::RoomFull => "room is full",
-                    _ => "media plane unavailable",
+                let cap = match e {
+                    RoomError::TooManyParticipants(Refusal::Total) => Some(Cap::Participants),
+                    RoomError::TooManyParticipants(Refusal::PerAddress) => {
+                        Some(Cap::ParticipantsPerAddress)
+                    }
+                    RoomError::TooManyRooms(Refusal::Total) => Some(Cap::Rooms),
+                    RoomError::TooManyRooms(Refusal::PerAddress) => Some(Cap::RoomsPerAddress),
+                    _ => None,
+                };
+                let why = match cap {
+                    Some(c) => {
+                        self.shared.metrics.refused(c);
+                        tracing::info!(cap = c.label(), "join refused by a cap");
+                        match c {
+                            Cap::ParticipantsPerAddress => {
+                                "too many participants from your address"
+                            }
+                            Cap::RoomsPerAddress => "too many rooms opened from your address",
+                            _ => "server is at capacity",
+                        }
+                    }
+                    None if e == RoomError::RoomFull => "room is full",
+                    None => "media plane unavailable",
                 };
                 self.reject(out, ErrorCode::Unavailable, why);
                 Flow::Close(close_code::AGAIN)

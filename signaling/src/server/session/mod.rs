@@ -3,13 +3,20 @@
 //! It does no socket IO and never waits: the WebSocket driver (`ws.rs`)
 //! feeds it parsed input and writes out whatever it pushes to [`Out`].
 //! Every method returns a [`Flow`] saying whether the connection goes on.
-//! Joining and resuming are in `join.rs`, the MLS messages in `mls_inbound.rs`.
+//! Joining and resuming are in `join.rs`, the MLS messages in
+//! `mls_inbound.rs`, the size, rate and budget checks every message passes
+//! first in `admission.rs`.
 
+mod admission;
 mod join;
 mod mls_inbound;
 
+use admission::Limiter;
+
 use super::delivery_log::Logged;
+use super::limits::Allowance;
 use super::outbox::{Kick, Outbox, Queued, Signal};
+use super::quota::AddrKey;
 use super::rooms::RoomError;
 use super::state::Shared;
 use crate::proto::{ClientMessage, ErrorCode, LeaveReason, ServerMessage, Target, TrackPublish};
@@ -82,6 +89,10 @@ pub(crate) struct Session {
     outbox: Option<Outbox>,
     /// The room named in the URL (`/rtc?room=…`), if any.
     url_room: Option<String>,
+    /// Where the client connects from, if known.
+    addr: Option<AddrKey>,
+    /// The rate allowance it draws on.
+    limiter: Limiter,
     state: State,
 }
 
@@ -116,13 +127,34 @@ fn validate_track(t: &TrackPublish) -> Result<(), String> {
 }
 
 impl Session {
-    pub(crate) fn new(shared: Arc<Shared>, signal: Arc<Signal>, url_room: Option<String>) -> Self {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        signal: Arc<Signal>,
+        url_room: Option<String>,
+        addr: Option<AddrKey>,
+    ) -> Self {
+        let cfg = &shared.config;
+        let own = Allowance::new(
+            cfg.rate_limit,
+            &cfg.message_rates,
+            std::time::Instant::now(),
+        );
         Self {
+            limiter: Limiter::Connection(Box::new(own)),
             shared,
             signal,
             outbox: None,
             url_room,
+            addr,
             state: State::AwaitingJoin,
+        }
+    }
+
+    /// The room, once joined.
+    fn room_name(&self) -> Option<&str> {
+        match &self.state {
+            State::Joined { room, .. } => Some(room),
+            _ => None,
         }
     }
 
@@ -169,6 +201,9 @@ impl Session {
 
     /// One parsed client message.
     pub(crate) fn on_message(&mut self, msg: ClientMessage, out: &mut Out) -> Flow {
+        if let Some(refused) = self.admit(&msg, out) {
+            return refused;
+        }
         match (&self.state, msg) {
             (_, ClientMessage::Ping { ts }) => {
                 out.push(ServerMessage::Pong { ts });
@@ -353,9 +388,13 @@ impl Session {
             Err(RoomError::MediaUnavailable) => {
                 self.reject(out, ErrorCode::Unavailable, "media plane unavailable")
             }
-            Err(RoomError::RoomFull | RoomError::DuplicateCid | RoomError::TooManyTracks) => {
-                self.reject(out, ErrorCode::Unavailable, "request refused")
-            }
+            Err(
+                RoomError::RoomFull
+                | RoomError::DuplicateCid
+                | RoomError::TooManyTracks
+                | RoomError::TooManyParticipants(_)
+                | RoomError::TooManyRooms(_),
+            ) => self.reject(out, ErrorCode::Unavailable, "request refused"),
         }
     }
 
@@ -372,7 +411,7 @@ impl Session {
     pub(crate) fn on_queued(&mut self, item: Queued, out: &mut Out) -> Flow {
         match item {
             Queued::Msg(m) => out.push(m),
-            Queued::Mls(e) => out.push_mls(e),
+            Queued::Mls(e) => out.push_mls(e.entry().clone()),
             Queued::Media(ev) => return self.on_media(ev, out),
             // The media plane dropped this participant's queue (it fell
             // behind): its media state is gone, so the participant leaves
