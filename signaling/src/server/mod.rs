@@ -39,6 +39,9 @@ mod admin;
 mod config;
 pub mod delivery_log;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod ids;
 mod limits;
 mod metrics;
