@@ -34,9 +34,12 @@ const MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xA4, 0x42];
 const ATTR_USERNAME: u16 = 0x0006;
 
 /// The local (our) ufrag from a STUN request's USERNAME `local:remote`, or
-/// `None` if the message is not a well-formed STUN message with one.
+/// `None` if the message is not a well-formed STUN message with one. Only a
+/// datagram that [`classify`] calls [`Class::Stun`] can have one: on a
+/// shared port a first byte above 3 is DTLS or something else (RFC 7983),
+/// even where STUN's own header rules would allow it.
 pub fn stun_local_ufrag(buf: &[u8]) -> Option<&str> {
-    if buf.len() < STUN_HEADER || buf[4..8] != MAGIC_COOKIE || buf[0] & 0xC0 != 0 {
+    if buf.len() < STUN_HEADER || buf[4..8] != MAGIC_COOKIE || classify(buf) != Class::Stun {
         return None;
     }
     let len = u16::from_be_bytes([buf[2], buf[3]]) as usize;
@@ -100,5 +103,18 @@ mod tests {
         assert_eq!(classify(&[0x90]), Class::Rtp);
         assert_eq!(classify(&[22]), Class::Dtls);
         assert_eq!(classify(&[70]), Class::Other);
+    }
+
+    /// Found by the `stun_demux` fuzz target: a first byte of 0x21 passes
+    /// STUN's own header check (top two bits zero) but is DTLS on a shared
+    /// port, so no ufrag may be read from it.
+    #[test]
+    fn no_ufrag_outside_the_stun_class() {
+        let mut m = stun_with_username(b"srvufrag:cliufrag");
+        for first in [0x04, 0x21, 0x3f] {
+            m[0] = first;
+            assert_ne!(classify(&m), Class::Stun);
+            assert_eq!(stun_local_ufrag(&m), None, "first byte {first:#x}");
+        }
     }
 }

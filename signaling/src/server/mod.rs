@@ -42,6 +42,9 @@ mod caps;
 mod config;
 pub mod delivery_log;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod ids;
 mod limits;
 mod metrics;
