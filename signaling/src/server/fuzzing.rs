@@ -97,7 +97,9 @@ impl SessionHarness {
     /// its index.
     pub fn connect(&mut self, url_room: Option<String>) -> usize {
         let signal = Signal::new();
-        let session = Session::new(self.shared.clone(), signal.clone(), url_room);
+        // No client address: only the server-wide caps apply, as for a
+        // server whose HTTP layer cannot tell one.
+        let session = Session::new(self.shared.clone(), signal.clone(), url_room, None);
         self.conns.push(Conn {
             session,
             signal,
