@@ -12,7 +12,7 @@ use tokio::sync::watch;
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) config: SignalingConfig,
-    pub(crate) rooms: Rooms,
+    pub(crate) rooms: Arc<Rooms>,
     pub(crate) metrics: Arc<Metrics>,
     shutdown: watch::Sender<bool>,
     connections: watch::Sender<usize>,
@@ -29,7 +29,7 @@ impl Shared {
             max_bytes: config.mls_log_max_bytes,
         };
         Self {
-            rooms: Rooms::new(media, metrics.clone(), limits),
+            rooms: Rooms::new(media, metrics.clone(), limits, config.mls_founder_timeout),
             metrics,
             config,
             shutdown: watch::Sender::new(false),
