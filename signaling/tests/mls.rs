@@ -412,7 +412,7 @@ async fn a_founder_that_never_creates_the_group_is_replaced_and_the_others_get_k
             ..
         } = c.recv().await
         {
-            assert_eq!(added, [ci.pid.clone()]);
+            assert_eq!(added, std::slice::from_ref(&ci.pid));
             break welcome.unwrap();
         }
     };
