@@ -78,8 +78,9 @@ fn mutate_into_process(g: &mut [e2ee::group::MlsClient], target: usize, base: &[
             let i = rng.below(bad.len());
             bad[i] ^= 1 << rng.below(8);
         }
-        // Header fields are AEAD associated data and the rest is
-        // ciphertext, so every flip must be rejected.
+        // An application message's header is AEAD associated data and the
+        // rest ciphertext; a commit (a PublicMessage) is signed and carries
+        // a membership tag over everything: every flip must be rejected.
         let r = g[target].process(&bad);
         assert!(r.is_err(), "mutation accepted: {r:?}");
         assert_eq!(g[target].epoch(), epoch);

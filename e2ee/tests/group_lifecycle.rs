@@ -26,9 +26,9 @@ fn three_members_agree_on_everything() {
     assert_eq!(commit.added, vec![0, 1]);
     assert!(commit.removed.is_empty());
     assert!(a.has_pending_commit());
-    // Pure-ciphertext policy: the commit is a PrivateMessage, the Welcome
-    // still works (it carries the ratchet tree).
-    assert_eq!(wire_format(&commit.commit), WIRE_PRIVATE);
+    // Handshakes are PublicMessages (the delivery service checks them);
+    // the Welcome carries the ratchet tree.
+    assert_eq!(wire_format(&commit.commit), WIRE_PUBLIC);
     let welcome = commit.welcome.unwrap();
     assert_eq!(wire_format(&welcome), WIRE_WELCOME);
     a.merge_pending_commit().unwrap();

@@ -102,7 +102,9 @@ impl Chatter {
                 if stop2.load(Ordering::Relaxed) {
                     break;
                 }
-                room.send_chat(&format!("{name}#{k}")).await.expect("queued");
+                room.send_chat(&format!("{name}#{k}"))
+                    .await
+                    .expect("queued");
                 sent2.store(k + 1, Ordering::Relaxed);
                 tokio::time::sleep(CHAT_EVERY).await;
             }
@@ -184,7 +186,9 @@ async fn chat_outcome(members: &[Member], chatters: Vec<Chatter>) -> (usize, usi
         let me = m.room.identity().to_owned();
         let last = format!("{me}#{}", n.saturating_sub(1));
         m.until(&format!("the echo of {last}"), |i| {
-            i.chat.iter().any(|(from, text)| *from == me && *text == last)
+            i.chat
+                .iter()
+                .any(|(from, text)| *from == me && *text == last)
         })
         .await;
     }
@@ -422,7 +426,10 @@ async fn a_member_killed_without_leaving_leaves_and_a_new_epoch_follows() {
     let left = killed.elapsed();
     let epoch_after = members[0].room.epoch().expect("in the group");
     assert!(epoch_after > epoch_before, "a new epoch followed the leave");
-    let cams = [Camera::start(&members[0]).await, Camera::start(&members[1]).await];
+    let cams = [
+        Camera::start(&members[0]).await,
+        Camera::start(&members[1]).await,
+    ];
     everyone_decrypts_after(&members, &marks(&members, &cams)).await;
     println!(
         "FAULT client_killed: dave out of the group {} ms after the kill (epoch {epoch_before} -> {epoch_after})",

@@ -1,18 +1,31 @@
-//! The MLS delivery service end to end: real clients on loopback. The
-//! payloads are placeholders: the server never decodes them.
+//! The MLS delivery service end to end: real clients on loopback, speaking
+//! real MLS (the server checks KeyPackages, GroupInfos and commits; chat
+//! payloads stay opaque placeholders, the server never reads them).
 #![cfg(feature = "server")]
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
+use common::mls::*;
 use common::*;
-use signaling::proto::{ErrorCode, MlsEntry, ServerMessage};
+use e2ee::group::MlsClient;
+use signaling::proto::{ClientMessage, ErrorCode, MlsEntry, ServerMessage};
 use signaling::server::{MessageRates, RateLimit};
+use std::time::Duration;
+
+/// One participant: its socket, its join answer and its MLS client.
+type Member = (Client, JoinedInfo, MlsClient);
 
 /// Alice founds the group, Bob and Carol join, and Alice adds both. Every
-/// client has read the log up to the commit (seq 3).
-async fn group_of_three(srv: &Server) -> [(Client, JoinedInfo); 3] {
+/// client has read the log up to the commit (seq 3) and is in epoch 1.
+async fn group_of_three(srv: &Server) -> [Member; 3] {
+    group_of_three_and_its_commit(srv).await.0
+}
+
+/// [`group_of_three`], and the epoch-0 commit as the log carried it.
+async fn group_of_three_and_its_commit(srv: &Server) -> ([Member; 3], String) {
     let (mut a, ai) = srv.join_full(ROOM, "alice").await;
+    let mut ma = found(&mut a, &ai, "alice").await;
     let (mut b, bi) = srv.join_full(ROOM, "bob").await;
     let (mut c, ci) = srv.join_full(ROOM, "carol").await;
     for _ in 0..2 {
@@ -25,21 +38,24 @@ async fn group_of_three(srv: &Server) -> [(Client, JoinedInfo); 3] {
         b.recv().await,
         ServerMessage::ParticipantJoined { .. }
     ));
-    b.key_package("YmtwCg==").await;
+    let (mut mb, mut mc) = (mls("bob"), mls("carol"));
+    let kb = send_key_package(&mut b, &mut mb).await;
     for x in [&mut a, &mut b, &mut c] {
         assert!(matches!(
             x.recv_mls().await,
             (1, MlsEntry::KeyPackage { .. })
         ));
     }
-    c.key_package("Y2twCg==").await;
+    let kc = send_key_package(&mut c, &mut mc).await;
     for x in [&mut a, &mut b, &mut c] {
         assert!(matches!(
             x.recv_mls().await,
             (2, MlsEntry::KeyPackage { .. })
         ));
     }
-    a.commit(0, &[&bi.pid, &ci.pid], &[]).await;
+    a.send(&commit_msg(&mut ma, &[&kb, &kc], &[])).await;
+    let mut welcome_seen = None;
+    let mut commit_seen = String::new();
     for x in [&mut a, &mut b, &mut c] {
         let (seq, entry) = x.recv_mls().await;
         assert_eq!(seq, 3);
@@ -48,6 +64,7 @@ async fn group_of_three(srv: &Server) -> [(Client, JoinedInfo); 3] {
             epoch,
             welcome,
             added,
+            commit,
             ..
         } = entry
         else {
@@ -55,10 +72,15 @@ async fn group_of_three(srv: &Server) -> [(Client, JoinedInfo); 3] {
         };
         assert_eq!(participant_id, ai.pid);
         assert_eq!(epoch, 0);
-        assert!(welcome.is_some());
         assert_eq!(added, [bi.pid.clone(), ci.pid.clone()]);
+        welcome_seen = welcome;
+        commit_seen = commit;
     }
-    [(a, ai), (b, bi), (c, ci)]
+    ma.merge_pending_commit().unwrap();
+    let welcome = welcome_seen.expect("a welcome");
+    join_from(&mut mb, &welcome);
+    join_from(&mut mc, &welcome);
+    ([(a, ai, ma), (b, bi, mb), (c, ci, mc)], commit_seen)
 }
 
 #[tokio::test]
@@ -79,26 +101,28 @@ async fn the_first_participant_founds_the_group_and_later_ones_join_it() {
 }
 
 #[tokio::test]
-async fn key_packages_reach_everyone_including_the_sender() {
+async fn key_packages_are_checked_and_reach_everyone_including_the_sender() {
     let srv = Server::start(config()).await;
-    let (mut a, _) = srv.join_full(ROOM, "alice").await;
+    let (mut a, ai) = srv.join_full(ROOM, "alice").await;
+    let _ma = found(&mut a, &ai, "alice").await;
     let (mut b, bi) = srv.join_full(ROOM, "bob").await;
     assert!(matches!(
         a.recv().await,
         ServerMessage::ParticipantJoined { .. }
     ));
-    b.key_package("a3AxCg==").await;
+    let mut mb = mls("bob");
+    let first = send_key_package(&mut b, &mut mb).await;
     // The latest KeyPackage wins in the server's store; both are logged.
-    b.key_package("a3AyCg==").await;
+    let second = send_key_package(&mut b, &mut mb).await;
     for x in [&mut a, &mut b] {
-        for (want_seq, want_kp) in [(1, "a3AxCg=="), (2, "a3AyCg==")] {
+        for (want_seq, want_kp) in [(1, &first), (2, &second)] {
             assert_eq!(
                 x.recv_mls().await,
                 (
                     want_seq,
                     MlsEntry::KeyPackage {
                         participant_id: bi.pid.clone(),
-                        key_package: want_kp.into()
+                        key_package: want_kp.clone()
                     }
                 )
             );
@@ -111,18 +135,37 @@ async fn key_packages_reach_everyone_including_the_sender() {
         2
     );
     assert_eq!(metric(&m, "sfu_signaling_mls_log_entries"), 2);
-    // An empty one is refused.
-    b.key_package("").await;
-    b.expect_error(ErrorCode::BadMessage).await;
+    // An empty one, garbage, and one naming another identity are refused,
+    // and neither kept nor logged.
+    let mut mallory = mls("mallory");
+    for bad in [
+        String::new(),
+        "a3AxCg==".to_string(),
+        b64(&mallory.key_package().unwrap()),
+    ] {
+        b.send(&ClientMessage::MlsKeyPackage { key_package: bad })
+            .await;
+        b.expect_error(ErrorCode::BadMessage).await;
+    }
     b.ping(1).await;
+    let m = srv.metrics();
+    assert_eq!(metric(&m, "sfu_signaling_mls_log_entries"), 2);
+    assert_eq!(
+        metric(
+            &m,
+            "sfu_signaling_mls_refused_total{reason=\"invalid_key_package\"}"
+        ),
+        2
+    );
 }
 
 #[tokio::test]
 async fn two_commits_for_one_epoch_the_first_wins_and_the_second_is_rejected() {
     let srv = Server::start(config()).await;
-    let [(mut a, ai), (mut b, bi), (mut c, _)] = group_of_three(&srv).await;
+    let [(mut a, ai, mut ma), (mut b, bi, mut mb), (mut c, _, _)] = group_of_three(&srv).await;
     // Alice and Bob both commit in epoch 1, at once.
-    tokio::join!(a.commit(1, &[], &[]), b.commit(1, &[], &[]));
+    let (ca, cb) = (commit_msg(&mut ma, &[], &[]), commit_msg(&mut mb, &[], &[]));
+    tokio::join!(a.send(&ca), b.send(&cb));
     // Everyone sees exactly one commit for epoch 1, the same one.
     let mut winners = Vec::new();
     for x in [&mut a, &mut b, &mut c] {
@@ -141,11 +184,11 @@ async fn two_commits_for_one_epoch_the_first_wins_and_the_second_is_rejected() {
     assert!(winners.iter().all(|w| *w == winners[0]), "{winners:?}");
     // The loser hears of it after the winner's entry; the winner hears
     // nothing more.
-    let (loser, winner) = if winners[0] == ai.pid {
-        (&mut b, &mut a)
+    let (loser, winner, winner_commit) = if winners[0] == ai.pid {
+        (&mut b, &mut a, ca)
     } else {
         assert_eq!(winners[0], bi.pid);
-        (&mut a, &mut b)
+        (&mut a, &mut b, cb)
     };
     assert_eq!(
         loser.recv().await,
@@ -157,17 +200,24 @@ async fn two_commits_for_one_epoch_the_first_wins_and_the_second_is_rejected() {
     loser.ping(1).await;
     winner.ping(2).await;
     c.ping(3).await;
-    // A commit for an epoch that is not current is rejected too.
-    winner.commit(7, &[], &[]).await;
+    // The winning commit replayed is stale too.
+    winner.send(&winner_commit).await;
     assert_eq!(
         winner.recv().await,
         ServerMessage::MlsCommitRejected {
-            epoch: 7,
+            epoch: 1,
             current_epoch: 2
         }
     );
     let m = srv.metrics();
     assert_eq!(metric(&m, "sfu_signaling_mls_commits_rejected_total"), 2);
+    assert_eq!(
+        metric(
+            &m,
+            "sfu_signaling_mls_refused_total{reason=\"wrong_epoch\"}"
+        ),
+        2
+    );
     assert_eq!(
         metric(&m, "sfu_signaling_mls_entries_total{kind=\"commit\"}"),
         2
@@ -177,14 +227,16 @@ async fn two_commits_for_one_epoch_the_first_wins_and_the_second_is_rejected() {
 #[tokio::test]
 async fn a_participant_outside_the_group_may_not_commit_or_chat() {
     let srv = Server::start(config()).await;
-    let (mut a, _) = srv.join_full(ROOM, "alice").await;
+    let (mut a, ai) = srv.join_full(ROOM, "alice").await;
+    let mut ma = found(&mut a, &ai, "alice").await;
     let (mut b, _) = srv.join_full(ROOM, "bob").await;
     assert!(matches!(
         a.recv().await,
         ServerMessage::ParticipantJoined { .. }
     ));
-    // Bob was never added.
-    b.commit(0, &[], &[]).await;
+    // Bob was never added; he sends Alice's own valid commit.
+    let alices = commit_msg(&mut ma, &[], &[]);
+    b.send(&alices).await;
     b.expect_error(ErrorCode::Forbidden).await;
     b.chat(0, "aGk=").await;
     b.expect_error(ErrorCode::Forbidden).await;
@@ -192,13 +244,189 @@ async fn a_participant_outside_the_group_may_not_commit_or_chat() {
     b.ping(1).await;
     a.ping(2).await;
     assert_eq!(metric(&srv.metrics(), "sfu_signaling_mls_log_entries"), 0);
-    // Malformed metadata is a bad message, not a commit.
-    a.commit(0, &[&"x".repeat(65)], &[]).await;
+    // Garbage from a member is a bad message, not a commit.
+    a.commit(0, &[], &[]).await;
     a.expect_error(ErrorCode::BadMessage).await;
     a.send_raw(r#"{"type":"mls_commit","epoch":0,"commit":""}"#)
         .await;
     a.expect_error(ErrorCode::BadMessage).await;
     a.ping(3).await;
+}
+
+/// Finding: a member replayed an old commit declaring everyone removed; the
+/// server took it (it trusted the declared lists and any bytes), and from
+/// then on every commit and chat message from anyone got `forbidden`.
+/// Now the replay is refused, changes nothing, and the others' commits and
+/// chat go on.
+#[tokio::test]
+async fn a_replayed_commit_declaring_everyone_removed_is_refused_and_the_room_goes_on() {
+    let srv = Server::start(config()).await;
+    let (members, first) = group_of_three_and_its_commit(&srv).await;
+    // Carol kept the epoch-0 commit from the log and sends it again,
+    // claiming the current epoch and declaring everyone removed.
+    let (
+        [
+            (mut a, ai, mut ma),
+            (mut b, bi, mut mb),
+            (mut c, ci, mut mc),
+        ],
+        first,
+    ) = (members, first);
+    c.send(&ClientMessage::MlsCommit {
+        epoch: 1,
+        commit: first.clone(),
+        welcome: None,
+        added: vec![],
+        removed: vec![ai.pid.clone(), bi.pid.clone(), ci.pid.clone()],
+    })
+    .await;
+    assert_eq!(
+        c.recv().await,
+        ServerMessage::MlsCommitRejected {
+            epoch: 1,
+            current_epoch: 1
+        }
+    );
+    // Bytes that are no commit at all, and a commit of hers that removes
+    // Alice and Bob, who are present.
+    c.commit(1, &[], &[]).await;
+    c.expect_error(ErrorCode::BadMessage).await;
+    c.send(&commit_msg(&mut mc, &[], &[0, 1])).await;
+    assert_eq!(
+        c.recv().await,
+        ServerMessage::MlsCommitRejected {
+            epoch: 1,
+            current_epoch: 1
+        }
+    );
+    mc.clear_pending_commit();
+    let m = srv.metrics();
+    assert_eq!(metric(&m, "sfu_signaling_mls_commits_rejected_total"), 3);
+    assert_eq!(
+        metric(&m, "sfu_signaling_mls_entries_total{kind=\"commit\"}"),
+        1
+    );
+    // Bob commits, and all three chat: accepted, in epoch 2.
+    let bobs = commit_msg(&mut mb, &[], &[]);
+    b.send(&bobs).await;
+    let ClientMessage::MlsCommit { commit, .. } = bobs else {
+        unreachable!()
+    };
+    for x in [&mut a, &mut b, &mut c] {
+        assert!(matches!(
+            x.recv_mls().await,
+            (4, MlsEntry::Commit { epoch: 1, .. })
+        ));
+    }
+    mb.merge_pending_commit().unwrap();
+    process_commit(&mut ma, &commit);
+    process_commit(&mut mc, &commit);
+    for x in [&mut a, &mut b, &mut c] {
+        x.chat(2, "aGk=").await;
+    }
+    for x in [&mut a, &mut b, &mut c] {
+        for seq in 5..8 {
+            assert!(matches!(
+                x.recv_mls().await,
+                (s, MlsEntry::Application { .. }) if s == seq
+            ));
+        }
+    }
+    // Alice's next commit goes through too.
+    let alices = commit_msg(&mut ma, &[], &[]);
+    a.send(&alices).await;
+    assert!(matches!(
+        a.recv_mls().await,
+        (8, MlsEntry::Commit { epoch: 2, .. })
+    ));
+    assert_eq!(ma.epoch(), Some(2));
+}
+
+/// Finding: the first joiner becomes the founder; if it never creates the
+/// group, nothing times it out and nobody else can ever get keys. Now the
+/// next participant is named founder after the timeout, and the others get
+/// keys from it.
+#[tokio::test]
+async fn a_founder_that_never_creates_the_group_is_replaced_and_the_others_get_keys() {
+    let srv = Server::start(config().with_mls_founder_timeout(Duration::from_millis(100))).await;
+    let (mut squatter, si) = srv.join_full(ROOM, "squatter").await;
+    assert!(si.mls.founder);
+    let (mut b, bi) = srv.join_full(ROOM, "bob").await;
+    let (mut c, ci) = srv.join_full(ROOM, "carol").await;
+    let (mut mb, mut mc) = (mls("bob"), mls("carol"));
+    // Bob and Carol send KeyPackages to the group that never comes.
+    send_key_package(&mut b, &mut mb).await;
+    send_key_package(&mut c, &mut mc).await;
+    // The timeout names Bob founder of a new group.
+    let reset = loop {
+        match b.recv().await {
+            ServerMessage::Mls {
+                entry: MlsEntry::Reset { group_id, founder },
+                ..
+            } => break (group_id, founder),
+            ServerMessage::Mls { .. } | ServerMessage::ParticipantJoined { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(reset.1, bi.pid);
+    assert_ne!(reset.0, si.mls.group_id);
+    let mut mb = mls("bob");
+    mb.create_group(&hex::decode(&reset.0).unwrap()).unwrap();
+    b.send(&ClientMessage::MlsGroupInfo {
+        group_info: b64(&mb.group_info().unwrap()),
+    })
+    .await;
+    // Carol sees the reset and sends a new KeyPackage; Bob adds her.
+    let kc = loop {
+        if let ServerMessage::Mls {
+            entry: MlsEntry::Reset { .. },
+            ..
+        } = c.recv().await
+        {
+            break send_key_package(&mut c, &mut mc).await;
+        }
+    };
+    let add = commit_msg(&mut mb, &[&kc], &[]);
+    // The squatter cannot commit in the new group, and its late GroupInfo
+    // is refused.
+    let mut ms = mls("squatter");
+    ms.create_group(&hex::decode(&reset.0).unwrap()).unwrap();
+    squatter
+        .send(&ClientMessage::MlsGroupInfo {
+            group_info: b64(&ms.group_info().unwrap()),
+        })
+        .await;
+    loop {
+        match squatter.recv().await {
+            ServerMessage::Error { code, .. } => {
+                assert_eq!(code, ErrorCode::BadMessage);
+                break;
+            }
+            _ => continue,
+        }
+    }
+    b.send(&add).await;
+    let welcome = loop {
+        if let ServerMessage::Mls {
+            entry: MlsEntry::Commit { added, welcome, .. },
+            ..
+        } = c.recv().await
+        {
+            assert_eq!(added, std::slice::from_ref(&ci.pid));
+            break welcome.unwrap();
+        }
+    };
+    mb.merge_pending_commit().unwrap();
+    join_from(&mut mc, &welcome);
+    assert_eq!(mc.epoch(), Some(1));
+    assert_eq!(
+        mc.sframe_base_key(16).unwrap(),
+        mb.sframe_base_key(16).unwrap()
+    );
+    assert_eq!(
+        metric(&srv.metrics(), "sfu_signaling_mls_founders_replaced_total"),
+        1
+    );
 }
 
 /// Three members send 200 chat messages each, at the same time. Every
@@ -217,7 +445,7 @@ async fn the_log_order_is_the_same_everywhere_under_concurrent_senders() {
     let srv = Server::start(cfg).await;
     let clients = group_of_three(&srv).await;
     let mut tasks = Vec::new();
-    for (mut client, info) in clients {
+    for (mut client, info, _) in clients {
         tasks.push(tokio::spawn(async move {
             let send = async {
                 for i in 0..N {

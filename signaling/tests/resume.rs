@@ -7,7 +7,9 @@
 
 mod common;
 
+use common::mls::*;
 use common::*;
+use e2ee::group::MlsClient;
 use signaling::proto::{
     ClientMessage, ErrorCode, LeaveReason, MlsEntry, ServerMessage, TrackKind, TrackPublish,
 };
@@ -30,14 +32,21 @@ fn app(seq: u64, pid: &str, message: &str) -> (u64, MlsEntry) {
 
 /// Alice founds the group and adds Bob: both have read up to seq 2.
 async fn alice_and_bob(srv: &Server) -> (Client, JoinedInfo, Client, JoinedInfo) {
+    let (a, ai, _, b, bi) = alice_and_bob_mls(srv).await;
+    (a, ai, b, bi)
+}
+
+/// [`alice_and_bob`], with Alice's MLS client (in epoch 1).
+async fn alice_and_bob_mls(srv: &Server) -> (Client, JoinedInfo, MlsClient, Client, JoinedInfo) {
     let (mut a, ai) = srv.join_full(ROOM, "alice").await;
+    let mut ma = found(&mut a, &ai, "alice").await;
     let (mut b, bi) = srv.join_full(ROOM, "bob").await;
     assert!(matches!(
         a.recv().await,
         ServerMessage::ParticipantJoined { .. }
     ));
-    b.key_package("YmtwCg==").await;
-    a.commit(0, &[&bi.pid], &[]).await;
+    let kb = send_key_package(&mut b, &mut mls("bob")).await;
+    a.send(&commit_msg(&mut ma, &[&kb], &[])).await;
     for x in [&mut a, &mut b] {
         assert!(matches!(
             x.recv_mls().await,
@@ -45,7 +54,8 @@ async fn alice_and_bob(srv: &Server) -> (Client, JoinedInfo, Client, JoinedInfo)
         ));
         assert!(matches!(x.recv_mls().await, (2, MlsEntry::Commit { .. })));
     }
-    (a, ai, b, bi)
+    ma.merge_pending_commit().unwrap();
+    (a, ai, ma, b, bi)
 }
 
 #[tokio::test]
@@ -170,7 +180,7 @@ async fn a_resume_beyond_the_retained_log_is_a_gap_but_still_resumes() {
         .with_resume_grace(LONG_GRACE)
         .with_mls_log_max_entries(4);
     let srv = Server::start(cfg).await;
-    let (mut a, ai, b, bi) = alice_and_bob(&srv).await;
+    let (mut a, ai, mut ma, b, bi) = alice_and_bob_mls(&srv).await;
     drop(b);
     srv.wait_suspended(1).await;
     for i in 0..10 {
@@ -209,7 +219,7 @@ async fn a_resume_beyond_the_retained_log_is_a_gap_but_still_resumes() {
     b.chat(1, "lost").await;
     b.expect_error(ErrorCode::Forbidden).await;
     // ...by a commit that replaces his old leaf with a new one.
-    b.key_package("YmtwMgo=").await;
+    let kb = send_key_package(&mut b, &mut common::mls::mls("bob")).await;
     assert!(matches!(
         b.recv_mls().await,
         (14, MlsEntry::KeyPackage { .. })
@@ -218,8 +228,16 @@ async fn a_resume_beyond_the_retained_log_is_a_gap_but_still_resumes() {
         a.recv_mls().await,
         (14, MlsEntry::KeyPackage { .. })
     ));
-    a.commit(1, &[&bi.pid], &[&bi.pid]).await;
-    assert!(matches!(b.recv_mls().await, (15, MlsEntry::Commit { .. })));
+    a.send(&commit_msg(&mut ma, &[&kb], &[1])).await;
+    match b.recv_mls().await {
+        (15, MlsEntry::Commit { added, removed, .. }) => {
+            assert_eq!(
+                (added, removed),
+                (vec![bi.pid.clone()], vec![bi.pid.clone()])
+            );
+        }
+        other => panic!("expected the re-adding commit, got {other:?}"),
+    }
     b.chat(2, "back").await;
     assert!(matches!(
         b.recv_mls().await,
@@ -244,8 +262,9 @@ async fn a_lone_member_resuming_past_the_log_resets_the_group() {
     let (mut b, bi) = srv.join_full(ROOM, "bob").await;
     drop(a);
     srv.wait_suspended(1).await;
+    let mut mb = mls("bob");
     for i in 1..=6u64 {
-        b.key_package(&format!("a3A{i}")).await;
+        send_key_package(&mut b, &mut mb).await;
         assert_eq!(b.recv_mls().await.0, i);
     }
     let mut a = srv.connect().await;
@@ -259,6 +278,7 @@ async fn a_lone_member_resuming_past_the_log_resets_the_group() {
         (6, ai.mls.group_id.as_str())
     );
     a.expect_error(ErrorCode::MlsGap).await;
+    let mut new_group = String::new();
     for x in [&mut a, &mut b] {
         let (seq, entry) = x.recv_mls().await;
         assert_eq!(seq, 7);
@@ -267,12 +287,29 @@ async fn a_lone_member_resuming_past_the_log_resets_the_group() {
         };
         assert_eq!(founder, ai.pid);
         assert_ne!(group_id, ai.mls.group_id);
+        new_group = group_id;
     }
-    // Bob, still outside the group, waits to be added.
+    // Bob, still outside the group, waits to be added: Alice founds the new
+    // group, Bob sends a new KeyPackage and Alice adds it.
     b.chat(0, "eA==").await;
     b.expect_error(ErrorCode::Forbidden).await;
-    a.commit(0, &[&bi.pid], &[]).await;
-    assert!(matches!(b.recv_mls().await, (8, MlsEntry::Commit { .. })));
+    let refounded = JoinedInfo {
+        mls: signaling::proto::MlsInfo {
+            group_id: new_group,
+            founder: true,
+            ..mls
+        },
+        ..ai.clone()
+    };
+    let mut ma = found(&mut a, &refounded, "alice").await;
+    let kb = send_key_package(&mut b, &mut mb).await;
+    assert!(matches!(
+        b.recv_mls().await,
+        (8, MlsEntry::KeyPackage { .. })
+    ));
+    a.send(&commit_msg(&mut ma, &[&kb], &[])).await;
+    assert!(matches!(b.recv_mls().await, (9, MlsEntry::Commit { .. })));
+    let _ = bi;
 }
 
 #[tokio::test]
@@ -374,8 +411,17 @@ async fn when_the_grace_expires_the_participant_leaves_and_the_group_resets() {
     assert_eq!(founder, bi.pid);
     assert_ne!(group_id, ai.mls.group_id);
     assert_eq!(srv.media.leaves(&ai.pid), 1);
-    // Bob may now commit in epoch 0 of the new group.
-    b.commit(0, &[], &[]).await;
+    // Bob founds the new group and may commit in its epoch 0.
+    let refounded = JoinedInfo {
+        mls: signaling::proto::MlsInfo {
+            group_id,
+            founder: true,
+            ..bi.mls.clone()
+        },
+        ..bi.clone()
+    };
+    let mut mb = found(&mut b, &refounded, "bob").await;
+    b.send(&commit_msg(&mut mb, &[], &[])).await;
     assert!(matches!(
         b.recv_mls().await,
         (2, MlsEntry::Commit { epoch: 0, .. })

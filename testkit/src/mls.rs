@@ -4,6 +4,8 @@
 
 use e2ee::group::{MlsClient, MlsConfig, Processed};
 
+/// `wire_format` of a PublicMessage (RFC 9420 §6).
+pub const WIRE_PUBLIC: [u8; 2] = [0, 1];
 /// `wire_format` of a PrivateMessage (RFC 9420 §6).
 pub const WIRE_PRIVATE: [u8; 2] = [0, 2];
 /// `wire_format` of a Welcome.

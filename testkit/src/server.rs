@@ -133,22 +133,22 @@ impl SfuProcess {
 }
 
 fn spawn(bin: &Path, http: SocketAddr, media: SocketAddr, public_ip: &str) -> Child {
-        Command::new(bin)
-            .args([
-                "--http-bind",
-                &http.to_string(),
-                "--media-bind",
-                &media.to_string(),
-                "--media-public-ip",
-                public_ip,
-                // One media port: only `media` was checked to be free.
-                "--shards",
-                "1",
-                "--log",
-                "warn",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn sfu")
+    Command::new(bin)
+        .args([
+            "--http-bind",
+            &http.to_string(),
+            "--media-bind",
+            &media.to_string(),
+            "--media-public-ip",
+            public_ip,
+            // One media port: only `media` was checked to be free.
+            "--shards",
+            "1",
+            "--log",
+            "warn",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn sfu")
 }

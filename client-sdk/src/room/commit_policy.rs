@@ -12,6 +12,13 @@
 //!   `r` steps in after `r × takeover_delay` if the change is still pending,
 //!   so a vanished committer cannot stall the group. The delivery service
 //!   accepts one commit per epoch; the losers process the winner's.
+//! - **What the delivery service allows.** It refuses a commit that leaves
+//!   a departed member in the group, removes a present one, or adds a
+//!   KeyPackage that is not a present participant's latest; it answers
+//!   with `mls_commit_rejected` and the committer tries again after a
+//!   takeover delay with the rosters as they are then. The rules above
+//!   produce only commits it allows, unless the two rosters disagree for a
+//!   moment (a departure still on its way to us).
 
 use e2ee::group::Member;
 use std::collections::{BTreeMap, BTreeSet, HashMap};

@@ -1,7 +1,7 @@
 //! The group-key coordinator on virtual time: real MLS clients and the
-//! server's real delivery log, driven through commit races, a silent
-//! committer, a dishonest server, a log gap, self-updates and a long chat
-//! across a reconnect. Each test covers minutes of room life in well under
+//! server's real delivery service, driven through commit races, a silent
+//! committer, a dishonest server, a log gap, a commit one member cannot
+//! process, self-updates and a long chat across a reconnect. Each test covers minutes of room life in well under
 //! a second; nothing sleeps.
 
 mod world;
@@ -152,13 +152,15 @@ fn a_ghost_added_through_the_server_is_flagged_by_the_others() {
     let mut w = World::new();
     let names = ["alice", "bob", "carol"];
     let nodes = group(&mut w, &names);
-    // The server tells only alice (the committer) that a ghost joined, with
-    // a KeyPackage the attacker made, and hides the extra entry from her
-    // numbering.
+    // A compromised server (its own delivery service lies too: the ghost
+    // is in its roster) tells only alice (the committer) that a ghost
+    // joined, with a KeyPackage the attacker made, and hides the extra log
+    // entry from the others' numbering.
     let mut ghost = e2ee::group::MlsClient::new("ghost", Default::default()).expect("client");
     let kp = base64_encode(&ghost.key_package().expect("kp"));
     let alice = nodes[0];
     let seq = w.seen_seq(alice);
+    w.server_adds_ghost("PA_ghost", "ghost", kp.clone());
     w.inject(
         alice,
         ServerMessage::ParticipantJoined {
@@ -175,7 +177,9 @@ fn a_ghost_added_through_the_server_is_flagged_by_the_others() {
             },
         },
     );
-    w.tamper(alice, Box::new(|m| vec![renumber(m, 1)]));
+    for &other in &nodes[1..] {
+        w.tamper(other, Box::new(|m| vec![renumber(m, -1)]));
+    }
     w.run_until("the ghost in every MLS roster", LIMIT, |w| {
         nodes.iter().all(|&i| {
             w.nodes[i]
@@ -184,6 +188,9 @@ fn a_ghost_added_through_the_server_is_flagged_by_the_others() {
         })
     });
     let flagged_at = w.now;
+    // The ghost did its work; the server drops it from its roster (still
+    // telling nobody), so that removing it is allowed.
+    w.server_forgets("PA_ghost");
     for &i in &nodes[1..] {
         let n = &w.nodes[i];
         assert_eq!(
@@ -302,6 +309,74 @@ fn a_member_resuming_past_the_log_rejoins_the_group() {
             .iter()
             .all(|&i| w.nodes[i].chat.last() == Some(&("carol".into(), "back".into())))
     });
+}
+
+/// A commit that is valid to the delivery service but that one member
+/// cannot process (here, a flipped bit in the membership tag of the copy
+/// it receives: a MAC only members can check) does not wedge the room:
+/// that member reports (a fresh KeyPackage), and the next commit replaces
+/// its old leaf and adds it again.
+#[test]
+fn a_member_that_cannot_process_a_commit_reports_it_and_is_re_added() {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut w = World::new();
+    let names = ["alice", "bob", "carol"];
+    let nodes = group(&mut w, &names);
+    let carol = nodes[2];
+    let mut spoiled = false;
+    w.tamper(
+        carol,
+        Box::new(move |m| match m {
+            ServerMessage::Mls {
+                seq,
+                entry:
+                    MlsEntry::Commit {
+                        participant_id,
+                        epoch,
+                        commit,
+                        welcome,
+                        added,
+                        removed,
+                    },
+            } if !spoiled => {
+                spoiled = true;
+                let mut bytes = b64.decode(&commit).expect("base64");
+                let last = bytes.len() - 1;
+                bytes[last] ^= 1;
+                vec![ServerMessage::Mls {
+                    seq,
+                    entry: MlsEntry::Commit {
+                        participant_id,
+                        epoch,
+                        commit: b64.encode(bytes),
+                        welcome,
+                        added,
+                        removed,
+                    },
+                }]
+            }
+            other => vec![other],
+        }),
+    );
+    let dave = w.join("dave");
+    let all = [nodes[0], nodes[1], carol, dave];
+    w.run_until("everyone in one group of four", LIMIT, |w| {
+        w.agree(&all, &["alice", "bob", "carol", "dave"])
+    });
+    assert_eq!(w.nodes[carol].desyncs, 1, "carol reported once");
+    let carol_pid = w.nodes[carol].pid.clone();
+    assert!(
+        w.commits
+            .iter()
+            .any(|c| c.accepted && c.added.contains(&carol_pid) && c.removed.contains(&carol_pid)),
+        "one commit replaced carol's leaf: {:?}",
+        w.commits
+    );
+    assert!(w.refused.is_empty(), "{:?}", w.refused);
+    for &i in &all[..2] {
+        assert_eq!(w.nodes[i].desyncs, 0);
+    }
 }
 
 #[test]

@@ -5,11 +5,13 @@
 //! In the style of quinn-proto's test `Pair`: [`World::step`] moves the
 //! clock to the next thing anyone has to do (a message arriving, or a
 //! coordinator's next tick) and does it. Every message takes [`LATENCY`]
-//! one way. The server side follows the signaling server's room registry:
-//! a participant alone in the room founds the group, the earliest-joined
-//! remaining participant founds a reset one, a lost connection queues what
-//! the member misses until it resumes, and a resume replays the log after
-//! the last entry the member saw (or reports a gap).
+//! one way. The server side is the signaling server's real delivery
+//! service (which validates every KeyPackage, GroupInfo and commit against
+//! the group's public state and the roster), wired as its room registry
+//! wires it: a participant alone in the room founds the group, the
+//! earliest-joined remaining participant founds a reset one, a lost
+//! connection queues what the member misses until it resumes, and a resume
+//! replays the log after the last entry the member saw (or reports a gap).
 //!
 //! A dishonest server is played by [`World::tamper`] (rewrite or drop what
 //! one member receives) and [`World::inject`].
@@ -17,11 +19,14 @@
 use client_sdk::test_util::{Coordinator, CoordinatorConfig, Output};
 use e2ee::group::{MlsClient, MlsConfig};
 use signaling::proto::{
-    ClientMessage, ErrorCode, LeaveReason, ParticipantInfo, RoomState, ServerMessage,
+    ClientMessage, ErrorCode, LeaveReason, MlsEntry, ParticipantInfo, RoomState, ServerMessage,
 };
 use signaling::server::delivery_log::{
     CommitMsg, CommitRefusal, DeliveryLog, Gap, LogLimits, Logged,
 };
+
+/// Why the server refused a message, as the simulation records it.
+pub(crate) type Refusal = String;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -85,7 +90,6 @@ pub(crate) struct Node {
     /// The last log entry this member received (what a resume asks after).
     seen_seq: u64,
     joined_seq: u64,
-    order: u64,
     tamper: Option<Tamper>,
     pub(crate) epochs: Vec<Epoch>,
     pub(crate) chat: Vec<(String, String)>,
@@ -128,10 +132,11 @@ pub(crate) struct World {
     /// In flight, by arrival time then sending order.
     wire: BTreeMap<(Instant, u64), Packet>,
     sent: u64,
-    next_order: u64,
     /// Steps in a row at one instant.
     stalled: usize,
     pub(crate) commits: Vec<CommitSeen>,
+    /// KeyPackages, GroupInfos and commits the server refused as invalid.
+    pub(crate) refused: Vec<Refusal>,
 }
 
 impl World {
@@ -151,9 +156,9 @@ impl World {
             nodes: Vec::new(),
             wire: BTreeMap::new(),
             sent: 0,
-            next_order: 0,
             stalled: 0,
             commits: Vec::new(),
+            refused: Vec::new(),
         }
     }
 
@@ -176,11 +181,7 @@ impl World {
             self.leave(old, LeaveReason::Replaced);
         }
         let pid = format!("PA_{identity}_{}", self.nodes.len());
-        let founder = self.present().next().is_none();
-        if founder {
-            self.log.found(&pid);
-        }
-        let info = self.log.info(founder);
+        let info = self.log.join(&pid, identity);
         let mut others: Vec<(String, String)> = self
             .present()
             .map(|i| (self.nodes[i].pid.clone(), self.nodes[i].identity.clone()))
@@ -200,7 +201,6 @@ impl World {
             outbox: Vec::new(),
             seen_seq: info.seq,
             joined_seq: info.seq,
-            order: self.next_order,
             tamper: None,
             epochs: Vec::new(),
             chat: Vec::new(),
@@ -208,7 +208,6 @@ impl World {
             desyncs: 0,
             in_group: false,
         });
-        self.next_order += 1;
         let node = self.nodes.len() - 1;
         self.drain(node);
         node
@@ -224,8 +223,7 @@ impl World {
             participant_id: pid.clone(),
             reason,
         });
-        let successor = self.earliest();
-        if let Some(reset) = self.log.departed(&pid, successor.as_deref()) {
+        if let Some(reset) = self.log.departed(&pid) {
             self.broadcast_logged(&reset);
         }
     }
@@ -287,12 +285,28 @@ impl World {
         for m in queued {
             self.send_down(node, m);
         }
-        if replay.is_err() {
-            let successor = self.earliest();
-            if let Some(reset) = self.log.departed(&pid, successor.as_deref()) {
-                self.broadcast_logged(&reset);
-            }
+        if replay.is_err()
+            && let Some(reset) = self.log.lost_state(&pid)
+        {
+            self.broadcast_logged(&reset);
         }
+    }
+
+    /// A compromised server puts a participant of its own making into its
+    /// roster with KeyPackage `key_package` (base64), announcing it to
+    /// nobody: its delivery service then takes a commit that adds it.
+    pub(crate) fn server_adds_ghost(&mut self, pid: &str, identity: &str, key_package: String) {
+        self.log.join(pid, identity);
+        let entries = self
+            .log
+            .key_package(pid, key_package)
+            .expect("a valid KeyPackage");
+        assert_eq!(entries.len(), 1, "no reset");
+    }
+
+    /// The compromised server drops its ghost from its roster, silently.
+    pub(crate) fn server_forgets(&mut self, pid: &str) {
+        assert!(self.log.departed(pid).is_none(), "no reset");
     }
 
     /// From now on, everything the server sends `node` passes through `f`.
@@ -410,13 +424,6 @@ impl World {
         (0..self.nodes.len()).filter(|&i| matches!(self.nodes[i].link, Link::Up | Link::Down))
     }
 
-    /// The earliest-joined participant in the room.
-    fn earliest(&self) -> Option<String> {
-        self.present()
-            .min_by_key(|&i| self.nodes[i].order)
-            .map(|i| self.nodes[i].pid.clone())
-    }
-
     fn send_down(&mut self, node: usize, msg: ServerMessage) {
         self.sent += 1;
         self.wire
@@ -459,28 +466,42 @@ impl World {
         let pid = self.nodes[node].pid.clone();
         match msg {
             ClientMessage::MlsKeyPackage { key_package } => {
-                let logged = self.log.key_package(&pid, key_package);
-                self.broadcast_logged(&logged);
+                match self.log.key_package(&pid, key_package) {
+                    Ok(entries) => {
+                        for e in &entries {
+                            self.broadcast_logged(e);
+                        }
+                    }
+                    Err(e) => self.refuse(node, format!("key package: {}", e.0)),
+                }
+            }
+            ClientMessage::MlsGroupInfo { group_info } => {
+                if let Err(e) = self.log.group_info(&pid, &group_info) {
+                    self.refuse(node, format!("group info: {}", e.0));
+                }
             }
             ClientMessage::MlsCommit {
                 epoch,
                 commit,
                 welcome,
-                added,
-                removed,
+                ..
             } => {
-                let present: Vec<String> =
-                    self.present().map(|i| self.nodes[i].pid.clone()).collect();
-                let declared = CommitMsg {
+                let msg = CommitMsg {
                     epoch,
                     commit,
                     welcome,
-                    added: added.clone(),
-                    removed: removed.clone(),
                 };
-                let result = self
-                    .log
-                    .commit(&pid, declared, |p| present.iter().any(|q| q == p));
+                let result = self.log.commit(&pid, msg);
+                let (added, removed) = match &result {
+                    Ok(logged) => match parse(logged) {
+                        ServerMessage::Mls {
+                            entry: MlsEntry::Commit { added, removed, .. },
+                            ..
+                        } => (added, removed),
+                        other => panic!("a commit entry, got {other:?}"),
+                    },
+                    Err(_) => (Vec::new(), Vec::new()),
+                };
                 self.commits.push(CommitSeen {
                     at: self.now,
                     from: pid,
@@ -491,7 +512,10 @@ impl World {
                 });
                 match result {
                     Ok(logged) => self.broadcast_logged(&logged),
-                    Err(CommitRefusal::WrongEpoch { current }) => self.deliver(
+                    Err(
+                        CommitRefusal::WrongEpoch { current }
+                        | CommitRefusal::Roster { current, .. },
+                    ) => self.deliver(
                         node,
                         ServerMessage::MlsCommitRejected {
                             epoch,
@@ -499,6 +523,9 @@ impl World {
                         },
                     ),
                     Err(CommitRefusal::NotMember) => self.deliver(node, forbidden()),
+                    Err(CommitRefusal::Invalid(e)) => {
+                        self.refuse(node, format!("commit: {}", e.0));
+                    }
                 }
             }
             ClientMessage::MlsApplication { epoch, message } => {
@@ -577,6 +604,20 @@ impl World {
                 Output::Desynchronized => n.desyncs += 1,
             }
         }
+    }
+}
+
+impl World {
+    /// Records an invalid message and answers it as the server does.
+    fn refuse(&mut self, node: usize, why: String) {
+        self.refused.push(why.clone());
+        self.deliver(
+            node,
+            ServerMessage::Error {
+                code: ErrorCode::BadMessage,
+                message: why,
+            },
+        );
     }
 }
 

@@ -41,6 +41,7 @@ const MAX_EXPORT_LEN: usize = 255 * 32;
 /// let mut alice = MlsClient::new("alice", MlsConfig::default())?;
 /// let mut bob = MlsClient::new("bob", MlsConfig::default())?;
 /// alice.create_group(b"room-1")?;
+/// let _for_the_delivery_service = alice.group_info()?;
 ///
 /// let bob_kp = bob.key_package()?;
 /// let commit = alice.commit(&[&bob_kp], &[])?;
@@ -160,6 +161,20 @@ impl MlsClient {
         self.group = Some(group);
         tracing::debug!("founded group");
         Ok(())
+    }
+
+    /// A signed GroupInfo (TLS-serialized `MLSMessage`) of the current epoch
+    /// with the ratchet tree extension: the group's public state, for the
+    /// delivery service to track (the founder sends the epoch-0 one). It
+    /// holds no secret the group's confidentiality rests on; see
+    /// `docs/e2ee.md` for what it reveals.
+    pub fn group_info(&self) -> Result<Vec<u8>, GroupError> {
+        let group = self.group.as_ref().ok_or(GroupError::NotInGroup)?;
+        group
+            .export_group_info(self.provider.crypto(), &self.signer, true)
+            .map_err(|e| logged(GroupError::Internal, "group info export failed", &e))?
+            .to_bytes()
+            .map_err(|e| logged(GroupError::Internal, "group info encoding failed", &e))
     }
 
     /// Joins the group a Welcome invites us to.

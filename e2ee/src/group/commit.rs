@@ -21,7 +21,7 @@ use super::{
 /// call [`MlsClient::clear_pending_commit`] (or just `process` the winner).
 #[derive(Debug, Clone)]
 pub struct Commit {
-    /// The Commit (`MLSMessage`, a `PrivateMessage`).
+    /// The Commit (`MLSMessage`, a signed `PublicMessage`).
     pub commit: Vec<u8>,
     /// The Welcome for the added members (with the ratchet tree), if any.
     pub welcome: Option<Vec<u8>>,

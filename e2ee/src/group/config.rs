@@ -1,7 +1,7 @@
 //! Group configuration: the fixed ciphersuite and the tunable limits.
 
 use openmls::prelude::{
-    Ciphersuite, MlsGroupCreateConfig, MlsGroupJoinConfig, PURE_CIPHERTEXT_WIRE_FORMAT_POLICY,
+    Ciphersuite, MlsGroupCreateConfig, MlsGroupJoinConfig, PURE_PLAINTEXT_WIRE_FORMAT_POLICY,
     SenderRatchetConfiguration,
 };
 
@@ -18,10 +18,13 @@ pub(crate) const CIPHERSUITE: Ciphersuite =
 ///
 /// The ciphersuite is fixed to
 /// `MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519` (X25519, AES-128-GCM,
-/// SHA-256, Ed25519) and not configurable. Handshake messages are always
-/// sent as `PrivateMessage` (openmls' pure-ciphertext wire-format policy), so
-/// the delivery service sees only group id, epoch and content type. Welcomes
-/// always carry the ratchet tree extension.
+/// SHA-256, Ed25519) and not configurable. Handshake messages (commits,
+/// proposals) are always sent as signed `PublicMessage`s and only those are
+/// accepted (openmls' pure-plaintext wire-format policy), so the delivery
+/// service can check that a commit is well-formed, signed by a member and
+/// changes exactly the members it should; a handshake message sent as a
+/// `PrivateMessage` is refused. Application messages are always
+/// `PrivateMessage`s. Welcomes always carry the ratchet tree extension.
 ///
 /// Every member of a group should use the same values: they only affect how
 /// tolerant a receiver is, but a sender's `padding_size` is visible on the
@@ -71,7 +74,7 @@ impl MlsConfig {
     pub(super) fn create_config(&self) -> MlsGroupCreateConfig {
         MlsGroupCreateConfig::builder()
             .ciphersuite(CIPHERSUITE)
-            .wire_format_policy(PURE_CIPHERTEXT_WIRE_FORMAT_POLICY)
+            .wire_format_policy(PURE_PLAINTEXT_WIRE_FORMAT_POLICY)
             .max_past_epochs(self.max_past_epochs)
             .sender_ratchet_configuration(self.ratchet())
             .padding_size(self.padding_size)
@@ -83,7 +86,7 @@ impl MlsConfig {
     /// [`Self::create_config`] in everything but the group context.
     pub(super) fn join_config(&self) -> MlsGroupJoinConfig {
         MlsGroupJoinConfig::builder()
-            .wire_format_policy(PURE_CIPHERTEXT_WIRE_FORMAT_POLICY)
+            .wire_format_policy(PURE_PLAINTEXT_WIRE_FORMAT_POLICY)
             .max_past_epochs(self.max_past_epochs)
             .sender_ratchet_configuration(self.ratchet())
             .padding_size(self.padding_size)

@@ -73,8 +73,9 @@ impl MlsClient {
     /// any pending commit of ours, which lost the epoch). Errors leave the
     /// group state unchanged: `WrongEpoch` for a stale or future commit or
     /// an application message older than `max_past_epochs`, `WrongGroup`,
-    /// `InvalidMessage` for anything unparsable or unauthentic, `NotInGroup`
-    /// without a group. Do not pass our own messages echoed back.
+    /// `InvalidMessage` for anything unparsable or unauthentic (including a
+    /// handshake message sent as a `PrivateMessage`, and a commit from
+    /// outside the group), `NotInGroup` without a group. Do not pass our own messages echoed back.
     pub fn process(&mut self, message: &[u8]) -> Result<Processed, GroupError> {
         let result = self.process_inner(message);
         let stats = &mut self.stats;
@@ -133,7 +134,16 @@ impl MlsClient {
                     data: app.into_bytes(),
                 })
             }
-            ProcessedMessageContent::StagedCommitMessage(staged) => self.merge_incoming(*staged),
+            ProcessedMessageContent::StagedCommitMessage(staged) => {
+                // Only members commit in our rooms: an external commit
+                // would let whoever holds a GroupInfo (the delivery service
+                // does) join by itself.
+                if !matches!(sender, Sender::Member(_)) {
+                    tracing::debug!("commit from outside the group refused");
+                    return Err(GroupError::InvalidMessage);
+                }
+                self.merge_incoming(*staged)
+            }
             _ => Ok(Processed::Ignored),
         }
     }
@@ -217,5 +227,61 @@ impl MlsClient {
             .map_err(|e| logged(GroupError::Internal, "encoding message failed", &e))?;
         self.stats.application_sent += 1;
         Ok(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::group::MlsConfig;
+    use openmls::prelude::{
+        MlsGroupJoinConfig, OpenMlsProvider as _, PURE_CIPHERTEXT_WIRE_FORMAT_POLICY,
+    };
+
+    fn pair() -> (MlsClient, MlsClient) {
+        let mut a = MlsClient::new("alice", MlsConfig::default()).unwrap();
+        let mut b = MlsClient::new("bob", MlsConfig::default()).unwrap();
+        a.create_group(b"room").unwrap();
+        let kp = b.key_package().unwrap();
+        let commit = a.commit(&[&kp], &[]).unwrap();
+        a.merge_pending_commit().unwrap();
+        assert!(b.join(&commit.welcome.unwrap()).unwrap());
+        (a, b)
+    }
+
+    /// A commit sent as a PrivateMessage would hide from the delivery
+    /// service what it changes: members refuse it and stay where they are.
+    #[test]
+    fn a_commit_sent_as_a_private_message_is_refused() {
+        let (mut a, mut b) = pair();
+        let ciphertext = MlsGroupJoinConfig::builder()
+            .wire_format_policy(PURE_CIPHERTEXT_WIRE_FORMAT_POLICY)
+            .use_ratchet_tree_extension(true)
+            .build();
+        let group = a.group.as_mut().unwrap();
+        group
+            .set_configuration(a.provider.storage(), &ciphertext)
+            .unwrap();
+        let commit = a.self_update().unwrap();
+        // wire_format 2: PrivateMessage.
+        assert_eq!(&commit.commit[2..4], &[0, 2]);
+        assert!(matches!(
+            b.process(&commit.commit),
+            Err(GroupError::InvalidMessage)
+        ));
+        assert_eq!(b.epoch(), Some(1));
+        // The same change as a PublicMessage goes through.
+        a.clear_pending_commit();
+        let public = MlsConfig::default().join_config();
+        let group = a.group.as_mut().unwrap();
+        group
+            .set_configuration(a.provider.storage(), &public)
+            .unwrap();
+        let commit = a.self_update().unwrap();
+        assert_eq!(&commit.commit[2..4], &[0, 1]);
+        assert!(matches!(
+            b.process(&commit.commit),
+            Ok(Processed::Commit { epoch: 2, .. })
+        ));
     }
 }

@@ -11,8 +11,11 @@
 //! can then offer at the same time as the other, so there is no glare.
 //!
 //! The server is also the MLS (RFC 9420) delivery service of each room: the
-//! `mls_*` messages carry opaque base64 MLS messages that the server orders
-//! into a per-room log ([`ServerMessage::Mls`]) and never decodes. A lost
+//! `mls_*` messages carry base64 MLS messages that the server orders into a
+//! per-room log ([`ServerMessage::Mls`]). It cannot read application
+//! messages or Welcomes; it checks KeyPackages, the founder's GroupInfo and
+//! every commit (signed `PublicMessage`s) against the group's public state
+//! and the room's roster, and refuses what does not fit. A lost
 //! connection can be taken back with [`ClientMessage::Join`]'s `resume`.
 //!
 //! ```
@@ -228,30 +231,55 @@ pub enum ClientMessage {
         ts: u64,
     },
     /// This participant's MLS KeyPackage, so that a member can add it. The
-    /// server keeps the latest one per participant and appends it to the
-    /// room's log as [`MlsEntry::KeyPackage`].
+    /// server checks it (it parses, its signatures verify, the group's
+    /// ciphersuite, a basic credential naming this participant's identity),
+    /// keeps the latest one per participant and appends it to the room's log
+    /// as [`MlsEntry::KeyPackage`]; an invalid one gets `error{bad_message}`.
+    /// Sent by a participant that is already a member, it reports that the
+    /// member lost its group state (it could not process a commit or a
+    /// Welcome, or its resume hit a gap): the next commit may then remove
+    /// its old leaf and add this KeyPackage.
     MlsKeyPackage {
         /// The serialized `KeyPackage` (MLSMessage), base64.
         key_package: String,
     },
-    /// An MLS commit. The server accepts one commit per epoch: the first
-    /// with `epoch` equal to the current one, from a member. It appends it
-    /// to the log as [`MlsEntry::Commit`]; any other gets
-    /// [`ServerMessage::MlsCommitRejected`].
+    /// An MLS commit, a signed `PublicMessage`. The server accepts one
+    /// commit per epoch: the first for the current epoch, from a current
+    /// member, that processes cleanly against the group's public state and
+    /// changes exactly the members the room calls for (see
+    /// `docs/protocol.md`). It appends it to the log as
+    /// [`MlsEntry::Commit`]. A commit for another epoch, or one that does
+    /// not match the roster, gets [`ServerMessage::MlsCommitRejected`]; a
+    /// malformed or forged one gets `error{bad_message}`.
     MlsCommit {
-        /// The epoch the commit was created in.
+        /// The epoch the commit was created in; must be the one inside it.
         epoch: u64,
         /// The serialized commit (MLSMessage), base64.
         commit: String,
-        /// The Welcome for the participants it adds, base64.
+        /// The Welcome for the participants it adds, base64: required
+        /// exactly when it adds someone, and for exactly those KeyPackages.
         #[serde(default)]
         welcome: Option<String>,
-        /// Participant ids the commit adds (declared by the committer).
+        /// Ignored: the server works out whom the commit adds. Kept for
+        /// compatibility.
         #[serde(default)]
         added: Vec<String>,
-        /// Participant ids the commit removes (declared by the committer).
+        /// Ignored: the server works out whom the commit removes. Kept for
+        /// compatibility.
         #[serde(default)]
         removed: Vec<String>,
+    },
+    /// The founder's signed GroupInfo of epoch 0, with the ratchet tree
+    /// extension, sent right after it created the group. The server checks
+    /// it (its group id, epoch 0, the founder alone in the tree under its
+    /// own identity, a valid signature) and from then on tracks the group's
+    /// public state; until then no commit is accepted. A founder that has
+    /// not sent a valid one within the founder timeout is replaced (see
+    /// [`MlsEntry::Reset`]). Anything else gets `error{bad_message}`; a
+    /// repeat once the group is tracked is ignored.
+    MlsGroupInfo {
+        /// The serialized GroupInfo (MLSMessage), base64.
+        group_info: String,
     },
     /// An MLS application message (end-to-end encrypted chat). Appended to
     /// the log as [`MlsEntry::Application`].
@@ -321,9 +349,11 @@ pub enum MlsEntry {
         /// The Welcome for the added participants, base64, as sent. It is
         /// encrypted to them; everyone else ignores it.
         welcome: Option<String>,
-        /// Participant ids the committer declared as added.
+        /// Participant ids whose KeyPackages it adds, as the server read
+        /// them from the commit.
         added: Vec<String>,
-        /// Participant ids the committer declared as removed.
+        /// Participant ids whose leaves it removes, as the server read them
+        /// from the commit (they may have left the room already).
         removed: Vec<String>,
     },
     /// An application message (chat).
@@ -335,8 +365,9 @@ pub enum MlsEntry {
         /// The message, base64, as sent.
         message: String,
     },
-    /// No group member is left in the room: a new group incarnation starts
-    /// at epoch 0. `founder` creates it; everyone else sends a KeyPackage.
+    /// A new group incarnation starts at epoch 0: no group member is left
+    /// in the room, or the founder did not create the group in time.
+    /// `founder` creates it; everyone else sends a KeyPackage.
     Reset {
         /// The new group's id, hex.
         group_id: String,
@@ -389,9 +420,10 @@ pub enum ServerMessage {
         entry: MlsEntry,
     },
     /// This participant's commit was not accepted: another commit won
-    /// `epoch`, or `epoch` was not the current one. Process the log up to
-    /// `current_epoch` and retry if still needed. It is sent after the log
-    /// entry that made the commit stale.
+    /// `epoch`, `epoch` was not the current one, or the commit does not
+    /// change the members the room calls for (then `current_epoch` equals
+    /// `epoch`). Process the log up to `current_epoch` and retry if still
+    /// needed. It is sent after the log entry that made the commit stale.
     MlsCommitRejected {
         /// The epoch the refused commit claimed.
         epoch: u64,

@@ -55,6 +55,12 @@ fn mls_client_messages_have_stable_names_and_optional_fields() {
         json!({"type":"mls_key_package","key_package":"a3A="})
     );
     assert_eq!(
+        wire(&ClientMessage::MlsGroupInfo {
+            group_info: "Zw==".into()
+        }),
+        json!({"type":"mls_group_info","group_info":"Zw=="})
+    );
+    assert_eq!(
         wire(&ClientMessage::MlsApplication {
             epoch: 3,
             message: "bQ==".into()

@@ -84,6 +84,11 @@ pub struct SignalingConfig {
     /// Bytes of MLS log kept per room (serialized entries); the oldest go
     /// first. Default 32 MiB.
     pub mls_log_max_bytes: usize,
+    /// How long the founder of a room's MLS group has to create it (send a
+    /// valid epoch-0 GroupInfo). After it, if anyone else is in the room,
+    /// the earliest-joined of them founds a new group instead; a founder
+    /// alone is checked again after another period. Default 10 s.
+    pub mls_founder_timeout: Duration,
 }
 
 impl Default for SignalingConfig {
@@ -108,6 +113,7 @@ impl Default for SignalingConfig {
             resume_buffer: 4096,
             mls_log_max_entries: 16384,
             mls_log_max_bytes: 32 * 1024 * 1024,
+            mls_founder_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -201,6 +207,11 @@ impl SignalingConfig {
     /// Sets [`Self::mls_log_max_entries`] (at least 1).
     pub fn with_mls_log_max_entries(mut self, n: usize) -> Self {
         self.mls_log_max_entries = n.max(1);
+        self
+    }
+    /// Sets [`Self::mls_founder_timeout`] (at least 1 ms).
+    pub fn with_mls_founder_timeout(mut self, d: Duration) -> Self {
+        self.mls_founder_timeout = d.max(Duration::from_millis(1));
         self
     }
     /// Sets [`Self::mls_log_max_bytes`].

@@ -1,7 +1,7 @@
 //! Signaling counters and their Prometheus text form.
 
 use super::caps::Field;
-use super::delivery_log::EntryKind;
+use super::delivery_log::{EntryKind, Refused};
 use super::limits::Costly;
 use crate::proto::{ErrorCode, LeaveReason};
 use std::fmt::Write as _;
@@ -149,6 +149,8 @@ pub(crate) struct Metrics {
     mls_entries: [AtomicU64; EntryKind::ALL.len()],
     mls_bytes: AtomicU64,
     mls_commits_rejected: AtomicU64,
+    mls_refused: [AtomicU64; Refused::ALL.len()],
+    mls_founders_replaced: AtomicU64,
     resumes: AtomicU64,
     oversize: [AtomicU64; Field::ALL.len()],
     limited: [AtomicU64; Limited::LABELS.len()],
@@ -194,6 +196,14 @@ impl Metrics {
     }
     pub(crate) fn mls_commit_rejected(&self) {
         self.mls_commits_rejected.fetch_add(1, Relaxed);
+    }
+    /// One MLS message the delivery service refused, by reason.
+    pub(crate) fn mls_refused(&self, reason: Refused) {
+        self.mls_refused[reason.index()].fetch_add(1, Relaxed);
+    }
+    /// A founder replaced for not creating its group in time.
+    pub(crate) fn mls_founder_replaced(&self) {
+        self.mls_founders_replaced.fetch_add(1, Relaxed);
     }
     pub(crate) fn resume(&self) {
         self.resumes.fetch_add(1, Relaxed);
@@ -337,10 +347,29 @@ impl Metrics {
         );
         let _ = writeln!(
             out,
-            "# HELP sfu_signaling_mls_commits_rejected_total MLS commits refused because their epoch was taken or not current.\n\
+            "# HELP sfu_signaling_mls_commits_rejected_total MLS commits refused (epoch taken or not current, not a member, roster mismatch, malformed or forged).\n\
              # TYPE sfu_signaling_mls_commits_rejected_total counter\n\
              sfu_signaling_mls_commits_rejected_total {}",
             self.mls_commits_rejected.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP sfu_signaling_mls_refused_total MLS messages the delivery service refused, by reason.\n\
+             # TYPE sfu_signaling_mls_refused_total counter"
+        );
+        for ((_, name), n) in Refused::ALL.iter().zip(&self.mls_refused) {
+            let _ = writeln!(
+                out,
+                "sfu_signaling_mls_refused_total{{reason=\"{name}\"}} {}",
+                n.load(Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP sfu_signaling_mls_founders_replaced_total MLS founders replaced for not creating their group in time.\n\
+             # TYPE sfu_signaling_mls_founders_replaced_total counter\n\
+             sfu_signaling_mls_founders_replaced_total {}",
+            self.mls_founders_replaced.load(Relaxed)
         );
         let _ = writeln!(
             out,
@@ -419,6 +448,9 @@ mod tests {
             assert_eq!(Limited::LABELS[Limited::Kind(k).index()], label);
         }
         assert_eq!(Limited::LABELS[Limited::RoomBytes.index()], "room_bytes");
+        for (i, (reason, _)) in Refused::ALL.iter().enumerate() {
+            assert_eq!(reason.index(), i);
+        }
         for (reason, name) in LEAVE_REASONS {
             assert_eq!(
                 serde_json::to_string(&reason).ok(),
@@ -442,6 +474,8 @@ mod tests {
         m.limited(Limited::Kind(Costly::KeyPackage));
         m.limited(Limited::RoomBytes);
         m.refused(Cap::RoomsPerAddress);
+        m.mls_refused(Refused::Roster);
+        m.mls_founder_replaced();
         let mut s = String::new();
         m.render(
             Gauges {
@@ -467,6 +501,9 @@ mod tests {
             "sfu_signaling_mls_entries_total{kind=\"reset\"} 0",
             "sfu_signaling_mls_bytes_total 120",
             "sfu_signaling_mls_commits_rejected_total 1",
+            "sfu_signaling_mls_refused_total{reason=\"roster\"} 1",
+            "sfu_signaling_mls_refused_total{reason=\"wrong_epoch\"} 0",
+            "sfu_signaling_mls_founders_replaced_total 1",
             "sfu_signaling_mls_log_bytes 5",
             "sfu_signaling_suspended_participants 0",
             "sfu_signaling_errors_total{code=\"resume_failed\"} 0",

@@ -30,8 +30,8 @@
 //! session state machine (`session/`). Rooms live in a registry (`rooms/`)
 //! where every change, with its media command and broadcasts, happens under
 //! the room's lock; each room is also the MLS delivery service for its group
-//! ([`delivery_log`]: an ordered, bounded log of opaque messages, one commit per
-//! epoch). Room events, MLS entries and media events reach a participant
+//! ([`delivery_log`]: an ordered, bounded log, one commit per epoch, each
+//! checked against the group's public state and the room's roster). Room events, MLS entries and media events reach a participant
 //! through its outbox (`outbox.rs`), which outlives a lost connection for
 //! the resume grace period.
 
@@ -104,6 +104,8 @@ impl Signaling {
     /// `sfu_signaling_mls_entries_total{kind}`,
     /// `sfu_signaling_mls_bytes_total`,
     /// `sfu_signaling_mls_commits_rejected_total`,
+    /// `sfu_signaling_mls_refused_total{reason}`,
+    /// `sfu_signaling_mls_founders_replaced_total`,
     /// `sfu_signaling_resumes_total`; and for the limits (see
     /// [`SignalingConfig`]) the gauges `sfu_signaling_outbound_bytes` and
     /// `sfu_signaling_rate_allowances` and the counters

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) config: SignalingConfig,
-    pub(crate) rooms: Rooms,
+    pub(crate) rooms: Arc<Rooms>,
     pub(crate) metrics: Arc<Metrics>,
     /// Rate allowances kept across connections.
     pub(crate) allowances: Allowances,
@@ -46,7 +46,13 @@ impl Shared {
             queued_total: queued.clone(),
         };
         Self {
-            rooms: Rooms::new(media, metrics.clone(), limits).with_caps(caps),
+            rooms: Rooms::new(
+                media,
+                metrics.clone(),
+                limits,
+                config.mls_founder_timeout,
+                caps,
+            ),
             metrics,
             allowances: Allowances::new(cap.tracked_allowances),
             sockets: Quota::new(cap.connections, cap.connections_per_address),

@@ -8,6 +8,8 @@
     clippy::unwrap_used
 )]
 
+pub mod mls;
+
 use sfu_core::{MediaCommand, MediaEvent};
 use signaling::media::{MediaRequest, MediaSink};
 use signaling::proto::RoomState;

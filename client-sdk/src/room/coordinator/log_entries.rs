@@ -107,21 +107,11 @@ impl Coordinator {
                 if self.mls.in_group() && self.mls.own_leaf().is_some() {
                     self.entered_epoch(now);
                 } else {
-                    info!("removed from the MLS group");
-                    self.mls.leave_group();
-                    self.out.push_back(Output::LeftGroup);
-                    if self.policy.identity_of(&self.me).is_some() {
-                        self.rejoin_as_new_client();
-                    }
+                    self.removed(now, added, welcome);
                 }
             }
             Ok(_) => debug!("non-commit in a commit entry ignored"),
-            Err(GroupError::NotInGroup) => {
-                info!("removed from the MLS group");
-                self.mls.leave_group();
-                self.out.push_back(Output::LeftGroup);
-                self.rejoin_as_new_client();
-            }
+            Err(GroupError::NotInGroup) => self.removed(now, added, welcome),
             Err(error) => {
                 warn!(%error, "cannot process a commit");
                 self.desynchronized(now);
@@ -129,15 +119,50 @@ impl Coordinator {
         }
     }
 
-    fn join(&mut self, now: Instant, welcome: &str) {
+    /// A commit removed our leaf. If it also re-added us (a KeyPackage of
+    /// this client replaces the old leaf), join from its Welcome; otherwise
+    /// ask to be added again if we are still in the room.
+    fn removed(&mut self, now: Instant, added: &[String], welcome: Option<String>) {
+        info!("removed from the MLS group");
+        self.mls.leave_group();
+        self.out.push_back(Output::LeftGroup);
+        if added.iter().any(|p| p == &self.me)
+            && let Some(welcome) = welcome
+            && self.join(now, &welcome)
+        {
+            return;
+        }
+        if self.policy.identity_of(&self.me).is_some() {
+            self.rejoin_as_new_client();
+        }
+    }
+
+    /// Joins from a Welcome that adds us; whether we are in the group. A
+    /// Welcome we cannot process is reported (a fresh KeyPackage from the
+    /// member the server thinks we are), so that we are re-added instead
+    /// of waiting forever.
+    fn join(&mut self, now: Instant, welcome: &str) -> bool {
         let Ok(bytes) = B64.decode(welcome) else {
             warn!("Welcome is not base64");
-            return;
+            self.desynchronized(now);
+            return false;
         };
         match self.mls.join(&bytes) {
-            Ok(true) => self.entered_epoch(now),
-            Ok(false) => debug!("Welcome not for us"),
-            Err(error) => warn!(%error, "cannot join from the Welcome"),
+            Ok(true) => {
+                self.entered_epoch(now);
+                true
+            }
+            // For a KeyPackage of an earlier client of ours: the newer
+            // one we sent since will be added.
+            Ok(false) => {
+                debug!("Welcome not for this client");
+                false
+            }
+            Err(error) => {
+                warn!(%error, "cannot join from the Welcome");
+                self.desynchronized(now);
+                false
+            }
         }
     }
 

@@ -1,9 +1,11 @@
 //! The room's group-key state machine: what this member does with each MLS
 //! log entry and roster change, told the time and polled for outputs.
 //!
-//! It owns the MLS client. The server is only a delivery service: it orders
-//! opaque messages and accepts one commit per epoch. Everything that decides
-//! who is in the group happens here, on every member, deterministically:
+//! It owns the MLS client. The server is the delivery service: it orders
+//! the log, accepts one commit per epoch, and refuses commits that are
+//! forged, replayed or change other members than the room calls for (it
+//! tracks the group's public state from the GroupInfo the founder sends).
+//! What to commit is still decided here, on every member, deterministically:
 //! which change to commit and when is the [commit policy](crate::room::commit_policy),
 //! ghosts are caught by the [roster check](crate::room::roster_check), and chat
 //! goes out through the [chat outbox](crate::room::chat_outbox). This file ties
@@ -98,6 +100,9 @@ pub struct Coordinator {
     policy: CommitPolicy,
     roster_check: RosterCheck,
     commit: Option<InFlightCommit>,
+    /// The GroupInfo of the group we founded, until it moves past epoch 0:
+    /// a resume sends it again in case the old socket lost it.
+    group_info: Option<ClientMessage>,
     last_epoch_at: Option<Instant>,
     chat: ChatOutbox,
     chat_dedup: ChatDedup,
@@ -133,6 +138,7 @@ impl Coordinator {
             me: me.to_owned(),
             seq: info.seq,
             commit: None,
+            group_info: None,
             last_epoch_at: None,
             chat: ChatOutbox::new(now),
             chat_dedup: ChatDedup::default(),
@@ -183,6 +189,11 @@ impl Coordinator {
     /// socket. Duplicates are harmless: the server refuses a second commit
     /// for an epoch and every member drops a repeated chat id.
     pub fn resumed(&mut self, now: Instant) {
+        if let Some(info) = &self.group_info
+            && self.mls.epoch() == Some(0)
+        {
+            self.out.push_back(Output::Send(info.clone()));
+        }
         if let Some(commit) = &self.commit {
             self.out.push_back(Output::Send(commit.message.clone()));
         }
@@ -320,17 +331,36 @@ impl Coordinator {
             self.out.push_back(Output::LeftGroup);
         }
         self.commit = None;
+        self.group_info = None;
         self.policy.forget_key_packages();
         if founder {
             match hex::decode(group_id) {
                 Ok(id) => match self.mls.create_group(&id) {
-                    Ok(()) => self.entered_epoch(now),
+                    Ok(()) => {
+                        self.send_group_info();
+                        self.entered_epoch(now);
+                    }
                     Err(error) => warn!(%error, "cannot create the MLS group"),
                 },
                 Err(_) => warn!("server sent a group id that is not hex"),
             }
         } else {
             self.send_key_package();
+        }
+    }
+
+    /// Hands the new group's public state to the delivery service, which
+    /// accepts no commit before it.
+    fn send_group_info(&mut self) {
+        match self.mls.group_info() {
+            Ok(info) => {
+                let message = ClientMessage::MlsGroupInfo {
+                    group_info: B64.encode(info),
+                };
+                self.group_info = Some(message.clone());
+                self.out.push_back(Output::Send(message));
+            }
+            Err(error) => warn!(%error, "cannot export the GroupInfo"),
         }
     }
 
@@ -359,6 +389,8 @@ impl Coordinator {
 
     /// Asks to be added again with a fresh signature key: the committer
     /// then replaces our stale leaf (same identity, old key) in one commit.
+    /// A KeyPackage from a member is also how the server learns that we
+    /// lost our group state (it then allows our old leaf to be removed).
     fn rejoin_as_new_client(&mut self) {
         match MlsClient::new(self.mls.identity(), self.cfg.mls.clone()) {
             Ok(fresh) => self.mls = fresh,

@@ -1,7 +1,7 @@
 //! The registry's caps: participants and rooms per address and
 //! server-wide, and each room's queued-bytes budget.
 
-use super::tests::{drain, join_with, req, setup};
+use super::tests::{drain, join_with, req, setup_caps};
 use super::*;
 use crate::server::outbox::Signal;
 use std::sync::atomic::Ordering;
@@ -12,8 +12,7 @@ fn addr(last: u8) -> Option<AddrKey> {
 
 #[test]
 fn participant_and_room_caps_hold_until_removal() {
-    let (rooms, _, _) = setup();
-    let rooms = rooms.with_caps(RoomCaps {
+    let (rooms, _, _) = setup_caps(RoomCaps {
         participants: Quota::new(3, 2),
         rooms: Quota::new(2, 1),
         ..RoomCaps::default()
@@ -62,9 +61,8 @@ fn participant_and_room_caps_hold_until_removal() {
 
 #[tokio::test]
 async fn a_room_budget_counts_each_shared_entry_once() {
-    let (rooms, _, _) = setup();
     let total = Arc::new(AtomicUsize::new(0));
-    let rooms = rooms.with_caps(RoomCaps {
+    let (rooms, _, _) = setup_caps(RoomCaps {
         room_bytes: 20_000,
         queued_total: total.clone(),
         ..RoomCaps::default()

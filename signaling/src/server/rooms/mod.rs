@@ -40,8 +40,9 @@ use dashmap::DashMap;
 use serde::Serialize;
 use sfu_core::MediaCommand;
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 /// One row of the admin room list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -81,8 +82,6 @@ struct Member {
     outbox: Outbox,
     grants: Grants,
     resume_token: Secret,
-    /// Join order in the room: the earliest-joined founds a reset group.
-    order: u64,
     /// The last MLS log seq before it joined; a resume never replays
     /// entries at or before it.
     joined_seq: u64,
@@ -98,7 +97,6 @@ struct Room {
     /// Track id → publisher participant id.
     tracks: HashMap<String, String>,
     mls: DeliveryLog,
-    next_order: u64,
     /// Bytes queued to the members.
     budget: Arc<RoomBudget>,
     /// Its place in the room caps, given back when the room goes.
@@ -112,7 +110,6 @@ impl Room {
             by_identity: HashMap::new(),
             tracks: HashMap::new(),
             mls: DeliveryLog::new(limits),
-            next_order: 0,
             budget,
             _slot: slot,
         }
@@ -128,14 +125,6 @@ impl Room {
             .collect();
         v.sort_by(|a, b| a.participant_id.cmp(&b.participant_id));
         v
-    }
-
-    /// The participant that joined first.
-    fn earliest(&self) -> Option<&str> {
-        self.members
-            .iter()
-            .min_by_key(|(_, m)| m.order)
-            .map(|(pid, _)| pid.as_str())
     }
 }
 
@@ -219,6 +208,10 @@ pub(crate) struct Rooms {
     metrics: Arc<Metrics>,
     limits: LogLimits,
     caps: RoomCaps,
+    /// See `SignalingConfig::mls_founder_timeout`.
+    founder_timeout: Duration,
+    /// This registry, for the founder timers it starts.
+    me: Weak<Rooms>,
 }
 
 impl std::fmt::Debug for Rooms {
@@ -258,20 +251,22 @@ fn broadcast_mls(metrics: &Metrics, room: &Room, entry: &Arc<Logged>) {
 }
 
 impl Rooms {
-    pub(crate) fn new(media: Arc<dyn MediaSink>, metrics: Arc<Metrics>, limits: LogLimits) -> Self {
-        Self {
+    pub(crate) fn new(
+        media: Arc<dyn MediaSink>,
+        metrics: Arc<Metrics>,
+        limits: LogLimits,
+        founder_timeout: Duration,
+        caps: RoomCaps,
+    ) -> Arc<Self> {
+        Arc::new_cyclic(|me| Self {
             map: DashMap::new(),
             media,
             metrics,
             limits,
-            caps: RoomCaps::default(),
-        }
-    }
-
-    /// Enforces `caps` from now on.
-    pub(crate) fn with_caps(mut self, caps: RoomCaps) -> Self {
-        self.caps = caps;
-        self
+            caps,
+            founder_timeout,
+            me: me.clone(),
+        })
     }
 
     /// Whether `room` may queue `bytes` more to its members. A room that
@@ -283,7 +278,13 @@ impl Rooms {
     /// Removes `pid` from `room` (already locked): media leave, broadcast,
     /// MLS reset if no group member is left, count. Returns the member so
     /// the caller may kick it.
-    fn remove_locked(&self, room: &mut Room, pid: &str, reason: LeaveReason) -> Option<Member> {
+    fn remove_locked(
+        &self,
+        room_name: &str,
+        room: &mut Room,
+        pid: &str,
+        reason: LeaveReason,
+    ) -> Option<Member> {
         let m = room.members.remove(pid)?;
         m.outbox.close();
         if room.by_identity.get(&m.info.identity).map(String::as_str) == Some(pid) {
@@ -309,10 +310,9 @@ impl Rooms {
                 reason,
             },
         );
-        let successor = room.earliest().map(str::to_string);
-        if let Some(reset) = room.mls.departed(pid, successor.as_deref()) {
-            tracing::info!(founder = ?successor, "no MLS group member left: group reset");
-            broadcast_mls(&self.metrics, room, &reset);
+        if let Some(reset) = room.mls.departed(pid) {
+            tracing::info!("no MLS group member left: group reset");
+            self.reset_broadcast(room_name, room, &reset);
         }
         self.metrics.leave(reason);
         tracing::info!(participant = %pid, ?reason, "participant left");
@@ -369,15 +369,15 @@ impl Rooms {
                     Err(RoomError::MediaUnavailable)
                 } else {
                     if let Some(old) = old
-                        && let Some(m) = self.remove_locked(&mut room, &old, LeaveReason::Replaced)
+                        && let Some(m) =
+                            self.remove_locked(&room_name, &mut room, &old, LeaveReason::Replaced)
                     {
                         m.outbox.kick(Kick::Removed(LeaveReason::Replaced));
                     }
-                    let founder = room.members.is_empty();
-                    if founder {
-                        room.mls.found(&pid);
+                    let mls = room.mls.join(&pid, &req.identity);
+                    if mls.founder {
+                        self.arm_founder_timer(&room_name, mls.group_id.clone());
                     }
-                    let mls = room.mls.info(founder);
                     let participants = room.others(&pid);
                     let info = ParticipantInfo {
                         participant_id: pid.clone(),
@@ -395,8 +395,6 @@ impl Rooms {
                     );
                     let resume_token = ids::random_hex128();
                     req.outbox.set_room(room.budget.clone());
-                    let order = room.next_order;
-                    room.next_order += 1;
                     room.by_identity.insert(req.identity, pid.clone());
                     room.members.insert(
                         pid.clone(),
@@ -406,7 +404,6 @@ impl Rooms {
                             outbox: req.outbox,
                             grants: req.grants,
                             resume_token: Secret(resume_token.clone()),
-                            order,
                             joined_seq: mls.seq,
                             _slot: slot,
                         },
@@ -438,7 +435,7 @@ impl Rooms {
         let removed = match self.map.get_mut(room) {
             Some(mut r) => {
                 let owned = r.members.get(pid).is_some_and(|m| m.outbox.is_reader(conn));
-                owned && self.remove_locked(&mut r, pid, reason).is_some()
+                owned && self.remove_locked(room, &mut r, pid, reason).is_some()
             }
             None => false,
         };
@@ -452,7 +449,7 @@ impl Rooms {
     pub(crate) fn remove(&self, room: &str, pid: &str) -> Result<(), RoomError> {
         let member = {
             let mut r = self.map.get_mut(room).ok_or(RoomError::NoRoom)?;
-            self.remove_locked(&mut r, pid, LeaveReason::Removed)
+            self.remove_locked(room, &mut r, pid, LeaveReason::Removed)
                 .ok_or(RoomError::NotFound)?
         };
         member.outbox.kick(Kick::Removed(LeaveReason::Removed));

@@ -2,7 +2,7 @@
 //! its room for a grace period, and a new connection that presents its
 //! resume token takes it back, with every MLS log entry it missed.
 
-use super::{Rooms, broadcast_mls};
+use super::Rooms;
 use crate::proto::{MlsInfo, RoomState};
 use crate::server::delivery_log::{Gap, Logged};
 use crate::server::ids;
@@ -70,8 +70,8 @@ impl Rooms {
     /// detached). Nothing is sent to the media plane or the other members.
     ///
     /// If the log no longer holds what the client missed, the client will
-    /// rejoin the group, so it stops counting as a member; should that
-    /// leave no member, the group resets (a `Reset` entry that reaches the
+    /// rejoin the group, so it is to be re-added (its leaf may be replaced);
+    /// should that leave no member able to commit, the group resets (a `Reset` entry that reaches the
     /// resumed client after its `resumed`, like any live entry).
     pub(crate) fn resume(&self, req: ResumeRequest<'_>) -> Result<Resumed, ResumeError> {
         let mut guard = self.map.get_mut(req.room).ok_or(ResumeError::Unknown)?;
@@ -91,12 +91,11 @@ impl Rooms {
         let from = req.mls_seq.max(m.joined_seq);
         let replay = r.mls.replay_after(from);
         let mls = r.mls.info(false);
-        if replay.is_err() {
-            let successor = r.earliest().map(str::to_string);
-            if let Some(reset) = r.mls.departed(req.participant_id, successor.as_deref()) {
-                tracing::info!(founder = ?successor, "MLS group reset after a resume gap");
-                broadcast_mls(&self.metrics, r, &reset);
-            }
+        if replay.is_err()
+            && let Some(reset) = r.mls.lost_state(req.participant_id)
+        {
+            tracing::info!("MLS group reset after a resume gap");
+            self.reset_broadcast(req.room, r, &reset);
         }
         self.metrics.resume();
         tracing::info!(participant = %req.participant_id, gap = replay.is_err(), "session resumed");
@@ -116,7 +115,7 @@ impl Rooms {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::super::tests::{drain, join_with, setup};
+    use super::super::tests::{drain, join_with, key_package, setup};
     use super::*;
     use crate::proto::{LeaveReason, ServerMessage};
     use crate::server::outbox::{Kick, Queued};
@@ -126,7 +125,9 @@ mod tests {
         let (rooms, _, _) = setup();
         let a = join_with(&rooms, "a", 64);
         let b = join_with(&rooms, "b", 64);
-        rooms.mls_key_package("r", &b.pid, "a3A=".into()).unwrap();
+        rooms
+            .mls_key_package("r", &b.pid, key_package("b"))
+            .unwrap();
         drain(&b).await;
         assert!(rooms.suspend("r", &b.pid, b.sig.id(), 16));
         assert_eq!(rooms.counts().suspended, 1);
@@ -135,7 +136,9 @@ mod tests {
             .mls_application("r", &a.pid, 0, "eA==".into())
             .unwrap();
         let c = join_with(&rooms, "c", 64);
-        rooms.mls_key_package("r", &c.pid, "a3A=".into()).unwrap();
+        rooms
+            .mls_key_package("r", &c.pid, key_package("c"))
+            .unwrap();
 
         let bad = |token: &str, identity: &str, pid: &str| {
             rooms
@@ -206,7 +209,9 @@ mod tests {
         }
         let b = join_with(&rooms, "b", 1024);
         assert_eq!(b.joined.mls.seq, 100);
-        rooms.mls_key_package("r", &b.pid, "a3A=".into()).unwrap();
+        rooms
+            .mls_key_package("r", &b.pid, key_package("b"))
+            .unwrap();
         // Bob says he processed nothing (0): he still gets only what
         // followed his join.
         let res = rooms

@@ -27,11 +27,36 @@ pub(crate) const LIMITS: LogLimits = LogLimits {
     max_bytes: 1 << 20,
 };
 
-pub(crate) fn setup() -> (Rooms, Arc<Media>, Arc<Metrics>) {
+pub(crate) fn setup() -> (Arc<Rooms>, Arc<Media>, Arc<Metrics>) {
+    setup_with(std::time::Duration::from_secs(3600))
+}
+
+/// A registry whose MLS founders have `founder_timeout`.
+pub(crate) fn setup_with(
+    founder_timeout: std::time::Duration,
+) -> (Arc<Rooms>, Arc<Media>, Arc<Metrics>) {
+    setup_full(founder_timeout, RoomCaps::default())
+}
+
+/// A registry with `caps` (and founders that never time out).
+pub(crate) fn setup_caps(caps: RoomCaps) -> (Arc<Rooms>, Arc<Media>, Arc<Metrics>) {
+    setup_full(std::time::Duration::from_secs(3600), caps)
+}
+
+fn setup_full(
+    founder_timeout: std::time::Duration,
+    caps: RoomCaps,
+) -> (Arc<Rooms>, Arc<Media>, Arc<Metrics>) {
     let media = Arc::new(Media::default());
     let metrics = Arc::new(Metrics::default());
     (
-        Rooms::new(media.clone(), metrics.clone(), LIMITS),
+        Rooms::new(
+            media.clone(),
+            metrics.clone(),
+            LIMITS,
+            founder_timeout,
+            caps,
+        ),
         media,
         metrics,
     )
@@ -70,6 +95,13 @@ pub(crate) fn join_with(rooms: &Rooms, identity: &str, depth: usize) -> Joiner {
         sig,
         joined,
     }
+}
+
+/// A valid KeyPackage (base64) for token identity `identity`.
+pub(crate) fn key_package(identity: &str) -> String {
+    use base64::Engine as _;
+    let mut c = e2ee::group::MlsClient::new(identity, e2ee::group::MlsConfig::default()).unwrap();
+    base64::engine::general_purpose::STANDARD.encode(c.key_package().unwrap())
 }
 
 /// Everything queued for `j` right now.

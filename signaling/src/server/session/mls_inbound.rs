@@ -1,7 +1,8 @@
-//! The MLS delivery messages. The server checks only sizes and the
-//! declared metadata; the payloads are opaque base64 it never decodes.
+//! The MLS delivery messages. The session checks that payloads are not
+//! empty; the room's delivery service checks their content (see
+//! `delivery_log`). Refusals carry a fixed reason, never library detail.
 
-use super::{MAX_NAME_BYTES, Out, Session, bad_name};
+use super::{Out, Session};
 use crate::proto::{ClientMessage, ErrorCode};
 use crate::server::delivery_log::CommitMsg;
 use crate::server::rooms::MlsError;
@@ -17,36 +18,29 @@ impl Session {
                 }
                 rooms.mls_key_package(room, pid, key_package)
             }
+            ClientMessage::MlsGroupInfo { group_info } => {
+                if group_info.is_empty() {
+                    self.reject(out, ErrorCode::BadMessage, "empty group_info");
+                    return;
+                }
+                rooms.mls_group_info(room, pid, &group_info)
+            }
+            // `added` and `removed` are not trusted: the delivery service
+            // reads them from the commit.
             ClientMessage::MlsCommit {
                 epoch,
                 commit,
                 welcome,
-                added,
-                removed,
+                ..
             } => {
-                let max_ids = self.shared.config.max_participants_per_room;
-                let bad_ids =
-                    |ids: &[String]| ids.len() > max_ids || ids.iter().any(|p| bad_name(p));
                 if commit.is_empty() || welcome.as_ref().is_some_and(String::is_empty) {
                     self.reject(out, ErrorCode::BadMessage, "empty commit or welcome");
-                    return;
-                }
-                if bad_ids(&added) || bad_ids(&removed) {
-                    self.reject(
-                        out,
-                        ErrorCode::BadMessage,
-                        format!(
-                            "added and removed hold at most {max_ids} participant ids of 1 to {MAX_NAME_BYTES} bytes"
-                        ),
-                    );
                     return;
                 }
                 let msg = CommitMsg {
                     epoch,
                     commit,
                     welcome,
-                    added,
-                    removed,
                 };
                 // A lost race is answered through the outbox, after the
                 // entry that won.
@@ -68,8 +62,9 @@ impl Session {
             Err(MlsError::NotMember) => self.reject(
                 out,
                 ErrorCode::Forbidden,
-                "not a member of the room's MLS group (as its commits declare)",
+                "not a member of the room's MLS group",
             ),
+            Err(MlsError::Invalid(reason)) => self.reject(out, ErrorCode::BadMessage, reason.0),
         }
     }
 }

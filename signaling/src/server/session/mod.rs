@@ -325,6 +325,7 @@ impl Session {
             }
             msg @ (ClientMessage::MlsKeyPackage { .. }
             | ClientMessage::MlsCommit { .. }
+            | ClientMessage::MlsGroupInfo { .. }
             | ClientMessage::MlsApplication { .. }) => {
                 self.mls_message(room, pid, msg, out);
                 return Flow::Continue;
