@@ -235,10 +235,12 @@ async fn a_hostile_participant_does_not_stall_an_honest_call_on_its_shard() {
         "peak RSS {} MiB",
         watched.peak_rss >> 20
     );
-    // The attack really ran: offers at the full rate, the largest allowed
+    // The attack really ran: offers at the allowed rate (its sender
+    // reconnects whenever the server closes it for abuse, which costs it
+    // time, so half the nominal count is the floor), the largest allowed
     // ones applied, the oversized ones refused.
     assert!(
-        tally.offers_sent >= ATTACK.as_secs() * MESSAGES_PER_SECOND * 8 / 10,
+        tally.offers_sent >= ATTACK.as_secs() * MESSAGES_PER_SECOND / 2,
         "{tally:?}"
     );
     assert!(tally.answers > 0, "{tally:?}");

@@ -122,6 +122,7 @@ impl Limits {
             .with_outbound_queue_bytes(self.outbound_queue_bytes)
             .with_room_outbound_bytes(self.room_outbound_bytes)
             .with_max_participants_per_room(self.max_participants_per_room)
+            .with_mls_founder_timeout(self.mls_founder_timeout)
     }
 }
 

@@ -205,6 +205,15 @@ pub struct Limits {
     #[serde(with = "duration::secs", alias = "resume_grace_secs")]
     pub resume_grace: Duration,
 
+    /// How long the first participant of a room (or of a new group
+    /// incarnation) has to create the MLS group; after it the next
+    /// participant becomes founder, so one that never creates the group
+    /// cannot keep the room without keys.
+    #[arg(long, env = "SFU_MLS_FOUNDER_TIMEOUT", value_name = "DURATION")]
+    #[arg(default_value = "10s", value_parser = duration::parse_secs)]
+    #[serde(with = "duration::secs")]
+    pub mls_founder_timeout: Duration,
+
     /// How long a participant may go without ICE connectivity (or consent)
     /// before its media times out and it is removed (a bare number is
     /// seconds).
@@ -275,7 +284,7 @@ pub struct Limits {
     #[arg(default_value_t = 32 << 20)]
     pub room_outbound_bytes: usize,
     /// Largest SDP offer or answer, in bytes.
-    #[arg(long, env = "SFU_MAX_SDP_BYTES", value_name = "BYTES", default_value_t = 128 << 10)]
+    #[arg(long, env = "SFU_MAX_SDP_BYTES", value_name = "BYTES", default_value_t = 256 << 10)]
     pub max_sdp_bytes: usize,
     /// Largest MLS KeyPackage (base64), in bytes.
     #[arg(long, env = "SFU_MAX_KEY_PACKAGE_BYTES", value_name = "BYTES")]

@@ -129,6 +129,7 @@ fn every_setting_is_read_from_the_file() {
         ("ping_interval", "\"7s\""),
         ("ping_timeout", "\"21s\""),
         ("resume_grace", "\"1m 5s\""),
+        ("mls_founder_timeout", "\"25s\""),
         ("shards", "2"),
         ("pin_shards", "true"),
         ("max_participants_per_room", "9"),

@@ -17,8 +17,9 @@ use crate::proto::{ClientMessage, IceCandidate, TrackPublish};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SizeCaps {
-    /// An SDP offer or answer. Default 128 KiB (Chromium's offer for 20
-    /// simulcast video m-lines is about 78 KB).
+    /// An SDP offer or answer. Default 256 KiB, the media plane's own
+    /// SDP cap (Chromium's offer for 20 simulcast video m-lines is about
+    /// 78 KB; 128 m-lines, the media plane's limit, need more).
     pub sdp: usize,
     /// An ICE candidate line plus its mid. Default 1 KiB.
     pub candidate: usize,
@@ -41,7 +42,7 @@ pub struct SizeCaps {
 impl Default for SizeCaps {
     fn default() -> Self {
         Self {
-            sdp: 128 * 1024,
+            sdp: 256 * 1024,
             candidate: 1024,
             key_package: 16 * 1024,
             commit: 256 * 1024,
