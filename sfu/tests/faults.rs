@@ -153,6 +153,17 @@ fn marks(members: &[Member], cams: &[Camera]) -> HashMap<String, u32> {
         .collect()
 }
 
+/// Every member's camera on, until everyone decrypts everyone; then every
+/// member's chat on.
+async fn start_call(members: &[Member]) -> (Vec<Camera>, Vec<Chatter>) {
+    let mut cams = Vec::new();
+    for m in members {
+        cams.push(Camera::start(m).await);
+    }
+    everyone_decrypts_after(members, &marks(members, &cams)).await;
+    (cams, members.iter().map(Chatter::start).collect())
+}
+
 async fn join_all(url: &str, room: &str, names: &[&str]) -> Vec<Member> {
     let mut members = Vec::new();
     for n in names {
@@ -236,12 +247,7 @@ async fn a_killed_and_restarted_server_is_rejoined_and_everyone_decrypts_again()
     let mut sfu = support::sfu_process("127.0.0.1").await;
     let members = join_all(&sfu.url(), "restart", &["alice", "bob", "carol"]).await;
     in_one_group(&members).await;
-    let mut cams = Vec::new();
-    for m in &members {
-        cams.push(Camera::start(m).await);
-    }
-    everyone_decrypts_after(&members, &marks(&members, &cams)).await;
-    let chatters: Vec<Chatter> = members.iter().map(Chatter::start).collect();
+    let (cams, chatters) = start_call(&members).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     let killed = Instant::now();
@@ -273,12 +279,7 @@ async fn media_flows_on_while_a_members_signaling_is_cut_and_resumed() {
     let proxy = WsProxy::start(sfu.url()).await;
     let members = join_all(&proxy.url(), "cut", &["alice", "bob"]).await;
     in_one_group(&members).await;
-    let mut cams = Vec::new();
-    for m in &members {
-        cams.push(Camera::start(m).await);
-    }
-    everyone_decrypts_after(&members, &marks(&members, &cams)).await;
-    let chatters: Vec<Chatter> = members.iter().map(Chatter::start).collect();
+    let (cams, chatters) = start_call(&members).await;
 
     let bob = &members[1];
     let conn = proxy
@@ -342,12 +343,7 @@ async fn a_member_behind_a_5s_udp_blackhole_decrypts_again_after_it() {
         Member::join(&url, "hole", "carol", RoomOptions::loopback()).await,
     ];
     in_one_group(&members).await;
-    let mut cams = Vec::new();
-    for m in &members {
-        cams.push(Camera::start(m).await);
-    }
-    everyone_decrypts_after(&members, &marks(&members, &cams)).await;
-    let chatters: Vec<Chatter> = members.iter().map(Chatter::start).collect();
+    let (cams, chatters) = start_call(&members).await;
 
     udp.blackhole(bob_ip, true);
     tokio::time::sleep(HOLE).await;
