@@ -15,7 +15,7 @@ use client_sdk::proto::Target;
 use client_sdk::transport::{Event, Participant};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{LIMIT, Member, frame, frame_index, open_by_hand, sframe_header};
+use support::{LIMIT, Member, Microphone, frame, frame_index, open_by_hand, sframe_header};
 
 const ROOM: &str = "e2ee-epochs";
 const FRAME_INTERVAL: Duration = Duration::from_millis(20);
@@ -72,34 +72,7 @@ async fn joins_and_leaves_rotate_keys_without_stopping_media() {
         });
     }
 
-    let mic = alice
-        .room
-        .publish(client_sdk::TrackSpec::new("mic", client_sdk::Codec::opus()))
-        .await
-        .expect("publish");
-    alice
-        .room
-        .wait_connected(Target::Publisher, LIMIT)
-        .await
-        .expect("connected");
-    let sent = Arc::new(Mutex::new(0u32));
-    let stop = Arc::new(tokio::sync::Notify::new());
-    let sender = {
-        let (sent, stop) = (Arc::clone(&sent), Arc::clone(&stop));
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(FRAME_INTERVAL);
-            for i in 0.. {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    () = stop.notified() => break,
-                }
-                let data = frame("alice", "mic", i, &marker, 100);
-                if mic.send_frame(&data, i * 960, false).await.is_ok() {
-                    *sent.lock().unwrap() = i + 1;
-                }
-            }
-        })
-    };
+    let mic = Microphone::start(&alice, &marker).await;
     for m in [&bob, &carol] {
         m.until("alice's audio", |i| !i.frames_from("alice").is_empty())
             .await;
@@ -155,8 +128,7 @@ async fn joins_and_leaves_rotate_keys_without_stopping_media() {
     }
     let epoch_after = alice.room.epoch().expect("epoch");
     tokio::time::sleep(Duration::from_millis(600)).await;
-    stop.notify_one();
-    sender.await.expect("sender");
+    let sent = mic.stop().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let post_leave: Vec<Vec<u8>> = recorded
@@ -184,7 +156,6 @@ async fn joins_and_leaves_rotate_keys_without_stopping_media() {
     );
 
     // Media kept flowing to bob across both switches.
-    let sent = *sent.lock().unwrap();
     let mut got: Vec<u32> = bob
         .inbox()
         .frames_from("alice")

@@ -21,7 +21,7 @@ use signaling::proto::{ClientMessage, ErrorCode, MlsEntry, ServerMessage};
 use signaling::token::{Grants, TokenKeys};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::{LIMIT, Member, frame};
+use support::{LIMIT, Member, Microphone, frame};
 use testkit::ws::Client;
 
 const ROOM: &str = "e2ee-wedge";
@@ -133,34 +133,7 @@ async fn a_member_replaying_and_forging_commits_does_not_wedge_the_room() {
     assert_eq!(bob.room.verification_code().as_deref(), Some(code.as_str()));
 
     // Alice sends audio; Bob decrypts it.
-    let mic = alice
-        .room
-        .publish(client_sdk::TrackSpec::new("mic", client_sdk::Codec::opus()))
-        .await
-        .expect("publish");
-    alice
-        .room
-        .wait_connected(Target::Publisher, LIMIT)
-        .await
-        .expect("connected");
-    let stop = Arc::new(tokio::sync::Notify::new());
-    let sent = Arc::new(Mutex::new(0u32));
-    let sender = {
-        let (stop, sent) = (Arc::clone(&stop), Arc::clone(&sent));
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(FRAME_INTERVAL);
-            for i in 0.. {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    () = stop.notified() => break,
-                }
-                let data = frame("alice", "mic", i, &[0x11; 8], 100);
-                if mic.send_frame(&data, i * 960, false).await.is_ok() {
-                    *sent.lock().unwrap() = i + 1;
-                }
-            }
-        })
-    };
+    let mic = Microphone::start(&alice, &[0x11; 8]).await;
     bob.until("alice's audio", |i| !i.frames_from("alice").is_empty())
         .await;
 
@@ -275,7 +248,6 @@ async fn a_member_replaying_and_forging_commits_does_not_wedge_the_room() {
     };
     assert!(matches!(entry, MlsEntry::Application { .. }));
     assert_eq!(bob.room.epoch(), Some(epoch));
-    stop.notify_one();
-    sender.await.expect("sender");
-    assert!(*sent.lock().unwrap() > 0);
+    let sent = mic.stop().await;
+    assert!(sent > 0);
 }

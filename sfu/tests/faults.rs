@@ -379,7 +379,6 @@ async fn fault_child_member() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "intermittent: after the dead member's removal, a survivor's new frames were once refused as wrong_sender (590 of them); under investigation"]
 async fn a_member_killed_without_leaving_leaves_and_a_new_epoch_follows() {
     let sfu = support::sfu_process("127.0.0.1").await;
     let url = sfu.url();

@@ -90,19 +90,20 @@ async fn an_unparsable_offer_gets_a_fixed_message() {
 
 #[tokio::test]
 async fn offers_past_the_limits_are_refused_and_one_within_them_is_answered() {
-    // Signaling refuses an SDP over its own cap (by default the same as the
-    // media plane's) before the media plane sees it: lift it here, so that
-    // the media plane's own checks are what this test meets.
-    let server = testkit::server::sfu_with(|c| c.limits.max_sdp_bytes = 1 << 20).await;
-    let limits = sfu::config::Config::default().media;
+    let server = testkit::server::sfu().await;
+    let config = sfu::config::Config::default();
+    let (max_bytes, limits) = (config.limits.max_sdp_bytes, config.media);
     let mut c = joined(&server, "r", "mallory").await;
 
-    // Too many bytes: refused before parsing.
-    let big = testkit::sdp::offer(2, 1, limits.sdp_max_bytes + 1);
-    offer(&mut c, big).await;
-    let message = media_error(&mut c).await;
-    assert!(message.starts_with("offer refused: SDP of"), "{message}");
-    assert!(message.contains("exceeds the limit"), "{message}");
+    // Too many bytes: signaling refuses it before a media shard sees it.
+    offer(&mut c, testkit::sdp::offer(2, 1, max_bytes + 1)).await;
+    loop {
+        if let ServerMessage::Error { code, message } = c.recv().await {
+            assert_eq!(code, ErrorCode::TooLarge, "{message}");
+            assert!(!leaks(&message), "{message}");
+            break;
+        }
+    }
 
     // Too many m-lines, within the byte limit.
     let lines = limits.sdp_max_media_lines + 1;
@@ -126,8 +127,8 @@ async fn offers_past_the_limits_are_refused_and_one_within_them_is_answered() {
     );
 
     // The largest offer the limits allow is parsed, applied and answered.
-    let largest = testkit::sdp::offer(limits.sdp_max_media_lines, tracks, limits.sdp_max_bytes);
-    assert!(largest.len() <= limits.sdp_max_bytes);
+    let largest = testkit::sdp::offer(limits.sdp_max_media_lines, tracks, max_bytes);
+    assert!(largest.len() <= max_bytes);
     offer(&mut c, largest).await;
     loop {
         match c.recv().await {
@@ -142,7 +143,13 @@ async fn offers_past_the_limits_are_refused_and_one_within_them_is_answered() {
             _ => {}
         }
     }
-    counted(server.http_addr(), "sfu_media_sdp_refused_total", 3).await;
+    counted(server.http_addr(), "sfu_media_sdp_refused_total", 2).await;
+    counted(
+        server.http_addr(),
+        "sfu_signaling_oversize_total{field=\"sdp\"}",
+        1,
+    )
+    .await;
     counted(
         server.http_addr(),
         "sfu_media_negotiation_microseconds_total",

@@ -117,6 +117,9 @@ impl Keys {
         // go back (it would restart an old key's counter), so start afresh.
         s.encryptor = FrameEncryptor::new(s.suite, 0);
         s.decryptor.clear();
+        // The next group's epochs reuse the numbers; left in place, the old
+        // group's higher epochs would be kept and the new ones evicted.
+        s.members.clear();
     }
 
     pub(crate) fn encrypt(&self, frame: &[u8], keyframe: bool) -> Result<Vec<u8>, SendFrameError> {
@@ -208,5 +211,61 @@ fn deliver(s: &mut State, frame: Decrypted<FrameCtx>) {
     };
     if frame.ctx.sink.tx.try_send(out).is_err() {
         trace!("app is not reading a track; frame dropped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::mpsc;
+
+    fn members() -> Vec<Member> {
+        ["alice", "bob"]
+            .iter()
+            .zip(0..)
+            .map(|(id, leaf)| Member {
+                leaf,
+                identity: (*id).to_owned(),
+                signature_key: Vec::new(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_new_group_after_a_long_one_still_names_its_senders() {
+        let now = Instant::now();
+        let keys = Keys::new(Suite::default(), DecryptConfig::default());
+        keys.learn_identity("p-bob", "bob");
+        for epoch in 0..6 {
+            keys.install_epoch(now, epoch, &[epoch as u8; 16], 0, &members());
+        }
+        // Rejoined after a server restart: a new group, from epoch 0 again.
+        keys.forget();
+        let key = [0xa5; 16];
+        keys.install_epoch(now, 0, &key, 0, &members());
+
+        let mut bob = FrameEncryptor::new(Suite::default(), 1);
+        bob.set_epoch(0, &key).unwrap();
+        let mut sealed = Vec::new();
+        bob.encrypt(b"frame", &[0], &mut sealed).unwrap();
+        let (tx, mut rx) = mpsc::channel(4);
+        let sink = Arc::new(FrameSink {
+            tx,
+            participant_id: "p-bob".into(),
+            track_id: "t".into(),
+        });
+        let ctx = FrameCtx {
+            sink,
+            timestamp: 0,
+            keyframe: false,
+        };
+        keys.decrypt(now, &sealed, ctx);
+
+        assert_eq!(keys.failures().wrong_sender, 0);
+        let frame = rx.try_recv().expect("bob's frame delivered");
+        assert_eq!(
+            (frame.identity.as_str(), frame.data.as_slice()),
+            ("bob", &b"frame"[..])
+        );
     }
 }

@@ -3,6 +3,37 @@
 //! crashed a target and was added there is checked on every test run.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, Once};
+
+/// The threads that panicked, by name. libFuzzer stops on any panic, also
+/// one in a task the target spawned (which tokio would swallow here), so
+/// the replay counts those too.
+static PANICKED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn thread_name() -> String {
+    std::thread::current().name().unwrap_or_default().to_owned()
+}
+
+fn panics_on_this_thread() -> usize {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            PANICKED
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(thread_name());
+            previous(info);
+        }));
+    });
+    let me = thread_name();
+    PANICKED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter(|n| **n == me)
+        .count()
+}
 
 fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus")
@@ -29,8 +60,15 @@ fn replay(name: &str) {
     );
     for f in files {
         let data = std::fs::read(&f).expect("read seed");
+        let before = panics_on_this_thread();
         let run = std::panic::catch_unwind(|| target(&data));
         assert!(run.is_ok(), "{name}: {} fails", f.display());
+        assert_eq!(
+            panics_on_this_thread(),
+            before,
+            "{name}: {} panics in a task it spawned",
+            f.display()
+        );
     }
 }
 

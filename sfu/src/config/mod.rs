@@ -407,13 +407,9 @@ pub struct Media {
     pub media_socket_buffer_bytes: usize,
 
     // Negotiation limits and the readiness check (docs/operations.md,
-    // "Negotiation limits" and "Health and readiness").
-    /// Largest SDP offer or answer a client may send, in bytes; checked
-    /// before it is parsed.
-    #[arg(long, env = "SFU_SDP_MAX_BYTES", value_name = "BYTES")]
-    #[arg(default_value_t = 256 * 1024)]
-    pub sdp_max_bytes: usize,
-
+    // "Negotiation limits" and "Health and readiness"). The SDP byte cap is
+    // the limits group's `max_sdp_bytes`, one setting for signaling (which
+    // refuses a larger offer before a shard sees it) and the media plane.
     /// Most m-lines in a client's SDP offer or answer; a subscription that
     /// would give a subscriber more is refused.
     #[arg(long, env = "SFU_SDP_MAX_MEDIA_LINES", value_name = "N")]

@@ -165,7 +165,6 @@ fn every_setting_is_read_from_the_file() {
         ("http_max_connections", "100"),
         ("http_max_connections_per_address", "7"),
         ("token_max_lifetime", "\"2h\""),
-        ("sdp_max_bytes", "65536"),
         ("sdp_max_media_lines", "16"),
         ("negotiation_time_per_second", "\"5ms\""),
         ("negotiation_time_burst", "\"50ms\""),

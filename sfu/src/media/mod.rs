@@ -142,7 +142,7 @@ fn prepare(config: &Config, index: usize) -> anyhow::Result<Prepared> {
 /// m-lines as signaling lets a participant publish tracks.
 fn sdp_limits(config: &Config) -> SdpLimits {
     let mut limits = SdpLimits::default();
-    limits.max_bytes = config.media.sdp_max_bytes;
+    limits.max_bytes = config.limits.max_sdp_bytes;
     limits.max_media_lines = config.media.sdp_max_media_lines;
     limits.max_sending_lines =
         signaling::server::SignalingConfig::default().max_tracks_per_participant;

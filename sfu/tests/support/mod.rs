@@ -19,6 +19,59 @@ pub use testkit::token::dev_token as token;
 pub use testkit::wait::LIMIT;
 pub use testkit::wsproxy;
 
+/// A member's microphone: an Opus track sending a numbered 100-byte frame
+/// (see [`frame`]) every 20 ms until stopped.
+pub struct Microphone {
+    stop: Arc<tokio::sync::Notify>,
+    sent: Arc<std::sync::atomic::AtomicU32>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Microphone {
+    /// Publishes the track, waits for the publisher transport, and starts
+    /// sending; every frame carries `marker`.
+    pub async fn start(member: &Member, marker: &[u8]) -> Self {
+        let mic = member
+            .room
+            .publish(TrackSpec::new("mic", Codec::opus()))
+            .await
+            .expect("publish mic");
+        member
+            .room
+            .wait_connected(client_sdk::proto::Target::Publisher, LIMIT)
+            .await
+            .expect("publisher connected");
+        let (name, marker) = (member.room.identity().to_owned(), marker.to_vec());
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let sent = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let task = tokio::spawn({
+            let (stop, sent) = (Arc::clone(&stop), Arc::clone(&sent));
+            async move {
+                let mut tick = tokio::time::interval(Duration::from_millis(20));
+                for i in 0.. {
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        () = stop.notified() => break,
+                    }
+                    let data = frame(&name, "mic", i, &marker, 100);
+                    if mic.send_frame(&data, i * 960, false).await.is_ok() {
+                        sent.store(i + 1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            }
+        });
+        Self { stop, sent, task }
+    }
+
+    /// Stops sending; returns how many frames were sent (the index after
+    /// the last one that was).
+    pub async fn stop(self) -> u32 {
+        self.stop.notify_one();
+        self.task.await.expect("microphone task");
+        self.sent.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 /// The `sfu` binary of this build as its own process; media is advertised
 /// at `public_ip` (see [`SfuProcess::start`]).
 pub async fn sfu_process(public_ip: &str) -> SfuProcess {

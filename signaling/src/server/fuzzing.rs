@@ -79,7 +79,11 @@ impl SessionHarness {
     /// # Panics
     /// If a current-thread tokio runtime cannot be built.
     pub fn new(config: SignalingConfig) -> Self {
+        // Timers on (the server arms some, e.g. the MLS founder timeout), on
+        // real time: an input runs in microseconds, so none of them fires
+        // and the outcome does not depend on the clock.
         let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
             .build()
             .expect("current-thread runtime");
         let media = Arc::new(Boundary::default());

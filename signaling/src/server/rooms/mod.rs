@@ -498,7 +498,7 @@ impl Rooms {
         }
     }
 
-    /// Registers a track, tells the media plane, and announces it.
+    /// Registers a track, announces it, and tells the media plane.
     pub(crate) fn publish(
         &self,
         room: &str,
@@ -523,16 +523,10 @@ impl Rooms {
             simulcast: track.simulcast.clone(),
             e2ee: track.e2ee,
         };
-        let cid = track.cid.clone();
-        if !self
-            .media
-            .command(media::publish(pid, &info.track_id, track).into())
-        {
-            return Err(RoomError::MediaUnavailable);
-        }
-        m.cids.insert(cid, info.track_id.clone());
-        m.info.tracks.push(info.clone());
-        r.tracks.insert(info.track_id.clone(), pid.to_string());
+        // Announce before the media plane hears of the track: its
+        // `subscribed{track}` reaches the others through their outboxes, and
+        // must land behind `track_published`, or a client pairs media with a
+        // track it does not know and cannot tell whose frames they are.
         broadcast(
             &self.metrics,
             r,
@@ -541,6 +535,26 @@ impl Rooms {
                 track: info.clone(),
             },
         );
+        let cid = track.cid.clone();
+        if !self
+            .media
+            .command(media::publish(pid, &info.track_id, track).into())
+        {
+            broadcast(
+                &self.metrics,
+                r,
+                Some(pid),
+                &ServerMessage::TrackUnpublished {
+                    participant_id: pid.to_string(),
+                    track_id: info.track_id,
+                },
+            );
+            return Err(RoomError::MediaUnavailable);
+        }
+        let m = r.members.get_mut(pid).ok_or(RoomError::Gone)?;
+        m.cids.insert(cid, info.track_id.clone());
+        m.info.tracks.push(info.clone());
+        r.tracks.insert(info.track_id.clone(), pid.to_string());
         Ok(info)
     }
 

@@ -11,12 +11,26 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub(crate) struct Media {
     refuse: AtomicBool,
     leaves: Mutex<Vec<String>>,
+    /// Subscribers that hear `subscribed` for a track the instant it is
+    /// published, as from a media plane faster than signaling.
+    instant_subscribers: Mutex<Vec<Outbox>>,
 }
 
 impl MediaSink for Media {
     fn command(&self, request: MediaRequest) -> bool {
-        if let MediaCommand::Leave { participant } = &request.command {
-            self.leaves.lock().unwrap().push(participant.clone());
+        match &request.command {
+            MediaCommand::Leave { participant } => {
+                self.leaves.lock().unwrap().push(participant.clone());
+            }
+            MediaCommand::Publish { track_id, .. } => {
+                for outbox in self.instant_subscribers.lock().unwrap().iter() {
+                    outbox.send(Queued::Media(sfu_core::MediaEvent::Subscribed {
+                        track_id: track_id.clone(),
+                        mid: "1".into(),
+                    }));
+                }
+            }
+            _ => {}
         }
         !self.refuse.load(Ordering::Relaxed)
     }
@@ -126,6 +140,68 @@ async fn a_full_outbox_kicks_the_slow_consumer() {
         rooms.publish("r", &a.pid, t, 8).unwrap();
     }
     assert_eq!(b.sig.kicked().await, Kick::Leave(LeaveReason::Disconnected));
+}
+
+#[tokio::test]
+async fn a_track_is_announced_before_anyone_is_subscribed_to_it() {
+    let (rooms, media, _) = setup();
+    let a = join_with(&rooms, "a", 8);
+    let b = join_with(&rooms, "b", 8);
+    drain(&b).await;
+    media
+        .instant_subscribers
+        .lock()
+        .unwrap()
+        .push(b.outbox.clone());
+    let t = TrackPublish::new("cam", "0", TrackKind::Video, "VP8");
+    let info = rooms.publish("r", &a.pid, t, 8).unwrap();
+    let order: Vec<&str> = drain(&b)
+        .await
+        .iter()
+        .filter_map(|q| match q {
+            Queued::Msg(ServerMessage::TrackPublished { track })
+                if track.track_id == info.track_id =>
+            {
+                Some("published")
+            }
+            Queued::Media(sfu_core::MediaEvent::Subscribed { track_id, .. })
+                if *track_id == info.track_id =>
+            {
+                Some("subscribed")
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(order, ["published", "subscribed"]);
+}
+
+#[tokio::test]
+async fn a_track_the_media_plane_refuses_is_withdrawn() {
+    let (rooms, media, _) = setup();
+    let a = join_with(&rooms, "a", 8);
+    let b = join_with(&rooms, "b", 8);
+    drain(&b).await;
+    media.refuse.store(true, Ordering::Relaxed);
+    let t = TrackPublish::new("cam", "0", TrackKind::Video, "VP8");
+    assert_eq!(
+        rooms.publish("r", &a.pid, t, 8).map(|_| ()),
+        Err(RoomError::MediaUnavailable)
+    );
+    let heard = drain(&b).await;
+    assert!(matches!(
+        heard.as_slice(),
+        [
+            Queued::Msg(ServerMessage::TrackPublished { track }),
+            Queued::Msg(ServerMessage::TrackUnpublished { track_id, .. }),
+        ] if track.track_id == *track_id
+    ));
+    assert!(
+        rooms
+            .participants("r")
+            .unwrap()
+            .iter()
+            .all(|p| p.tracks.is_empty())
+    );
 }
 
 #[test]
