@@ -1600,24 +1600,6 @@ impl Rtc {
         self.session.recycle_buffer(buf)
     }
 
-    /// Inbound RTP and RTCP this instance dropped so far, by reason.
-    ///
-    /// Such packets produce no event and no error: a failed SRTP
-    /// authentication, an RTP header that does not parse or a replayed
-    /// sequence number is only visible here. The counters only grow; compare
-    /// two readings to see what one [`Rtc::handle_input`] dropped. Reading
-    /// them is a copy of a few integers.
-    ///
-    /// ```
-    /// # use str0m::Rtc;
-    /// let rtc = Rtc::new(std::time::Instant::now());
-    /// assert_eq!(rtc.inbound_drops().total(), 0);
-    /// ```
-    // PATCH (e2ee-conf): new.
-    pub fn inbound_drops(&self) -> stats::InboundDrops {
-        self.session.inbound_drops
-    }
-
     /// Poll the `Rtc` instance for output. Output can be three things, something to _Transmit_
     /// via a UDP socket (maybe via a TURN server). An _Event_, such as receiving media data,
     /// or a _Timeout_.
@@ -2309,6 +2291,24 @@ impl Rtc {
         }
 
         Some(Channel::new(sctp_stream_id, self))
+    }
+
+    /// Inbound RTP and RTCP this instance dropped so far, by reason.
+    ///
+    /// Such packets produce no event and no error: a failed SRTP
+    /// authentication, an RTP header that does not parse or a replayed
+    /// sequence number is only visible here. The counters only grow; compare
+    /// two readings to see what one [`Rtc::handle_input`] dropped. Reading
+    /// them is a copy of a few integers.
+    ///
+    /// ```
+    /// # use str0m::Rtc;
+    /// let rtc = Rtc::new(std::time::Instant::now());
+    /// assert_eq!(rtc.inbound_drops().total(), 0);
+    /// ```
+    // PATCH (e2ee-conf): new.
+    pub fn inbound_drops(&self) -> stats::InboundDrops {
+        self.session.inbound_drops
     }
 
     /// Configure the Bandwidth Estimate (BWE) subsystem.
