@@ -29,6 +29,12 @@ pub fn classify(buf: &[u8]) -> Class {
     }
 }
 
+/// Whether a [`Class::Rtp`] datagram is RTCP: payload types 64..=95 after
+/// the marker bit (RFC 5761 §4), the rule str0m applies.
+pub fn is_rtcp(buf: &[u8]) -> bool {
+    buf.len() > 2 && (64..96).contains(&(buf[1] & 0x7f))
+}
+
 const STUN_HEADER: usize = 20;
 const MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xA4, 0x42];
 const ATTR_USERNAME: u16 = 0x0006;

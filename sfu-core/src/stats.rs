@@ -2,7 +2,13 @@
 //! shard thread, so counting costs an add. The shell copies a snapshot out
 //! for `/metrics` a few times a second, never per packet.
 
+use str0m::stats::InboundDrops;
+
 /// Why a datagram or packet was dropped.
+///
+/// The `Rtp*`, `Srtp*` and `Rtx*` reasons are drops inside a transport's
+/// str0m session (its `Rtc::inbound_drops` counters), folded in after each
+/// datagram: they were silent before str0m counted them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DropReason {
     /// From an address no transport owns, and not a STUN request we can route.
@@ -25,11 +31,30 @@ pub enum DropReason {
     AwaitingKeyframe,
     /// The dependency descriptor header extension did not parse.
     BadDependencyDescriptor,
+    /// SRTP or SRTCP that failed authentication or decryption (or was too
+    /// short to carry its tag) after the DTLS handshake: forged, corrupted,
+    /// or from someone without the keys.
+    SrtpUnauthenticated,
+    /// SRTP or SRTCP that arrived before the DTLS handshake gave keys.
+    /// A few per transport are normal: media can overtake the handshake.
+    SrtpNoKeys,
+    /// RTP whose header does not parse, or whose authenticated payload has
+    /// invalid padding.
+    RtpMalformed,
+    /// RTP for an SSRC or payload type the transport never negotiated.
+    RtpUnknownStream,
+    /// RTP whose sequence number was already received or is too old,
+    /// refused before decryption: a duplicate on the network, or a replay.
+    RtpDuplicate,
+    /// A retransmission (RTX) of a packet that had already arrived: normal
+    /// with NACK when the original was only late, not lost. Kept apart from
+    /// `RtpDuplicate` so that it does not look like an attack.
+    RtxRedundant,
 }
 
 impl DropReason {
     /// Every reason, for rendering all counters even at zero.
-    pub const ALL: [DropReason; 9] = [
+    pub const ALL: [DropReason; 15] = [
         DropReason::UnknownSource,
         DropReason::Unclassifiable,
         DropReason::BadStun,
@@ -39,6 +64,12 @@ impl DropReason {
         DropReason::NotNegotiated,
         DropReason::AwaitingKeyframe,
         DropReason::BadDependencyDescriptor,
+        DropReason::SrtpUnauthenticated,
+        DropReason::SrtpNoKeys,
+        DropReason::RtpMalformed,
+        DropReason::RtpUnknownStream,
+        DropReason::RtpDuplicate,
+        DropReason::RtxRedundant,
     ];
 
     /// Stable metric label.
@@ -53,12 +84,42 @@ impl DropReason {
             DropReason::NotNegotiated => "not_negotiated",
             DropReason::AwaitingKeyframe => "awaiting_keyframe",
             DropReason::BadDependencyDescriptor => "bad_dependency_descriptor",
+            DropReason::SrtpUnauthenticated => "srtp_unauthenticated",
+            DropReason::SrtpNoKeys => "srtp_no_keys",
+            DropReason::RtpMalformed => "rtp_malformed",
+            DropReason::RtpUnknownStream => "rtp_unknown_stream",
+            DropReason::RtpDuplicate => "rtp_duplicate",
+            DropReason::RtxRedundant => "rtx_redundant",
         }
     }
 
     fn index(self) -> usize {
         self as usize
     }
+}
+
+/// str0m's drop counters under the plane's reasons. str0m's struct is
+/// `non_exhaustive`: a reason it adds later must be mapped here (a debug
+/// assertion notices one that is not).
+fn inbound_reasons(d: &InboundDrops) -> [(DropReason, u64); 6] {
+    debug_assert_eq!(
+        d.total(),
+        d.unauthenticated
+            + d.no_keys
+            + d.malformed
+            + d.unknown_stream
+            + d.duplicate
+            + d.redundant_repair,
+        "a str0m drop reason is not mapped"
+    );
+    [
+        (DropReason::SrtpUnauthenticated, d.unauthenticated),
+        (DropReason::SrtpNoKeys, d.no_keys),
+        (DropReason::RtpMalformed, d.malformed),
+        (DropReason::RtpUnknownStream, d.unknown_stream),
+        (DropReason::RtpDuplicate, d.duplicate),
+        (DropReason::RtxRedundant, d.redundant_repair),
+    ]
 }
 
 /// A snapshot of the media plane's counters and gauges.
@@ -85,6 +146,8 @@ pub struct Stats {
     pub rtp_in: u64,
     /// RTP packets handed to subscriber transports.
     pub rtp_forwarded: u64,
+    /// SRTCP packets a transport authenticated and read.
+    pub rtcp_in: u64,
     /// Keyframe requests (PLI/FIR) received from subscribers.
     pub keyframe_requests_in: u64,
     /// Keyframe requests sent to publishers after aggregation and throttling.
@@ -105,8 +168,27 @@ impl Stats {
     }
 
     /// Counts `n` drops at once.
-    pub(crate) fn drop_n(&mut self, reason: DropReason, n: u32) {
-        self.dropped[reason.index()] += u64::from(n);
+    pub(crate) fn drop_n(&mut self, reason: DropReason, n: u64) {
+        self.dropped[reason.index()] += n;
+    }
+
+    /// Counts what str0m dropped between two readings of one transport's
+    /// [`InboundDrops`]; calls `grew` with each reason that grew.
+    pub(crate) fn add_inbound_drops(
+        &mut self,
+        before: &InboundDrops,
+        after: &InboundDrops,
+        mut grew: impl FnMut(DropReason),
+    ) {
+        for ((reason, was), (_, is)) in inbound_reasons(before)
+            .into_iter()
+            .zip(inbound_reasons(after))
+        {
+            if is > was {
+                self.drop_n(reason, is - was);
+                grew(reason);
+            }
+        }
     }
 
     /// Drops so far for `reason`.

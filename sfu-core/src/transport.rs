@@ -11,6 +11,7 @@ use str0m::change::SdpPendingOffer;
 use str0m::format::Codec;
 use str0m::media::{Mid, Pt, Rid};
 use str0m::rtp::Ssrc;
+use str0m::stats::InboundDrops;
 use str0m::{Candidate, Rtc};
 
 /// A transport's key in the plane.
@@ -80,6 +81,11 @@ pub(crate) struct Transport {
     pub(crate) tx_pts: Vec<TxPt>,
     /// Queued for a poll at the next [`crate::MediaPlane::poll_output`].
     pub(crate) dirty: bool,
+    /// str0m's inbound drop counters as last counted into the plane's stats.
+    pub(crate) inbound_drops: InboundDrops,
+    /// Drop reasons already logged at debug level for this transport, one
+    /// bit per [`crate::DropReason`], so a flood logs each reason once.
+    pub(crate) logged_drops: u32,
 }
 
 impl Transport {
@@ -111,6 +117,8 @@ impl Transport {
             rx: Vec::new(),
             tx_pts: Vec::new(),
             dirty: true,
+            inbound_drops: InboundDrops::default(),
+            logged_drops: 0,
         })
     }
 

@@ -84,6 +84,7 @@ const MEDIA: &[MediaMetric] = &[
     metric("sfu_media_sent_bytes_total", Kind::Counter, "UDP payload bytes sent from the media port.", |s| s.bytes_out),
     metric("sfu_media_rtp_packets_received_total", Kind::Counter, "RTP packets received from publishers.", |s| s.rtp_in),
     metric("sfu_media_rtp_packets_forwarded_total", Kind::Counter, "RTP packets forwarded to subscribers.", |s| s.rtp_forwarded),
+    metric("sfu_media_rtcp_packets_received_total", Kind::Counter, "SRTCP packets authenticated and read.", |s| s.rtcp_in),
     metric("sfu_media_keyframe_requests_received_total", Kind::Counter, "Keyframe requests (PLI/FIR) received from subscribers.", |s| s.keyframe_requests_in),
     metric("sfu_media_keyframe_requests_sent_total", Kind::Counter, "Keyframe requests sent to publishers after aggregation and throttling.", |s| s.keyframe_requests_out),
     metric("sfu_media_sdp_refused_total", Kind::Counter, "Client SDP offers and answers refused: over a size limit, unparsable, or not applicable.", |s| s.sdp_refused),
@@ -334,6 +335,7 @@ mod tests {
         s.bytes_out = 4_800_000;
         s.rtp_in = 900;
         s.rtp_forwarded = 3600;
+        s.rtcp_in = 300;
         s.keyframe_requests_in = 6;
         s.keyframe_requests_out = 2;
         for (i, r) in DropReason::ALL.iter().enumerate() {
@@ -455,6 +457,26 @@ mod tests {
 
         let samples = parse_exposition(&Metrics::new(shared_stats()).render());
         assert_eq!(samples[SHARDS], 1.0);
+    }
+
+    #[test]
+    fn drops_inside_transports_render_under_stable_labels() {
+        // Dashboards and alerts name these; renaming one breaks them.
+        let mut stats = Stats::default();
+        stats.drop(DropReason::SrtpUnauthenticated);
+        let text = Metrics::new(Arc::new(Mutex::new(stats))).render();
+        assert!(text.contains("sfu_packets_dropped_total{reason=\"srtp_unauthenticated\"} 1\n"));
+        for label in [
+            "srtp_no_keys",
+            "rtp_malformed",
+            "rtp_unknown_stream",
+            "rtp_duplicate",
+            "rtx_redundant",
+        ] {
+            let series = format!("{DROPPED}{{reason=\"{label}\"}} 0\n");
+            assert!(text.contains(&series), "{series}");
+        }
+        assert!(text.contains("\nsfu_media_rtcp_packets_received_total 0\n"));
     }
 
     #[test]

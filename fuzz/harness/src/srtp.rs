@@ -11,7 +11,7 @@
 
 use crate::input::Input;
 use crate::rig::run_tapped;
-use sfu_core::DropReason;
+use sfu_core::{DropReason, Input as PlaneInput, Stats};
 use std::net::SocketAddr;
 use std::sync::{Mutex, Once};
 use std::time::Duration;
@@ -145,11 +145,78 @@ pub struct Outcome {
     pub hostile_forwarded: u64,
     /// Datagrams the plane counted as dropped during the run, by reason.
     pub drops: Vec<(&'static str, u64)>,
+    /// What became of each hostile datagram, in the order sent.
+    pub fates: Vec<Fate>,
+    /// The hostile datagrams that were [`Fate::Uncounted`], described
+    /// (class, whether protected, length, first bytes) for the report.
+    pub uncounted: Vec<String>,
     /// Honest packets sent after the attack, and how many the honest
     /// subscriber received.
     pub honest_sent: u64,
     /// See `honest_sent`.
     pub honest_received: u64,
+}
+
+/// What became of one hostile datagram, as the plane's counters show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// Counted as dropped, under any reason.
+    Dropped,
+    /// Authenticated and handed to forwarding as an RTP packet (counted in
+    /// `rtp_in`), which forwards it or counts why not.
+    Received,
+    /// Authenticated SRTCP that str0m read.
+    RtcpRead,
+    /// Authenticated RTP that str0m consumes itself and never hands on:
+    /// padding only (bandwidth probing, RTX padding) or SSRC 0 (probes).
+    Padding,
+    /// None of these: dropped without being counted.
+    Uncounted,
+}
+
+impl Outcome {
+    /// How many hostile datagrams met `fate`.
+    pub fn count(&self, fate: Fate) -> u64 {
+        self.fates.iter().filter(|f| **f == fate).count() as u64
+    }
+}
+
+/// RTCP by RFC 5761's rule, as str0m's demultiplexer applies it.
+fn is_rtcp_class(p: &[u8]) -> bool {
+    matches!(p.first(), Some(128..=191)) && p.len() > 2 && (64..96).contains(&(p[1] & 0x7f))
+}
+
+/// Plaintext RTP that str0m consumes without handing it on once it
+/// authenticates: SSRC 0, or a payload that is all padding.
+fn is_padding_or_probe(plain: &[u8]) -> bool {
+    let Some(h) = header_len(plain) else {
+        return false;
+    };
+    let probe = plain.get(8..12) == Some(&[0u8; 4][..]);
+    let padding = plain[0] & 0x20 != 0
+        && plain.len() > h
+        && usize::from(plain[plain.len() - 1]) == plain.len() - h;
+    probe || padding
+}
+
+fn total_drops(s: &Stats) -> u64 {
+    s.dropped_all().map(|(_, n)| n).sum()
+}
+
+/// Reads one hostile datagram's fate off the plane's counters before and
+/// after it was handled. `plain` is what was protected, if it could be.
+fn fate(before: &Stats, after: &Stats, wire: &[u8], plain: Option<&[u8]>) -> Fate {
+    if after.rtp_in > before.rtp_in {
+        Fate::Received
+    } else if total_drops(after) > total_drops(before) {
+        Fate::Dropped
+    } else if is_rtcp_class(wire) && after.rtcp_in > before.rtcp_in {
+        Fate::RtcpRead
+    } else if !is_rtcp_class(wire) && plain.is_some_and(is_padding_or_probe) {
+        Fate::Padding
+    } else {
+        Fate::Uncounted
+    }
 }
 
 struct Attacker {
@@ -400,9 +467,11 @@ fn attacker(world: &mut World, room: &str) -> Option<(usize, Attacker)> {
 /// truncation, appends, inserts, overwrites); the honest publisher sends
 /// between hostile packets.
 ///
-/// Checks: no panic; every hostile datagram is received and counted; after
-/// the attack the honest subscriber still gets the honest publisher's media
-/// (at least 90 % of what it sent in the last 500 ms).
+/// Each hostile datagram goes straight to the plane, and the plane's
+/// counters before and after it give its [`Fate`]. Checks: no panic; every
+/// hostile datagram is received, and none is [`Fate::Uncounted`]; after the
+/// attack the honest subscriber still gets the honest publisher's media (at
+/// least 90 % of what it sent in the last 500 ms).
 pub fn srtp_after_dtls(data: &[u8]) {
     let _ = run(data);
 }
@@ -457,8 +526,34 @@ pub fn run(data: &[u8]) -> Outcome {
         let (wire, sealed) = atk.protect(&p, rtcp);
         out.injected += 1;
         out.protected += u64::from(sealed);
+        // Straight to the plane, so the counters before and after are this
+        // datagram's alone.
+        let before = world.plane.stats();
         let now = world.now;
-        world.net.send(now, atk.addr, SFU, wire);
+        world.plane.handle_input(
+            now,
+            PlaneInput::Datagram {
+                source: atk.addr,
+                destination: SFU,
+                contents: &wire,
+            },
+        );
+        world.flush();
+        let f = fate(
+            &before,
+            &world.plane.stats(),
+            &wire,
+            sealed.then_some(&p[..]),
+        );
+        if f == Fate::Uncounted {
+            let head = &wire[..wire.len().min(2)];
+            out.uncounted.push(format!(
+                "{} protected={sealed} len={} first={head:02x?}",
+                if rtcp { "rtcp" } else { "rtp" },
+                wire.len()
+            ));
+        }
+        out.fates.push(f);
         if inp.u8().is_multiple_of(4) {
             honest(&mut world, 1);
         }
@@ -468,6 +563,11 @@ pub fn run(data: &[u8]) -> Outcome {
     assert!(
         after.datagrams_in - before.datagrams_in >= out.injected,
         "hostile datagrams not all received"
+    );
+    assert!(
+        out.uncounted.is_empty(),
+        "hostile datagrams dropped without being counted: {:?}",
+        out.uncounted
     );
 
     let got_before = world.clients[b].subscriber.received.len();

@@ -2293,6 +2293,24 @@ impl Rtc {
         Some(Channel::new(sctp_stream_id, self))
     }
 
+    /// Inbound RTP and RTCP this instance dropped so far, by reason.
+    ///
+    /// Such packets produce no event and no error: a failed SRTP
+    /// authentication, an RTP header that does not parse or a replayed
+    /// sequence number is only visible here. The counters only grow; compare
+    /// two readings to see what one [`Rtc::handle_input`] dropped. Reading
+    /// them is a copy of a few integers.
+    ///
+    /// ```
+    /// # use str0m::Rtc;
+    /// let rtc = Rtc::new(std::time::Instant::now());
+    /// assert_eq!(rtc.inbound_drops().total(), 0);
+    /// ```
+    // PATCH (e2ee-conf): new.
+    pub fn inbound_drops(&self) -> stats::InboundDrops {
+        self.session.inbound_drops
+    }
+
     /// Configure the Bandwidth Estimate (BWE) subsystem.
     ///
     /// Only relevant if BWE was enabled in the [`RtcConfig::enable_bwe()`]

@@ -37,7 +37,7 @@ use crate::rtp_::{Dlrr, DlrrItem, ExtendedReport, ReportBlock};
 use crate::rtp_::{RtpHeader, SessionId, TwccPacketId, extend_u16};
 use crate::rtp_::{SrtpContext, Ssrc};
 use crate::rtp_::{TwccRecvRegister, TwccSendRegister};
-use crate::stats::StatsSnapshot;
+use crate::stats::{InboundDrops, StatsSnapshot};
 use crate::streams::{RtpPacket, StreamTimeoutConfig, Streams};
 use crate::util::{Soonest, SystemTimeExt, already_happened, not_happening};
 use crate::{Reason, net};
@@ -131,6 +131,10 @@ pub(crate) struct Session {
     // Total RTP payload bytes for media, including retransmissions.
     media_bytes_rx: u64,
     media_bytes_tx: u64,
+
+    // PATCH (e2ee-conf): new. Inbound RTP/RTCP dropped, by reason; read with
+    // `Rtc::inbound_drops`.
+    pub inbound_drops: InboundDrops,
 
     pub ice_lite: bool,
 
@@ -229,6 +233,7 @@ impl Session {
             pending_packet: None,
             media_bytes_rx: 0,
             media_bytes_tx: 0,
+            inbound_drops: InboundDrops::default(),
             ice_lite: config.ice_lite,
             rtp_mode: config.rtp_mode,
             vp9_packetizer_mode: config.vp9_packetizer_mode,
@@ -508,6 +513,8 @@ impl Session {
             wake.no_events();
             wake.no_timeout();
             trace!("Failed to parse RTP header");
+            // PATCH (e2ee-conf): every drop below is counted.
+            self.inbound_drops.malformed += 1;
             return;
         };
 
@@ -640,6 +647,7 @@ impl Session {
         let can_receive = mapped.is_some() || self.is_early_rtx_padding(&header);
         if !can_receive {
             trace!("No mid/SSRC for header: {:?}", header);
+            self.inbound_drops.unknown_stream += 1;
             return;
         }
 
@@ -647,6 +655,7 @@ impl Session {
             Some(v) => v,
             None => {
                 trace!("Rejecting SRTP while missing SrtpContext");
+                self.inbound_drops.no_keys += 1;
                 return;
             }
         };
@@ -665,6 +674,7 @@ impl Session {
                     "No payload params could be found (main or RTX) for {:?}",
                     header.payload_type
                 );
+                self.inbound_drops.unknown_stream += 1;
                 return;
             }
         };
@@ -698,6 +708,7 @@ impl Session {
                 "Ignoring dupe packet ssrc: {} seq_no: {}",
                 header.ssrc, seq_no
             );
+            self.inbound_drops.duplicate += 1;
             return;
         }
 
@@ -717,6 +728,7 @@ impl Session {
                     seq_no,
                     is_repair
                 );
+                self.inbound_drops.unauthenticated += 1;
                 return;
             }
         };
@@ -726,6 +738,7 @@ impl Session {
                 Some(d) => d,
                 None => {
                     trace!("unpadding of unprotected payload failed");
+                    self.inbound_drops.malformed += 1;
                     return;
                 }
             }
@@ -736,6 +749,7 @@ impl Session {
         // The header padding flag alone does not mean the packet contains only padding.
         // Authenticate and unpad first; media payload needs a mapped stream to be processed.
         if stream.is_none() && !data.is_empty() {
+            self.inbound_drops.unknown_stream += 1;
             return;
         }
 
@@ -802,6 +816,7 @@ impl Session {
             // Frame mode: RED rides the main SSRC/seq. Decode to the primary (Opus) payload
             // and rewrite the header PT; drop the packet if the RED structure is malformed.
             let Some(un) = un_red(&mut header, data, pt) else {
+                self.inbound_drops.malformed += 1;
                 return;
             };
             // Each redundant block carries an earlier frame. Place it at the sequence number it
@@ -877,6 +892,10 @@ impl Session {
             // resends for padding.
             if receipt.is_new_packet {
                 self.pending_packet = Some(packet);
+            } else {
+                // PATCH (e2ee-conf): only a repair can get here, its original
+                // already delivered (new main-stream packets were checked above).
+                self.inbound_drops.redundant_repair += 1;
             }
         } else {
             // In non-RTP mode, we let the Media use a Depayloader.
@@ -930,8 +949,15 @@ impl Session {
     }
 
     fn handle_rtcp(&mut self, now: Instant, buf: &[u8], wake: &mut Wake) -> Option<()> {
-        let srtp: &mut SrtpContext = self.srtp_rx.as_mut()?;
-        let unprotected = srtp.unprotect_rtcp(buf)?;
+        // PATCH (e2ee-conf): the two early returns are counted.
+        let Some(srtp) = self.srtp_rx.as_mut() else {
+            self.inbound_drops.no_keys += 1;
+            return None;
+        };
+        let Some(unprotected) = srtp.unprotect_rtcp(buf) else {
+            self.inbound_drops.unauthenticated += 1;
+            return None;
+        };
 
         Rtcp::read_packet(&unprotected, &mut self.feedback_rx);
         let mut need_configure_pacer = false;
@@ -1774,6 +1800,73 @@ mod tests {
         assert!(!readiness.wants_timeout());
         assert!(matches!(session.poll_event(), Some(Event::RawPacket(_))));
         assert_eq!(session.poll_timeout(), before);
+    }
+
+    // PATCH (e2ee-conf): new, the tests of `InboundDrops`.
+    /// A protected bandwidth probe: SSRC 0 maps without any negotiation.
+    fn protected_probe(session: &mut Session, seq: u16) -> Vec<u8> {
+        let mut buf = vec![0x80, 96, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0];
+        buf[2..4].copy_from_slice(&seq.to_be_bytes());
+        buf.extend_from_slice(&[7; 20]);
+        let header = RtpHeader::parse(&buf, &session.exts).unwrap();
+        let tx = session.srtp_tx.as_mut().unwrap();
+        tx.protect_rtp(&buf, &header, u64::from(seq))
+    }
+
+    fn drops_after_rtp(session: &mut Session, packet: &[u8]) -> InboundDrops {
+        let mut readiness = Readiness::idle();
+        session.handle_rtp_receive(Instant::now(), packet, &mut readiness.wake());
+        session.inbound_drops
+    }
+
+    fn drops_after_rtcp(session: &mut Session, packet: &[u8]) -> InboundDrops {
+        let mut readiness = Readiness::idle();
+        session.handle_rtcp_receive(Instant::now(), packet, &mut readiness.wake());
+        session.inbound_drops
+    }
+
+    #[test]
+    fn inbound_drops_count_each_refused_rtp_packet_by_reason() {
+        let mut session = keyed_session();
+        let good = protected_probe(&mut session, 1);
+        let mut tampered = protected_probe(&mut session, 2);
+        *tampered.last_mut().unwrap() ^= 1;
+        let mut want = InboundDrops::default();
+
+        assert_eq!(drops_after_rtp(&mut session, &good), want, "authentic");
+        want.unauthenticated += 1;
+        assert_eq!(drops_after_rtp(&mut session, &tampered), want, "tag");
+        want.duplicate += 1;
+        assert_eq!(drops_after_rtp(&mut session, &good), want, "replay");
+        want.malformed += 1;
+        assert_eq!(drops_after_rtp(&mut session, &good[..8]), want, "cut");
+        // SSRC 5 with no mid: nothing negotiated maps it.
+        let unknown = [0x80, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 5, 1, 2, 3, 4];
+        want.unknown_stream += 1;
+        assert_eq!(drops_after_rtp(&mut session, &unknown), want, "ssrc");
+        assert_eq!(want.total(), 4);
+    }
+
+    #[test]
+    fn inbound_drops_count_refused_rtcp_and_packets_before_keys() {
+        let mut session = keyed_session();
+        let tx = session.srtp_tx.as_mut().unwrap();
+        let good = tx.protect_rtcp(&[0x80, 201, 0, 1, 0, 0, 0, 1]);
+        let mut tampered = good.clone();
+        tampered[9] ^= 1;
+        let mut want = InboundDrops::default();
+        assert_eq!(drops_after_rtcp(&mut session, &good), want, "authentic");
+        want.unauthenticated += 1;
+        assert_eq!(drops_after_rtcp(&mut session, &tampered), want, "tag");
+
+        let mut unkeyed = Session::new(&RtcConfig::default());
+        let probe = [0x80, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 1, 2, 3, 4];
+        let no_keys = |n| InboundDrops {
+            no_keys: n,
+            ..Default::default()
+        };
+        assert_eq!(drops_after_rtp(&mut unkeyed, &probe), no_keys(1));
+        assert_eq!(drops_after_rtcp(&mut unkeyed, &good), no_keys(2));
     }
 
     #[test]

@@ -335,3 +335,53 @@ impl Stats {
         self.events.pop_front()
     }
 }
+
+// PATCH (e2ee-conf): new, see `Rtc::inbound_drops`.
+/// Inbound RTP and RTCP that an [`Rtc`][crate::Rtc] dropped, by reason,
+/// counted since it was created.
+///
+/// Packets dropped here never surface as an event or an error: without
+/// these counters a peer sending forged, malformed or replayed packets is
+/// invisible to the application. Each drop costs one integer add.
+///
+/// Packets that are consumed rather than dropped are not counted: padding
+/// and probe packets (they feed bandwidth estimation) and SRTCP that was
+/// authenticated (it is read as far as its reports parse).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InboundDrops {
+    /// RTP whose header does not parse, or authenticated RTP whose padding
+    /// or (without RTP mode) RED encapsulation is invalid.
+    pub malformed: u64,
+    /// SRTP or SRTCP that failed authentication or decryption, including
+    /// packets too short to carry an authentication tag. After the DTLS
+    /// handshake, only a peer without the keys (or a broken one) sends these.
+    pub unauthenticated: u64,
+    /// SRTP or SRTCP that arrived before the DTLS handshake produced keys.
+    /// Usual in small numbers: media can overtake the last handshake flight.
+    pub no_keys: u64,
+    /// RTP for an SSRC that maps to no negotiated media (no or unknown mid,
+    /// a payload type without parameters), or media on a repair stream whose
+    /// main stream is not known yet.
+    pub unknown_stream: u64,
+    /// RTP whose sequence number was already received or is too old for the
+    /// replay window, refused before decryption: a duplicate on the network,
+    /// or a replay.
+    pub duplicate: u64,
+    /// Authenticated RTX (RFC 4588) that repaired a packet already received:
+    /// a retransmission that came too late. Normal with NACK; in RTP mode the
+    /// repaired packet is not handed on again.
+    pub redundant_repair: u64,
+}
+
+impl InboundDrops {
+    /// All drops, whatever the reason.
+    pub fn total(&self) -> u64 {
+        self.malformed
+            + self.unauthenticated
+            + self.no_keys
+            + self.unknown_stream
+            + self.duplicate
+            + self.redundant_repair
+    }
+}

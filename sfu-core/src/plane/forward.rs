@@ -195,8 +195,10 @@ impl MediaPlane {
         match gate {
             None => self.stats.drop(DropReason::NoTrack),
             Some(gate) => {
-                self.stats
-                    .drop_n(DropReason::AwaitingKeyframe, gate.awaiting_keyframe);
+                self.stats.drop_n(
+                    DropReason::AwaitingKeyframe,
+                    u64::from(gate.awaiting_keyframe),
+                );
                 if gate.request_keyframe {
                     self.request_keyframe(now, track);
                 }

@@ -82,7 +82,23 @@ impl MediaPlane {
             self.stats.drop(DropReason::Rejected);
             return None;
         }
-        tr.last_rx = now;
+        // str0m drops refused RTP and RTCP without an error; its counters
+        // tell. Comparing them costs a few integer compares per datagram.
+        let seen = tr.rtc.inbound_drops();
+        if seen == tr.inbound_drops {
+            if class == Class::Rtp && demux::is_rtcp(buf) {
+                self.stats.rtcp_in += 1;
+            }
+            tr.last_rx = now;
+        } else {
+            // Refused packets do not keep a participant alive. The transport
+            // is still polled: str0m may have moved a timer on the way.
+            let before = std::mem::replace(&mut tr.inbound_drops, seen);
+            let logged = &mut tr.logged_drops;
+            self.stats.add_inbound_drops(&before, &seen, |reason| {
+                log_inbound_drop(tid, reason, logged);
+            });
+        }
         // Safe to learn: str0m accepts a STUN message only after checking its
         // MESSAGE-INTEGRITY (indications are refused outright).
         if class == Class::Stun && tr.remote != Some(source) {
@@ -104,5 +120,26 @@ impl MediaPlane {
             }
         }
         self.by_addr.insert(addr, tid);
+    }
+}
+
+/// Logs a packet str0m refused: at trace level each time, at debug level
+/// the first time per transport and reason (the counter has the rest). Only
+/// the reason and the transport: never the packet.
+fn log_inbound_drop(tid: TransportId, reason: DropReason, logged: &mut u32) {
+    let bit = 1u32 << (reason as u32);
+    if *logged & bit == 0 {
+        *logged |= bit;
+        tracing::debug!(
+            transport = tid.0,
+            reason = reason.label(),
+            "inbound packet dropped; later ones for this reason are only counted"
+        );
+    } else {
+        tracing::trace!(
+            transport = tid.0,
+            reason = reason.label(),
+            "inbound packet dropped"
+        );
     }
 }
