@@ -166,6 +166,38 @@ impl Cpu {
     }
 }
 
+/// The attackers' runtime. Dropped, even while a failed assertion
+/// unwinds, it shuts down without waiting (a runtime may not block inside
+/// another).
+struct Attackers(Option<tokio::runtime::Runtime>);
+
+impl Attackers {
+    fn new() -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("attackers' runtime");
+        Self(Some(rt))
+    }
+
+    fn spawn<F>(&self, future: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.0.as_ref().expect("running").spawn(future)
+    }
+}
+
+impl Drop for Attackers {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
 async fn metric(http: SocketAddr, name: &str) -> u64 {
     let (_, text) = testkit::http::get(http, "/metrics").await;
     testkit::metrics::sample(&text, name).unwrap_or(0)
@@ -201,11 +233,7 @@ async fn hostile_participants_do_not_stall_an_honest_call_on_their_shard() {
     // and reading megabytes of messages) must not hold up the honest
     // pair's tasks on this one, which would count as latency the server
     // did not cause.
-    let attackers = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("attackers' runtime");
+    let attackers = Attackers::new();
     let url = sfu.url();
     let room = {
         let url = url.clone();
@@ -297,7 +325,7 @@ async fn hostile_participants_do_not_stall_an_honest_call_on_their_shard() {
     let slow = metric(sfu.http, "sfu_signaling_slow_consumers_total").await;
     listening.abort();
     drop(sleeper);
-    attackers.shutdown_background();
+    drop(attackers);
 
     let r = &outcome.report;
     println!(
