@@ -97,7 +97,12 @@ impl Logged {
     pub(crate) fn new(seq: u64, entry: MlsEntry) -> Self {
         let kind = EntryKind::of(&entry);
         // Strings and integers only: serializing cannot fail.
-        let text = serde_json::to_string(&ServerMessage::Mls { seq, entry }).unwrap_or_default();
+        let mut text =
+            serde_json::to_string(&ServerMessage::Mls { seq, entry }).unwrap_or_default();
+        // Serializing grows the buffer by doubling, so it may hold up to
+        // twice the text; the log and the room budgets count the text, and
+        // the entry may be kept for as long as the log holds it.
+        text.shrink_to_fit();
         Self { seq, kind, text }
     }
 

@@ -507,3 +507,21 @@ fn the_log_is_bounded_and_replays_exactly_what_follows() {
     let kp = b64(&client("yan").key_package().unwrap());
     assert_eq!(m.key_package("y", kp).unwrap()[0].seq, 6);
 }
+
+/// The log and the room budgets count an entry's text; it must not hold
+/// more memory than that (serializing a 64 KiB message left up to twice
+/// its size allocated, for as long as the log kept it).
+#[test]
+fn an_entry_holds_no_more_memory_than_its_counted_bytes() {
+    for len in [1000, 65_536, 262_144] {
+        let logged = Logged::new(
+            1,
+            MlsEntry::Application {
+                participant_id: "p".into(),
+                epoch: 0,
+                message: "A".repeat(len),
+            },
+        );
+        assert_eq!(logged.text.capacity(), logged.bytes(), "{len}");
+    }
+}
