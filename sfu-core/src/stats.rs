@@ -158,6 +158,9 @@ pub struct Stats {
     /// Subscriptions refused because the subscriber's SDP would pass its
     /// m-line limit.
     pub subscriptions_refused: u64,
+    /// Remote ICE candidates refused: unparsable, or past a transport's
+    /// limit.
+    pub candidates_refused: u64,
     dropped: [u64; DropReason::ALL.len()],
 }
 

@@ -86,6 +86,8 @@ pub(crate) struct Transport {
     /// Drop reasons already logged at debug level for this transport, one
     /// bit per [`crate::DropReason`], so a flood logs each reason once.
     pub(crate) logged_drops: u32,
+    /// Remote candidates accepted; one past the limit once it was reported.
+    pub(crate) remote_candidates: u16,
 }
 
 impl Transport {
@@ -119,6 +121,7 @@ impl Transport {
             dirty: true,
             inbound_drops: InboundDrops::default(),
             logged_drops: 0,
+            remote_candidates: 0,
         })
     }
 

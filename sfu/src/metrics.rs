@@ -89,6 +89,7 @@ const MEDIA: &[MediaMetric] = &[
     metric("sfu_media_keyframe_requests_sent_total", Kind::Counter, "Keyframe requests sent to publishers after aggregation and throttling.", |s| s.keyframe_requests_out),
     metric("sfu_media_sdp_refused_total", Kind::Counter, "Client SDP offers and answers refused: over a size limit, unparsable, or not applicable.", |s| s.sdp_refused),
     metric("sfu_media_subscriptions_refused_total", Kind::Counter, "Subscriptions refused: the subscriber's SDP would pass its m-line limit.", |s| s.subscriptions_refused),
+    metric("sfu_media_candidates_refused_total", Kind::Counter, "Remote ICE candidates refused: unparsable, or past a transport's limit of 50.", |s| s.candidates_refused),
 ];
 
 type Source = Arc<dyn Fn(&mut String) + Send + Sync>;

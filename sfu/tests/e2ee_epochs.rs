@@ -11,14 +11,12 @@ mod support;
 
 use client_sdk::RoomOptions;
 use client_sdk::config::ConnectOptions;
-use client_sdk::proto::Target;
 use client_sdk::transport::{Event, Participant};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{LIMIT, Member, Microphone, frame, frame_index, open_by_hand, sframe_header};
+use support::{LIMIT, Member, Microphone, frame_index, open_by_hand, sframe_header};
 
 const ROOM: &str = "e2ee-epochs";
-const FRAME_INTERVAL: Duration = Duration::from_millis(20);
 
 fn epoch_bits(data: &[u8]) -> Option<u64> {
     sframe_header(data).map(|(kid, _, _)| kid & 0xff)

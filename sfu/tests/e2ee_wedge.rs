@@ -15,17 +15,13 @@ mod support;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use client_sdk::RoomOptions;
-use client_sdk::proto::Target;
 use e2ee::group::{MlsClient, MlsConfig};
 use signaling::proto::{ClientMessage, ErrorCode, MlsEntry, ServerMessage};
 use signaling::token::{Grants, TokenKeys};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-use support::{LIMIT, Member, Microphone, frame};
+use support::{LIMIT, Member, Microphone};
 use testkit::ws::Client;
 
 const ROOM: &str = "e2ee-wedge";
-const FRAME_INTERVAL: Duration = Duration::from_millis(20);
 
 fn b64(bytes: &[u8]) -> String {
     B64.encode(bytes)

@@ -12,6 +12,11 @@ use str0m::Candidate;
 use str0m::error::RtcError;
 use str0m::media::{Direction, MediaKind, Mid};
 
+/// Remote ICE candidates one transport accepts. A client has a few per
+/// network interface (host, server-reflexive, relayed); 50 leaves room for
+/// many interfaces and both address families.
+pub(crate) const MAX_REMOTE_CANDIDATES: u16 = 50;
+
 impl MediaPlane {
     pub(super) fn publisher_offer(&mut self, now: Instant, p: ParticipantKey, sdp: ClientSdp) {
         if !self.may_publish(p) {
@@ -107,10 +112,35 @@ impl MediaPlane {
         let Some(tr) = tid.and_then(|tid| self.transports.get_mut(&tid)) else {
             return;
         };
+        // str0m's ICE agent keeps every distinct remote candidate for the
+        // transport's life and scans them all for each new one, so a client
+        // sending fresh candidates would grow both without bound.
+        if tr.remote_candidates >= MAX_REMOTE_CANDIDATES {
+            self.stats.candidates_refused += 1;
+            if tr.remote_candidates == MAX_REMOTE_CANDIDATES {
+                tr.remote_candidates += 1;
+                tracing::debug!(participant = ?p, "remote candidate limit reached");
+                self.emit(
+                    p,
+                    MediaEvent::Error {
+                        message: format!(
+                            "candidate refused: at most {MAX_REMOTE_CANDIDATES} per transport"
+                        ),
+                    },
+                );
+            }
+            return;
+        }
         let line = cand.strip_prefix("a=").unwrap_or(cand);
         match Candidate::from_sdp_string(line) {
-            Ok(c) => tr.rtc.add_remote_candidate(c),
-            Err(e) => tracing::debug!(error = %e, "ignoring unparsable candidate"),
+            Ok(c) => {
+                tr.remote_candidates += 1;
+                tr.rtc.add_remote_candidate(c);
+            }
+            Err(e) => {
+                self.stats.candidates_refused += 1;
+                tracing::debug!(error = %e, "ignoring unparsable candidate");
+            }
         }
     }
 

@@ -224,9 +224,10 @@ async fn hostile_participants_do_not_stall_an_honest_call_on_their_shard() {
     let cfg = defaults.limits.apply_to(SignalingConfig::default());
     let limits = defaults.media;
     let tracks = cfg.max_tracks_per_participant;
-    let largest = testkit::sdp::offer(limits.sdp_max_media_lines, tracks, limits.sdp_max_bytes);
+    let max_sdp = defaults.limits.max_sdp_bytes;
+    let largest = testkit::sdp::offer(limits.sdp_max_media_lines, tracks, max_sdp);
     let oversize = testkit::sdp::lean(&testkit::sdp::offer(offers::OVERSIZE_LINES, 0, 0));
-    assert!(largest.len() <= limits.sdp_max_bytes);
+    assert!(largest.len() <= max_sdp);
     let bound = rss_bound(&cfg);
 
     // The attackers run on a runtime of their own: their work (building
