@@ -498,3 +498,115 @@ async fn the_log_order_is_the_same_everywhere_under_concurrent_senders() {
     );
     assert_eq!(metric(&m, "sfu_signaling_slow_consumers_total"), 0);
 }
+
+/// Finding: a member's commit could carry its own leaf padded to most of
+/// the commit cap; it stayed in the tree that every Welcome carries, so a
+/// few such leaves pushed every Welcome over its cap (nobody could join),
+/// and checking it was costly under the room's lock. Now a commit whose
+/// new leaf is over the leaf cap is refused before it is processed; the
+/// epoch stays, and the others' commits go on.
+#[tokio::test]
+async fn a_commit_with_an_oversized_leaf_is_refused_and_the_room_goes_on() {
+    use signaling::server::delivery_log::MAX_LEAF_NODE_BYTES;
+    use testkit::mls::RawMember;
+    let srv = Server::start(config()).await;
+    // Alice (openmls directly, so she can pad her leaf) founds; Bob (the
+    // client SDK's group code) joins.
+    let (mut a, ai) = srv.join_full(ROOM, "alice").await;
+    let mut ma = RawMember::new("alice");
+    ma.found(&hex::decode(&ai.mls.group_id).unwrap(), 0);
+    a.send(&ClientMessage::MlsGroupInfo {
+        group_info: b64(&ma.group_info()),
+    })
+    .await;
+    let (mut b, _bi) = srv.join_full(ROOM, "bob").await;
+    assert!(matches!(
+        a.recv().await,
+        ServerMessage::ParticipantJoined { .. }
+    ));
+    let mut mb = mls("bob");
+    let kb = send_key_package(&mut b, &mut mb).await;
+    for x in [&mut a, &mut b] {
+        assert!(matches!(
+            x.recv_mls().await,
+            (1, MlsEntry::KeyPackage { .. })
+        ));
+    }
+    let (commit, welcome) = ma.add(&[&unb64(&kb)]);
+    a.send(&ClientMessage::MlsCommit {
+        epoch: 0,
+        commit: b64(&commit),
+        welcome: Some(b64(&welcome)),
+        added: vec![],
+        removed: vec![],
+    })
+    .await;
+    for x in [&mut a, &mut b] {
+        assert!(matches!(
+            x.recv_mls().await,
+            (2, MlsEntry::Commit { epoch: 0, .. })
+        ));
+    }
+    ma.settle(true);
+    join_from(&mut mb, &b64(&welcome));
+    // Alice's self-update with her leaf padded over the cap (well within
+    // the commit cap): refused as a bad message, naming the cap.
+    let padded = ma.self_update(MAX_LEAF_NODE_BYTES * 4);
+    assert!(b64(&padded).len() < 256 * 1024);
+    a.send(&ClientMessage::MlsCommit {
+        epoch: 1,
+        commit: b64(&padded),
+        welcome: None,
+        added: vec![],
+        removed: vec![],
+    })
+    .await;
+    let reason = a.expect_error(ErrorCode::BadMessage).await;
+    assert!(reason.contains("leaf node"), "{reason}");
+    ma.settle(false);
+    let m = srv.metrics();
+    assert_eq!(
+        metric(
+            &m,
+            "sfu_signaling_mls_refused_total{reason=\"leaf_too_large\"}"
+        ),
+        1
+    );
+    assert_eq!(
+        metric(&m, "sfu_signaling_mls_entries_total{kind=\"commit\"}"),
+        1
+    );
+    // The epoch did not move: Bob's honest commit for epoch 1 wins, and
+    // Alice follows it and commits honestly in epoch 2.
+    let bobs = commit_msg(&mut mb, &[], &[]);
+    b.send(&bobs).await;
+    let ClientMessage::MlsCommit { commit, .. } = bobs else {
+        unreachable!()
+    };
+    for x in [&mut a, &mut b] {
+        assert!(matches!(
+            x.recv_mls().await,
+            (3, MlsEntry::Commit { epoch: 1, .. })
+        ));
+    }
+    mb.merge_pending_commit().unwrap();
+    ma.process_commit(&unb64(&commit));
+    let alices = ma.self_update(0);
+    a.send(&ClientMessage::MlsCommit {
+        epoch: 2,
+        commit: b64(&alices),
+        welcome: None,
+        added: vec![],
+        removed: vec![],
+    })
+    .await;
+    for x in [&mut a, &mut b] {
+        assert!(matches!(
+            x.recv_mls().await,
+            (4, MlsEntry::Commit { epoch: 2, .. })
+        ));
+    }
+    ma.settle(true);
+    process_commit(&mut mb, &b64(&alices));
+    assert_eq!(mb.epoch(), Some(3));
+}
