@@ -21,19 +21,22 @@ use super::Invalid;
 /// The largest leaf node (its TLS encoding) a commit, KeyPackage or
 /// GroupInfo may put in a group's tree.
 ///
-/// The client SDK's leaves are 173 bytes (a basic credential naming the
-/// token identity, default capabilities, no extension); this leaves room
-/// for identities up to the token's claim cap, X.509 credentials of a
-/// short chain and a few extensions. It is also well inside what the
-/// KeyPackage cap lets through (a KeyPackage is its leaf plus an init key,
-/// extensions and a signature, about 200 bytes more), so a KeyPackage the
-/// cap accepts can still carry a leaf the tree refuses: KeyPackages are
-/// checked against this cap too.
-pub const MAX_LEAF_NODE_BYTES: usize = 4096;
+/// The client SDK's leaves are 171 bytes in a KeyPackage and 190 in an
+/// update path for a 5-byte identity, 441 at most (identities are capped
+/// at 256 bytes, `MAX_CLAIM_BYTES`): a basic credential, default
+/// capabilities, no extension. The cap leaves 4.6 times that, room for a
+/// few extensions or a short X.509 chain, while keeping what oversized
+/// leaves can add to every Welcome small (see `docs/operations.md`,
+/// "Limits"). It is well inside the KeyPackage cap (a KeyPackage is its
+/// leaf plus an init key, extensions and a signature, about 120 bytes
+/// more), so the KeyPackage cap alone would let through leaves the tree
+/// refuses: KeyPackages are checked against this cap too, or a commit
+/// adding one would be refused and the joiner never added.
+pub const MAX_LEAF_NODE_BYTES: usize = 2048;
 
 /// The refusal of a leaf over [`MAX_LEAF_NODE_BYTES`] (the text is sent to
 /// the client).
-pub const LEAF_TOO_LARGE: Invalid = Invalid("a leaf node is larger than 4096 bytes");
+pub const LEAF_TOO_LARGE: Invalid = Invalid("a leaf node is larger than 2048 bytes");
 
 /// The commit could not be walked (a proposal type this walk does not
 /// follow, or bytes it does not understand).

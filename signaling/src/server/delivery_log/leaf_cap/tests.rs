@@ -1,7 +1,10 @@
 //! The walk finds the leaves openmls itself would put in the tree, and
 //! refuses what it cannot follow without panicking.
 
+use super::super::{CommitMsg, CommitRefusal, DeliveryLog, LogLimits, Refused};
 use super::*;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use openmls::prelude::{
     KeyPackageIn, MlsMessageBodyIn, MlsMessageIn, ProtocolVersion, tls_codec::Deserialize as _,
     tls_codec::Size as _,
@@ -122,4 +125,79 @@ fn every_truncation_and_other_messages_are_refused_without_panic() {
         assert_eq!(commit_leaves(&other), Err(MALFORMED));
     }
     assert_eq!(commit_leaves(&[0xff; 64]), Err(MALFORMED));
+}
+
+/// The delivery service with a founder made with openmls directly (so its
+/// leaf can be padded): `founded(pad)` returns the log and the founder, or
+/// the GroupInfo's refusal.
+fn founded(pad: usize) -> (DeliveryLog, RawMember, Result<bool, Invalid>) {
+    let mut log = DeliveryLog::new(LogLimits {
+        max_entries: 100,
+        max_bytes: 1 << 24,
+    });
+    let info = log.join("p-alice", "alice");
+    let mut alice = RawMember::new("alice");
+    alice.found(&hex::decode(&info.group_id).unwrap(), pad);
+    let gi = B64.encode(alice.group_info());
+    let created = log.group_info("p-alice", &gi);
+    (log, alice, created)
+}
+
+#[test]
+fn a_founder_leaf_over_the_cap_is_refused_and_one_under_it_accepted() {
+    let (_, _, created) = founded(MAX_LEAF_NODE_BYTES);
+    assert_eq!(created, Err(LEAF_TOO_LARGE));
+    // Far over the cap: refused on its size, before its tree is verified.
+    let (_, _, created) = founded(MAX_LEAF_NODE_BYTES * 8);
+    assert_eq!(created, Err(LEAF_TOO_LARGE));
+    let (log, _, created) = founded(MAX_LEAF_NODE_BYTES - 256);
+    assert_eq!(created, Ok(true));
+    let leaf = log.group.as_ref().and_then(|g| g.leaf_size(0)).unwrap();
+    assert!(leaf <= MAX_LEAF_NODE_BYTES && leaf > MAX_LEAF_NODE_BYTES - 256);
+}
+
+#[test]
+fn a_key_package_whose_leaf_is_over_the_cap_is_refused() {
+    let (mut log, _, created) = founded(0);
+    assert_eq!(created, Ok(true));
+    log.join("p-bob", "bob");
+    let bob = RawMember::new("bob");
+    let big = B64.encode(bob.key_package(MAX_LEAF_NODE_BYTES));
+    // Well within the KeyPackage cap, yet its leaf is over the leaf cap.
+    assert!(big.len() < crate::server::SizeCaps::default().key_package);
+    assert_eq!(log.key_package("p-bob", big).err(), Some(LEAF_TOO_LARGE));
+    assert_eq!(
+        Refused::of(LEAF_TOO_LARGE, Refused::InvalidKeyPackage),
+        Refused::LeafTooLarge
+    );
+    assert_eq!(log.pending_key_packages(), 0);
+    let fits = B64.encode(bob.key_package(MAX_LEAF_NODE_BYTES - 256));
+    assert!(log.key_package("p-bob", fits).is_ok());
+    assert_eq!(log.pending_key_packages(), 1);
+}
+
+#[test]
+fn a_self_update_with_an_oversized_leaf_is_refused_and_the_epoch_stays() {
+    let (mut log, mut alice, created) = founded(0);
+    assert_eq!(created, Ok(true));
+    let send = |log: &mut DeliveryLog, commit: &[u8]| {
+        log.commit(
+            "p-alice",
+            CommitMsg {
+                epoch: 0,
+                commit: B64.encode(commit),
+                welcome: None,
+            },
+        )
+    };
+    let padded = alice.self_update(MAX_LEAF_NODE_BYTES);
+    alice.settle(false);
+    let refused = send(&mut log, &padded).unwrap_err();
+    assert_eq!(refused, CommitRefusal::Invalid(LEAF_TOO_LARGE));
+    assert_eq!(refused.reason(), Refused::LeafTooLarge);
+    assert_eq!((log.epoch(), log.last_seq()), (0, 0));
+    let honest = alice.self_update(0);
+    assert!(send(&mut log, &honest).is_ok());
+    alice.settle(true);
+    assert_eq!(log.epoch(), 1);
 }
