@@ -307,11 +307,7 @@ async fn a_replayed_commit_declaring_everyone_removed_is_refused_and_the_room_go
         1
     );
     // Bob commits, and all three chat: accepted, in epoch 2.
-    let bobs = commit_msg(&mut mb, &[], &[]);
-    b.send(&bobs).await;
-    let ClientMessage::MlsCommit { commit, .. } = bobs else {
-        unreachable!()
-    };
+    let commit = send_self_update(&mut b, &mut mb).await;
     for x in [&mut a, &mut b, &mut c] {
         assert!(matches!(
             x.recv_mls().await,
@@ -499,6 +495,29 @@ async fn the_log_order_is_the_same_everywhere_under_concurrent_senders() {
     assert_eq!(metric(&m, "sfu_signaling_slow_consumers_total"), 0);
 }
 
+/// Sends a commit made with openmls directly (and its Welcome).
+async fn send_raw_commit(ws: &mut Client, epoch: u64, commit: &[u8], welcome: Option<&[u8]>) {
+    ws.send(&ClientMessage::MlsCommit {
+        epoch,
+        commit: b64(commit),
+        welcome: welcome.map(b64),
+        added: vec![],
+        removed: vec![],
+    })
+    .await;
+}
+
+/// Each of `clients` gets the commit for `epoch` as log entry `seq`.
+async fn expect_commit(clients: [&mut Client; 2], seq: u64, epoch: u64) {
+    for x in clients {
+        let (s, entry) = x.recv_mls().await;
+        assert!(
+            s == seq && matches!(entry, MlsEntry::Commit { epoch: e, .. } if e == epoch),
+            "expected commit {seq} for epoch {epoch}, got {s}: {entry:?}"
+        );
+    }
+}
+
 /// Finding: a member's commit could carry its own leaf padded to most of
 /// the commit cap; it stayed in the tree that every Welcome carries, so a
 /// few such leaves pushed every Welcome over its cap (nobody could join),
@@ -533,34 +552,15 @@ async fn a_commit_with_an_oversized_leaf_is_refused_and_the_room_goes_on() {
         ));
     }
     let (commit, welcome) = ma.add(&[&unb64(&kb)]);
-    a.send(&ClientMessage::MlsCommit {
-        epoch: 0,
-        commit: b64(&commit),
-        welcome: Some(b64(&welcome)),
-        added: vec![],
-        removed: vec![],
-    })
-    .await;
-    for x in [&mut a, &mut b] {
-        assert!(matches!(
-            x.recv_mls().await,
-            (2, MlsEntry::Commit { epoch: 0, .. })
-        ));
-    }
+    send_raw_commit(&mut a, 0, &commit, Some(&welcome)).await;
+    expect_commit([&mut a, &mut b], 2, 0).await;
     ma.settle(true);
     join_from(&mut mb, &b64(&welcome));
     // Alice's self-update with her leaf padded over the cap (well within
     // the commit cap): refused as a bad message, naming the cap.
     let padded = ma.self_update(MAX_LEAF_NODE_BYTES * 4);
     assert!(b64(&padded).len() < 256 * 1024);
-    a.send(&ClientMessage::MlsCommit {
-        epoch: 1,
-        commit: b64(&padded),
-        welcome: None,
-        added: vec![],
-        removed: vec![],
-    })
-    .await;
+    send_raw_commit(&mut a, 1, &padded, None).await;
     let reason = a.expect_error(ErrorCode::BadMessage).await;
     assert!(reason.contains("leaf node"), "{reason}");
     ma.settle(false);
@@ -578,34 +578,13 @@ async fn a_commit_with_an_oversized_leaf_is_refused_and_the_room_goes_on() {
     );
     // The epoch did not move: Bob's honest commit for epoch 1 wins, and
     // Alice follows it and commits honestly in epoch 2.
-    let bobs = commit_msg(&mut mb, &[], &[]);
-    b.send(&bobs).await;
-    let ClientMessage::MlsCommit { commit, .. } = bobs else {
-        unreachable!()
-    };
-    for x in [&mut a, &mut b] {
-        assert!(matches!(
-            x.recv_mls().await,
-            (3, MlsEntry::Commit { epoch: 1, .. })
-        ));
-    }
+    let commit = send_self_update(&mut b, &mut mb).await;
+    expect_commit([&mut a, &mut b], 3, 1).await;
     mb.merge_pending_commit().unwrap();
     ma.process_commit(&unb64(&commit));
     let alices = ma.self_update(0);
-    a.send(&ClientMessage::MlsCommit {
-        epoch: 2,
-        commit: b64(&alices),
-        welcome: None,
-        added: vec![],
-        removed: vec![],
-    })
-    .await;
-    for x in [&mut a, &mut b] {
-        assert!(matches!(
-            x.recv_mls().await,
-            (4, MlsEntry::Commit { epoch: 2, .. })
-        ));
-    }
+    send_raw_commit(&mut a, 2, &alices, None).await;
+    expect_commit([&mut a, &mut b], 4, 2).await;
     ma.settle(true);
     process_commit(&mut mb, &b64(&alices));
     assert_eq!(mb.epoch(), Some(3));

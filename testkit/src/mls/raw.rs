@@ -56,6 +56,12 @@ impl RawMember {
         }
     }
 
+    /// The provider, signer and group, borrowed apart.
+    fn parts(&mut self) -> (&OpenMlsRustCrypto, &SignatureKeyPair, &mut MlsGroup) {
+        let group = self.group.as_mut().expect("in a group");
+        (&self.provider, &self.signer, group)
+    }
+
     /// A KeyPackage whose leaf carries `leaf_padding` bytes of padding.
     pub fn key_package(&self, leaf_padding: usize) -> Vec<u8> {
         let bundle = KeyPackage::builder()
@@ -117,13 +123,7 @@ impl RawMember {
                     .expect("valid KeyPackage")
             })
             .collect();
-        let Self {
-            provider,
-            signer,
-            group,
-            ..
-        } = self;
-        let group = group.as_mut().expect("in a group");
+        let (provider, signer, group) = self.parts();
         let (commit, welcome, _) = group.add_members(provider, signer, &kps).expect("add");
         (bytes(&commit), bytes(&welcome))
     }
@@ -134,13 +134,7 @@ impl RawMember {
         let params = LeafNodeParameters::builder()
             .with_extensions(padding(leaf_padding))
             .build();
-        let Self {
-            provider,
-            signer,
-            group,
-            ..
-        } = self;
-        let group = group.as_mut().expect("in a group");
+        let (provider, signer, group) = self.parts();
         bytes(
             &group
                 .self_update(provider, signer, params)
@@ -151,10 +145,7 @@ impl RawMember {
 
     /// The pending commit was accepted (merge it) or refused (drop it).
     pub fn settle(&mut self, accepted: bool) {
-        let Self {
-            provider, group, ..
-        } = self;
-        let group = group.as_mut().expect("in a group");
+        let (provider, _, group) = self.parts();
         if accepted {
             group.merge_pending_commit(provider).expect("merge");
         } else {
@@ -170,10 +161,7 @@ impl RawMember {
             .expect("an MLSMessage")
             .try_into_protocol_message()
             .expect("a protocol message");
-        let Self {
-            provider, group, ..
-        } = self;
-        let group = group.as_mut().expect("in a group");
+        let (provider, _, group) = self.parts();
         let processed = group.process_message(provider, message).expect("process");
         let ProcessedMessageContent::StagedCommitMessage(staged) = processed.into_content() else {
             panic!("not a commit")
