@@ -307,11 +307,7 @@ async fn a_replayed_commit_declaring_everyone_removed_is_refused_and_the_room_go
         1
     );
     // Bob commits, and all three chat: accepted, in epoch 2.
-    let bobs = commit_msg(&mut mb, &[], &[]);
-    b.send(&bobs).await;
-    let ClientMessage::MlsCommit { commit, .. } = bobs else {
-        unreachable!()
-    };
+    let commit = send_self_update(&mut b, &mut mb).await;
     for x in [&mut a, &mut b, &mut c] {
         assert!(matches!(
             x.recv_mls().await,
@@ -497,4 +493,99 @@ async fn the_log_order_is_the_same_everywhere_under_concurrent_senders() {
         3 * N as u64
     );
     assert_eq!(metric(&m, "sfu_signaling_slow_consumers_total"), 0);
+}
+
+/// Sends a commit made with openmls directly (and its Welcome).
+async fn send_raw_commit(ws: &mut Client, epoch: u64, commit: &[u8], welcome: Option<&[u8]>) {
+    ws.send(&ClientMessage::MlsCommit {
+        epoch,
+        commit: b64(commit),
+        welcome: welcome.map(b64),
+        added: vec![],
+        removed: vec![],
+    })
+    .await;
+}
+
+/// Each of `clients` gets the commit for `epoch` as log entry `seq`.
+async fn expect_commit(clients: [&mut Client; 2], seq: u64, epoch: u64) {
+    for x in clients {
+        let (s, entry) = x.recv_mls().await;
+        assert!(
+            s == seq && matches!(entry, MlsEntry::Commit { epoch: e, .. } if e == epoch),
+            "expected commit {seq} for epoch {epoch}, got {s}: {entry:?}"
+        );
+    }
+}
+
+/// Finding: a member's commit could carry its own leaf padded to most of
+/// the commit cap; it stayed in the tree that every Welcome carries, so a
+/// few such leaves pushed every Welcome over its cap (nobody could join),
+/// and checking it was costly under the room's lock. Now a commit whose
+/// new leaf is over the leaf cap is refused before it is processed; the
+/// epoch stays, and the others' commits go on.
+#[tokio::test]
+async fn a_commit_with_an_oversized_leaf_is_refused_and_the_room_goes_on() {
+    use signaling::server::delivery_log::MAX_LEAF_NODE_BYTES;
+    use testkit::mls::RawMember;
+    let srv = Server::start(config()).await;
+    // Alice (openmls directly, so she can pad her leaf) founds; Bob (the
+    // client SDK's group code) joins.
+    let (mut a, ai) = srv.join_full(ROOM, "alice").await;
+    let mut ma = RawMember::new("alice");
+    ma.found(&hex::decode(&ai.mls.group_id).unwrap(), 0);
+    a.send(&ClientMessage::MlsGroupInfo {
+        group_info: b64(&ma.group_info()),
+    })
+    .await;
+    let (mut b, _bi) = srv.join_full(ROOM, "bob").await;
+    assert!(matches!(
+        a.recv().await,
+        ServerMessage::ParticipantJoined { .. }
+    ));
+    let mut mb = mls("bob");
+    let kb = send_key_package(&mut b, &mut mb).await;
+    for x in [&mut a, &mut b] {
+        assert!(matches!(
+            x.recv_mls().await,
+            (1, MlsEntry::KeyPackage { .. })
+        ));
+    }
+    let (commit, welcome) = ma.add(&[&unb64(&kb)]);
+    send_raw_commit(&mut a, 0, &commit, Some(&welcome)).await;
+    expect_commit([&mut a, &mut b], 2, 0).await;
+    ma.settle(true);
+    join_from(&mut mb, &b64(&welcome));
+    // Alice's self-update with her leaf padded over the cap (well within
+    // the commit cap): refused as a bad message, naming the cap.
+    let padded = ma.self_update(MAX_LEAF_NODE_BYTES * 4);
+    assert!(b64(&padded).len() < 256 * 1024);
+    send_raw_commit(&mut a, 1, &padded, None).await;
+    let reason = a.expect_error(ErrorCode::BadMessage).await;
+    assert!(reason.contains("leaf node"), "{reason}");
+    ma.settle(false);
+    let m = srv.metrics();
+    assert_eq!(
+        metric(
+            &m,
+            "sfu_signaling_mls_refused_total{reason=\"leaf_too_large\"}"
+        ),
+        1
+    );
+    assert_eq!(
+        metric(&m, "sfu_signaling_mls_entries_total{kind=\"commit\"}"),
+        1
+    );
+    // The epoch did not move: Bob's honest commit for epoch 1 wins, and
+    // Alice follows it and commits honestly in epoch 2.
+    let commit = send_self_update(&mut b, &mut mb).await;
+    expect_commit([&mut a, &mut b], 3, 1).await;
+    mb.merge_pending_commit().unwrap();
+    ma.process_commit(&unb64(&commit));
+    let alices = ma.self_update(0);
+    send_raw_commit(&mut a, 2, &alices, None).await;
+    expect_commit([&mut a, &mut b], 4, 2).await;
+    ma.settle(true);
+    process_commit(&mut mb, &b64(&alices));
+    assert_eq!(mb.epoch(), Some(3));
 }

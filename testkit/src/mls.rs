@@ -4,6 +4,9 @@
 
 use e2ee::group::{MlsClient, MlsConfig, Processed};
 
+mod raw;
+pub use raw::RawMember;
+
 /// `wire_format` of a PublicMessage (RFC 9420 §6).
 pub const WIRE_PUBLIC: [u8; 2] = [0, 1];
 /// `wire_format` of a PrivateMessage (RFC 9420 §6).

@@ -73,8 +73,8 @@ const CONNECTIONS: u64 = 9;
 /// - a frame being read and one being written on each connection: twice
 ///   `max_message_bytes` (512 KiB) each;
 /// - the group's public state, whose largest part is the members' leaves
-///   (a leaf can be no larger than the commit that brought it), and the
-///   copy openmls stores of it: a few times `max_commit_bytes`;
+///   (each at most the delivery service's 2 KiB leaf cap), and the copy
+///   openmls stores of it: well under a few times `max_commit_bytes`;
 /// - the remote ICE candidates the candidate sender's transport keeps
 ///   (the ICE agent keeps every distinct one until the transport ends, so
 ///   only the attack's length bounds them: message rate × candidate cap ×

@@ -1,25 +1,22 @@
 //! MLS messages as large as the delivery service lets through, made with
 //! openmls directly: the e2ee crate only makes honest-sized ones. Every
 //! message is valid (the server checks KeyPackages and commits against
-//! the group's public state). A KeyPackage's bulk is an `application_id`
-//! leaf-node extension, which RFC 9420 allows in any leaf without listing
-//! it in the leaf's capabilities; a commit's is its authenticated data,
-//! and a chat message's its plaintext.
+//! the group's public state). A KeyPackage's bulk is a KeyPackage
+//! extension of a private-use type its leaf lists in its capabilities
+//! (the delivery service caps the leaf itself at 2 KiB, far under the
+//! KeyPackage cap); a commit's is its authenticated data, and a chat
+//! message's its plaintext.
 //!
-//! A commit could instead carry the bulk in the committer's new leaf.
-//! That makes it cost far more CPU to make and to check (openmls stores
-//! the whole tree on every merge: about 250 ms to make and 140 ms for the
-//! delivery service to check, in this debug build, against 3 ms and
-//! 22 ms), which on this test's two cores would starve the honest pair's
-//! measurement in the test process itself. It relays no more bytes, and
-//! bytes are what this test's memory bound is about.
+//! A commit cannot carry the bulk in the committer's new leaf: the
+//! delivery service refuses leaves over 2 KiB before processing a commit
+//! (such a leaf would stay in the tree every Welcome carries).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use openmls::prelude::{
-    ApplicationIdExtension, BasicCredential, Ciphersuite, CredentialWithKey, Extension, Extensions,
-    GroupId, KeyPackage, LeafNode, LeafNodeParameters, MlsGroup, MlsGroupCreateConfig,
-    MlsMessageOut, OpenMlsProvider as _, PURE_PLAINTEXT_WIRE_FORMAT_POLICY,
+    BasicCredential, Capabilities, Ciphersuite, CredentialWithKey, Extension, ExtensionType,
+    Extensions, GroupId, KeyPackage, LeafNodeParameters, MlsGroup, MlsGroupCreateConfig,
+    MlsMessageOut, OpenMlsProvider as _, PURE_PLAINTEXT_WIRE_FORMAT_POLICY, UnknownExtension,
 };
 use openmls_basic_credential::SignatureKeyPair;
 use openmls_rust_crypto::OpenMlsRustCrypto;
@@ -36,9 +33,19 @@ fn b64(msg: &MlsMessageOut) -> String {
     B64.encode(msg.to_bytes().expect("encode"))
 }
 
-fn padding(bytes: usize) -> Extensions<LeafNode> {
-    let ext = Extension::ApplicationId(ApplicationIdExtension::new(&vec![0x5a; bytes]));
-    Extensions::single(ext).expect("application_id is a leaf-node extension")
+/// A private-use extension type (RFC 9420 §17.1: 0xF000 to 0xFFFF).
+const PADDING_EXTENSION: u16 = 0xf0a5;
+
+fn padding(bytes: usize) -> Extensions<KeyPackage> {
+    let ext = Extension::Unknown(PADDING_EXTENSION, UnknownExtension(vec![0x5a; bytes]));
+    Extensions::single(ext).expect("an unknown extension is valid in a KeyPackage")
+}
+
+/// Leaf capabilities listing the padding extension (an extension in a
+/// KeyPackage must be listed in its leaf's capabilities).
+fn padding_capabilities() -> Capabilities {
+    let ext = [ExtensionType::Unknown(PADDING_EXTENSION)];
+    Capabilities::new(None, None, Some(&ext), None, None)
 }
 
 /// Finds the padding that brings `make(padding)`'s base64 to `cap`
@@ -86,7 +93,8 @@ impl Identity {
     pub(crate) fn key_package(&self, cap: usize) -> String {
         fit(cap, &mut None, |pad| {
             let bundle = KeyPackage::builder()
-                .leaf_node_extensions(padding(pad))
+                .leaf_node_capabilities(padding_capabilities())
+                .key_package_extensions(padding(pad))
                 .build(SUITE, &self.provider, &self.signer, self.credential.clone())
                 .expect("key package");
             b64(&MlsMessageOut::from(bundle.key_package().clone()))
@@ -117,8 +125,8 @@ impl Identity {
     }
 }
 
-/// The only member of a group: it commits self-updates whose leaf carries
-/// as much padding as the commit cap allows, and sends chat.
+/// The only member of a group: it commits self-updates carrying as much
+/// authenticated data as the commit cap allows, and sends chat.
 pub(crate) struct Member {
     id: Identity,
     group: MlsGroup,

@@ -64,6 +64,16 @@ pub fn commit_msg(c: &mut MlsClient, adds: &[&str], removes: &[u32]) -> ClientMe
     }
 }
 
+/// `c` sends a self-update commit (pending in `c`); returns it (base64).
+pub async fn send_self_update(ws: &mut Client, c: &mut MlsClient) -> String {
+    let msg = commit_msg(c, &[], &[]);
+    ws.send(&msg).await;
+    let ClientMessage::MlsCommit { commit, .. } = msg else {
+        unreachable!("commit_msg makes a commit")
+    };
+    commit
+}
+
 /// A member processes another's commit (base64).
 pub fn process_commit(c: &mut MlsClient, commit: &str) {
     match c.process(&unb64(commit)) {

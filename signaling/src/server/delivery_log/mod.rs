@@ -19,6 +19,7 @@
 //! Public so that tests elsewhere in the workspace can drive clients against
 //! the real delivery rules without a server.
 
+mod leaf_cap;
 mod public_state;
 
 use super::ids;
@@ -30,6 +31,8 @@ use openmls_rust_crypto::RustCrypto;
 use public_state::{PublicState, StageError, ValidKeyPackage};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
+
+pub use leaf_cap::{LEAF_TOO_LARGE, MAX_LEAF_NODE_BYTES};
 
 /// How much log a room keeps for resumes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,22 +158,36 @@ pub enum Refused {
     InvalidKeyPackage,
     /// An invalid or misplaced GroupInfo.
     InvalidGroupInfo,
+    /// A commit, KeyPackage or GroupInfo whose leaf node is over
+    /// [`MAX_LEAF_NODE_BYTES`].
+    LeafTooLarge,
 }
 
 impl Refused {
     /// Every reason with its label, in a stable order.
-    pub(crate) const ALL: [(Refused, &'static str); 6] = [
+    pub(crate) const ALL: [(Refused, &'static str); 7] = [
         (Refused::WrongEpoch, "wrong_epoch"),
         (Refused::NotMember, "not_member"),
         (Refused::Roster, "roster"),
         (Refused::InvalidCommit, "invalid_commit"),
         (Refused::InvalidKeyPackage, "invalid_key_package"),
         (Refused::InvalidGroupInfo, "invalid_group_info"),
+        (Refused::LeafTooLarge, "leaf_too_large"),
     ];
 
     /// Its slot in [`Refused::ALL`].
     pub(crate) fn index(self) -> usize {
         Self::ALL.iter().position(|(r, _)| *r == self).unwrap_or(0)
+    }
+
+    /// The reason for refusing a message as `invalid`: `otherwise`, unless
+    /// it was refused for an oversized leaf.
+    pub(crate) fn of(invalid: Invalid, otherwise: Refused) -> Refused {
+        if invalid == LEAF_TOO_LARGE {
+            Refused::LeafTooLarge
+        } else {
+            otherwise
+        }
     }
 }
 
@@ -181,7 +198,7 @@ impl CommitRefusal {
             Self::NotMember => Refused::NotMember,
             Self::WrongEpoch { .. } => Refused::WrongEpoch,
             Self::Roster { .. } => Refused::Roster,
-            Self::Invalid(_) => Refused::InvalidCommit,
+            Self::Invalid(i) => Refused::of(*i, Refused::InvalidCommit),
         }
     }
 }

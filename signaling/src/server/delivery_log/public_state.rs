@@ -7,10 +7,12 @@
 //! client-safe reason; openmls' own error detail goes to a `debug` line.
 
 use super::Invalid;
+use super::leaf_cap;
 use openmls::prelude::{
-    BasicCredential, Ciphersuite, ContentType, KeyPackage, KeyPackageRef, MlsMessageBodyIn,
-    MlsMessageIn, ProcessedMessageContent, Proposal, ProposalStore, ProtocolVersion, PublicGroup,
-    Sender, StagedCommit, tls_codec::Deserialize as _,
+    BasicCredential, Ciphersuite, ContentType, KeyPackage, KeyPackageRef, LeafNodeIndex,
+    MlsMessageBodyIn, MlsMessageIn, ProcessedMessageContent, Proposal, ProposalStore,
+    ProtocolVersion, PublicGroup, Sender, StagedCommit, tls_codec::Deserialize as _,
+    tls_codec::Size as _,
 };
 use openmls_rust_crypto::{MemoryStorage, RustCrypto};
 use std::collections::BTreeSet;
@@ -42,7 +44,9 @@ pub(super) struct ValidKeyPackage {
 
 /// Checks a KeyPackage `participant` (whose identity is `identity`) sent:
 /// it parses, its signatures and lifetime verify, it is for the rooms'
-/// ciphersuite and its basic credential names `identity`.
+/// ciphersuite, its basic credential names `identity` and its leaf is
+/// within [`leaf_cap::MAX_LEAF_NODE_BYTES`] (a commit adding it would be
+/// refused otherwise).
 pub(super) fn key_package(
     crypto: &RustCrypto,
     bytes: &[u8],
@@ -64,6 +68,7 @@ pub(super) fn key_package(
             "KeyPackage credential does not name the participant's identity",
         ));
     }
+    leaf_cap::check_leaf(kp.leaf_node().tls_serialized_len())?;
     let hash_ref = kp.hash_ref(crypto).map_err(|e| detail(BAD, &e))?;
     Ok(ValidKeyPackage {
         hash_ref,
@@ -132,6 +137,11 @@ impl PublicState {
         if info.epoch().as_u64() != 0 {
             return Err(Invalid("GroupInfo not of epoch 0"));
         }
+        // A one-member GroupInfo is its founder's leaf and a few hundred
+        // bytes more: refuse a far larger one before verifying its tree.
+        if bytes.len() > 2 * leaf_cap::MAX_LEAF_NODE_BYTES {
+            return Err(leaf_cap::LEAF_TOO_LARGE);
+        }
         let tree = info
             .extensions()
             .ratchet_tree()
@@ -155,12 +165,21 @@ impl PublicState {
                 "GroupInfo member is not the founder's identity at leaf 0",
             ));
         }
-        Ok(Self { group, storage })
+        let state = Self { group, storage };
+        leaf_cap::check_leaf(state.leaf_size(0).unwrap_or(0))?;
+        Ok(state)
     }
 
     /// The current epoch.
     pub(super) fn epoch(&self) -> u64 {
         self.group.group_context().epoch().as_u64()
+    }
+
+    /// The encoded size of leaf `leaf`'s node, if the leaf is occupied.
+    pub(super) fn leaf_size(&self, leaf: u32) -> Option<usize> {
+        self.group
+            .leaf(LeafNodeIndex::new(leaf))
+            .map(|l| l.tls_serialized_len())
     }
 
     /// The leaf whose signature key is `key`.
@@ -173,7 +192,9 @@ impl PublicState {
 
     /// Parses and processes a commit: a `PublicMessage` commit for this
     /// group's current epoch, from a member, whose signature, proposals and
-    /// update path check out, holding only Add and Remove proposals.
+    /// update path check out, holding only Add and Remove proposals, and
+    /// putting no leaf over [`leaf_cap::MAX_LEAF_NODE_BYTES`] in the tree
+    /// (checked before processing, which is the costly part).
     pub(super) fn stage(&self, crypto: &RustCrypto, bytes: &[u8]) -> Result<Staged, StageError> {
         const BAD: Invalid = Invalid("not a valid commit");
         let invalid = |reason| StageError::Invalid(reason);
@@ -194,6 +215,7 @@ impl PublicState {
         let Sender::Member(sender) = *public.sender() else {
             return Err(invalid(Invalid("commit not sent by a member")));
         };
+        leaf_cap::check_commit(bytes).map_err(invalid)?;
         let processed = self
             .group
             .process_message(crypto, public)

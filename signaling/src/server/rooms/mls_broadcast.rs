@@ -35,7 +35,8 @@ impl Rooms {
             return Err(MlsError::Gone);
         }
         let entries = r.mls.key_package(pid, key_package).map_err(|e| {
-            self.metrics.mls_refused(Refused::InvalidKeyPackage);
+            self.metrics
+                .mls_refused(Refused::of(e, Refused::InvalidKeyPackage));
             tracing::debug!(participant = %pid, reason = e.0, "KeyPackage refused");
             MlsError::Invalid(e)
         })?;
@@ -65,7 +66,8 @@ impl Rooms {
                 Ok(())
             }
             Err(e) => {
-                self.metrics.mls_refused(Refused::InvalidGroupInfo);
+                self.metrics
+                    .mls_refused(Refused::of(e, Refused::InvalidGroupInfo));
                 tracing::debug!(participant = %pid, reason = e.0, "GroupInfo refused");
                 Err(MlsError::Invalid(e))
             }
