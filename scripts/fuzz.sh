@@ -8,7 +8,8 @@
 #   scripts/fuzz.sh --list               the targets
 #
 # Environment: FUZZ_TARGET_DIR (build directory; default fuzz/libfuzzer/target),
-# FUZZ_CI_SECONDS, FUZZ_JOBS (parallel fuzzing processes for a long run; 1).
+# FUZZ_CI_SECONDS, FUZZ_JOBS (parallel fuzzing processes for a long run; 1), FUZZ_SEED
+# (libFuzzer's -seed; --ci uses 1, other runs a random one).
 # See docs/fuzzing.md.
 set -euo pipefail
 
@@ -47,7 +48,7 @@ run() {
     local rc=0
     "$bin_dir/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
         -print_final_stats=1 -artifact_prefix="$artifacts/" \
-        ${FUZZ_JOBS:+-fork=$FUZZ_JOBS} "$work" "$seeds/$t" >"$log" 2>&1 || rc=$?
+        ${FUZZ_JOBS:+-fork=$FUZZ_JOBS} ${FUZZ_SEED:+-seed=$FUZZ_SEED} "$work" "$seeds/$t" >"$log" 2>&1 || rc=$?
     local execs cov ft
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
@@ -67,6 +68,8 @@ case "${1:-}" in
     ;;
 --ci)
     secs=${FUZZ_CI_SECONDS:-20}
+    # A fixed seed: a failing CI run replays the same way on the same build.
+    export FUZZ_SEED=${FUZZ_SEED:-1}
     build
     out=$(mktemp -d)
     passed=0 failed=0

@@ -148,6 +148,10 @@ pub struct Stats {
     pub rtp_forwarded: u64,
     /// SRTCP packets a transport authenticated and read.
     pub rtcp_in: u64,
+    /// DTLS datagrams handed to a transport. str0m's DTLS layer discards a
+    /// record it cannot use (after the handshake: anything but an alert or
+    /// a repeated final flight) without saying so; this counts them all.
+    pub dtls_in: u64,
     /// Keyframe requests (PLI/FIR) received from subscribers.
     pub keyframe_requests_in: u64,
     /// Keyframe requests sent to publishers after aggregation and throttling.

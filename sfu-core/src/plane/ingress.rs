@@ -84,6 +84,9 @@ impl MediaPlane {
         }
         // str0m drops refused RTP and RTCP without an error; its counters
         // tell. Comparing them costs a few integer compares per datagram.
+        if class == Class::Dtls {
+            self.stats.dtls_in += 1;
+        }
         let seen = tr.rtc.inbound_drops();
         if seen == tr.inbound_drops {
             if class == Class::Rtp && demux::is_rtcp(buf) {
