@@ -152,6 +152,9 @@ pub struct Stats {
     /// record it cannot use (after the handshake: anything but an alert or
     /// a repeated final flight) without saying so; this counts them all.
     pub dtls_in: u64,
+    /// STUN datagrams handed to a transport (checked by its ICE agent,
+    /// which discards a request whose integrity fails without saying so).
+    pub stun_in: u64,
     /// Keyframe requests (PLI/FIR) received from subscribers.
     pub keyframe_requests_in: u64,
     /// Keyframe requests sent to publishers after aggregation and throttling.

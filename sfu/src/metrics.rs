@@ -86,6 +86,7 @@ const MEDIA: &[MediaMetric] = &[
     metric("sfu_media_rtp_packets_forwarded_total", Kind::Counter, "RTP packets forwarded to subscribers.", |s| s.rtp_forwarded),
     metric("sfu_media_rtcp_packets_received_total", Kind::Counter, "SRTCP packets authenticated and read.", |s| s.rtcp_in),
     metric("sfu_media_dtls_datagrams_received_total", Kind::Counter, "DTLS datagrams handed to a transport (str0m discards unusable records without an error).", |s| s.dtls_in),
+    metric("sfu_media_stun_datagrams_received_total", Kind::Counter, "STUN datagrams handed to a transport's ICE agent (which discards one whose integrity fails without an error).", |s| s.stun_in),
     metric("sfu_media_keyframe_requests_received_total", Kind::Counter, "Keyframe requests (PLI/FIR) received from subscribers.", |s| s.keyframe_requests_in),
     metric("sfu_media_keyframe_requests_sent_total", Kind::Counter, "Keyframe requests sent to publishers after aggregation and throttling.", |s| s.keyframe_requests_out),
     metric("sfu_media_sdp_refused_total", Kind::Counter, "Client SDP offers and answers refused: over a size limit, unparsable, or not applicable.", |s| s.sdp_refused),

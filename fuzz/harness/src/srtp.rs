@@ -170,9 +170,9 @@ pub enum Fate {
     /// Authenticated RTP that str0m consumes itself and never hands on:
     /// padding only (bandwidth probing, RTX padding) or SSRC 0 (probes).
     Padding,
-    /// In the DTLS class by its first byte (20–63, RFC 7983): handed to
-    /// str0m's DTLS layer and counted in `dtls_in`.
-    DtlsCounted,
+    /// STUN or DTLS by its first byte (RFC 7983): handed to str0m's ICE
+    /// agent or DTLS layer and counted in `stun_in` or `dtls_in`.
+    HandshakeClass,
     /// None of these: dropped without being counted.
     Uncounted,
 }
@@ -215,8 +215,8 @@ fn fate(before: &Stats, after: &Stats, wire: &[u8], plain: Option<&[u8]>) -> Fat
         Fate::Dropped
     } else if is_rtcp_class(wire) && after.rtcp_in > before.rtcp_in {
         Fate::RtcpRead
-    } else if after.dtls_in > before.dtls_in {
-        Fate::DtlsCounted
+    } else if after.dtls_in > before.dtls_in || after.stun_in > before.stun_in {
+        Fate::HandshakeClass
     } else if !is_rtcp_class(wire) && plain.is_some_and(is_padding_or_probe) {
         Fate::Padding
     } else {

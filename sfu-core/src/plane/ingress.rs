@@ -84,8 +84,10 @@ impl MediaPlane {
         }
         // str0m drops refused RTP and RTCP without an error; its counters
         // tell. Comparing them costs a few integer compares per datagram.
-        if class == Class::Dtls {
-            self.stats.dtls_in += 1;
+        match class {
+            Class::Dtls => self.stats.dtls_in += 1,
+            Class::Stun => self.stats.stun_in += 1,
+            _ => {}
         }
         let seen = tr.rtc.inbound_drops();
         if seen == tr.inbound_drops {
