@@ -82,13 +82,15 @@ impl MediaPlane {
             self.stats.drop(DropReason::Rejected);
             return None;
         }
-        // str0m drops refused RTP and RTCP without an error; its counters
-        // tell. Comparing them costs a few integer compares per datagram.
+        // str0m's ICE agent and DTLS layer discard what they cannot use
+        // without an error: these count what reached them.
         match class {
             Class::Dtls => self.stats.dtls_in += 1,
             Class::Stun => self.stats.stun_in += 1,
             _ => {}
         }
+        // str0m drops refused RTP and RTCP without an error; its counters
+        // tell. Comparing them costs a few integer compares per datagram.
         let seen = tr.rtc.inbound_drops();
         if seen == tr.inbound_drops {
             if class == Class::Rtp && demux::is_rtcp(buf) {

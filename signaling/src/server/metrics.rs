@@ -288,18 +288,14 @@ impl Metrics {
              sfu_signaling_messages_total {}",
             self.messages.load(Relaxed)
         );
-        let _ = writeln!(
+        counter_family(
             out,
-            "# HELP sfu_signaling_errors_total Error messages sent to clients, by code.\n\
-             # TYPE sfu_signaling_errors_total counter"
+            "sfu_signaling_errors_total",
+            "Error messages sent to clients, by code.",
+            "code",
+            &ERROR_CODES.map(|(_, l)| l),
+            &self.errors,
         );
-        for ((_, name), n) in ERROR_CODES.iter().zip(&self.errors) {
-            let _ = writeln!(
-                out,
-                "sfu_signaling_errors_total{{code=\"{name}\"}} {}",
-                n.load(Relaxed)
-            );
-        }
         let _ = writeln!(
             out,
             "# HELP sfu_joins_total Successful joins.\n\
@@ -307,18 +303,14 @@ impl Metrics {
              sfu_joins_total {}",
             self.joins.load(Relaxed)
         );
-        let _ = writeln!(
+        counter_family(
             out,
-            "# HELP sfu_leaves_total Participants that left a room, by reason.\n\
-             # TYPE sfu_leaves_total counter"
+            "sfu_leaves_total",
+            "Participants that left a room, by reason.",
+            "reason",
+            &LEAVE_REASONS.map(|(_, l)| l),
+            &self.leaves,
         );
-        for ((_, name), n) in LEAVE_REASONS.iter().zip(&self.leaves) {
-            let _ = writeln!(
-                out,
-                "sfu_leaves_total{{reason=\"{name}\"}} {}",
-                n.load(Relaxed)
-            );
-        }
         let _ = writeln!(
             out,
             "# HELP sfu_signaling_slow_consumers_total Sessions closed because their outbound queue overflowed.\n\
@@ -326,18 +318,14 @@ impl Metrics {
              sfu_signaling_slow_consumers_total {}",
             self.slow_consumers.load(Relaxed)
         );
-        let _ = writeln!(
+        counter_family(
             out,
-            "# HELP sfu_signaling_mls_entries_total MLS log entries appended and broadcast, by kind.\n\
-             # TYPE sfu_signaling_mls_entries_total counter"
+            "sfu_signaling_mls_entries_total",
+            "MLS log entries appended and broadcast, by kind.",
+            "kind",
+            &EntryKind::ALL.map(|(_, l)| l),
+            &self.mls_entries,
         );
-        for ((_, name), n) in EntryKind::ALL.iter().zip(&self.mls_entries) {
-            let _ = writeln!(
-                out,
-                "sfu_signaling_mls_entries_total{{kind=\"{name}\"}} {}",
-                n.load(Relaxed)
-            );
-        }
         let _ = writeln!(
             out,
             "# HELP sfu_signaling_mls_bytes_total Bytes of MLS log entries appended (each broadcast to every member).\n\
@@ -352,18 +340,14 @@ impl Metrics {
              sfu_signaling_mls_commits_rejected_total {}",
             self.mls_commits_rejected.load(Relaxed)
         );
-        let _ = writeln!(
+        counter_family(
             out,
-            "# HELP sfu_signaling_mls_refused_total MLS messages the delivery service refused, by reason.\n\
-             # TYPE sfu_signaling_mls_refused_total counter"
+            "sfu_signaling_mls_refused_total",
+            "MLS messages the delivery service refused, by reason.",
+            "reason",
+            &Refused::ALL.map(|(_, l)| l),
+            &self.mls_refused,
         );
-        for ((_, name), n) in Refused::ALL.iter().zip(&self.mls_refused) {
-            let _ = writeln!(
-                out,
-                "sfu_signaling_mls_refused_total{{reason=\"{name}\"}} {}",
-                n.load(Relaxed)
-            );
-        }
         let _ = writeln!(
             out,
             "# HELP sfu_signaling_mls_founders_replaced_total MLS founders replaced for not creating their group in time.\n\
