@@ -46,7 +46,13 @@ pub struct MediaConfig {
     /// How long packets stay answerable to NACKs.
     pub rtx_cache_age: Duration,
     /// Minimum gap between keyframe requests sent to one publisher track.
+    /// Also the first backoff interval of each subscriber's own requests.
     pub keyframe_min_interval: Duration,
+    /// Longest backoff interval of one subscriber's keyframe requests for
+    /// one track: a subscriber that keeps asking gets a request through at
+    /// most this often (see [`crate::keyframe::KeyframeBudget`]). Equal to
+    /// `keyframe_min_interval`, there is no backoff.
+    pub keyframe_backoff_max: Duration,
     /// A subscriber waiting for a keyframe on a track that carries the
     /// dependency descriptor gets the request repeated (still throttled) if
     /// no keyframe started this long after the last one.
@@ -67,6 +73,7 @@ impl MediaConfig {
             rtx_cache_packets: 1024,
             rtx_cache_age: Duration::from_secs(3),
             keyframe_min_interval: Duration::from_millis(500),
+            keyframe_backoff_max: crate::keyframe::DEFAULT_KEYFRAME_BACKOFF_MAX,
             keyframe_retry: Duration::from_secs(1),
             max_datagram: 2048,
             sdp: SdpLimits::default(),

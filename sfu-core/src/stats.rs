@@ -159,6 +159,9 @@ pub struct Stats {
     pub keyframe_requests_in: u64,
     /// Keyframe requests sent to publishers after aggregation and throttling.
     pub keyframe_requests_out: u64,
+    /// Keyframe requests from subscribers refused because the subscriber
+    /// asked again within its backoff interval for the track.
+    pub keyframe_requests_throttled: u64,
     /// Client SDP offers and answers refused: over a size limit,
     /// unparsable, or not applicable.
     pub sdp_refused: u64,

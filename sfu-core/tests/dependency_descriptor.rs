@@ -16,12 +16,7 @@ fn hex(s: &str) -> Vec<u8> {
 
 /// Video packets client `c` received from client `src`, in arrival order.
 fn video_from(w: &World, c: usize, src: usize) -> Vec<&Received> {
-    w.clients[c]
-        .subscriber
-        .received
-        .iter()
-        .filter(|r| r.payload[..2] == [src as u8, 1])
-        .collect()
+    w.video_from(c, src).collect()
 }
 
 /// An L3T3 keyframe descriptor captured from Chrome (95 bytes, so it needs

@@ -89,6 +89,7 @@ const MEDIA: &[MediaMetric] = &[
     metric("sfu_media_stun_datagrams_received_total", Kind::Counter, "STUN datagrams handed to a transport's ICE agent (which discards one whose integrity fails without an error).", |s| s.stun_in),
     metric("sfu_media_keyframe_requests_received_total", Kind::Counter, "Keyframe requests (PLI/FIR) received from subscribers.", |s| s.keyframe_requests_in),
     metric("sfu_media_keyframe_requests_sent_total", Kind::Counter, "Keyframe requests sent to publishers after aggregation and throttling.", |s| s.keyframe_requests_out),
+    metric("sfu_media_keyframe_requests_throttled_total", Kind::Counter, "Keyframe requests from subscribers refused: the subscriber asked again within its backoff interval for the track.", |s| s.keyframe_requests_throttled),
     metric("sfu_media_sdp_refused_total", Kind::Counter, "Client SDP offers and answers refused: over a size limit, unparsable, or not applicable.", |s| s.sdp_refused),
     metric("sfu_media_subscriptions_refused_total", Kind::Counter, "Subscriptions refused: the subscriber's SDP would pass its m-line limit.", |s| s.subscriptions_refused),
     metric("sfu_media_candidates_refused_total", Kind::Counter, "Remote ICE candidates refused: unparsable, or past a transport's limit of 50.", |s| s.candidates_refused),
@@ -341,6 +342,7 @@ mod tests {
         s.rtcp_in = 300;
         s.keyframe_requests_in = 6;
         s.keyframe_requests_out = 2;
+        s.keyframe_requests_throttled = 3;
         for (i, r) in DropReason::ALL.iter().enumerate() {
             for _ in 0..=i {
                 s.drop(*r);

@@ -4,7 +4,7 @@
 //! any machine. sfu-core's integration tests and benches build on it.
 
 use crate::netem::{Link, SimNet};
-use crate::peer::LeanPeer;
+use crate::peer::{LeanPeer, Received};
 use sfu_core::{Input, MediaCommand, MediaConfig, MediaEvent, MediaPlane, Output, TrackKind};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -355,6 +355,27 @@ impl World {
     /// The mid of client `i`'s published video.
     pub fn video_mid(&self, i: usize) -> Mid {
         self.clients[i].published[1].0
+    }
+
+    /// Video packets client `c` received from client `src` (payloads of
+    /// [`World::send_media`] and [`DdVideo`]), in arrival order.
+    pub fn video_from(&self, c: usize, src: usize) -> impl Iterator<Item = &Received> {
+        self.clients[c]
+            .subscriber
+            .received
+            .iter()
+            .filter(move |r| r.payload[..2] == [src as u8, 1])
+    }
+
+    /// The subscriber m-line on which client `c` receives client `src`'s
+    /// video, once subscribed.
+    pub fn video_line(&self, c: usize, src: usize) -> Option<Mid> {
+        let track = &self.clients[src].published.get(1)?.1;
+        self.clients[c]
+            .subscribed
+            .iter()
+            .find(|(_, t)| *t == track)
+            .map(|(m, _)| Mid::from(m.as_str()))
     }
 
     /// Runs the world for `dur`, sending `v`'s frames.

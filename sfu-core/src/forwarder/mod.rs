@@ -24,7 +24,7 @@
 //! gated: nothing tells the SFU where their keyframes are.
 
 use crate::api::TrackKind;
-use crate::keyframe::{KeyframeRetry, KeyframeThrottle};
+use crate::keyframe::{KeyframeBudget, KeyframeRetry, KeyframeThrottle};
 use crate::rewrite::{Rewriter, Rewritten};
 use crate::transport::CachedRoute;
 use rustc_hash::FxHashMap;
@@ -51,6 +51,8 @@ struct Subscription {
     /// The plane's cache of where this subscription's packets go; the
     /// forwarder only keeps it, and forgets it when the m-line changes.
     route: Option<CachedRoute>,
+    /// This subscriber's own keyframe requests for the track.
+    keyframe_budget: KeyframeBudget,
 }
 
 impl Subscription {
@@ -61,6 +63,7 @@ impl Subscription {
             rewriter: Rewriter::default(),
             fresh: true,
             route: None,
+            keyframe_budget: KeyframeBudget::default(),
         }
     }
 }
@@ -159,6 +162,22 @@ pub struct Unsubscribed {
     /// The m-line's rewriting state, so a later track reusing the m-line
     /// continues its sequence numbers and timestamps.
     pub rewriter: Rewriter,
+}
+
+/// What became of a subscriber's keyframe request
+/// ([`Forwarder::subscriber_keyframe_request`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyframeAsk {
+    /// Send a request to the publisher now.
+    Send,
+    /// Merged into the track's next request, sent when its throttle window
+    /// ends (see [`Forwarder::due_keyframe_requests`]).
+    Deferred,
+    /// Refused: this subscriber asked again before its backoff interval
+    /// for the track ended.
+    OverBudget,
+    /// No such subscription.
+    Unknown,
 }
 
 /// How long a waiting subscriber waits before a keyframe request is repeated,
@@ -500,8 +519,40 @@ impl Forwarder {
         Some(gate)
     }
 
-    /// A subscriber asked for a keyframe. Returns `true` if the request
-    /// should go to the publisher now.
+    /// A subscriber asked for a keyframe of `track` (a PLI or FIR). The
+    /// request first has to fit that subscriber's own backoff for the track
+    /// ([`KeyframeBudget`]: intervals from `min` doubling up to
+    /// `backoff_max`), then joins the track's aggregation like
+    /// [`Self::keyframe_request`].
+    pub fn subscriber_keyframe_request(
+        &mut self,
+        track: TrackKey,
+        subscriber: ParticipantKey,
+        now: Instant,
+        min: Duration,
+        backoff_max: Duration,
+    ) -> KeyframeAsk {
+        let Some(s) = self
+            .tracks
+            .get_mut(&track)
+            .and_then(|t| t.subs.iter_mut().find(|s| s.subscriber == subscriber))
+        else {
+            return KeyframeAsk::Unknown;
+        };
+        if !s.keyframe_budget.request(now, min, backoff_max) {
+            return KeyframeAsk::OverBudget;
+        }
+        if self.keyframe_request(track, now, min) {
+            KeyframeAsk::Send
+        } else {
+            KeyframeAsk::Deferred
+        }
+    }
+
+    /// The SFU itself needs a keyframe of `track` (a subscription went live,
+    /// or a subscriber still waits for a keyframe start); no subscriber's
+    /// budget is charged. Returns `true` if the request should go to the
+    /// publisher now, otherwise it is merged into the track's next one.
     pub fn keyframe_request(&mut self, track: TrackKey, now: Instant, min: Duration) -> bool {
         let retry = self.keyframe_retry;
         let Some(t) = self.tracks.get_mut(&track) else {

@@ -244,3 +244,127 @@ fn keyframe_requests_repeat_while_a_subscriber_waits() {
     let later = t1 + DEFAULT_KEYFRAME_RETRY * 3;
     assert_eq!(asks(&mut r, 6, later), Some(false));
 }
+
+const MIN: Duration = Duration::from_millis(500);
+const MAX: Duration = crate::keyframe::DEFAULT_KEYFRAME_BACKOFF_MAX;
+
+/// Runs `dur` of virtual time from `from` in 10 ms steps, polling deferred
+/// requests as the plane's timer does, with `asks` saying at each step who
+/// asks for a keyframe. Returns when requests reached the publisher, as
+/// offsets from `from`.
+fn run(
+    r: &mut Forwarder,
+    t: TrackKey,
+    from: Instant,
+    dur: Duration,
+    mut asks: impl FnMut(Duration) -> Vec<ParticipantKey>,
+) -> Vec<Duration> {
+    let mut sent = Vec::new();
+    let mut due = Vec::new();
+    let mut at = Duration::ZERO;
+    while at < dur {
+        let now = from + at;
+        r.due_keyframe_requests(now, MIN, &mut due);
+        sent.extend(due.drain(..).map(|_| at));
+        for s in asks(at) {
+            if r.subscriber_keyframe_request(t, s, now, MIN, MAX) == KeyframeAsk::Send {
+                sent.push(at);
+            }
+        }
+        at += Duration::from_millis(10);
+    }
+    sent
+}
+
+/// `who` asks every `every`, starting at offset zero.
+fn every(who: ParticipantKey, every: Duration) -> impl FnMut(Duration) -> Vec<ParticipantKey> {
+    move |at| {
+        if (at.as_millis() % every.as_millis()) == 0 {
+            vec![who]
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+#[test]
+fn a_flooding_subscriber_gets_a_handful_of_keyframes() {
+    let t0 = Instant::now();
+    let (mut r, t, b, _) = gated_room();
+    let ms = Duration::from_millis;
+    let sent = run(&mut r, t, t0, ms(35_000), every(b, ms(100)));
+    // 350 requests; the track's throttle alone would pass 70.
+    assert_eq!(
+        sent,
+        [0, 500, 1500, 3500, 7500, 15_500, 31_500].map(ms).to_vec()
+    );
+}
+
+#[test]
+fn a_flooders_budget_does_not_delay_another_subscriber() {
+    let t0 = Instant::now();
+    let (mut r, t, b, c) = gated_room();
+    let ms = Duration::from_millis;
+    run(&mut r, t, t0, ms(20_000), every(b, ms(100)));
+    // b is at its longest interval; c's first request passes at once.
+    let now = t0 + ms(20_000);
+    assert_eq!(
+        r.subscriber_keyframe_request(t, b, now, MIN, MAX),
+        KeyframeAsk::OverBudget
+    );
+    assert_eq!(
+        r.subscriber_keyframe_request(t, c, now, MIN, MAX),
+        KeyframeAsk::Send
+    );
+    // Right after one of b's requests passed, c's is merged into the
+    // track's next request, due when the track's window ends.
+    let (mut r, t, b, c) = gated_room();
+    run(&mut r, t, t0, ms(15_500), every(b, ms(100)));
+    let passed = t0 + ms(15_500);
+    assert_eq!(
+        r.subscriber_keyframe_request(t, b, passed, MIN, MAX),
+        KeyframeAsk::Send
+    );
+    let asked = passed + ms(200);
+    assert_eq!(
+        r.subscriber_keyframe_request(t, c, asked, MIN, MAX),
+        KeyframeAsk::Deferred
+    );
+    assert_eq!(r.next_keyframe_due(MIN), Some(passed + MIN));
+}
+
+#[test]
+fn the_sfus_own_requests_charge_no_subscriber() {
+    let t0 = Instant::now();
+    let (mut r, t, b, _) = gated_room();
+    // Go-live and retry requests, every second for a minute.
+    for s in 0..60 {
+        r.keyframe_request(t, t0 + Duration::from_secs(s), MIN);
+    }
+    let now = t0 + Duration::from_secs(60);
+    assert_eq!(
+        r.subscriber_keyframe_request(t, b, now, MIN, MAX),
+        KeyframeAsk::Send
+    );
+    assert_eq!(
+        r.subscriber_keyframe_request(t, b, now + MIN, MIN, MAX),
+        KeyframeAsk::Send,
+        "b's first interval"
+    );
+}
+
+#[test]
+fn a_flooder_that_goes_quiet_starts_over() {
+    let t0 = Instant::now();
+    let ms = Duration::from_millis;
+    // b's last request is at 34.9 s, with the 16 s interval in force since
+    // 31.5 s: it must stay quiet for 32 s to start over.
+    let last = t0 + ms(34_900);
+    for (quiet, want) in [(ms(31_900), vec![0]), (ms(32_000), vec![0, 500, 1500])] {
+        let (mut r, t, b, _) = gated_room();
+        run(&mut r, t, t0, ms(35_000), every(b, ms(100)));
+        let sent = run(&mut r, t, last + quiet, ms(3_000), every(b, ms(100)));
+        let want: Vec<_> = want.into_iter().map(ms).collect();
+        assert_eq!(sent, want, "back after {quiet:?}");
+    }
+}

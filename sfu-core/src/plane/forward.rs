@@ -10,7 +10,7 @@ use super::pool::{SPARE_AHEAD, give_spare};
 use super::{MediaPlane, PState};
 use crate::api::{Output, TrackKind, Transmit};
 use crate::dd;
-use crate::forwarder::{PacketMeta, ParticipantKey, TrackKey};
+use crate::forwarder::{KeyframeAsk, PacketMeta, ParticipantKey, TrackKey};
 use crate::stats::DropReason;
 use crate::transport::{CachedRoute, RxInfo, Transport, TransportId};
 use rustc_hash::FxHashMap;
@@ -85,9 +85,10 @@ impl MediaPlane {
                 let Some(ps) = self.participants.get(&tr.participant) else {
                     return;
                 };
+                let subscriber = tr.participant;
                 if let Some(s) = ps.subs.iter().find(|s| s.mid == Some(req.mid)) {
                     let track = s.track;
-                    self.request_keyframe(now, track);
+                    self.subscriber_keyframe_request(now, subscriber, track);
                 }
             }
             RtcEvent::IceConnectionStateChange(state) => {
@@ -244,6 +245,30 @@ impl MediaPlane {
         Some(info)
     }
 
+    /// A subscriber's own request: charged to its budget for the track.
+    fn subscriber_keyframe_request(
+        &mut self,
+        now: Instant,
+        subscriber: ParticipantKey,
+        track: TrackKey,
+    ) {
+        match self.forwarder.subscriber_keyframe_request(
+            track,
+            subscriber,
+            now,
+            self.cfg.keyframe_min_interval,
+            self.cfg.keyframe_backoff_max,
+        ) {
+            KeyframeAsk::Send => self.send_keyframe_request(track),
+            KeyframeAsk::OverBudget => {
+                tracing::trace!("keyframe request refused: subscriber over its budget");
+                self.stats.keyframe_requests_throttled += 1;
+            }
+            KeyframeAsk::Deferred | KeyframeAsk::Unknown => {}
+        }
+    }
+
+    /// The SFU's own request, charged to no subscriber.
     pub(super) fn request_keyframe(&mut self, now: Instant, track: TrackKey) {
         if self
             .forwarder
