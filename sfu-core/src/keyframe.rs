@@ -69,6 +69,22 @@ impl KeyframeThrottle {
     }
 }
 
+/// What became of a subscriber's keyframe request
+/// ([`crate::forwarder::Forwarder::subscriber_keyframe_request`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyframeAsk {
+    /// Send a request to the publisher now.
+    Send,
+    /// Merged into the track's next request, sent when its throttle window
+    /// ends ([`crate::forwarder::Forwarder::due_keyframe_requests`]).
+    Deferred,
+    /// Refused: this subscriber asked again before its backoff interval
+    /// for the track ended.
+    OverBudget,
+    /// No such subscription.
+    Unknown,
+}
+
 /// Longest a subscriber that keeps asking waits between two of its
 /// keyframe requests that reach the publisher, unless configured otherwise.
 pub const DEFAULT_KEYFRAME_BACKOFF_MAX: Duration = Duration::from_secs(16);
@@ -82,9 +98,9 @@ const QUIET_FACTOR: u32 = 2;
 /// Its first request passes. After each request that passes, the interval
 /// before the next one may pass doubles, starting at `first` and capped at
 /// `max`; a request inside the interval is refused, not deferred (a
-/// receiver that still needs a keyframe asks again). Silence for
-/// [`QUIET_FACTOR`] times the current interval resets it: the subscriber
-/// decoded, and its next loss is a new one.
+/// receiver that still needs a keyframe asks again). Silence for twice
+/// the current interval resets it: the subscriber decoded, and its next
+/// loss is a new one. Refused requests are not silence.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct KeyframeBudget {
     /// When its last request passed, and the interval in force since.

@@ -24,7 +24,7 @@
 //! gated: nothing tells the SFU where their keyframes are.
 
 use crate::api::TrackKind;
-use crate::keyframe::{KeyframeBudget, KeyframeRetry, KeyframeThrottle};
+use crate::keyframe::{KeyframeAsk, KeyframeBudget, KeyframeRetry, KeyframeThrottle};
 use crate::rewrite::{Rewriter, Rewritten};
 use crate::transport::CachedRoute;
 use rustc_hash::FxHashMap;
@@ -162,22 +162,6 @@ pub struct Unsubscribed {
     /// The m-line's rewriting state, so a later track reusing the m-line
     /// continues its sequence numbers and timestamps.
     pub rewriter: Rewriter,
-}
-
-/// What became of a subscriber's keyframe request
-/// ([`Forwarder::subscriber_keyframe_request`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyframeAsk {
-    /// Send a request to the publisher now.
-    Send,
-    /// Merged into the track's next request, sent when its throttle window
-    /// ends (see [`Forwarder::due_keyframe_requests`]).
-    Deferred,
-    /// Refused: this subscriber asked again before its backoff interval
-    /// for the track ended.
-    OverBudget,
-    /// No such subscription.
-    Unknown,
 }
 
 /// How long a waiting subscriber waits before a keyframe request is repeated,
