@@ -1,4 +1,5 @@
-//! Aggregation and throttling of keyframe requests.
+//! Aggregation and throttling of keyframe requests, and each subscriber's
+//! backoff.
 //!
 //! Every subscriber that loses a frame asks for a keyframe. Forwarding each
 //! request would make a publisher with fifty subscribers send keyframes back
