@@ -378,6 +378,16 @@ pub struct Media {
     #[serde(with = "duration::millis", alias = "keyframe_min_interval_ms")]
     pub keyframe_min_interval: Duration,
 
+    /// The longest a subscriber that keeps asking for keyframes must wait
+    /// between requests that reach the publisher: each forwarded request
+    /// doubles its wait, from --keyframe-min-interval up to this, and a
+    /// quiet spell resets it. Equal to --keyframe-min-interval turns the
+    /// backoff off (a bare number is milliseconds).
+    #[arg(long, env = "SFU_KEYFRAME_BACKOFF_MAX", value_name = "DURATION")]
+    #[arg(default_value = "16s", value_parser = duration::parse_millis)]
+    #[serde(with = "duration::millis")]
+    pub keyframe_backoff_max: Duration,
+
     /// UDP generic segmentation offload on the media socket: `auto` sends runs
     /// of same-size datagrams to one address as one system call where the
     /// kernel supports it (and falls back to plain sends where it does not);
