@@ -8,8 +8,7 @@ use std::time::Instant;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes128Gcm, Aes256Gcm, Nonce};
 use e2ee::frame::{
-    DecryptConfig, DropReason, FrameDecryptor, FrameEncryptor, MediaCodec, Suite, base_key_len,
-    kid,
+    DecryptConfig, DropReason, FrameDecryptor, FrameEncryptor, MediaCodec, Suite, base_key_len, kid,
 };
 use hkdf::Hkdf;
 use sha2::{Sha256, Sha512};
@@ -222,7 +221,8 @@ fn media_frames_match_a_hand_computation_both_ways() {
     ];
     let mut wire = Vec::new();
     for (ctr, (codec, frame, clear)) in (0u64..).zip(cases) {
-        enc.encrypt_media(codec, &frame, &mut wire).expect("encrypt");
+        enc.encrypt_media(codec, &frame, &mut wire)
+            .expect("encrypt");
         let (prefix, rest) = frame.split_at(clear);
         let h = header(kid, ctr);
         let aad = [&h[..], prefix].concat();
@@ -238,7 +238,10 @@ fn media_frames_match_a_hand_computation_both_ways() {
             .decrypt_media(now, codec, &wire, ())
             .expect("decrypt")
             .expect("current epoch");
-        assert_eq!(opened.plaintext, frame, "{codec:?}: the whole frame comes back");
+        assert_eq!(
+            opened.plaintext, frame,
+            "{codec:?}: the whole frame comes back"
+        );
         assert_eq!((opened.sender_leaf, opened.counter), (leaf, ctr));
     }
 }
@@ -310,5 +313,8 @@ fn a_media_frame_held_for_its_epoch_comes_back_whole() {
     );
     dec.add_epoch(now, 11, &new).expect("epoch");
     let ready = dec.poll_ready().expect("released by the new epoch");
-    assert_eq!((ready.plaintext, ready.epoch, ready.ctx), (frame, 11, "cam"));
+    assert_eq!(
+        (ready.plaintext, ready.epoch, ready.ctx),
+        (frame, 11, "cam")
+    );
 }
