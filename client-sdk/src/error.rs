@@ -100,6 +100,9 @@ pub enum PublishError {
     /// A track with this `cid` is already published.
     #[error("a track with cid {0:?} is already published")]
     DuplicateCid(String),
+    /// End-to-end encryption has no media format for this codec.
+    #[error("no end-to-end encrypted media format for codec {0:?}")]
+    UnsupportedCodec(String),
     /// The server did not answer in time.
     #[error("no answer from the server within {0:?}")]
     Timeout(Duration),

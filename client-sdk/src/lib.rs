@@ -76,6 +76,7 @@ mod peer;
 mod room;
 mod rtp_packet;
 mod track;
+mod vp8_payload;
 
 pub use codec::Codec;
 pub use error::{ConnectError, PublishError, WaitError};

@@ -11,6 +11,10 @@
 //! | 8 | track kind: 0 audio, 1 video |
 //! | 9..17 | frame sequence number per (sender, kind), from 0 (u64) |
 //! | 17..25 | send time, µs since the process epoch ([`crate::clock`]) (u64) |
+//!
+//! A video frame has a synthetic VP8 header in front ([`testkit::vp8`]):
+//! the media format reads a VP8 frame's first bytes (its keyframe bit), and
+//! leaves them in the clear.
 
 /// Marks a frame as made by this tool.
 pub const MAGIC: [u8; 4] = *b"LTF1";
@@ -98,6 +102,7 @@ impl FrameHeader {
     /// Reads the header of a decrypted frame; anything else is an error,
     /// never a panic.
     pub fn parse(data: &[u8]) -> Result<Self, FrameError> {
+        let data = testkit::vp8::strip(data);
         let h = data
             .get(..HEADER_LEN)
             .ok_or(FrameError::TooShort(data.len()))?;
@@ -127,9 +132,9 @@ pub struct FrameBuf {
 }
 
 impl FrameBuf {
-    /// A buffer for frames of up to `max_len` bytes (at least the header).
+    /// A buffer for frames of up to `max_len` bytes (at least the headers).
     pub fn new(max_len: usize) -> Self {
-        let len = max_len.max(HEADER_LEN);
+        let len = max_len.max(testkit::vp8::KEYFRAME_HEADER.len() + HEADER_LEN);
         // Varied filler, so nothing downstream can shortcut runs of zeros.
         let buf = (0..len).map(|i| (i % 251) as u8).collect();
         Self { buf }
@@ -140,6 +145,17 @@ impl FrameBuf {
     pub fn frame(&mut self, header: &FrameHeader, len: usize) -> &[u8] {
         let len = len.clamp(HEADER_LEN, self.buf.len());
         header.write(&mut self.buf);
+        &self.buf[..len]
+    }
+
+    /// A video frame for `header`: a VP8 header for a keyframe or a delta
+    /// frame, then as [`frame`](Self::frame), `len` bytes in all (clamped
+    /// to both headers and the buffer's size).
+    pub fn video_frame(&mut self, header: &FrameHeader, len: usize, keyframe: bool) -> &[u8] {
+        let vp8 = testkit::vp8::header(keyframe);
+        let len = len.clamp(vp8.len() + HEADER_LEN, self.buf.len());
+        self.buf[..vp8.len()].copy_from_slice(vp8);
+        header.write(&mut self.buf[vp8.len()..]);
         &self.buf[..len]
     }
 }
@@ -171,6 +187,11 @@ mod tests {
         assert_eq!(FrameHeader::parse(fb.frame(&audio, 0)), Ok(audio));
         assert_eq!(fb.frame(&audio, 0).len(), HEADER_LEN);
         assert_eq!(fb.frame(&audio, 1000).len(), 100);
+        for keyframe in [true, false] {
+            let v = fb.video_frame(&h, 60, keyframe);
+            assert_eq!((v.len(), v[0] & 1 == 0), (60, keyframe));
+            assert_eq!(FrameHeader::parse(v), Ok(h));
+        }
     }
 
     #[test]

@@ -182,7 +182,7 @@ async fn send_video(
         } else {
             pacing.delta_bytes
         };
-        let frame = buf.frame(&header, len);
+        let frame = buf.video_frame(&header, len, key);
         if !send_one(shared, sender, counter, frame, seq, rtp_ts, key).await && key {
             keyframe.store(true, Ordering::Relaxed);
         }

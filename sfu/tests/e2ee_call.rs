@@ -16,7 +16,7 @@ use client_sdk::{Codec, RoomOptions, TrackSpec};
 use std::time::Duration;
 use support::udpcapture::UdpCapture;
 use support::wsproxy::WsProxy;
-use support::{LIMIT, Member, frame, frame_index, memscan};
+use support::{LIMIT, Member, frame, frame_index, memscan, video_frame};
 
 const ROOM: &str = "e2ee-call";
 const NAMES: [&str; 3] = ["alice", "bob", "carol"];
@@ -122,7 +122,7 @@ async fn three_members_decrypt_each_other_and_the_server_sees_no_plaintext() {
         for (name, (mic, cam)) in NAMES.iter().zip(&tracks) {
             let _ = cam
                 .send_frame(
-                    &frame(name, "warm", round, &marker, 1200),
+                    &video_frame(name, "warm", round, &marker, 1200, true),
                     round * 3000,
                     true,
                 )
@@ -141,8 +141,9 @@ async fn three_members_decrypt_each_other_and_the_server_sees_no_plaintext() {
     // frame 0 is one, and each member sends every frame once.
     for (name, (mic, cam)) in NAMES.iter().zip(&tracks) {
         for i in 0..VIDEO_FRAMES {
-            let data = frame(name, "cam", i, &marker, video_len(i));
-            cam.send_frame(&data, i * 3000, i.is_multiple_of(10))
+            let key = i.is_multiple_of(10);
+            let data = video_frame(name, "cam", i, &marker, video_len(i), key);
+            cam.send_frame(&data, i * 3000, key)
                 .await
                 .expect("video frame sent");
             // Paced like a camera, not blasted: a burst of hundreds of
@@ -189,12 +190,19 @@ async fn three_members_decrypt_each_other_and_the_server_sees_no_plaintext() {
                 let (sender, track, i) = frame_index(&f.data).expect("our frame format");
                 assert_eq!(sender, *other, "{me}: frame attributed to the wrong sender");
                 assert_eq!(f.identity, *other);
-                let len = if track == "cam" { video_len(i) } else { 100 };
-                assert_eq!(
-                    f.data,
-                    frame(other, &track, i, &marker, len),
-                    "{me}: {other}/{track}/{i} changed"
-                );
+                let want = if track == "cam" {
+                    video_frame(
+                        other,
+                        &track,
+                        i,
+                        &marker,
+                        video_len(i),
+                        i.is_multiple_of(10),
+                    )
+                } else {
+                    frame(other, &track, i, &marker, 100)
+                };
+                assert_eq!(f.data, want, "{me}: {other}/{track}/{i} changed");
                 assert_eq!(
                     f.keyframe,
                     track == "cam" && i.is_multiple_of(10),

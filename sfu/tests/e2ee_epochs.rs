@@ -24,7 +24,7 @@ fn epoch_bits(data: &[u8]) -> Option<u64> {
 
 fn opens_with_any(data: &[u8], keys: &[(u64, Vec<u8>, Vec<u8>)]) -> bool {
     keys.iter()
-        .any(|(_, k, s)| open_by_hand(data, &[0], k, s).is_some())
+        .any(|(_, k, s)| open_by_hand(data, &[], k, s).is_some())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::udpcapture::{DropPolicy, UdpCapture};
-use support::{LIMIT, Member, frame, frame_index};
+use support::{LIMIT, Member, frame_index, video_frame};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ROOM: &str = "e2ee-repair";
@@ -185,7 +185,11 @@ async fn video_lost_on_the_way_to_the_sfu_is_repaired_for_every_frame() {
         }
         assert!(round < 500, "bob never got alice's warm-up video");
         let _ = cam
-            .send_frame(&frame("alice", "warm", round, &marker, 1200), ts, true)
+            .send_frame(
+                &video_frame("alice", "warm", round, &marker, 1200, true),
+                ts,
+                true,
+            )
             .await;
         ts = ts.wrapping_add(TICKS_PER_FRAME);
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -196,8 +200,9 @@ async fn video_lost_on_the_way_to_the_sfu_is_repaired_for_every_frame() {
     let mut tick = tokio::time::interval(FRAME_INTERVAL);
     for i in 0..FRAMES {
         tick.tick().await;
-        let data = frame("alice", "cam", i, &marker, video_len(i));
-        cam.send_frame(&data, ts, i.is_multiple_of(KEYFRAME_EVERY))
+        let key = i.is_multiple_of(KEYFRAME_EVERY);
+        let data = video_frame("alice", "cam", i, &marker, video_len(i), key);
+        cam.send_frame(&data, ts, key)
             .await
             .expect("video frame sent");
         ts = ts.wrapping_add(TICKS_PER_FRAME);
@@ -271,7 +276,14 @@ async fn video_lost_on_the_way_to_the_sfu_is_repaired_for_every_frame() {
         assert_eq!(f.identity, "alice");
         assert_eq!(
             f.data,
-            frame("alice", "cam", i, &marker, video_len(i)),
+            video_frame(
+                "alice",
+                "cam",
+                i,
+                &marker,
+                video_len(i),
+                i.is_multiple_of(KEYFRAME_EVERY)
+            ),
             "bob: frame {i} changed"
         );
         assert_eq!(

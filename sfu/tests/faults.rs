@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 use support::udpcapture::UdpCapture;
 use support::wsproxy::WsProxy;
-use support::{Member, frame, frame_index};
+use support::{Member, frame_index, video_frame};
 use tokio::task::JoinHandle;
 
 /// Camera frames per second each member sends.
@@ -74,7 +74,7 @@ async fn pump(cam: MediaSender, name: String, sent: Arc<AtomicU32>) {
         // on, as a real one would.
         let _ = cam
             .send_frame(
-                &frame(&name, "cam", i, MARK, 600),
+                &video_frame(&name, "cam", i, MARK, 600, i.is_multiple_of(KEYFRAME_EVERY)),
                 i * 4500,
                 i.is_multiple_of(KEYFRAME_EVERY),
             )

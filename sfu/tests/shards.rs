@@ -11,7 +11,7 @@ use client_sdk::proto::Target;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 use support::wsproxy::{Dir, WsProxy};
-use support::{LIMIT, Member, frame, frame_index};
+use support::{LIMIT, Member, frame, frame_index, video_frame};
 use testkit::metrics::sample;
 
 const ROOMS: [(&str, [&str; 2]); 2] = [("alpha", ["alice", "bob"]), ("beta", ["carol", "dave"])];
@@ -90,7 +90,7 @@ async fn media_flows(room: &str, members: &[Member; 2], names: [&str; 2]) {
         for (name, (mic, cam)) in names.iter().zip(&tracks) {
             let _ = cam
                 .send_frame(
-                    &frame(name, "cam", round, &marker, 1200),
+                    &video_frame(name, "cam", round, &marker, 1200, true),
                     round * 3000,
                     true,
                 )

@@ -12,6 +12,7 @@
 //! - [`plane_fanout::Rig`]: that world split so one datagram into the plane
 //!   and its outputs can be timed or counted alone.
 //! - [`sdp::offer`]: real publisher offers of any size, for hostile tests.
+//! - [`vp8`]: synthetic VP8 frames, for senders that encode nothing.
 #![deny(missing_docs)]
 
 pub mod alloc;
@@ -36,6 +37,7 @@ pub mod server;
 pub mod sfu_bin;
 #[cfg(feature = "token")]
 pub mod token;
+pub mod vp8;
 #[cfg(feature = "rt")]
 pub mod wait;
 #[cfg(feature = "ws")]

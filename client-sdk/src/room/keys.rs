@@ -4,7 +4,9 @@
 
 use super::events::DecryptFailures;
 use super::media::{DecryptedFrame, FrameSink, SendFrameError};
-use e2ee::frame::{DecryptConfig, Decrypted, DropReason, FrameDecryptor, FrameEncryptor, Suite};
+use e2ee::frame::{
+    DecryptConfig, Decrypted, DropReason, FrameDecryptor, FrameEncryptor, MediaCodec, Suite,
+};
 use e2ee::group::Member;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,7 +20,6 @@ const EPOCHS_KEPT: usize = 4;
 pub(crate) struct FrameCtx {
     pub(crate) sink: Arc<FrameSink>,
     pub(crate) timestamp: u32,
-    pub(crate) keyframe: bool,
 }
 
 struct State {
@@ -122,22 +123,25 @@ impl Keys {
         s.members.clear();
     }
 
-    pub(crate) fn encrypt(&self, frame: &[u8], keyframe: bool) -> Result<Vec<u8>, SendFrameError> {
+    pub(crate) fn encrypt(
+        &self,
+        codec: MediaCodec,
+        frame: &[u8],
+    ) -> Result<Vec<u8>, SendFrameError> {
         let mut s = self.lock();
         if !s.sending {
             return Err(SendFrameError::NoKey);
         }
         let mut out = Vec::with_capacity(frame.len() + 32);
         s.encryptor
-            .encrypt(frame, &[u8::from(keyframe)], &mut out)
+            .encrypt_media(codec, frame, &mut out)
             .map_err(|e| SendFrameError::Encrypt(e.to_string()))?;
         Ok(out)
     }
 
-    pub(crate) fn decrypt(&self, now: Instant, frame: &[u8], ctx: FrameCtx) {
+    pub(crate) fn decrypt(&self, now: Instant, codec: MediaCodec, frame: &[u8], ctx: FrameCtx) {
         let mut s = self.lock();
-        let metadata = [u8::from(ctx.keyframe)];
-        match s.decryptor.decrypt(now, frame, &metadata, ctx) {
+        match s.decryptor.decrypt_media(now, codec, frame, ctx) {
             Ok(Some(frame)) => deliver(&mut s, frame),
             Ok(None) => trace!("frame buffered until its epoch"),
             Err(reason) => trace!(reason = reason.as_str(), "frame dropped"),
@@ -205,7 +209,7 @@ fn deliver(s: &mut State, frame: Decrypted<FrameCtx>) {
         identity,
         track_id: frame.ctx.sink.track_id.clone(),
         timestamp: frame.ctx.timestamp,
-        keyframe: frame.ctx.keyframe,
+        keyframe: frame.ctx.sink.codec.is_keyframe(&frame.plaintext),
         epoch: frame.epoch,
         data: frame.plaintext,
     };
@@ -247,19 +251,17 @@ mod tests {
         let mut bob = FrameEncryptor::new(Suite::default(), 1);
         bob.set_epoch(0, &key).unwrap();
         let mut sealed = Vec::new();
-        bob.encrypt(b"frame", &[0], &mut sealed).unwrap();
+        bob.encrypt_media(MediaCodec::Opus, b"frame", &mut sealed)
+            .unwrap();
         let (tx, mut rx) = mpsc::channel(4);
         let sink = Arc::new(FrameSink {
             tx,
+            codec: MediaCodec::Opus,
             participant_id: "p-bob".into(),
             track_id: "t".into(),
         });
-        let ctx = FrameCtx {
-            sink,
-            timestamp: 0,
-            keyframe: false,
-        };
-        keys.decrypt(now, &sealed, ctx);
+        let ctx = FrameCtx { sink, timestamp: 0 };
+        keys.decrypt(now, MediaCodec::Opus, &sealed, ctx);
 
         assert_eq!(keys.failures().wrong_sender, 0);
         let frame = rx.try_recv().expect("bob's frame delivered");

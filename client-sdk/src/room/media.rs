@@ -1,20 +1,23 @@
-//! Encrypted media: frames in, SFrame ciphertext split into RTP packets out,
-//! and the reverse for every remote track.
+//! Encrypted media: frames in, RTP packets out, and the reverse for every
+//! remote track.
 //!
-//! One SFrame ciphertext per encoded frame (draft-ietf-avtcore-rtp-sframe,
-//! per-frame mode), split across RTP packets of the track's declared payload
-//! type. Video packets carry the dependency descriptor with start- and
-//! end-of-frame and, on the first packet of a keyframe, the template
-//! structure: that is what the SFU reads. Audio frames are one packet each.
-//! The keyframe bit is also SFrame metadata, so it is authenticated: an SFU
-//! that flips it makes the frame fail to decrypt.
-
+//! Every frame is one SFrame ciphertext in the media wire format
+//! ([`e2ee::frame::MediaCodec`]): the codec's packetizer bytes (a VP8 frame
+//! tag, and on a keyframe its start code and size) stay in the clear and are
+//! authenticated, the rest is encrypted. Video is then packetized as its
+//! codec's RTP payload format says (VP8: RFC 7741), exactly as a browser
+//! does after its encoded-frame transform, so both kinds of clients
+//! understand each other. Video packets also carry the dependency
+//! descriptor with start- and end-of-frame and, on the first packet of a
+//! keyframe, the template structure: that is what the SFU reads. Audio
+//! frames are one packet each.
 use super::keys::{FrameCtx, Keys};
 use crate::error::WriteError;
+use crate::rtp_packet::RtpPacket;
 use crate::track::{LocalTrack, RemoteTrack, TrackSpec};
-use e2ee::frame::{FrameAssembler, packetize};
+use crate::vp8_payload;
+use e2ee::frame::{FrameAssembler, MediaCodec, packetize};
 use signaling::proto::TrackKind;
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -45,6 +48,13 @@ pub enum SendFrameError {
     /// An audio frame that does not fit one RTP packet.
     #[error("audio frame of {0} bytes does not fit one packet")]
     AudioTooLarge(usize),
+    /// The `keyframe` flag disagrees with the frame: a VP8 frame says
+    /// itself whether it is a keyframe (the P bit of its frame tag).
+    #[error("frame declared keyframe={declared}, but its codec header says otherwise")]
+    KeyframeMismatch {
+        /// What the caller passed.
+        declared: bool,
+    },
     /// Encryption failed (e.g. the counter space of a key is exhausted).
     #[error("encryption failed: {0}")]
     Encrypt(String),
@@ -83,16 +93,17 @@ impl SenderSlot {
 #[derive(Debug)]
 pub struct MediaSender {
     slot: Arc<SenderSlot>,
-    kind: TrackKind,
+    codec: MediaCodec,
     keys: Arc<Keys>,
     frame_number: AtomicU16,
 }
 
 impl MediaSender {
-    pub(crate) fn new(slot: Arc<SenderSlot>, keys: Arc<Keys>) -> Self {
+    /// `codec` is the media format of `slot`'s codec (checked at publish).
+    pub(crate) fn new(slot: Arc<SenderSlot>, codec: MediaCodec, keys: Arc<Keys>) -> Self {
         Self {
-            kind: slot.spec.kind(),
             slot,
+            codec,
             keys,
             frame_number: AtomicU16::new(0),
         }
@@ -111,7 +122,10 @@ impl MediaSender {
 
     /// Encrypts one encoded frame under the current epoch's key and sends
     /// it. `timestamp` is in the codec's clock rate; `keyframe` marks a
-    /// frame a decoder can start from (always `false` for audio).
+    /// frame a decoder can start from (ignored for audio). The frame must be
+    /// in the codec's format as far as the media format reads it: a VP8
+    /// frame starts with its frame tag, whose keyframe bit must agree with
+    /// `keyframe`.
     ///
     /// Call it from one task per track, so packets follow the frame order.
     pub async fn send_frame(
@@ -123,10 +137,12 @@ impl MediaSender {
         if frame.len() > MAX_FRAME_BYTES {
             return Err(SendFrameError::TooLarge(frame.len()));
         }
-        let keyframe = keyframe && self.kind == TrackKind::Video;
-        let ciphertext = self.keys.encrypt(frame, keyframe)?;
+        if self.codec == MediaCodec::Vp8 && self.codec.is_keyframe(frame) != keyframe {
+            return Err(SendFrameError::KeyframeMismatch { declared: keyframe });
+        }
+        let ciphertext = self.keys.encrypt(self.codec, frame)?;
         let track = self.slot.current();
-        if self.kind == TrackKind::Audio {
+        if self.slot.spec.kind() == TrackKind::Audio {
             if ciphertext.len() > MAX_RTP_PAYLOAD {
                 return Err(SendFrameError::AudioTooLarge(frame.len()));
             }
@@ -134,25 +150,31 @@ impl MediaSender {
             return Ok(());
         }
         let frame_number = self.frame_number.fetch_add(1, Ordering::Relaxed);
+        // One buffer for the frame's packets, each a descriptor and a piece
+        // of the ciphertext; every payload is a view of it.
+        let chunks = packetize(&ciphertext, MAX_RTP_PAYLOAD - vp8_payload::DESCRIPTOR_LEN);
+        let mut packets =
+            Vec::with_capacity(ciphertext.len() + chunks.len() * vp8_payload::DESCRIPTOR_LEN);
+        let mut bounds = Vec::with_capacity(chunks.len());
+        for chunk in chunks {
+            let start = packets.len();
+            packets.extend_from_slice(&vp8_payload::descriptor(chunk.start, frame_number));
+            packets.extend_from_slice(chunk.payload);
+            bounds.push((start..packets.len(), chunk.start, chunk.end));
+        }
+        let packets = bytes::Bytes::from(packets);
         let mut dd = [0u8; rtp_dd::MAX_LEN];
-        // One buffer for the frame; each packet's payload is a view of it.
-        let ciphertext = bytes::Bytes::from(ciphertext);
-        for chunk in packetize(&ciphertext, MAX_RTP_PAYLOAD) {
+        for (range, start, end) in bounds {
             let mark = rtp_dd::FrameMark {
-                start_of_frame: chunk.start,
-                end_of_frame: chunk.end,
+                start_of_frame: start,
+                end_of_frame: end,
                 frame_number,
                 keyframe,
             };
             let len = rtp_dd::write(&mark, &mut dd);
             track
                 .outbound()
-                .write_rtp_with_dd(
-                    ciphertext.slice_ref(chunk.payload),
-                    timestamp,
-                    chunk.end,
-                    Some(&dd[..len]),
-                )
+                .write_rtp_with_dd(packets.slice(range), timestamp, end, Some(&dd[..len]))
                 .await?;
         }
         Ok(())
@@ -171,7 +193,8 @@ pub struct DecryptedFrame {
     pub track_id: String,
     /// The RTP timestamp of the frame (as rewritten by the SFU).
     pub timestamp: u32,
-    /// Whether the sender marked it as a keyframe (authenticated).
+    /// Whether it is a keyframe, as its authenticated clear bytes say
+    /// (VP8); `false` for audio.
     pub keyframe: bool,
     /// The MLS epoch whose key it was encrypted under.
     pub epoch: u64,
@@ -183,6 +206,7 @@ pub struct DecryptedFrame {
 #[derive(Debug)]
 pub(crate) struct FrameSink {
     pub(crate) tx: mpsc::Sender<DecryptedFrame>,
+    pub(crate) codec: MediaCodec,
     pub(crate) participant_id: String,
     pub(crate) track_id: String,
 }
@@ -223,7 +247,9 @@ impl RemoteMedia {
     }
 }
 
-/// Starts decrypting a remote track; returns the app's end of it.
+/// Starts decrypting a remote track; returns the app's end of it. A track
+/// whose codec the media format does not cover has every frame counted as
+/// malformed.
 pub(crate) fn receive(
     track: RemoteTrack,
     dd_id: Option<u8>,
@@ -231,40 +257,51 @@ pub(crate) fn receive(
 ) -> (RemoteMedia, tokio::task::JoinHandle<()>) {
     let info = track.info().clone();
     let (tx, rx) = mpsc::channel(FRAME_QUEUE);
-    let sink = Arc::new(FrameSink {
-        tx,
-        participant_id: info.participant_id.clone(),
-        track_id: info.track_id.clone(),
-    });
+    let codec = MediaCodec::from_name(&info.codec);
     let media = RemoteMedia {
         rx,
         participant_id: info.participant_id.clone(),
         track_id: info.track_id.clone(),
         kind: info.kind,
     };
-    let task = tokio::spawn(pump(track, info.kind, dd_id, sink, keys));
+    let sink = codec.map(|codec| {
+        Arc::new(FrameSink {
+            tx,
+            codec,
+            participant_id: info.participant_id,
+            track_id: info.track_id.clone(),
+        })
+    });
+    let task = tokio::spawn(async move {
+        match sink {
+            Some(sink) => pump(track, info.kind, dd_id, sink, keys).await,
+            None => {
+                debug!(track = %info.track_id, codec = %info.codec, "no media format for this codec");
+                let mut track = track;
+                while track.recv().await.is_some() {
+                    keys.count_malformed();
+                }
+            }
+        }
+    });
     (media, task)
 }
 
-/// Keyframe bits of the last few frame starts, by RTP timestamp: the bit
-/// arrives on a frame's first packet and is needed once the frame is whole.
-#[derive(Default)]
-struct StartMarks(VecDeque<(u32, bool)>);
-
-impl StartMarks {
-    fn note(&mut self, timestamp: u32, keyframe: bool) {
-        if self.0.len() >= 32 {
-            self.0.pop_front();
-        }
-        self.0.push_back((timestamp, keyframe));
+/// Where a packet's piece of the frame is, and whether it starts or ends
+/// the frame: from the dependency descriptor when present, else from the
+/// VP8 descriptor's start bit and the RTP marker.
+fn locate(packet: &RtpPacket, kind: TrackKind, dd_id: Option<u8>) -> Option<(usize, bool, bool)> {
+    if kind == TrackKind::Audio {
+        return Some((0, true, true));
     }
-
-    fn keyframe(&self, timestamp: u32) -> bool {
-        self.0
-            .iter()
-            .rev()
-            .find(|(ts, _)| *ts == timestamp)
-            .is_some_and(|(_, k)| *k)
+    let vp8 = vp8_payload::parse(&packet.payload)?;
+    let dd = dd_id.and_then(|id| packet.extensions.iter().find(|e| e.id == id));
+    match dd {
+        Some(ext) => {
+            let dd = rtp_dd::parse(&ext.data).ok()?;
+            Some((vp8.len, dd.start_of_frame, dd.end_of_frame))
+        }
+        None => Some((vp8.len, vp8.frame_start, packet.marker)),
     }
 }
 
@@ -278,39 +315,18 @@ async fn pump(
     // Keep an incomplete frame while a few newer ones complete, so that a
     // packet repaired by NACK/RTX after the next frame still completes it.
     let mut assembler = FrameAssembler::with_reorder_depth(MAX_FRAME_BYTES, REORDER_DEPTH);
-    let mut marks = StartMarks::default();
     let mut incomplete = 0;
     while let Some(packet) = track.recv().await {
-        let (start, end) = match kind {
-            TrackKind::Audio => (true, true),
-            TrackKind::Video => {
-                let dd = dd_id.and_then(|id| {
-                    packet
-                        .extensions
-                        .iter()
-                        .find(|e| e.id == id)
-                        .and_then(|e| rtp_dd::parse(&e.data).ok())
-                });
-                match dd {
-                    Some(dd) => {
-                        if dd.start_of_frame {
-                            marks.note(packet.timestamp, dd.is_keyframe_start());
-                        }
-                        (dd.start_of_frame, dd.end_of_frame)
-                    }
-                    None => {
-                        keys.count_malformed();
-                        continue;
-                    }
-                }
-            }
+        let Some((skip, start, end)) = locate(&packet, kind, dd_id) else {
+            keys.count_malformed();
+            continue;
         };
         let Some(frame) = assembler.push(
             packet.sequence_number,
             packet.timestamp,
             start,
             end,
-            &packet.payload,
+            &packet.payload[skip..],
         ) else {
             let discarded = assembler.discarded();
             if discarded > incomplete {
@@ -319,13 +335,11 @@ async fn pump(
             }
             continue;
         };
-        let keyframe = marks.keyframe(frame.timestamp);
         let ctx = FrameCtx {
             sink: Arc::clone(&sink),
             timestamp: frame.timestamp,
-            keyframe,
         };
-        keys.decrypt(Instant::now(), &frame.data, ctx);
+        keys.decrypt(Instant::now(), sink.codec, &frame.data, ctx);
     }
     debug!(track = %sink.track_id, "remote track ended");
 }

@@ -262,8 +262,14 @@ impl Room {
 
     /// Publishes an end-to-end encrypted track. The SDK encrypts,
     /// packetizes and sends each frame given to [`MediaSender::send_frame`].
+    ///
+    /// The codec must be one the media format covers
+    /// ([`MediaCodec::from_name`](e2ee::frame::MediaCodec::from_name): Opus,
+    /// VP8); another is [`PublishError::UnsupportedCodec`].
     pub async fn publish(&self, spec: TrackSpec) -> Result<MediaSender, PublishError> {
         let spec = spec.with_e2ee(true);
+        let codec = e2ee::frame::MediaCodec::from_name(&spec.codec.name)
+            .ok_or_else(|| PublishError::UnsupportedCodec(spec.codec.name.clone()))?;
         let track = self
             .shared
             .participant()
@@ -271,7 +277,7 @@ impl Room {
             .await?;
         let slot = Arc::new(SenderSlot::new(spec, track));
         lock(&self.shared.senders).push(Arc::downgrade(&slot));
-        Ok(MediaSender::new(slot, Arc::clone(&self.shared.keys)))
+        Ok(MediaSender::new(slot, codec, Arc::clone(&self.shared.keys)))
     }
 
     /// Sends an end-to-end encrypted chat message to the room. It arrives

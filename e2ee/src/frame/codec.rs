@@ -52,8 +52,8 @@ pub(crate) fn decryption_key(
     DecryptionKey::derive_from(suite.sframe(), kid, base_key).map_err(FrameError::Crypto)
 }
 
-/// Writes `header || AEAD(plaintext) || tag` into `out` (cleared first).
-/// `aad` is scratch space, reused across calls.
+/// Appends `header || AEAD(plaintext) || tag` to `out`. `aad` is scratch
+/// space, reused across calls.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn seal_with(
     key: &EncryptionKey,
@@ -67,15 +67,17 @@ pub(crate) fn seal_with(
 ) -> Result<(), FrameError> {
     let header = SframeHeader::new(kid, ctr);
     let hlen = header.len();
-    out.clear();
-    out.resize(hlen, 0);
-    header.serialize(&mut out[..]).map_err(FrameError::Crypto)?;
+    let start = out.len();
+    out.resize(start + hlen, 0);
+    header
+        .serialize(&mut out[start..])
+        .map_err(FrameError::Crypto)?;
     aad.clear();
-    aad.extend_from_slice(&out[..hlen]);
+    aad.extend_from_slice(&out[start..start + hlen]);
     aad.extend_from_slice(metadata);
     out.extend_from_slice(plaintext);
-    out.resize(hlen + plaintext.len() + suite.tag_len(), 0);
-    let (data, tag) = out[hlen..].split_at_mut(plaintext.len());
+    out.resize(start + hlen + plaintext.len() + suite.tag_len(), 0);
+    let (data, tag) = out[start + hlen..].split_at_mut(plaintext.len());
     let sealed = key.encrypt(
         EncryptionBufferView {
             aad: aad.as_mut_slice(),
@@ -86,20 +88,23 @@ pub(crate) fn seal_with(
     );
     if let Err(e) = sealed {
         // Never leave plaintext behind in the caller's buffer.
-        out.clear();
+        out.truncate(start);
         return Err(FrameError::Crypto(e));
     }
     Ok(())
 }
 
 /// Authenticates and decrypts `frame` (whose header is `header`) under `key`.
-/// The caller has checked that the ciphertext holds at least a tag.
+/// The caller has checked that the ciphertext holds at least a tag. With
+/// `keep_metadata` the result is `metadata || plaintext` (the media format's
+/// clear prefix put back in front), built in one buffer.
 pub(crate) fn open_with(
     key: &DecryptionKey,
     suite: Suite,
     header: &Header,
     frame: &[u8],
     metadata: &[u8],
+    keep_metadata: bool,
     aad: &mut Vec<u8>,
 ) -> Result<Vec<u8>, DropReason> {
     let (head, body) = frame.split_at(header.len);
@@ -110,16 +115,19 @@ pub(crate) fn open_with(
     aad.clear();
     aad.extend_from_slice(head);
     aad.extend_from_slice(metadata);
-    let mut data = body.to_vec();
+    let kept = if keep_metadata { metadata } else { &[] };
+    let mut data = Vec::with_capacity(kept.len() + body.len());
+    data.extend_from_slice(kept);
+    data.extend_from_slice(body);
     key.decrypt(
         DecryptionBufferView {
             aad: aad.as_mut_slice(),
-            data: &mut data,
+            data: &mut data[kept.len()..],
         },
         header.ctr,
     )
     .map_err(|_| DropReason::AuthFailed)?;
-    data.truncate(plain_len);
+    data.truncate(kept.len() + plain_len);
     Ok(data)
 }
 
@@ -142,6 +150,7 @@ pub fn seal(
     out: &mut Vec<u8>,
 ) -> Result<(), FrameError> {
     let key = encryption_key(suite, kid, base_key)?;
+    out.clear();
     seal_with(
         &key,
         suite,
@@ -180,7 +189,15 @@ pub fn open(
 ) -> Result<Opened, DropReason> {
     let header = parse_header(frame).ok_or(DropReason::Malformed)?;
     let key = decryption_key(suite, header.kid, base_key).map_err(|_| DropReason::AuthFailed)?;
-    let plaintext = open_with(&key, suite, &header, frame, metadata, &mut Vec::new())?;
+    let plaintext = open_with(
+        &key,
+        suite,
+        &header,
+        frame,
+        metadata,
+        false,
+        &mut Vec::new(),
+    )?;
     Ok(Opened {
         kid: header.kid,
         ctr: header.ctr,

@@ -11,6 +11,7 @@ use super::codec::{Header, decryption_key, open_with, parse_header};
 use super::error::{DropCounts, DropReason, FrameError};
 use super::held::derive_key_salt;
 use super::kid::{EPOCH_BITS, is_ours, split_kid};
+use super::media::MediaCodec;
 use super::pending::{Pending, PendingQueue};
 use super::replay::ReplayWindow;
 use super::suite::{Suite, check_base_key};
@@ -243,7 +244,14 @@ impl<T> FrameDecryptor<T> {
                 }
                 Slot::Stale => self.drops.add(DropReason::WrongEpoch, 1),
                 slot @ (Slot::Current | Slot::Previous(_)) => {
-                    match self.open(slot, &p.header, &p.frame, &p.metadata, p.ctx) {
+                    match self.open(
+                        slot,
+                        &p.header,
+                        &p.frame,
+                        &p.metadata,
+                        p.keep_metadata,
+                        p.ctx,
+                    ) {
                         Ok(d) => self.ready.push_back(d),
                         Err(reason) => self.drops.add(reason, 1),
                     }
@@ -278,7 +286,33 @@ impl<T> FrameDecryptor<T> {
         metadata: &[u8],
         ctx: T,
     ) -> Result<Option<Decrypted<T>>, DropReason> {
-        let result = self.decrypt_inner(now, frame, metadata, ctx);
+        self.decrypt_counted(now, frame, metadata, false, ctx)
+    }
+
+    /// Decrypts one frame of `codec` in the media wire format
+    /// ([`MediaCodec`]): the clear prefix is authenticated as the metadata,
+    /// and the plaintext that comes out is the whole encoded frame again,
+    /// prefix included. Results as in [`decrypt`](Self::decrypt).
+    pub fn decrypt_media(
+        &mut self,
+        now: Instant,
+        codec: MediaCodec,
+        wire: &[u8],
+        ctx: T,
+    ) -> Result<Option<Decrypted<T>>, DropReason> {
+        let (prefix, sframe) = wire.split_at(codec.clear_prefix_len(wire));
+        self.decrypt_counted(now, sframe, prefix, true, ctx)
+    }
+
+    fn decrypt_counted(
+        &mut self,
+        now: Instant,
+        frame: &[u8],
+        metadata: &[u8],
+        keep_metadata: bool,
+        ctx: T,
+    ) -> Result<Option<Decrypted<T>>, DropReason> {
+        let result = self.decrypt_inner(now, frame, metadata, keep_metadata, ctx);
         if let Err(reason) = result {
             self.drops.add(reason, 1);
             tracing::trace!(reason = reason.as_str(), "sframe frame dropped");
@@ -291,6 +325,7 @@ impl<T> FrameDecryptor<T> {
         now: Instant,
         frame: &[u8],
         metadata: &[u8],
+        keep_metadata: bool,
         ctx: T,
     ) -> Result<Option<Decrypted<T>>, DropReason> {
         let header = parse_header(frame).ok_or(DropReason::Malformed)?;
@@ -309,6 +344,7 @@ impl<T> FrameDecryptor<T> {
                     header,
                     frame: frame.to_vec(),
                     metadata: metadata.to_vec(),
+                    keep_metadata,
                     ctx,
                 });
                 // Too big to hold at all: dropped (and counted) by the caller.
@@ -316,9 +352,9 @@ impl<T> FrameDecryptor<T> {
                 self.drops.add(DropReason::UnknownKid, evicted);
                 Ok(None)
             }
-            slot @ (Slot::Current | Slot::Previous(_)) => {
-                self.open(slot, &header, frame, metadata, ctx).map(Some)
-            }
+            slot @ (Slot::Current | Slot::Previous(_)) => self
+                .open(slot, &header, frame, metadata, keep_metadata, ctx)
+                .map(Some),
         }
     }
 
@@ -435,6 +471,7 @@ impl<T> FrameDecryptor<T> {
         header: &Header,
         frame: &[u8],
         metadata: &[u8],
+        keep_metadata: bool,
         ctx: T,
     ) -> Result<Decrypted<T>, DropReason> {
         let keys = match slot {
@@ -455,6 +492,7 @@ impl<T> FrameDecryptor<T> {
                     header,
                     frame,
                     metadata,
+                    keep_metadata,
                     &mut self.aad,
                 )?;
                 sender.window.accept(header.ctr);
@@ -466,7 +504,15 @@ impl<T> FrameDecryptor<T> {
                 }
                 let key = decryption_key(self.suite, kid, &keys.base_key)
                     .map_err(|_| DropReason::AuthFailed)?;
-                let pt = open_with(&key, self.suite, header, frame, metadata, &mut self.aad)?;
+                let pt = open_with(
+                    &key,
+                    self.suite,
+                    header,
+                    frame,
+                    metadata,
+                    keep_metadata,
+                    &mut self.aad,
+                )?;
                 let mut window = ReplayWindow::new(self.cfg.replay_window);
                 window.accept(header.ctr);
                 keys.senders.insert(kid, SenderKey { key, window });

@@ -6,6 +6,7 @@ use zeroize::Zeroizing;
 use super::codec::{encryption_key, seal_with};
 use super::error::FrameError;
 use super::kid::kid;
+use super::media::MediaCodec;
 use super::suite::{Suite, check_base_key};
 
 /// The key a member currently sends under.
@@ -144,10 +145,41 @@ impl FrameEncryptor {
         out: &mut Vec<u8>,
     ) -> Result<(), FrameError> {
         out.clear();
-        let k = self.current.as_mut().ok_or(FrameError::NoKey)?;
-        let ctr = k.next_ctr.ok_or(FrameError::CounterExhausted)?;
+        self.seal_appending(plaintext, metadata, out)
+    }
+
+    /// Encrypts one encoded frame of `codec` in the media wire format
+    /// ([`media`](crate::frame::MediaCodec)): `out` is cleared and receives
+    /// `clear prefix || header || ciphertext || tag`, with the prefix bound
+    /// into the AAD. Counters as in [`encrypt`](Self::encrypt).
+    pub fn encrypt_media(
+        &mut self,
+        codec: MediaCodec,
+        frame: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), FrameError> {
+        let (prefix, rest) = frame.split_at(codec.clear_prefix_len(frame));
+        out.clear();
+        out.extend_from_slice(prefix);
+        self.seal_appending(rest, prefix, out)
+    }
+
+    fn seal_appending(
+        &mut self,
+        plaintext: &[u8],
+        metadata: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), FrameError> {
+        let Some(k) = self.current.as_mut() else {
+            out.clear();
+            return Err(FrameError::NoKey);
+        };
+        let Some(ctr) = k.next_ctr else {
+            out.clear();
+            return Err(FrameError::CounterExhausted);
+        };
         k.next_ctr = ctr.checked_add(1);
-        seal_with(
+        let sealed = seal_with(
             &k.key,
             self.suite,
             k.kid,
@@ -156,7 +188,12 @@ impl FrameEncryptor {
             plaintext,
             out,
             &mut self.aad,
-        )
+        );
+        if sealed.is_err() {
+            // Never leave a clear prefix behind without its ciphertext.
+            out.clear();
+        }
+        sealed
     }
 }
 

@@ -15,6 +15,9 @@ pub(crate) struct Pending<T> {
     pub(crate) header: Header,
     pub(crate) frame: Vec<u8>,
     pub(crate) metadata: Vec<u8>,
+    /// The metadata is the media format's clear prefix, to be put back in
+    /// front of the plaintext.
+    pub(crate) keep_metadata: bool,
     pub(crate) ctx: T,
 }
 
@@ -114,6 +117,7 @@ mod tests {
             },
             frame: vec![0; size],
             metadata: vec![],
+            keep_metadata: false,
             ctx,
         }
     }

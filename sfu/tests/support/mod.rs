@@ -249,8 +249,22 @@ pub fn frame(sender: &str, track: &str, i: u32, marker: &[u8], len: usize) -> Ve
     p
 }
 
-/// Parses the index out of a frame made by [`frame`].
+/// A video frame: [`frame`] behind a synthetic VP8 header, as the media
+/// format needs (its keyframe bit must match `keyframe`).
+pub fn video_frame(
+    sender: &str,
+    track: &str,
+    i: u32,
+    marker: &[u8],
+    len: usize,
+    keyframe: bool,
+) -> Vec<u8> {
+    testkit::vp8::frame(keyframe, &frame(sender, track, i, marker, len))
+}
+
+/// Parses the index out of a frame made by [`frame`] or [`video_frame`].
 pub fn frame_index(data: &[u8]) -> Option<(String, String, u32)> {
+    let data = testkit::vp8::strip(data);
     let text = String::from_utf8_lossy(&data[..data.len().min(64)]).to_string();
     let mut parts = text.split('/');
     let sender = parts.next()?.to_owned();
