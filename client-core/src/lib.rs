@@ -58,5 +58,6 @@ mod roster_check;
 
 pub use chat::MAX_CHAT_BYTES;
 pub use coordinator::{Coordinator, CoordinatorConfig, Output};
-/// The clock of this API: `std::time::Instant` on native targets.
+/// The clock of this API: `std::time::Instant` on native targets, the
+/// page's `performance.now()` on `wasm32-unknown-unknown`.
 pub use web_time::Instant;
