@@ -154,9 +154,9 @@ pub mod transport {
 }
 
 /// Hooks for the workspace's own tests, with the `test-util` feature: the
-/// group-key state machine on its own, to drive on virtual time. Never
-/// enable the feature in an app.
+/// group-key state machine on its own, to drive on virtual time (the
+/// `client-core` crate's, re-exported). Never enable the feature in an app.
 #[cfg(feature = "test-util")]
 pub mod test_util {
-    pub use crate::room::{Coordinator, CoordinatorConfig, Output};
+    pub use client_core::{Coordinator, CoordinatorConfig, Output};
 }

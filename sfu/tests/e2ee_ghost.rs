@@ -8,7 +8,7 @@
 //!   its room. Nobody's roster ever holds the ghost, and the group still
 //!   adds a real newcomer (the next committer in line takes over). (A
 //!   compromised server, whose own roster lies, is played on virtual time
-//!   in `client-sdk/tests/group_sim/`: there the members flag the ghost.)
+//!   in `client-core/tests/group_sim/`: there the members flag the ghost.)
 //! - **Withheld commit.** The proxy hides the commit that adds a new member
 //!   from one member. That member stays in the old epoch: its verification
 //!   code differs from everyone else's, whose codes agree, and it reports

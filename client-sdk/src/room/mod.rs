@@ -5,14 +5,9 @@
 //! `docs/e2ee.md` describes the key schedule, epoch switching and what the
 //! server can and cannot learn.
 
-mod chat;
-mod chat_outbox;
-mod commit_policy;
-mod coordinator;
 mod events;
 mod keys;
 mod media;
-mod roster_check;
 
 pub use events::{DecryptFailures, RoomEvent, RoomEvents, RosterMember, SignalingState};
 pub use media::{DecryptedFrame, MediaSender, RemoteMedia, SendFrameError};
@@ -22,10 +17,7 @@ use crate::events::{CloseReason, Event, Events};
 use crate::options::ConnectOptions;
 use crate::participant::Participant;
 use crate::track::TrackSpec;
-#[cfg(feature = "test-util")]
-pub use coordinator::{Coordinator, CoordinatorConfig, Output};
-#[cfg(not(feature = "test-util"))]
-use coordinator::{Coordinator, CoordinatorConfig, Output};
+use client_core::{Coordinator, CoordinatorConfig, Output};
 use e2ee::frame::{DecryptConfig, Suite, base_key_len};
 use e2ee::group::{MlsClient, MlsConfig};
 use keys::Keys;
@@ -285,7 +277,7 @@ impl Room {
     /// same order everywhere; messages queue until this member is in the
     /// group.
     pub async fn send_chat(&self, text: &str) -> Result<(), ChatError> {
-        if text.len() > chat::MAX_CHAT_BYTES {
+        if text.len() > client_core::MAX_CHAT_BYTES {
             return Err(ChatError::TooLong(text.len()));
         }
         self.commands

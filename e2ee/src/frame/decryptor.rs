@@ -2,7 +2,8 @@
 //! grace period, frames of a coming epoch held back, replay windows per KID.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use web_time::Instant;
 
 use sframe::key::DecryptionKey;
 use zeroize::Zeroizing;

@@ -4,7 +4,7 @@
 //! by bytes, and full means the oldest frame goes.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use web_time::Instant;
 
 use super::codec::Header;
 

@@ -6,26 +6,26 @@
 //! forged, replayed or change other members than the room calls for (it
 //! tracks the group's public state from the GroupInfo the founder sends).
 //! What to commit is still decided here, on every member, deterministically:
-//! which change to commit and when is the [commit policy](crate::room::commit_policy),
-//! ghosts are caught by the [roster check](crate::room::roster_check), and chat
-//! goes out through the [chat outbox](crate::room::chat_outbox). This file ties
+//! which change to commit and when is the [commit policy](crate::commit_policy),
+//! ghosts are caught by the [roster check](crate::roster_check), and chat
+//! goes out through the [chat outbox](crate::chat_outbox). This file ties
 //! them to the MLS client and the delivery log: it processes entries, keeps
 //! our own commit until the log settles it, and recovers from gaps.
-#![cfg_attr(not(feature = "test-util"), allow(unreachable_pub))]
 
 mod log_entries;
 
-use crate::room::chat::{ChatDedup, ChatPayload};
-use crate::room::chat_outbox::{ChatOutbox, RESEND_AFTER};
-use crate::room::commit_policy::CommitPolicy;
-use crate::room::roster_check::RosterCheck;
+use crate::chat::{ChatDedup, ChatPayload};
+use crate::chat_outbox::{ChatOutbox, RESEND_AFTER};
+use crate::commit_policy::CommitPolicy;
+use crate::roster_check::RosterCheck;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use e2ee::group::{Commit, Member, MlsClient};
 use signaling::proto::{ClientMessage, MlsEntry, MlsInfo};
 use std::collections::{BTreeSet, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tracing::{debug, info, warn};
+use web_time::Instant;
 
 /// Tuning of the group-key protocol.
 #[derive(Debug, Clone)]

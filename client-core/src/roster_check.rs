@@ -9,7 +9,8 @@
 //!   within `grace` is flagged too (a change in progress takes a moment).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use web_time::Instant;
 
 /// Identities on one side only, as reported.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -16,7 +16,7 @@
 //! A dishonest server is played by [`World::tamper`] (rewrite or drop what
 //! one member receives) and [`World::inject`].
 
-use client_sdk::test_util::{Coordinator, CoordinatorConfig, Output};
+use client_core::{Coordinator, CoordinatorConfig, Output};
 use e2ee::group::{MlsClient, MlsConfig};
 use signaling::proto::{
     ClientMessage, ErrorCode, LeaveReason, MlsEntry, ParticipantInfo, RoomState, ServerMessage,

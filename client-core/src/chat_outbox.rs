@@ -20,7 +20,8 @@
 
 use super::chat::ChatPayload;
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use web_time::Instant;
 
 /// One message per this long on average: 20 per second.
 const SEND_INTERVAL: Duration = Duration::from_millis(50);

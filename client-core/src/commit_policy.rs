@@ -22,7 +22,8 @@
 
 use e2ee::group::Member;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use web_time::Instant;
 
 /// A KeyPackage whose credential matches its sender, waiting to be added.
 #[derive(Debug, Clone)]

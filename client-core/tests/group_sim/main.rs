@@ -26,6 +26,47 @@ fn group(w: &mut World, names: &[&str]) -> Vec<usize> {
     nodes
 }
 
+/// The crate's whole job in the smallest room: the first member founds the
+/// group, the second sends a KeyPackage through the server's delivery log,
+/// the founder commits its add, and both end in one epoch with one key and
+/// one verification code, then read each other's chat.
+#[test]
+fn a_founder_and_a_joiner_share_one_epoch_key_and_code() {
+    let mut w = World::new();
+    let alice = w.join("alice");
+    w.run_until("alice founds the group", LIMIT, |w| {
+        w.nodes[alice].epoch().is_some()
+    });
+    assert_eq!(w.nodes[alice].epoch().map(|e| e.epoch), Some(0));
+    let bob = w.join("bob");
+    w.run_until("bob is added", LIMIT, |w| {
+        w.agree(&[alice, bob], &["alice", "bob"])
+    });
+
+    let (a, b) = (&w.nodes[alice], &w.nodes[bob]);
+    let (ea, eb) = (a.epoch().expect("alice"), b.epoch().expect("bob"));
+    assert_eq!(ea.epoch, 1, "one commit: the add");
+    assert_eq!(ea, eb, "same epoch, members, base key and code");
+    assert!(!ea.code.is_empty());
+    assert_eq!(ea.base_key.len(), config().sframe_nk);
+    assert_eq!(b.epochs.len(), 1, "bob entered through the Welcome only");
+    let accepted: Vec<_> = w.commits.iter().filter(|c| c.accepted).collect();
+    assert_eq!(accepted.len(), 1, "{:?}", w.commits);
+    assert_eq!(
+        (accepted[0].from.as_str(), accepted[0].epoch),
+        (a.pid.as_str(), 0)
+    );
+    assert_eq!(accepted[0].added, vec![b.pid.clone()]);
+    assert!(w.refused.is_empty(), "{:?}", w.refused);
+
+    w.chat(bob, "hi alice".into());
+    w.chat(alice, "hi bob".into());
+    w.run_until("both messages at both", LIMIT, |w| {
+        [alice, bob].iter().all(|&i| w.nodes[i].chat.len() == 2)
+    });
+    assert_eq!(w.nodes[alice].chat, w.nodes[bob].chat, "one order");
+}
+
 #[test]
 fn simultaneous_commits_first_wins_and_the_others_recover() {
     let mut w = World::new();

@@ -4,13 +4,13 @@
 //! application messages are chat.
 
 use super::{Coordinator, Output};
-use crate::room::chat::ChatPayload;
-use crate::room::commit_policy::WaitingKeyPackage;
+use crate::chat::ChatPayload;
+use crate::commit_policy::WaitingKeyPackage;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use e2ee::group::{GroupError, Processed};
-use std::time::Instant;
 use tracing::{debug, info, warn};
+use web_time::Instant;
 
 impl Coordinator {
     pub(super) fn on_key_package(&mut self, pid: String, key_package: &str) {

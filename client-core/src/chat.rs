@@ -12,7 +12,7 @@ const TAG: u8 = 1;
 
 /// The largest chat text, in bytes; well under the signaling frame limit
 /// after MLS and base64 overhead.
-pub(crate) const MAX_CHAT_BYTES: usize = 16 * 1024;
+pub const MAX_CHAT_BYTES: usize = 16 * 1024;
 
 /// One chat message as encrypted.
 #[derive(Debug, Clone, PartialEq, Eq)]
