@@ -15,7 +15,12 @@ const files = {
 /** Starts the page server; resolves with `{ origin, close }`. */
 export function servePages() {
   const server = createServer(async (req, res) => {
-    const file = files[new URL(req.url ?? "/", "http://x").pathname];
+    const path = new URL(req.url ?? "/", "http://x").pathname;
+    const file = files[path];
+    if (path === "/favicon.ico") {
+      res.writeHead(204).end();
+      return;
+    }
     if (file === undefined) {
       res.writeHead(404).end();
       return;
