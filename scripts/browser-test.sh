@@ -16,7 +16,9 @@ cargo build --quiet -p sfu --manifest-path "$root/Cargo.toml"
 if [ "$#" -eq 0 ]; then
     set -- "$js"/test/*.test.mjs
 fi
+tests=()
+for file in "$@"; do tests+=("$(realpath "$file")"); done
 # One file at a time: each starts its own sfu and browser on a 2-core machine.
 # The outer timeout only turns a hang into a failure.
 cd "$js"
-exec timeout --kill-after=10s 600s node --test --test-concurrency=1 --test-timeout=300000 "$@"
+exec timeout --kill-after=10s 600s node --test --test-concurrency=1 --test-timeout=300000 "${tests[@]}"
