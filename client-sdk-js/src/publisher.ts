@@ -13,18 +13,15 @@
 
 import { PublishError } from "./errors.js";
 import { enableDependencyDescriptor } from "./header-extensions.js";
-import type { ClientMessage, ErrorCode, IceCandidate, TrackInfo, TrackKind } from "./proto.js";
+import type { ErrorCode, TrackInfo, TrackKind } from "./proto.js";
 import { Serial } from "./serial.js";
-import { CandidateGate } from "./candidates.js";
+import { Transport, type TransportHost } from "./transport.js";
 
 /** What the publisher needs from the room. */
-export interface PublisherHost {
-  send(message: ClientMessage): void;
+export interface PublisherHost extends TransportHost {
   /** Called with each sender before the offer that carries its track. */
   attachSender?(sender: RTCRtpSender, track: { cid: string; kind: TrackKind; codec: string }): void;
-  /** The transport's connection state changed. */
-  connectionState(state: RTCPeerConnectionState): void;
-  /** A renegotiation outside a publish (unpublish) failed. */
+  /** Undoing a failed publish failed. */
   negotiationFailed(message: string): void;
 }
 
@@ -61,23 +58,18 @@ function codecPreferences(kind: TrackKind, codec: string): RTCRtpCodec[] | undef
 }
 
 /** The client-offered transport that carries this participant's tracks. */
-export class Publisher {
-  readonly pc: RTCPeerConnection;
+export class Publisher extends Transport {
   readonly #host: PublisherHost;
   readonly #negotiationTimeoutMs: number;
   readonly #serial = new Serial();
-  readonly #gate: CandidateGate;
   readonly #published = new Map<string, Published>();
   #answer: Waiter<string> | undefined;
   #accepted: (Waiter<TrackInfo> & { cid: string }) | undefined;
 
   constructor(host: PublisherHost, config: RTCConfiguration, negotiationTimeoutMs: number) {
+    super("publisher", host, config);
     this.#host = host;
     this.#negotiationTimeoutMs = negotiationTimeoutMs;
-    this.pc = new RTCPeerConnection(config);
-    this.#gate = new CandidateGate("publisher", host.send);
-    this.pc.onicecandidate = (event) => this.#gate.local(event.candidate);
-    this.pc.onconnectionstatechange = () => host.connectionState(this.pc.connectionState);
   }
 
   /** The tracks published now, by cid. */
@@ -160,21 +152,12 @@ export class Publisher {
     return waiters.length > 0;
   }
 
-  /** Routes a server candidate (the ICE-lite SFU sends none today). */
-  async onCandidate(candidate: IceCandidate): Promise<void> {
-    await this.pc.addIceCandidate({
-      candidate: candidate.candidate,
-      sdpMid: candidate.sdp_mid ?? null,
-      sdpMLineIndex: candidate.sdp_m_line_index ?? null,
-    });
-  }
-
   /** Closes the transport; pending publishes fail with `closed`. */
-  close(): void {
+  override close(): void {
     const waiters = [this.#answer, this.#accepted].filter((w) => w !== undefined);
     this.#answer = this.#accepted = undefined;
     for (const w of waiters) w.reject(new PublishError("closed", "room closed"));
-    this.pc.close();
+    super.close();
   }
 
   async #negotiate(transceiver: RTCRtpTransceiver, request: PublishRequest, kind: TrackKind): Promise<TrackInfo> {
@@ -221,7 +204,7 @@ export class Publisher {
   #sendOffer(): void {
     const sdp = this.pc.localDescription?.sdp ?? "";
     this.#host.send({ type: "offer", target: "publisher", sdp });
-    this.#gate.open();
+    this.gate.open();
   }
 
   #timeout(): { promise: Promise<never>; cancel(): void } {

@@ -12,33 +12,28 @@
  * @module
  */
 
-import { CandidateGate } from "./candidates.js";
 import { enableDependencyDescriptor } from "./header-extensions.js";
-import type { ClientMessage, IceCandidate, TrackKind } from "./proto.js";
+import type { TrackKind } from "./proto.js";
 import { Serial } from "./serial.js";
+import { Transport, type TransportHost } from "./transport.js";
 
 /** What the subscriber needs from the room. */
-export interface SubscriberHost {
-  send(message: ClientMessage): void;
+export interface SubscriberHost extends TransportHost {
   /** A new m-line's receiver, before the answer that accepts it. */
   receiverCreated(receiver: RTCRtpReceiver, mid: string, kind: TrackKind): void;
   /** The m-line `mid` now carries `trackId`. */
   trackMapped(trackId: string, mid: string, transceiver: RTCRtpTransceiver): void;
   /** The m-line `mid` stopped carrying `trackId`. */
   trackUnmapped(trackId: string, mid: string): void;
-  /** The transport's connection state changed. */
-  connectionState(state: RTCPeerConnectionState): void;
   /** Applying a server offer failed. */
   negotiationFailed(message: string): void;
 }
 
 /** The server-offered transport that carries everyone else's tracks. */
-export class Subscriber {
-  readonly pc: RTCPeerConnection;
+export class Subscriber extends Transport {
   readonly #host: SubscriberHost;
   readonly #dependencyDescriptor: boolean;
   readonly #serial = new Serial();
-  readonly #gate: CandidateGate;
   /** mid → the track it carries now. */
   readonly #mapped = new Map<string, string>();
   /** `subscribed` messages whose m-line has no transceiver yet: mid → track. */
@@ -47,12 +42,9 @@ export class Subscriber {
   readonly #known = new Set<string>();
 
   constructor(host: SubscriberHost, config: RTCConfiguration, dependencyDescriptor: boolean) {
+    super("subscriber", host, config);
     this.#host = host;
     this.#dependencyDescriptor = dependencyDescriptor;
-    this.pc = new RTCPeerConnection(config);
-    this.#gate = new CandidateGate("subscriber", host.send);
-    this.pc.onicecandidate = (event) => this.#gate.local(event.candidate);
-    this.pc.onconnectionstatechange = () => host.connectionState(this.pc.connectionState);
   }
 
   /** Applies a server offer and sends the answer. Offers are applied in order. */
@@ -72,7 +64,7 @@ export class Subscriber {
         await this.pc.setLocalDescription();
         const answer = this.pc.localDescription?.sdp ?? "";
         this.#host.send({ type: "answer", target: "subscriber", sdp: answer });
-        this.#gate.open();
+        this.gate.open();
       } catch (error) {
         this.#host.negotiationFailed(`applying the server's offer: ${String(error)}`);
         return;
@@ -97,20 +89,6 @@ export class Subscriber {
       this.#mapped.delete(mid);
       this.#host.trackUnmapped(trackId, mid);
     }
-  }
-
-  /** Routes a server candidate (the ICE-lite SFU sends none today). */
-  async onCandidate(candidate: IceCandidate): Promise<void> {
-    await this.pc.addIceCandidate({
-      candidate: candidate.candidate,
-      sdpMid: candidate.sdp_mid ?? null,
-      sdpMLineIndex: candidate.sdp_m_line_index ?? null,
-    });
-  }
-
-  /** Closes the transport. */
-  close(): void {
-    this.pc.close();
   }
 
   /** Maps `mid` to `trackId` if its transceiver exists. */

@@ -49,11 +49,7 @@ test("a reused subscriber m-line carries the newcomer's track", { timeout: 120_0
 
   const bob = await f.join("reuse", "bob");
   const bTracks = await bob.page.evaluate(() => harness.publishFakeMedia());
-  const bobVideo = await until(
-    "alice subscribed to bob's video",
-    () => alice.page.evaluate(() => harness.remoteTracks()),
-    (tracks) => tracks.some((t) => t.kind === "video"),
-  ).then((tracks) => tracks.find((t) => t.kind === "video"));
+  const bobVideo = await remoteVideo(alice, "bob");
   assert.equal(bobVideo.participantId, bob.participantId);
   assert.ok(bTracks.some((t) => t.trackId === bobVideo.trackId));
   await decodes(alice.page, bobVideo.mid, FRAMES);
@@ -62,11 +58,7 @@ test("a reused subscriber m-line carries the newcomer's track", { timeout: 120_0
 
   const carol = await f.join("reuse", "carol");
   const cTracks = await carol.page.evaluate(() => harness.publishFakeMedia());
-  const carolVideo = await until(
-    "alice subscribed to carol's video",
-    () => alice.page.evaluate(() => harness.remoteTracks()),
-    (tracks) => tracks.some((t) => t.kind === "video"),
-  ).then((tracks) => tracks.find((t) => t.kind === "video"));
+  const carolVideo = await remoteVideo(alice, "carol");
   assert.equal(carolVideo.participantId, carol.participantId);
   assert.ok(cTracks.some((t) => t.trackId === carolVideo.trackId));
   // The server reused bob's m-line for carol, and her frames decode on it.
@@ -92,6 +84,16 @@ test("a reused subscriber m-line carries the newcomer's track", { timeout: 120_0
     await p.page.context().close();
   }
 });
+
+/** Waits until `p` is subscribed to a remote video track; returns it. */
+async function remoteVideo(p, whose) {
+  const tracks = await until(
+    `${p.identity} subscribed to ${whose}'s video`,
+    () => p.page.evaluate(() => harness.remoteTracks()),
+    (list) => list.some((t) => t.kind === "video"),
+  );
+  return tracks.find((t) => t.kind === "video");
+}
 
 /** The value of `a=<name>:` in the m-section whose mid is `mid`. */
 function mlineAttribute(sdp, mid, name) {
