@@ -33,7 +33,7 @@ interface TransceiverWithHeaderExtensions {
  * Call it before `createOffer` (publisher) or between
  * `setRemoteDescription` and `createAnswer` (subscriber). Returns whether
  * the browser knows the extension; `false` also when the browser lacks the
- * API (Firefox and Safari, as far as known), and then nothing changes.
+ * API, and then nothing changes.
  */
 export function enableDependencyDescriptor(transceiver: RTCRtpTransceiver): boolean {
   const t = transceiver as unknown as TransceiverWithHeaderExtensions;
