@@ -109,7 +109,12 @@ export interface RemoteTrackDescription {
 
 /** The E2EE engine: MLS group state and SFrame transforms, in a worker. */
 export interface E2eeEngine {
-  /** Called once, right after `joined`, before any other call. */
+  /**
+   * Called right after `joined`, before any other call; called again when
+   * the room had to join afresh (the server no longer held the session):
+   * then the engine drops its group state and joins the group as the new
+   * participant.
+   */
   start(session: E2eeSession): void;
   /** Every `mls` and `mls_commit_rejected` message, in the order received. */
   serverMessage(message: MlsServerMessage): void;

@@ -14,7 +14,8 @@
  * @module
  */
 
-export { connect, Room, type RoomEvents } from "./room.js";
+export { connect } from "./connect.js";
+export { Room, type RoomEvents } from "./room.js";
 export type { ConnectOptions } from "./options.js";
 export {
   ConnectError,

@@ -52,3 +52,16 @@ export function resolveOptions(options: ConnectOptions = {}): ResolvedOptions {
     dependencyDescriptor: options.dependencyDescriptor ?? true,
   };
 }
+
+/** The signaling session's part of the options. */
+export function sessionOptions(options: ResolvedOptions): {
+  connectTimeoutMs: number;
+  pingIntervalMs: number;
+  reconnectWindowMs: number;
+} {
+  return {
+    connectTimeoutMs: options.connectTimeoutMs,
+    pingIntervalMs: options.pingIntervalMs,
+    reconnectWindowMs: options.reconnectWindowMs,
+  };
+}

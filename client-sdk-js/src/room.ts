@@ -5,12 +5,11 @@
  * @module
  */
 
-import type { E2eeEngine, E2eeEvents, E2eeHost } from "./e2ee.js";
-import { createE2eeEngine } from "./e2ee.js";
+import type { E2eeEngine, E2eeEvents } from "./e2ee.js";
 import { Emitter } from "./emitter.js";
 import { ConnectError, type NegotiationFailure, PublishError, type ServerError } from "./errors.js";
-import { type ConnectOptions, type ResolvedOptions, resolveOptions } from "./options.js";
-import type { LeaveReason, MlsInfo, ParticipantInfo, RoomState, ServerMessage, Target, TrackInfo, TrackKind } from "./proto.js";
+import { type ResolvedOptions, sessionOptions } from "./options.js";
+import type { ClientMessage, LeaveReason, MlsInfo, ParticipantInfo, RoomState, ServerMessage, Target, TrackInfo, TrackKind } from "./proto.js";
 import { Publisher } from "./publisher.js";
 import { type Joined, SignalSession } from "./signaling.js";
 import { Subscriber } from "./subscriber.js";
@@ -58,18 +57,6 @@ interface ParticipantRecord {
   tracks: Map<string, TrackInfo>;
 }
 
-/** The identity (`sub`) an access token names; the server checked the token. */
-function tokenIdentity(token: string): string {
-  try {
-    const payload = token.split(".")[1] ?? "";
-    const json = atob(payload.replace(/-/g, "+").replace(/_/g, "/"));
-    const sub = (JSON.parse(json) as { sub?: unknown }).sub;
-    return typeof sub === "string" ? sub : "";
-  } catch {
-    return "";
-  }
-}
-
 function record(info: ParticipantInfo): ParticipantRecord {
   return {
     participantId: info.participant_id,
@@ -79,43 +66,28 @@ function record(info: ParticipantInfo): ParticipantRecord {
   };
 }
 
+/** Where and as whom the room was joined: kept to join again. */
+export interface Credentials {
+  url: string;
+  /** Never logged. */
+  token: string;
+  identity: string;
+}
+
 /**
- * Joins the room the access `token` names, at the signaling server `url`
- * (e.g. `wss://sfu.example.com/rtc`).
- *
- * With the default `e2ee: true` every frame and chat message is end-to-end
- * encrypted; a build without the E2EE engine refuses with
- * `ConnectError{kind: "e2ee_unavailable"}` before connecting.
- *
- * @throws {ConnectError} when the room cannot be joined.
+ * One server session of the room: its signaling session and its two
+ * transports. A room that has to join again gets a new one; messages and
+ * events of a replaced one are ignored.
  */
-export async function connect(url: string, token: string, options: ConnectOptions = {}): Promise<Room> {
-  const resolved = resolveOptions(options);
-  // The host forwards to the room, which exists only once joined.
-  let target: Room | undefined;
-  const host: E2eeHost = {
-    send: (message) => target?.session.send(message),
-    emit: (name, payload) => target?.emitE2ee(name, payload),
-  };
-  const engine = resolved.e2ee ? await createE2eeEngine(host) : undefined;
-  try {
-    const { session, joined } = await SignalSession.join(url, token, {
-      connectTimeoutMs: resolved.connectTimeoutMs,
-      pingIntervalMs: resolved.pingIntervalMs,
-      reconnectWindowMs: resolved.reconnectWindowMs,
-    });
-    target = new Room(session, joined, tokenIdentity(token), resolved, engine);
-    return target;
-  } catch (error) {
-    engine?.close();
-    throw error instanceof ConnectError ? error : new ConnectError("unreachable", String(error));
-  }
+interface Membership {
+  participantId: string;
+  session: SignalSession;
+  publisher: Publisher;
+  subscriber: Subscriber;
 }
 
 /** One participant's membership of a room. Created by {@link connect}. */
 export class Room extends Emitter<RoomEvents> {
-  /** This participant's id, assigned by the server. */
-  readonly participantId: string;
   /** The identity the access token names (the MLS credential's identity). */
   readonly identity: string;
   /** The room's name. */
@@ -124,12 +96,10 @@ export class Room extends Emitter<RoomEvents> {
   readonly autoSubscribe: boolean;
   /** Whether media and chat are end-to-end encrypted. */
   readonly e2ee: boolean;
-  /** The signaling session (internal; the E2EE engine's host sends through it). */
-  readonly session: SignalSession;
+  readonly #credentials: Credentials;
   readonly #options: ResolvedOptions;
   readonly #engine: E2eeEngine | undefined;
-  readonly #publisher: Publisher;
-  readonly #subscriber: Subscriber;
+  #m: Membership;
   readonly #participants = new Map<string, ParticipantRecord>();
   readonly #remoteTracks = new Map<string, RemoteTrack>();
   readonly #local = new Map<string, LocalTrackPublication>();
@@ -137,28 +107,42 @@ export class Room extends Emitter<RoomEvents> {
 
   /** @internal Use {@link connect}. */
   constructor(
+    credentials: Credentials,
     session: SignalSession,
     joined: Joined,
-    identity: string,
     options: ResolvedOptions,
     engine: E2eeEngine | undefined,
   ) {
     super();
-    this.session = session;
-    this.participantId = joined.participantId;
-    this.identity = identity;
+    this.#credentials = credentials;
+    this.identity = credentials.identity;
     this.name = joined.room.room;
     this.autoSubscribe = joined.autoSubscribe;
     this.e2ee = engine !== undefined;
     this.#options = options;
     this.#engine = engine;
     for (const p of joined.room.participants) this.#participants.set(p.participant_id, record(p));
+    this.#m = this.#begin(session, joined);
+  }
+
+  /**
+   * Sets up the transports of a new server session, starts the engine's
+   * membership and the session's message flow.
+   */
+  #begin(session: SignalSession, joined: Joined): Membership {
+    const engine = this.#engine;
+    const options = this.#options;
     const config: RTCConfiguration = { iceServers: options.iceServers, bundlePolicy: "max-bundle" };
     const send = session.send.bind(session);
-    const failed = (target: Target) => (message: string) => this.emit("negotiationFailed", { target, message });
-    const state = (target: Target) => (s: RTCPeerConnectionState) =>
-      this.emit("connectionStateChanged", { target, state: s });
-    this.#publisher = new Publisher(
+    // Events of a replaced membership are dropped.
+    const live = (): boolean => this.#m === m && !this.#closed;
+    const failed = (target: Target) => (message: string) => {
+      if (live()) this.emit("negotiationFailed", { target, message });
+    };
+    const state = (target: Target) => (s: RTCPeerConnectionState) => {
+      if (live()) this.emit("connectionStateChanged", { target, state: s });
+    };
+    const publisher = new Publisher(
       {
         send,
         attachSender: engine && ((sender, track) => engine.attachSender(sender, track)),
@@ -168,25 +152,125 @@ export class Room extends Emitter<RoomEvents> {
       config,
       options.negotiationTimeoutMs,
     );
-    this.#subscriber = new Subscriber(
+    const subscriber = new Subscriber(
       {
         send,
         receiverCreated: (receiver, mid, kind) => engine?.attachReceiver(receiver, mid, kind),
-        trackMapped: (trackId, mid, transceiver) => this.#trackMapped(trackId, mid, transceiver),
-        trackUnmapped: (trackId) => this.#trackUnmapped(trackId),
+        trackMapped: (trackId, mid, transceiver) => {
+          if (live()) this.#trackMapped(trackId, mid, transceiver);
+        },
+        trackUnmapped: (trackId) => {
+          if (live()) this.#trackUnmapped(trackId);
+        },
         connectionState: state("subscriber"),
         negotiationFailed: failed("subscriber"),
       },
       config,
       options.dependencyDescriptor,
     );
-    engine?.start({ participantId: this.participantId, identity, room: joined.room, mls: joined.mls });
-    session.start({
-      message: (m) => this.#onMessage(m),
-      reconnecting: () => this.emit("signaling", "reconnecting"),
-      resumed: (room, mls) => this.#onResumed(room, mls),
-      lost: () => this.#teardown({ kind: "connection_lost" }),
+    const m: Membership = { participantId: joined.participantId, session, publisher, subscriber };
+    // Current before the session delivers anything (it may have messages already).
+    this.#m = m;
+    engine?.start({
+      participantId: joined.participantId,
+      identity: this.identity,
+      room: joined.room,
+      mls: joined.mls,
     });
+    session.start({
+      message: (message) => {
+        if (live()) this.#onMessage(message);
+      },
+      reconnecting: () => {
+        if (live()) this.emit("signaling", "reconnecting");
+      },
+      resumed: (room, mls) => {
+        if (live()) this.#onResumed(room, mls);
+      },
+      lost: (serverRefused) => {
+        if (!live()) return;
+        if (serverRefused) void this.#rejoin();
+        else this.#teardown({ kind: "connection_lost" });
+      },
+    });
+    return m;
+  }
+
+  /**
+   * The server no longer holds this session (it refused the resume): join
+   * the room again as a new participant, with new transports, and publish
+   * the same tracks again. Closes the room if no join succeeds within the
+   * reconnect window.
+   */
+  async #rejoin(): Promise<void> {
+    const old = this.#m;
+    old.publisher.close();
+    old.subscriber.close();
+    for (const track of [...this.#remoteTracks.values()]) this.#trackUnmapped(track.trackId);
+    const { url, token } = this.#credentials;
+    const deadline = Date.now() + this.#options.reconnectWindowMs;
+    let backoff = 100;
+    let next: Awaited<ReturnType<typeof SignalSession.join>>;
+    for (;;) {
+      try {
+        next = await SignalSession.join(url, token, sessionOptions(this.#options));
+        break;
+      } catch (error) {
+        const refused = error instanceof ConnectError && error.kind === "unauthorized";
+        if (refused || this.#closed || Date.now() + backoff >= deadline) {
+          return this.#teardown({ kind: "connection_lost" });
+        }
+        await new Promise((r) => setTimeout(r, backoff));
+        backoff = Math.min(backoff * 2, 1_000);
+      }
+    }
+    if (this.#closed) {
+      next.session.close();
+      return;
+    }
+    this.#reconcile(next.joined.room);
+    this.#m = this.#begin(next.session, next.joined);
+    for (const publication of [...this.#local.values()]) {
+      try {
+        const published = await this.#m.publisher.publish({
+          cid: publication.cid,
+          track: publication.track,
+          codec: publication.info.codec,
+          e2ee: this.e2ee,
+          dependencyDescriptor: this.#options.dependencyDescriptor,
+        });
+        this.#local.set(publication.cid, { ...publication, info: published.info, sender: published.transceiver.sender });
+      } catch (error) {
+        this.#local.delete(publication.cid);
+        this.emit("negotiationFailed", { target: "publisher", message: `publishing ${publication.cid} again: ${String(error)}` });
+      }
+    }
+    if (!this.#closed) this.emit("signaling", "rejoined");
+  }
+
+  /** Brings the roster to `room` (a fresh join's snapshot), with events for the differences. */
+  #reconcile(room: RoomState): void {
+    const now = new Map(room.participants.map((p) => [p.participant_id, p]));
+    for (const [id, p] of [...this.#participants]) {
+      if (now.has(id)) continue;
+      this.#participants.delete(id);
+      this.emit("participantLeft", { participant: p, reason: "disconnected" });
+    }
+    for (const info of room.participants) {
+      const known = this.#participants.get(info.participant_id);
+      if (known === undefined) {
+        const p = record(info);
+        this.#participants.set(p.participantId, p);
+        this.emit("participantJoined", p);
+      } else {
+        known.tracks = new Map(info.tracks.map((t) => [t.track_id, t]));
+      }
+    }
+  }
+
+  /** This participant's id, assigned by the server (a new one after a rejoin). */
+  get participantId(): string {
+    return this.#m.participantId;
   }
 
   /** Everyone else in the room, by participant id. */
@@ -214,7 +298,7 @@ export class Room extends Emitter<RoomEvents> {
    * negotiate on it: the SDK owns its SDP.
    */
   peerConnection(target: Target): RTCPeerConnection {
-    return target === "publisher" ? this.#publisher.pc : this.#subscriber.pc;
+    return target === "publisher" ? this.#m.publisher.pc : this.#m.subscriber.pc;
   }
 
   /**
@@ -230,7 +314,7 @@ export class Room extends Emitter<RoomEvents> {
     const source: TrackSource = options.source ?? (kind === "video" ? "camera" : "microphone");
     const cid = options.cid ?? source;
     const codec = options.codec ?? (kind === "video" ? "VP8" : "opus");
-    const published = await this.#publisher.publish({
+    const published = await this.#m.publisher.publish({
       cid,
       track,
       codec,
@@ -252,17 +336,17 @@ export class Room extends Emitter<RoomEvents> {
   async unpublish(cid: string): Promise<void> {
     if (this.#closed) throw new PublishError("closed", "room closed");
     this.#local.delete(cid);
-    await this.#publisher.unpublish(cid);
+    await this.#m.publisher.unpublish(cid);
   }
 
   /** Asks the server to send a track (only needed without auto-subscribe). */
   subscribe(trackId: string): void {
-    this.session.send({ type: "subscribe", track_id: trackId });
+    this.#m.session.send({ type: "subscribe", track_id: trackId });
   }
 
   /** Asks the server to stop sending a track. */
   unsubscribe(trackId: string): void {
-    this.session.send({ type: "unsubscribe", track_id: trackId });
+    this.#m.session.send({ type: "unsubscribe", track_id: trackId });
   }
 
   /**
@@ -282,7 +366,7 @@ export class Room extends Emitter<RoomEvents> {
    */
   async leave(): Promise<void> {
     if (this.#closed) return;
-    await this.session.leave();
+    await this.#m.session.leave();
     this.#teardown({ kind: "left" });
   }
 
@@ -291,7 +375,12 @@ export class Room extends Emitter<RoomEvents> {
    * `leave`): the room reconnects and resumes. For tests only.
    */
   dropSignalingForTest(): void {
-    this.session.dropConnectionForTest();
+    this.#m.session.dropConnectionForTest();
+  }
+
+  /** @internal Sends a message on the current signaling session (the E2EE engine's host). */
+  sendSignal(message: ClientMessage): void {
+    if (!this.#closed) this.#m.session.send(message);
   }
 
   /** @internal The E2EE engine's events, through its host. */
@@ -302,20 +391,20 @@ export class Room extends Emitter<RoomEvents> {
   #onMessage(message: ServerMessage): void {
     switch (message.type) {
       case "offer":
-        if (message.target === "subscriber") void this.#subscriber.onOffer(message.sdp);
+        if (message.target === "subscriber") void this.#m.subscriber.onOffer(message.sdp);
         break;
       case "answer":
-        if (message.target === "publisher") this.#publisher.onAnswer(message.sdp);
+        if (message.target === "publisher") this.#m.publisher.onAnswer(message.sdp);
         break;
       case "candidate": {
-        const transport = message.target === "publisher" ? this.#publisher : this.#subscriber;
+        const transport = message.target === "publisher" ? this.#m.publisher : this.#m.subscriber;
         transport.onCandidate(message.candidate).catch((error: unknown) =>
           this.emit("negotiationFailed", { target: message.target, message: String(error) }),
         );
         break;
       }
       case "track_accepted":
-        this.#publisher.onTrackAccepted(message.cid, message.track);
+        this.#m.publisher.onTrackAccepted(message.cid, message.track);
         break;
       case "participant_joined":
         this.#participantJoined(message.participant);
@@ -330,16 +419,16 @@ export class Room extends Emitter<RoomEvents> {
         break;
       }
       case "track_unpublished": {
-        this.#subscriber.onUnsubscribed(message.track_id);
+        this.#m.subscriber.onUnsubscribed(message.track_id);
         this.#participants.get(message.participant_id)?.tracks.delete(message.track_id);
         this.emit("trackUnpublished", { participantId: message.participant_id, trackId: message.track_id });
         break;
       }
       case "subscribed":
-        this.#subscriber.onSubscribed(message.track_id, message.mid);
+        this.#m.subscriber.onSubscribed(message.track_id, message.mid);
         break;
       case "unsubscribed":
-        this.#subscriber.onUnsubscribed(message.track_id);
+        this.#m.subscriber.onUnsubscribed(message.track_id);
         break;
       case "mls":
       case "mls_commit_rejected":
@@ -350,7 +439,7 @@ export class Room extends Emitter<RoomEvents> {
         break;
       case "error":
         if (message.code === "mls_gap") this.#engine?.logGap();
-        else if (!this.#publisher.onError(message.code, message.message)) {
+        else if (!this.#m.publisher.onError(message.code, message.message)) {
           this.emit("serverError", { code: message.code, message: message.message });
         }
         break;
@@ -376,7 +465,7 @@ export class Room extends Emitter<RoomEvents> {
     this.#participants.delete(participantId);
     // No separate `track_unpublished` comes for a departed participant's tracks.
     for (const track of [...this.#remoteTracks.values()]) {
-      if (track.participantId === participantId) this.#subscriber.onUnsubscribed(track.trackId);
+      if (track.participantId === participantId) this.#m.subscriber.onUnsubscribed(track.trackId);
     }
     this.#engine?.participantLeft(participantId);
     this.emit("participantLeft", { participant: p, reason });
@@ -430,9 +519,9 @@ export class Room extends Emitter<RoomEvents> {
   #teardown(reason: CloseReason): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.session.close();
-    this.#publisher.close();
-    this.#subscriber.close();
+    this.#m.session.close();
+    this.#m.publisher.close();
+    this.#m.subscriber.close();
     this.#engine?.close();
     this.emit("closed", reason);
   }

@@ -84,4 +84,10 @@ export type SignalingState =
   /** The connection dropped; reconnecting with resume. */
   | "reconnecting"
   /** Reconnected; the session (and its media) went on. */
-  | "resumed";
+  | "resumed"
+  /**
+   * The server no longer held the session: the room was joined again as a
+   * new participant (new participant id, new transports) and the same
+   * tracks were published again.
+   */
+  | "rejoined";

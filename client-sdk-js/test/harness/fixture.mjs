@@ -7,13 +7,14 @@ import { startSfu } from "./sfu.mjs";
 import { mintToken } from "./token.mjs";
 
 /**
- * Starts the sfu, the page server and Chromium before the file's tests and
- * stops them after; returns an object whose fields are set once started.
+ * Starts the sfu (with `sfuArgs`), the page server and Chromium before the
+ * file's tests and stops them after; returns an object whose fields are set
+ * once started.
  */
-export function useFixture() {
+export function useFixture({ sfuArgs = [] } = {}) {
   const f = { sfu: undefined, pages: undefined, browser: undefined };
   before(async () => {
-    [f.sfu, f.pages, f.browser] = await Promise.all([startSfu(), servePages(), launchBrowser()]);
+    [f.sfu, f.pages, f.browser] = await Promise.all([startSfu({ args: sfuArgs }), servePages(), launchBrowser()]);
   });
   after(async () => {
     await f.browser?.close();
