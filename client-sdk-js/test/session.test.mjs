@@ -101,3 +101,38 @@ function mlineAttribute(sdp, mid, name) {
   const section = sections.find((s) => s.includes(`\r\na=mid:${mid}\r\n`) || s.endsWith(`\r\na=mid:${mid}`));
   return section?.split("\r\n").find((l) => l.startsWith(`a=${name}:`))?.slice(name.length + 3);
 }
+
+test("a screen share is published next to the camera, then unpublished", { timeout: 90_000 }, async () => {
+  const alice = await f.join("screen", "alice");
+  await alice.page.evaluate(() => harness.publishFakeMedia());
+  const bob = await f.join("screen", "bob");
+  const camera = await remoteVideo(bob, "alice");
+  await decodes(bob.page, camera.mid, FRAMES);
+
+  const screen = await alice.page.evaluate(() => harness.publishScreen());
+  assert.deepEqual([screen.cid, screen.source, screen.kind, screen.codec], ["screen", "screen", "video", "VP8"]);
+  const shared = await until(
+    "bob subscribed to alice's screen",
+    () => bob.page.evaluate(() => harness.remoteTracks()),
+    (tracks) => tracks.some((t) => t.trackId === screen.trackId),
+  ).then((tracks) => tracks.find((t) => t.trackId === screen.trackId));
+  assert.equal(shared.participantId, alice.participantId);
+  assert.notEqual(shared.mid, camera.mid);
+  await decodes(bob.page, shared.mid, FRAMES);
+
+  assert.deepEqual(await alice.page.evaluate(() => harness.unpublish("screen")), ["camera", "microphone"]);
+  const bEvents = await until(
+    "bob seeing the screen go",
+    () => eventsOf(bob),
+    (ev) => ev.some((e) => e.name === "trackUnsubscribed" && e.trackId === screen.trackId),
+  );
+  assert.ok(bEvents.some((e) => e.name === "trackUnpublished" && e.trackId === screen.trackId));
+  // The camera goes on.
+  await decodes(bob.page, camera.mid, FRAMES, await framesOn(bob.page, camera.mid));
+
+  for (const p of [bob, alice]) await p.page.evaluate(() => harness.leave());
+  for (const p of [alice, bob]) {
+    await assertNoProblems(p.page);
+    await p.page.context().close();
+  }
+});
