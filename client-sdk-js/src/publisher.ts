@@ -115,9 +115,17 @@ export class Publisher extends Transport {
       this.pc.removeTrack(published.transceiver.sender);
       published.transceiver.stop();
       const answer = this.#expectAnswer();
+      answer.catch(() => undefined);
       await this.pc.setLocalDescription();
       this.#sendOffer();
-      await this.pc.setRemoteDescription({ type: "answer", sdp: await answer });
+      const timeout = this.#timeout();
+      try {
+        const sdp = await Promise.race([answer, timeout.promise]);
+        await this.pc.setRemoteDescription({ type: "answer", sdp });
+      } finally {
+        timeout.cancel();
+        this.#answer = undefined;
+      }
     });
   }
 

@@ -316,7 +316,12 @@ export class SignalSession {
   #dispatch(message: ServerMessage): void {
     if (message.type === "mls") this.#mlsSeq = Math.max(this.#mlsSeq, message.seq);
     if (message.type === "closed") this.#shutdown();
-    this.#handlers?.message(message);
+    try {
+      this.#handlers?.message(message);
+    } catch (error) {
+      // A message with the right type but the wrong shape: drop it, keep reading.
+      console.warn(`server ${message.type} message could not be handled`, error);
+    }
   }
 
   #keepalive(interval: number): void {
