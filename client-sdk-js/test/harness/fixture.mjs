@@ -20,6 +20,7 @@ export function useFixture({ sfuArgs = [] } = {}) {
     await f.browser?.close();
     await f.pages?.close();
     await f.sfu?.stop();
+    if (process.env.BROWSER_TEST_SFU_LOG) for (const l of f.sfu?.log ?? []) if (/"level":"(WARN|ERROR)"/.test(l)) console.log(l);
   });
   /** A new page, not yet joined. */
   f.page = () => openPage(f.browser, f.pages.origin);
