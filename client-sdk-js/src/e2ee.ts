@@ -1,0 +1,157 @@
+/**
+ * The seam where the end-to-end encryption engine plugs in.
+ *
+ * The engine is the project's Rust MLS and SFrame code compiled to wasm,
+ * running in one dedicated worker that also hosts every
+ * `RTCRtpScriptTransform` (sender and receiver), so one SFrame counter per
+ * sender key serves all of a member's tracks and keys never leave the
+ * worker. The SDK never encrypts in JavaScript. It gives the engine:
+ *
+ * - every MLS message from the server, in log order ({@link E2eeEngine.serverMessage}),
+ *   and a way to send the `mls_*` client messages ({@link E2eeHost.send});
+ * - the signaling roster ({@link E2eeEngine.participantJoined} / `Left`), to
+ *   commit joins and leaves and to detect roster mismatches;
+ * - each RTCRtpSender before its track's first frame, and each
+ *   RTCRtpReceiver before its first frame, to attach transforms
+ *   ({@link E2eeEngine.attachSender}, {@link E2eeEngine.attachReceiver});
+ * - which track (and so which participant) a receiver carries now, which
+ *   changes when the server reuses an m-line ({@link E2eeEngine.receiverAssigned}).
+ *
+ * The engine reports epochs, verification codes, chat and failures through
+ * {@link E2eeHost.emit}; they surface as the room's E2EE events.
+ *
+ * @module
+ */
+
+import { ConnectError } from "./errors.js";
+import type {
+  MlsClientMessage,
+  MlsInfo,
+  MlsServerMessage,
+  ParticipantInfo,
+  RoomState,
+  TrackKind,
+} from "./proto.js";
+
+/** A member of the MLS group: who holds the keys. */
+export interface RosterMember {
+  /** Its leaf index (the sender index in SFrame key ids). */
+  leaf: number;
+  /** The identity its credential names. */
+  identity: string;
+  /** The public signature key its credential is bound to. */
+  signatureKey: Uint8Array;
+}
+
+/** Frames dropped instead of being decoded, by reason; running totals. */
+export interface DecryptFailures {
+  malformed: number;
+  authFailed: number;
+  replay: number;
+  unknownKid: number;
+  wrongEpoch: number;
+  wrongSender: number;
+}
+
+/** The events only an E2EE room emits (payload types by name). */
+export interface E2eeEvents {
+  /** A new epoch: new keys in use for sending and receiving. */
+  epochChanged: { epoch: number };
+  /** The group's members (every epoch). */
+  rosterChanged: RosterMember[];
+  /** Members who see the same code hold the same keys with the same members. */
+  verificationCodeChanged: string;
+  /** The MLS roster and the server's roster disagree beyond a change in progress. */
+  rosterMismatch: { mlsOnly: string[]; signalingOnly: string[] };
+  /** Frames were dropped; running totals by reason. */
+  decryptFailures: DecryptFailures;
+  /** An end-to-end encrypted chat message, in the room's order (own included). */
+  chat: { from: string; text: string };
+}
+
+/** What the room gives the engine. */
+export interface E2eeHost {
+  /** Sends an MLS message to the server (queued while reconnecting). */
+  send(message: MlsClientMessage): void;
+  /** Emits one of the room's E2EE events. */
+  emit<K extends keyof E2eeEvents>(name: K, payload: E2eeEvents[K]): void;
+}
+
+/** This participant's session, as the engine starts it. */
+export interface E2eeSession {
+  participantId: string;
+  /** The token's identity: the MLS credential's identity. */
+  identity: string;
+  /** Everyone else in the room at join time. */
+  room: RoomState;
+  /** The room's MLS group at join time. */
+  mls: MlsInfo;
+}
+
+/** A local track, as the engine sees it when its sender is attached. */
+export interface LocalTrackDescription {
+  cid: string;
+  kind: TrackKind;
+  /** Codec MIME subtype: the engine leaves its payload prefix in the clear. */
+  codec: string;
+}
+
+/** A remote track, as the engine sees it when a receiver carries it. */
+export interface RemoteTrackDescription {
+  trackId: string;
+  /** The publisher: frames must decrypt under this participant's key. */
+  participantId: string;
+  kind: TrackKind;
+  codec: string;
+  /** The subscriber m-line. */
+  mid: string;
+}
+
+/** The E2EE engine: MLS group state and SFrame transforms, in a worker. */
+export interface E2eeEngine {
+  /**
+   * Called right after `joined`, before any other call; called again when
+   * the room had to join afresh (the server no longer held the session):
+   * then the engine drops its group state and joins the group as the new
+   * participant.
+   */
+  start(session: E2eeSession): void;
+  /** Every `mls` and `mls_commit_rejected` message, in the order received. */
+  serverMessage(message: MlsServerMessage): void;
+  /** The session was resumed; missed log entries follow as `serverMessage`s. */
+  resumed(mls: MlsInfo): void;
+  /**
+   * After a resume, the server no longer held every missed log entry
+   * (`error{mls_gap}`): the engine must rejoin the group with a new KeyPackage.
+   */
+  logGap(): void;
+  /** Another participant joined (signaling roster). */
+  participantJoined(participant: ParticipantInfo): void;
+  /** A participant left (signaling roster). */
+  participantLeft(participantId: string): void;
+  /** Attach the sender transform; called before the offer that carries the track. */
+  attachSender(sender: RTCRtpSender, track: LocalTrackDescription): void;
+  /** Attach the receiver transform; called for each new subscriber m-line before its answer. */
+  attachReceiver(receiver: RTCRtpReceiver, mid: string, kind: TrackKind): void;
+  /** The receiver at `track.mid` now carries `track` (also on a reused m-line). */
+  receiverAssigned(receiver: RTCRtpReceiver, track: RemoteTrackDescription): void;
+  /** The receiver at `mid` carries no track until the next `receiverAssigned`. */
+  receiverUnassigned(mid: string): void;
+  /** Queues a chat message; it arrives as a `chat` event at every member. */
+  sendChat(text: string): void;
+  /** Ends the engine: the worker is terminated and every key dropped. */
+  close(): void;
+}
+
+/**
+ * Creates the E2EE engine for one room. This build has none yet, so it
+ * refuses: the SDK must never pretend to encrypt. Until the engine lands,
+ * connect with `e2ee: false` to send media unencrypted through the SFU.
+ */
+export async function createE2eeEngine(_host: E2eeHost): Promise<E2eeEngine> {
+  throw new ConnectError(
+    "e2ee_unavailable",
+    "end-to-end encryption is not available in this build of the SDK; " +
+      "connect with { e2ee: false } to join without it",
+  );
+}
