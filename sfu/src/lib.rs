@@ -32,7 +32,7 @@ use config::{Config, KeySource};
 use media::MediaHandle;
 use metrics::Metrics;
 use shutdown::CancellationToken;
-use signaling::server::{Signaling, SignalingConfig};
+use signaling::server::{AllowedOrigins, Signaling, SignalingConfig};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -196,7 +196,10 @@ pub(crate) async fn start_with(
         .with_keys(keys)
         .with_ping_interval(config.limits.ping_interval)
         .with_ping_timeout(config.limits.ping_timeout)
-        .with_resume_grace(config.limits.resume_grace);
+        .with_resume_grace(config.limits.resume_grace)
+        .with_allowed_origins(
+            AllowedOrigins::new(&config.http.allowed_origins).context("allowed_origins")?,
+        );
     let sig_config = config.limits.apply_to(sig_config);
     let signaling = Signaling::new(sig_config, sink);
 

@@ -60,6 +60,21 @@ impl Client {
         }
     }
 
+    /// Like [`Client::try_connect`], with the `Origin` header a page of
+    /// `origin` would send.
+    pub async fn try_connect_from(url: &str, origin: &str) -> Result<Self, u16> {
+        use tokio_tungstenite::tungstenite::Error;
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut req = url.into_client_request().map_err(|_| 0u16)?;
+        let origin = origin.parse().map_err(|_| 0u16)?;
+        req.headers_mut().insert("origin", origin);
+        match tokio_tungstenite::connect_async(req).await {
+            Ok((ws, _)) => Ok(Self { ws }),
+            Err(Error::Http(resp)) => Err(resp.status().as_u16()),
+            Err(_) => Err(0),
+        }
+    }
+
     /// Sends a protocol message.
     pub async fn send(&mut self, msg: &ClientMessage) {
         self.send_raw(&serde_json::to_string(msg).expect("encode"))

@@ -14,7 +14,10 @@ import { mintToken } from "./token.mjs";
 export function useFixture({ sfuArgs = [] } = {}) {
   const f = { sfu: undefined, pages: undefined, browser: undefined };
   before(async () => {
-    [f.sfu, f.pages, f.browser] = await Promise.all([startSfu({ args: sfuArgs }), servePages(), launchBrowser()]);
+    [f.pages, f.browser] = await Promise.all([servePages(), launchBrowser()]);
+    // The pages come from another origin than the SFU, as an app's own site
+    // does, so the SFU must list it (it refuses other origins' pages).
+    f.sfu = await startSfu({ args: ["--allowed-origins", f.pages.origin, ...sfuArgs] });
   });
   after(async () => {
     await f.browser?.close();

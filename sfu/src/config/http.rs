@@ -58,4 +58,14 @@ pub struct Http {
     #[arg(long, env = "SFU_HTTP_MAX_CONNECTIONS_PER_ADDRESS", value_name = "N")]
     #[arg(default_value_t = 1024)]
     pub http_max_connections_per_address: usize,
+
+    /// Web origins whose pages may open the signaling WebSocket (/rtc),
+    /// besides pages this server serves itself: each scheme://host[:port]
+    /// exactly as browsers send it, comma-separated, or * for any page. A
+    /// client that sends no Origin header (not a browser) is always let in;
+    /// its access token is what admits it.
+    #[arg(long, env = "SFU_ALLOWED_ORIGINS", value_name = "ORIGINS")]
+    #[arg(value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_origins: Vec<String>,
 }

@@ -53,7 +53,16 @@ fn ms(n: u64) -> Duration {
 
 /// `--key=value` for a TOML `key = value` line.
 fn flag(key: &str, value: &str) -> String {
-    format!("--{}={}", key.replace('_', "-"), value.trim_matches('"'))
+    // A TOML list is a comma-separated flag value.
+    let value = match value.strip_prefix('[').and_then(|v| v.strip_suffix(']')) {
+        Some(items) => items
+            .split(',')
+            .map(|i| i.trim().trim_matches('"'))
+            .collect::<Vec<_>>()
+            .join(","),
+        None => value.trim_matches('"').to_owned(),
+    };
+    format!("--{}={value}", key.replace('_', "-"))
 }
 
 #[test]
@@ -166,6 +175,10 @@ fn every_setting_is_read_from_the_file() {
         ("http_idle_timeout", "\"5s\""),
         ("http_max_connections", "100"),
         ("http_max_connections_per_address", "7"),
+        (
+            "allowed_origins",
+            "[\"https://app.example\", \"http://127.0.0.1:9000\"]",
+        ),
         ("token_max_lifetime", "\"2h\""),
         ("sdp_max_media_lines", "16"),
         ("negotiation_time_per_second", "\"5ms\""),
@@ -449,8 +462,11 @@ fn key_pair_must_be_complete_and_strong() {
 
 #[test]
 fn other_settings_are_range_checked() {
-    let cases: [(&str, Edit); 22] = [
+    let cases: [(&str, Edit); 23] = [
         ("shards", |c| c.media.shards = MAX_SHARDS + 1),
+        ("allowed_origins", |c| {
+            c.http.allowed_origins = vec!["app.example/".into()]
+        }),
         ("media_bind", |c| {
             c.network.media_bind = addr("127.0.0.1:65535");
             c.media.shards = 2;

@@ -209,6 +209,9 @@ impl super::Http {
         if let Some((setting, _)) = timeouts.into_iter().find(|(_, d)| d.is_zero()) {
             return Err(invalid(setting, "must not be zero"));
         }
+        if let Err(e) = signaling::server::AllowedOrigins::new(&self.allowed_origins) {
+            return Err(invalid("allowed_origins", e.to_string()));
+        }
         if self.http_max_connections == 0 {
             return Err(invalid("http_max_connections", "must be at least 1"));
         }

@@ -1,6 +1,7 @@
 //! Server configuration.
 
 use super::caps::SizeCaps;
+use super::origin::AllowedOrigins;
 use crate::proto::MAX_MESSAGE_BYTES;
 use crate::token::TokenKeys;
 use std::time::Duration;
@@ -89,6 +90,10 @@ pub struct SignalingConfig {
     /// the earliest-joined of them founds a new group instead; a founder
     /// alone is checked again after another period. Default 10 s.
     pub mls_founder_timeout: Duration,
+    /// Web origins, besides the server's own, whose pages may open `/rtc`
+    /// (see [`AllowedOrigins`]). Default: none (only same-origin pages, and
+    /// clients that are not browsers).
+    pub allowed_origins: AllowedOrigins,
 }
 
 impl Default for SignalingConfig {
@@ -114,6 +119,7 @@ impl Default for SignalingConfig {
             mls_log_max_entries: 16384,
             mls_log_max_bytes: 32 * 1024 * 1024,
             mls_founder_timeout: Duration::from_secs(10),
+            allowed_origins: AllowedOrigins::default(),
         }
     }
 }
@@ -124,6 +130,13 @@ impl SignalingConfig {
         self.keys = keys;
         self
     }
+
+    /// Sets [`Self::allowed_origins`].
+    pub fn with_allowed_origins(mut self, origins: AllowedOrigins) -> Self {
+        self.allowed_origins = origins;
+        self
+    }
+
     /// Sets [`Self::auto_subscribe`].
     pub fn with_auto_subscribe(mut self, on: bool) -> Self {
         self.auto_subscribe = on;

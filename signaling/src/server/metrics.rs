@@ -105,10 +105,12 @@ pub(crate) enum Cap {
     RoomsPerAddress,
     /// The map of rate allowances was full.
     Allowances,
+    /// A page of an origin the server does not admit.
+    Origin,
 }
 
 impl Cap {
-    const ALL: [(Cap, &'static str); 8] = [
+    const ALL: [(Cap, &'static str); 9] = [
         (Cap::Connections, "connections"),
         (Cap::ConnectionsPerAddress, "connections_per_address"),
         (Cap::ConnectRate, "connect_rate"),
@@ -117,6 +119,7 @@ impl Cap {
         (Cap::Rooms, "rooms"),
         (Cap::RoomsPerAddress, "rooms_per_address"),
         (Cap::Allowances, "allowances"),
+        (Cap::Origin, "origin"),
     ];
 
     fn index(self) -> usize {
@@ -129,6 +132,7 @@ impl Cap {
             Cap::Rooms => 5,
             Cap::RoomsPerAddress => 6,
             Cap::Allowances => 7,
+            Cap::Origin => 8,
         }
     }
 

@@ -48,6 +48,7 @@ pub mod fuzzing;
 mod ids;
 mod limits;
 mod metrics;
+mod origin;
 mod outbox;
 mod quota;
 mod rooms;
@@ -57,12 +58,13 @@ mod ws;
 
 pub use caps::SizeCaps;
 pub use config::{Capacity, MessageRates, RateLimit, SignalingConfig};
+pub use origin::{AllowedOrigins, BadOrigin};
 
 use crate::media::MediaSink;
 use axum::Extension;
 use axum::Router;
 use axum::extract::{ConnectInfo, Query, State, WebSocketUpgrade};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics::Cap;
@@ -184,10 +186,20 @@ async fn rtc(
     State(sig): State<Signaling>,
     Query(q): Query<RtcQuery>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     if sig.is_shutting_down() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    }
+    let origins = &sig.shared.config.allowed_origins;
+    if !origins.admits_headers(headers.get(header::ORIGIN), headers.get(header::HOST)) {
+        sig.shared.metrics.refused(Cap::Origin);
+        tracing::info!(
+            origin = ?headers.get(header::ORIGIN),
+            "WebSocket from a page of an origin not allowed"
+        );
+        return (StatusCode::FORBIDDEN, "this page's origin may not connect").into_response();
     }
     let addr = client_addr(peer);
     let slot = match sig.shared.admit(addr) {
