@@ -19,7 +19,7 @@ const LIMIT: Duration = Duration::from_secs(120);
 
 fn spawn(url: &str, token: &str, extra: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_participant"))
-        .args(["--url", url, "--room", ROOM, "--loopback"])
+        .args(["--url", url, "--room", ROOM])
         .args(extra)
         .env("PARTICIPANT_TOKEN", token)
         .env(
@@ -101,7 +101,8 @@ fn check_received(me: &Value, other: &str, log: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_participants_decrypt_each_other_and_agree_on_chat_and_codes() {
     let server = testkit::server::sfu().await;
-    let url = testkit::server::url(&server);
+    // Without the /rtc path, as a person would type it.
+    let url = format!("ws://{}", server.http_addr());
     let chat_total = (2 * CHAT).to_string();
     let chat_n = CHAT.to_string();
     let args = [

@@ -6,6 +6,7 @@ use clap::Parser;
 use loadtest::cli::{Secret, parse_duration};
 use loadtest::media::{AudioClip, VideoClip};
 use loadtest::member::{self, Options};
+use loadtest::target::Target;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -23,7 +24,9 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Parser)]
 #[command(name = "participant", version)]
 struct Args {
-    /// The signaling URL, e.g. ws://127.0.0.1:7880/rtc.
+    /// The SFU's signaling URL, e.g. ws://127.0.0.1:7880 (the /rtc path is
+    /// added when none is given). On a loopback address, ICE gathers
+    /// loopback candidates only.
     #[arg(long)]
     url: String,
     /// The access token (it names the room and identity). Never printed.
@@ -67,9 +70,6 @@ struct Args {
     /// Publish no microphone.
     #[arg(long)]
     no_audio: bool,
-    /// Gather ICE candidates on loopback only (an SFU on this machine).
-    #[arg(long)]
-    loopback: bool,
 }
 
 fn init_tracing() {
@@ -96,13 +96,14 @@ fn options(args: Args) -> anyhow::Result<Options> {
         (Some(path), false) => Some(AudioClip::from_ogg_opus(&read(path)?)?),
         (None, false) => Some(AudioClip::builtin()),
     };
-    let room = if args.loopback {
+    let target = Target::parse(&args.url)?;
+    let room = if target.endpoint.is_loopback() {
         client_sdk::RoomOptions::loopback()
     } else {
         client_sdk::RoomOptions::default()
     };
     Ok(Options {
-        url: args.url,
+        url: target.url,
         token: args.token,
         room,
         video,
