@@ -12,8 +12,10 @@ use std::time::Duration;
 use testkit::wait::output_text;
 
 const ROOM: &str = "participant-tool";
-const CHAT: usize = 20;
-/// Far beyond a normal run (about 5 s of media after the join) on a busy
+/// Chat messages each sends, 60 ms apart: longer than the 2 s run, so the
+/// run waits for its own last message and then for the other's.
+const CHAT: usize = 40;
+/// Far beyond a normal run (about 3 s of media after the join) on a busy
 /// 2-core machine; only turns a hang into a failure.
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -107,13 +109,13 @@ async fn two_participants_decrypt_each_other_and_agree_on_chat_and_codes() {
     let chat_n = CHAT.to_string();
     let args = [
         "--duration",
-        "4s",
+        "2s",
         "--expect-members",
         "2",
         "--chat",
         &chat_n,
         "--chat-interval",
-        "50ms",
+        "60ms",
         "--expect-chat",
         &chat_total,
     ];
