@@ -1,7 +1,7 @@
 //! Real encoded media to replay: VP8 frames from an IVF file and Opus
 //! packets from an Ogg file, looped without end.
 //!
-//! The [`participant`](crate::participant_cli) tool sends them so that a
+//! The `participant` tool ([`member`](crate::member)) sends them so that a
 //! browser in the same room decodes real video and audio. The committed
 //! clips in `loadtest/media/` are built in ([`VideoClip::builtin`],
 //! [`AudioClip::builtin`]); `scripts/media-fixtures.sh` made them and checks

@@ -45,7 +45,7 @@ struct Args {
     /// The longest wait for that group size; the run starts anyway.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     join_timeout: Duration,
-    /// Chat messages to send ("<identity>#<n>").
+    /// Chat messages to send, each "IDENTITY#N" with N from 0.
     #[arg(long, default_value_t = 0)]
     chat: u32,
     /// Time between two chat messages.
@@ -88,12 +88,18 @@ fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
 fn options(args: Args) -> anyhow::Result<Options> {
     let video = match (&args.video, args.no_video) {
         (_, true) => None,
-        (Some(path), false) => Some(VideoClip::from_ivf(&read(path)?)?),
+        (Some(path), false) => Some(
+            VideoClip::from_ivf(&read(path)?)
+                .map_err(|e| anyhow::anyhow!("{} is no usable VP8 IVF: {e}", path.display()))?,
+        ),
         (None, false) => Some(VideoClip::builtin()),
     };
     let audio = match (&args.audio, args.no_audio) {
         (_, true) => None,
-        (Some(path), false) => Some(AudioClip::from_ogg_opus(&read(path)?)?),
+        (Some(path), false) => Some(
+            AudioClip::from_ogg_opus(&read(path)?)
+                .map_err(|e| anyhow::anyhow!("{} is no usable Ogg Opus: {e}", path.display()))?,
+        ),
         (None, false) => Some(AudioClip::builtin()),
     };
     let target = Target::parse(&args.url)?;
