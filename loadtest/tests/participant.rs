@@ -36,6 +36,19 @@ fn spawn(url: &str, token: &str, extra: &[&str]) -> Child {
         .expect("participant starts")
 }
 
+/// A fresh SFU and `identity` alone in it for 10 minutes (unless told to
+/// leave); the SFU, the token and the process.
+async fn alone(identity: &str) -> (sfu::RunningServer, String, Child) {
+    let server = testkit::server::sfu().await;
+    let token = testkit::token::dev_token(ROOM, identity);
+    let child = spawn(
+        &testkit::server::url(&server),
+        &token,
+        &["--duration", "10m"],
+    );
+    (server, token, child)
+}
+
 /// The exit status must be 0 and stdout one JSON object.
 fn summary(out: &std::process::Output) -> Value {
     assert_eq!(out.status.code(), Some(0), "{}", output_text(out));
@@ -183,10 +196,7 @@ async fn two_participants_decrypt_each_other_and_agree_on_chat_and_codes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leave_on_stdin_ends_the_run_with_a_summary() {
     use std::io::Write;
-    let server = testkit::server::sfu().await;
-    let url = testkit::server::url(&server);
-    let token = testkit::token::dev_token(ROOM, "carol");
-    let mut carol = spawn(&url, &token, &["--duration", "10m"]);
+    let (_server, token, mut carol) = alone("carol").await;
     carol
         .stdin
         .take()
@@ -203,4 +213,33 @@ async fn leave_on_stdin_ends_the_run_with_a_summary() {
         !stderr.contains(signature) && !String::from_utf8_lossy(&out.stdout).contains(signature),
         "the token leaked"
     );
+}
+
+/// SIGTERM, once the member has joined, ends the run with a summary too;
+/// and a caller that stopped reading stderr (this one, after "connected")
+/// does not make the tool fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_the_run_with_a_summary() {
+    use std::io::BufRead;
+    let (_server, _, mut dave) = alone("dave").await;
+    // The signal handlers are in place before it connects.
+    let stderr = dave.stderr.take().expect("stderr");
+    let connected = tokio::task::spawn_blocking(move || {
+        std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .any(|line| line.contains("connected"))
+    });
+    let connected = tokio::time::timeout(LIMIT, connected)
+        .await
+        .expect("connects in time")
+        .expect("stderr reader");
+    assert!(connected, "no \"connected\" on stderr");
+    let status = Command::new("kill")
+        .args(["-TERM", &dave.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let (out, _) = testkit::wait::child(dave, LIMIT).await;
+    assert_eq!(summary(&out)["ended"], "stopped", "{}", output_text(&out));
 }

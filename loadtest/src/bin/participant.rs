@@ -7,7 +7,7 @@ use loadtest::cli::{Secret, parse_duration};
 use loadtest::media::{AudioClip, VideoClip};
 use loadtest::member::{self, Options};
 use loadtest::target::Target;
-use std::io::BufRead;
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 ///
 /// The run lasts --duration from the moment the group has --expect-members
 /// members. "leave" on stdin, SIGTERM or SIGINT end it early; the summary is
-/// printed in every case once joined.
+/// printed in every case once joined. It keeps running if the caller stops reading stderr.
 #[derive(Debug, Parser)]
 #[command(name = "participant", version)]
 struct Args {
@@ -78,6 +78,10 @@ fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // A caller that stops reading stderr must not end the run: by
+        // default a failed write is reported with eprintln!, which panics
+        // on the broken pipe.
+        .log_internal_errors(false)
         .try_init();
 }
 
@@ -164,7 +168,10 @@ async fn main_async(args: Args) -> anyhow::Result<()> {
     watch_signals(stop.clone())?;
     let mut summary = member::run(options, stop).await?;
     summary.room = room;
-    println!("{}", serde_json::to_string(&summary)?);
+    // An error, not a panic, if nobody reads stdout any more.
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{}", serde_json::to_string(&summary)?)?;
+    stdout.flush()?;
     Ok(())
 }
 
