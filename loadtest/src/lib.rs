@@ -21,6 +21,8 @@ pub mod churn;
 pub mod cli;
 pub mod clock;
 pub mod frame;
+pub mod media;
+pub mod member;
 pub mod pacing;
 pub mod participant;
 pub mod progress;
