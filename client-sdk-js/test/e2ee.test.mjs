@@ -4,12 +4,17 @@
 // microphone (Opus) and decodes the other's video and receives its audio
 // through the SFU; both reach the same epoch and verification code; chat
 // arrives in one order on both; no frame fails to decrypt after the join.
+// Then: a marker the pages append to every frame before encryption never
+// shows up in the SFU's memory, while a control call without E2EE leaves it
+// there.
 //
 // Everything is on loopback; every wait is bounded by frame or packet
 // counts and a deadline that only turns a hang into a failure.
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { test } from "node:test";
 import { assertNoProblems, until, useFixture } from "./harness/fixture.mjs";
+import { scanMemory } from "./harness/memscan.mjs";
 import { mintToken } from "./harness/token.mjs";
 
 /** Video frames each page must decode from the other, and audio packets it must receive. */
@@ -106,4 +111,46 @@ test("two browsers in an E2EE room decode each other, agree on the code and orde
     await assertNoProblems(page);
     await page.context().close();
   }
+});
+
+/**
+ * Runs a two-browser call in `room` whose pages append `marker` to every
+ * outgoing frame (before encryption, with E2EE), until each decoded
+ * FRAMES of the other's video; returns how often the SFU's memory holds it.
+ */
+async function callWithMarker(room, e2ee, marker) {
+  const pages = [];
+  for (const identity of ["carol", "dave"]) {
+    const page = await f.page();
+    const token = mintToken({ room, identity });
+    const options = { e2ee, testHooks: { frameMarker: [...marker] } };
+    await page.evaluate(([u, t, o]) => harness.join(u, t, o), [f.sfu.wsUrl, token, options]);
+    await page.evaluate(() => harness.publishFakeMedia());
+    pages.push(page);
+  }
+  await Promise.all(
+    pages.map((p) =>
+      until("decoding with the marker", () => p.evaluate(() => harness.inbound()), (streams) =>
+        streams.some((s) => s.kind === "video" && s.framesDecoded >= FRAMES) &&
+        streams.some((s) => s.kind === "audio" && s.packetsReceived >= AUDIO_PACKETS), 60_000),
+    ),
+  );
+  const found = scanMemory(f.sfu.pid, Buffer.from(marker));
+  for (const page of pages) {
+    await page.evaluate(() => harness.leave());
+    await assertNoProblems(page);
+    await page.context().close();
+  }
+  return found;
+}
+
+test("nothing in the clear: the SFU never holds a frame marker with E2EE, and does without", { timeout: 180_000 }, async () => {
+  const encrypted = await callWithMarker("marker-e2ee", true, randomBytes(16));
+  const control = await callWithMarker("marker-clear", false, randomBytes(16));
+  console.log(
+    `marker occurrences in sfu memory: E2EE ${encrypted.count} (${(encrypted.scanned / 2 ** 20).toFixed(0)} MiB scanned), ` +
+      `E2EE off ${control.count} (${(control.scanned / 2 ** 20).toFixed(0)} MiB)`,
+  );
+  assert.ok(control.count > 0, "the control run must find the marker, or the scan proves nothing");
+  assert.equal(encrypted.count, 0);
 });
