@@ -203,6 +203,11 @@ impl<C: FrameOrigin> MediaKeys<C> {
         self.opened.pop_front()
     }
 
+    /// How many received frames wait for their epoch's key.
+    pub fn waiting(&self) -> usize {
+        self.decryptor.pending_len()
+    }
+
     /// Expires buffered frames and old epochs.
     pub fn tick(&mut self, now: Instant) {
         self.decryptor.handle_timeout(now);

@@ -33,6 +33,7 @@ interface WasmEngine {
   sendChat(text: string): void;
   encrypt(codec: string, frame: Uint8Array): Uint8Array | undefined;
   decrypt(codec: string, publisher: string, handle: number, frame: Uint8Array): Uint8Array | undefined;
+  lastWaits(): boolean;
   takeReleased(): { handle: number; data: Uint8Array; free(): void } | undefined;
   failures(): string;
   free(): void;
@@ -255,15 +256,18 @@ function runReceiver(t: ScriptTransformer, o: Extract<TransformOptions, { side: 
       try {
         plain = engine.decrypt(now.codec, now.participantId, handle, wire);
       } catch (error) {
+        // Only a codec the engine does not know throws: stop trying on this
+        // assignment instead of reporting every frame.
+        now.participantId = undefined;
         fail(error);
       }
-      if (plain !== undefined) charge(c, start);
       if (plain === undefined) {
-        // Dropped, or waiting for its epoch: then written when released.
-        waiting.set(handle, { frame, out, marker, at: performance.now() });
+        // Waiting for its epoch: written when released. Otherwise dropped.
+        if (engine.lastWaits()) waiting.set(handle, { frame, out, marker, at: performance.now() });
         drain();
         continue;
       }
+      charge(c, start);
       if (now.askKeyframe) {
         now.askKeyframe = false;
         if (frame.type !== "key") keyframe(t, "sendKeyFrameRequest");

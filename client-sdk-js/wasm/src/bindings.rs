@@ -102,6 +102,13 @@ impl Engine {
             .map_err(js_error)
     }
 
+    /// Whether the last frame given to `decrypt` waits for its epoch (then
+    /// it may come back from `takeReleased`); else it was dropped.
+    #[wasm_bindgen(js_name = lastWaits)]
+    pub fn last_waits(&self) -> bool {
+        self.core.last_waits()
+    }
+
     /// A frame that opened after waiting for its epoch, if any.
     #[wasm_bindgen(js_name = takeReleased)]
     pub fn take_released(&mut self) -> Option<ReleasedFrame> {

@@ -96,6 +96,7 @@ pub struct EngineCore {
     keys: MediaKeys<Received>,
     out: VecDeque<String>,
     released: VecDeque<Released>,
+    last_waits: bool,
 }
 
 impl std::fmt::Debug for EngineCore {
@@ -130,6 +131,7 @@ impl EngineCore {
             keys: MediaKeys::new(suite, DecryptConfig::default()),
             out: VecDeque::new(),
             released: VecDeque::new(),
+            last_waits: false,
         })
     }
 
@@ -266,7 +268,9 @@ impl EngineCore {
             publisher: publisher.to_owned(),
             handle,
         };
+        let waiting = self.keys.waiting();
         self.keys.decrypt(now, codec, frame, ctx);
+        self.last_waits = self.keys.waiting() > waiting;
         let mut this = None;
         while let Some(opened) = self.keys.poll_frame() {
             if opened.ctx.handle == handle && this.is_none() {
@@ -279,6 +283,12 @@ impl EngineCore {
             }
         }
         Ok(this)
+    }
+
+    /// Whether the last frame given to [`EngineCore::decrypt`] waits for
+    /// its epoch (else a `None` from it means the frame was dropped).
+    pub fn last_waits(&self) -> bool {
+        self.last_waits
     }
 
     /// A frame that opened after it waited for its epoch.

@@ -20,6 +20,7 @@
 //! | `sendChat(text)` | queue a chat message |
 //! | `encrypt(codec, frame)` | the wire frame, `undefined` while no key is held |
 //! | `decrypt(codec, publisherId, handle, frame)` | the plaintext, `undefined` when dropped or waiting for its epoch |
+//! | `lastWaits()` | whether the last `decrypt`'s frame waits for its epoch (else it was dropped) |
 //! | `takeReleased()` | a waiting frame that opened later: `{handle, data}`, or `undefined` |
 //! | `failures()` | drop counts as JSON ([`Failures`]) |
 //! | `hasKey()` | whether frames can be sent |
