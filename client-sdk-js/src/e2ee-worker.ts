@@ -137,9 +137,9 @@ function drain(): void {
 }
 
 /**
- * Asks for a keyframe where the browser supports it (Chromium 148 has
- * neither `generateKeyFrame` nor `sendKeyFrameRequest` on the worker's
- * transformer; the SFU's own keyframe requests then cover new receivers).
+ * Asks for a keyframe where the browser supports it: Chromium 148's
+ * transformer has `sendKeyFrameRequest` but no `generateKeyFrame`, so there
+ * a new epoch forces no keyframe and a newcomer's receivers ask for one.
  */
 function keyframe(t: ScriptTransformer, how: "generateKeyFrame" | "sendKeyFrameRequest"): void {
   const f = (t as unknown as Record<string, unknown>)[how];
