@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds what the browser tests need and runs them: the sfu binary (debug),
-# the TypeScript SDK (type check, then one esbuild bundle), and the tests in
+# the E2EE engine (the e2ee-wasm crate for wasm32, then wasm-bindgen into
+# client-sdk-js/build/wasm), the TypeScript SDK (type check, then the esbuild
+# bundles of the SDK and its E2EE worker), and the tests in
 # client-sdk-js/test, which start the sfu and headless Chromium on loopback.
 # Run scripts/browser-deps.sh first. Exits non-zero on any failure.
 #
@@ -10,7 +12,14 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 js="$root/client-sdk-js"
 
+# The matching wasm-bindgen CLI first on PATH.
+eval "$("$root/scripts/browser-deps.sh" --env)"
+
 cargo build --quiet -p sfu --manifest-path "$root/Cargo.toml"
+# The wasm profile optimises fully: SFrame runs on every frame.
+cargo build --quiet -p e2ee-wasm --target wasm32-unknown-unknown --profile wasm --manifest-path "$root/Cargo.toml"
+target_dir="$(cargo metadata --format-version 1 --no-deps --manifest-path "$root/Cargo.toml" | node -e 'let s="";process.stdin.on("data",(d)=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')"
+wasm-bindgen --target web --out-dir "$js/build/wasm" "$target_dir/wasm32-unknown-unknown/wasm/e2ee_wasm.wasm"
 (cd "$js" && npx --no-install tsc --noEmit -p . && node scripts/bundle.mjs)
 
 if [ "$#" -eq 0 ]; then

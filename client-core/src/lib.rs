@@ -8,10 +8,12 @@
 //! clock: its shell tells it the time, feeds it what the signaling server
 //! delivered (MLS log entries, roster changes, refusals, reconnects), and
 //! polls it for [`Output`]s (messages to send, a new epoch's SFrame base
-//! key, chat, roster mismatches). The native SDK (`client-sdk`) drives it
-//! from a tokio task; the browser's worker drives it from JavaScript
-//! events. Both run this same code, so both clients commit, take over and
-//! order chat the same way.
+//! key, chat, roster mismatches). [`MediaKeys`] turns those epochs into
+//! SFrame keys for media and names the sender of every received frame.
+//! The native SDK (`client-sdk`) drives both from a tokio task; the
+//! browser's worker drives them from JavaScript events. Both run this same
+//! code, so both clients commit, take over, order chat and attribute frames
+//! the same way.
 //!
 //! Times are [`Instant`]s: `std::time::Instant` on native targets, and on
 //! `wasm32-unknown-unknown` (where std's clock panics) the browser's
@@ -54,10 +56,12 @@ mod chat;
 mod chat_outbox;
 mod commit_policy;
 mod coordinator;
+mod media_keys;
 mod roster_check;
 
 pub use chat::MAX_CHAT_BYTES;
 pub use coordinator::{Coordinator, CoordinatorConfig, Output};
+pub use media_keys::{EncryptError, FailureCounts, FrameOrigin, MediaKeys, OpenedFrame};
 /// The clock of this API: `std::time::Instant` on native targets, the
 /// page's `performance.now()` on `wasm32-unknown-unknown`.
 pub use web_time::Instant;

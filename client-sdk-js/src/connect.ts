@@ -27,8 +27,9 @@ function tokenIdentity(token: string): string {
  * (e.g. `wss://sfu.example.com/rtc`).
  *
  * With the default `e2ee: true` every frame and chat message is end-to-end
- * encrypted; a build without the E2EE engine refuses with
- * `ConnectError{kind: "e2ee_unavailable"}` before connecting.
+ * encrypted by the E2EE engine in a worker; a browser that cannot run it
+ * is refused with `ConnectError{kind: "e2ee_unavailable"}` before
+ * connecting.
  *
  * @throws {ConnectError} when the room cannot be joined.
  */
@@ -40,7 +41,15 @@ export async function connect(url: string, token: string, options: ConnectOption
     send: (message) => target?.sendSignal(message),
     emit: (name, payload) => target?.emitE2ee(name, payload),
   };
-  const engine = resolved.e2ee ? await createE2eeEngine(host) : undefined;
+  const marker = resolved.testHooks.frameMarker;
+  const engine =
+    resolved.e2ee || marker !== undefined
+      ? await createE2eeEngine(host, {
+          encrypt: resolved.e2ee,
+          ...(resolved.e2eeWorkerUrl !== undefined ? { workerUrl: resolved.e2eeWorkerUrl } : {}),
+          ...(marker !== undefined ? { frameMarker: marker } : {}),
+        })
+      : undefined;
   try {
     const { session, joined } = await SignalSession.join(url, token, sessionOptions(resolved));
     target = new Room({ url, token, identity: tokenIdentity(token) }, session, joined, resolved, engine);

@@ -23,7 +23,7 @@
  * @module
  */
 
-import { ConnectError } from "./errors.js";
+import type { FrameCost } from "./e2ee-protocol.js";
 import type {
   MlsClientMessage,
   MlsInfo,
@@ -52,6 +52,8 @@ export interface DecryptFailures {
   wrongEpoch: number;
   wrongSender: number;
 }
+
+export { createE2eeEngine, type E2eeEngineOptions } from "./e2ee-engine.js";
 
 /** The events only an E2EE room emits (payload types by name). */
 export interface E2eeEvents {
@@ -110,6 +112,13 @@ export interface RemoteTrackDescription {
 /** The E2EE engine: MLS group state and SFrame transforms, in a worker. */
 export interface E2eeEngine {
   /**
+   * Whether frames are encrypted. `false` only for the test hook that runs
+   * the transforms with `e2ee: false` (they then only add the test marker).
+   */
+  readonly encrypts: boolean;
+  /** Time spent encrypting and decrypting so far. */
+  stats(): E2eeStats;
+  /**
    * Called right after `joined`, before any other call; called again when
    * the room had to join afresh (the server no longer held the session):
    * then the engine drops its group state and joins the group as the new
@@ -143,15 +152,12 @@ export interface E2eeEngine {
   close(): void;
 }
 
-/**
- * Creates the E2EE engine for one room. This build has none yet, so it
- * refuses: the SDK must never pretend to encrypt. Until the engine lands,
- * connect with `e2ee: false` to send media unencrypted through the SFU.
- */
-export async function createE2eeEngine(_host: E2eeHost): Promise<E2eeEngine> {
-  throw new ConnectError(
-    "e2ee_unavailable",
-    "end-to-end encryption is not available in this build of the SDK; " +
-      "connect with { e2ee: false } to join without it",
-  );
+/** The cost of E2EE in the worker so far: frames and milliseconds spent in the wasm. */
+export interface E2eeStats {
+  encrypt: { audio: FrameCost; video: FrameCost };
+  decrypt: { audio: FrameCost; video: FrameCost };
+  /** Outgoing frames dropped because this member held no key yet. */
+  droppedNoKey: number;
 }
+
+export type { FrameCost };

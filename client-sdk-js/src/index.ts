@@ -40,10 +40,13 @@ export type {
   E2eeEvents,
   E2eeHost,
   E2eeSession,
+  E2eeStats,
+  FrameCost,
   LocalTrackDescription,
   RemoteTrackDescription,
   RosterMember,
 } from "./e2ee.js";
+export type { TestHooks } from "./options.js";
 export { DEPENDENCY_DESCRIPTOR_URI } from "./header-extensions.js";
 export {
   PROTOCOL_VERSION,

@@ -8,11 +8,18 @@
 export interface ConnectOptions {
   /**
    * End-to-end encrypt media and chat (MLS + SFrame in a worker). Default
-   * `true`. Until this build of the SDK ships its E2EE engine, `true` makes
-   * {@link connect} fail with `ConnectError{kind: "e2ee_unavailable"}`:
-   * the SDK never sends media in the clear unless asked to with `false`.
+   * `true`. A browser without `RTCRtpScriptTransform` makes {@link connect}
+   * fail with `ConnectError{kind: "e2ee_unavailable"}`: the SDK never sends
+   * media in the clear unless asked to with `false`.
    */
   e2ee?: boolean;
+  /**
+   * Where the E2EE worker (`e2ee-worker.js`, with its `wasm/` directory
+   * beside it) is served. Default: beside the SDK module.
+   */
+  e2eeWorkerUrl?: string;
+  /** Tests only; never set in an app. */
+  testHooks?: TestHooks;
   /** Limit on opening the WebSocket and being admitted. Default 10 000 ms. */
   connectTimeoutMs?: number;
   /** Limit on one SDP round trip with the server (publish). Default 10 000 ms. */
@@ -37,13 +44,25 @@ export interface ConnectOptions {
   dependencyDescriptor?: boolean;
 }
 
+/** Hooks for the SDK's own tests. */
+export interface TestHooks {
+  /**
+   * Appended to every outgoing encoded frame before encryption and stripped
+   * after decryption, so a test can look for it on the wire. Also with
+   * `e2ee: false` (the frames then carry it in the clear).
+   */
+  frameMarker?: Uint8Array;
+}
+
 /** {@link ConnectOptions} with every default filled in. */
-export type ResolvedOptions = Required<ConnectOptions>;
+export type ResolvedOptions = Required<Omit<ConnectOptions, "e2eeWorkerUrl">> & { e2eeWorkerUrl: string | undefined };
 
 /** Fills in the defaults. */
 export function resolveOptions(options: ConnectOptions = {}): ResolvedOptions {
   return {
     e2ee: options.e2ee ?? true,
+    e2eeWorkerUrl: options.e2eeWorkerUrl,
+    testHooks: options.testHooks ?? {},
     connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
     negotiationTimeoutMs: options.negotiationTimeoutMs ?? 10_000,
     pingIntervalMs: options.pingIntervalMs ?? 5_000,

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { E2eeEngine, E2eeEvents } from "./e2ee.js";
+import type { DecryptFailures, E2eeEngine, E2eeEvents, E2eeStats, RosterMember } from "./e2ee.js";
 import { Emitter } from "./emitter.js";
 import { ConnectError, type NegotiationFailure, PublishError, type ServerError } from "./errors.js";
 import { type ResolvedOptions, sessionOptions } from "./options.js";
@@ -104,6 +104,17 @@ export class Room extends Emitter<RoomEvents> {
   readonly #remoteTracks = new Map<string, RemoteTrack>();
   readonly #local = new Map<string, LocalTrackPublication>();
   #closed = false;
+  readonly #e2eeState: {
+    epoch: number | undefined;
+    roster: RosterMember[];
+    verificationCode: string | undefined;
+    decryptFailures: DecryptFailures;
+  } = {
+    epoch: undefined,
+    roster: [],
+    verificationCode: undefined,
+    decryptFailures: { malformed: 0, authFailed: 0, replay: 0, unknownKid: 0, wrongEpoch: 0, wrongSender: 0 },
+  };
 
   /** @internal Use {@link connect}. */
   constructor(
@@ -118,7 +129,7 @@ export class Room extends Emitter<RoomEvents> {
     this.identity = credentials.identity;
     this.name = joined.room.room;
     this.autoSubscribe = joined.autoSubscribe;
-    this.e2ee = engine !== undefined;
+    this.e2ee = engine?.encrypts ?? false;
     this.#options = options;
     this.#engine = engine;
     for (const p of joined.room.participants) this.#participants.set(p.participant_id, record(p));
@@ -356,7 +367,7 @@ export class Room extends Emitter<RoomEvents> {
    * @throws {Error} in a room without E2EE: chat exists only encrypted.
    */
   sendChat(text: string): void {
-    if (this.#engine === undefined) throw new Error("chat needs end-to-end encryption (e2ee: true)");
+    if (this.#engine === undefined || !this.e2ee) throw new Error("chat needs end-to-end encryption (e2ee: true)");
     this.#engine.sendChat(text);
   }
 
@@ -385,7 +396,41 @@ export class Room extends Emitter<RoomEvents> {
 
   /** @internal The E2EE engine's events, through its host. */
   emitE2ee<K extends keyof E2eeEvents>(name: K, payload: E2eeEvents[K]): void {
-    if (!this.#closed) this.emit(name, payload as RoomEvents[K]);
+    if (this.#closed) return;
+    const e = this.#e2eeState;
+    if (name === "epochChanged") e.epoch = (payload as E2eeEvents["epochChanged"]).epoch;
+    if (name === "rosterChanged") e.roster = payload as E2eeEvents["rosterChanged"];
+    if (name === "verificationCodeChanged") e.verificationCode = payload as string;
+    if (name === "decryptFailures") e.decryptFailures = payload as DecryptFailures;
+    this.emit(name, payload as RoomEvents[K]);
+  }
+
+  /** The current MLS epoch, once this member is in the group (E2EE only). */
+  get epoch(): number | undefined {
+    return this.#e2eeState.epoch;
+  }
+
+  /** The MLS group's members in the current epoch (E2EE only). */
+  get roster(): readonly RosterMember[] {
+    return this.#e2eeState.roster;
+  }
+
+  /**
+   * The code members compare out of band: equal codes mean the same group,
+   * with the same members, in the same epoch (E2EE only).
+   */
+  get verificationCode(): string | undefined {
+    return this.#e2eeState.verificationCode;
+  }
+
+  /** Frames dropped instead of decoded, by reason; running totals. */
+  get decryptFailures(): DecryptFailures {
+    return this.#e2eeState.decryptFailures;
+  }
+
+  /** Frames encrypted and decrypted so far and the time spent in the wasm; `undefined` without E2EE. */
+  e2eeStats(): E2eeStats | undefined {
+    return this.#engine?.stats();
   }
 
   #onMessage(message: ServerMessage): void {

@@ -18,17 +18,6 @@ const f = useFixture();
 
 const hasExtension = (sdp, uri) => sdp.split("\r\n").some((l) => l.startsWith("a=extmap:") && l.endsWith(` ${uri}`));
 
-test("e2ee: true is refused until the E2EE engine is built in", { timeout: 30_000 }, async () => {
-  const page = await f.page();
-  const token = mintToken({ room: "refuse", identity: "eve" });
-  for (const options of [undefined, { e2ee: true }]) {
-    const error = await page.evaluate(([u, t, o]) => harness.joinError(u, t, o), [f.sfu.wsUrl, token, options]);
-    assert.equal(error.isConnectError, true, JSON.stringify(error));
-    assert.equal(error.kind, "e2ee_unavailable");
-  }
-  await page.context().close();
-});
-
 test("two browsers exchange VP8 video and Opus audio through the SFU", { timeout: 90_000 }, async () => {
   const alice = await f.join("call", "alice");
   assert.deepEqual(alice.others, []);

@@ -12,10 +12,12 @@ const f = useFixture();
 
 const eventsOf = (p) => p.page.evaluate(() => harness.events());
 
-test("a dropped signaling connection resumes; the call goes on", { timeout: 90_000 }, async () => {
-  const alice = await f.join("resume", "alice");
+// Each without E2EE and with it.
+for (const e2ee of [false, true]) {
+test(`a dropped signaling connection resumes; the call goes on (e2ee: ${e2ee})`, { timeout: 90_000 }, async () => {
+  const alice = await f.join(`resume-${e2ee}`, "alice", { e2ee });
   await alice.page.evaluate(() => harness.publishFakeMedia());
-  const bob = await f.join("resume", "bob");
+  const bob = await f.join(`resume-${e2ee}`, "bob", { e2ee });
   await bob.page.evaluate(() => harness.publishFakeMedia());
   const [bVideo] = (await bob.page.evaluate(() => harness.remoteTracks())).filter((t) => t.kind === "video");
   await decodes(bob.page, bVideo.mid, FRAMES);
@@ -43,11 +45,11 @@ test("a dropped signaling connection resumes; the call goes on", { timeout: 90_0
   }
 });
 
-test("a reused subscriber m-line carries the newcomer's track", { timeout: 120_000 }, async () => {
-  const alice = await f.join("reuse", "alice");
+test(`a reused subscriber m-line carries the newcomer's track (e2ee: ${e2ee})`, { timeout: 120_000 }, async () => {
+  const alice = await f.join(`reuse-${e2ee}`, "alice", { e2ee });
   await alice.page.evaluate(() => harness.publishFakeMedia());
 
-  const bob = await f.join("reuse", "bob");
+  const bob = await f.join(`reuse-${e2ee}`, "bob", { e2ee });
   const bTracks = await bob.page.evaluate(() => harness.publishFakeMedia());
   const bobVideo = await remoteVideo(alice, "bob");
   assert.equal(bobVideo.participantId, bob.participantId);
@@ -56,7 +58,7 @@ test("a reused subscriber m-line carries the newcomer's track", { timeout: 120_0
   await bob.page.evaluate(() => harness.leave());
   await until("alice unsubscribed from bob", () => alice.page.evaluate(() => harness.remoteTracks()), (t) => t.length === 0);
 
-  const carol = await f.join("reuse", "carol");
+  const carol = await f.join(`reuse-${e2ee}`, "carol", { e2ee });
   const cTracks = await carol.page.evaluate(() => harness.publishFakeMedia());
   const carolVideo = await remoteVideo(alice, "carol");
   assert.equal(carolVideo.participantId, carol.participantId);
@@ -84,6 +86,7 @@ test("a reused subscriber m-line carries the newcomer's track", { timeout: 120_0
     await p.page.context().close();
   }
 });
+}
 
 /** Waits until `p` is subscribed to a remote video track; returns it. */
 async function remoteVideo(p, whose) {

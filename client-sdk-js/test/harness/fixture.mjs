@@ -27,11 +27,11 @@ export function useFixture({ sfuArgs = [] } = {}) {
   });
   /** A new page, not yet joined. */
   f.page = () => openPage(f.browser, f.pages.origin);
-  /** A new page joined to `room` as `identity` without E2EE; returns `{ page, ...joined }`. */
-  f.join = async (room, identity) => {
+  /** A new page joined to `room` as `identity` (without E2EE unless `options` say); returns `{ page, ...joined }`. */
+  f.join = async (room, identity, options = { e2ee: false }) => {
     const page = await f.page();
     const token = mintToken({ room, identity });
-    const joined = await page.evaluate(([u, t]) => harness.join(u, t, { e2ee: false }), [f.sfu.wsUrl, token]);
+    const joined = await page.evaluate(([u, t, o]) => harness.join(u, t, o), [f.sfu.wsUrl, token, options]);
     return { page, ...joined };
   };
   return f;

@@ -10,6 +10,10 @@ const files = {
   "/": ["test/page.html", "text/html"],
   "/sdk.js": ["build/sdk.js", "text/javascript"],
   "/sdk.js.map": ["build/sdk.js.map", "application/json"],
+  "/e2ee-worker.js": ["build/e2ee-worker.js", "text/javascript"],
+  "/e2ee-worker.js.map": ["build/e2ee-worker.js.map", "application/json"],
+  "/wasm/e2ee_wasm.js": ["build/wasm/e2ee_wasm.js", "text/javascript"],
+  "/wasm/e2ee_wasm_bg.wasm": ["build/wasm/e2ee_wasm_bg.wasm", "application/wasm"],
 };
 
 /** Starts the page server; resolves with `{ origin, close }`. */

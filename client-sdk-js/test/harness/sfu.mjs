@@ -24,7 +24,7 @@ export function sfuBinary() {
 const TEST_ARGS = ["--negotiation-time-burst", "10s", "--negotiation-time-per-second", "1s"];
 
 /**
- * Starts the SFU. Resolves with `{ http, wsUrl, log, stop }` once it
+ * Starts the SFU. Resolves with `{ pid, http, wsUrl, log, metric, stop }` once it
  * listens; rejects if it exits first or does not listen within `timeoutMs`.
  */
 export function startSfu({ args = [], timeoutMs = 20_000 } = {}) {
@@ -58,7 +58,7 @@ export function startSfu({ args = [], timeoutMs = 20_000 } = {}) {
         if (http === undefined) continue;
         clearTimeout(timer);
         child.removeAllListeners("exit");
-        resolve({ http, wsUrl: `ws://${http}/rtc`, log, metric: (name) => metric(http, name), stop: () => stop(child) });
+        resolve({ pid: child.pid, http, wsUrl: `ws://${http}/rtc`, log, metric: (name) => metric(http, name), stop: () => stop(child) });
       }
     });
   });

@@ -1,20 +1,14 @@
-//! The room's SFrame keys: one encryptor for everything this member sends
-//! (its KID and counter are per sender, shared by its tracks) and one
-//! decryptor for everything it receives (replay windows are per sender KID).
+//! The room's SFrame keys ([`MediaKeys`], shared with the browser's wasm
+//! engine) behind a lock, delivering each opened frame to its track.
 
 use super::events::DecryptFailures;
 use super::media::{DecryptedFrame, FrameSink, SendFrameError};
-use e2ee::frame::{
-    DecryptConfig, Decrypted, DropReason, FrameDecryptor, FrameEncryptor, MediaCodec, Suite,
-};
+use client_core::{EncryptError, FailureCounts, FrameOrigin, MediaKeys, OpenedFrame};
+use e2ee::frame::{DecryptConfig, MediaCodec, Suite};
 use e2ee::group::Member;
-use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
-use tracing::{debug, trace};
-
-/// How many epochs' member lists are kept to name senders.
-const EPOCHS_KEPT: usize = 4;
+use tracing::trace;
 
 /// What travels with a frame through the decryptor.
 pub(crate) struct FrameCtx {
@@ -22,23 +16,15 @@ pub(crate) struct FrameCtx {
     pub(crate) timestamp: u32,
 }
 
-struct State {
-    suite: Suite,
-    encryptor: FrameEncryptor,
-    sending: bool,
-    decryptor: FrameDecryptor<FrameCtx>,
-    /// Leaf → identity, per epoch.
-    members: BTreeMap<u64, HashMap<u32, String>>,
-    /// Participant id → identity, from the signaling roster.
-    identities: HashMap<String, String>,
-    wrong_sender: u64,
-    incomplete: u64,
-    malformed_packets: u64,
+impl FrameOrigin for FrameCtx {
+    fn publisher(&self) -> &str {
+        &self.sink.participant_id
+    }
 }
 
 /// The keys and counters of one room.
 pub(crate) struct Keys {
-    state: Mutex<State>,
+    state: Mutex<MediaKeys<FrameCtx>>,
 }
 
 impl std::fmt::Debug for Keys {
@@ -54,29 +40,17 @@ fn ignore_poison<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Keys {
     pub(crate) fn new(suite: Suite, cfg: DecryptConfig) -> Self {
         Self {
-            state: Mutex::new(State {
-                suite,
-                encryptor: FrameEncryptor::new(suite, 0),
-                sending: false,
-                decryptor: FrameDecryptor::new(suite, cfg),
-                members: BTreeMap::new(),
-                identities: HashMap::new(),
-                wrong_sender: 0,
-                incomplete: 0,
-                malformed_packets: 0,
-            }),
+            state: Mutex::new(MediaKeys::new(suite, cfg)),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, MediaKeys<FrameCtx>> {
         ignore_poison(&self.state)
     }
 
     /// Records a participant's identity from the signaling roster.
     pub(crate) fn learn_identity(&self, pid: &str, identity: &str) {
-        self.lock()
-            .identities
-            .insert(pid.to_owned(), identity.to_owned());
+        self.lock().learn_identity(pid, identity);
     }
 
     /// A new epoch: send under it from now on, accept it on receive, and
@@ -89,38 +63,14 @@ impl Keys {
         own_leaf: u32,
         members: &[Member],
     ) {
-        let mut s = self.lock();
-        s.members.insert(
-            epoch,
-            members
-                .iter()
-                .map(|m| (m.leaf, m.identity.clone()))
-                .collect(),
-        );
-        while s.members.len() > EPOCHS_KEPT {
-            s.members.pop_first();
-        }
-        s.encryptor.set_leaf(own_leaf);
-        s.sending = s.encryptor.set_epoch(epoch, base_key).is_ok();
-        if let Err(error) = s.decryptor.add_epoch(now, epoch, base_key) {
-            debug!(%error, "installing receive keys failed");
-        }
-        while let Some(frame) = s.decryptor.poll_ready() {
-            deliver(&mut s, frame);
-        }
+        let mut keys = self.lock();
+        keys.install_epoch(now, epoch, base_key, own_leaf, members);
+        deliver_ready(&mut keys);
     }
 
     /// We left the group: nothing is sent or accepted until the next epoch.
     pub(crate) fn forget(&self) {
-        let mut s = self.lock();
-        s.sending = false;
-        // A later group starts again at epoch 0; the encryptor refuses to
-        // go back (it would restart an old key's counter), so start afresh.
-        s.encryptor = FrameEncryptor::new(s.suite, 0);
-        s.decryptor.clear();
-        // The next group's epochs reuse the numbers; left in place, the old
-        // group's higher epochs would be kept and the new ones evicted.
-        s.members.clear();
+        self.lock().forget();
     }
 
     pub(crate) fn encrypt(
@@ -128,57 +78,53 @@ impl Keys {
         codec: MediaCodec,
         frame: &[u8],
     ) -> Result<Vec<u8>, SendFrameError> {
-        let mut s = self.lock();
-        if !s.sending {
-            return Err(SendFrameError::NoKey);
-        }
-        let mut out = Vec::with_capacity(frame.len() + 32);
-        s.encryptor
-            .encrypt_media(codec, frame, &mut out)
-            .map_err(|e| SendFrameError::Encrypt(e.to_string()))?;
-        Ok(out)
+        self.lock().encrypt(codec, frame).map_err(|e| match e {
+            EncryptError::NoKey => SendFrameError::NoKey,
+            other => SendFrameError::Encrypt(other.to_string()),
+        })
     }
 
     pub(crate) fn decrypt(&self, now: Instant, codec: MediaCodec, frame: &[u8], ctx: FrameCtx) {
-        let mut s = self.lock();
-        match s.decryptor.decrypt_media(now, codec, frame, ctx) {
-            Ok(Some(frame)) => deliver(&mut s, frame),
-            Ok(None) => trace!("frame buffered until its epoch"),
-            Err(reason) => trace!(reason = reason.as_str(), "frame dropped"),
-        }
-        while let Some(frame) = s.decryptor.poll_ready() {
-            deliver(&mut s, frame);
-        }
+        let mut keys = self.lock();
+        keys.decrypt(now, codec, frame, ctx);
+        deliver_ready(&mut keys);
     }
 
     /// Expires buffered frames and old epochs.
     pub(crate) fn tick(&self, now: Instant) {
-        self.lock().decryptor.handle_timeout(now);
+        self.lock().tick(now);
     }
 
     pub(crate) fn next_timeout(&self) -> Option<Instant> {
-        self.lock().decryptor.poll_timeout()
+        self.lock().next_timeout()
     }
 
     pub(crate) fn count_incomplete(&self, n: u64) {
-        self.lock().incomplete += n;
+        self.lock().count_incomplete(n);
     }
 
     pub(crate) fn count_malformed(&self) {
-        self.lock().malformed_packets += 1;
+        self.lock().count_malformed();
     }
 
     pub(crate) fn failures(&self) -> DecryptFailures {
-        let s = self.lock();
-        let d = s.decryptor.drops();
+        let FailureCounts {
+            malformed,
+            auth_failed,
+            replay,
+            unknown_kid,
+            wrong_epoch,
+            wrong_sender,
+            incomplete,
+        } = self.lock().failures();
         DecryptFailures {
-            malformed: d.get(DropReason::Malformed) + s.malformed_packets,
-            auth_failed: d.get(DropReason::AuthFailed),
-            replay: d.get(DropReason::Replay),
-            unknown_kid: d.get(DropReason::UnknownKid),
-            wrong_epoch: d.get(DropReason::WrongEpoch),
-            wrong_sender: s.wrong_sender,
-            incomplete: s.incomplete,
+            malformed,
+            auth_failed,
+            replay,
+            unknown_kid,
+            wrong_epoch,
+            wrong_sender,
+            incomplete,
         }
     }
 
@@ -186,41 +132,38 @@ impl Keys {
     /// for tests that prove what a member can and cannot decrypt.
     #[cfg(feature = "test-util")]
     pub(crate) fn held_keys(&self) -> Vec<(u64, Vec<u8>, Vec<u8>)> {
-        self.lock().decryptor.held_keys()
+        self.lock().held_keys()
     }
 }
 
-/// Hands a decrypted frame to its track, if its sender is the track's
-/// publisher. The SFU chooses which track a packet arrives on; the MLS
-/// credential says who encrypted it. They must agree.
-fn deliver(s: &mut State, frame: Decrypted<FrameCtx>) {
-    let identity = s
-        .members
-        .get(&frame.epoch)
-        .and_then(|m| m.get(&frame.sender_leaf))
-        .cloned();
-    let expected = s.identities.get(&frame.ctx.sink.participant_id);
-    let Some(identity) = identity.filter(|id| Some(id) == expected) else {
-        s.wrong_sender += 1;
-        return;
-    };
-    let out = DecryptedFrame {
-        participant_id: frame.ctx.sink.participant_id.clone(),
+/// Hands every frame that opened and passed attribution to its track.
+fn deliver_ready(keys: &mut MediaKeys<FrameCtx>) {
+    while let Some(OpenedFrame {
+        plaintext,
         identity,
-        track_id: frame.ctx.sink.track_id.clone(),
-        timestamp: frame.ctx.timestamp,
-        keyframe: frame.ctx.sink.codec.is_keyframe(&frame.plaintext),
-        epoch: frame.epoch,
-        data: frame.plaintext,
-    };
-    if frame.ctx.sink.tx.try_send(out).is_err() {
-        trace!("app is not reading a track; frame dropped");
+        epoch,
+        ctx,
+    }) = keys.poll_frame()
+    {
+        let out = DecryptedFrame {
+            participant_id: ctx.sink.participant_id.clone(),
+            identity,
+            track_id: ctx.sink.track_id.clone(),
+            timestamp: ctx.timestamp,
+            keyframe: ctx.sink.codec.is_keyframe(&plaintext),
+            epoch,
+            data: plaintext,
+        };
+        if ctx.sink.tx.try_send(out).is_err() {
+            trace!("app is not reading a track; frame dropped");
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use e2ee::frame::FrameEncryptor;
     use tokio::sync::mpsc;
 
     fn members() -> Vec<Member> {

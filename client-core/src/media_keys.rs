@@ -1,0 +1,373 @@
+//! A member's SFrame keys for media: one encryptor for everything it sends
+//! (its KID and counter are per sender, shared by all of its tracks, so no
+//! nonce repeats across tracks) and one decryptor for everything it
+//! receives (replay windows are per sender KID), plus who may send what.
+//!
+//! Sans-IO and single-threaded: a shell installs each
+//! [`Output::Epoch`](crate::Output::Epoch), feeds received frames with a context of its
+//! choosing, and takes the frames that opened and came from the participant
+//! whose track carried them ([`MediaKeys::poll_frame`]).
+
+use e2ee::frame::{
+    DecryptConfig, Decrypted, DropReason, FrameDecryptor, FrameEncryptor, FrameError, MediaCodec,
+    Suite,
+};
+use e2ee::group::Member;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use tracing::{debug, trace};
+use web_time::Instant;
+
+/// How many epochs' member lists are kept to name senders.
+const EPOCHS_KEPT: usize = 4;
+
+/// What a received frame carries through the decryptor: at least the
+/// participant whose track it arrived on (the publisher the SFU named).
+pub trait FrameOrigin {
+    /// The participant id of the track's publisher.
+    fn publisher(&self) -> &str;
+}
+
+/// Why a frame was not encrypted.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EncryptError {
+    /// This member holds no group key (not yet in the group, or left it).
+    #[error("no group key yet")]
+    NoKey,
+    /// The frame could not be sealed.
+    #[error("frame encryption failed: {0}")]
+    Frame(#[from] FrameError),
+}
+
+/// A received frame that opened and whose sender is its track's publisher.
+#[derive(Debug)]
+pub struct OpenedFrame<C> {
+    /// The encoded frame.
+    pub plaintext: Vec<u8>,
+    /// The sender's identity (its MLS credential).
+    pub identity: String,
+    /// The epoch whose key opened it.
+    pub epoch: u64,
+    /// What the shell passed with the frame.
+    pub ctx: C,
+}
+
+/// Frames dropped so far, by reason; running totals.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FailureCounts {
+    /// The SFrame header could not be parsed (or the shell could not parse
+    /// the packet around it).
+    pub malformed: u64,
+    /// Authentication failed: tampered, or not made with the key its KID names.
+    pub auth_failed: u64,
+    /// A counter already seen, or older than the replay window.
+    pub replay: u64,
+    /// A key id that never became known before the buffering timeout.
+    pub unknown_kid: u64,
+    /// A key id for an epoch whose keys are gone.
+    pub wrong_epoch: u64,
+    /// Decrypted, but the sender is not the participant whose track it came on.
+    pub wrong_sender: u64,
+    /// Packets that never formed a whole frame (counted by the shell).
+    pub incomplete: u64,
+}
+
+/// The media keys and counters of one room member.
+pub struct MediaKeys<C> {
+    suite: Suite,
+    encryptor: FrameEncryptor,
+    sending: bool,
+    decryptor: FrameDecryptor<C>,
+    /// Leaf → identity, per epoch.
+    members: BTreeMap<u64, HashMap<u32, String>>,
+    /// Participant id → identity, from the signaling roster.
+    identities: HashMap<String, String>,
+    opened: VecDeque<OpenedFrame<C>>,
+    wrong_sender: u64,
+    incomplete: u64,
+    malformed_packets: u64,
+}
+
+impl<C> std::fmt::Debug for MediaKeys<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaKeys")
+            .field("sending", &self.sending)
+            .field("epoch", &self.decryptor.epoch())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: FrameOrigin> MediaKeys<C> {
+    /// No keys yet: nothing is sent or accepted until the first epoch.
+    pub fn new(suite: Suite, cfg: DecryptConfig) -> Self {
+        Self {
+            suite,
+            encryptor: FrameEncryptor::new(suite, 0),
+            sending: false,
+            decryptor: FrameDecryptor::new(suite, cfg),
+            members: BTreeMap::new(),
+            identities: HashMap::new(),
+            opened: VecDeque::new(),
+            wrong_sender: 0,
+            incomplete: 0,
+            malformed_packets: 0,
+        }
+    }
+
+    /// Records a participant's identity from the signaling roster.
+    pub fn learn_identity(&mut self, pid: &str, identity: &str) {
+        self.identities.insert(pid.to_owned(), identity.to_owned());
+    }
+
+    /// A new epoch: send under it from now on, accept it on receive, and
+    /// release frames that were waiting for it.
+    pub fn install_epoch(
+        &mut self,
+        now: Instant,
+        epoch: u64,
+        base_key: &[u8],
+        own_leaf: u32,
+        members: &[Member],
+    ) {
+        self.members.insert(
+            epoch,
+            members
+                .iter()
+                .map(|m| (m.leaf, m.identity.clone()))
+                .collect(),
+        );
+        while self.members.len() > EPOCHS_KEPT {
+            self.members.pop_first();
+        }
+        self.encryptor.set_leaf(own_leaf);
+        self.sending = self.encryptor.set_epoch(epoch, base_key).is_ok();
+        if let Err(error) = self.decryptor.add_epoch(now, epoch, base_key) {
+            debug!(%error, "installing receive keys failed");
+        }
+        self.release_ready();
+    }
+
+    /// We left the group: nothing is sent or accepted until the next epoch.
+    pub fn forget(&mut self) {
+        self.sending = false;
+        // A later group starts again at epoch 0; the encryptor refuses to
+        // go back (it would restart an old key's counter), so start afresh.
+        self.encryptor = FrameEncryptor::new(self.suite, 0);
+        self.decryptor.clear();
+        // The next group's epochs reuse the numbers; left in place, the old
+        // group's higher epochs would be kept and the new ones evicted.
+        self.members.clear();
+    }
+
+    /// Whether frames can be sent (this member holds a group key).
+    pub fn can_send(&self) -> bool {
+        self.sending
+    }
+
+    /// Encrypts one encoded frame into `out` in the media wire format.
+    pub fn encrypt_into(
+        &mut self,
+        codec: MediaCodec,
+        frame: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), EncryptError> {
+        if !self.sending {
+            return Err(EncryptError::NoKey);
+        }
+        self.encryptor.encrypt_media(codec, frame, out)?;
+        Ok(())
+    }
+
+    /// Encrypts one encoded frame in the media wire format.
+    pub fn encrypt(&mut self, codec: MediaCodec, frame: &[u8]) -> Result<Vec<u8>, EncryptError> {
+        let mut out = Vec::with_capacity(frame.len() + 32);
+        self.encrypt_into(codec, frame, &mut out)?;
+        Ok(out)
+    }
+
+    /// Decrypts one received frame. Frames that open and come from their
+    /// track's publisher, this one or earlier ones that waited for their
+    /// epoch, are then ready at [`MediaKeys::poll_frame`]; the rest are
+    /// counted in [`MediaKeys::failures`].
+    pub fn decrypt(&mut self, now: Instant, codec: MediaCodec, frame: &[u8], ctx: C) {
+        match self.decryptor.decrypt_media(now, codec, frame, ctx) {
+            Ok(Some(frame)) => self.attribute(frame),
+            Ok(None) => trace!("frame buffered until its epoch"),
+            Err(reason) => trace!(reason = reason.as_str(), "frame dropped"),
+        }
+        self.release_ready();
+    }
+
+    /// The next frame that opened and passed attribution, oldest first.
+    pub fn poll_frame(&mut self) -> Option<OpenedFrame<C>> {
+        self.opened.pop_front()
+    }
+
+    /// How many received frames wait for their epoch's key.
+    pub fn waiting(&self) -> usize {
+        self.decryptor.pending_len()
+    }
+
+    /// Expires buffered frames and old epochs.
+    pub fn tick(&mut self, now: Instant) {
+        self.decryptor.handle_timeout(now);
+    }
+
+    /// When [`MediaKeys::tick`] has something to do.
+    pub fn next_timeout(&self) -> Option<Instant> {
+        self.decryptor.poll_timeout()
+    }
+
+    /// Counts `n` frames the shell could not assemble from their packets.
+    pub fn count_incomplete(&mut self, n: u64) {
+        self.incomplete += n;
+    }
+
+    /// Counts one packet the shell could not parse.
+    pub fn count_malformed(&mut self) {
+        self.malformed_packets += 1;
+    }
+
+    /// Frames dropped so far, by reason.
+    pub fn failures(&self) -> FailureCounts {
+        let d = self.decryptor.drops();
+        FailureCounts {
+            malformed: d.get(DropReason::Malformed) + self.malformed_packets,
+            auth_failed: d.get(DropReason::AuthFailed),
+            replay: d.get(DropReason::Replay),
+            unknown_kid: d.get(DropReason::UnknownKid),
+            wrong_epoch: d.get(DropReason::WrongEpoch),
+            wrong_sender: self.wrong_sender,
+            incomplete: self.incomplete,
+        }
+    }
+
+    /// Every SFrame key held right now, as `(kid, key, salt)`: only for
+    /// tests that prove what a member can and cannot decrypt.
+    #[doc(hidden)]
+    pub fn held_keys(&self) -> Vec<(u64, Vec<u8>, Vec<u8>)> {
+        self.decryptor.held_keys()
+    }
+
+    fn release_ready(&mut self) {
+        while let Some(frame) = self.decryptor.poll_ready() {
+            self.attribute(frame);
+        }
+    }
+
+    /// Keeps a decrypted frame only if its sender is the track's publisher.
+    /// The SFU chooses which track a packet arrives on; the MLS credential
+    /// says who encrypted it. They must agree.
+    fn attribute(&mut self, frame: Decrypted<C>) {
+        let identity = self
+            .members
+            .get(&frame.epoch)
+            .and_then(|m| m.get(&frame.sender_leaf));
+        let expected = self.identities.get(frame.ctx.publisher());
+        let Some(identity) = identity.filter(|id| Some(*id) == expected).cloned() else {
+            self.wrong_sender += 1;
+            return;
+        };
+        self.opened.push_back(OpenedFrame {
+            plaintext: frame.plaintext,
+            identity,
+            epoch: frame.epoch,
+            ctx: frame.ctx,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Ctx(&'static str);
+
+    impl FrameOrigin for Ctx {
+        fn publisher(&self) -> &str {
+            self.0
+        }
+    }
+
+    fn members() -> Vec<Member> {
+        ["alice", "bob"]
+            .iter()
+            .zip(0..)
+            .map(|(id, leaf)| Member {
+                leaf,
+                identity: (*id).to_owned(),
+                signature_key: Vec::new(),
+            })
+            .collect()
+    }
+
+    fn sealed_by_bob(key: &[u8], frame: &[u8]) -> Vec<u8> {
+        let mut bob = FrameEncryptor::new(Suite::default(), 1);
+        bob.set_epoch(0, key).unwrap();
+        let mut sealed = Vec::new();
+        bob.encrypt_media(MediaCodec::Opus, frame, &mut sealed)
+            .unwrap();
+        sealed
+    }
+
+    #[test]
+    fn a_new_group_after_a_long_one_still_names_its_senders() {
+        let now = Instant::now();
+        let mut keys = MediaKeys::new(Suite::default(), DecryptConfig::default());
+        keys.learn_identity("p-bob", "bob");
+        for epoch in 0..6 {
+            keys.install_epoch(now, epoch, &[epoch as u8; 16], 0, &members());
+        }
+        // Rejoined after a server restart: a new group, from epoch 0 again.
+        keys.forget();
+        let key = [0xa5; 16];
+        keys.install_epoch(now, 0, &key, 0, &members());
+
+        keys.decrypt(
+            now,
+            MediaCodec::Opus,
+            &sealed_by_bob(&key, b"frame"),
+            Ctx("p-bob"),
+        );
+
+        assert_eq!(keys.failures().wrong_sender, 0);
+        let frame = keys.poll_frame().expect("bob's frame delivered");
+        assert_eq!(
+            (frame.identity.as_str(), frame.plaintext.as_slice()),
+            ("bob", &b"frame"[..])
+        );
+    }
+
+    #[test]
+    fn a_frame_on_another_publishers_track_is_not_delivered() {
+        let now = Instant::now();
+        let mut keys = MediaKeys::new(Suite::default(), DecryptConfig::default());
+        keys.learn_identity("p-bob", "bob");
+        keys.learn_identity("p-alice", "alice");
+        let key = [0x11; 16];
+        keys.install_epoch(now, 0, &key, 0, &members());
+
+        keys.decrypt(
+            now,
+            MediaCodec::Opus,
+            &sealed_by_bob(&key, b"frame"),
+            Ctx("p-alice"),
+        );
+
+        assert!(keys.poll_frame().is_none());
+        assert_eq!(keys.failures().wrong_sender, 1);
+    }
+
+    #[test]
+    fn nothing_is_sent_without_a_key() {
+        let mut keys = MediaKeys::<Ctx>::new(Suite::default(), DecryptConfig::default());
+        assert!(matches!(
+            keys.encrypt(MediaCodec::Opus, b"x"),
+            Err(EncryptError::NoKey)
+        ));
+        keys.install_epoch(Instant::now(), 0, &[1; 16], 0, &members());
+        assert!(keys.encrypt(MediaCodec::Opus, b"x").is_ok());
+        keys.forget();
+        assert!(!keys.can_send());
+    }
+}

@@ -1,0 +1,65 @@
+/**
+ * The messages between the page and the E2EE worker, and the options each
+ * `RTCRtpScriptTransform` is created with. Types only; both sides import them.
+ *
+ * Page → worker ({@link ToWorker}): `init` once, then `start` after every
+ * `joined`, `server` for each server message the engine needs, `chat`,
+ * `assign`/`unassign` when a subscriber m-line carries another track, and
+ * `close`. Worker → page ({@link FromWorker}): `ready` after `init`,
+ * `output` for each engine output (JSON, see the wasm crate's
+ * `EngineOutput`), `failures` when the drop counts change, `stats` (frame
+ * counts and time spent in the wasm), and `error`.
+ *
+ * No key ever crosses: the worker installs each epoch's keys in the wasm
+ * and reports only its number, roster and verification code.
+ *
+ * @module
+ */
+
+/** Page → worker. */
+export type ToWorker =
+  | {
+      type: "init";
+      /** The wasm-bindgen glue module and its .wasm. */
+      glueUrl: string;
+      wasmUrl: string;
+      identity: string;
+      /** Engine tuning (JSON), `""` for the defaults. */
+      config: string;
+      /** `false`: no wasm, transforms only apply the test marker. */
+      encrypt: boolean;
+      /** Test only: appended to every outgoing frame before encryption. */
+      frameMarker?: Uint8Array;
+    }
+  | { type: "start"; joined: string }
+  | { type: "server"; message: string }
+  | { type: "chat"; text: string }
+  | { type: "assign"; mid: string; participantId: string; codec: string }
+  | { type: "unassign"; mid: string }
+  | { type: "close" };
+
+/** Per-frame cost in the wasm, by direction and kind. */
+export interface FrameCost {
+  frames: number;
+  /** Total milliseconds spent in `encrypt`/`decrypt`. */
+  ms: number;
+}
+
+/** Worker → page. */
+export type FromWorker =
+  | { type: "ready" }
+  | { type: "output"; output: string }
+  | { type: "failures"; failures: string }
+  | {
+      type: "stats";
+      encrypt: { audio: FrameCost; video: FrameCost };
+      decrypt: { audio: FrameCost; video: FrameCost };
+      /** Outgoing frames dropped because no key was held yet. */
+      droppedNoKey: number;
+    }
+  | { type: "error"; message: string };
+
+/** The options of each `RTCRtpScriptTransform`. */
+export type TransformOptions =
+  | { side: "send"; cid: string; kind: "audio" | "video"; codec: string }
+  | { side: "receive"; mid: string; kind: "audio" | "video" };
