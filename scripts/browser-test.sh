@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds what the browser tests need and runs them: the sfu binary (debug),
+# Builds what the browser tests need and runs them: the sfu binary and the
+# native participant of the mixed-room test (debug),
 # the E2EE engine (the e2ee-wasm crate for wasm32, then wasm-bindgen into
 # client-sdk-js/build/wasm), the TypeScript SDK (type check, then the esbuild
 # bundles of the SDK and its E2EE worker), and the tests in
@@ -15,7 +16,7 @@ js="$root/client-sdk-js"
 # The matching wasm-bindgen CLI first on PATH.
 eval "$("$root/scripts/browser-deps.sh" --env)"
 
-cargo build --quiet -p sfu --manifest-path "$root/Cargo.toml"
+cargo build --quiet -p sfu -p loadtest --bin sfu --bin participant --manifest-path "$root/Cargo.toml"
 # The wasm profile optimises fully: SFrame runs on every frame.
 cargo build --quiet -p e2ee-wasm --target wasm32-unknown-unknown --profile wasm --manifest-path "$root/Cargo.toml"
 target_dir="$(cargo metadata --format-version 1 --no-deps --manifest-path "$root/Cargo.toml" | node -e 'let s="";process.stdin.on("data",(d)=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')"

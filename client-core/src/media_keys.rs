@@ -66,6 +66,9 @@ pub struct FailureCounts {
     pub unknown_kid: u64,
     /// A key id for an epoch whose keys are gone.
     pub wrong_epoch: u64,
+    /// Not a failure: a frame of an epoch before this member's first one,
+    /// sent before it joined, which by design it cannot read.
+    pub before_join: u64,
     /// Decrypted, but the sender is not the participant whose track it came on.
     pub wrong_sender: u64,
     /// Packets that never formed a whole frame (counted by the shell).
@@ -237,6 +240,7 @@ impl<C: FrameOrigin> MediaKeys<C> {
             replay: d.get(DropReason::Replay),
             unknown_kid: d.get(DropReason::UnknownKid),
             wrong_epoch: d.get(DropReason::WrongEpoch),
+            before_join: d.get(DropReason::BeforeJoin),
             wrong_sender: self.wrong_sender,
             incomplete: self.incomplete,
         }

@@ -51,6 +51,12 @@ export interface DecryptFailures {
   unknownKid: number;
   wrongEpoch: number;
   wrongSender: number;
+  /**
+   * Not a failure: frames of an epoch before this member's first one, sent
+   * before it joined (in flight or retransmitted around the join), which by
+   * design it cannot read.
+   */
+  beforeJoin: number;
 }
 
 export { createE2eeEngine, type E2eeEngineOptions } from "./e2ee-engine.js";

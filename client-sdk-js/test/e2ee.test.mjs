@@ -13,7 +13,7 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { test } from "node:test";
-import { assertNoProblems, until, useFixture } from "./harness/fixture.mjs";
+import { assertNoProblems, failureTotal, until, useFixture } from "./harness/fixture.mjs";
 import { scanMemory } from "./harness/memscan.mjs";
 import { mintToken } from "./harness/token.mjs";
 
@@ -66,7 +66,7 @@ test("two browsers in an E2EE room decode each other, agree on the code and orde
   // From here on (both in the group and decoding) no frame may fail.
   const failuresOf = async (p) => {
     const s = await p.page.evaluate(() => harness.e2ee());
-    return Object.values(s.decryptFailures).reduce((x, y) => x + y, 0);
+    return failureTotal(s.decryptFailures);
   };
   const baseline = await Promise.all([alice, bob].map(failuresOf));
 

@@ -190,14 +190,15 @@ fn forged_kids() {
         Some(DropReason::UnknownKid)
     );
 
-    // Far ahead or behind: wrong epoch at once.
+    // Far ahead or behind: dropped at once (bob's first epoch is 10, so
+    // epoch 9 is from before he joined).
     assert_eq!(
         bob.decrypt(t0, &forge(kid(1, 10 + 129)), &[], 0).err(),
         Some(DropReason::WrongEpoch)
     );
     assert_eq!(
         bob.decrypt(t0, &forge(kid(1, 9)), &[], 0).err(),
-        Some(DropReason::WrongEpoch)
+        Some(DropReason::BeforeJoin)
     );
 
     // A coming epoch waits, then is given up at the pending timeout.
@@ -219,7 +220,10 @@ fn forged_kids() {
     assert!(bob.poll_ready().is_none());
 
     let d = bob.drops();
-    assert_eq!((d.auth_failed, d.unknown_kid, d.wrong_epoch), (2, 3, 2));
+    assert_eq!(
+        (d.auth_failed, d.unknown_kid, d.wrong_epoch, d.before_join),
+        (2, 3, 1, 1)
+    );
     assert_eq!(d.total(), 7);
     assert!(bob.held_keys().is_empty());
 }
@@ -396,7 +400,7 @@ fn frames_before_the_first_epoch_wait_and_older_ones_are_dropped_then() {
     );
     assert!(bob.poll_ready().is_none());
     assert_eq!(
-        bob.drops().wrong_epoch,
+        bob.drops().before_join,
         1,
         "a joiner cannot read the epoch before it"
     );
@@ -536,4 +540,51 @@ fn a_waiting_frame_too_big_to_hold_is_dropped_at_once() {
     );
     assert_eq!(bob.pending_len(), 1, "the small one still waits");
     assert_eq!(bob.drops().total(), 1);
+}
+
+/// A member that joined in epoch 5 never held epoch 4: a frame of it was
+/// sent before the join and is `before_join`, not a failure of keys it
+/// once had; a frame of its own epoch 5 after that epoch's grace is
+/// `wrong_epoch`.
+#[test]
+fn frames_from_before_the_first_epoch_are_before_join() {
+    let t0 = Instant::now();
+    let mut cfg = DecryptConfig::default();
+    cfg.grace = ms(100);
+    let mut d: FrameDecryptor<u32> = FrameDecryptor::new(SUITE, cfg);
+    d.add_epoch(t0, 5, &key(5)).expect("epoch");
+    let early = frame(&mut sender(1, 4), b"sent before the join", &[]);
+    assert_eq!(
+        d.decrypt(t0, &early, &[], 0).err(),
+        Some(DropReason::BeforeJoin)
+    );
+
+    let own = frame(&mut sender(1, 5), b"our first epoch", &[]);
+    d.add_epoch(t0, 6, &key(6)).expect("epoch");
+    let later = t0 + ms(200);
+    assert_eq!(
+        d.decrypt(later, &own, &[], 0).err(),
+        Some(DropReason::WrongEpoch)
+    );
+    assert_eq!(
+        d.decrypt(later, &early, &[], 0).err(),
+        Some(DropReason::BeforeJoin)
+    );
+    // More than half the epoch space ahead is "too far ahead", not a join.
+    let far = frame(&mut sender(1, 6 + 129), b"far", &[]);
+    assert_eq!(
+        d.decrypt(later, &far, &[], 0).err(),
+        Some(DropReason::WrongEpoch)
+    );
+
+    let drops = d.drops();
+    assert_eq!((drops.before_join, drops.wrong_epoch), (2, 2));
+    // A new group after a rejoin has its own first epoch.
+    d.clear();
+    d.add_epoch(later, 2, &key(2)).expect("new group");
+    let before_rejoin = frame(&mut sender(1, 1), b"x", &[]);
+    assert_eq!(
+        d.decrypt(later, &before_rejoin, &[], 0).err(),
+        Some(DropReason::BeforeJoin)
+    );
 }

@@ -70,3 +70,10 @@ export async function assertNoProblems(page) {
   assert.deepEqual(events.filter((e) => ["serverError", "negotiationFailed"].includes(e.name)), []);
   assert.deepEqual(page.problems, []);
 }
+
+/** Decrypt failures in a page's `decryptFailures`: every count but `beforeJoin`, which is no failure. */
+export function failureTotal(failures) {
+  return Object.entries(failures)
+    .filter(([reason]) => reason !== "beforeJoin")
+    .reduce((sum, [, n]) => sum + n, 0);
+}

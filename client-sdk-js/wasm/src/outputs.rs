@@ -86,6 +86,8 @@ pub struct Failures {
     pub unknown_kid: u64,
     /// Key id of an epoch whose keys are gone.
     pub wrong_epoch: u64,
+    /// Not a failure: sent in an epoch before this member joined.
+    pub before_join: u64,
     /// Opened, but not sent by the track's publisher.
     pub wrong_sender: u64,
 }
@@ -98,6 +100,7 @@ impl From<FailureCounts> for Failures {
             replay: c.replay,
             unknown_kid: c.unknown_kid,
             wrong_epoch: c.wrong_epoch,
+            before_join: c.before_join,
             wrong_sender: c.wrong_sender,
         }
     }

@@ -42,6 +42,10 @@ pub struct DecryptFailures {
     pub unknown_kid: u64,
     /// A key id for an epoch whose keys are gone.
     pub wrong_epoch: u64,
+    /// Not a failure, and not in [`total`](Self::total): frames of an epoch
+    /// before this member's first one, sent before it joined (in flight or
+    /// retransmitted around the join), which by design it cannot read.
+    pub before_join: u64,
     /// Decrypted, but the sender is not the participant whose track it came on.
     pub wrong_sender: u64,
     /// Packets that never formed a whole frame.
@@ -49,7 +53,7 @@ pub struct DecryptFailures {
 }
 
 impl DecryptFailures {
-    /// All drops.
+    /// All failures: every drop but [`before_join`](Self::before_join).
     pub fn total(&self) -> u64 {
         self.malformed
             + self.auth_failed

@@ -114,6 +114,7 @@ impl Keys {
             replay,
             unknown_kid,
             wrong_epoch,
+            before_join,
             wrong_sender,
             incomplete,
         } = self.lock().failures();
@@ -123,6 +124,7 @@ impl Keys {
             replay,
             unknown_kid,
             wrong_epoch,
+            before_join,
             wrong_sender,
             incomplete,
         }

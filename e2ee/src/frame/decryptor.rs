@@ -139,6 +139,9 @@ pub struct FrameDecryptor<T> {
     /// its grace ends (`None`: never, for a grace too large to represent).
     /// Their KID bits differ from each other's and from `current`'s.
     previous: VecDeque<(EpochKeys, Option<Instant>)>,
+    /// The first epoch installed since creation or the last `clear`: a
+    /// frame of an earlier epoch was sent before this member joined.
+    first_epoch: Option<u64>,
     pending: PendingQueue<T>,
     ready: VecDeque<Decrypted<T>>,
     drops: DropCounts,
@@ -175,6 +178,7 @@ impl<T> FrameDecryptor<T> {
             cfg,
             current: None,
             previous: VecDeque::new(),
+            first_epoch: None,
             pending,
             ready: VecDeque::new(),
             drops: DropCounts::default(),
@@ -222,6 +226,7 @@ impl<T> FrameDecryptor<T> {
             base_key: Zeroizing::new(base_key.to_vec()),
             senders: HashMap::new(),
         };
+        self.first_epoch.get_or_insert(epoch);
         let new_bits = fresh.bits();
         if let Some(old) = self.current.replace(fresh)
             && !self.cfg.grace.is_zero()
@@ -243,7 +248,10 @@ impl<T> FrameDecryptor<T> {
                     let dropped = self.pending.push(p).unwrap_or(1);
                     self.drops.add(DropReason::UnknownKid, dropped);
                 }
-                Slot::Stale => self.drops.add(DropReason::WrongEpoch, 1),
+                Slot::Stale => {
+                    let reason = self.stale_reason(p.header.kid);
+                    self.drops.add(reason, 1);
+                }
                 slot @ (Slot::Current | Slot::Previous(_)) => {
                     match self.open(
                         slot,
@@ -268,6 +276,7 @@ impl<T> FrameDecryptor<T> {
     pub fn clear(&mut self) {
         self.current = None;
         self.previous.clear();
+        self.first_epoch = None;
         let dropped = self.pending.take_all().len() as u64;
         self.drops.add(DropReason::UnknownKid, dropped);
         tracing::debug!(dropped, "sframe receiving keys cleared");
@@ -338,7 +347,7 @@ impl<T> FrameDecryptor<T> {
         }
         self.expire_previous(now);
         match self.classify(header.kid) {
-            Slot::Stale => Err(DropReason::WrongEpoch),
+            Slot::Stale => Err(self.stale_reason(header.kid)),
             Slot::Ahead => {
                 let held = self.pending.push(Pending {
                     deadline: now.checked_add(self.cfg.pending_timeout),
@@ -443,6 +452,26 @@ impl<T> FrameDecryptor<T> {
             }
             keep
         });
+    }
+
+    /// Why a frame classified [`Slot::Stale`] is dropped: an epoch before
+    /// our first is [`DropReason::BeforeJoin`], anything else
+    /// [`DropReason::WrongEpoch`].
+    fn stale_reason(&self, kid: u64) -> DropReason {
+        let (Some(cur), Some(first)) = (&self.current, self.first_epoch) else {
+            return DropReason::WrongEpoch;
+        };
+        let behind = u64::from(cur.bits().wrapping_sub(split_kid(kid).1));
+        // Stale means at most half the epoch space behind; further is "too
+        // far ahead", which no join explains.
+        if behind == 0 || behind >= 1 << (EPOCH_BITS - 1) {
+            return DropReason::WrongEpoch;
+        }
+        // An epoch below 0 is no epoch: too far ahead after all.
+        match cur.epoch.checked_sub(behind) {
+            Some(epoch) if epoch < first => DropReason::BeforeJoin,
+            _ => DropReason::WrongEpoch,
+        }
     }
 
     fn classify(&self, kid: u64) -> Slot {

@@ -66,16 +66,22 @@ pub enum DropReason {
     /// previous epoch, or the previous one after its grace period), or too far
     /// ahead to be a plausible next epoch.
     WrongEpoch,
+    /// The KID is for an epoch before the first one this decryptor was given:
+    /// the frame was encrypted before this member was in the group, so by
+    /// design it cannot read it. Not a failure; usually a frame in flight
+    /// (or retransmitted) around the join.
+    BeforeJoin,
 }
 
 impl DropReason {
     /// Every reason, in a stable order.
-    pub const ALL: [DropReason; 5] = [
+    pub const ALL: [DropReason; 6] = [
         DropReason::Malformed,
         DropReason::AuthFailed,
         DropReason::Replay,
         DropReason::UnknownKid,
         DropReason::WrongEpoch,
+        DropReason::BeforeJoin,
     ];
 
     /// A stable snake_case name, for metrics labels and logs.
@@ -86,6 +92,7 @@ impl DropReason {
             DropReason::Replay => "replay",
             DropReason::UnknownKid => "unknown_kid",
             DropReason::WrongEpoch => "wrong_epoch",
+            DropReason::BeforeJoin => "before_join",
         }
     }
 }
@@ -111,12 +118,19 @@ pub struct DropCounts {
     pub unknown_kid: u64,
     /// [`DropReason::WrongEpoch`].
     pub wrong_epoch: u64,
+    /// [`DropReason::BeforeJoin`].
+    pub before_join: u64,
 }
 
 impl DropCounts {
-    /// All drops.
+    /// All drops, [`DropReason::BeforeJoin`] included.
     pub fn total(&self) -> u64 {
-        self.malformed + self.auth_failed + self.replay + self.unknown_kid + self.wrong_epoch
+        self.malformed
+            + self.auth_failed
+            + self.replay
+            + self.unknown_kid
+            + self.wrong_epoch
+            + self.before_join
     }
 
     /// The count of one reason.
@@ -127,6 +141,7 @@ impl DropCounts {
             DropReason::Replay => self.replay,
             DropReason::UnknownKid => self.unknown_kid,
             DropReason::WrongEpoch => self.wrong_epoch,
+            DropReason::BeforeJoin => self.before_join,
         }
     }
 
@@ -137,6 +152,7 @@ impl DropCounts {
             DropReason::Replay => &mut self.replay,
             DropReason::UnknownKid => &mut self.unknown_kid,
             DropReason::WrongEpoch => &mut self.wrong_epoch,
+            DropReason::BeforeJoin => &mut self.before_join,
         };
         *slot = slot.saturating_add(n);
     }
@@ -152,7 +168,7 @@ mod tests {
         for (i, r) in DropReason::ALL.into_iter().enumerate() {
             c.add(r, i as u64 + 1);
         }
-        assert_eq!(c.total(), 15);
+        assert_eq!(c.total(), 21);
         assert_eq!(c.get(DropReason::WrongEpoch), 5);
         let names: Vec<_> = DropReason::ALL.iter().map(|r| r.as_str()).collect();
         assert_eq!(
@@ -162,7 +178,8 @@ mod tests {
                 "auth_failed",
                 "replay",
                 "unknown_kid",
-                "wrong_epoch"
+                "wrong_epoch",
+                "before_join"
             ]
         );
     }

@@ -129,7 +129,9 @@ pub struct Failures {
     pub wrong_sender: u64,
     /// Packets that never formed a whole frame.
     pub incomplete: u64,
-    /// All of them.
+    /// Frames sent before this member joined (not failures, not in `total`).
+    pub before_join: u64,
+    /// All failures.
     pub total: u64,
 }
 
@@ -143,6 +145,7 @@ impl From<&DecryptFailures> for Failures {
             wrong_epoch: f.wrong_epoch,
             wrong_sender: f.wrong_sender,
             incomplete: f.incomplete,
+            before_join: f.before_join,
             total: f.total(),
         }
     }
@@ -159,6 +162,7 @@ impl Failures {
             wrong_epoch: self.wrong_epoch.saturating_sub(earlier.wrong_epoch),
             wrong_sender: self.wrong_sender.saturating_sub(earlier.wrong_sender),
             incomplete: self.incomplete.saturating_sub(earlier.incomplete),
+            before_join: self.before_join.saturating_sub(earlier.before_join),
             total: self.total.saturating_sub(earlier.total),
         }
     }
