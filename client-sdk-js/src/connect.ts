@@ -48,6 +48,7 @@ export async function connect(url: string, token: string, options: ConnectOption
           encrypt: resolved.e2ee,
           ...(resolved.e2eeWorkerUrl !== undefined ? { workerUrl: resolved.e2eeWorkerUrl } : {}),
           ...(marker !== undefined ? { frameMarker: marker } : {}),
+          ...(resolved.testHooks.tamperKeys ? { config: JSON.stringify({ testTamperKeys: true }) } : {}),
         })
       : undefined;
   try {

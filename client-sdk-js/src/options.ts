@@ -52,6 +52,11 @@ export interface TestHooks {
    * `e2ee: false` (the frames then carry it in the clear).
    */
   frameMarker?: Uint8Array;
+  /**
+   * Install every epoch's frame key with one bit flipped: this member then
+   * decodes nothing (and nobody decodes it), as with a corrupted key.
+   */
+  tamperKeys?: boolean;
 }
 
 /** {@link ConnectOptions} with every default filled in. */

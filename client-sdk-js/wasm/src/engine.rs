@@ -51,6 +51,10 @@ pub struct EngineConfig {
     pub mismatch_grace_ms: u64,
     /// Periodic self-update, if any.
     pub self_update_ms: Option<u64>,
+    /// Tests only: install every epoch's SFrame key with one bit flipped, so
+    /// this member can read no one's frames (and no one its own), as with a
+    /// corrupted or stale key.
+    pub test_tamper_keys: bool,
 }
 
 impl Default for EngineConfig {
@@ -59,6 +63,7 @@ impl Default for EngineConfig {
             takeover_delay_ms: 2000,
             mismatch_grace_ms: 10_000,
             self_update_ms: None,
+            test_tamper_keys: false,
         }
     }
 }
@@ -92,6 +97,7 @@ pub struct EngineCore {
     identity: String,
     participant_id: String,
     cfg: CoordinatorConfig,
+    tamper_keys: bool,
     coordinator: Option<Coordinator>,
     keys: MediaKeys<Received>,
     out: VecDeque<String>,
@@ -127,6 +133,7 @@ impl EngineCore {
                 sframe_nk: base_key_len(suite),
                 mls: MlsConfig::default(),
             },
+            tamper_keys: cfg.test_tamper_keys,
             coordinator: None,
             keys: MediaKeys::new(suite, DecryptConfig::default()),
             out: VecDeque::new(),
@@ -322,6 +329,12 @@ impl EngineCore {
                     members,
                     verification_code,
                 } => {
+                    let mut base_key = base_key;
+                    if self.tamper_keys
+                        && let Some(b) = base_key.first_mut()
+                    {
+                        *b ^= 1;
+                    }
                     self.keys
                         .install_epoch(now, epoch, &base_key, own_leaf, &members);
                     EngineOutput::Epoch {
