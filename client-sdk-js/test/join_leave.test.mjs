@@ -41,10 +41,22 @@ test(`a newcomer's video starts within ${BOUND_MS} ms at everyone, ${RUNS} joins
     const carol = await page.evaluate(([u, t]) => harness.join(u, t), [f.sfu.wsUrl, token]);
     await page.evaluate(() => harness.publishFakeMedia());
     const seen = await Promise.all(
-      stay.map((p) =>
-        until(`run ${run}: ${p.identity} renders carol`, () => p.page.evaluate((pid) => harness.firstVideoAt(pid), carol.participantId), (t) => t !== undefined, 20_000),
-      ),
+      stay.map(async (p) => {
+        try {
+          return await until(`run ${run}: ${p.identity} renders carol`, () => p.page.evaluate((pid) => harness.firstVideoAt(pid), carol.participantId), (t) => t !== undefined, 20_000);
+        } catch (e) {
+          const [tracks, inbound, e2ee] = await p.page.evaluate(async () => [harness.remoteTracks(), await harness.inbound(), harness.e2ee()]);
+          const events = (await p.page.evaluate(() => harness.events())).filter((e) => !["chat", "decryptFailures"].includes(e.name)).slice(-12);
+          console.log(`run ${run}: ${p.identity} last events ${JSON.stringify(events)}`);
+          for (const m of ["sfu_media_keyframe_requests_received_total", "sfu_media_keyframe_requests_sent_total", "sfu_media_keyframe_requests_throttled_total"]) {
+            console.log(`${m} ${await f.sfu.metric(m)}`);
+          }
+          console.log(`run ${run}: ${p.identity} tracks ${JSON.stringify(tracks)} inbound ${JSON.stringify(inbound)} e2ee ${JSON.stringify({ epoch: e2ee.epoch, roster: e2ee.roster, f: e2ee.decryptFailures })}`);
+          throw e;
+        }
+      }),
     );
+    console.log(`run ${run}: ${seen.map((t) => t - startedAt).join(" ")} ms`);
     const joined = await Promise.all(stay.map(epochOf));
     for (const [i, p] of stay.entries()) {
       assert.ok(joined[i] > before[i], `run ${run}: ${p.identity}'s epoch ${before[i]} -> ${joined[i]} after the join`);

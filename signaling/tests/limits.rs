@@ -9,6 +9,7 @@ mod common;
 
 use common::*;
 use futures_util::SinkExt;
+use sfu_core::MediaEvent;
 use signaling::proto::{
     ClientMessage, ErrorCode, IceCandidate, LeaveReason, MAX_MESSAGE_BYTES, ServerMessage, Target,
     TrackKind, TrackPublish,
@@ -406,4 +407,59 @@ async fn sdp_negotiations_have_their_own_rate() {
         metric(&m, "sfu_signaling_rate_limited_total{kind=\"sdp\"}"),
         6 - offers
     );
+}
+
+/// The server decides how many subscriber offers a client gets (every
+/// join, leave and publish in the room brings one); answering each is never
+/// rate limited, or churn in a room would leave m-lines unnegotiated. An
+/// answer beyond the offers sent is charged like any SDP.
+#[tokio::test]
+async fn answers_to_the_servers_offers_are_not_rate_limited() {
+    let rates = MessageRates::default().with_sdp(RateLimit::new(0.01, 2));
+    let srv = Server::start(config().with_message_rates(rates)).await;
+    let (mut a, a_id, _) = srv.join(ROOM, "alice").await;
+    const OFFERS: usize = 10;
+    for _ in 0..OFFERS {
+        srv.media
+            .push(&a_id, MediaEvent::SubscriberOffer { sdp: "v=0".into() })
+            .await;
+        loop {
+            if let ServerMessage::Offer { .. } = a.recv().await {
+                break;
+            }
+        }
+        a.send(&ClientMessage::Answer {
+            target: Target::Subscriber,
+            sdp: "v=0".into(),
+        })
+        .await;
+    }
+    // Unsolicited answers draw on the SDP rate: a burst of 2, then refused.
+    for _ in 0..3 {
+        a.send(&ClientMessage::Answer {
+            target: Target::Subscriber,
+            sdp: "v=0".into(),
+        })
+        .await;
+    }
+    a.send(&ClientMessage::Ping { ts: 1 }).await;
+    let mut limited = 0;
+    loop {
+        match a.recv().await {
+            ServerMessage::Pong { .. } => break,
+            ServerMessage::Error {
+                code: ErrorCode::RateLimited,
+                ..
+            } => limited += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(limited, 1);
+    let answers = srv
+        .media
+        .recs()
+        .iter()
+        .filter(|r| matches!(r, Rec::SubscriberAnswer(p, _) if *p == a_id))
+        .count();
+    assert_eq!(answers, OFFERS + 2);
 }

@@ -3,7 +3,7 @@
 //! broadcast) its room's queued-bytes budget.
 
 use super::{Flow, Out, Session};
-use crate::proto::{ClientMessage, ErrorCode};
+use crate::proto::{ClientMessage, ErrorCode, Target};
 use crate::server::allowances;
 use crate::server::caps::Field;
 use crate::server::limits::{Allowance, Costly, Verdict};
@@ -49,6 +49,24 @@ fn costly(msg: &ClientMessage) -> Option<Costly> {
 }
 
 impl Session {
+    /// The costly kind `msg` is charged as, if any. A subscriber answer to
+    /// an offer the server sent is free: the server, not the client, decides
+    /// how many offers there are (every join, leave and publish in the room
+    /// brings one), and refusing the answer would leave the subscriber's
+    /// m-lines unnegotiated. Answers beyond the offers sent are charged.
+    fn charged(&mut self, msg: &ClientMessage) -> Option<Costly> {
+        if let ClientMessage::Answer {
+            target: Target::Subscriber,
+            ..
+        } = msg
+            && self.offers_unanswered > 0
+        {
+            self.offers_unanswered -= 1;
+            return None;
+        }
+        costly(msg)
+    }
+
     /// The message rate, checked for every data frame before it is parsed.
     pub(crate) fn check_rate(&mut self, now: Instant) -> Verdict {
         let v = self.limiter.with(|a| a.check(now));
@@ -96,7 +114,7 @@ impl Session {
                 return Some(Flow::Continue);
             }
         };
-        if let Some(kind) = costly(msg) {
+        if let Some(kind) = self.charged(msg) {
             let now = Instant::now();
             match self.limiter.with(|a| a.check_kind(kind, now)) {
                 Verdict::Allow => {}

@@ -93,6 +93,10 @@ pub(crate) struct Session {
     addr: Option<AddrKey>,
     /// The rate allowance it draws on.
     limiter: Limiter,
+    /// Subscriber offers sent on this connection and not answered yet: the
+    /// server decides how many there are, so an answer to one is not
+    /// charged to the client's SDP rate (see `admission.rs`).
+    offers_unanswered: u32,
     state: State,
 }
 
@@ -141,6 +145,7 @@ impl Session {
         );
         Self {
             limiter: Limiter::Connection(Box::new(own)),
+            offers_unanswered: 0,
             shared,
             signal,
             outbox: None,
@@ -432,10 +437,13 @@ impl Session {
                 target: Target::Publisher,
                 sdp,
             }),
-            MediaEvent::SubscriberOffer { sdp } => out.push(ServerMessage::Offer {
-                target: Target::Subscriber,
-                sdp,
-            }),
+            MediaEvent::SubscriberOffer { sdp } => {
+                self.offers_unanswered = self.offers_unanswered.saturating_add(1);
+                out.push(ServerMessage::Offer {
+                    target: Target::Subscriber,
+                    sdp,
+                })
+            }
             MediaEvent::Subscribed { track_id, mid } => {
                 out.push(ServerMessage::Subscribed { track_id, mid })
             }
