@@ -368,6 +368,23 @@ async fn each_message_type_has_its_size_cap() {
     );
 }
 
+/// Sends a ping and counts the `rate_limited` errors that arrive before its
+/// pong; anything else is unexpected.
+async fn rate_limited_before_pong(a: &mut Client) -> u64 {
+    a.send(&ClientMessage::Ping { ts: 1 }).await;
+    let mut limited = 0;
+    loop {
+        match a.recv().await {
+            ServerMessage::Pong { .. } => return limited,
+            ServerMessage::Error {
+                code: ErrorCode::RateLimited,
+                ..
+            } => limited += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
 #[tokio::test]
 async fn sdp_negotiations_have_their_own_rate() {
     let rates = MessageRates::default().with_sdp(RateLimit::new(0.5, 3));
@@ -381,18 +398,7 @@ async fn sdp_negotiations_have_their_own_rate() {
         })
         .await;
     }
-    a.send(&ClientMessage::Ping { ts: 1 }).await;
-    let mut limited = 0;
-    loop {
-        match a.recv().await {
-            ServerMessage::Pong { .. } => break,
-            ServerMessage::Error {
-                code: ErrorCode::RateLimited,
-                ..
-            } => limited += 1,
-            other => panic!("unexpected {other:?}"),
-        }
-    }
+    let limited = rate_limited_before_pong(&mut a).await;
     let offers = srv
         .media
         .recs()
@@ -442,24 +448,13 @@ async fn answers_to_the_servers_offers_are_not_rate_limited() {
         })
         .await;
     }
-    a.send(&ClientMessage::Ping { ts: 1 }).await;
-    let mut limited = 0;
-    loop {
-        match a.recv().await {
-            ServerMessage::Pong { .. } => break,
-            ServerMessage::Error {
-                code: ErrorCode::RateLimited,
-                ..
-            } => limited += 1,
-            other => panic!("unexpected {other:?}"),
-        }
-    }
+    let limited = rate_limited_before_pong(&mut a).await;
     assert_eq!(limited, 1);
     let answers = srv
         .media
         .recs()
         .iter()
         .filter(|r| matches!(r, Rec::SubscriberAnswer(p, _) if *p == a_id))
-        .count();
-    assert_eq!(answers, OFFERS + 2);
+        .count() as u64;
+    assert_eq!(answers, OFFERS as u64 + 2);
 }
