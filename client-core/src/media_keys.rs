@@ -54,6 +54,7 @@ pub struct OpenedFrame<C> {
 
 /// Frames dropped so far, by reason; running totals.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FailureCounts {
     /// The SFrame header could not be parsed (or the shell could not parse
     /// the packet around it).
@@ -66,13 +67,27 @@ pub struct FailureCounts {
     pub unknown_kid: u64,
     /// A key id for an epoch whose keys are gone.
     pub wrong_epoch: u64,
-    /// Not a failure: a frame of an epoch before this member's first one,
-    /// sent before it joined, which by design it cannot read.
+    /// Not a failure, and not in [`total`](Self::total): frames of an epoch
+    /// before this member's first one, sent before it joined (in flight or
+    /// retransmitted around the join), which by design it cannot read.
     pub before_join: u64,
     /// Decrypted, but the sender is not the participant whose track it came on.
     pub wrong_sender: u64,
     /// Packets that never formed a whole frame (counted by the shell).
     pub incomplete: u64,
+}
+
+impl FailureCounts {
+    /// All failures: every drop but [`before_join`](Self::before_join).
+    pub fn total(&self) -> u64 {
+        self.malformed
+            + self.auth_failed
+            + self.replay
+            + self.unknown_kid
+            + self.wrong_epoch
+            + self.wrong_sender
+            + self.incomplete
+    }
 }
 
 /// The media keys and counters of one room member.

@@ -150,7 +150,7 @@ impl Slot {
 
     /// The SDK's drop totals last seen.
     pub fn failures(&self) -> DecryptFailures {
-        lock(&self.failures).clone()
+        *lock(&self.failures)
     }
 
     /// Records the SDK's drop total at the end of its joining phase (the

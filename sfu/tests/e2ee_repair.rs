@@ -253,7 +253,7 @@ async fn video_lost_on_the_way_to_the_sfu_is_repaired_for_every_frame() {
 
     let (frames, reported) = {
         let inbox = bob.inbox();
-        (inbox.frames_from("alice"), inbox.failures.clone())
+        (inbox.frames_from("alice"), inbox.failures)
     };
     let got = measured(&frames);
     let failures = bob.room.decrypt_failures();

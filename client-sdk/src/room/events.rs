@@ -28,42 +28,8 @@ impl From<e2ee::group::Member> for RosterMember {
 }
 
 /// Frames dropped instead of being passed to the app, by reason; running
-/// totals for this room handle.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct DecryptFailures {
-    /// The SFrame header could not be parsed.
-    pub malformed: u64,
-    /// Authentication failed: tampered, or not made with the key its KID names.
-    pub auth_failed: u64,
-    /// A counter already seen, or older than the replay window.
-    pub replay: u64,
-    /// A key id that never became known before the buffering timeout.
-    pub unknown_kid: u64,
-    /// A key id for an epoch whose keys are gone.
-    pub wrong_epoch: u64,
-    /// Not a failure, and not in [`total`](Self::total): frames of an epoch
-    /// before this member's first one, sent before it joined (in flight or
-    /// retransmitted around the join), which by design it cannot read.
-    pub before_join: u64,
-    /// Decrypted, but the sender is not the participant whose track it came on.
-    pub wrong_sender: u64,
-    /// Packets that never formed a whole frame.
-    pub incomplete: u64,
-}
-
-impl DecryptFailures {
-    /// All failures: every drop but [`before_join`](Self::before_join).
-    pub fn total(&self) -> u64 {
-        self.malformed
-            + self.auth_failed
-            + self.replay
-            + self.unknown_kid
-            + self.wrong_epoch
-            + self.wrong_sender
-            + self.incomplete
-    }
-}
+/// totals for this room handle. The same counts the browser SDK reports.
+pub use client_core::FailureCounts as DecryptFailures;
 
 /// The signaling connection's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 
 use super::events::DecryptFailures;
 use super::media::{DecryptedFrame, FrameSink, SendFrameError};
-use client_core::{EncryptError, FailureCounts, FrameOrigin, MediaKeys, OpenedFrame};
+use client_core::{EncryptError, FrameOrigin, MediaKeys, OpenedFrame};
 use e2ee::frame::{DecryptConfig, MediaCodec, Suite};
 use e2ee::group::Member;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -108,26 +108,7 @@ impl Keys {
     }
 
     pub(crate) fn failures(&self) -> DecryptFailures {
-        let FailureCounts {
-            malformed,
-            auth_failed,
-            replay,
-            unknown_kid,
-            wrong_epoch,
-            before_join,
-            wrong_sender,
-            incomplete,
-        } = self.lock().failures();
-        DecryptFailures {
-            malformed,
-            auth_failed,
-            replay,
-            unknown_kid,
-            wrong_epoch,
-            before_join,
-            wrong_sender,
-            incomplete,
-        }
+        self.lock().failures()
     }
 
     /// Every SFrame key this member holds right now, as `(kid, key, salt)`:

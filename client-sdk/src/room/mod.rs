@@ -491,7 +491,7 @@ impl Driver {
     fn report_failures(&mut self) {
         let now = self.shared.keys.failures();
         if now != self.failures {
-            self.failures = now.clone();
+            self.failures = now;
             self.emit(RoomEvent::DecryptFailures(now));
         }
     }
