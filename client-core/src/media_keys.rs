@@ -52,8 +52,10 @@ pub struct OpenedFrame<C> {
     pub ctx: C,
 }
 
-/// Frames dropped so far, by reason; running totals.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// Frames dropped so far, by reason; running totals. As JSON (the browser
+/// engine's `failures()`), its fields are camelCase.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct FailureCounts {
     /// The SFrame header could not be parsed (or the shell could not parse

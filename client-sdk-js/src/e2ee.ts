@@ -57,6 +57,8 @@ export interface DecryptFailures {
    * design it cannot read.
    */
   beforeJoin: number;
+  /** Packets that never formed a whole frame (the native SDK's count; always 0 in a browser, whose own depacketizer assembles frames). */
+  incomplete: number;
 }
 
 export { createE2eeEngine, type E2eeEngineOptions } from "./e2ee-engine.js";

@@ -2,8 +2,10 @@
 //! bytes out. The wasm bindings only convert types; everything here also
 //! runs (and is tested) natively.
 
-use crate::outputs::{EngineOutput, Failures, RosterMember};
-use client_core::{Coordinator, CoordinatorConfig, FrameOrigin, Instant, MediaKeys, Output};
+use crate::outputs::{EngineOutput, RosterMember};
+use client_core::{
+    Coordinator, CoordinatorConfig, FailureCounts, FrameOrigin, Instant, MediaKeys, Output,
+};
 use e2ee::frame::{DecryptConfig, MediaCodec, Suite, base_key_len};
 use e2ee::group::{MlsClient, MlsConfig};
 use serde::Deserialize;
@@ -304,8 +306,8 @@ impl EngineCore {
     }
 
     /// Frames dropped so far, by reason.
-    pub fn failures(&self) -> Failures {
-        self.keys.failures().into()
+    pub fn failures(&self) -> FailureCounts {
+        self.keys.failures()
     }
 
     /// Whether frames can be sent now.

@@ -175,7 +175,7 @@ fn two_engines_agree_on_the_epoch_and_exchange_media() {
     let bob = &mut relay.members[1].1;
     let opened = bob.decrypt(now, "vp8", "PA", 1, &wire).unwrap();
     assert_eq!(opened.as_deref(), Some(&VP8_KEY[..]));
-    assert_eq!(bob.failures(), Failures::default());
+    assert_eq!(bob.failures(), FailureCounts::default());
 
     // The same frame on bob's own track: opened, but not his.
     let again = relay.members[0]

@@ -22,14 +22,14 @@
 //! | `decrypt(codec, publisherId, handle, frame)` | the plaintext, `undefined` when dropped or waiting for its epoch |
 //! | `lastWaits()` | whether the last `decrypt`'s frame waits for its epoch (else it was dropped) |
 //! | `takeReleased()` | a waiting frame that opened later: `{handle, data}`, or `undefined` |
-//! | `failures()` | drop counts as JSON ([`Failures`]) |
+//! | `failures()` | drop counts as JSON ([`client_core::FailureCounts`], camelCase) |
 //! | `hasKey()` | whether frames can be sent |
 
 mod engine;
 mod outputs;
 
 pub use engine::{EngineConfig, EngineCore, EngineError, Received, Released};
-pub use outputs::{EngineOutput, Failures, RosterMember};
+pub use outputs::{EngineOutput, RosterMember};
 
 #[cfg(target_arch = "wasm32")]
 mod bindings;

@@ -2,7 +2,6 @@
 //! epoch's base key is installed inside the engine and only its number,
 //! members and verification code go out.
 
-use client_core::FailureCounts;
 use e2ee::group::Member;
 use serde::Serialize;
 use signaling::proto::ClientMessage;
@@ -68,40 +67,6 @@ impl From<Member> for RosterMember {
             leaf: m.leaf,
             identity: m.identity,
             signature_key: hex::encode(m.signature_key),
-        }
-    }
-}
-
-/// Frames dropped so far, by reason (JSON, camelCase).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Failures {
-    /// Unparseable SFrame header.
-    pub malformed: u64,
-    /// Authentication failed.
-    pub auth_failed: u64,
-    /// Counter seen before or too old.
-    pub replay: u64,
-    /// Key id never became known.
-    pub unknown_kid: u64,
-    /// Key id of an epoch whose keys are gone.
-    pub wrong_epoch: u64,
-    /// Not a failure: sent in an epoch before this member joined.
-    pub before_join: u64,
-    /// Opened, but not sent by the track's publisher.
-    pub wrong_sender: u64,
-}
-
-impl From<FailureCounts> for Failures {
-    fn from(c: FailureCounts) -> Self {
-        Self {
-            malformed: c.malformed,
-            auth_failed: c.auth_failed,
-            replay: c.replay,
-            unknown_kid: c.unknown_kid,
-            wrong_epoch: c.wrong_epoch,
-            before_join: c.before_join,
-            wrong_sender: c.wrong_sender,
         }
     }
 }
