@@ -49,6 +49,7 @@ export async function connect(url: string, token: string, options: ConnectOption
           ...(resolved.e2eeWorkerUrl !== undefined ? { workerUrl: resolved.e2eeWorkerUrl } : {}),
           ...(marker !== undefined ? { frameMarker: marker } : {}),
           ...(resolved.testHooks.tamperKeys ? { config: JSON.stringify({ testTamperKeys: true }) } : {}),
+          ...(resolved.testHooks.frameProbe ? { probe: true } : {}),
         })
       : undefined;
   try {

@@ -13,11 +13,12 @@ import type {
   E2eeHost,
   E2eeSession,
   E2eeStats,
+  FrameProbe,
   LocalTrackDescription,
   RemoteTrackDescription,
   RosterMember,
 } from "./e2ee.js";
-import type { FromWorker, ToWorker, TransformOptions } from "./e2ee-protocol.js";
+import type { CapturedFrame, FromWorker, ReplayResult, ToWorker, TransformOptions } from "./e2ee-protocol.js";
 import { ConnectError } from "./errors.js";
 import type { MlsClientMessage, MlsInfo, MlsServerMessage, ParticipantInfo, TrackKind } from "./proto.js";
 
@@ -31,6 +32,8 @@ export interface E2eeEngineOptions {
   config?: string;
   /** Test only: appended to every outgoing frame before encryption, stripped after decryption. */
   frameMarker?: Uint8Array;
+  /** Test only: offer the {@link FrameProbe}, and keep the keys on close for it. */
+  probe?: boolean;
 }
 
 type EngineOutput =
@@ -58,6 +61,10 @@ class WorkerEngine implements E2eeEngine {
   readonly #options: E2eeEngineOptions;
   readonly #workerUrl: string;
   #initialised = false;
+  /** The probe's requests waiting for the worker's answer, in order. */
+  readonly #captures: ((frames: CapturedFrame[]) => void)[] = [];
+  readonly #replays: ((result: ReplayResult) => void)[] = [];
+  readonly probe?: FrameProbe;
   #stats: E2eeStats = {
     encrypt: { audio: { frames: 0, ms: 0 }, video: { frames: 0, ms: 0 } },
     decrypt: { audio: { frames: 0, ms: 0 }, video: { frames: 0, ms: 0 } },
@@ -72,6 +79,20 @@ class WorkerEngine implements E2eeEngine {
     this.encrypts = options.encrypt;
     worker.onmessage = (e: MessageEvent<FromWorker>) => this.#fromWorker(e.data);
     worker.onerror = (e) => console.warn("E2EE worker error:", e.message);
+    if (options.probe === true) {
+      this.probe = {
+        capture: (count) =>
+          new Promise((resolve) => {
+            this.#captures.push(resolve);
+            this.#post({ type: "probeCapture", count });
+          }),
+        replay: (frames) =>
+          new Promise((resolve) => {
+            this.#replays.push(resolve);
+            this.#post({ type: "probeReplay", frames });
+          }),
+      };
+    }
   }
 
   #post(message: ToWorker): void {
@@ -95,6 +116,12 @@ class WorkerEngine implements E2eeEngine {
         break;
       case "error":
         console.warn("E2EE engine:", m.message);
+        break;
+      case "probeCaptured":
+        this.#captures.shift()?.(m.frames);
+        break;
+      case "probeReplayed":
+        this.#replays.shift()?.(m.result);
         break;
       case "ready":
         break;
@@ -200,6 +227,10 @@ class WorkerEngine implements E2eeEngine {
   }
 
   close(): void {
+    if (this.probe !== undefined) {
+      this.#post({ type: "close", keep: true });
+      return;
+    }
     this.#post({ type: "close" });
     this.#worker.terminate();
   }

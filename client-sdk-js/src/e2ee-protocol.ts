@@ -5,10 +5,11 @@
  * Page → worker ({@link ToWorker}): `init` once, then `start` after every
  * `joined`, `server` for each server message the engine needs, `chat`,
  * `assign`/`unassign` when a subscriber m-line carries another track, and
- * `close`. Worker → page ({@link FromWorker}): `ready` after `init`,
+ * `close`; for the frame probe (tests only) `probeCapture` and `probeReplay`. Worker → page ({@link FromWorker}): `ready` after `init`,
  * `output` for each engine output (JSON, see the wasm crate's
  * `EngineOutput`), `failures` when the drop counts change, `stats` (frame
- * counts and time spent in the wasm), and `error`.
+ * counts and time spent in the wasm), `error`, and the probe's answers
+ * `probeCaptured` and `probeReplayed`.
  *
  * No key ever crosses: the worker installs each epoch's keys in the wasm
  * and reports only its number, roster and verification code.
@@ -36,7 +37,29 @@ export type ToWorker =
   | { type: "chat"; text: string }
   | { type: "assign"; mid: string; participantId: string; codec: string }
   | { type: "unassign"; mid: string }
-  | { type: "close" };
+  /** `keep` (frame probe only): stop taking part in the room but keep the keys for `probeReplay`. */
+  | { type: "close"; keep?: boolean }
+  /** Copy the next `count` video frames received, as they arrived (before decryption). */
+  | { type: "probeCapture"; count: number }
+  /** Decrypt these frames with the keys held now; the plaintext is thrown away. */
+  | { type: "probeReplay"; frames: CapturedFrame[] };
+
+/** A received video frame as it arrived, with the publisher of its track. */
+export interface CapturedFrame {
+  publisher: string;
+  codec: string;
+  data: Uint8Array;
+}
+
+/** What the keys held now made of replayed frames. */
+export interface ReplayResult {
+  /** Frames that decrypted. */
+  opened: number;
+  /** Frames held for an epoch this member does not know (dropped as `unknown_kid` after a timeout). */
+  waiting: number;
+  /** Frames dropped at once. */
+  dropped: number;
+}
 
 /** Per-frame cost in the wasm, by direction and kind. */
 export interface FrameCost {
@@ -57,7 +80,9 @@ export type FromWorker =
       /** Outgoing frames dropped because no key was held yet. */
       droppedNoKey: number;
     }
-  | { type: "error"; message: string };
+  | { type: "error"; message: string }
+  | { type: "probeCaptured"; frames: CapturedFrame[] }
+  | { type: "probeReplayed"; result: ReplayResult };
 
 /** The options of each `RTCRtpScriptTransform`. */
 export type TransformOptions =

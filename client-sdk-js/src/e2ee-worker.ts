@@ -18,10 +18,14 @@
  * each newly assigned receiver asks its publisher for one once, when its
  * first frame opens (unless that is a keyframe). Never on a failure.
  *
+ * The frame probe (tests only) copies received frames before decryption,
+ * and after `close{keep}` keeps the keys this member held when it left, so
+ * a test can show that they open none of the frames sent after its removal.
+ *
  * @module
  */
 
-import type { FrameCost, FromWorker, ToWorker, TransformOptions } from "./e2ee-protocol.js";
+import type { CapturedFrame, FrameCost, FromWorker, ReplayResult, ToWorker, TransformOptions } from "./e2ee-protocol.js";
 
 /** The wasm engine's JavaScript face (the wasm crate's `Engine`). */
 interface WasmEngine {
@@ -96,6 +100,10 @@ const receivers = new Map<string, Receiver>();
 const waiting = new Map<number, Waiting>();
 const cost = () => ({ audio: { frames: 0, ms: 0 }, video: { frames: 0, ms: 0 } });
 const costs = { encrypt: cost(), decrypt: cost() };
+/** Left the room, keys kept for the frame probe: no more outputs, no more server messages. */
+let detached = false;
+/** The frame probe's capture in progress. */
+let capture: { count: number; frames: CapturedFrame[] } | undefined;
 /** Messages that came before the wasm was ready, in order. */
 let queued: ToWorker[] | undefined = [];
 
@@ -119,6 +127,7 @@ function guarded(f: () => void): void {
 function drain(): void {
   if (engine === undefined) return;
   for (let out = engine.poll(); out !== undefined; out = engine.poll()) {
+    if (detached) continue;
     if (out.startsWith('{"type":"epoch"')) {
       for (const t of senders) if (t.options.side === "send" && t.options.kind === "video") keyframe(t, "generateKeyFrame");
     }
@@ -250,6 +259,7 @@ function runReceiver(t: ScriptTransformer, o: Extract<TransformOptions, { side: 
       }
       const now = receivers.get(o.mid);
       if (engine === undefined || now?.participantId === undefined || now.codec === undefined) continue;
+      if (capture !== undefined && o.kind === "video") captured(now.participantId, now.codec, wire);
       const handle = nextHandle++ >>> 0;
       const start = performance.now();
       let plain: Uint8Array | undefined;
@@ -279,6 +289,27 @@ function runReceiver(t: ScriptTransformer, o: Extract<TransformOptions, { side: 
   pump().catch(fail);
 }
 
+function captured(publisher: string, codec: string, wire: Uint8Array): void {
+  if (capture === undefined) return;
+  capture.frames.push({ publisher, codec, data: wire.slice() });
+  if (capture.frames.length < capture.count) return;
+  post({ type: "probeCaptured", frames: capture.frames });
+  capture = undefined;
+}
+
+function replay(frames: CapturedFrame[]): ReplayResult {
+  const result = { opened: 0, waiting: 0, dropped: 0 };
+  if (engine === undefined) return { ...result, dropped: frames.length };
+  for (const f of frames) {
+    const plain = engine.decrypt(f.codec, f.publisher, nextHandle++ >>> 0, f.data);
+    if (plain !== undefined) result.opened++;
+    else if (engine.lastWaits()) result.waiting++;
+    else result.dropped++;
+  }
+  drain();
+  return result;
+}
+
 scope.onrtctransform = (e) => {
   const t = e.transformer;
   if (t.options.side === "send") runSender(t, t.options);
@@ -305,6 +336,8 @@ function handle(m: ToWorker): void {
     queued.push(m);
     return;
   }
+  // A member that left hears nothing more from the room.
+  if (detached && m.type !== "probeReplay") return;
   switch (m.type) {
     case "init":
       init(m).catch(fail);
@@ -336,7 +369,24 @@ function handle(m: ToWorker): void {
       }
       break;
     }
+    case "probeCapture":
+      capture = { count: m.count, frames: [] };
+      break;
+    case "probeReplay": {
+      let result: ReplayResult = { opened: 0, waiting: 0, dropped: m.frames.length };
+      guarded(() => {
+        result = replay(m.frames);
+      });
+      post({ type: "probeReplayed", result });
+      break;
+    }
     case "close":
+      if (m.keep === true) {
+        // Frames waiting for a receiver that is gone; pending ones still time out in the engine.
+        waiting.clear();
+        detached = true;
+        break;
+      }
       clearTimeout(tickTimer);
       engine?.free();
       engine = undefined;

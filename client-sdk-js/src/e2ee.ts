@@ -23,7 +23,7 @@
  * @module
  */
 
-import type { FrameCost } from "./e2ee-protocol.js";
+import type { CapturedFrame, FrameCost, ReplayResult } from "./e2ee-protocol.js";
 import type {
   MlsClientMessage,
   MlsInfo,
@@ -156,8 +156,25 @@ export interface E2eeEngine {
   receiverUnassigned(mid: string): void;
   /** Queues a chat message; it arrives as a `chat` event at every member. */
   sendChat(text: string): void;
-  /** Ends the engine: the worker is terminated and every key dropped. */
+  /**
+   * Ends the engine: the worker is terminated and every key dropped (with
+   * the frame probe, the keys are kept for {@link FrameProbe.replay}).
+   */
   close(): void;
+  /** Tests only: present with the `frameProbe` test hook. */
+  readonly probe?: FrameProbe;
+}
+
+/**
+ * Tests only: what a member's keys make of frames it was not sent, to show
+ * that a member removed from the group cannot open the frames that follow
+ * its removal even if a server kept forwarding them.
+ */
+export interface FrameProbe {
+  /** The next `count` video frames this member receives, as they arrived (still encrypted). */
+  capture(count: number): Promise<CapturedFrame[]>;
+  /** Decrypts `frames` with the keys held now (after leaving: the keys held when it left). */
+  replay(frames: CapturedFrame[]): Promise<ReplayResult>;
 }
 
 /** The cost of E2EE in the worker so far: frames and milliseconds spent in the wasm. */
@@ -168,4 +185,4 @@ export interface E2eeStats {
   droppedNoKey: number;
 }
 
-export type { FrameCost };
+export type { CapturedFrame, FrameCost, ReplayResult };

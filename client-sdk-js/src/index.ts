@@ -41,9 +41,12 @@ export type {
   E2eeHost,
   E2eeSession,
   E2eeStats,
+  CapturedFrame,
   FrameCost,
+  FrameProbe,
   LocalTrackDescription,
   RemoteTrackDescription,
+  ReplayResult,
   RosterMember,
 } from "./e2ee.js";
 export type { TestHooks } from "./options.js";

@@ -57,6 +57,12 @@ export interface TestHooks {
    * decodes nothing (and nobody decodes it), as with a corrupted key.
    */
   tamperKeys?: boolean;
+  /**
+   * Offer `Room.frameProbeForTest()`: copy received frames before
+   * decryption, and after `leave()` keep this member's keys (in the worker)
+   * so a test can replay frames sent after its removal to them.
+   */
+  frameProbe?: boolean;
 }
 
 /** {@link ConnectOptions} with every default filled in. */

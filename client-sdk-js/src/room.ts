@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { DecryptFailures, E2eeEngine, E2eeEvents, E2eeStats, RosterMember } from "./e2ee.js";
+import type { DecryptFailures, E2eeEngine, E2eeEvents, E2eeStats, FrameProbe, RosterMember } from "./e2ee.js";
 import { Emitter } from "./emitter.js";
 import { ConnectError, type NegotiationFailure, PublishError, type ServerError } from "./errors.js";
 import { type ResolvedOptions, sessionOptions } from "./options.js";
@@ -387,6 +387,11 @@ export class Room extends Emitter<RoomEvents> {
    */
   dropSignalingForTest(): void {
     this.#m.session.dropConnectionForTest();
+  }
+
+  /** The E2EE frame probe, with the `frameProbe` test hook. For tests only. */
+  frameProbeForTest(): FrameProbe | undefined {
+    return this.#engine?.probe;
   }
 
   /** @internal Sends a message on the current signaling session (the E2EE engine's host). */
