@@ -2,7 +2,10 @@
 // while carol joins, publishes her camera and leaves, 20 times. Each time
 // both remaining members render carol's video within 1 s of her join (from
 // just before her connect() to the first frame their <video> renders), and
-// a new epoch follows her join and her leave.
+// a new epoch follows her join and her leave. From the second run on, her
+// video comes on the subscriber m-line the previous carol's video used (the
+// SFU reuses freed m-lines): the case where a newcomer's video used to
+// start seconds late.
 //
 // The 1 s bound is the test's purpose, so it is asserted; every other wait
 // is bounded by counts and deadlines that only turn a hang into a failure.
@@ -33,6 +36,9 @@ test(`a newcomer's video starts within ${BOUND_MS} ms at everyone, ${RUNS} joins
   await until("bob in the group", () => stay[1].page.evaluate(() => harness.e2ee()), (s) => s.roster.length === 2);
 
   const delays = [];
+  // Per member: the mids carol's video came on, and how many runs reused one.
+  const mids = stay.map(() => new Set());
+  const reused = stay.map(() => 0);
   for (let run = 0; run < RUNS; run++) {
     const before = await Promise.all(stay.map(epochOf));
     const page = await f.page();
@@ -56,6 +62,12 @@ test(`a newcomer's video starts within ${BOUND_MS} ms at everyone, ${RUNS} joins
         }
       }),
     );
+    for (const [i, p] of stay.entries()) {
+      const tracks = await p.page.evaluate(() => harness.remoteTracks());
+      const mid = tracks.find((t) => t.participantId === carol.participantId && t.kind === "video")?.mid;
+      if (mids[i].has(mid)) reused[i]++;
+      mids[i].add(mid);
+    }
     console.log(`run ${run}: ${seen.map((t) => t - startedAt).join(" ")} ms`);
     const joined = await Promise.all(stay.map(epochOf));
     for (const [i, p] of stay.entries()) {
@@ -77,6 +89,8 @@ test(`a newcomer's video starts within ${BOUND_MS} ms at everyone, ${RUNS} joins
     `newcomer's first rendered video at the others, ms after her connect() (${sorted.length} = ${RUNS} runs x 2 members): ` +
       `min ${sorted[0]}, p50 ${at(0.5)}, p90 ${at(0.9)}, max ${sorted[sorted.length - 1]}; all: ${sorted.join(" ")}`,
   );
+  console.log(`runs whose video came on a reused m-line: ${reused.join(", ")} (of ${RUNS - 1} possible)`);
+  for (const n of reused) assert.equal(n, RUNS - 1, "every later carol's video reuses an m-line");
   const late = delays.filter((d) => d > BOUND_MS);
   assert.deepEqual(late, [], `${late.length} of ${delays.length} above ${BOUND_MS} ms`);
   for (const { page } of stay) {

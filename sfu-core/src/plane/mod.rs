@@ -201,6 +201,20 @@ impl MediaPlane {
         s
     }
 
+    /// Whether `participant`'s subscriber transport has an offer of the
+    /// server's out, waiting for its answer. A shell that rations
+    /// negotiation lets such an answer through: the server decides how many
+    /// offers there are, and until one is answered the subscriber gets no
+    /// new m-line.
+    pub fn awaits_subscriber_answer(&self, participant: &str) -> bool {
+        self.participant_ids
+            .get(participant)
+            .and_then(|p| self.participants.get(p))
+            .and_then(|ps| ps.subscriber)
+            .and_then(|tid| self.transports.get(&tid))
+            .is_some_and(|tr| tr.pending_offer.is_some())
+    }
+
     /// Number of live transports (two per participant at most).
     pub fn transport_count(&self) -> usize {
         self.transports.len()

@@ -305,7 +305,7 @@ impl Shard {
     /// Hands a signaling request to the plane, keeping the participant's
     /// event channel on a join and dropping it on a leave. Negotiation is
     /// timed and charged to the participant, or refused while its share of
-    /// shard time is used up.
+    /// shard time is used up; an answer the server waits for is neither.
     fn command(&mut self, now: Instant, request: MediaRequest) {
         let MediaRequest { command, events } = request;
         // Deliberately without a wildcard arm: a new command must be looked
@@ -344,7 +344,18 @@ impl Shard {
             // Not (or no longer) here: the plane drops it as well.
             return;
         };
-        if let Verdict::Refuse { first } = session.time.ask(&budget, now) {
+        // An answer to the server's own offer is neither refused nor charged:
+        // refusing it would leave the subscriber without its new m-lines, and
+        // the server, not the client, decides how many offers there are (each
+        // is caused by a join, leave or publish charged where it came from).
+        let owed = matches!(&command, MediaCommand::SubscriberAnswer { participant, .. }
+            if self.plane.awaits_subscriber_answer(participant));
+        let verdict = if owed {
+            Verdict::Allow
+        } else {
+            session.time.ask(&budget, now)
+        };
+        if let Verdict::Refuse { first } = verdict {
             self.io.negotiations_limited += 1;
             let participant = command.participant().to_string();
             if first {
@@ -363,7 +374,7 @@ impl Shard {
         self.plane.handle_input(now, Input::Command(command));
         let cost = started.elapsed();
         self.io.negotiation_micros += u64::try_from(cost.as_micros()).unwrap_or(u64::MAX);
-        if let Some(session) = self.sessions.get_mut(&participant) {
+        if let Some(session) = self.sessions.get_mut(&participant).filter(|_| !owed) {
             session.time.charge(cost);
         }
     }
@@ -566,5 +577,71 @@ mod tests {
         ));
         assert_eq!(shard.io.negotiations_limited, 1);
         assert!(shard.io.negotiation_micros > 0);
+    }
+
+    /// An answer to the server's own subscriber offer goes through with the
+    /// participant's share of shard time used up (refused, the subscriber
+    /// would never get its m-line); an answer nobody waits for is refused.
+    #[tokio::test]
+    async fn an_answer_the_server_waits_for_is_never_refused() {
+        let (pub_events, _pub_rx) = mpsc::channel(16);
+        let (sub_events, mut rx) = mpsc::channel(16);
+        let join = |who: &str, can_publish, auto_subscribe, events| {
+            let join = MediaCommand::Join {
+                participant: who.into(),
+                room: "r".into(),
+                can_publish,
+                auto_subscribe,
+            };
+            MediaRequest::join(join, events)
+        };
+        // No share at all: every negotiation step the budget rules is refused.
+        let budget = NegotiationBudget {
+            per_second: Duration::ZERO,
+            burst: Duration::ZERO,
+        };
+        let commands = vec![
+            join("pub", true, false, pub_events),
+            join("sub", false, true, sub_events),
+            MediaCommand::Publish {
+                participant: "pub".into(),
+                track_id: "t".into(),
+                mid: "0".into(),
+                kind: sfu_core::TrackKind::Video,
+                simulcast: vec![],
+            }
+            .into(),
+        ];
+        let (mut shard, signaling) = budgeted_shard(0, commands, budget).await;
+        shard.command_time = Duration::MAX;
+        shard.turn(Instant::now()).await;
+        let offer = std::iter::from_fn(|| rx.try_recv().ok())
+            .find_map(|e| match e {
+                MediaEvent::SubscriberOffer { sdp } => Some(sdp),
+                _ => None,
+            })
+            .expect("the server offers the subscriber its track");
+        assert!(shard.plane.awaits_subscriber_answer("sub"));
+
+        let mut peer = testkit::peer::LeanPeer::new("127.0.0.1:9".parse().unwrap(), Instant::now());
+        let answer = peer.accept_offer(&offer).expect("answer");
+        for _ in 0..2 {
+            let command = MediaCommand::SubscriberAnswer {
+                participant: "sub".into(),
+                sdp: answer.clone().into(),
+            };
+            signaling.try_send(command.into()).expect("queued");
+        }
+        shard.turn(Instant::now()).await;
+        assert!(
+            !shard.plane.awaits_subscriber_answer("sub"),
+            "answer accepted"
+        );
+        let events: Vec<_> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+        assert!(
+            matches!(events.as_slice(), [MediaEvent::RateLimited { .. }]),
+            "only the second, unasked-for answer is refused: {events:?}"
+        );
+        assert_eq!(shard.io.negotiations_limited, 1);
     }
 }
