@@ -5,8 +5,10 @@
 // through the SFU; both reach the same epoch and verification code; chat
 // arrives in one order on both; no frame fails to decrypt after the join.
 // Then: a marker the pages append to every frame before encryption never
-// shows up in the SFU's memory, while a control call without E2EE leaves it
-// there.
+// shows up in the SFU's memory (scanned every second of the call, where the
+// SFU holds each datagram's RTP after removing SRTP) nor in any signaling
+// message the pages send, while a control call without E2EE leaves it in
+// the SFU's memory.
 //
 // Everything is on loopback; every wait is bounded by frame or packet
 // counts and a deadline that only turns a hang into a failure.
@@ -113,29 +115,59 @@ test("two browsers in an E2EE room decode each other, agree on the code and orde
   }
 });
 
+/** The forms `marker` could take in a JSON text: raw, hex, and base64 at each byte alignment. */
+function textForms(marker) {
+  const forms = [marker.toString("latin1"), marker.toString("hex"), marker.toString("hex").toUpperCase()];
+  for (let shift = 0; shift < 3; shift++) {
+    const b64 = Buffer.concat([Buffer.alloc(shift), marker]).toString("base64");
+    // Drop the characters that mix in the padding or the bytes around it.
+    forms.push(b64.slice(Math.ceil((shift * 4) / 3) + 1, -4));
+  }
+  return forms;
+}
+
 /**
  * Runs a two-browser call in `room` whose pages append `marker` to every
  * outgoing frame (before encryption, with E2EE), until each decoded
- * FRAMES of the other's video; returns how often the SFU's memory holds it.
+ * FRAMES of the other's video. Returns how often the SFU's memory held it
+ * (summed over a scan each second of the call) and how many of the
+ * signaling messages the pages sent held it in any form.
  */
 async function callWithMarker(room, e2ee, marker) {
   const pages = [];
+  const sent = [];
+  const found = { count: 0, scanned: 0, scans: 0 };
+  const scan = () => {
+    const r = scanMemory(f.sfu.pid, Buffer.from(marker));
+    found.count += r.count;
+    found.scanned = Math.max(found.scanned, r.scanned);
+    found.scans++;
+  };
   for (const identity of ["carol", "dave"]) {
     const page = await f.page();
+    page.on("websocket", (ws) => ws.on("framesent", (frame) => sent.push(String(frame.payload))));
     const token = mintToken({ room, identity });
     const options = { e2ee, testHooks: { frameMarker: [...marker] } };
     await page.evaluate(([u, t, o]) => harness.join(u, t, o), [f.sfu.wsUrl, token, options]);
     await page.evaluate(() => harness.publishFakeMedia());
     pages.push(page);
   }
-  await Promise.all(
-    pages.map((p) =>
-      until("decoding with the marker", () => p.evaluate(() => harness.inbound()), (streams) =>
-        streams.some((s) => s.kind === "video" && s.framesDecoded >= FRAMES) &&
-        streams.some((s) => s.kind === "audio" && s.packetsReceived >= AUDIO_PACKETS), 60_000),
-    ),
-  );
-  const found = scanMemory(f.sfu.pid, Buffer.from(marker));
+  const timer = setInterval(scan, 1000);
+  try {
+    await Promise.all(
+      pages.map((p) =>
+        until("decoding with the marker", () => p.evaluate(() => harness.inbound()), (streams) =>
+          streams.some((s) => s.kind === "video" && s.framesDecoded >= FRAMES) &&
+          streams.some((s) => s.kind === "audio" && s.packetsReceived >= AUDIO_PACKETS), 60_000),
+      ),
+    );
+  } finally {
+    clearInterval(timer);
+  }
+  scan();
+  const forms = textForms(Buffer.from(marker));
+  found.signaling = sent.filter((m) => forms.some((form) => m.includes(form))).length;
+  found.messages = sent.length;
   for (const page of pages) {
     await page.evaluate(() => harness.leave());
     await assertNoProblems(page);
@@ -148,9 +180,12 @@ test("nothing in the clear: the SFU never holds a frame marker with E2EE, and do
   const encrypted = await callWithMarker("marker-e2ee", true, randomBytes(16));
   const control = await callWithMarker("marker-clear", false, randomBytes(16));
   console.log(
-    `marker occurrences in sfu memory: E2EE ${encrypted.count} (${(encrypted.scanned / 2 ** 20).toFixed(0)} MiB scanned), ` +
-      `E2EE off ${control.count} (${(control.scanned / 2 ** 20).toFixed(0)} MiB)`,
+    `marker occurrences in sfu memory: E2EE ${encrypted.count} in ${encrypted.scans} scans (up to ${(encrypted.scanned / 2 ** 20).toFixed(0)} MiB each), ` +
+      `E2EE off ${control.count} in ${control.scans} scans (up to ${(control.scanned / 2 ** 20).toFixed(0)} MiB); ` +
+      `signaling messages holding it: E2EE ${encrypted.signaling} of ${encrypted.messages}, E2EE off ${control.signaling} of ${control.messages}`,
   );
   assert.ok(control.count > 0, "the control run must find the marker, or the scan proves nothing");
   assert.equal(encrypted.count, 0);
+  assert.ok(encrypted.messages > 0, "the pages' signaling was seen");
+  assert.equal(encrypted.signaling, 0);
 });
