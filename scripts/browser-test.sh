@@ -18,13 +18,11 @@ eval "$("$root/scripts/browser-deps.sh" --env)"
 
 cargo build --quiet -p sfu -p loadtest --bin sfu --bin participant --manifest-path "$root/Cargo.toml"
 # The wasm profile optimises fully: SFrame runs on every frame.
-cargo build --quiet -p e2ee-wasm --target wasm32-unknown-unknown --profile wasm --manifest-path "$root/Cargo.toml"
-target_dir="$(cargo metadata --format-version 1 --no-deps --manifest-path "$root/Cargo.toml" | node -e 'let s="";process.stdin.on("data",(d)=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')"
-wasm-bindgen --target web --out-dir "$js/build/wasm" "$target_dir/wasm32-unknown-unknown/wasm/e2ee_wasm.wasm"
+"$root/scripts/wasm-engine.sh" "$js/build/wasm"
 (cd "$js" && npx --no-install tsc --noEmit -p . && node scripts/bundle.mjs)
 
 if [ "$#" -eq 0 ]; then
-    set -- "$js"/test/*.test.mjs
+    set -- "$js"/test/*.test.mjs "$root"/webapp/test/*.test.mjs
 fi
 tests=()
 for file in "$@"; do tests+=("$(realpath "$file")"); done

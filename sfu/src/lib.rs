@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod ready;
 pub mod shutdown;
 pub mod token_cmd;
+pub mod webapp;
 
 use anyhow::Context as _;
 use config::{Config, KeySource};
@@ -212,7 +213,9 @@ pub(crate) async fn start_with(
     let adm = admission.clone();
     metrics.add_source(move |out| adm.render(out));
     let readiness = ready::Readiness::new(heartbeats, config.media.shard_stall_timeout);
-    let routes = signaling::server::app(signaling.clone()).merge(ready::router(readiness));
+    let routes = signaling::server::app(signaling.clone())
+        .merge(ready::router(readiness))
+        .merge(webapp::router());
     let app = http::app(metrics, routes);
 
     // Sessions are upgraded connections that axum's graceful shutdown does

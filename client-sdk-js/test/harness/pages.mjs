@@ -63,12 +63,12 @@ export const CHROMIUM_ARGS = [
   "--autoplay-policy=no-user-gesture-required",
 ];
 
-/** Launches /usr/bin/chromium (or $CHROMIUM). */
-export function launchBrowser() {
+/** Launches /usr/bin/chromium (or $CHROMIUM), with `args` after {@link CHROMIUM_ARGS}. */
+export function launchBrowser({ args = [] } = {}) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     headless: true,
-    args: CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS, ...args],
     timeout: 30_000,
   });
 }
