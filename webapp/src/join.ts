@@ -55,6 +55,8 @@ export class JoinScreen {
   readonly #on: Record<Device, boolean> = { camera: true, microphone: true };
   #levels: AudioLevels | undefined;
   #busy = false;
+  /** Joining with the address's token: the fields are not asked for. */
+  #invitation = false;
   /** Called on Join with the request; resolves once joined or rejects with what to show. */
   onJoin: (request: JoinRequest) => Promise<void> = async () => {};
 
@@ -81,17 +83,22 @@ export class JoinScreen {
   }
 
   /**
-   * Shows the screen, with `notice` (why the last call ended) if any; with
-   * an invitation token's `claims` the room and name are fixed.
+   * Shows the screen, with `notice` (why the last call ended) if any. With
+   * an invitation (a token in the address) the token decides the room and
+   * name: the fields show what it says (`claims`, when readable) and cannot
+   * be edited.
    */
-  show(options: { room?: string; claims?: TokenClaims; notice?: UserError } = {}): void {
+  show(options: { room?: string; invitation?: { claims: TokenClaims | undefined }; notice?: UserError } = {}): void {
     this.#el.hidden = false;
     document.title = "Join · Encrypted meeting";
     this.notice(options.notice);
     showError(this.#joinError, undefined);
-    if (options.claims !== undefined) {
-      this.#room.value = options.claims.room;
-      this.#name.value = options.claims.name;
+    this.#invitation = options.invitation !== undefined;
+    if (options.invitation !== undefined) {
+      const claims = options.invitation.claims;
+      this.#room.value = claims?.room ?? "";
+      this.#name.value = claims?.name ?? "";
+      this.#room.placeholder = this.#name.placeholder = "from the invitation link";
       this.#room.readOnly = this.#name.readOnly = true;
       byId("token-note").hidden = false;
     } else if (options.room !== undefined && this.#room.value === "") {
@@ -177,7 +184,7 @@ export class JoinScreen {
     if (this.#busy) return;
     const room = this.#room.value.trim();
     const name = this.#name.value.trim();
-    const missing = room === "" ? this.#room : name === "" ? this.#name : undefined;
+    const missing = this.#invitation ? undefined : room === "" ? this.#room : name === "" ? this.#name : undefined;
     if (missing !== undefined) {
       missing.setAttribute("aria-invalid", "true");
       const what = missing === this.#room ? "a room name" : "your name";
@@ -185,7 +192,7 @@ export class JoinScreen {
       missing.focus();
       return;
     }
-    localStorage.setItem(NAME_KEY, name);
+    if (!this.#invitation) localStorage.setItem(NAME_KEY, name);
     showError(this.#joinError, undefined);
     this.#setBusy(true);
     const request: JoinRequest = {

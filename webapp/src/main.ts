@@ -31,7 +31,7 @@ function signalingUrl(): string {
 
 function start(): void {
   const invitation = tokenFromAddress(location);
-  const claims = invitation === undefined ? undefined : readClaims(invitation);
+  const invited = invitation === undefined ? {} : { invitation: { claims: readClaims(invitation) } };
   const join = new JoinScreen(audio);
   let config: Promise<AppConfig> | undefined;
   const appConfig = (): Promise<AppConfig> => {
@@ -61,13 +61,13 @@ function start(): void {
     }
     const media = join.hide();
     const call = new CallScreen(room, { ...request, ...media }, request.name, audio(), (notice) => {
-      join.show({ room: room.name, ...(claims !== undefined ? { claims } : {}), notice: notice ?? new UserError("You left the meeting", `Join again to go back to ${room.name}.`) });
+      join.show({ room: room.name, ...invited, notice: notice ?? new UserError("You left the meeting", `Join again to go back to ${room.name}.`) });
     });
     await call.start();
   };
 
   const room = new URLSearchParams(location.search).get("room") ?? undefined;
-  join.show({ ...(room !== undefined ? { room } : {}), ...(claims !== undefined ? { claims } : {}) });
+  join.show({ ...(room !== undefined ? { room } : {}), ...invited });
   if (invitation === undefined) {
     // Say early when this server cannot hand out tokens.
     appConfig()

@@ -176,3 +176,47 @@ test("two pages meet from the join screen, chat and compare the code; a third ch
 
   for (const page of [alice, bob, carol]) assert.deepEqual(page.problems, []);
 });
+
+test("errors a person can act on: a refused token, a blocked camera (joining without it), no token source", async () => {
+  // An expired invitation, then one that is no token at all.
+  const page = await newPage();
+  const expired = mintToken({ room: "errors", identity: "eve", name: "Eve", ttlSeconds: -60 });
+  for (const token of [expired, "not-a-token"]) {
+    await page.goto(`${origin()}/#token=${token}`);
+    await page.click("#join-button");
+    await page.waitForSelector("#join-error:not([hidden])");
+    assert.equal(await page.textContent("#join-error .error-title"), "The server refused the access token");
+    assert.equal(await page.isHidden("#call"), true);
+    assert.equal(await page.isEnabled("#join-button"), true, "free to try again");
+  }
+
+  // Camera and microphone refused by the browser: said so, and the call works without them.
+  const blocked = await newPage();
+  await blocked.addInitScript(() => {
+    navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException("refused", "NotAllowedError"));
+  });
+  const token = mintToken({ room: "errors", identity: "dora", name: "Dora" });
+  await blocked.goto(`${origin()}/#token=${token}`);
+  await blocked.waitForSelector("#media-error:not([hidden])");
+  assert.match(await blocked.textContent("#media-error .error-title"), /^Access to the (camera|microphone) is blocked$/);
+  assert.equal(await blocked.isVisible("#media-retry"), true);
+  await blocked.click("#join-button");
+  await blocked.waitForSelector("#call:not([hidden])");
+  assert.equal(await blocked.getAttribute(".tile.local", "data-video"), "off");
+  assert.equal(await blocked.textContent("#toggle-mic .label"), "Unmute");
+
+  // Without an invitation, the join screen says at once whether this server can let people in.
+  const plain = await newPage();
+  await plain.goto(`${origin()}/`);
+  if (await demoTokens()) {
+    assert.equal(await plain.isHidden("#join-notice"), true);
+  } else {
+    await plain.waitForSelector("#join-notice:not([hidden])");
+    assert.match(await plain.textContent("#join-notice"), /^An invitation link is needed/);
+  }
+  // A server without the app-config endpoint answers 404, which the browser
+  // logs; that is the only console error allowed, and only from such a server.
+  const configMissing = (await fetch(`${origin()}/api/app-config`)).status === 404;
+  const expected = (m) => configMissing && m === "console: Failed to load resource: the server responded with a status of 404 (Not Found)";
+  for (const p of [page, blocked, plain]) assert.deepEqual(p.problems.filter((m) => !expected(m)), []);
+});
