@@ -51,6 +51,8 @@ export type PublishErrorKind =
   | "timeout"
   /** The browser refused the SDP step. */
   | "negotiation"
+  /** No published track has this cid. */
+  | "not_found"
   /** The room is closed. */
   | "closed";
 

@@ -66,6 +66,8 @@ export interface TrackInfo {
   codec: string;
   simulcast: string[];
   e2ee: boolean;
+  /** What its publisher's last `mute` said (a display hint). Absent from older servers. */
+  muted?: boolean;
 }
 
 /** A participant as others see it. */
@@ -135,6 +137,7 @@ export type ClientMessage =
   | { type: "candidate"; target: Target; candidate: IceCandidate }
   | { type: "publish"; track: TrackPublish }
   | { type: "unpublish"; cid: string }
+  | { type: "mute"; cid: string; muted: boolean }
   | { type: "subscribe"; track_id: string }
   | { type: "unsubscribe"; track_id: string }
   | { type: "leave" }
@@ -169,6 +172,7 @@ export type ServerMessage =
   | { type: "participant_left"; participant_id: string; reason: LeaveReason }
   | { type: "track_published"; track: TrackInfo }
   | { type: "track_unpublished"; participant_id: string; track_id: string }
+  | { type: "track_muted"; participant_id: string; track_id: string; muted: boolean }
   | { type: "subscribed"; track_id: string; mid: string }
   | { type: "unsubscribed"; track_id: string }
   | { type: "pong"; ts: number }

@@ -33,6 +33,8 @@ export interface RoomEvents extends E2eeEvents {
   trackPublished: TrackInfo;
   /** Another participant unpublished a track. */
   trackUnpublished: { participantId: string; trackId: string };
+  /** Another participant muted or unmuted a track (its `TrackInfo.muted` is updated first). */
+  trackMuted: { participantId: string; trackId: string; muted: boolean };
   /** A remote track's media arrives here now. */
   trackSubscribed: RemoteTrack;
   /** A remote track no longer arrives (unsubscribed, unpublished or its publisher left). */
@@ -350,6 +352,18 @@ export class Room extends Emitter<RoomEvents> {
     await this.#m.publisher.unpublish(cid);
   }
 
+  /**
+   * Tells the others that the published track `cid` is muted (microphone
+   * muted, camera off) or no longer is; they get `trackMuted`. Only a hint
+   * for display: what the track sends is up to the app (e.g.
+   * `track.enabled = false` sends silence or black frames).
+   */
+  setTrackMuted(cid: string, muted: boolean): void {
+    if (this.#closed) throw new PublishError("closed", "room closed");
+    if (!this.#local.has(cid)) throw new PublishError("not_found", `no published track has cid ${cid}`);
+    this.#m.session.send({ type: "mute", cid, muted });
+  }
+
   /** Asks the server to send a track (only needed without auto-subscribe). */
   subscribe(trackId: string): void {
     this.#m.session.send({ type: "subscribe", track_id: trackId });
@@ -472,6 +486,12 @@ export class Room extends Emitter<RoomEvents> {
         this.#m.subscriber.onUnsubscribed(message.track_id);
         this.#participants.get(message.participant_id)?.tracks.delete(message.track_id);
         this.emit("trackUnpublished", { participantId: message.participant_id, trackId: message.track_id });
+        break;
+      }
+      case "track_muted": {
+        const track = this.#participants.get(message.participant_id)?.tracks.get(message.track_id);
+        if (track !== undefined) track.muted = message.muted;
+        this.emit("trackMuted", { participantId: message.participant_id, trackId: message.track_id, muted: message.muted });
         break;
       }
       case "subscribed":

@@ -105,7 +105,7 @@ function mlineAttribute(sdp, mid, name) {
   return section?.split("\r\n").find((l) => l.startsWith(`a=${name}:`))?.slice(name.length + 3);
 }
 
-test("a screen share is published next to the camera, then unpublished", { timeout: 90_000 }, async () => {
+test("a screen share is published next to the camera, then unpublished; a muted microphone is announced", { timeout: 90_000 }, async () => {
   const alice = await f.join("screen", "alice");
   await alice.page.evaluate(() => harness.publishFakeMedia());
   const bob = await f.join("screen", "bob");
@@ -132,6 +132,23 @@ test("a screen share is published next to the camera, then unpublished", { timeo
   assert.ok(bEvents.some((e) => e.name === "trackUnpublished" && e.trackId === screen.trackId));
   // The camera goes on.
   await decodes(bob.page, camera.mid, FRAMES, await framesOn(bob.page, camera.mid));
+
+  // Alice mutes her microphone: bob hears of it, and so does carol, who joins after.
+  await alice.page.evaluate(() => harness.setTrackMuted("microphone", true));
+  const mutedEvent = await until(
+    "bob seeing the mute",
+    () => eventsOf(bob),
+    (ev) => ev.some((e) => e.name === "trackMuted"),
+  ).then((ev) => ev.find((e) => e.name === "trackMuted"));
+  assert.equal(mutedEvent.participantId, alice.participantId);
+  assert.equal(mutedEvent.muted, true);
+  const carol = await f.join("screen", "carol");
+  for (const p of [bob, carol]) {
+    const tracks = (await p.page.evaluate(() => harness.publishedTracks())).filter((t) => t.participantId === alice.participantId);
+    assert.deepEqual(tracks.map((t) => [t.kind, t.muted]).sort(), [["audio", true], ["video", false]]);
+  }
+  await carol.page.evaluate(() => harness.leave());
+  await carol.page.context().close();
 
   for (const p of [bob, alice]) await p.page.evaluate(() => harness.leave());
   for (const p of [alice, bob]) {

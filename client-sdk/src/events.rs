@@ -70,6 +70,15 @@ pub enum Event {
         /// Its id.
         track_id: String,
     },
+    /// Another participant muted or unmuted one of its tracks.
+    TrackMuted {
+        /// Its publisher.
+        participant_id: String,
+        /// Its id.
+        track_id: String,
+        /// Muted or not.
+        muted: bool,
+    },
     /// A remote track's media is arriving. Emitted once the server has said
     /// which subscriber m-line carries the track *and* its first packet has
     /// arrived; packets received before the event are queued in the track.

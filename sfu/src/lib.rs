@@ -16,6 +16,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod app_api;
 pub mod cli;
 pub mod config;
 pub mod fd_limit;
@@ -193,6 +194,7 @@ pub(crate) async fn start_with(
         local_addrs.push(local_addr);
     }
 
+    let demo_keys = keys.clone();
     let sig_config = SignalingConfig::default()
         .with_keys(keys)
         .with_ping_interval(config.limits.ping_interval)
@@ -213,8 +215,13 @@ pub(crate) async fn start_with(
     let adm = admission.clone();
     metrics.add_source(move |out| adm.render(out));
     let readiness = ready::Readiness::new(heartbeats, config.media.shard_stall_timeout);
+    // Demo tokens only on the development key, which is loopback-only.
+    let demo = matches!(key_source, KeySource::Development).then(|| demo_keys.clone());
+    let app_api = app_api::AppApi::new(demo, config.http.app_token_endpoint.clone())
+        .context("app_token_endpoint")?;
     let routes = signaling::server::app(signaling.clone())
         .merge(ready::router(readiness))
+        .merge(app_api::router(app_api))
         .merge(webapp::router());
     let app = http::app(metrics, routes);
 
@@ -371,6 +378,12 @@ mod tests {
 
         let health = get(server.http_addr(), "/healthz").await;
         assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+        // On the development key the web app may mint demo tokens.
+        let app = get(server.http_addr(), "/api/app-config").await;
+        assert!(
+            app.ends_with(r#"{"demoTokens":true,"tokenEndpoint":null}"#),
+            "{app}"
+        );
         let metrics = get(server.http_addr(), "/metrics").await;
         assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
         assert!(

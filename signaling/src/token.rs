@@ -136,8 +136,9 @@ impl std::fmt::Debug for TokenKeys {
 
 /// Whether a string claim is short enough and free of characters that
 /// could break a log line or a display: controls, line and paragraph
-/// separators, and bidirectional overrides.
-fn claim_ok(value: &str) -> bool {
+/// separators, and bidirectional overrides. A token whose claims fail this
+/// is refused, so a minter checks values it did not choose itself.
+pub fn claim_ok(value: &str) -> bool {
     value.len() <= MAX_CLAIM_BYTES
         && !value.chars().any(|c| {
             c.is_control()

@@ -207,6 +207,64 @@ async fn two_clients_see_each_others_joins_tracks_and_leave() {
     assert_eq!(metric(&m, "sfu_leaves_total{reason=\"disconnected\"}"), 2);
 }
 
+/// A publisher's mute reaches the others once per change, and a late
+/// joiner sees it in the room state; a cid it does not publish is refused.
+#[tokio::test]
+async fn mute_is_announced_once_per_change_and_kept_in_the_room_state() {
+    let srv = Server::start(config()).await;
+    let (mut a, a_id, _) = srv.join(ROOM, "alice").await;
+    let (mut b, _, _) = srv.join(ROOM, "bob").await;
+    assert!(matches!(
+        a.recv().await,
+        ServerMessage::ParticipantJoined { .. }
+    ));
+    let track = publish(&mut a, "mic").await;
+    assert!(!track.muted);
+    assert!(matches!(
+        b.recv().await,
+        ServerMessage::TrackPublished { .. }
+    ));
+
+    let mute = |muted| ClientMessage::Mute {
+        cid: "mic".into(),
+        muted,
+    };
+    let muted = |muted| ServerMessage::TrackMuted {
+        participant_id: a_id.clone(),
+        track_id: track.track_id.clone(),
+        muted,
+    };
+    a.send(&mute(true)).await;
+    a.send(&mute(true)).await;
+    assert_eq!(b.recv().await, muted(true));
+    // The repeat changed nothing, so the next message bob gets is the unmute.
+    a.send(&mute(false)).await;
+    assert_eq!(b.recv().await, muted(false));
+    a.send(&mute(true)).await;
+    assert_eq!(b.recv().await, muted(true));
+    // Not echoed to the publisher.
+    a.ping(7).await;
+
+    let (_c, _, c_room) = srv.join(ROOM, "carol").await;
+    let alice = c_room
+        .participants
+        .iter()
+        .find(|p| p.participant_id == a_id)
+        .unwrap();
+    assert!(alice.tracks[0].muted);
+    assert!(matches!(
+        a.recv().await,
+        ServerMessage::ParticipantJoined { .. }
+    ));
+
+    a.send(&ClientMessage::Mute {
+        cid: "camera".into(),
+        muted: true,
+    })
+    .await;
+    a.expect_error(ErrorCode::NotFound).await;
+}
+
 #[tokio::test]
 async fn sdp_and_media_events_flow_both_ways() {
     let srv = Server::start(config()).await;

@@ -274,6 +274,18 @@ impl Participant {
         self.shared.unpublish(track).await
     }
 
+    /// Tells the room that `track` is muted (camera off, microphone muted)
+    /// or no longer is; the others get [`Event::TrackMuted`]. Only a hint
+    /// for display: what is sent is up to the app (send nothing, or
+    /// silence). Returns `false` if the session is closed.
+    pub fn set_track_muted(&self, track: &LocalTrack, muted: bool) -> bool {
+        !self.is_closed()
+            && self.shared.signal.send(ClientMessage::Mute {
+                cid: track.cid().to_owned(),
+                muted,
+            })
+    }
+
     /// Asks the server to send a track (only needed when the server does
     /// not auto-subscribe). It arrives as [`Event::TrackSubscribed`].
     /// Returns `false` if the session is closed.

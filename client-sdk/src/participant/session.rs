@@ -162,6 +162,15 @@ async fn handle(shared: &Shared, message: ServerMessage) -> Option<CloseReason> 
                 track_id,
             });
         }
+        ServerMessage::TrackMuted {
+            participant_id,
+            track_id,
+            muted,
+        } => shared.emit(Event::TrackMuted {
+            participant_id,
+            track_id,
+            muted,
+        }),
         ServerMessage::Subscribed { track_id, mid } => {
             let track = shared.subscriptions().subscribed(track_id, mid);
             if let Some(track) = track {

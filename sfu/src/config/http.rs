@@ -68,4 +68,13 @@ pub struct Http {
     #[arg(value_delimiter = ',')]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub allowed_origins: Vec<String>,
+
+    /// Where the web app served at / gets access tokens: an http(s) URL or
+    /// a path on this server. The app POSTs {"room", "name"} (JSON) there
+    /// and expects {"token"} back (see docs/webapp.md). Unset: the app
+    /// takes a token from its URL, or, on a server using the development
+    /// key, from /api/demo-token.
+    #[arg(long, env = "SFU_APP_TOKEN_ENDPOINT", value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_token_endpoint: Option<String>,
 }

@@ -179,6 +179,7 @@ fn every_setting_is_read_from_the_file() {
             "allowed_origins",
             "[\"https://app.example\", \"http://127.0.0.1:9000\"]",
         ),
+        ("app_token_endpoint", "\"https://app.example/token\""),
         ("token_max_lifetime", "\"2h\""),
         ("sdp_max_media_lines", "16"),
         ("negotiation_time_per_second", "\"5ms\""),
@@ -462,8 +463,11 @@ fn key_pair_must_be_complete_and_strong() {
 
 #[test]
 fn other_settings_are_range_checked() {
-    let cases: [(&str, Edit); 23] = [
+    let cases: [(&str, Edit); 24] = [
         ("shards", |c| c.media.shards = MAX_SHARDS + 1),
+        ("app_token_endpoint", |c| {
+            c.http.app_token_endpoint = Some("javascript:alert(1)".into())
+        }),
         ("allowed_origins", |c| {
             c.http.allowed_origins = vec!["app.example/".into()]
         }),

@@ -212,6 +212,13 @@ impl super::Http {
         if let Err(e) = signaling::server::AllowedOrigins::new(&self.allowed_origins) {
             return Err(invalid("allowed_origins", e.to_string()));
         }
+        if let Some(Err(e)) = self
+            .app_token_endpoint
+            .as_deref()
+            .map(crate::app_api::check_endpoint)
+        {
+            return Err(invalid("app_token_endpoint", e.to_string()));
+        }
         if self.http_max_connections == 0 {
             return Err(invalid("http_max_connections", "must be at least 1"));
         }

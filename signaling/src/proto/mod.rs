@@ -109,6 +109,10 @@ pub struct TrackInfo {
     pub simulcast: Vec<String>,
     /// Whether the payload is SFrame ciphertext.
     pub e2ee: bool,
+    /// Whether its publisher muted it (camera off, microphone muted): a
+    /// hint for display, said by the publisher, not a property of the media.
+    #[serde(default)]
+    pub muted: bool,
 }
 
 /// A participant as others see it.
@@ -212,6 +216,13 @@ pub enum ClientMessage {
     Unpublish {
         /// The client's `cid` for it.
         cid: String,
+    },
+    /// Tell the room that a published track is muted, or no longer is.
+    Mute {
+        /// The client's `cid` for it.
+        cid: String,
+        /// Muted or not.
+        muted: bool,
     },
     /// Subscribe to a track (auto-subscribe makes this rarely needed).
     Subscribe {
@@ -481,6 +492,15 @@ pub enum ServerMessage {
         participant_id: String,
         /// Its id.
         track_id: String,
+    },
+    /// A track's publisher muted or unmuted it.
+    TrackMuted {
+        /// Its publisher.
+        participant_id: String,
+        /// Its id.
+        track_id: String,
+        /// Muted or not.
+        muted: bool,
     },
     /// A track now arrives on the subscriber transport at `mid`.
     Subscribed {

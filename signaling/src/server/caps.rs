@@ -219,7 +219,7 @@ impl SizeCaps {
             }
             ClientMessage::Candidate { candidate, .. } => self.candidate(candidate),
             ClientMessage::Publish { track } => self.track(track),
-            ClientMessage::Unpublish { cid } => self.names([cid]),
+            ClientMessage::Unpublish { cid } | ClientMessage::Mute { cid, .. } => self.names([cid]),
             ClientMessage::Subscribe { track_id } | ClientMessage::Unsubscribe { track_id } => {
                 self.names([track_id])
             }

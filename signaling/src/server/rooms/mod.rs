@@ -522,6 +522,7 @@ impl Rooms {
             codec: track.codec.clone(),
             simulcast: track.simulcast.clone(),
             e2ee: track.e2ee,
+            muted: false,
         };
         // Announce before the media plane hears of the track: its
         // `subscribed{track}` reaches the others through their outboxes, and
@@ -583,6 +584,43 @@ impl Rooms {
             &ServerMessage::TrackUnpublished {
                 participant_id: pid.to_string(),
                 track_id: track_id.clone(),
+            },
+        );
+        Ok(track_id)
+    }
+
+    /// Records that the publisher muted or unmuted the track it calls
+    /// `cid`, and announces a change to the others (none if nothing
+    /// changed). Returns the track id.
+    pub(crate) fn set_muted(
+        &self,
+        room: &str,
+        pid: &str,
+        cid: &str,
+        muted: bool,
+    ) -> Result<String, RoomError> {
+        let mut r = self.map.get_mut(room).ok_or(RoomError::Gone)?;
+        let r = &mut *r;
+        let m = r.members.get_mut(pid).ok_or(RoomError::Gone)?;
+        let track_id = m.cids.get(cid).ok_or(RoomError::NotFound)?.clone();
+        let track = m
+            .info
+            .tracks
+            .iter_mut()
+            .find(|t| t.track_id == track_id)
+            .ok_or(RoomError::NotFound)?;
+        if track.muted == muted {
+            return Ok(track_id);
+        }
+        track.muted = muted;
+        broadcast(
+            &self.metrics,
+            r,
+            Some(pid),
+            &ServerMessage::TrackMuted {
+                participant_id: pid.to_string(),
+                track_id: track_id.clone(),
+                muted,
             },
         );
         Ok(track_id)

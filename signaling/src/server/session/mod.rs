@@ -307,6 +307,13 @@ impl Session {
                 }
                 other => other.map(drop),
             },
+            ClientMessage::Mute { cid, muted } => match rooms.set_muted(room, pid, &cid, muted) {
+                Err(RoomError::NotFound) => {
+                    self.reject(out, ErrorCode::NotFound, "no published track has that cid");
+                    return Flow::Continue;
+                }
+                other => other.map(drop),
+            },
             ClientMessage::Subscribe { track_id } => {
                 if !grants.subscribe {
                     self.reject(out, ErrorCode::Forbidden, "token lacks the subscribe grant");
