@@ -222,7 +222,7 @@ pub(crate) async fn start_with(
     let routes = signaling::server::app(signaling.clone())
         .merge(ready::router(readiness))
         .merge(app_api::router(app_api))
-        .merge(webapp::router());
+        .merge(webapp::router(config.http.app_token_endpoint.as_deref()));
     let app = http::app(metrics, routes);
 
     // Sessions are upgraded connections that axum's graceful shutdown does

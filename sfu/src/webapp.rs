@@ -14,7 +14,7 @@
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! use axum::{body::Body, http::Request};
 //! use tower::ServiceExt as _;
-//! let res = sfu::webapp::router()
+//! let res = sfu::webapp::router(None)
 //!     .oneshot(Request::get("/").body(Body::empty()).unwrap())
 //!     .await
 //!     .unwrap();
@@ -90,20 +90,61 @@ pub const ASSETS: &[Asset] = &[
 ];
 
 /// `GET` (and `HEAD`) of every asset; merge it with the other routers.
-pub fn router() -> Router {
+///
+/// `token_endpoint` is the operator's token endpoint (`app_token_endpoint`):
+/// when it is on another origin, the policy lets the page connect there
+/// too. A path on this server needs nothing more.
+pub fn router(token_endpoint: Option<&str>) -> Router {
+    let policy = policy(token_endpoint);
     ASSETS.iter().fold(Router::new(), |router, asset| {
         let etag = etag(asset.body);
+        let policy = policy.clone();
         router.route(
             asset.path,
             get(move |headers: HeaderMap| {
-                let etag = etag.clone();
-                async move { serve(asset, etag, &headers) }
+                let (etag, policy) = (etag.clone(), policy.clone());
+                async move { serve(asset, etag, policy, &headers) }
             }),
         )
     })
 }
 
-fn serve(asset: &'static Asset, etag: HeaderValue, request: &HeaderMap) -> Response {
+/// [`CONTENT_SECURITY_POLICY_VALUE`], with the token endpoint's origin
+/// added to `connect-src` when it is an absolute URL.
+fn policy(token_endpoint: Option<&str>) -> HeaderValue {
+    token_endpoint
+        .and_then(endpoint_origin)
+        .and_then(|origin| {
+            let with = format!("connect-src 'self' {origin};");
+            HeaderValue::from_str(&CONTENT_SECURITY_POLICY_VALUE.replacen(
+                "connect-src 'self';",
+                &with,
+                1,
+            ))
+            .ok()
+        })
+        .unwrap_or(HeaderValue::from_static(CONTENT_SECURITY_POLICY_VALUE))
+}
+
+/// `scheme://host[:port]` of an absolute http(s) URL; `None` for a path, or
+/// for anything that could not stand as one source in the policy.
+fn endpoint_origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    if scheme != "https" && scheme != "http" {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']');
+    (!authority.is_empty() && authority.chars().all(plain))
+        .then(|| format!("{scheme}://{authority}"))
+}
+
+fn serve(
+    asset: &'static Asset,
+    etag: HeaderValue,
+    policy: HeaderValue,
+    request: &HeaderMap,
+) -> Response {
     let fresh = request
         .get_all(IF_NONE_MATCH)
         .iter()
@@ -114,10 +155,7 @@ fn serve(asset: &'static Asset, etag: HeaderValue, request: &HeaderMap) -> Respo
         (CONTENT_TYPE, HeaderValue::from_static(asset.content_type)),
         (CACHE_CONTROL, HeaderValue::from_static("no-cache")),
         (ETAG, etag),
-        (
-            CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY_VALUE),
-        ),
+        (CONTENT_SECURITY_POLICY, policy),
         (X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
         (REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
         (X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),

@@ -14,7 +14,7 @@ import { Grid } from "./grid.js";
 import { AudioLevels } from "./levels.js";
 import { type Device, LocalMedia } from "./media.js";
 import { UserError, closedMessage, publishError } from "./messages.js";
-import { announceMuted, isScreen, mutedAtStart, onTrackMuted } from "./mute.js";
+import { isScreen } from "./tracks.js";
 import { type Person, renderPeople } from "./people.js";
 
 /** What the call starts with (from the join screen). */
@@ -84,7 +84,7 @@ export class CallScreen {
     document.title = `${this.room.name} · Encrypted meeting`;
     this.#wireRoom();
     this.#wireControls();
-    for (const info of this.#allTrackInfos()) this.#muted.set(info.track_id, mutedAtStart(info));
+    for (const info of this.#allTrackInfos()) this.#muted.set(info.track_id, info.muted === true);
     this.#render();
     byId("room-title").focus();
     for (const device of ["microphone", "camera"] as const) {
@@ -100,7 +100,7 @@ export class CallScreen {
       this.#unsubscribe.push(stop);
     };
     on(room.on("participantJoined", (p) => {
-      for (const t of p.tracks.values()) this.#muted.set(t.track_id, mutedAtStart(t));
+      for (const t of p.tracks.values()) this.#muted.set(t.track_id, t.muted === true);
       this.#chat.system(`${p.name} joined.`);
       this.#render();
     }));
@@ -109,13 +109,13 @@ export class CallScreen {
       this.#render();
     }));
     on(room.on("trackPublished", (info) => {
-      this.#muted.set(info.track_id, mutedAtStart(info));
+      this.#muted.set(info.track_id, info.muted === true);
       this.#render();
     }));
     on(room.on("trackUnpublished", () => this.#render()));
     on(room.on("trackSubscribed", () => this.#render()));
     on(room.on("trackUnsubscribed", () => this.#render()));
-    on(onTrackMuted(room, ({ trackId, muted }) => {
+    on(room.on("trackMuted", ({ trackId, muted }) => {
       this.#muted.set(trackId, muted);
       this.#render();
     }));
@@ -217,7 +217,7 @@ export class CallScreen {
     track.enabled = on;
     try {
       await this.room.publish(track, { source: cid });
-      if (!on) await announceMuted(this.room, cid, true);
+      if (!on) this.room.setTrackMuted(cid, true);
     } catch (error) {
       this.#showBanner(publishError(error, cid).title, "danger", 8_000);
     }
@@ -239,7 +239,8 @@ export class CallScreen {
       const on = !this.#on[device];
       this.#on[device] = on;
       track.enabled = on;
-      await announceMuted(this.room, device, !on).catch(() => undefined);
+      // The others' indicator; the disabled track already sends silence or black.
+      if (this.room.localTracks.has(device)) this.room.setTrackMuted(device, !on);
     }
     this.#render();
   }

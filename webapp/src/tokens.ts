@@ -70,36 +70,41 @@ export function readClaims(token: string): TokenClaims | undefined {
 
 /** Asks the configured source for a token to join `room` as `name`. */
 export async function requestToken(config: AppConfig, room: string, name: string): Promise<string> {
-  if (config.tokenEndpoint !== null) return post(config.tokenEndpoint, room, name, "the sign-in service");
-  if (config.demoTokens) return post("/api/demo-token", room, name, "the server");
+  // The operator's endpoint decides who may join, often from the page's login cookies.
+  if (config.tokenEndpoint !== null) return post(config.tokenEndpoint, room, name, "the sign-in service", "include");
+  if (config.demoTokens) return post("/api/demo-token", room, name, "the server", "same-origin");
   throw new UserError(
     "An invitation link is needed",
     "This server hands out no tokens itself. Open the meeting link (with its token) that the organiser sent you.",
   );
 }
 
-async function post(url: string, room: string, name: string, who: string): Promise<string> {
+/** The longest refusal text shown as it came. */
+const MAX_REASON = 300;
+
+async function post(url: string, room: string, name: string, who: string, credentials: RequestCredentials): Promise<string> {
   let res: Response;
   try {
     res = await fetch(url, {
       method: "POST",
+      credentials,
       headers: { "content-type": "application/json", accept: "application/json" },
       body: JSON.stringify({ room, name }),
     });
   } catch {
     throw new UserError("Cannot reach the server", `No answer from ${who}. Check your network and that the server is running, then try again.`);
   }
-  if (res.status === 400) {
-    throw new UserError("Room or name not accepted", "Use letters, digits, spaces, dots, dashes or underscores, and keep both short.");
-  }
-  if (res.status === 404) {
+  if (res.status === 404 && url === "/api/demo-token") {
     throw new UserError(
       "An invitation link is needed",
       "This server no longer hands out demo tokens. Open the meeting link (with its token) that the organiser sent you.",
     );
   }
-  if (res.status === 401 || res.status === 403) {
-    throw new UserError("Not allowed to join", `${capitalise(who)} refused to let you join this room. Sign in again or ask the organiser.`);
+  if (res.status >= 400 && res.status < 500) {
+    // A refusal says why in its text (shown as text, never as markup).
+    const reason = (await res.text().catch(() => "")).trim().slice(0, MAX_REASON);
+    const title = res.status === 400 ? "Room or name not accepted" : "Not allowed to join";
+    throw new UserError(title, reason !== "" ? `${capitalise(who)} says: ${reason}` : `${capitalise(who)} refused (HTTP ${res.status}).`);
   }
   if (!res.ok) throw new UserError("Could not get an access token", `${capitalise(who)} answered with an error (HTTP ${res.status}). Try again in a moment.`);
   const body = (await res.json().catch(() => ({}))) as { token?: unknown };

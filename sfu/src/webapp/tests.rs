@@ -10,7 +10,7 @@ async fn get(path: &str, headers: &[(&str, &str)]) -> Response {
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    router()
+    router(None)
         .oneshot(req.body(Body::empty()).expect("request"))
         .await
         .expect("response")
@@ -68,7 +68,7 @@ async fn unknown_paths_and_other_methods_are_refused() {
             "{path}"
         );
     }
-    let res = router()
+    let res = router(None)
         .oneshot(Request::post("/").body(Body::empty()).expect("request"))
         .await
         .expect("response");
@@ -97,4 +97,41 @@ fn the_table_lists_every_built_file() {
     on_disk.remove("BUILD-INFO");
     let listed: BTreeSet<String> = ASSETS.iter().map(|a| a.file.to_owned()).collect();
     assert_eq!(on_disk, listed);
+}
+
+#[tokio::test]
+async fn a_token_endpoint_elsewhere_is_added_to_connect_src() {
+    let csp = |endpoint: Option<&'static str>| async move {
+        let res = router(endpoint)
+            .oneshot(Request::get("/").body(Body::empty()).expect("request"))
+            .await
+            .expect("response");
+        res.headers()[CONTENT_SECURITY_POLICY]
+            .to_str()
+            .expect("text")
+            .to_owned()
+    };
+    assert!(csp(None).await.contains("; connect-src 'self'; "));
+    assert!(
+        csp(Some("/sfu-token"))
+            .await
+            .contains("; connect-src 'self'; ")
+    );
+    let other = csp(Some("https://app.example:8443/sfu/token?x=1")).await;
+    assert!(
+        other.contains("; connect-src 'self' https://app.example:8443; "),
+        "{other}"
+    );
+    assert!(other.starts_with("default-src 'none'; script-src 'self' 'wasm-unsafe-eval';"));
+    // Nothing that could end the directive or add another source.
+    for odd in [
+        "https://a.example;script-src *",
+        "https://a.example,b",
+        "ftp://a.example",
+    ] {
+        assert!(
+            csp(Some(odd)).await.contains("; connect-src 'self'; "),
+            "{odd}"
+        );
+    }
 }
