@@ -22,6 +22,7 @@ export interface Person {
 export function renderPeople(people: Person[], inGroup: ReadonlySet<string>): void {
   const list = byId<HTMLUListElement>("people-list");
   byId("people-count").textContent = String(people.length);
+  byId("toggle-people").setAttribute("aria-label", `People, ${people.length} in the call`);
   list.replaceChildren(
     ...people.map((p) => {
       const states = [
