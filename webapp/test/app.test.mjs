@@ -174,6 +174,15 @@ test("two pages meet from the join screen, chat and compare the code; a third ch
     seesVideoOf(carol, ["Alice", "Bob"]),
   ]);
   step("everyone sees everyone");
+  // The fake microphones beep: a remote member's beep, decrypted and
+  // measured in the page, outlines that member's tile at some moment.
+  await until(
+    "a remote speaker highlighted",
+    () => alice.$$eval(".tile.speaking:not(.local)", (tiles) => tiles.map((t) => t.dataset.name)),
+    (names) => names.length === 1 && ["Bob", "Carol"].includes(names[0]),
+    15_000,
+  );
+  step("a remote speaker highlighted");
 
   if (shots !== undefined) {
     await bob.click("#toggle-chat");
