@@ -4,8 +4,8 @@
 # clone needs only `cargo run --release -p sfu`):
 #   - the E2EE engine: the e2ee-wasm crate for wasm32 and wasm-bindgen
 #     (scripts/wasm-engine.sh) into OUT_DIR/wasm/;
-#   - the app and the SDK's E2EE worker, bundled by esbuild, and the page
-#     and style sheet (webapp/scripts/bundle.mjs);
+#   - the app, type-checked by tsc, and the SDK's E2EE worker, bundled by
+#     esbuild, and the page and style sheet (webapp/scripts/bundle.mjs);
 #   - BUILD-INFO: the toolchain versions the bytes depend on.
 # Run scripts/browser-deps.sh once first (npm packages, wasm-bindgen, the
 # wasm32 target). scripts/webapp-check.sh verifies the committed copy.
@@ -21,6 +21,8 @@ eval "$("$root/scripts/browser-deps.sh" --env)"
 rm -rf "$out"
 mkdir -p "$out"
 "$root/scripts/wasm-engine.sh" "$out/wasm" --no-typescript
+# esbuild does not type-check; tsc does (the app and the SDK sources it imports).
+"$root/client-sdk-js/node_modules/.bin/tsc" --noEmit -p "$root/webapp"
 node "$root/webapp/scripts/bundle.mjs" "$out"
 {
     echo "Built by scripts/webapp-build.sh with:"
