@@ -28,6 +28,8 @@ export interface CallMedia {
 
 const LOCAL = "local";
 const SCREEN_CID = "screen";
+/** After this long without the group's keys the status says something is wrong. */
+const KEYS_EXPECTED_MS = 15_000;
 
 /** One call, from join to leave. */
 export class CallScreen {
@@ -84,6 +86,11 @@ export class CallScreen {
     document.title = `${this.room.name} · Encrypted meeting`;
     this.#wireRoom();
     this.#wireControls();
+    // Keys normally arrive within a second or two; say so if they do not.
+    const slow = setTimeout(() => {
+      if (this.#roster.size === 0 && !this.#ended) this.#e2ee.setStatus("slow", 0);
+    }, KEYS_EXPECTED_MS);
+    this.#unsubscribe.push(() => clearTimeout(slow));
     for (const info of this.#allTrackInfos()) this.#muted.set(info.track_id, info.muted === true);
     this.#render();
     byId("room-title").focus();

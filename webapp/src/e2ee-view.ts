@@ -31,16 +31,20 @@ export class E2eeView {
     this.setStatus("pending", 0);
   }
 
-  /** `pending`: no key yet; `ok`: encrypted among `members`; `problem`: frames fail to decrypt. */
-  setStatus(state: "pending" | "ok" | "problem", members: number): void {
+  /**
+   * `pending`: no key yet; `slow`: still no key after a while; `ok`:
+   * encrypted among `members`; `problem`: frames fail to decrypt.
+   */
+  setStatus(state: "pending" | "slow" | "ok" | "problem", members: number): void {
     this.#status.dataset.state = state;
-    const text =
-      state === "pending"
-        ? "Setting up end-to-end encryption…"
-        : state === "ok"
-          ? `End-to-end encrypted · ${members} ${members === 1 ? "member holds" : "members hold"} the keys`
-          : "End-to-end encrypted · some media cannot be decrypted";
-    this.#status.replaceChildren(icon(state === "problem" ? "warning" : "lock"), h("span", { class: "e2ee-text" }, text));
+    const text = {
+      pending: "Setting up end-to-end encryption…",
+      slow: "Still setting up end-to-end encryption: nothing is sent until it is ready. If this lasts, leave and join again.",
+      ok: `End-to-end encrypted · ${members} ${members === 1 ? "member holds" : "members hold"} the keys`,
+      problem: "End-to-end encrypted · some media cannot be decrypted",
+    }[state];
+    const warn = state === "problem" || state === "slow";
+    this.#status.replaceChildren(icon(warn ? "warning" : "lock"), h("span", { class: "e2ee-text" }, text));
   }
 
   /** Shows a new code; returns whether it replaced an earlier one. */

@@ -80,6 +80,10 @@ export class JoinScreen {
       input.addEventListener("input", () => input.removeAttribute("aria-invalid"));
     }
     this.#name.value = localStorage.getItem(NAME_KEY) ?? "";
+    // A camera or headset plugged in or out while choosing.
+    navigator.mediaDevices?.addEventListener("devicechange", () => {
+      if (!this.#el.hidden) void this.#fillDevices();
+    });
   }
 
   /**
