@@ -16,6 +16,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod cert_cmd;
 pub mod cli;
 pub mod config;
 pub mod fd_limit;
@@ -25,6 +26,7 @@ pub mod media;
 pub mod metrics;
 pub mod ready;
 pub mod shutdown;
+pub mod tls;
 pub mod token_cmd;
 
 use anyhow::Context as _;
@@ -168,6 +170,10 @@ pub(crate) async fn start_with(
         ),
         KeySource::Configured => {}
     }
+    let tls = match config.tls.files()? {
+        Some((cert, key)) => Some(tls::Tls::load(cert, key)?),
+        None => None,
+    };
     let admission = http_admission(&config.http);
 
     let listener = tokio::net::TcpListener::bind(config.network.http_bind)
@@ -211,6 +217,12 @@ pub(crate) async fn start_with(
     metrics.add_source(move |out| sig.render_metrics(out));
     let adm = admission.clone();
     metrics.add_source(move |out| adm.render(out));
+    if let Some(tls) = &tls {
+        let shown = tls.clone();
+        metrics.add_source(move |out| shown.render(out));
+        tls::watch(tls.clone(), tls::POLL_INTERVAL, shutdown.clone())
+            .context("cannot install the SIGHUP handler that reloads the TLS certificate")?;
+    }
     let readiness = ready::Readiness::new(heartbeats, config.media.shard_stall_timeout);
     let routes = signaling::server::app(signaling.clone()).merge(ready::router(readiness));
     let app = http::app(metrics, routes);
@@ -235,11 +247,13 @@ pub(crate) async fn start_with(
         app,
         admission,
         timeouts,
+        tls.clone(),
         shutdown.clone(),
     ));
 
     tracing::info!(
         http = %http_addr,
+        scheme = if tls.is_some() { "https" } else { "http" },
         media = %local_addrs[0],
         media_ports = ?local_addrs.iter().map(SocketAddr::port).collect::<Vec<_>>(),
         media_public_ip = %config.network.media_public_ip(),

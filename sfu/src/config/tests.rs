@@ -184,6 +184,8 @@ fn every_setting_is_read_from_the_file() {
         ("negotiation_time_per_second", "\"5ms\""),
         ("negotiation_time_burst", "\"50ms\""),
         ("shard_stall_timeout", "\"5s\""),
+        ("tls_cert", "\"/etc/sfu/cert.pem\""),
+        ("tls_key", "\"/etc/sfu/key.pem\""),
     ];
     for arg in Cli::command().get_arguments() {
         let id = arg.get_id().as_str();
@@ -462,8 +464,10 @@ fn key_pair_must_be_complete_and_strong() {
 
 #[test]
 fn other_settings_are_range_checked() {
-    let cases: [(&str, Edit); 23] = [
+    let cases: [(&str, Edit); 25] = [
         ("shards", |c| c.media.shards = MAX_SHARDS + 1),
+        ("tls_key", |c| c.tls.tls_cert = Some("cert.pem".into())),
+        ("tls_cert", |c| c.tls.tls_key = Some("key.pem".into())),
         ("allowed_origins", |c| {
             c.http.allowed_origins = vec!["app.example/".into()]
         }),

@@ -1,0 +1,191 @@
+//! Reading a certificate chain and its private key from PEM files into a
+//! rustls [`CertifiedKey`], with errors that name the file and the
+//! problem and never quote the key.
+
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::{self, PemObject as _};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::sign::CertifiedKey;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+/// Largest certificate or key file read: a chain of a few certificates is
+/// a few kilobytes, and a path pointing at something endless (a device,
+/// a pipe) must not hang or fill memory.
+pub const MAX_PEM_FILE_BYTES: u64 = 1 << 20;
+
+/// Why a certificate and key pair could not be loaded. Each message names
+/// the setting and the file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// The file could not be read.
+    #[error("cannot read {setting} {}: {source}", path.display())]
+    Read {
+        /// `tls_cert` or `tls_key`.
+        setting: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is larger than [`MAX_PEM_FILE_BYTES`].
+    #[error("{setting} {} is larger than {MAX_PEM_FILE_BYTES} bytes, so it is no PEM certificate or key", path.display())]
+    TooLarge {
+        /// `tls_cert` or `tls_key`.
+        setting: &'static str,
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file is not well-formed PEM.
+    #[error("{setting} {} is not valid PEM: {problem}", path.display())]
+    BadPem {
+        /// `tls_cert` or `tls_key`.
+        setting: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, in words that quote nothing from the file.
+        problem: &'static str,
+    },
+    /// The certificate file holds no `CERTIFICATE` section.
+    #[error("tls_cert {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)", path.display())]
+    NoCertificate {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The key file holds no private key section.
+    #[error(
+        "tls_key {} holds no PEM private key (PKCS#8 \"PRIVATE KEY\", RSA or EC)",
+        path.display()
+    )]
+    NoKey {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The key is not one the TLS library can sign with.
+    #[error("tls_key {} is not a usable private key: {source}", path.display())]
+    BadKey {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: rustls::Error,
+    },
+    /// The first certificate cannot be parsed.
+    #[error("tls_cert {}: the first certificate is not a valid X.509 certificate: {source}", path.display())]
+    BadCertificate {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: rustls::Error,
+    },
+    /// The TLS library refused its own settings (a bug, not a file
+    /// problem).
+    #[error("cannot set up TLS: {0}")]
+    Library(rustls::Error),
+    /// The key is not the one the first certificate was issued for.
+    #[error(
+        "tls_key {} does not match the certificate in tls_cert {}: they are not a pair \
+         (the server's own certificate must come first in tls_cert)",
+        key.display(),
+        cert.display()
+    )]
+    Mismatch {
+        /// The certificate file.
+        cert: PathBuf,
+        /// The key file.
+        key: PathBuf,
+    },
+}
+
+/// The chain in `cert` and the key in `key`, checked to be a pair.
+pub(super) fn certified_key(
+    cert: &Path,
+    key: &Path,
+    provider: &CryptoProvider,
+) -> Result<CertifiedKey, TlsError> {
+    let chain = read_chain(cert)?;
+    let private = read_key(key)?;
+    let signing = provider
+        .key_provider
+        .load_private_key(private)
+        .map_err(|source| TlsError::BadKey {
+            path: key.to_path_buf(),
+            source,
+        })?;
+    let certified = CertifiedKey::new(chain, signing);
+    match certified.keys_match() {
+        // Unknown: the key cannot tell its public half; rustls serves
+        // such pairs, and so do we.
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {
+            Ok(certified)
+        }
+        Err(rustls::Error::InconsistentKeys(_)) => Err(TlsError::Mismatch {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+        }),
+        Err(source) => Err(TlsError::BadCertificate {
+            path: cert.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let text = read("tls_cert", path)?;
+    let chain = CertificateDer::pem_slice_iter(&text)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad_pem("tls_cert", path, &e))?;
+    if chain.is_empty() {
+        return Err(TlsError::NoCertificate {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(chain)
+}
+
+fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    let text = read("tls_key", path)?;
+    PrivateKeyDer::from_pem_slice(&text).map_err(|e| match e {
+        pem::Error::NoItemsFound => TlsError::NoKey {
+            path: path.to_path_buf(),
+        },
+        other => bad_pem("tls_key", path, &other),
+    })
+}
+
+fn read(setting: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
+    let read_error = |source| TlsError::Read {
+        setting,
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_PEM_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    if bytes.len() as u64 > MAX_PEM_FILE_BYTES {
+        return Err(TlsError::TooLarge {
+            setting,
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(bytes)
+}
+
+/// The PEM parser's errors quote the file's lines; ours say what is wrong
+/// without them, since the file may be a key.
+fn bad_pem(setting: &'static str, path: &Path, e: &pem::Error) -> TlsError {
+    let problem = match e {
+        pem::Error::MissingSectionEnd { .. } => "a section has no -----END line",
+        pem::Error::IllegalSectionStart { .. } => "a -----BEGIN line is malformed",
+        pem::Error::Base64Decode(_) => "a section is not valid base64",
+        pem::Error::SectionTooLarge => "a section is too large",
+        _ => "it cannot be parsed",
+    };
+    TlsError::BadPem {
+        setting,
+        path: path.to_path_buf(),
+        problem,
+    }
+}
