@@ -187,3 +187,77 @@ pub fn instructions(cert: &Path, key: &Path, hosts: &[String]) -> String {
         key = key.display(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+
+    fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack.windows(needle.len()).any(|w| w == needle)
+    }
+
+    /// What browsers look for: every host as a SAN of the right type, the
+    /// serverAuth purpose, and CA:FALSE.
+    #[test]
+    fn the_certificate_is_a_server_certificate_for_every_host() {
+        let hosts = ["localhost", "127.0.0.1", "::1", "sfu.lan"].map(String::from);
+        let pair = self_signed(&hosts).expect("pair");
+        let der = CertificateDer::from_pem_slice(pair.cert_pem.as_bytes()).expect("parse");
+        let der: &[u8] = der.as_ref();
+        // id-kp-serverAuth, 1.3.6.1.5.5.7.3.1.
+        assert!(contains(der, &[6, 8, 0x2b, 6, 1, 5, 5, 7, 3, 1]));
+        // basicConstraints, critical, with an empty SEQUENCE (cA FALSE).
+        assert!(contains(
+            der,
+            &[6, 3, 0x55, 0x1d, 0x13, 1, 1, 0xff, 4, 2, 0x30, 0]
+        ));
+        // dNSName [2] and iPAddress [7] entries.
+        assert!(contains(der, b"\x82\x09localhost"));
+        assert!(contains(der, b"\x82\x07sfu.lan"));
+        assert!(contains(der, &[0x87, 4, 127, 0, 0, 1]));
+        let mut v6 = vec![0x87, 16];
+        v6.extend_from_slice(&std::net::Ipv6Addr::LOCALHOST.octets());
+        assert!(contains(der, &v6));
+        assert!(format!("{pair:?}").contains("<redacted>"));
+        assert!(!format!("{pair:?}").contains("PRIVATE KEY"));
+    }
+
+    #[test]
+    fn hosts_must_be_names_or_addresses() {
+        for bad in ["", "bad host", "https://x", "a/b", "exa mple.com"] {
+            let e = self_signed(&[bad.to_string()]).expect_err(bad);
+            assert!(e.to_string().contains("DNS name"), "{bad}: {e}");
+        }
+        assert!(self_signed(&[]).is_err());
+        assert!(self_signed(&["*.example.com".into()]).is_ok());
+    }
+
+    #[test]
+    fn write_refuses_to_overwrite_unless_forced_and_keeps_the_key_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("dir");
+        let mut args = CertArgs {
+            self_signed: vec!["localhost".into()],
+            out_dir: dir.path().join("new"),
+            force: false,
+        };
+        let (cert, key) = write(&args).expect("writes");
+        assert!(cert.is_absolute() && cert.ends_with(CERT_FILE));
+        let first = std::fs::read(&cert).expect("read");
+        let e = write(&args).expect_err("exists");
+        assert!(e.to_string().contains("--force"), "{e}");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        args.force = true;
+        let (cert, key) = write(&args).expect("forced");
+        assert_ne!(std::fs::read(&cert).expect("read"), first);
+        let mode = std::fs::metadata(&key).expect("key").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "a replaced key is private again");
+        let text = instructions(&cert, &key, &args.self_signed);
+        assert!(
+            text.contains(&format!("--tls-cert {}", cert.display())),
+            "{text}"
+        );
+    }
+}

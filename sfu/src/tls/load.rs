@@ -189,3 +189,93 @@ fn bad_pem(setting: &'static str, path: &Path, e: &pem::Error) -> TlsError {
         problem,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider() -> CryptoProvider {
+        rustls::crypto::aws_lc_rs::default_provider()
+    }
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+
+    fn pair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+        let pem = crate::cert_cmd::self_signed(&["localhost".into()]).expect("pair");
+        (
+            write(dir, &format!("{name}.crt"), &pem.cert_pem),
+            write(dir, &format!("{name}.key"), &pem.key_pem),
+        )
+    }
+
+    #[test]
+    fn a_pair_loads_and_a_chain_keeps_its_order() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (cert, key) = pair(dir.path(), "a");
+        let (other, _) = pair(dir.path(), "b");
+        let chain = format!(
+            "{}{}",
+            std::fs::read_to_string(&cert).expect("read"),
+            std::fs::read_to_string(&other).expect("read")
+        );
+        let chain = write(dir.path(), "chain.crt", &chain);
+        let loaded = certified_key(&chain, &key, &provider()).expect("loads");
+        assert_eq!(loaded.cert.len(), 2);
+        let own = CertificateDer::from_pem_file(&cert).expect("cert");
+        assert_eq!(loaded.cert[0], own, "the server's own certificate first");
+    }
+
+    #[test]
+    fn each_problem_names_its_file_and_quotes_no_key() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (a_cert, a_key) = pair(dir.path(), "a");
+        let (b_cert, _) = pair(dir.path(), "b");
+        let secret = "c2VjcmV0IGtleSBtYXRlcmlhbA==";
+        let truncated = write(
+            dir.path(),
+            "truncated.key",
+            &format!("-----BEGIN PRIVATE KEY-----\n{secret}\n"),
+        );
+        let not_base64 = write(
+            dir.path(),
+            "bad64.key",
+            &format!("-----BEGIN PRIVATE KEY-----\n{secret}!\n-----END PRIVATE KEY-----\n"),
+        );
+        let not_a_key = write(
+            dir.path(),
+            "junk.key",
+            &format!("-----BEGIN PRIVATE KEY-----\n{secret}\n-----END PRIVATE KEY-----\n"),
+        );
+        let empty = write(dir.path(), "empty.crt", "");
+        let big = dir.path().join("big.crt");
+        std::fs::write(&big, vec![b'A'; (MAX_PEM_FILE_BYTES + 1) as usize]).expect("write");
+        let missing = dir.path().join("missing.crt");
+        let cases: [(&Path, &Path, &str); 8] = [
+            (&missing, &a_key, "cannot read tls_cert"),
+            (&a_cert, dir.path(), "cannot read tls_key"),
+            (&big, &a_key, "larger than"),
+            (&empty, &a_key, "holds no PEM certificate"),
+            (&a_cert, &truncated, "no -----END line"),
+            (&a_cert, &not_base64, "not valid base64"),
+            (&a_cert, &not_a_key, "not a usable private key"),
+            (&b_cert, &a_key, "does not match"),
+        ];
+        for (cert, key, expected) in cases {
+            let e = certified_key(cert, key, &provider()).expect_err(expected);
+            let text = e.to_string();
+            assert!(text.contains(expected), "{text}");
+            let named = if text.starts_with("cannot read tls_key") || text.starts_with("tls_key") {
+                key
+            } else {
+                cert
+            };
+            assert!(text.contains(&named.display().to_string()), "{text}");
+            assert!(!text.contains(secret), "key quoted: {text}");
+            assert!(!text.contains('\n'), "one line: {text}");
+        }
+    }
+}
