@@ -217,12 +217,15 @@ pub(crate) async fn start_with(
     metrics.add_source(move |out| sig.render_metrics(out));
     let adm = admission.clone();
     metrics.add_source(move |out| adm.render(out));
-    if let Some(tls) = &tls {
-        let shown = tls.clone();
-        metrics.add_source(move |out| shown.render(out));
-        tls::watch(tls.clone(), tls::POLL_INTERVAL, shutdown.clone())
-            .context("cannot install the SIGHUP handler that reloads the TLS certificate")?;
+    match &tls {
+        Some(tls) => {
+            let shown = tls.clone();
+            metrics.add_source(move |out| shown.render(out));
+            tls::watch(tls.clone(), tls::POLL_INTERVAL, shutdown.clone())
+        }
+        None => tls::ignore_hangup(shutdown.clone()),
     }
+    .context("cannot install the SIGHUP handler")?;
     let readiness = ready::Readiness::new(heartbeats, config.media.shard_stall_timeout);
     let routes = signaling::server::app(signaling.clone()).merge(ready::router(readiness));
     let app = http::app(metrics, routes);

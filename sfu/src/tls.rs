@@ -23,7 +23,7 @@ mod load;
 mod watch;
 
 pub use load::{MAX_PEM_FILE_BYTES, TlsError};
-pub use watch::{POLL_INTERVAL, watch};
+pub use watch::{POLL_INTERVAL, ignore_hangup, watch};
 
 use rustls::ServerConfig;
 use rustls::crypto::CryptoProvider;

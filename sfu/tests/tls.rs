@@ -540,3 +540,19 @@ async fn sfu_cert_writes_a_pair_the_binary_serves_and_sighup_reloads() {
     call.ping(2).await;
     sfu.stop();
 }
+
+/// Without TLS a SIGHUP has nothing to reload: it is logged, and the
+/// server goes on (the signal's default action would end it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_without_tls_is_logged_and_harmless() {
+    let sfu = SfuBin::start(env!("CARGO_BIN_EXE_sfu").as_ref(), &Options::default());
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &sfu.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    sfu.wait_log("nothing to reload");
+    let (status, body) = testkit::http::get(sfu.http, "/healthz").await;
+    assert_eq!(status, 200, "{body}");
+    sfu.stop();
+}

@@ -1,4 +1,5 @@
-//! Reloading the certificate on SIGHUP and when its files change.
+//! Reloading the certificate on SIGHUP and when its files change
+//! ([`watch`]), and SIGHUP without TLS ([`ignore_hangup`]).
 //!
 //! The files are polled (modification and change times, length, inode)
 //! rather than watched with inotify: polling two files every few seconds
@@ -117,6 +118,25 @@ pub fn watch(
             }
             // The outcome is logged and counted by reload itself.
             let _ = tls.reload();
+        }
+    });
+    Ok(())
+}
+
+/// Without TLS there is nothing to reload: spawns a task that logs each
+/// SIGHUP until `shutdown`, so that `systemctl reload` or a stray HUP does
+/// not end the process the way the signal's default action would.
+pub fn ignore_hangup(shutdown: CancellationToken) -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = hangup.recv() => {
+                    tracing::info!(signal = "SIGHUP", "no TLS certificate configured; nothing to reload");
+                }
+            }
         }
     });
     Ok(())
