@@ -17,6 +17,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use testkit::http::closed_by_server;
 use testkit::sfu_bin::{Options, SfuBin};
 use testkit::wait::LIMIT;
 use testkit::ws::Client;
@@ -327,28 +328,9 @@ async fn clients_that_stall_before_a_request_are_cut_off() {
         .await
         .expect("write");
     let mut no_request = tls(addr, &trusts_a, "localhost").await;
-    for (what, stream) in [
-        ("silent", &mut silent),
-        ("half a ClientHello", &mut half_hello),
-    ] {
-        let mut buf = [0u8; 256];
-        let closed = tokio::time::timeout(LIMIT, async {
-            loop {
-                match stream.read(&mut buf).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {}
-                }
-            }
-        })
-        .await;
-        assert!(closed.is_ok(), "{what}: still open after {LIMIT:?}");
-    }
-    let mut buf = [0u8; 256];
-    let closed = tokio::time::timeout(LIMIT, no_request.read(&mut buf)).await;
-    assert!(
-        matches!(closed, Ok(Ok(0) | Err(_))),
-        "handshake but no request: {closed:?}"
-    );
+    closed_by_server(&mut silent, "silent").await;
+    closed_by_server(&mut half_hello, "half a ClientHello").await;
+    closed_by_server(&mut no_request, "handshake but no request").await;
     wait_metric(
         addr,
         &trusts_a,
@@ -521,11 +503,7 @@ async fn sfu_cert_writes_a_pair_the_binary_serves_and_sighup_reloads() {
         key,
     };
     assert_ne!(second.der, first.der);
-    let status = std::process::Command::new("kill")
-        .args(["-HUP", &sfu.pid().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
+    sfu.signal("HUP");
     sfu.wait_log("SIGHUP");
     let trusts_both = client(&[&first, &second]);
     wait_metric(
@@ -546,11 +524,7 @@ async fn sfu_cert_writes_a_pair_the_binary_serves_and_sighup_reloads() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_without_tls_is_logged_and_harmless() {
     let sfu = SfuBin::start(env!("CARGO_BIN_EXE_sfu").as_ref(), &Options::default());
-    let status = std::process::Command::new("kill")
-        .args(["-HUP", &sfu.pid().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
+    sfu.signal("HUP");
     sfu.wait_log("nothing to reload");
     let (status, body) = testkit::http::get(sfu.http, "/healthz").await;
     assert_eq!(status, 200, "{body}");
