@@ -427,7 +427,20 @@ fn the_binary_refuses_to_start_without_a_usable_pair() {
         check.push("--check-config");
         assert_eq!(refusal(&check), line, "--check-config says the same");
     }
-    let (ok, stdout, stderr) = run(&["--tls-cert", &a_cert, "--tls-key", &a_key, "--check-config"]);
+    // TLS does not lift the development-key rule.
+    let (ok, _, stderr) = run(&[
+        "--http-bind",
+        "0.0.0.0:0",
+        "--media-bind",
+        "127.0.0.1:0",
+        "--tls-cert",
+        &a_cert,
+        "--tls-key",
+        &a_key,
+    ]);
+    assert!(!ok && stderr.contains("not a loopback address"), "{stderr}");
+    let check = ["--tls-cert", &a_cert, "--tls-key", &a_key, "--check-config"];
+    let (ok, stdout, stderr) = run(&check);
     assert!(ok, "{stderr}");
     assert!(
         stdout.contains(&format!("tls_cert = \"{a_cert}\"")),
