@@ -20,14 +20,15 @@ pub const MAX_PEM_FILE_BYTES: u64 = 1 << 20;
 #[non_exhaustive]
 pub enum TlsError {
     /// The file could not be read.
-    #[error("cannot read {setting} {}: {source}", path.display())]
+    #[error("cannot read {setting} {}: {cause}", path.display())]
     Read {
         /// `tls_cert` or `tls_key`.
         setting: &'static str,
         /// The file.
         path: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why (not the error's `source`: the message holds it, and a
+        /// chain printer would repeat it).
+        cause: std::io::Error,
     },
     /// The file is larger than [`MAX_PEM_FILE_BYTES`].
     #[error("{setting} {} is larger than {MAX_PEM_FILE_BYTES} bytes, so it is no PEM certificate or key", path.display())]
@@ -63,20 +64,20 @@ pub enum TlsError {
         path: PathBuf,
     },
     /// The key is not one the TLS library can sign with.
-    #[error("tls_key {} is not a usable private key: {source}", path.display())]
+    #[error("tls_key {} is not a usable private key: {cause}", path.display())]
     BadKey {
         /// The file.
         path: PathBuf,
-        /// Why.
-        source: rustls::Error,
+        /// Why (in the message).
+        cause: rustls::Error,
     },
     /// The first certificate cannot be parsed.
-    #[error("tls_cert {}: the first certificate is not a valid X.509 certificate: {source}", path.display())]
+    #[error("tls_cert {}: the first certificate is not a valid X.509 certificate ({problem})", path.display())]
     BadCertificate {
         /// The file.
         path: PathBuf,
-        /// Why.
-        source: rustls::Error,
+        /// What the parser found wrong.
+        problem: String,
     },
     /// The TLS library refused its own settings (a bug, not a file
     /// problem).
@@ -108,9 +109,9 @@ pub(super) fn certified_key(
     let signing = provider
         .key_provider
         .load_private_key(private)
-        .map_err(|source| TlsError::BadKey {
+        .map_err(|cause| TlsError::BadKey {
             path: key.to_path_buf(),
-            source,
+            cause,
         })?;
     let certified = CertifiedKey::new(chain, signing);
     match certified.keys_match() {
@@ -123,9 +124,14 @@ pub(super) fn certified_key(
             cert: cert.to_path_buf(),
             key: key.to_path_buf(),
         }),
-        Err(source) => Err(TlsError::BadCertificate {
+        Err(e) => Err(TlsError::BadCertificate {
             path: cert.to_path_buf(),
-            source,
+            // rustls words it as the peer's certificate ("invalid peer
+            // certificate: BadEncoding"); here it is our own.
+            problem: match e {
+                rustls::Error::InvalidCertificate(why) => format!("{why:?}"),
+                other => other.to_string(),
+            },
         }),
     }
 }
@@ -154,10 +160,10 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
 }
 
 fn read(setting: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
-    let read_error = |source| TlsError::Read {
+    let read_error = |cause| TlsError::Read {
         setting,
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     let file = std::fs::File::open(path).map_err(read_error)?;
     let mut bytes = Vec::new();
@@ -251,14 +257,20 @@ mod tests {
             &format!("-----BEGIN PRIVATE KEY-----\n{secret}\n-----END PRIVATE KEY-----\n"),
         );
         let empty = write(dir.path(), "empty.crt", "");
+        let not_x509 = write(
+            dir.path(),
+            "junk.crt",
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        );
         let big = dir.path().join("big.crt");
         std::fs::write(&big, vec![b'A'; (MAX_PEM_FILE_BYTES + 1) as usize]).expect("write");
         let missing = dir.path().join("missing.crt");
-        let cases: [(&Path, &Path, &str); 8] = [
+        let cases: [(&Path, &Path, &str); 9] = [
             (&missing, &a_key, "cannot read tls_cert"),
             (&a_cert, dir.path(), "cannot read tls_key"),
             (&big, &a_key, "larger than"),
             (&empty, &a_key, "holds no PEM certificate"),
+            (&not_x509, &a_key, "not a valid X.509 certificate"),
             (&a_cert, &truncated, "no -----END line"),
             (&a_cert, &not_base64, "not valid base64"),
             (&a_cert, &not_a_key, "not a usable private key"),
