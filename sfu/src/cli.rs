@@ -1,5 +1,6 @@
 //! The command line: `sfu` serves, `sfu --check-config` prints the
-//! effective configuration, `sfu token` mints an access token.
+//! effective configuration, `sfu token` mints an access token, `sfu cert`
+//! makes a self-signed TLS certificate.
 //!
 //! ```
 //! use sfu::cli::{Action, load_from};
@@ -8,6 +9,7 @@
 //! assert!(matches!(action, Action::Serve));
 //! ```
 
+use crate::cert_cmd::CertArgs;
 use crate::config::{Config, ConfigError};
 use crate::token_cmd::TokenArgs;
 use clap::{Arg, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -32,6 +34,9 @@ Configuration:
 
   Media shard i listens on the media_bind port + i: with shards = N, open UDP
   ports media_port .. media_port + N - 1 (shards = 0 is one per CPU core).
+
+  With tls_cert and tls_key, the HTTP port serves HTTPS and WSS only; SIGHUP
+  or a change to either file reloads them without closing connections.
 
   SIGINT or SIGTERM shuts down gracefully. See docs/operations.md.";
 
@@ -67,6 +72,9 @@ pub enum Command {
     /// Print an access token (HS256 JWT) signed with the configured API key
     /// and secret, or with the development pair when none is configured.
     Token(TokenArgs),
+    /// Write a self-signed TLS certificate and key (cert.pem, key.pem) for
+    /// the given host names and IP addresses, for a quick HTTPS test.
+    Cert(CertArgs),
 }
 
 /// What the command line asks for.

@@ -17,6 +17,7 @@
 #![deny(missing_docs)]
 
 pub mod app_api;
+pub mod cert_cmd;
 pub mod cli;
 pub mod config;
 pub mod fd_limit;
@@ -26,6 +27,7 @@ pub mod media;
 pub mod metrics;
 pub mod ready;
 pub mod shutdown;
+pub mod tls;
 pub mod token_cmd;
 pub mod webapp;
 
@@ -170,6 +172,10 @@ pub(crate) async fn start_with(
         ),
         KeySource::Configured => {}
     }
+    let tls = match config.tls.files()? {
+        Some((cert, key)) => Some(tls::Tls::load(cert, key)?),
+        None => None,
+    };
     let admission = http_admission(&config.http);
 
     let listener = tokio::net::TcpListener::bind(config.network.http_bind)
@@ -214,6 +220,15 @@ pub(crate) async fn start_with(
     metrics.add_source(move |out| sig.render_metrics(out));
     let adm = admission.clone();
     metrics.add_source(move |out| adm.render(out));
+    match &tls {
+        Some(tls) => {
+            let shown = tls.clone();
+            metrics.add_source(move |out| shown.render(out));
+            tls::watch(tls.clone(), tls::POLL_INTERVAL, shutdown.clone())
+        }
+        None => tls::ignore_hangup(shutdown.clone()),
+    }
+    .context("cannot install the SIGHUP handler")?;
     let readiness = ready::Readiness::new(heartbeats, config.media.shard_stall_timeout);
     // Demo tokens only on the development key, which is loopback-only.
     let demo = matches!(key_source, KeySource::Development).then(|| demo_keys.clone());
@@ -245,11 +260,13 @@ pub(crate) async fn start_with(
         app,
         admission,
         timeouts,
+        tls.clone(),
         shutdown.clone(),
     ));
 
     tracing::info!(
         http = %http_addr,
+        scheme = if tls.is_some() { "https" } else { "http" },
         media = %local_addrs[0],
         media_ports = ?local_addrs.iter().map(SocketAddr::port).collect::<Vec<_>>(),
         media_public_ip = %config.network.media_public_ip(),

@@ -18,6 +18,12 @@ fn main() -> ExitCode {
         Action::Run(Command::Token(args)) => {
             sfu::token_cmd::mint(&config, &args).map(|token| println!("{token}"))
         }
+        Action::Run(Command::Cert(args)) => sfu::cert_cmd::write(&args).map(|(cert, key)| {
+            print!(
+                "{}",
+                sfu::cert_cmd::instructions(&cert, &key, &args.self_signed)
+            )
+        }),
         Action::Run(other) => Err(anyhow::anyhow!("unsupported command {other:?}")),
         other => Err(anyhow::anyhow!("unsupported action {other:?}")),
     };
@@ -35,6 +41,10 @@ fn fail(e: &anyhow::Error) -> ExitCode {
 
 fn check_config(config: &Config) -> anyhow::Result<()> {
     config.validate()?;
+    // The certificate and key are read, and checked to be a pair, too.
+    if let Some((cert, key)) = config.tls.files()? {
+        sfu::tls::Tls::load(cert, key)?;
+    }
     print!("{}", config.to_toml());
     Ok(())
 }

@@ -8,7 +8,7 @@
 //! tests fail on its behaviour, not on its command line.
 
 use std::net::SocketAddr;
-use testkit::http::get;
+use testkit::http::{closed_by_server, get};
 use testkit::sfu_bin::{Options, SfuBin};
 use testkit::wait::LIMIT;
 use testkit::ws::Client;
@@ -27,22 +27,6 @@ fn start(env: &[(&str, &str)], nofile: Option<(u64, Option<u64>)>) -> SfuBin {
         ..Options::default()
     };
     SfuBin::start(env!("CARGO_BIN_EXE_sfu").as_ref(), &options)
-}
-
-/// Reads until the server closes the connection (end of stream or reset);
-/// panics if it is still open after [`LIMIT`].
-async fn closed_by_server(tcp: &mut TcpStream, what: &str) {
-    let mut buf = [0u8; 1024];
-    let closed = tokio::time::timeout(LIMIT, async {
-        loop {
-            match tcp.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-        }
-    })
-    .await;
-    assert!(closed.is_ok(), "{what}: still open after {LIMIT:?}");
 }
 
 /// The value of the series `name` (with its labels) on `/metrics`.

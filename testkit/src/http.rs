@@ -28,6 +28,23 @@ pub async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
     (status, out)
 }
 
+/// Reads `stream` until the server closes it (end of stream or an error
+/// such as a reset); panics naming `what` if it is still open after
+/// [`LIMIT`].
+pub async fn closed_by_server<S: tokio::io::AsyncRead + Unpin>(stream: &mut S, what: &str) {
+    let mut buf = [0u8; 1024];
+    let closed = tokio::time::timeout(LIMIT, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "{what}: still open after {LIMIT:?}");
+}
+
 /// Whether `GET /healthz` on `addr` answers 200 (false, not a panic, when
 /// nothing listens yet).
 pub async fn healthy(addr: SocketAddr) -> bool {

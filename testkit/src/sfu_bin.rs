@@ -113,6 +113,16 @@ impl SfuBin {
         self.child.id()
     }
 
+    /// Sends it the signal `name` (`"HUP"`, `"TERM"`, …); panics if
+    /// `kill` fails.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{name}"), self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
     /// Every log line so far.
     pub fn log(&self) -> Vec<String> {
         self.log.lock().expect("log").clone()

@@ -7,15 +7,17 @@ use futures_util::{SinkExt, StreamExt};
 use signaling::proto::{
     ClientMessage, ErrorCode, MlsEntry, MlsInfo, PROTOCOL_VERSION, Resume, RoomState, ServerMessage,
 };
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-/// A signaling connection.
+/// A signaling connection, over plain TCP unless made with
+/// [`Client::from_ws`] on another stream (a TLS one).
 #[derive(Debug)]
-pub struct Client {
+pub struct Client<S = MaybeTlsStream<TcpStream>> {
     /// The socket, for tests that need to misbehave at the frame level.
-    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub ws: WebSocketStream<S>,
 }
 
 /// How a wait for the server ended.
@@ -73,6 +75,13 @@ impl Client {
             Err(Error::Http(resp)) => Err(resp.status().as_u16()),
             Err(_) => Err(0),
         }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
+    /// A client on a WebSocket already open (e.g. over TLS).
+    pub fn from_ws(ws: WebSocketStream<S>) -> Self {
+        Self { ws }
     }
 
     /// Sends a protocol message.

@@ -26,11 +26,13 @@ mod duration;
 mod http;
 mod limits;
 mod secrets;
+mod tls;
 mod validate;
 
 pub use http::{Http, RESERVED_FDS};
 pub use limits::Rate;
 pub use secrets::{EXAMPLE_SECRETS, WeakSecret};
+pub use tls::Tls;
 pub use validate::KeySource;
 
 use clap::{Args, FromArgMatches, ValueEnum};
@@ -91,6 +93,10 @@ pub struct Config {
     #[command(flatten)]
     #[serde(flatten)]
     pub http: Http,
+    /// The HTTP listener's certificate and key.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub tls: Tls,
     /// The media shards.
     #[command(flatten)]
     #[serde(flatten)]
@@ -470,7 +476,7 @@ macro_rules! defaults_from_clap {
         }
     )+};
 }
-defaults_from_clap!(Network, Auth, Logging, Limits, Http, Media);
+defaults_from_clap!(Network, Auth, Logging, Limits, Http, Tls, Media);
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
@@ -661,6 +667,7 @@ impl Config {
             logging: toml::from_str(text)?,
             limits: toml::from_str(text)?,
             http: toml::from_str(text)?,
+            tls: toml::from_str(text)?,
             media: toml::from_str(text)?,
         })
     }

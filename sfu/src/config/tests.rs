@@ -185,6 +185,8 @@ fn every_setting_is_read_from_the_file() {
         ("negotiation_time_per_second", "\"5ms\""),
         ("negotiation_time_burst", "\"50ms\""),
         ("shard_stall_timeout", "\"5s\""),
+        ("tls_cert", "\"/etc/sfu/cert.pem\""),
+        ("tls_key", "\"/etc/sfu/key.pem\""),
     ];
     for arg in Cli::command().get_arguments() {
         let id = arg.get_id().as_str();
@@ -463,11 +465,13 @@ fn key_pair_must_be_complete_and_strong() {
 
 #[test]
 fn other_settings_are_range_checked() {
-    let cases: [(&str, Edit); 24] = [
+    let cases: [(&str, Edit); 26] = [
         ("shards", |c| c.media.shards = MAX_SHARDS + 1),
         ("app_token_endpoint", |c| {
             c.http.app_token_endpoint = Some("javascript:alert(1)".into())
         }),
+        ("tls_key", |c| c.tls.tls_cert = Some("cert.pem".into())),
+        ("tls_cert", |c| c.tls.tls_key = Some("key.pem".into())),
         ("allowed_origins", |c| {
             c.http.allowed_origins = vec!["app.example/".into()]
         }),

@@ -66,6 +66,7 @@ impl Config {
             _ => {}
         }
         self.http.validate()?;
+        self.tls.files()?;
         if net.media_public_ip().is_unspecified() {
             return Err(invalid(
                 "media_public_ip",

@@ -1,11 +1,14 @@
 //! The accept loop: every connection is admitted under the caps, served
 //! by hyper's HTTP/1 connection with upgrades (WebSocket) under the header,
 //! handshake and idle timeouts, and told its peer's address
-//! ([`ConnectInfo`]). A graceful shutdown stops accepting, lets each
-//! connection finish its request, and returns once all have.
+//! ([`ConnectInfo`]). With TLS, the TLS handshake comes first, and it and
+//! the first request head must both be done within the header timeout. A
+//! graceful shutdown stops accepting, lets each connection finish its
+//! request, and returns once all have.
 
 use super::admission::{Admission, Closed, Refusal};
 use super::tracked_io::{Activity, TrackedIo};
+use crate::tls::Tls;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode, header};
@@ -13,8 +16,10 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep, sleep_until};
@@ -43,12 +48,14 @@ pub struct Timeouts {
 
 /// Serves `app` on `listener` until `shutdown` is cancelled, then waits
 /// for the open HTTP connections to finish (upgraded ones are not waited
-/// for: their owner closes them).
+/// for: their owner closes them). With `tls`, every connection is HTTPS
+/// (or WSS once upgraded).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     admission: Arc<Admission>,
     timeouts: Timeouts,
+    tls: Option<Arc<Tls>>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     // Every connection task holds a sender; when all are gone, all are done.
@@ -96,7 +103,7 @@ pub async fn serve(
             shutdown: shutdown.clone(),
             _done: done_tx.clone(),
         };
-        tokio::spawn(conn.run(io));
+        tokio::spawn(conn.start(io, tls.clone()));
     }
     drop(listener);
     drop(done_tx);
@@ -128,11 +135,46 @@ struct Connection {
 type UpgradeClock = Arc<Mutex<Option<Instant>>>;
 
 impl Connection {
-    async fn run(self, io: TrackedIo) {
+    /// Serves plain HTTP on `io`, or HTTPS after a TLS handshake.
+    async fn start(self, io: TrackedIo, tls: Option<Arc<Tls>>) {
+        let Some(tls) = tls else {
+            return self.run(io, None).await;
+        };
+        // One budget for the TLS handshake and the request head after it:
+        // a client that opens connections and never finishes either must
+        // not hold them longer than a plain HTTP client could.
+        let head_by = Instant::now() + self.timeouts.header;
+        let handshake = tokio::select! {
+            r = tls.acceptor().accept(io) => r,
+            () = sleep_until(head_by) => {
+                self.admission.stats().closed(Closed::HeaderTimeout);
+                tracing::debug!(peer = %self.peer, "TLS handshake timed out");
+                return;
+            }
+            () = self.shutdown.cancelled() => return,
+        };
+        match handshake {
+            Ok(stream) => self.run(stream, Some(head_by)).await,
+            Err(e) => {
+                tls.handshake_failed();
+                tracing::debug!(peer = %self.peer, error = %e, "TLS handshake failed");
+            }
+        }
+    }
+
+    /// Serves HTTP on `io`; with `head_by`, the first request head must
+    /// have arrived by then.
+    async fn run<I>(self, io: I, head_by: Option<Instant>)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let upgrade: UpgradeClock = Arc::default();
+        let got_request = Arc::new(AtomicBool::new(false));
         let service = {
             let (app, peer, upgrade) = (self.app.clone(), self.peer, upgrade.clone());
+            let got_request = got_request.clone();
             hyper::service::service_fn(move |mut req: Request<Incoming>| {
+                got_request.store(true, Ordering::Relaxed);
                 req.extensions_mut().insert(ConnectInfo(peer));
                 let asks_upgrade = req.headers().contains_key(header::UPGRADE);
                 if asks_upgrade {
@@ -164,7 +206,11 @@ impl Connection {
         loop {
             let idle_at = self.activity.last() + self.timeouts.idle;
             let handshake_at = get(&upgrade).map(|t| t + self.timeouts.handshake);
-            let deadline = handshake_at.map_or(idle_at, |h| h.min(idle_at));
+            let head_at = head_by.filter(|_| !got_request.load(Ordering::Relaxed));
+            let deadline = [handshake_at, head_at]
+                .into_iter()
+                .flatten()
+                .fold(idle_at, Instant::min);
             tokio::select! {
                 r = conn.as_mut() => {
                     if let Err(e) = r
@@ -182,6 +228,10 @@ impl Connection {
                     let now = Instant::now();
                     let why = if handshake_at.is_some_and(|h| h <= now) {
                         Closed::HandshakeTimeout
+                    } else if head_at.is_some_and(|h| h <= now)
+                        && !got_request.load(Ordering::Relaxed)
+                    {
+                        Closed::HeaderTimeout
                     } else if self.activity.last() + self.timeouts.idle <= now {
                         Closed::IdleTimeout
                     } else {
@@ -284,6 +334,7 @@ mod tests {
             app,
             admission.clone(),
             timeouts,
+            None,
             shutdown.clone(),
         ));
         let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
