@@ -55,6 +55,8 @@ export class JoinScreen {
   readonly #on: Record<Device, boolean> = { camera: true, microphone: true };
   #levels: AudioLevels | undefined;
   #busy = false;
+  /** The last camera or microphone change, settled. */
+  #settled: Promise<void> = Promise.resolve();
   /** Joining with the address's token: the fields are not asked for. */
   #invitation = false;
   /** Called on Join with the request; resolves once joined or rejects with what to show. */
@@ -65,16 +67,16 @@ export class JoinScreen {
       e.preventDefault();
       void this.#submit();
     });
-    this.#camButton.addEventListener("click", () => void this.#set("camera", !this.#on.camera));
-    this.#micButton.addEventListener("click", () => void this.#set("microphone", !this.#on.microphone));
-    byId("media-retry").addEventListener("click", () => void this.#openMedia());
+    this.#camButton.addEventListener("click", () => this.#queueMedia(() => this.#set("camera", !this.#on.camera)));
+    this.#micButton.addEventListener("click", () => this.#queueMedia(() => this.#set("microphone", !this.#on.microphone)));
+    byId("media-retry").addEventListener("click", () => this.#queueMedia(() => this.#openMedia()));
     this.#cameraSelect.addEventListener("change", () => {
       this.#media.deviceId.camera = this.#cameraSelect.value;
-      void this.#set("camera", true);
+      this.#queueMedia(() => this.#set("camera", true));
     });
     this.#micSelect.addEventListener("change", () => {
       this.#media.deviceId.microphone = this.#micSelect.value;
-      void this.#set("microphone", true);
+      this.#queueMedia(() => this.#set("microphone", true));
     });
     for (const input of [this.#room, this.#name]) {
       input.addEventListener("input", () => input.removeAttribute("aria-invalid"));
@@ -110,7 +112,7 @@ export class JoinScreen {
     }
     this.#setBusy(false);
     byId("join-title").focus();
-    void this.#openMedia();
+    this.#queueMedia(() => this.#openMedia());
   }
 
   /** Hides the screen and hands over the open camera and microphone (and the devices chosen). */
@@ -126,6 +128,15 @@ export class JoinScreen {
   notice(notice: UserError | undefined): void {
     this.#notice.hidden = notice === undefined;
     this.#notice.textContent = notice === undefined ? "" : `${notice.title}. ${notice.detail}`;
+  }
+
+  /**
+   * Runs a change of the camera or microphone after the ones before it, so
+   * that they never interleave and Join can wait for the last one (a track
+   * still opening when Join is pressed goes into the call).
+   */
+  #queueMedia(change: () => Promise<void>): void {
+    this.#settled = this.#settled.then(change).catch(() => undefined);
   }
 
   async #openMedia(): Promise<void> {
@@ -199,6 +210,7 @@ export class JoinScreen {
     if (!this.#invitation) localStorage.setItem(NAME_KEY, name);
     showError(this.#joinError, undefined);
     this.#setBusy(true);
+    await this.#settled;
     const request: JoinRequest = {
       room,
       name,

@@ -5,119 +5,35 @@
 // screenshots of docs/img/ (scripts/screenshots.sh).
 import assert from "node:assert/strict";
 import { mkdir } from "node:fs/promises";
-import { after, before, test } from "node:test";
-import { launchBrowser } from "../../client-sdk-js/test/harness/pages.mjs";
-import { startSfu } from "../../client-sdk-js/test/harness/sfu.mjs";
+import { before, test } from "node:test";
 import { mintToken } from "../../client-sdk-js/test/harness/token.mjs";
 import { until } from "../../client-sdk-js/test/harness/fixture.mjs";
+import { chat, code, sameCode, seesVideoOf, send, useApp } from "./helpers.mjs";
 
 const shots = process.env.WEBAPP_SCREENSHOTS;
-let sfu;
-let browser;
-
+const app = useApp();
 before(async () => {
-  [sfu, browser] = await Promise.all([
-    startSfu(),
-    // getDisplayMedia picks the (fake) screen without a picker.
-    launchBrowser({ args: ["--auto-select-desktop-capture-source=Entire screen"] }),
-  ]);
   if (shots !== undefined) await mkdir(shots, { recursive: true });
 });
-after(async () => {
-  await browser?.close();
-  await sfu?.stop();
-});
-
-const origin = () => `http://${sfu.http}`;
-
-/** A page of its own browser context at `viewport`; console errors and exceptions land in `page.problems`. */
-async function newPage(viewport = { width: 1280, height: 800 }) {
-  const context = await browser.newContext({ viewport });
-  const page = await context.newPage();
-  page.problems = [];
-  page.on("pageerror", (e) => page.problems.push(`pageerror: ${e.message}`));
-  page.on("console", (m) => {
-    if (m.type() === "error") page.problems.push(`console: ${m.text()}`);
+const { newPage } = app;
+const origin = () => app.origin();
+const join = (page, room, name, { invitation = false, shot, waitForPreview } = {}) =>
+  app.join(page, room, name, {
+    invitation,
+    waitForPreview,
+    beforeJoin:
+      shot === undefined
+        ? undefined
+        : async () => {
+            await page.evaluate(() => document.activeElement?.blur());
+            await page.screenshot({ path: `${shots}/${shot}` });
+          },
   });
-  return page;
-}
 
-/** Whether the server hands out tokens to the join screen (else the test uses invitation links). */
+/** Whether the server hands out tokens to the join screen. */
 async function demoTokens() {
   const res = await fetch(`${origin()}/api/app-config`);
   return res.ok && (await res.json()).demoTokens === true;
-}
-
-/**
- * Opens `/` and joins `room` as `name` through the join screen: the fields
- * filled (a demo token) and Join clicked, or with an invitation link
- * (`#token=`; the fields then come from the token).
- */
-async function join(page, room, name, { invitation = false, shot } = {}) {
-  if (invitation) {
-    const token = mintToken({ room, identity: name.toLowerCase(), name });
-    await page.goto(`${origin()}/#token=${token}`);
-  } else {
-    await page.goto(`${origin()}/`);
-    await page.fill("#room", room);
-    await page.fill("#name", name);
-  }
-  // The preview is up before joining (and in the screenshot).
-  await until(`${name}'s preview`, () => page.evaluate(() => document.querySelector("#preview").videoWidth), (w) => w > 0);
-  assert.equal(await page.inputValue("#room"), room);
-  assert.equal(await page.inputValue("#name"), name);
-  if (shot !== undefined) {
-    await page.evaluate(() => document.activeElement?.blur());
-    await page.screenshot({ path: `${shots}/${shot}` });
-  }
-  await page.click("#join-button");
-  await page.waitForSelector("#call:not([hidden])", { timeout: 20_000 });
-}
-
-/** Video frames the page has shown of `name`'s camera (or screen). */
-function frames(page, name, screen = false) {
-  return page.evaluate(
-    ([n, s]) => {
-      const video = document.querySelector(`.tile:not(.local)${s ? ".screen" : ":not(.screen)"}[data-name="${n}"] video`);
-      return video?.getVideoPlaybackQuality().totalVideoFrames ?? 0;
-    },
-    [name, screen],
-  );
-}
-
-/** Waits until `page` shows at least `n` frames of each of `names`. */
-async function seesVideoOf(page, names, { screen = false, n = 10 } = {}) {
-  for (const name of names) {
-    await until(`${screen ? "screen" : "video"} of ${name}`, () => frames(page, name, screen), (f) => f >= n);
-  }
-}
-
-/** The verification code as the page shows it ("" while there is none). */
-const code = (page) => page.evaluate(() => [...document.querySelectorAll("#code .code-group")].map((g) => g.textContent).join(" "));
-
-/** Chat messages (not the app's own notes) as "author: text". */
-const chat = (page) =>
-  page.evaluate(() =>
-    [...document.querySelectorAll("#chat-log .message:not(.system)")].map(
-      (m) => `${m.querySelector(".message-author").textContent}: ${m.querySelector(".message-text").textContent}`,
-    ),
-  );
-
-/** Waits until every page shows the same code, other than `previous`; returns it. */
-async function sameCode(pages, previous) {
-  const codes = await until(
-    "the same new verification code on every page",
-    () => Promise.all(pages.map(code)),
-    (c) => c[0] !== "" && c[0] !== previous && c.every((x) => x === c[0]),
-  );
-  assert.match(codes[0], /^\d{5}( \d{5}){5}$/);
-  return codes[0];
-}
-
-async function send(page, text) {
-  if ((await page.getAttribute("#toggle-chat", "aria-pressed")) !== "true") await page.click("#toggle-chat");
-  await page.fill("#chat-input", text);
-  await page.press("#chat-input", "Enter");
 }
 
 test("two pages meet from the join screen, chat and compare the code; a third changes it; a screen share reaches the others", async () => {
@@ -130,7 +46,16 @@ test("two pages meet from the join screen, chat and compare the code; a third ch
   const bob = await newPage();
 
   await join(alice, room, "Alice", shots === undefined ? {} : { shot: "join.png" });
-  await join(bob, room, "Bob");
+  // Bob's microphone takes a while to open, and he presses Join as soon as
+  // the form is filled: what was still opening goes into the call.
+  await bob.addInitScript(() => {
+    const open = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+    navigator.mediaDevices.getUserMedia = async (constraints) => {
+      if (constraints?.audio) await new Promise((r) => setTimeout(r, 1_500));
+      return open(constraints);
+    };
+  });
+  await join(bob, room, "Bob", { waitForPreview: false });
   await Promise.all([seesVideoOf(alice, ["Bob"]), seesVideoOf(bob, ["Alice"])]);
   step("Alice and Bob see each other");
 
@@ -151,6 +76,7 @@ test("two pages meet from the join screen, chat and compare the code; a third ch
       return `${tile?.dataset.mic}/${tile?.dataset.video}`;
     }, name);
   await until("Bob sees Alice unmuted", () => tileState(bob, "Alice"), (s) => s === "on/on");
+  await until("Alice sees Bob unmuted", () => tileState(alice, "Bob"), (s) => s === "on/on");
   await alice.click("#toggle-mic");
   await alice.click("#toggle-cam");
   await until("Bob sees Alice muted, camera off", () => tileState(bob, "Alice"), (s) => s === "muted/off");
