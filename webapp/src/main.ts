@@ -60,7 +60,9 @@ function start(): void {
       history.replaceState(null, "", url);
     }
     const media = join.hide();
-    const call = new CallScreen(room, { ...request, ...media }, request.name, audio(), (notice) => {
+    // An invitation whose token could not be read for display leaves the name empty.
+    const myName = request.name !== "" ? request.name : room.identity;
+    const call = new CallScreen(room, { ...request, ...media }, myName, audio(), (notice) => {
       join.show({ room: room.name, ...invited, notice: notice ?? new UserError("You left the meeting", `Join again to go back to ${room.name}.`) });
     });
     await call.start();
