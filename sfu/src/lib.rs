@@ -273,6 +273,11 @@ pub(crate) async fn start_with(
         shards = local_addrs.len(),
         "sfu listening"
     );
+    // What a newcomer who just ran the server wants to know first.
+    tracing::info!(
+        "web app: open {}://{http_addr}/ in two browser tabs to be in an end-to-end encrypted call",
+        if tls.is_some() { "https" } else { "http" },
+    );
     Ok(RunningServer {
         http_addr,
         media_addrs: local_addrs,

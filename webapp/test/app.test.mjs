@@ -26,6 +26,10 @@ const join = (page, room, name, { invitation = false, shot, waitForPreview } = {
         ? undefined
         : async () => {
             await page.evaluate(() => document.activeElement?.blur());
+            // The pickers are filled once the preview's devices are listed.
+            await page.waitForFunction(() =>
+              ["#camera-select", "#mic-select"].every((s) => document.querySelector(s)?.options[0]?.textContent),
+            );
             await page.screenshot({ path: `${shots}/${shot}` });
           },
   });
