@@ -15,8 +15,17 @@
 //!
 //! A dishonest server is played by [`World::tamper`] (rewrite or drop what
 //! one member receives) and [`World::inject`].
+//!
+//! Every member also holds its room's [`MediaKeys`], fed as the SDK shells
+//! feed them (identities from the signaling roster, each epoch's key and
+//! members from the coordinator), so the media plane in `media.rs` can send
+//! and receive real SFrame frames on the same clock. A member may be made
+//! slow ([`World::set_lag`]): what the server sends it arrives later, in
+//! order, as for a client whose CPU is behind.
 
-use client_core::{Coordinator, CoordinatorConfig, Output};
+use crate::media::{Frame, Received};
+use client_core::{Coordinator, CoordinatorConfig, MediaKeys, Output};
+use e2ee::frame::{DecryptConfig, Suite};
 use e2ee::group::{MlsClient, MlsConfig};
 use signaling::proto::{
     ClientMessage, ErrorCode, LeaveReason, MlsEntry, ParticipantInfo, RoomState, ServerMessage,
@@ -27,7 +36,7 @@ use signaling::server::delivery_log::{
 
 /// Why the server refused a message, as the simulation records it.
 pub(crate) type Refusal = String;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -71,8 +80,9 @@ pub(crate) struct Epoch {
     pub(crate) epoch: u64,
     pub(crate) code: String,
     pub(crate) base_key: Vec<u8>,
-    /// Identities, by leaf.
-    pub(crate) members: Vec<String>,
+    /// Identities, by leaf (one shared list per distinct roster: a room of
+    /// hundreds going through hundreds of epochs would not fit otherwise).
+    pub(crate) members: Arc<Vec<String>>,
 }
 
 /// A hook that rewrites what one member receives (any number of messages
@@ -96,6 +106,12 @@ pub(crate) struct Node {
     pub(crate) mismatches: Vec<(Vec<String>, Vec<String>)>,
     pub(crate) desyncs: usize,
     pub(crate) in_group: bool,
+    /// Its SFrame keys, fed as an SDK shell feeds them.
+    pub(crate) keys: MediaKeys<Frame>,
+    /// Frames its keys opened and attributed, in order.
+    pub(crate) received: Vec<Received>,
+    /// Extra delay of everything the server sends it.
+    lag: Duration,
 }
 
 impl Node {
@@ -137,6 +153,8 @@ pub(crate) struct World {
     pub(crate) commits: Vec<CommitSeen>,
     /// KeyPackages, GroupInfos and commits the server refused as invalid.
     pub(crate) refused: Vec<Refusal>,
+    /// Member lists seen so far, by epoch.
+    rosters: HashMap<u64, Vec<Arc<Vec<String>>>>,
 }
 
 impl World {
@@ -159,6 +177,7 @@ impl World {
             stalled: 0,
             commits: Vec::new(),
             refused: Vec::new(),
+            rosters: HashMap::new(),
         }
     }
 
@@ -192,6 +211,13 @@ impl World {
         };
         self.broadcast(&joined);
         let mls = MlsClient::new(identity, cfg.mls.clone()).expect("MLS client");
+        // As the shells do on `joined`: the roster names every publisher
+        // present, and we are one of them.
+        let mut keys = MediaKeys::new(Suite::default(), DecryptConfig::default());
+        keys.learn_identity(&pid, identity);
+        for (other, id) in &others {
+            keys.learn_identity(other, id);
+        }
         let coordinator = Coordinator::new(cfg, mls, &pid, others, &info, self.now);
         self.nodes.push(Node {
             identity: identity.to_owned(),
@@ -207,10 +233,30 @@ impl World {
             mismatches: Vec::new(),
             desyncs: 0,
             in_group: false,
+            keys,
+            received: Vec::new(),
+            lag: Duration::ZERO,
         });
         let node = self.nodes.len() - 1;
         self.drain(node);
         node
+    }
+
+    /// From now on, what the server sends `node` arrives `lag` later.
+    pub(crate) fn set_lag(&mut self, node: usize, lag: Duration) {
+        self.nodes[node].lag = lag;
+    }
+
+    /// Moves the frames `node`'s keys opened to its `received` list.
+    pub(crate) fn collect_frames(&mut self, node: usize) {
+        let n = &mut self.nodes[node];
+        while let Some(f) = n.keys.poll_frame() {
+            n.received.push(Received {
+                id: f.ctx.id,
+                identity: f.identity,
+                epoch: f.epoch,
+            });
+        }
     }
 
     /// `node` leaves the room (or the server removes it): the others hear
@@ -426,8 +472,8 @@ impl World {
 
     fn send_down(&mut self, node: usize, msg: ServerMessage) {
         self.sent += 1;
-        self.wire
-            .insert((self.now + LATENCY, self.sent), Packet::Down(node, msg));
+        let at = self.now + LATENCY + self.nodes[node].lag;
+        self.wire.insert((at, self.sent), Packet::Down(node, msg));
     }
 
     /// What the server sends `node`: on the wire, or queued while its
@@ -553,6 +599,8 @@ impl World {
             }
             ServerMessage::MlsCommitRejected { epoch, .. } => c.commit_rejected(now, epoch),
             ServerMessage::ParticipantJoined { participant } => {
+                n.keys
+                    .learn_identity(&participant.participant_id, &participant.identity);
                 c.participant_joined(&participant.participant_id, &participant.identity)
             }
             ServerMessage::ParticipantLeft { participant_id, .. } => {
@@ -583,19 +631,27 @@ impl World {
                 Output::Epoch {
                     epoch,
                     base_key,
+                    own_leaf,
                     members,
                     verification_code,
-                    ..
                 } => {
+                    n.keys
+                        .install_epoch(self.now, epoch, &base_key, own_leaf, &members);
                     n.in_group = true;
+                    let names = members.into_iter().map(|m| m.identity).collect();
+                    let members = intern(&mut self.rosters, epoch, names);
+                    let n = &mut self.nodes[node];
                     n.epochs.push(Epoch {
                         epoch,
                         code: verification_code,
                         base_key,
-                        members: members.into_iter().map(|m| m.identity).collect(),
+                        members,
                     });
                 }
-                Output::LeftGroup => n.in_group = false,
+                Output::LeftGroup => {
+                    n.keys.forget();
+                    n.in_group = false;
+                }
                 Output::Chat { from, text } => n.chat.push((from.identity, text)),
                 Output::Mismatch {
                     mls_only,
@@ -604,6 +660,7 @@ impl World {
                 Output::Desynchronized => n.desyncs += 1,
             }
         }
+        self.collect_frames(node);
     }
 }
 
@@ -619,6 +676,21 @@ impl World {
             },
         );
     }
+}
+
+/// The one shared copy of `epoch`'s member list `names`.
+fn intern(
+    rosters: &mut HashMap<u64, Vec<Arc<Vec<String>>>>,
+    epoch: u64,
+    names: Vec<String>,
+) -> Arc<Vec<String>> {
+    let seen = rosters.entry(epoch).or_default();
+    if let Some(same) = seen.iter().find(|r| ***r == names) {
+        return Arc::clone(same);
+    }
+    let fresh = Arc::new(names);
+    seen.push(Arc::clone(&fresh));
+    fresh
 }
 
 /// A participant as the signaling roster announces it.
