@@ -14,11 +14,11 @@
 //! publisher the signaling roster has not named yet waits for it briefly
 //! (`unknown_sender` if it never comes) rather than passing for a spoof.
 
+use crate::unattributed::Unattributed;
 use e2ee::frame::{
     DecryptConfig, Decrypted, DropReason, FrameDecryptor, FrameEncryptor, FrameError, MediaCodec,
     Suite,
 };
-use crate::unattributed::Unattributed;
 use e2ee::group::Member;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use tracing::{debug, trace};
@@ -256,7 +256,10 @@ impl<C: FrameOrigin> MediaKeys<C> {
         self.forget_members_without_keys();
         let expired = self.unattributed.expire(now);
         if expired > 0 {
-            debug!(expired, "frames from a publisher the roster never named dropped");
+            debug!(
+                expired,
+                "frames from a publisher the roster never named dropped"
+            );
             self.unknown_sender += expired;
         }
     }
@@ -365,96 +368,5 @@ impl<C: FrameOrigin> MediaKeys<C> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    struct Ctx(&'static str);
-
-    impl FrameOrigin for Ctx {
-        fn publisher(&self) -> &str {
-            self.0
-        }
-    }
-
-    fn members() -> Vec<Member> {
-        ["alice", "bob"]
-            .iter()
-            .zip(0..)
-            .map(|(id, leaf)| Member {
-                leaf,
-                identity: (*id).to_owned(),
-                signature_key: Vec::new(),
-            })
-            .collect()
-    }
-
-    fn sealed_by_bob(key: &[u8], frame: &[u8]) -> Vec<u8> {
-        let mut bob = FrameEncryptor::new(Suite::default(), 1);
-        bob.set_epoch(0, key).unwrap();
-        let mut sealed = Vec::new();
-        bob.encrypt_media(MediaCodec::Opus, frame, &mut sealed)
-            .unwrap();
-        sealed
-    }
-
-    #[test]
-    fn a_new_group_after_a_long_one_still_names_its_senders() {
-        let now = Instant::now();
-        let mut keys = MediaKeys::new(Suite::default(), DecryptConfig::default());
-        keys.learn_identity("p-bob", "bob");
-        for epoch in 0..6 {
-            keys.install_epoch(now, epoch, &[epoch as u8; 16], 0, &members());
-        }
-        // Rejoined after a server restart: a new group, from epoch 0 again.
-        keys.forget();
-        let key = [0xa5; 16];
-        keys.install_epoch(now, 0, &key, 0, &members());
-
-        keys.decrypt(
-            now,
-            MediaCodec::Opus,
-            &sealed_by_bob(&key, b"frame"),
-            Ctx("p-bob"),
-        );
-
-        assert_eq!(keys.failures().wrong_sender, 0);
-        let frame = keys.poll_frame().expect("bob's frame delivered");
-        assert_eq!(
-            (frame.identity.as_str(), frame.plaintext.as_slice()),
-            ("bob", &b"frame"[..])
-        );
-    }
-
-    #[test]
-    fn a_frame_on_another_publishers_track_is_not_delivered() {
-        let now = Instant::now();
-        let mut keys = MediaKeys::new(Suite::default(), DecryptConfig::default());
-        keys.learn_identity("p-bob", "bob");
-        keys.learn_identity("p-alice", "alice");
-        let key = [0x11; 16];
-        keys.install_epoch(now, 0, &key, 0, &members());
-
-        keys.decrypt(
-            now,
-            MediaCodec::Opus,
-            &sealed_by_bob(&key, b"frame"),
-            Ctx("p-alice"),
-        );
-
-        assert!(keys.poll_frame().is_none());
-        assert_eq!(keys.failures().wrong_sender, 1);
-    }
-
-    #[test]
-    fn nothing_is_sent_without_a_key() {
-        let mut keys = MediaKeys::<Ctx>::new(Suite::default(), DecryptConfig::default());
-        assert!(matches!(
-            keys.encrypt(MediaCodec::Opus, b"x"),
-            Err(EncryptError::NoKey)
-        ));
-        keys.install_epoch(Instant::now(), 0, &[1; 16], 0, &members());
-        assert!(keys.encrypt(MediaCodec::Opus, b"x").is_ok());
-        keys.forget();
-        assert!(!keys.can_send());
-    }
-}
+#[path = "media_keys_tests.rs"]
+mod tests;

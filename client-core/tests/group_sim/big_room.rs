@@ -8,6 +8,7 @@
 use crate::media::Media;
 use crate::world::World;
 use signaling::proto::LeaveReason;
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 use testkit::rng::Rng;
@@ -70,8 +71,8 @@ pub(crate) fn run(s: &Scenario) -> (World, Media) {
     for every in [VIDEO, VIDEO, AUDIO, AUDIO] {
         loop {
             let k = 1 + rng.below(s.members - 1);
-            if !senders.contains_key(&k) {
-                senders.insert(k, every);
+            if let Entry::Vacant(slot) = senders.entry(k) {
+                slot.insert(every);
                 break;
             }
         }
@@ -173,6 +174,14 @@ pub(crate) fn outcome(w: &World, media: &Media) -> Outcome {
     o
 }
 
+/// Runs `s`, prints what happened to its frames and returns it.
+fn run_and_count(s: &Scenario) -> (World, Outcome) {
+    let (w, media) = run(s);
+    let o = outcome(&w, &media);
+    eprintln!("{o:#?}");
+    (w, o)
+}
+
 /// Asserts that every honest frame reached every member holding its
 /// epoch, from its sender, with no drop at all but those of `allowed`
 /// (a reason's JSON name, and how many).
@@ -187,7 +196,11 @@ fn assert_lossless(w: &World, o: &Outcome, allowed: Option<(&str, u64)>) {
     let mut failures = o.failures.clone();
     failures.remove("beforeJoin");
     if let Some((reason, n)) = allowed {
-        assert_eq!(failures.remove(reason), Some(n).filter(|n| *n > 0), "{o:#?}");
+        assert_eq!(
+            failures.remove(reason),
+            Some(n).filter(|n| *n > 0),
+            "{o:#?}"
+        );
     }
     assert_eq!(
         (o.missing, o.misattributed, failures),
@@ -206,7 +219,7 @@ fn assert_lossless(w: &World, o: &Outcome, allowed: Option<(&str, u64)>) {
 #[test]
 #[ignore = "several minutes: 300 real MLS members process 360 commits each"]
 fn a_300_member_room_churning_at_20_per_second_loses_no_frame() {
-    let (w, media) = run(&Scenario {
+    let (w, o) = run_and_count(&Scenario {
         members: 300,
         churn: 30,
         rate: 20,
@@ -214,8 +227,6 @@ fn a_300_member_room_churning_at_20_per_second_loses_no_frame() {
         seed: 18,
         spoof: false,
     });
-    let o = outcome(&w, &media);
-    eprintln!("{o:#?}");
     assert_eq!(o.spoofed, 0);
     assert_lossless(&w, &o, None);
 }
@@ -227,7 +238,7 @@ fn a_300_member_room_churning_at_20_per_second_loses_no_frame() {
 /// the room's size.
 #[test]
 fn a_churning_room_changing_epoch_20_times_a_second_loses_no_frame() {
-    let (w, media) = run(&Scenario {
+    let (w, o) = run_and_count(&Scenario {
         members: 40,
         churn: 8,
         rate: 20,
@@ -235,8 +246,6 @@ fn a_churning_room_changing_epoch_20_times_a_second_loses_no_frame() {
         seed: 18,
         spoof: false,
     });
-    let o = outcome(&w, &media);
-    eprintln!("{o:#?}");
     assert_lossless(&w, &o, None);
 }
 
@@ -245,7 +254,7 @@ fn a_churning_room_changing_epoch_20_times_a_second_loses_no_frame() {
 /// times a second; the honest frames still all arrive.
 #[test]
 fn a_spoofed_sender_is_caught_however_fast_the_epochs_change() {
-    let (w, media) = run(&Scenario {
+    let (w, o) = run_and_count(&Scenario {
         members: 24,
         churn: 4,
         rate: 20,
@@ -253,8 +262,6 @@ fn a_spoofed_sender_is_caught_however_fast_the_epochs_change() {
         seed: 7,
         spoof: true,
     });
-    let o = outcome(&w, &media);
-    eprintln!("{o:#?}");
     assert!(o.spoofed > 0, "{o:#?}");
     assert_eq!(o.spoofed_delivered, 0, "no spoofed frame delivered");
     assert_lossless(&w, &o, Some(("wrongSender", o.spoofed as u64)));
