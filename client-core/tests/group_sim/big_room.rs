@@ -103,10 +103,21 @@ pub(crate) fn run(s: &Scenario) -> (World, Media) {
             media.publish(w, node, 0, AUDIO);
         }
     };
+    let wall = std::time::Instant::now();
     for k in 0..s.members {
         media.run_until(&mut w, at);
         join(&mut w, &mut media, &mut rng, k);
         at += gap;
+        if k % 50 == 49 {
+            // Progress of the long runs: where the time goes.
+            let epoch = w.nodes[0].epoch().map_or(0, |e| e.epoch);
+            eprintln!(
+                "{} joined, founder at epoch {epoch}, {:?} virtual, {:?} real",
+                k + 1,
+                w.elapsed(),
+                wall.elapsed()
+            );
+        }
     }
     for (j, leaver) in leavers.iter().enumerate() {
         media.run_until(&mut w, at);
