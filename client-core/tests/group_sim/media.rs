@@ -12,7 +12,7 @@
 use crate::world::{Link, World};
 use client_core::FrameOrigin;
 use e2ee::frame::MediaCodec;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 use testkit::rng::Rng;
@@ -87,6 +87,11 @@ pub(crate) struct Media {
     order: u64,
     pub(crate) sent: Vec<Sent>,
     pub(crate) arrivals: Vec<Arrival>,
+    /// When each member's keys want a tick, kept up to date after
+    /// everything that can change it (asking hundreds of members at every
+    /// event would cost more than the rest of the simulation).
+    timers: BTreeSet<(Instant, usize)>,
+    timer_of: Vec<Option<Instant>>,
 }
 
 impl Media {
@@ -100,6 +105,8 @@ impl Media {
             order: 0,
             sent: Vec::new(),
             arrivals: Vec::new(),
+            timers: BTreeSet::new(),
+            timer_of: Vec::new(),
         }
     }
 
@@ -125,8 +132,11 @@ impl Media {
     /// Runs the world and this plane together until `until`.
     pub(crate) fn run_until(&mut self, w: &mut World, until: Instant) {
         loop {
-            let next = self.next_due(w).map_or(until, |t| t.min(until));
+            let next = self.next_due().map_or(until, |t| t.min(until));
             while w.step(next) {}
+            for node in w.take_touched() {
+                self.refresh_timer(w, node);
+            }
             self.do_due(w);
             if w.now >= until {
                 return;
@@ -134,14 +144,26 @@ impl Media {
         }
     }
 
-    fn next_due(&self, w: &World) -> Option<Instant> {
+    fn next_due(&self) -> Option<Instant> {
         let sends = self.tracks.iter().map(|t| t.next).min();
         let wire = self.wire.keys().next().map(|(at, _)| *at);
-        let timeouts = w
-            .present()
-            .filter_map(|i| w.nodes[i].keys.next_timeout())
-            .min();
+        let timeouts = self.timers.first().map(|(at, _)| *at);
         [sends, wire, timeouts].into_iter().flatten().min()
+    }
+
+    /// Files `node`'s next key timeout anew (none once it left).
+    fn refresh_timer(&mut self, w: &World, node: usize) {
+        if self.timer_of.len() <= node {
+            self.timer_of.resize(node + 1, None);
+        }
+        if let Some(old) = self.timer_of[node].take() {
+            self.timers.remove(&(old, node));
+        }
+        let n = &w.nodes[node];
+        if let Some(at) = n.keys.next_timeout().filter(|_| n.link != Link::Gone) {
+            self.timers.insert((at, node));
+            self.timer_of[node] = Some(at);
+        }
     }
 
     fn do_due(&mut self, w: &mut World) {
@@ -173,14 +195,21 @@ impl Media {
                 .keys
                 .decrypt(now, MediaCodec::Opus, &f.bytes, ctx);
             w.collect_frames(f.to);
+            self.refresh_timer(w, f.to);
         }
-        let due: Vec<usize> = w
-            .present()
-            .filter(|&i| w.nodes[i].keys.next_timeout().is_some_and(|t| t <= now))
+        let mut due: Vec<usize> = self
+            .timers
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .map(|(_, i)| *i)
             .collect();
+        due.sort_unstable();
         for i in due {
-            w.nodes[i].keys.tick(now);
-            w.collect_frames(i);
+            if w.nodes[i].link != Link::Gone {
+                w.nodes[i].keys.tick(now);
+                w.collect_frames(i);
+            }
+            self.refresh_timer(w, i);
         }
     }
 

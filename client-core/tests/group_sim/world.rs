@@ -36,7 +36,7 @@ use signaling::server::delivery_log::{
 
 /// Why the server refused a message, as the simulation records it.
 pub(crate) type Refusal = String;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -155,6 +155,14 @@ pub(crate) struct World {
     pub(crate) refused: Vec<Refusal>,
     /// Member lists seen so far, by epoch.
     rosters: HashMap<u64, Vec<Arc<Vec<String>>>>,
+    /// When each awake coordinator wants its next tick (kept up to date
+    /// after everything that can change it, so that a step does not ask
+    /// hundreds of members).
+    ticks: BTreeSet<(Instant, usize)>,
+    tick_of: Vec<Option<Instant>>,
+    /// Members whose coordinator or keys did something since the media
+    /// plane last looked ([`World::take_touched`]).
+    touched: Vec<usize>,
 }
 
 impl World {
@@ -178,6 +186,9 @@ impl World {
             commits: Vec::new(),
             refused: Vec::new(),
             rosters: HashMap::new(),
+            ticks: BTreeSet::new(),
+            tick_of: Vec::new(),
+            touched: Vec::new(),
         }
     }
 
@@ -263,7 +274,7 @@ impl World {
     /// of it, and if no group member is left the earliest-joined remaining
     /// participant founds a new group.
     pub(crate) fn leave(&mut self, node: usize, reason: LeaveReason) {
-        self.nodes[node].link = Link::Gone;
+        self.set_link(node, Link::Gone);
         let pid = self.nodes[node].pid.clone();
         self.broadcast(&ServerMessage::ParticipantLeft {
             participant_id: pid.clone(),
@@ -277,7 +288,7 @@ impl World {
     /// `node`'s connection breaks: what was on the wire to and from it is
     /// lost, and the server queues what follows until it resumes.
     pub(crate) fn disconnect(&mut self, node: usize) {
-        self.nodes[node].link = Link::Down;
+        self.set_link(node, Link::Down);
         self.wire.retain(|_, p| match p {
             Packet::Up(n, _) | Packet::Down(n, _) => *n != node,
         });
@@ -285,15 +296,15 @@ impl World {
 
     /// `node`'s process freezes: it neither reads, nor sends, nor ticks.
     pub(crate) fn freeze(&mut self, node: usize) {
-        self.nodes[node].link = Link::Frozen;
+        self.set_link(node, Link::Frozen);
     }
 
     /// `node` resumes its session on a new connection: `resumed`, then the
     /// log after the last entry it saw (or a gap error), then what the
     /// server queued meanwhile.
     pub(crate) fn resume(&mut self, node: usize) {
+        self.set_link(node, Link::Up);
         let n = &mut self.nodes[node];
-        n.link = Link::Up;
         let pid = n.pid.clone();
         let from = n.seen_seq.max(n.joined_seq);
         let queued = std::mem::take(&mut n.outbox);
@@ -421,10 +432,7 @@ impl World {
     /// clock at `deadline`) if there is none.
     pub(crate) fn step(&mut self, deadline: Instant) -> bool {
         let next_packet = self.wire.keys().next().map(|(at, _)| *at);
-        let next_tick = self
-            .awake()
-            .filter_map(|i| self.nodes[i].coordinator.next_tick())
-            .min();
+        let next_tick = self.ticks.first().map(|(at, _)| *at);
         let next = [next_packet, next_tick].into_iter().flatten().min();
         let Some(next) = next.filter(|at| *at <= deadline) else {
             self.now = self.now.max(deadline);
@@ -451,23 +459,45 @@ impl World {
                 Packet::Down(node, msg) => self.at_client(node, msg),
             }
         }
-        let awake: Vec<usize> = self.awake().collect();
-        for i in awake {
-            if self.nodes[i]
-                .coordinator
-                .next_tick()
-                .is_some_and(|t| t <= now)
-            {
-                self.nodes[i].coordinator.tick(now);
-                self.drain(i);
-            }
+        let mut due: Vec<usize> = self
+            .ticks
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .map(|(_, i)| *i)
+            .collect();
+        due.sort_unstable();
+        for i in due {
+            self.nodes[i].coordinator.tick(now);
+            self.drain(i);
         }
         true
     }
 
-    /// Nodes whose coordinator runs (present and not frozen).
-    fn awake(&self) -> impl Iterator<Item = usize> + '_ {
-        (0..self.nodes.len()).filter(|&i| matches!(self.nodes[i].link, Link::Up | Link::Down))
+    /// Members whose coordinator or keys did something since the last call.
+    pub(crate) fn take_touched(&mut self) -> Vec<usize> {
+        std::mem::take(&mut self.touched)
+    }
+
+    fn set_link(&mut self, node: usize, link: Link) {
+        self.nodes[node].link = link;
+        self.refresh_tick(node);
+    }
+
+    /// Files `node`'s next tick anew: its coordinator runs only while the
+    /// member is present and not frozen.
+    fn refresh_tick(&mut self, node: usize) {
+        if self.tick_of.len() <= node {
+            self.tick_of.resize(node + 1, None);
+        }
+        if let Some(old) = self.tick_of[node].take() {
+            self.ticks.remove(&(old, node));
+        }
+        let n = &self.nodes[node];
+        let awake = matches!(n.link, Link::Up | Link::Down);
+        if let Some(at) = n.coordinator.next_tick().filter(|_| awake) {
+            self.ticks.insert((at, node));
+            self.tick_of[node] = Some(at);
+        }
     }
 
     fn send_down(&mut self, node: usize, msg: ServerMessage) {
@@ -661,6 +691,10 @@ impl World {
             }
         }
         self.collect_frames(node);
+        self.refresh_tick(node);
+        if self.touched.last() != Some(&node) {
+            self.touched.push(node);
+        }
     }
 }
 
