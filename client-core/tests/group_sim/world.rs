@@ -23,16 +23,16 @@
 //! slow ([`World::set_lag`]): what the server sends it arrives later, in
 //! order, as for a client whose CPU is behind.
 
+mod server;
+
 use crate::media::{Frame, Received};
 use client_core::{Coordinator, CoordinatorConfig, MediaKeys, Output};
 use e2ee::frame::{DecryptConfig, Suite};
 use e2ee::group::{MlsClient, MlsConfig};
 use signaling::proto::{
-    ClientMessage, ErrorCode, LeaveReason, MlsEntry, ParticipantInfo, RoomState, ServerMessage,
+    ClientMessage, ErrorCode, LeaveReason, ParticipantInfo, RoomState, ServerMessage,
 };
-use signaling::server::delivery_log::{
-    CommitMsg, CommitRefusal, DeliveryLog, Gap, LogLimits, Logged,
-};
+use signaling::server::delivery_log::{DeliveryLog, Gap, LogLimits, Logged};
 
 /// Why the server refused a message, as the simulation records it.
 pub(crate) type Refusal = String;
@@ -534,86 +534,6 @@ impl World {
         self.broadcast(&msg);
     }
 
-    /// The server handles a client's MLS message as the room registry does.
-    fn at_server(&mut self, node: usize, msg: ClientMessage) {
-        if self.nodes[node].link == Link::Gone {
-            return;
-        }
-        let pid = self.nodes[node].pid.clone();
-        match msg {
-            ClientMessage::MlsKeyPackage { key_package } => {
-                match self.log.key_package(&pid, key_package) {
-                    Ok(entries) => {
-                        for e in &entries {
-                            self.broadcast_logged(e);
-                        }
-                    }
-                    Err(e) => self.refuse(node, format!("key package: {}", e.0)),
-                }
-            }
-            ClientMessage::MlsGroupInfo { group_info } => {
-                if let Err(e) = self.log.group_info(&pid, &group_info) {
-                    self.refuse(node, format!("group info: {}", e.0));
-                }
-            }
-            ClientMessage::MlsCommit {
-                epoch,
-                commit,
-                welcome,
-                ..
-            } => {
-                let msg = CommitMsg {
-                    epoch,
-                    commit,
-                    welcome,
-                };
-                let result = self.log.commit(&pid, msg);
-                let (added, removed) = match &result {
-                    Ok(logged) => match parse(logged) {
-                        ServerMessage::Mls {
-                            entry: MlsEntry::Commit { added, removed, .. },
-                            ..
-                        } => (added, removed),
-                        other => panic!("a commit entry, got {other:?}"),
-                    },
-                    Err(_) => (Vec::new(), Vec::new()),
-                };
-                self.commits.push(CommitSeen {
-                    at: self.now,
-                    from: pid,
-                    epoch,
-                    accepted: result.is_ok(),
-                    added,
-                    removed,
-                });
-                match result {
-                    Ok(logged) => self.broadcast_logged(&logged),
-                    Err(
-                        CommitRefusal::WrongEpoch { current }
-                        | CommitRefusal::Roster { current, .. },
-                    ) => self.deliver(
-                        node,
-                        ServerMessage::MlsCommitRejected {
-                            epoch,
-                            current_epoch: current,
-                        },
-                    ),
-                    Err(CommitRefusal::NotMember) => self.deliver(node, forbidden()),
-                    Err(CommitRefusal::Invalid(e)) => {
-                        self.refuse(node, format!("commit: {}", e.0));
-                    }
-                }
-            }
-            ClientMessage::MlsApplication { epoch, message } => {
-                match self.log.application(&pid, epoch, message) {
-                    Ok(logged) => self.broadcast_logged(&logged),
-                    Err(_) => self.deliver(node, forbidden()),
-                }
-            }
-            other => panic!("unexpected client message {other:?}"),
-        }
-    }
-
     /// A client gets a server message and does what its room driver does.
     fn at_client(&mut self, node: usize, msg: ServerMessage) {
         let now = self.now;
@@ -698,20 +618,6 @@ impl World {
     }
 }
 
-impl World {
-    /// Records an invalid message and answers it as the server does.
-    fn refuse(&mut self, node: usize, why: String) {
-        self.refused.push(why.clone());
-        self.deliver(
-            node,
-            ServerMessage::Error {
-                code: ErrorCode::BadMessage,
-                message: why,
-            },
-        );
-    }
-}
-
 /// The one shared copy of `epoch`'s member list `names`.
 fn intern(
     rosters: &mut HashMap<u64, Vec<Arc<Vec<String>>>>,
@@ -738,11 +644,4 @@ pub(crate) fn participant(pid: &str, identity: &str) -> ParticipantInfo {
 /// A log entry as every member receives it: the server's own JSON.
 pub(crate) fn parse(logged: &Logged) -> ServerMessage {
     serde_json::from_str(&logged.text).expect("a log entry is a server message")
-}
-
-fn forbidden() -> ServerMessage {
-    ServerMessage::Error {
-        code: ErrorCode::Forbidden,
-        message: "not a member of the room's MLS group".into(),
-    }
 }
