@@ -58,6 +58,7 @@ mod commit_policy;
 mod coordinator;
 mod media_keys;
 mod roster_check;
+mod unattributed;
 
 pub use chat::MAX_CHAT_BYTES;
 pub use coordinator::{Coordinator, CoordinatorConfig, Output};

@@ -7,7 +7,14 @@
 //! [`Output::Epoch`](crate::Output::Epoch), feeds received frames with a context of its
 //! choosing, and takes the frames that opened and came from the participant
 //! whose track carried them ([`MediaKeys::poll_frame`]).
+//!
+//! A frame is delivered, or dropped for a reason that is true. Each epoch's
+//! member list is kept exactly as long as the decryptor keeps that epoch's
+//! keys, so every frame that opens can be named; a frame whose track's
+//! publisher the signaling roster has not named yet waits for it briefly
+//! (`unknown_sender` if it never comes) rather than passing for a spoof.
 
+use crate::unattributed::Unattributed;
 use e2ee::frame::{
     DecryptConfig, Decrypted, DropReason, FrameDecryptor, FrameEncryptor, FrameError, MediaCodec,
     Suite,
@@ -16,9 +23,6 @@ use e2ee::group::Member;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use tracing::{debug, trace};
 use web_time::Instant;
-
-/// How many epochs' member lists are kept to name senders.
-const EPOCHS_KEPT: usize = 4;
 
 /// What a received frame carries through the decryptor: at least the
 /// participant whose track it arrived on (the publisher the SFU named).
@@ -75,6 +79,10 @@ pub struct FailureCounts {
     pub before_join: u64,
     /// Decrypted, but the sender is not the participant whose track it came on.
     pub wrong_sender: u64,
+    /// Decrypted, from a group member, on the track of a participant the
+    /// signaling roster did not name within the wait for it: who sent it
+    /// is known, whether that is the track's publisher is not.
+    pub unknown_sender: u64,
     /// Packets that never formed a whole frame (counted by the shell).
     pub incomplete: u64,
 }
@@ -88,6 +96,7 @@ impl FailureCounts {
             + self.unknown_kid
             + self.wrong_epoch
             + self.wrong_sender
+            + self.unknown_sender
             + self.incomplete
     }
 }
@@ -98,12 +107,15 @@ pub struct MediaKeys<C> {
     encryptor: FrameEncryptor,
     sending: bool,
     decryptor: FrameDecryptor<C>,
-    /// Leaf → identity, per epoch.
+    /// Leaf → identity, for every epoch the decryptor holds keys of.
     members: BTreeMap<u64, HashMap<u32, String>>,
     /// Participant id → identity, from the signaling roster.
     identities: HashMap<String, String>,
+    /// Opened frames whose track's publisher is not known yet.
+    unattributed: Unattributed<C>,
     opened: VecDeque<OpenedFrame<C>>,
     wrong_sender: u64,
+    unknown_sender: u64,
     incomplete: u64,
     malformed_packets: u64,
 }
@@ -127,16 +139,23 @@ impl<C: FrameOrigin> MediaKeys<C> {
             decryptor: FrameDecryptor::new(suite, cfg),
             members: BTreeMap::new(),
             identities: HashMap::new(),
+            unattributed: Unattributed::new(),
             opened: VecDeque::new(),
             wrong_sender: 0,
+            unknown_sender: 0,
             incomplete: 0,
             malformed_packets: 0,
         }
     }
 
-    /// Records a participant's identity from the signaling roster.
+    /// Records a participant's identity from the signaling roster; frames
+    /// that waited for it are then delivered (or, if their sender is
+    /// someone else, dropped as `wrong_sender`).
     pub fn learn_identity(&mut self, pid: &str, identity: &str) {
         self.identities.insert(pid.to_owned(), identity.to_owned());
+        for frame in self.unattributed.take(pid) {
+            self.deliver_if_from(identity, frame);
+        }
     }
 
     /// A new epoch: send under it from now on, accept it on receive, and
@@ -149,22 +168,24 @@ impl<C: FrameOrigin> MediaKeys<C> {
         own_leaf: u32,
         members: &[Member],
     ) {
-        self.members.insert(
-            epoch,
-            members
-                .iter()
-                .map(|m| (m.leaf, m.identity.clone()))
-                .collect(),
-        );
-        while self.members.len() > EPOCHS_KEPT {
-            self.members.pop_first();
-        }
         self.encryptor.set_leaf(own_leaf);
         self.sending = self.encryptor.set_epoch(epoch, base_key).is_ok();
-        if let Err(error) = self.decryptor.add_epoch(now, epoch, base_key) {
-            debug!(%error, "installing receive keys failed");
+        match self.decryptor.add_epoch(now, epoch, base_key) {
+            // The frames this released are attributed below, once the
+            // epoch's members are in place.
+            Ok(()) => {
+                self.members.insert(
+                    epoch,
+                    members
+                        .iter()
+                        .map(|m| (m.leaf, m.identity.clone()))
+                        .collect(),
+                );
+            }
+            Err(error) => debug!(%error, "installing receive keys failed"),
         }
-        self.release_ready();
+        self.forget_members_without_keys();
+        self.release_ready(now);
     }
 
     /// We left the group: nothing is sent or accepted until the next epoch.
@@ -211,11 +232,11 @@ impl<C: FrameOrigin> MediaKeys<C> {
     /// counted in [`MediaKeys::failures`].
     pub fn decrypt(&mut self, now: Instant, codec: MediaCodec, frame: &[u8], ctx: C) {
         match self.decryptor.decrypt_media(now, codec, frame, ctx) {
-            Ok(Some(frame)) => self.attribute(frame),
+            Ok(Some(frame)) => self.attribute(now, frame),
             Ok(None) => trace!("frame buffered until its epoch"),
             Err(reason) => trace!(reason = reason.as_str(), "frame dropped"),
         }
-        self.release_ready();
+        self.release_ready(now);
     }
 
     /// The next frame that opened and passed attribution, oldest first.
@@ -223,19 +244,35 @@ impl<C: FrameOrigin> MediaKeys<C> {
         self.opened.pop_front()
     }
 
-    /// How many received frames wait for their epoch's key.
+    /// How many received frames wait: for their epoch's key, or for the
+    /// roster to name their track's publisher.
     pub fn waiting(&self) -> usize {
-        self.decryptor.pending_len()
+        self.decryptor.pending_len() + self.unattributed.len()
     }
 
-    /// Expires buffered frames and old epochs.
+    /// Expires waiting frames and old epochs.
     pub fn tick(&mut self, now: Instant) {
         self.decryptor.handle_timeout(now);
+        self.forget_members_without_keys();
+        let expired = self.unattributed.expire(now);
+        if expired > 0 {
+            debug!(
+                expired,
+                "frames from a publisher the roster never named dropped"
+            );
+            self.unknown_sender += expired;
+        }
     }
 
     /// When [`MediaKeys::tick`] has something to do.
     pub fn next_timeout(&self) -> Option<Instant> {
-        self.decryptor.poll_timeout()
+        [
+            self.decryptor.poll_timeout(),
+            self.unattributed.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Counts `n` frames the shell could not assemble from their packets.
@@ -259,6 +296,7 @@ impl<C: FrameOrigin> MediaKeys<C> {
             wrong_epoch: d.get(DropReason::WrongEpoch),
             before_join: d.get(DropReason::BeforeJoin),
             wrong_sender: self.wrong_sender,
+            unknown_sender: self.unknown_sender,
             incomplete: self.incomplete,
         }
     }
@@ -270,125 +308,65 @@ impl<C: FrameOrigin> MediaKeys<C> {
         self.decryptor.held_keys()
     }
 
-    fn release_ready(&mut self) {
+    fn release_ready(&mut self, now: Instant) {
         while let Some(frame) = self.decryptor.poll_ready() {
-            self.attribute(frame);
+            self.attribute(now, frame);
         }
+    }
+
+    /// Member lists live exactly as long as their epoch's keys: a frame
+    /// that opens can always be named, and nothing is kept beyond that.
+    /// (The decryptor may drop an epoch whose grace ended during a
+    /// `decrypt`; its list goes at the next install or tick.)
+    fn forget_members_without_keys(&mut self) {
+        let mut held = self.decryptor.previous_epochs();
+        held.extend(self.decryptor.epoch());
+        self.members.retain(|epoch, _| held.contains(epoch));
     }
 
     /// Keeps a decrypted frame only if its sender is the track's publisher.
     /// The SFU chooses which track a packet arrives on; the MLS credential
-    /// says who encrypted it. They must agree.
-    fn attribute(&mut self, frame: Decrypted<C>) {
-        let identity = self
-            .members
-            .get(&frame.epoch)
-            .and_then(|m| m.get(&frame.sender_leaf));
-        let expected = self.identities.get(frame.ctx.publisher());
-        let Some(identity) = identity.filter(|id| Some(*id) == expected).cloned() else {
+    /// says who encrypted it. They must agree. A publisher the roster has
+    /// not named yet is waited for.
+    fn attribute(&mut self, now: Instant, frame: Decrypted<C>) {
+        let Some(members) = self.members.get(&frame.epoch) else {
+            // Not reached: the list is kept as long as the keys that opened it.
+            debug!(epoch = frame.epoch, "no member list for an epoch with keys");
+            self.unknown_sender += 1;
+            return;
+        };
+        let Some(sender) = members.get(&frame.sender_leaf).cloned() else {
+            // A leaf no member holds, under a key only members have: a
+            // member made it up.
             self.wrong_sender += 1;
             return;
         };
-        self.opened.push_back(OpenedFrame {
+        let frame = OpenedFrame {
             plaintext: frame.plaintext,
-            identity,
+            identity: sender,
             epoch: frame.epoch,
             ctx: frame.ctx,
-        });
+        };
+        match self.identities.get(frame.ctx.publisher()) {
+            Some(expected) if *expected == frame.identity => self.opened.push_back(frame),
+            Some(_) => self.wrong_sender += 1,
+            None => {
+                trace!("frame waits for its publisher's identity");
+                let publisher = frame.ctx.publisher().to_owned();
+                self.unknown_sender += self.unattributed.hold(now, publisher, frame);
+            }
+        }
+    }
+
+    fn deliver_if_from(&mut self, publisher_identity: &str, frame: OpenedFrame<C>) {
+        if frame.identity == publisher_identity {
+            self.opened.push_back(frame);
+        } else {
+            self.wrong_sender += 1;
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    struct Ctx(&'static str);
-
-    impl FrameOrigin for Ctx {
-        fn publisher(&self) -> &str {
-            self.0
-        }
-    }
-
-    fn members() -> Vec<Member> {
-        ["alice", "bob"]
-            .iter()
-            .zip(0..)
-            .map(|(id, leaf)| Member {
-                leaf,
-                identity: (*id).to_owned(),
-                signature_key: Vec::new(),
-            })
-            .collect()
-    }
-
-    fn sealed_by_bob(key: &[u8], frame: &[u8]) -> Vec<u8> {
-        let mut bob = FrameEncryptor::new(Suite::default(), 1);
-        bob.set_epoch(0, key).unwrap();
-        let mut sealed = Vec::new();
-        bob.encrypt_media(MediaCodec::Opus, frame, &mut sealed)
-            .unwrap();
-        sealed
-    }
-
-    #[test]
-    fn a_new_group_after_a_long_one_still_names_its_senders() {
-        let now = Instant::now();
-        let mut keys = MediaKeys::new(Suite::default(), DecryptConfig::default());
-        keys.learn_identity("p-bob", "bob");
-        for epoch in 0..6 {
-            keys.install_epoch(now, epoch, &[epoch as u8; 16], 0, &members());
-        }
-        // Rejoined after a server restart: a new group, from epoch 0 again.
-        keys.forget();
-        let key = [0xa5; 16];
-        keys.install_epoch(now, 0, &key, 0, &members());
-
-        keys.decrypt(
-            now,
-            MediaCodec::Opus,
-            &sealed_by_bob(&key, b"frame"),
-            Ctx("p-bob"),
-        );
-
-        assert_eq!(keys.failures().wrong_sender, 0);
-        let frame = keys.poll_frame().expect("bob's frame delivered");
-        assert_eq!(
-            (frame.identity.as_str(), frame.plaintext.as_slice()),
-            ("bob", &b"frame"[..])
-        );
-    }
-
-    #[test]
-    fn a_frame_on_another_publishers_track_is_not_delivered() {
-        let now = Instant::now();
-        let mut keys = MediaKeys::new(Suite::default(), DecryptConfig::default());
-        keys.learn_identity("p-bob", "bob");
-        keys.learn_identity("p-alice", "alice");
-        let key = [0x11; 16];
-        keys.install_epoch(now, 0, &key, 0, &members());
-
-        keys.decrypt(
-            now,
-            MediaCodec::Opus,
-            &sealed_by_bob(&key, b"frame"),
-            Ctx("p-alice"),
-        );
-
-        assert!(keys.poll_frame().is_none());
-        assert_eq!(keys.failures().wrong_sender, 1);
-    }
-
-    #[test]
-    fn nothing_is_sent_without_a_key() {
-        let mut keys = MediaKeys::<Ctx>::new(Suite::default(), DecryptConfig::default());
-        assert!(matches!(
-            keys.encrypt(MediaCodec::Opus, b"x"),
-            Err(EncryptError::NoKey)
-        ));
-        keys.install_epoch(Instant::now(), 0, &[1; 16], 0, &members());
-        assert!(keys.encrypt(MediaCodec::Opus, b"x").is_ok());
-        keys.forget();
-        assert!(!keys.can_send());
-    }
-}
+#[path = "media_keys_tests.rs"]
+mod tests;

@@ -52,6 +52,12 @@ export interface DecryptFailures {
   wrongEpoch: number;
   wrongSender: number;
   /**
+   * Decrypted, from a group member, on the track of a participant the
+   * signaling roster did not name within the wait for it (1 s): who sent it
+   * is known, whether it is the track's publisher is not.
+   */
+  unknownSender: number;
+  /**
    * Not a failure: frames of an epoch before this member's first one, sent
    * before it joined (in flight or retransmitted around the join), which by
    * design it cannot read.

@@ -115,7 +115,7 @@ export class Room extends Emitter<RoomEvents> {
     epoch: undefined,
     roster: [],
     verificationCode: undefined,
-    decryptFailures: { malformed: 0, authFailed: 0, replay: 0, unknownKid: 0, wrongEpoch: 0, wrongSender: 0, beforeJoin: 0, incomplete: 0 },
+    decryptFailures: { malformed: 0, authFailed: 0, replay: 0, unknownKid: 0, wrongEpoch: 0, wrongSender: 0, unknownSender: 0, beforeJoin: 0, incomplete: 0 },
   };
 
   /** @internal Use {@link connect}. */

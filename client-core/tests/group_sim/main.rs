@@ -4,6 +4,8 @@
 //! process, self-updates and a long chat across a reconnect. Each test covers minutes of room life in well under
 //! a second; nothing sleeps.
 
+mod big_room;
+mod media;
 mod world;
 
 use signaling::proto::{LeaveReason, MlsEntry, ServerMessage};

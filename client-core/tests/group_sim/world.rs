@@ -15,19 +15,28 @@
 //!
 //! A dishonest server is played by [`World::tamper`] (rewrite or drop what
 //! one member receives) and [`World::inject`].
+//!
+//! Every member also holds its room's [`MediaKeys`], fed as the SDK shells
+//! feed them (identities from the signaling roster, each epoch's key and
+//! members from the coordinator), so the media plane in `media.rs` can send
+//! and receive real SFrame frames on the same clock. A member may be made
+//! slow ([`World::set_lag`]): what the server sends it arrives later, in
+//! order, as for a client whose CPU is behind.
 
-use client_core::{Coordinator, CoordinatorConfig, Output};
+mod server;
+
+use crate::media::{Frame, Received};
+use client_core::{Coordinator, CoordinatorConfig, MediaKeys, Output};
+use e2ee::frame::{DecryptConfig, Suite};
 use e2ee::group::{MlsClient, MlsConfig};
 use signaling::proto::{
-    ClientMessage, ErrorCode, LeaveReason, MlsEntry, ParticipantInfo, RoomState, ServerMessage,
+    ClientMessage, ErrorCode, LeaveReason, ParticipantInfo, RoomState, ServerMessage,
 };
-use signaling::server::delivery_log::{
-    CommitMsg, CommitRefusal, DeliveryLog, Gap, LogLimits, Logged,
-};
+use signaling::server::delivery_log::{DeliveryLog, Gap, LogLimits, Logged};
 
 /// Why the server refused a message, as the simulation records it.
 pub(crate) type Refusal = String;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -71,8 +80,9 @@ pub(crate) struct Epoch {
     pub(crate) epoch: u64,
     pub(crate) code: String,
     pub(crate) base_key: Vec<u8>,
-    /// Identities, by leaf.
-    pub(crate) members: Vec<String>,
+    /// Identities, by leaf (one shared list per distinct roster: a room of
+    /// hundreds going through hundreds of epochs would not fit otherwise).
+    pub(crate) members: Arc<Vec<String>>,
 }
 
 /// A hook that rewrites what one member receives (any number of messages
@@ -96,6 +106,12 @@ pub(crate) struct Node {
     pub(crate) mismatches: Vec<(Vec<String>, Vec<String>)>,
     pub(crate) desyncs: usize,
     pub(crate) in_group: bool,
+    /// Its SFrame keys, fed as an SDK shell feeds them.
+    pub(crate) keys: MediaKeys<Frame>,
+    /// Frames its keys opened and attributed, in order.
+    pub(crate) received: Vec<Received>,
+    /// Extra delay of everything the server sends it.
+    lag: Duration,
 }
 
 impl Node {
@@ -137,6 +153,16 @@ pub(crate) struct World {
     pub(crate) commits: Vec<CommitSeen>,
     /// KeyPackages, GroupInfos and commits the server refused as invalid.
     pub(crate) refused: Vec<Refusal>,
+    /// Member lists seen so far, by epoch.
+    rosters: HashMap<u64, Vec<Arc<Vec<String>>>>,
+    /// When each awake coordinator wants its next tick (kept up to date
+    /// after everything that can change it, so that a step does not ask
+    /// hundreds of members).
+    ticks: BTreeSet<(Instant, usize)>,
+    tick_of: Vec<Option<Instant>>,
+    /// Members whose coordinator or keys did something since the media
+    /// plane last looked ([`World::take_touched`]).
+    touched: Vec<usize>,
 }
 
 impl World {
@@ -159,6 +185,10 @@ impl World {
             stalled: 0,
             commits: Vec::new(),
             refused: Vec::new(),
+            rosters: HashMap::new(),
+            ticks: BTreeSet::new(),
+            tick_of: Vec::new(),
+            touched: Vec::new(),
         }
     }
 
@@ -192,6 +222,13 @@ impl World {
         };
         self.broadcast(&joined);
         let mls = MlsClient::new(identity, cfg.mls.clone()).expect("MLS client");
+        // As the shells do on `joined`: the roster names every publisher
+        // present, and we are one of them.
+        let mut keys = MediaKeys::new(Suite::default(), DecryptConfig::default());
+        keys.learn_identity(&pid, identity);
+        for (other, id) in &others {
+            keys.learn_identity(other, id);
+        }
         let coordinator = Coordinator::new(cfg, mls, &pid, others, &info, self.now);
         self.nodes.push(Node {
             identity: identity.to_owned(),
@@ -207,17 +244,37 @@ impl World {
             mismatches: Vec::new(),
             desyncs: 0,
             in_group: false,
+            keys,
+            received: Vec::new(),
+            lag: Duration::ZERO,
         });
         let node = self.nodes.len() - 1;
         self.drain(node);
         node
     }
 
+    /// From now on, what the server sends `node` arrives `lag` later.
+    pub(crate) fn set_lag(&mut self, node: usize, lag: Duration) {
+        self.nodes[node].lag = lag;
+    }
+
+    /// Moves the frames `node`'s keys opened to its `received` list.
+    pub(crate) fn collect_frames(&mut self, node: usize) {
+        let n = &mut self.nodes[node];
+        while let Some(f) = n.keys.poll_frame() {
+            n.received.push(Received {
+                id: f.ctx.id,
+                identity: f.identity,
+                epoch: f.epoch,
+            });
+        }
+    }
+
     /// `node` leaves the room (or the server removes it): the others hear
     /// of it, and if no group member is left the earliest-joined remaining
     /// participant founds a new group.
     pub(crate) fn leave(&mut self, node: usize, reason: LeaveReason) {
-        self.nodes[node].link = Link::Gone;
+        self.set_link(node, Link::Gone);
         let pid = self.nodes[node].pid.clone();
         self.broadcast(&ServerMessage::ParticipantLeft {
             participant_id: pid.clone(),
@@ -231,7 +288,7 @@ impl World {
     /// `node`'s connection breaks: what was on the wire to and from it is
     /// lost, and the server queues what follows until it resumes.
     pub(crate) fn disconnect(&mut self, node: usize) {
-        self.nodes[node].link = Link::Down;
+        self.set_link(node, Link::Down);
         self.wire.retain(|_, p| match p {
             Packet::Up(n, _) | Packet::Down(n, _) => *n != node,
         });
@@ -239,15 +296,15 @@ impl World {
 
     /// `node`'s process freezes: it neither reads, nor sends, nor ticks.
     pub(crate) fn freeze(&mut self, node: usize) {
-        self.nodes[node].link = Link::Frozen;
+        self.set_link(node, Link::Frozen);
     }
 
     /// `node` resumes its session on a new connection: `resumed`, then the
     /// log after the last entry it saw (or a gap error), then what the
     /// server queued meanwhile.
     pub(crate) fn resume(&mut self, node: usize) {
+        self.set_link(node, Link::Up);
         let n = &mut self.nodes[node];
-        n.link = Link::Up;
         let pid = n.pid.clone();
         let from = n.seen_seq.max(n.joined_seq);
         let queued = std::mem::take(&mut n.outbox);
@@ -375,10 +432,7 @@ impl World {
     /// clock at `deadline`) if there is none.
     pub(crate) fn step(&mut self, deadline: Instant) -> bool {
         let next_packet = self.wire.keys().next().map(|(at, _)| *at);
-        let next_tick = self
-            .awake()
-            .filter_map(|i| self.nodes[i].coordinator.next_tick())
-            .min();
+        let next_tick = self.ticks.first().map(|(at, _)| *at);
         let next = [next_packet, next_tick].into_iter().flatten().min();
         let Some(next) = next.filter(|at| *at <= deadline) else {
             self.now = self.now.max(deadline);
@@ -405,29 +459,51 @@ impl World {
                 Packet::Down(node, msg) => self.at_client(node, msg),
             }
         }
-        let awake: Vec<usize> = self.awake().collect();
-        for i in awake {
-            if self.nodes[i]
-                .coordinator
-                .next_tick()
-                .is_some_and(|t| t <= now)
-            {
-                self.nodes[i].coordinator.tick(now);
-                self.drain(i);
-            }
+        let mut due: Vec<usize> = self
+            .ticks
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .map(|(_, i)| *i)
+            .collect();
+        due.sort_unstable();
+        for i in due {
+            self.nodes[i].coordinator.tick(now);
+            self.drain(i);
         }
         true
     }
 
-    /// Nodes whose coordinator runs (present and not frozen).
-    fn awake(&self) -> impl Iterator<Item = usize> + '_ {
-        (0..self.nodes.len()).filter(|&i| matches!(self.nodes[i].link, Link::Up | Link::Down))
+    /// Members whose coordinator or keys did something since the last call.
+    pub(crate) fn take_touched(&mut self) -> Vec<usize> {
+        std::mem::take(&mut self.touched)
+    }
+
+    fn set_link(&mut self, node: usize, link: Link) {
+        self.nodes[node].link = link;
+        self.refresh_tick(node);
+    }
+
+    /// Files `node`'s next tick anew: its coordinator runs only while the
+    /// member is present and not frozen.
+    fn refresh_tick(&mut self, node: usize) {
+        if self.tick_of.len() <= node {
+            self.tick_of.resize(node + 1, None);
+        }
+        if let Some(old) = self.tick_of[node].take() {
+            self.ticks.remove(&(old, node));
+        }
+        let n = &self.nodes[node];
+        let awake = matches!(n.link, Link::Up | Link::Down);
+        if let Some(at) = n.coordinator.next_tick().filter(|_| awake) {
+            self.ticks.insert((at, node));
+            self.tick_of[node] = Some(at);
+        }
     }
 
     fn send_down(&mut self, node: usize, msg: ServerMessage) {
         self.sent += 1;
-        self.wire
-            .insert((self.now + LATENCY, self.sent), Packet::Down(node, msg));
+        let at = self.now + LATENCY + self.nodes[node].lag;
+        self.wire.insert((at, self.sent), Packet::Down(node, msg));
     }
 
     /// What the server sends `node`: on the wire, or queued while its
@@ -458,86 +534,6 @@ impl World {
         self.broadcast(&msg);
     }
 
-    /// The server handles a client's MLS message as the room registry does.
-    fn at_server(&mut self, node: usize, msg: ClientMessage) {
-        if self.nodes[node].link == Link::Gone {
-            return;
-        }
-        let pid = self.nodes[node].pid.clone();
-        match msg {
-            ClientMessage::MlsKeyPackage { key_package } => {
-                match self.log.key_package(&pid, key_package) {
-                    Ok(entries) => {
-                        for e in &entries {
-                            self.broadcast_logged(e);
-                        }
-                    }
-                    Err(e) => self.refuse(node, format!("key package: {}", e.0)),
-                }
-            }
-            ClientMessage::MlsGroupInfo { group_info } => {
-                if let Err(e) = self.log.group_info(&pid, &group_info) {
-                    self.refuse(node, format!("group info: {}", e.0));
-                }
-            }
-            ClientMessage::MlsCommit {
-                epoch,
-                commit,
-                welcome,
-                ..
-            } => {
-                let msg = CommitMsg {
-                    epoch,
-                    commit,
-                    welcome,
-                };
-                let result = self.log.commit(&pid, msg);
-                let (added, removed) = match &result {
-                    Ok(logged) => match parse(logged) {
-                        ServerMessage::Mls {
-                            entry: MlsEntry::Commit { added, removed, .. },
-                            ..
-                        } => (added, removed),
-                        other => panic!("a commit entry, got {other:?}"),
-                    },
-                    Err(_) => (Vec::new(), Vec::new()),
-                };
-                self.commits.push(CommitSeen {
-                    at: self.now,
-                    from: pid,
-                    epoch,
-                    accepted: result.is_ok(),
-                    added,
-                    removed,
-                });
-                match result {
-                    Ok(logged) => self.broadcast_logged(&logged),
-                    Err(
-                        CommitRefusal::WrongEpoch { current }
-                        | CommitRefusal::Roster { current, .. },
-                    ) => self.deliver(
-                        node,
-                        ServerMessage::MlsCommitRejected {
-                            epoch,
-                            current_epoch: current,
-                        },
-                    ),
-                    Err(CommitRefusal::NotMember) => self.deliver(node, forbidden()),
-                    Err(CommitRefusal::Invalid(e)) => {
-                        self.refuse(node, format!("commit: {}", e.0));
-                    }
-                }
-            }
-            ClientMessage::MlsApplication { epoch, message } => {
-                match self.log.application(&pid, epoch, message) {
-                    Ok(logged) => self.broadcast_logged(&logged),
-                    Err(_) => self.deliver(node, forbidden()),
-                }
-            }
-            other => panic!("unexpected client message {other:?}"),
-        }
-    }
-
     /// A client gets a server message and does what its room driver does.
     fn at_client(&mut self, node: usize, msg: ServerMessage) {
         let now = self.now;
@@ -553,6 +549,8 @@ impl World {
             }
             ServerMessage::MlsCommitRejected { epoch, .. } => c.commit_rejected(now, epoch),
             ServerMessage::ParticipantJoined { participant } => {
+                n.keys
+                    .learn_identity(&participant.participant_id, &participant.identity);
                 c.participant_joined(&participant.participant_id, &participant.identity)
             }
             ServerMessage::ParticipantLeft { participant_id, .. } => {
@@ -583,19 +581,27 @@ impl World {
                 Output::Epoch {
                     epoch,
                     base_key,
+                    own_leaf,
                     members,
                     verification_code,
-                    ..
                 } => {
+                    n.keys
+                        .install_epoch(self.now, epoch, &base_key, own_leaf, &members);
                     n.in_group = true;
+                    let names = members.into_iter().map(|m| m.identity).collect();
+                    let members = intern(&mut self.rosters, epoch, names);
+                    let n = &mut self.nodes[node];
                     n.epochs.push(Epoch {
                         epoch,
                         code: verification_code,
                         base_key,
-                        members: members.into_iter().map(|m| m.identity).collect(),
+                        members,
                     });
                 }
-                Output::LeftGroup => n.in_group = false,
+                Output::LeftGroup => {
+                    n.keys.forget();
+                    n.in_group = false;
+                }
                 Output::Chat { from, text } => n.chat.push((from.identity, text)),
                 Output::Mismatch {
                     mls_only,
@@ -604,21 +610,27 @@ impl World {
                 Output::Desynchronized => n.desyncs += 1,
             }
         }
+        self.collect_frames(node);
+        self.refresh_tick(node);
+        if self.touched.last() != Some(&node) {
+            self.touched.push(node);
+        }
     }
 }
 
-impl World {
-    /// Records an invalid message and answers it as the server does.
-    fn refuse(&mut self, node: usize, why: String) {
-        self.refused.push(why.clone());
-        self.deliver(
-            node,
-            ServerMessage::Error {
-                code: ErrorCode::BadMessage,
-                message: why,
-            },
-        );
+/// The one shared copy of `epoch`'s member list `names`.
+fn intern(
+    rosters: &mut HashMap<u64, Vec<Arc<Vec<String>>>>,
+    epoch: u64,
+    names: Vec<String>,
+) -> Arc<Vec<String>> {
+    let seen = rosters.entry(epoch).or_default();
+    if let Some(same) = seen.iter().find(|r| ***r == names) {
+        return Arc::clone(same);
     }
+    let fresh = Arc::new(names);
+    seen.push(Arc::clone(&fresh));
+    fresh
 }
 
 /// A participant as the signaling roster announces it.
@@ -632,11 +644,4 @@ pub(crate) fn participant(pid: &str, identity: &str) -> ParticipantInfo {
 /// A log entry as every member receives it: the server's own JSON.
 pub(crate) fn parse(logged: &Logged) -> ServerMessage {
     serde_json::from_str(&logged.text).expect("a log entry is a server message")
-}
-
-fn forbidden() -> ServerMessage {
-    ServerMessage::Error {
-        code: ErrorCode::Forbidden,
-        message: "not a member of the room's MLS group".into(),
-    }
 }

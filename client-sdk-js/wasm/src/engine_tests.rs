@@ -316,3 +316,31 @@ fn hostile_input_is_an_error_never_a_panic() {
         Err(EngineError::ChatTooLong(_))
     ));
 }
+
+/// Media can overtake the roster change that names a track's publisher:
+/// the frame waits (so the worker keeps it by handle) and comes out of
+/// `take_released` once the roster names the publisher.
+#[test]
+fn a_frame_ahead_of_its_publishers_identity_is_released_by_handle() {
+    let mut relay = two_members();
+    let now = Instant::now();
+    let wire = relay.members[0]
+        .1
+        .encrypt("VP8", &VP8_KEY)
+        .unwrap()
+        .unwrap();
+    let bob = &mut relay.members[1].1;
+    // Alice's new session, which bob has not heard of yet.
+    assert_eq!(bob.decrypt(now, "VP8", "PA2", 7, &wire).unwrap(), None);
+    assert!(bob.last_waits());
+    let announce = json!({"type": "participant_joined", "participant": {
+        "participant_id": "PA2", "identity": "alice", "name": "alice", "tracks": []}})
+    .to_string();
+    bob.server_message(now, &announce).unwrap();
+    let released = bob.take_released().expect("released");
+    assert_eq!(
+        (released.handle, released.data.as_slice()),
+        (7, &VP8_KEY[..])
+    );
+    assert_eq!(bob.failures(), FailureCounts::default());
+}

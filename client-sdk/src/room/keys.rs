@@ -48,9 +48,12 @@ impl Keys {
         ignore_poison(&self.state)
     }
 
-    /// Records a participant's identity from the signaling roster.
+    /// Records a participant's identity from the signaling roster, and
+    /// delivers the frames of its tracks that were waiting for it.
     pub(crate) fn learn_identity(&self, pid: &str, identity: &str) {
-        self.lock().learn_identity(pid, identity);
+        let mut keys = self.lock();
+        keys.learn_identity(pid, identity);
+        deliver_ready(&mut keys);
     }
 
     /// A new epoch: send under it from now on, accept it on receive, and
@@ -159,6 +162,44 @@ mod tests {
                 signature_key: Vec::new(),
             })
             .collect()
+    }
+
+    fn sink(pid: &str) -> (Arc<FrameSink>, mpsc::Receiver<DecryptedFrame>) {
+        let (tx, rx) = mpsc::channel(4);
+        let sink = Arc::new(FrameSink {
+            tx,
+            codec: MediaCodec::Opus,
+            participant_id: pid.into(),
+            track_id: "t".into(),
+        });
+        (sink, rx)
+    }
+
+    /// Media can overtake the roster change that names its publisher: the
+    /// frame waits, and reaches its track once the roster catches up.
+    #[test]
+    fn a_frame_ahead_of_its_publishers_identity_reaches_the_track_later() {
+        let now = Instant::now();
+        let keys = Keys::new(Suite::default(), DecryptConfig::default());
+        let key = [0x3c; 16];
+        keys.install_epoch(now, 0, &key, 0, &members());
+        let mut bob = FrameEncryptor::new(Suite::default(), 1);
+        bob.set_epoch(0, &key).unwrap();
+        let mut sealed = Vec::new();
+        bob.encrypt_media(MediaCodec::Opus, b"early", &mut sealed)
+            .unwrap();
+        let (sink, mut rx) = sink("p-bob");
+        keys.decrypt(
+            now,
+            MediaCodec::Opus,
+            &sealed,
+            FrameCtx { sink, timestamp: 0 },
+        );
+        assert!(rx.try_recv().is_err(), "waits");
+        keys.learn_identity("p-bob", "bob");
+        let frame = rx.try_recv().expect("delivered once bob is named");
+        assert_eq!(frame.identity, "bob");
+        assert_eq!(keys.failures().total(), 0);
     }
 
     #[test]
