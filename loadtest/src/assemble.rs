@@ -56,6 +56,7 @@ pub fn total_failures(r: &DecryptFailureReasons) -> u64 {
         + r.unknown_kid
         + r.wrong_epoch
         + r.wrong_sender
+        + r.unknown_sender
         + r.incomplete
 }
 

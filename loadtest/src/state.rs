@@ -186,6 +186,7 @@ pub fn add_failures(into: &mut DecryptFailureReasons, slot: &Slot) {
     into.unknown_kid += f.unknown_kid;
     into.wrong_epoch += f.wrong_epoch;
     into.wrong_sender += f.wrong_sender;
+    into.unknown_sender += f.unknown_sender;
     into.incomplete += f.incomplete;
 }
 

@@ -76,7 +76,7 @@ pub fn render(report: &Report) -> String {
         ("decrypt failures", {
             let r = &report.decrypt_failure_reasons;
             format!(
-                "{} after joining, {} in all  ({} while joining; auth {}, replay {}, unknown kid {}, wrong epoch {}, wrong sender {}, incomplete {}, malformed {})",
+                "{} after joining, {} in all  ({} while joining; auth {}, replay {}, unknown kid {}, wrong epoch {}, wrong sender {}, unknown sender {}, incomplete {}, malformed {})",
                 report.decrypt_failures_after_join,
                 report.decrypt_failures,
                 r.while_joining,
@@ -85,6 +85,7 @@ pub fn render(report: &Report) -> String {
                 r.unknown_kid,
                 r.wrong_epoch,
                 r.wrong_sender,
+                r.unknown_sender,
                 r.incomplete,
                 r.malformed
             )

@@ -185,3 +185,67 @@ test("errors a person can act on: a refused token, a blocked camera (joining wit
   for (const p of [page, blocked, plain]) assert.deepEqual(p.problems, []);
   await Promise.all([page, blocked, plain].map((p) => p.context().close()));
 });
+
+/**
+ * Every visible control of the page and what a screen reader would call it
+ * (its label, aria-label/-labelledby, or text); unnamed ones have "".
+ */
+const controlNames = (page) =>
+  page.evaluate(() =>
+    [...document.querySelectorAll("button, input, select, textarea, [tabindex]")]
+      .filter((el) => el.getClientRects().length > 0)
+      .map((el) => {
+        const by = el.getAttribute("aria-labelledby");
+        const name =
+          el.getAttribute("aria-label") ??
+          (by ? by.split(" ").map((id) => document.getElementById(id)?.textContent ?? "").join(" ") : null) ??
+          (el.labels?.[0]?.textContent || el.textContent || el.getAttribute("title") || "");
+        return { id: el.id || el.tagName, name: name.trim() };
+      }),
+  );
+
+/** Whether the page scrolls sideways (its layout is wider than the window). */
+const overflows = (page) => page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+
+test("keyboard only: join, mute and chat without a mouse; every control is named; 360 px and 1920x1080 fit", async () => {
+  const page = await newPage({ width: 360, height: 740 });
+  await page.goto(`${origin()}/`);
+  await until("the preview", () => page.evaluate(() => document.querySelector("#preview").videoWidth), (w) => w > 0);
+  for (const c of await controlNames(page)) assert.notEqual(c.name, "", `join screen: ${c.id} has no accessible name`);
+  assert.equal(await overflows(page), false, "join screen wider than 360 px");
+
+  // Tab to the room field, type, Tab to the name, type, Enter submits.
+  for (let i = 0; i < 20 && (await page.evaluate(() => document.activeElement?.id)) !== "room"; i++) await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement?.id), "room", "the room field is reachable by Tab");
+  await page.keyboard.press("Control+A");
+  await page.keyboard.type("keyboard");
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement?.id), "name", "Tab goes from room to name");
+  await page.keyboard.type("Kay");
+  await page.keyboard.press("Enter");
+  await page.waitForSelector("#call:not([hidden])", { timeout: 20_000 });
+  for (const c of await controlNames(page)) assert.notEqual(c.name, "", `call: ${c.id} has no accessible name`);
+  assert.equal(await overflows(page), false, "call wider than 360 px");
+
+  // Tab to Mute and press Space; Tab to Chat, Enter, type, Enter sends.
+  const focusOn = async (id) => {
+    for (let i = 0; i < 30 && (await page.evaluate(() => document.activeElement?.id)) !== id; i++) await page.keyboard.press("Tab");
+    assert.equal(await page.evaluate(() => document.activeElement?.id), id, `${id} is reachable by Tab`);
+  };
+  await focusOn("toggle-mic");
+  await page.keyboard.press("Space");
+  await until("muted by keyboard", () => page.textContent("#toggle-mic .label"), (t) => t === "Unmute");
+  await focusOn("toggle-chat");
+  await page.keyboard.press("Enter");
+  await page.waitForSelector("#chat-input:visible");
+  await page.focus("#chat-input");
+  await page.keyboard.type("typed, not clicked");
+  await page.keyboard.press("Enter");
+  await until("the message in the chat", () => page.textContent("#chat-log"), (t) => t?.includes("typed, not clicked"));
+  await page.keyboard.press("Escape");
+
+  await page.setViewportSize({ width: 1920, height: 1080 });
+  assert.equal(await overflows(page), false, "call wider than 1920 px");
+  assert.deepEqual(page.problems, []);
+  await page.context().close();
+});

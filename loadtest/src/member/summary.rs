@@ -127,6 +127,9 @@ pub struct Failures {
     pub wrong_epoch: u64,
     /// Not sent by the track's publisher.
     pub wrong_sender: u64,
+    /// The track's publisher was not named by the roster in time.
+    #[serde(default)]
+    pub unknown_sender: u64,
     /// Packets that never formed a whole frame.
     pub incomplete: u64,
     /// Frames sent before this member joined (not failures, not in `total`).
@@ -144,6 +147,7 @@ impl From<&DecryptFailures> for Failures {
             unknown_kid: f.unknown_kid,
             wrong_epoch: f.wrong_epoch,
             wrong_sender: f.wrong_sender,
+            unknown_sender: f.unknown_sender,
             incomplete: f.incomplete,
             before_join: f.before_join,
             total: f.total(),
@@ -161,6 +165,7 @@ impl Failures {
             unknown_kid: self.unknown_kid.saturating_sub(earlier.unknown_kid),
             wrong_epoch: self.wrong_epoch.saturating_sub(earlier.wrong_epoch),
             wrong_sender: self.wrong_sender.saturating_sub(earlier.wrong_sender),
+            unknown_sender: self.unknown_sender.saturating_sub(earlier.unknown_sender),
             incomplete: self.incomplete.saturating_sub(earlier.incomplete),
             before_join: self.before_join.saturating_sub(earlier.before_join),
             total: self.total.saturating_sub(earlier.total),

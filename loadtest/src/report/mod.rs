@@ -129,6 +129,10 @@ pub struct DecryptFailureReasons {
     pub wrong_epoch: u64,
     /// Decrypted, but not from the participant whose track it came on.
     pub wrong_sender: u64,
+    /// Decrypted, but the track's publisher was still not named by the
+    /// roster when the frame's wait ran out.
+    #[serde(default)]
+    pub unknown_sender: u64,
     /// Packets that never formed a whole frame.
     pub incomplete: u64,
     /// Of all the drops above, those a participant had while joining: before

@@ -147,6 +147,10 @@ pub(super) fn e2ee_table(r: &Report) -> String {
             ("\u{2003}unknown key id", fmt_int(why.unknown_kid)),
             ("\u{2003}epoch keys gone", fmt_int(why.wrong_epoch)),
             ("\u{2003}wrong sender", fmt_int(why.wrong_sender)),
+            (
+                "\u{2003}sender not known in time",
+                fmt_int(why.unknown_sender),
+            ),
             ("\u{2003}incomplete frame", fmt_int(why.incomplete)),
             ("Epoch switches", fmt_int(r.epoch_switches)),
         ],
