@@ -415,6 +415,36 @@ async fn sdp_negotiations_have_their_own_rate() {
     );
 }
 
+/// A mute goes to the whole room, so toggling it is charged to the chat
+/// allowance: past it, toggles are refused and not relayed.
+#[tokio::test]
+async fn mutes_share_the_chat_rate() {
+    let rates = MessageRates::default().with_chat(RateLimit::new(0.01, 3));
+    let srv = Server::start(config().with_message_rates(rates)).await;
+    let (mut a, _, _) = srv.join(ROOM, "alice").await;
+    a.send(&ClientMessage::Publish {
+        track: TrackPublish::new("mic", "0", TrackKind::Audio, "opus"),
+    })
+    .await;
+    assert!(matches!(
+        a.recv().await,
+        ServerMessage::TrackAccepted { .. }
+    ));
+    for i in 0..6 {
+        a.send(&ClientMessage::Mute {
+            cid: "mic".into(),
+            muted: i % 2 == 0,
+        })
+        .await;
+    }
+    assert_eq!(rate_limited_before_pong(&mut a).await, 3);
+    let m = srv.metrics();
+    assert_eq!(
+        metric(&m, "sfu_signaling_rate_limited_total{kind=\"chat\"}"),
+        3
+    );
+}
+
 /// The server decides how many subscriber offers a client gets (every
 /// join, leave and publish in the room brings one); answering each is never
 /// rate limited, or churn in a room would leave m-lines unnegotiated. An

@@ -290,8 +290,8 @@ pub struct MessageRates {
     pub key_package: RateLimit,
     /// `mls_commit`. Default a burst of 20, then 2/s.
     pub mls_commit: RateLimit,
-    /// `mls_application` (chat). Default a burst of 30, then 20/s (the
-    /// client SDK paces its chat at 20/s).
+    /// `mls_application` (chat) and `mute`, which share it. Default a burst
+    /// of 30, then 20/s (the client SDK paces its chat at 20/s).
     pub chat: RateLimit,
     /// `offer` and `answer` (SDP negotiations). Default a burst of 20,
     /// then 2/s.

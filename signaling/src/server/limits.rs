@@ -63,7 +63,7 @@ pub(crate) enum Costly {
     KeyPackage,
     /// `mls_commit`: relayed to the whole room, with its Welcome.
     Commit,
-    /// `mls_application`: relayed to the whole room.
+    /// `mls_application` and `mute`: relayed to the whole room.
     Chat,
     /// `offer` and `answer`: parsed by the media plane.
     Sdp,

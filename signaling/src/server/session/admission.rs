@@ -42,7 +42,9 @@ fn costly(msg: &ClientMessage) -> Option<Costly> {
     match msg {
         ClientMessage::MlsKeyPackage { .. } => Some(Costly::KeyPackage),
         ClientMessage::MlsCommit { .. } => Some(Costly::Commit),
-        ClientMessage::MlsApplication { .. } => Some(Costly::Chat),
+        // A mute is relayed to the whole room like a chat message, so the
+        // two share one allowance.
+        ClientMessage::MlsApplication { .. } | ClientMessage::Mute { .. } => Some(Costly::Chat),
         ClientMessage::Offer { .. } | ClientMessage::Answer { .. } => Some(Costly::Sdp),
         _ => None,
     }
