@@ -197,14 +197,7 @@ impl Media {
             w.collect_frames(f.to);
             self.refresh_timer(w, f.to);
         }
-        let mut due: Vec<usize> = self
-            .timers
-            .iter()
-            .take_while(|(at, _)| *at <= now)
-            .map(|(_, i)| *i)
-            .collect();
-        due.sort_unstable();
-        for i in due {
+        for i in crate::world::due(&self.timers, now) {
             if w.nodes[i].link != Link::Gone {
                 w.nodes[i].keys.tick(now);
                 w.collect_frames(i);

@@ -459,14 +459,7 @@ impl World {
                 Packet::Down(node, msg) => self.at_client(node, msg),
             }
         }
-        let mut due: Vec<usize> = self
-            .ticks
-            .iter()
-            .take_while(|(at, _)| *at <= now)
-            .map(|(_, i)| *i)
-            .collect();
-        due.sort_unstable();
-        for i in due {
+        for i in due(&self.ticks, now) {
             self.nodes[i].coordinator.tick(now);
             self.drain(i);
         }
@@ -634,6 +627,18 @@ fn intern(
 }
 
 /// A participant as the signaling roster announces it.
+/// The nodes whose timer in `timers` is due at `now`, in node order (the
+/// order every run processes them in, whatever their deadlines).
+pub(crate) fn due(timers: &BTreeSet<(Instant, usize)>, now: Instant) -> Vec<usize> {
+    let mut due: Vec<usize> = timers
+        .iter()
+        .take_while(|(at, _)| *at <= now)
+        .map(|(_, i)| *i)
+        .collect();
+    due.sort_unstable();
+    due
+}
+
 pub(crate) fn participant(pid: &str, identity: &str) -> ParticipantInfo {
     serde_json::from_value(serde_json::json!({
         "participant_id": pid, "identity": identity, "name": identity, "tracks": []
