@@ -12,6 +12,16 @@
 //!   `r` steps in after `r × takeover_delay` if the change is still pending,
 //!   so a vanished committer cannot stall the group. The delivery service
 //!   accepts one commit per epoch; the losers process the winner's.
+//! - **When a join is committed.** A leave (or a rejoin, which replaces a
+//!   leaf) is committed at once: forward secrecy does not wait. Joins alone
+//!   are paced: in a quiet room the first one is committed at once, but a
+//!   commit that only adds comes no sooner than `add_interval` after the
+//!   current epoch began, so a burst of joins becomes a few epochs (at most
+//!   one per `add_interval` from joins) instead of one per join, and a
+//!   commit adds at most `max_adds` KeyPackages, oldest first (a full batch
+//!   goes at once). A joiner waits at most `add_interval` for the commit
+//!   that adds it, plus its delivery, when no more than `max_adds` others
+//!   are ahead of it.
 //! - **What the delivery service allows.** It refuses a commit that leaves
 //!   a departed member in the group, removes a present one, or adds a
 //!   KeyPackage that is not a present participant's latest; it answers
@@ -31,12 +41,14 @@ pub(crate) struct WaitingKeyPackage {
     pub(crate) bytes: Vec<u8>,
     pub(crate) identity: String,
     pub(crate) signature_key: Vec<u8>,
+    /// Its position in the log: joiners are added in arrival order.
+    pub(crate) arrival: u64,
 }
 
 /// The commit the rosters call for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Changes {
-    /// KeyPackages to add, with their participant ids, by participant id.
+    /// KeyPackages to add, with their participant ids, in arrival order.
     pub(crate) adds: Vec<(String, Vec<u8>)>,
     /// Leaves to remove, ascending.
     pub(crate) removes: Vec<u32>,
@@ -53,6 +65,9 @@ impl Changes {
 #[derive(Debug)]
 pub(crate) struct CommitPolicy {
     takeover_delay: Duration,
+    pacing: Pacing,
+    /// When the current epoch began, if we are in a group.
+    epoch_began: Option<Instant>,
     /// Participant id → identity.
     roster: BTreeMap<String, String>,
     key_packages: HashMap<String, WaitingKeyPackage>,
@@ -65,10 +80,37 @@ pub(crate) struct CommitPolicy {
     not_before: Option<Instant>,
 }
 
+/// How joins are gathered into commits (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pacing {
+    /// A commit that only adds comes no sooner than this after the current
+    /// epoch began. Zero commits every join at once.
+    pub add_interval: Duration,
+    /// At most this many KeyPackages in one commit (at least 1).
+    pub max_adds: usize,
+}
+
+impl Default for Pacing {
+    /// 500 ms and 50: at most two epochs a second from joins, which keeps
+    /// the epochs a receiver must still decrypt within the few it keeps,
+    /// and commits whose processing stays small in big rooms.
+    fn default() -> Self {
+        Self {
+            add_interval: Duration::from_millis(500),
+            max_adds: 50,
+        }
+    }
+}
+
 impl CommitPolicy {
-    pub(crate) fn new(takeover_delay: Duration) -> Self {
+    pub(crate) fn new(takeover_delay: Duration, pacing: Pacing) -> Self {
         Self {
             takeover_delay,
+            pacing: Pacing {
+                max_adds: pacing.max_adds.max(1),
+                ..pacing
+            },
+            epoch_began: None,
             roster: BTreeMap::new(),
             key_packages: HashMap::new(),
             pending_since: None,
@@ -122,8 +164,9 @@ impl CommitPolicy {
         self.key_packages.clear();
     }
 
-    /// A new epoch: whatever was pending is judged afresh.
-    pub(crate) fn entered_epoch(&mut self) {
+    /// A new epoch began `now`: whatever was pending is judged afresh.
+    pub(crate) fn entered_epoch(&mut self, now: Instant) {
+        self.epoch_began = Some(now);
         self.pending_since = None;
         self.turn_at = None;
         self.not_before = None;
@@ -145,14 +188,19 @@ impl CommitPolicy {
     /// own leaf.
     pub(crate) fn changes(&self, members: &[Member], own_leaf: Option<u32>) -> Changes {
         let present: BTreeSet<&str> = self.roster.values().map(String::as_str).collect();
-        let mut adds = Vec::new();
+        let mut waiting: Vec<(&String, &WaitingKeyPackage)> = self
+            .key_packages
+            .iter()
+            .filter(|(pid, kp)| {
+                self.roster.contains_key(*pid)
+                    && !members.iter().any(|m| m.signature_key == kp.signature_key)
+            })
+            .collect();
+        waiting.sort_by(|a, b| (a.1.arrival, a.0).cmp(&(b.1.arrival, b.0)));
+        waiting.truncate(self.pacing.max_adds);
+        let mut adds = Vec::with_capacity(waiting.len());
         let mut removes = Vec::new();
-        for (pid, kp) in &self.key_packages {
-            if !self.roster.contains_key(pid)
-                || members.iter().any(|m| m.signature_key == kp.signature_key)
-            {
-                continue;
-            }
+        for (pid, kp) in waiting {
             // The same identity with an old key: the participant rejoined.
             removes.extend(
                 members
@@ -170,7 +218,6 @@ impl CommitPolicy {
         );
         removes.sort_unstable();
         removes.dedup();
-        adds.sort_by(|a, b| a.0.cmp(&b.0));
         Changes { adds, removes }
     }
 
@@ -202,7 +249,14 @@ impl CommitPolicy {
         }
         let since = *self.pending_since.get_or_insert(now);
         let rank = self.rank(members, own_leaf?)?;
-        let turn = since + self.takeover_delay * u32::try_from(rank).unwrap_or(u32::MAX);
+        // Joins alone wait to go together; a leave never waits, nor does a
+        // full batch.
+        let paced = changes.removes.is_empty() && changes.adds.len() < self.pacing.max_adds;
+        let ready = match self.epoch_began {
+            Some(began) if paced => since.max(began + self.pacing.add_interval),
+            _ => since,
+        };
+        let turn = ready + self.takeover_delay * u32::try_from(rank).unwrap_or(u32::MAX);
         let turn = self.not_before.map_or(turn, |at| turn.max(at));
         if now < turn {
             self.turn_at = Some(turn);
@@ -237,12 +291,13 @@ mod tests {
             bytes: format!("kp-{key}").into_bytes(),
             identity: identity.into(),
             signature_key: key.as_bytes().to_vec(),
+            arrival: 0,
         }
     }
 
     /// A policy whose signaling roster holds `present` as (pid, identity).
     fn policy(present: &[(&str, &str)]) -> CommitPolicy {
-        let mut p = CommitPolicy::new(DELAY);
+        let mut p = CommitPolicy::new(DELAY, Pacing::default());
         for (pid, id) in present {
             p.joined(pid, id);
         }
@@ -264,7 +319,7 @@ mod tests {
         p.key_package("px".into(), kp("xavier", "x"));
         let c = p.changes(&members, Some(0));
         let added: Vec<&str> = c.adds.iter().map(|(pid, _)| pid.as_str()).collect();
-        assert_eq!(added, ["pd", "pe"], "sorted by participant id");
+        assert_eq!(added, ["pd", "pe"], "same arrival: by participant id");
         assert_eq!(c.removes, [2], "carol left the signaling roster");
         // Our own leaf is never removed, even if the roster lacks us.
         let c = policy(&[("pb", "bob")]).changes(&members, Some(0));
@@ -334,7 +389,7 @@ mod tests {
         assert!(p.due(t0 + DELAY, &members, Some(0)).is_some());
         // The winner arriving ends the wait.
         p.lost(t0 + DELAY);
-        p.entered_epoch();
+        p.entered_epoch(t0 + DELAY);
         assert!(p.due(t0 + DELAY, &members, Some(0)).is_some());
     }
 
@@ -354,9 +409,114 @@ mod tests {
         p.left("pb");
         let t1 = t0 + DELAY;
         assert!(p.due(t1, &members, Some(0)).is_some());
-        p.entered_epoch();
+        p.entered_epoch(t1);
         assert_eq!(p.next_wakeup(), None);
         // Not in a group: nothing is due, whatever is pending.
         assert!(p.due(t1, &members, None).is_none());
+    }
+
+    /// Joins at 20 a second for 3 s against a committer whose commits
+    /// take effect 50 ms after it makes them: every joiner is added within
+    /// `add_interval` plus that delay, in no more than two epochs a second.
+    #[test]
+    fn a_burst_of_joins_is_committed_in_few_epochs_with_a_bounded_wait() {
+        let pacing = Pacing::default();
+        let apply = Duration::from_millis(50);
+        let t0 = Instant::now();
+        let mut p = CommitPolicy::new(DELAY, pacing);
+        p.joined("p000", "alice");
+        p.entered_epoch(t0);
+        let mut members = vec![member(0, "alice")];
+        let mut arrived_at = HashMap::new();
+        let mut epochs = Vec::new();
+        let mut waits = Vec::new();
+        let mut in_flight: Option<(Instant, Changes)> = None;
+        let step = Duration::from_millis(10);
+        for tick in 0..600u32 {
+            let now = t0 + step * tick;
+            // A join every 50 ms for the first 3 s.
+            if tick % 5 == 0 && tick < 300 {
+                let n = tick / 5 + 1;
+                let (pid, id) = (format!("p{n:03}"), format!("m{n}"));
+                p.joined(&pid, &id);
+                let mut w = kp(&id, &format!("key-{n}"));
+                w.arrival = u64::from(n);
+                p.key_package(pid.clone(), w);
+                arrived_at.insert(pid, now);
+            }
+            if let Some((at, changes)) = in_flight.take_if(|(at, _)| *at <= now) {
+                for (pid, _) in &changes.adds {
+                    let n: u32 = pid[1..].parse().unwrap();
+                    members.push(member(n, &format!("m{n}")));
+                    waits.push(at - arrived_at[pid]);
+                    p.settled(pid);
+                }
+                p.entered_epoch(at);
+                epochs.push(at);
+            }
+            if in_flight.is_none() {
+                if let Some(c) = p.due(now, &members, Some(0)) {
+                    assert!(c.adds.len() <= pacing.max_adds);
+                    in_flight = Some((now + apply, c));
+                }
+            } else {
+                p.pause();
+            }
+        }
+        assert_eq!(members.len(), 61, "everyone was added");
+        let worst = waits.iter().max().copied().unwrap();
+        assert!(
+            worst <= pacing.add_interval + apply + step,
+            "a joiner waited {worst:?}"
+        );
+        // 60 joins in 3 s: without pacing, 60 epochs.
+        assert!(epochs.len() <= 8, "{} epochs", epochs.len());
+        for pair in epochs.windows(2) {
+            assert!(pair[1] - pair[0] >= pacing.add_interval, "{epochs:?}");
+        }
+    }
+
+    #[test]
+    fn leaves_and_full_batches_are_not_held_back() {
+        let pacing = Pacing {
+            add_interval: Duration::from_secs(1),
+            max_adds: 2,
+        };
+        let t0 = Instant::now();
+        let members = [member(0, "alice"), member(1, "bob")];
+        let mut p = CommitPolicy::new(DELAY, pacing);
+        p.joined("pa", "alice");
+        p.joined("pb", "bob");
+        p.entered_epoch(t0);
+        // One join right after an epoch began waits for the interval.
+        p.joined("pc", "carol");
+        let mut c = kp("carol", "c");
+        c.arrival = 5;
+        p.key_package("pc".into(), c);
+        assert!(p.due(t0, &members, Some(0)).is_none());
+        assert_eq!(p.next_wakeup(), Some(t0 + pacing.add_interval));
+        // A second fills the batch: both go at once.
+        p.joined("pd", "dave");
+        let mut d = kp("dave", "d");
+        d.arrival = 4;
+        p.key_package("pd".into(), d);
+        let due = p.due(t0, &members, Some(0)).expect("a full batch goes");
+        let order: Vec<&str> = due.adds.iter().map(|(pid, _)| pid.as_str()).collect();
+        assert_eq!(order, ["pd", "pc"], "oldest first");
+        // A third waits for the next commit; a leave takes everyone along
+        // at once.
+        p.joined("pe", "erin");
+        let mut e = kp("erin", "e");
+        e.arrival = 6;
+        p.key_package("pe".into(), e);
+        let due = p.due(t0, &members, Some(0)).expect("full");
+        assert_eq!(due.adds.len(), 2);
+        p.left("pc");
+        p.left("pd");
+        assert!(p.due(t0, &members, Some(0)).is_none(), "erin alone waits");
+        p.left("pb");
+        let due = p.due(t0, &members, Some(0)).expect("a leave goes at once");
+        assert_eq!(due.removes, [1]);
+        assert_eq!(due.adds.len(), 1);
     }
 }

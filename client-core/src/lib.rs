@@ -20,7 +20,7 @@
 //! monotonic clock. `docs/e2ee.md` describes the protocol.
 //!
 //! ```
-//! use client_core::{Coordinator, CoordinatorConfig, Instant, Output};
+//! use client_core::{Coordinator, CoordinatorConfig, Instant, Output, Pacing};
 //! use e2ee::group::{MlsClient, MlsConfig};
 //! use signaling::proto::{ClientMessage, MlsInfo};
 //! use std::time::Duration;
@@ -31,6 +31,7 @@
 //!     self_update: None,
 //!     sframe_nk: 16,
 //!     mls: MlsConfig::default(),
+//!     pacing: Pacing::default(),
 //! };
 //! let mls = MlsClient::new("alice", cfg.mls.clone())?;
 //! // The server's `joined`: alice is alone in the room, so she founds the
@@ -61,6 +62,7 @@ mod roster_check;
 mod unattributed;
 
 pub use chat::MAX_CHAT_BYTES;
+pub use commit_policy::Pacing;
 pub use coordinator::{Coordinator, CoordinatorConfig, Output};
 pub use media_keys::{EncryptError, FailureCounts, FrameOrigin, MediaKeys, OpenedFrame};
 /// The clock of this API: `std::time::Instant` on native targets, the

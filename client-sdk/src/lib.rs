@@ -96,6 +96,8 @@ pub mod config {
     pub use e2ee::frame::Suite;
     /// MLS tolerances (past epochs kept, out-of-order messages).
     pub use e2ee::group::MlsConfig;
+    /// How joins are gathered into commits.
+    pub use client_core::Pacing;
 }
 
 /// The signaling protocol's types that appear in this crate's API,

@@ -33,6 +33,7 @@ impl Coordinator {
                         bytes,
                         identity: member.identity,
                         signature_key: member.signature_key,
+                        arrival: self.seq,
                     },
                 );
             }

@@ -16,7 +16,7 @@ mod log_entries;
 
 use crate::chat::{ChatDedup, ChatPayload};
 use crate::chat_outbox::{ChatOutbox, RESEND_AFTER};
-use crate::commit_policy::CommitPolicy;
+use crate::commit_policy::{CommitPolicy, Pacing};
 use crate::roster_check::RosterCheck;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -40,6 +40,8 @@ pub struct CoordinatorConfig {
     pub sframe_nk: usize,
     /// MLS settings, for the fresh client a rejoin uses.
     pub mls: e2ee::group::MlsConfig,
+    /// How joins are gathered into commits.
+    pub pacing: Pacing,
 }
 
 /// Our commit, sent and not yet echoed or refused.
@@ -132,7 +134,7 @@ impl Coordinator {
         now: Instant,
     ) -> Self {
         let mut coordinator = Self {
-            policy: CommitPolicy::new(cfg.takeover_delay),
+            policy: CommitPolicy::new(cfg.takeover_delay, cfg.pacing),
             roster_check: RosterCheck::new(cfg.mismatch_grace),
             cfg,
             me: me.to_owned(),
@@ -424,7 +426,7 @@ impl Coordinator {
             }
         };
         self.last_epoch_at = Some(now);
-        self.policy.entered_epoch();
+        self.policy.entered_epoch(now);
         self.out.push_back(Output::Epoch {
             epoch,
             base_key,

@@ -26,7 +26,7 @@
 mod server;
 
 use crate::media::{Frame, Received};
-use client_core::{Coordinator, CoordinatorConfig, MediaKeys, Output};
+use client_core::{Coordinator, CoordinatorConfig, MediaKeys, Output, Pacing};
 use e2ee::frame::{DecryptConfig, Suite};
 use e2ee::group::{MlsClient, MlsConfig};
 use signaling::proto::{
@@ -56,6 +56,7 @@ pub(crate) fn config() -> CoordinatorConfig {
         self_update: None,
         sframe_nk: 16,
         mls: MlsConfig::default(),
+        pacing: Pacing::default(),
     }
 }
 

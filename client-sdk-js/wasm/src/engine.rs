@@ -4,7 +4,7 @@
 
 use crate::outputs::{EngineOutput, RosterMember};
 use client_core::{
-    Coordinator, CoordinatorConfig, FailureCounts, FrameOrigin, Instant, MediaKeys, Output,
+    Coordinator, CoordinatorConfig, FailureCounts, FrameOrigin, Instant, MediaKeys, Output, Pacing,
 };
 use e2ee::frame::{DecryptConfig, MediaCodec, Suite, base_key_len};
 use e2ee::group::{MlsClient, MlsConfig};
@@ -134,6 +134,7 @@ impl EngineCore {
                 self_update: cfg.self_update_ms.map(Duration::from_millis),
                 sframe_nk: base_key_len(suite),
                 mls: MlsConfig::default(),
+                pacing: Pacing::default(),
             },
             tamper_keys: cfg.test_tamper_keys,
             coordinator: None,

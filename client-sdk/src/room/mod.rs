@@ -17,7 +17,7 @@ use crate::events::{CloseReason, Event, Events};
 use crate::options::ConnectOptions;
 use crate::participant::Participant;
 use crate::track::TrackSpec;
-use client_core::{Coordinator, CoordinatorConfig, Output};
+use client_core::{Coordinator, CoordinatorConfig, Output, Pacing};
 use e2ee::frame::{DecryptConfig, Suite, base_key_len};
 use e2ee::group::{MlsClient, MlsConfig};
 use keys::Keys;
@@ -53,6 +53,10 @@ pub struct RoomOptions {
     pub mismatch_grace: Duration,
     /// Periodic self-update (post-compromise security), if any.
     pub self_update: Option<Duration>,
+    /// How joins are gathered into commits: a commit that only adds waits
+    /// until `add_interval` after the current epoch began (leaves never
+    /// wait). Every member should use the same values.
+    pub pacing: Pacing,
 }
 
 impl Default for RoomOptions {
@@ -65,6 +69,7 @@ impl Default for RoomOptions {
             takeover_delay: Duration::from_secs(2),
             mismatch_grace: Duration::from_secs(10),
             self_update: None,
+            pacing: Pacing::default(),
         }
     }
 }
@@ -155,6 +160,7 @@ impl RoomShared {
             self_update: self.options.self_update,
             sframe_nk: base_key_len(self.options.suite),
             mls: self.options.mls.clone(),
+            pacing: self.options.pacing,
         };
         Ok(Coordinator::new(
             cfg,
