@@ -19,9 +19,11 @@
 //!   current epoch began, so a burst of joins becomes a few epochs (at most
 //!   one per `add_interval` from joins) instead of one per join, and a
 //!   commit adds at most `max_adds` KeyPackages, oldest first (a full batch
-//!   goes at once). A joiner waits at most `add_interval` for the commit
-//!   that adds it, plus its delivery, when no more than `max_adds` others
-//!   are ahead of it.
+//!   goes at once). A join never waits more than `add_interval` from when
+//!   it became pending, even if epochs keep beginning for other reasons
+//!   (self-updates, leaves). So a joiner waits at most `add_interval` for
+//!   the commit that adds it, plus its delivery, when no more than
+//!   `max_adds` others are ahead of it.
 //! - **What the delivery service allows.** It refuses a commit that leaves
 //!   a departed member in the group, removes a present one, or adds a
 //!   KeyPackage that is not a present participant's latest; it answers
@@ -43,6 +45,8 @@ pub(crate) struct WaitingKeyPackage {
     pub(crate) signature_key: Vec<u8>,
     /// Its position in the log: joiners are added in arrival order.
     pub(crate) arrival: u64,
+    /// When it reached us: a join waits for pacing from then on.
+    pub(crate) received: Instant,
 }
 
 /// The commit the rosters call for.
@@ -52,6 +56,8 @@ pub(crate) struct Changes {
     pub(crate) adds: Vec<(String, Vec<u8>)>,
     /// Leaves to remove, ascending.
     pub(crate) removes: Vec<u32>,
+    /// When the longest-waiting of `adds` reached us.
+    pub(crate) first_received: Option<Instant>,
 }
 
 impl Changes {
@@ -198,6 +204,7 @@ impl CommitPolicy {
             .collect();
         waiting.sort_by(|a, b| (a.1.arrival, a.0).cmp(&(b.1.arrival, b.0)));
         waiting.truncate(self.pacing.max_adds);
+        let first_received = waiting.iter().map(|(_, kp)| kp.received).min();
         let mut adds = Vec::with_capacity(waiting.len());
         let mut removes = Vec::new();
         for (pid, kp) in waiting {
@@ -218,7 +225,11 @@ impl CommitPolicy {
         );
         removes.sort_unstable();
         removes.dedup();
-        Changes { adds, removes }
+        Changes {
+            adds,
+            removes,
+            first_received,
+        }
     }
 
     /// Our place in the line of committers: 0 commits at once. Members
@@ -250,10 +261,14 @@ impl CommitPolicy {
         let since = *self.pending_since.get_or_insert(now);
         let rank = self.rank(members, own_leaf?)?;
         // Joins alone wait to go together; a leave never waits, nor does a
-        // full batch.
+        // full batch. Nor does a join wait longer than the interval from
+        // when it reached us: epochs that come faster for other reasons
+        // (self-updates) must not starve it.
         let paced = changes.removes.is_empty() && changes.adds.len() < self.pacing.max_adds;
-        let ready = match self.epoch_began {
-            Some(began) if paced => since.max(began + self.pacing.add_interval),
+        let ready = match (self.epoch_began, changes.first_received) {
+            (Some(began), Some(first)) if paced => since
+                .max(began + self.pacing.add_interval)
+                .min(first + self.pacing.add_interval),
             _ => since,
         };
         let turn = ready + self.takeover_delay * u32::try_from(rank).unwrap_or(u32::MAX);
@@ -292,6 +307,7 @@ mod tests {
             identity: identity.into(),
             signature_key: key.as_bytes().to_vec(),
             arrival: 0,
+            received: Instant::now(),
         }
     }
 
@@ -441,6 +457,7 @@ mod tests {
                 p.joined(&pid, &id);
                 let mut w = kp(&id, &format!("key-{n}"));
                 w.arrival = u64::from(n);
+                w.received = now;
                 p.key_package(pid.clone(), w);
                 arrived_at.insert(pid, now);
             }
@@ -518,5 +535,27 @@ mod tests {
         let due = p.due(t0, &members, Some(0)).expect("a leave goes at once");
         assert_eq!(due.removes, [1]);
         assert_eq!(due.adds.len(), 1);
+    }
+
+    /// Epochs that begin more often than the interval (a self-update every
+    /// 300 ms) do not hold a join back beyond the interval.
+    #[test]
+    fn frequent_epochs_do_not_starve_a_join() {
+        let pacing = Pacing::default();
+        let t0 = Instant::now();
+        let members = [member(0, "alice")];
+        let mut p = CommitPolicy::new(DELAY, pacing);
+        p.joined("pa", "alice");
+        p.joined("pb", "bob");
+        let mut b = kp("bob", "b");
+        b.received = t0;
+        p.key_package("pb".into(), b);
+        p.entered_epoch(t0);
+        assert!(p.due(t0, &members, Some(0)).is_none());
+        let step = Duration::from_millis(300);
+        p.entered_epoch(t0 + step);
+        assert!(p.due(t0 + step, &members, Some(0)).is_none());
+        assert_eq!(p.next_wakeup(), Some(t0 + pacing.add_interval));
+        assert!(p.due(t0 + pacing.add_interval, &members, Some(0)).is_some());
     }
 }

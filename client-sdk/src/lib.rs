@@ -90,14 +90,14 @@ pub use track::TrackSpec;
 /// Settings beyond [`RoomOptions`]' own fields.
 pub mod config {
     pub use crate::options::{ConnectOptions, IceOptions, IceServer};
+    /// How joins are gathered into commits.
+    pub use client_core::Pacing;
     /// How receivers buffer, wait and check replays.
     pub use e2ee::frame::DecryptConfig;
     /// The SFrame cipher suite; every member of a room must use the same.
     pub use e2ee::frame::Suite;
     /// MLS tolerances (past epochs kept, out-of-order messages).
     pub use e2ee::group::MlsConfig;
-    /// How joins are gathered into commits.
-    pub use client_core::Pacing;
 }
 
 /// The signaling protocol's types that appear in this crate's API,

@@ -45,7 +45,11 @@ fn build_room(n: usize) -> Room {
     let refs: Vec<&[u8]> = kps.iter().map(Vec::as_slice).collect();
     let commit = committer.commit(&refs, &[]).expect("commit");
     committer.merge_pending_commit().expect("merge");
-    assert!(receiver.join(&commit.welcome.expect("welcome")).expect("join"));
+    assert!(
+        receiver
+            .join(&commit.welcome.expect("welcome"))
+            .expect("join")
+    );
     eprintln!("built a room of {n} in {:.1?}", start.elapsed());
     Room {
         committer,

@@ -13,7 +13,7 @@ use tracing::{debug, info, warn};
 use web_time::Instant;
 
 impl Coordinator {
-    pub(super) fn on_key_package(&mut self, pid: String, key_package: &str) {
+    pub(super) fn on_key_package(&mut self, now: Instant, pid: String, key_package: &str) {
         if pid == self.me {
             return;
         }
@@ -34,6 +34,7 @@ impl Coordinator {
                         identity: member.identity,
                         signature_key: member.signature_key,
                         arrival: self.seq,
+                        received: now,
                     },
                 );
             }

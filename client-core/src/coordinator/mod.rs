@@ -225,7 +225,7 @@ impl Coordinator {
             MlsEntry::KeyPackage {
                 participant_id,
                 key_package,
-            } => self.on_key_package(participant_id, &key_package),
+            } => self.on_key_package(now, participant_id, &key_package),
             MlsEntry::Commit {
                 participant_id,
                 epoch,

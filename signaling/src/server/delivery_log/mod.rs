@@ -85,7 +85,7 @@ impl EntryKind {
     }
 }
 
-/// One log entry, serialized once as the `mls` message every member gets.
+/// One log entry, serialized once as the `mls` message members get.
 #[derive(Debug)]
 pub struct Logged {
     /// Its place in the log.
@@ -94,10 +94,42 @@ pub struct Logged {
     pub kind: EntryKind,
     /// The JSON text of `ServerMessage::Mls { seq, entry }`.
     pub text: String,
+    /// For a commit with a Welcome: the same entry without the Welcome,
+    /// which is what every member but the added ones gets. The Welcome
+    /// carries the whole ratchet tree (about 180 bytes a member) and is
+    /// encrypted to the newcomers only, so sending it to everyone would
+    /// multiply a room's signaling traffic by its size for nothing.
+    lean: Option<Arc<Logged>>,
+    /// The participants the Welcome is for.
+    welcome_for: Box<[String]>,
 }
 
 impl Logged {
     pub(crate) fn new(seq: u64, entry: MlsEntry) -> Self {
+        let (lean, welcome_for) = match &entry {
+            MlsEntry::Commit {
+                participant_id,
+                epoch,
+                commit,
+                welcome: Some(_),
+                added,
+                removed,
+            } => {
+                let lean = MlsEntry::Commit {
+                    participant_id: participant_id.clone(),
+                    epoch: *epoch,
+                    commit: commit.clone(),
+                    welcome: None,
+                    added: added.clone(),
+                    removed: removed.clone(),
+                };
+                (
+                    Some(Arc::new(Self::new(seq, lean))),
+                    added.clone().into_boxed_slice(),
+                )
+            }
+            _ => (None, Box::default()),
+        };
         let kind = EntryKind::of(&entry);
         // Strings and integers only: serializing cannot fail.
         let mut text =
@@ -106,12 +138,28 @@ impl Logged {
         // twice the text; the log and the room budgets count the text, and
         // the entry may be kept for as long as the log holds it.
         text.shrink_to_fit();
-        Self { seq, kind, text }
+        Self {
+            seq,
+            kind,
+            text,
+            lean,
+            welcome_for,
+        }
     }
 
-    /// Its size as the log counts it.
+    /// Its size as the log counts it (both forms of a commit with a
+    /// Welcome).
     pub fn bytes(&self) -> usize {
-        self.text.len()
+        self.text.len() + self.lean.as_ref().map_or(0, |l| l.bytes())
+    }
+
+    /// The form participant `pid` gets: without the Welcome unless it is
+    /// for `pid`.
+    pub fn for_member(self: &Arc<Self>, pid: &str) -> Arc<Self> {
+        match &self.lean {
+            Some(lean) if !self.welcome_for.iter().any(|p| p == pid) => lean.clone(),
+            _ => self.clone(),
+        }
     }
 }
 

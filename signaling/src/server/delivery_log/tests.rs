@@ -105,10 +105,16 @@ impl Room {
         };
         let commit = B64.decode(&m.commit).unwrap();
         for (name, c) in &mut self.clients {
+            // Each gets its own form of the entry: only the added ones
+            // get the Welcome.
+            let MlsEntry::Commit { welcome, .. } = entry(&logged.for_member(&pid(name))).1 else {
+                unreachable!()
+            };
+            assert_eq!(welcome.is_some(), added.contains(&pid(name)), "{name}");
             if name == by {
                 c.merge_pending_commit().unwrap();
             } else if added.contains(&pid(name)) {
-                let w = B64.decode(m.welcome.as_ref().unwrap()).unwrap();
+                let w = B64.decode(welcome.unwrap()).unwrap();
                 c.leave_group();
                 assert!(c.join(&w).unwrap());
             } else if c.in_group() {

@@ -188,7 +188,7 @@ impl Session {
         match r.replay {
             Ok(entries) => {
                 for e in entries {
-                    out.push_mls(e);
+                    out.push_mls(e.for_member(&resume.participant_id));
                 }
             }
             Err(_) => self.reject(

@@ -424,7 +424,10 @@ impl Session {
     pub(crate) fn on_queued(&mut self, item: Queued, out: &mut Out) -> Flow {
         match item {
             Queued::Msg(m) => out.push(m),
-            Queued::Mls(e) => out.push_mls(e.entry().clone()),
+            Queued::Mls(e) => {
+                let pid = self.participant_id().unwrap_or_default();
+                out.push_mls(e.entry().for_member(pid));
+            }
             Queued::Media(ev) => return self.on_media(ev, out),
             // The media plane dropped this participant's queue (it fell
             // behind): its media state is gone, so the participant leaves
