@@ -350,7 +350,7 @@ fn the_proposal_queue_follows_removals() {
         .unwrap();
     let store = &alice.provider.store;
     let refs: Vec<ProposalRef> = store.queued_proposal_refs(&id).unwrap();
-    assert_eq!(refs, [second_ref.clone()]);
+    assert_eq!(refs, std::slice::from_ref(&second_ref));
     let record = Record::QueuedProposal;
     let gone = crate::codec::encode(record, &(&id, &first_ref)).unwrap();
     assert_eq!(store.get::<QueuedProposal>(record, gone), Ok(None));
