@@ -37,6 +37,7 @@ mod error;
 mod key_package;
 mod member;
 mod process;
+mod provider;
 mod stats;
 mod verification;
 
