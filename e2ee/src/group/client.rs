@@ -15,8 +15,8 @@ use super::{
     GroupStats, Member, MlsConfig,
     config::CIPHERSUITE,
     error::{GroupError, from_welcome, logged},
+    history::RosterHistory,
     key_package,
-    member::RosterHistory,
     provider::Provider,
     verification::code_from_authenticator,
 };
