@@ -22,8 +22,8 @@
 //! use openmls::prelude::{GroupId, LeafNodeIndex};
 //! use openmls_traits::storage::StorageProvider as _;
 //!
-//! // openmls makes these calls itself; a provider pairs the store with a
-//! // crypto backend (`OpenMlsProvider`).
+//! // openmls makes these calls itself, through a provider pairing the
+//! // store with a crypto backend, such as `MlsProvider`.
 //! let store = MlsStore::new();
 //! let group = GroupId::from_slice(b"room");
 //! store.write_own_leaf_index(&group, &LeafNodeIndex::new(7))?;
@@ -37,6 +37,7 @@ mod provider;
 mod record;
 #[cfg(test)]
 mod tests;
+mod with_crypto;
 
 use std::{
     collections::HashMap,
@@ -48,6 +49,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use zeroize::Zeroize as _;
 
 pub use record::Record;
+pub use with_crypto::MlsProvider;
 
 /// Why a storage operation failed. Carries no stored bytes and no text of
 /// the codec's own error (which could quote a stored value).

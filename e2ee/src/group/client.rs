@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use mls_store::MlsProvider;
 use openmls::prelude::{
     BasicCredential, CredentialWithKey, ExportSecretError, GroupId, KeyPackage, KeyPackageBundle,
     KeyPackageRef, MlsGroup, MlsMessageBodyIn, MlsMessageIn, MlsMessageOut, OpenMlsProvider as _,
@@ -17,7 +18,6 @@ use super::{
     error::{GroupError, from_welcome, logged},
     history::RosterHistory,
     key_package,
-    provider::Provider,
     verification::code_from_authenticator,
 };
 
@@ -61,7 +61,7 @@ const MAX_EXPORT_LEN: usize = 255 * 32;
 /// # Ok::<(), e2ee::group::GroupError>(())
 /// ```
 pub struct MlsClient {
-    pub(super) provider: Provider,
+    pub(super) provider: MlsProvider,
     pub(super) signer: SignatureKeyPair,
     pub(super) credential: CredentialWithKey,
     pub(super) identity: String,
@@ -98,7 +98,7 @@ impl MlsClient {
             signature_key: signer.to_public_vec().into(),
         };
         Ok(Self {
-            provider: Provider::default(),
+            provider: MlsProvider::new(),
             signer,
             credential,
             identity: identity.to_owned(),

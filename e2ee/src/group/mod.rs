@@ -38,7 +38,6 @@ mod history;
 mod key_package;
 mod member;
 mod process;
-mod provider;
 mod stats;
 mod verification;
 

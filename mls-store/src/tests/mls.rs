@@ -13,34 +13,12 @@ use openmls_basic_credential::SignatureKeyPair;
 use openmls_rust_crypto::RustCrypto;
 use openmls_traits::OpenMlsProvider;
 
-use crate::MlsStore;
+use crate::{MlsProvider, MlsStore};
 
 const SUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
 
-#[derive(Default)]
-struct Provider {
-    crypto: RustCrypto,
-    store: MlsStore,
-}
-
-impl OpenMlsProvider for Provider {
-    type CryptoProvider = RustCrypto;
-    type RandProvider = RustCrypto;
-    type StorageProvider = MlsStore;
-
-    fn storage(&self) -> &MlsStore {
-        &self.store
-    }
-    fn crypto(&self) -> &RustCrypto {
-        &self.crypto
-    }
-    fn rand(&self) -> &RustCrypto {
-        &self.crypto
-    }
-}
-
 struct Client {
-    provider: Provider,
+    provider: MlsProvider,
     signer: SignatureKeyPair,
     credential: CredentialWithKey,
     group: Option<MlsGroup>,
@@ -48,7 +26,7 @@ struct Client {
 
 impl Client {
     fn new(name: &str) -> Self {
-        let provider = Provider::default();
+        let provider = MlsProvider::new();
         let signer = SignatureKeyPair::new(SUITE.signature_algorithm()).unwrap();
         // The signature key pair record.
         signer.store(provider.storage()).unwrap();
@@ -68,8 +46,21 @@ impl Client {
         self.group.as_mut().unwrap()
     }
 
+    /// Founds group "room" (epoch 0, alone).
+    fn found(&mut self) {
+        let id = GroupId::from_slice(b"room");
+        let group = MlsGroup::new_with_group_id(
+            &self.provider,
+            &self.signer,
+            &config(),
+            id,
+            self.credential.clone(),
+        );
+        self.group = Some(group.unwrap());
+    }
+
     /// Runs `f` on our group with our provider and signer.
-    fn op<R>(&mut self, f: impl FnOnce(&mut MlsGroup, &Provider, &SignatureKeyPair) -> R) -> R {
+    fn op<R>(&mut self, f: impl FnOnce(&mut MlsGroup, &MlsProvider, &SignatureKeyPair) -> R) -> R {
         f(self.group.as_mut().unwrap(), &self.provider, &self.signer)
     }
 
@@ -174,15 +165,7 @@ fn parse(message: &MlsMessageOut) -> MlsMessageIn {
 fn groups_reloaded_from_the_store_carry_on() {
     let mut alice = Client::new("alice");
     let (mut bob, mut carol) = (Client::new("bob"), Client::new("carol"));
-    let group = MlsGroup::new_with_group_id(
-        &alice.provider,
-        &alice.signer,
-        &config(),
-        GroupId::from_slice(b"room"),
-        alice.credential.clone(),
-    )
-    .unwrap();
-    alice.group = Some(group);
+    alice.found();
 
     // Add with a Welcome (KeyPackage records read and deleted on join).
     let kps = [bob.key_package(), carol.key_package()];
@@ -254,14 +237,7 @@ fn groups_reloaded_from_the_store_carry_on() {
 fn a_public_group_reloads_from_the_store() {
     let mut alice = Client::new("alice");
     let bob = Client::new("bob");
-    let group = MlsGroup::new(
-        &alice.provider,
-        &alice.signer,
-        &config(),
-        alice.credential.clone(),
-    )
-    .unwrap();
-    alice.group = Some(group);
+    alice.found();
     let info = alice.op(|g, p, s| g.export_group_info(p.crypto(), s, true).unwrap());
     let MlsMessageBodyIn::GroupInfo(info) = parse(&info).extract() else {
         panic!("not a GroupInfo");
@@ -312,14 +288,7 @@ fn the_proposal_queue_follows_removals() {
 
     let mut alice = Client::new("alice");
     let mut bob = Client::new("bob");
-    let group = MlsGroup::new(
-        &alice.provider,
-        &alice.signer,
-        &config(),
-        alice.credential.clone(),
-    )
-    .unwrap();
-    alice.group = Some(group);
+    alice.found();
     let (_, welcome, _) = alice.op(|g, p, s| g.add_members(p, s, &[bob.key_package()]).unwrap());
     alice.merge();
     bob.join(&welcome);
@@ -335,7 +304,7 @@ fn the_proposal_queue_follows_removals() {
     alice.receive(&first);
     alice.receive(&second);
     let id = alice.group().group_id().clone();
-    let store = &alice.provider.store;
+    let store = alice.provider.storage();
     let queued =
         |store: &MlsStore| store.queued_proposals::<GroupId, ProposalRef, QueuedProposal>(&id);
     let refs: Vec<ProposalRef> = queued(store).unwrap().into_iter().map(|(r, _)| r).collect();
@@ -348,7 +317,7 @@ fn the_proposal_queue_follows_removals() {
         .unwrap()
         .remove_pending_proposal(provider.storage(), &first_ref)
         .unwrap();
-    let store = &alice.provider.store;
+    let store = alice.provider.storage();
     let refs: Vec<ProposalRef> = store.queued_proposal_refs(&id).unwrap();
     assert_eq!(refs, std::slice::from_ref(&second_ref));
     let record = Record::QueuedProposal;
