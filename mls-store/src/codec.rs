@@ -1,14 +1,16 @@
-//! The binary encoding of keys and values: MessagePack, structs as arrays.
+//! The binary encoding of keys and values: MessagePack, structs as arrays,
+//! as `rmp-serde` writes and reads it by default.
 //!
-//! Chosen by measurement against JSON and CBOR on the records openmls writes
-//! for large groups (see the crate docs); it must be self-describing, since
-//! some openmls types decode through `deserialize_any` (untagged enums,
-//! tls_codec's byte vectors), which non-self-describing formats such as
-//! postcard or bincode cannot serve.
+//! It must be self-describing: some openmls types decode through
+//! `deserialize_any` (an untagged enum in the group configuration,
+//! tls_codec's byte vectors), which formats such as postcard or bincode
+//! cannot serve. Values are written by our own encoder ([`crate::msgpack`],
+//! several times faster on byte vectors) and read by `rmp-serde`. Tests
+//! check every record they write against `rmp-serde`'s own encoding.
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::{Record, StoreError};
+use crate::{Record, StoreError, msgpack};
 
 /// `value` encoded, into a buffer of at least `capacity` bytes.
 pub(crate) fn encode_with_capacity<V: Serialize + ?Sized>(
@@ -17,7 +19,13 @@ pub(crate) fn encode_with_capacity<V: Serialize + ?Sized>(
     capacity: usize,
 ) -> Result<Vec<u8>, StoreError> {
     let mut out = Vec::with_capacity(capacity);
-    rmp_serde::encode::write(&mut out, value).map_err(|_| StoreError::Encode(record))?;
+    msgpack::encode_into(&mut out, value).map_err(|_| StoreError::Encode(record))?;
+    #[cfg(test)]
+    assert_eq!(
+        rmp_serde::to_vec(value).ok().as_deref(),
+        Some(out.as_slice()),
+        "{record} encoded unlike rmp-serde"
+    );
     Ok(out)
 }
 

@@ -33,6 +33,7 @@
 //! ```
 
 mod codec;
+mod msgpack;
 mod provider;
 mod record;
 #[cfg(test)]

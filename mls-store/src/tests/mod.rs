@@ -130,3 +130,108 @@ fn debug_and_errors_show_no_stored_bytes() {
     let err = StoreError::Corrupt(Record::KeyPackage);
     assert_eq!(err.to_string(), "stored KeyPackage record does not decode");
 }
+
+#[test]
+fn the_encoder_writes_what_rmp_serde_writes() {
+    use serde::{Serialize, Serializer, ser::SerializeSeq as _};
+    use std::collections::BTreeMap;
+
+    #[derive(Serialize)]
+    struct Unit;
+    #[derive(Serialize)]
+    struct Newtype(Vec<u8>);
+    #[derive(Serialize)]
+    struct Pair(u16, i64);
+    #[derive(Serialize)]
+    enum E {
+        A,
+        B(u8),
+        C(u8, String),
+        D { x: Option<u32>, y: bool },
+    }
+    #[derive(Serialize)]
+    struct All {
+        ints: Vec<i64>,
+        uints: Vec<u64>,
+        small: (i8, i16, i32, u8, u16, u32),
+        wide: (i128, u128),
+        floats: (f32, f64),
+        chars: Vec<char>,
+        strings: Vec<String>,
+        #[serde(with = "serde_bytes_like")]
+        blob: Vec<u8>,
+        bytes_as_seq: Vec<u8>,
+        map: BTreeMap<String, Vec<u8>>,
+        variants: Vec<E>,
+        unit: (Unit, (), Option<u8>),
+        newtype: Newtype,
+        pair: Pair,
+        unknown_len: Unsized,
+    }
+    /// A sequence of unknown length, long enough for a 16-bit header.
+    struct Unsized(usize);
+    impl Serialize for Unsized {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut seq = s.serialize_seq(None)?;
+            for i in 0..self.0 {
+                seq.serialize_element(&(i as u32 * 1000))?;
+            }
+            seq.end()
+        }
+    }
+    mod serde_bytes_like {
+        pub(super) fn serialize<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_bytes(v)
+        }
+    }
+    let edges = [0i64, 1, 127, 128, 255, 256, 65535, 65536, 1 << 32, i64::MAX];
+    let value = All {
+        ints: edges.iter().flat_map(|&v| [v, -v, -v - 1]).collect(),
+        uints: edges.iter().map(|&v| v as u64).chain([u64::MAX]).collect(),
+        small: (-33, -129, -32769, 200, 300, 70000),
+        wide: (-5, u128::MAX),
+        floats: (1.5, -2.25),
+        chars: vec!['a', 'é', '😀'],
+        strings: [0, 31, 32, 255, 256, 65536].map(|n| "x".repeat(n)).to_vec(),
+        blob: (0..=255).collect(),
+        bytes_as_seq: (0..=255).cycle().take(70000).collect(),
+        map: (0..20)
+            .map(|i| (format!("k{i}"), vec![i; i as usize]))
+            .collect(),
+        variants: vec![
+            E::A,
+            E::B(9),
+            E::C(200, "c".into()),
+            E::D {
+                x: Some(7),
+                y: true,
+            },
+            E::D { x: None, y: false },
+        ],
+        unit: (Unit, (), None),
+        newtype: Newtype(vec![1, 2, 3]),
+        pair: Pair(65535, -1),
+        unknown_len: Unsized(20),
+    };
+    for v in [
+        &value as &dyn erased::Check,
+        &Unsized(0),
+        &Unsized(15),
+        &Unsized(70000),
+    ] {
+        v.check();
+    }
+
+    mod erased {
+        pub(super) trait Check {
+            fn check(&self);
+        }
+        impl<T: serde::Serialize> Check for T {
+            fn check(&self) {
+                let mut ours = Vec::new();
+                crate::msgpack::encode_into(&mut ours, self).unwrap();
+                assert_eq!(ours, rmp_serde::to_vec(self).unwrap());
+            }
+        }
+    }
+}
