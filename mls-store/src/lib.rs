@@ -8,9 +8,11 @@
 //! JSON, where every byte of a key or credential becomes a decimal number;
 //! in a room of a few hundred members that was most of the cost of
 //! processing a commit. [`MlsStore`] keeps the same data in memory encoded
-//! as MessagePack (via `rmp-serde`), which is self-describing (openmls
-//! relies on that: some of its stored types decode through
-//! `deserialize_any`) and copies serde byte strings as one blob.
+//! as MessagePack: self-describing, which openmls relies on (some of its
+//! stored types decode through `deserialize_any`), compact (a byte is one
+//! or two bytes, not up to four characters) and, with our own encoder,
+//! cheap to write; `rmp-serde` decodes it. [`MlsProvider`] pairs the store
+//! with `openmls_rust_crypto`'s crypto.
 //!
 //! The store holds private keys (KeyPackage init keys, HPKE leaf keys, epoch
 //! secrets). It never logs keys or values, its `Debug` shows only counts,
