@@ -8,13 +8,13 @@
 
 use super::Invalid;
 use super::leaf_cap;
+use mls_store::MlsStore;
 use openmls::prelude::{
     BasicCredential, Ciphersuite, ContentType, KeyPackage, KeyPackageRef, LeafNodeIndex,
     MlsMessageBodyIn, MlsMessageIn, ProcessedMessageContent, Proposal, ProposalStore,
     ProtocolVersion, PublicGroup, Sender, StagedCommit, tls_codec::Deserialize as _,
     tls_codec::Size as _,
 };
-use mls_store::MlsStore;
 use openmls_rust_crypto::RustCrypto;
 use std::collections::BTreeSet;
 
