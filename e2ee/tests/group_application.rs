@@ -151,3 +151,42 @@ fn non_group_messages_are_ignored() {
     ));
     assert_eq!(g[1].stats().ignored, 2);
 }
+
+/// A leaf emptied and refilled in one commit, then more commits: a message
+/// its former holder sent before still names that member, for a member
+/// that processed the commit and for its committer; the newcomer's own
+/// messages name the newcomer, and untouched members stay named through
+/// every remembered epoch.
+#[test]
+fn a_reused_leaf_keeps_each_epochs_sender() {
+    let mut g = group(&["alice", "bob", "carol"]);
+    let from_carol = g[2].encrypt_application(b"carol in epoch 1").unwrap();
+    let from_bob = g[1].encrypt_application(b"bob in epoch 1").unwrap();
+    let mut dave = client("dave");
+    let kp = dave.key_package().unwrap();
+    let swap = g[0].commit(&[&kp], &[2]).unwrap();
+    g[0].merge_pending_commit().unwrap();
+    g[1].process(&swap.commit).unwrap();
+    assert!(dave.join(swap.welcome.as_deref().unwrap()).unwrap());
+    assert_eq!(dave.own_leaf(), Some(2));
+    for _ in 0..2 {
+        let c = g[1].self_update().unwrap();
+        g[1].merge_pending_commit().unwrap();
+        g[0].process(&c.commit).unwrap();
+        dave.process(&c.commit).unwrap();
+    }
+    let from_dave = dave.encrypt_application(b"dave in epoch 4").unwrap();
+    for i in [0, 1] {
+        if i == 0 {
+            let (id, leaf, key, _) = expect_app(g[0].process(&from_bob));
+            assert_eq!((id.as_str(), leaf), ("bob", 1));
+            assert_eq!(key, g[1].signature_key());
+        }
+        let (id, leaf, key, _) = expect_app(g[i].process(&from_carol));
+        assert_eq!((id.as_str(), leaf), ("carol", 2));
+        assert_eq!(key, g[2].signature_key());
+        let (id, leaf, key, _) = expect_app(g[i].process(&from_dave));
+        assert_eq!((id.as_str(), leaf), ("dave", 2));
+        assert_eq!(key, dave.signature_key());
+    }
+}

@@ -3,21 +3,21 @@
 
 use std::fmt;
 
+use mls_store::MlsProvider;
 use openmls::prelude::{
     BasicCredential, CredentialWithKey, ExportSecretError, GroupId, KeyPackage, KeyPackageBundle,
     KeyPackageRef, MlsGroup, MlsMessageBodyIn, MlsMessageIn, MlsMessageOut, OpenMlsProvider as _,
     StagedWelcome, Welcome, tls_codec::Deserialize as _,
 };
 use openmls_basic_credential::SignatureKeyPair;
-use openmls_rust_crypto::OpenMlsRustCrypto;
 use openmls_traits::storage::StorageProvider as _;
 
 use super::{
     GroupStats, Member, MlsConfig,
     config::CIPHERSUITE,
     error::{GroupError, from_welcome, logged},
+    history::RosterHistory,
     key_package,
-    member::RosterHistory,
     verification::code_from_authenticator,
 };
 
@@ -31,9 +31,10 @@ const MAX_EXPORT_LEN: usize = 255 * 32;
 /// and at most one group.
 ///
 /// Sans-IO: every method takes or returns TLS-serialized `MLSMessage` bytes
-/// and the caller moves them through the delivery service. The crypto
-/// provider (`openmls_rust_crypto`, in-memory storage) is owned and never
-/// shared; all keys stay inside it and never appear in `Debug` or logs.
+/// and the caller moves them through the delivery service. The provider
+/// (`openmls_rust_crypto`'s crypto, `mls-store`'s in-memory storage) is
+/// owned and never shared; all keys stay inside it and never appear in
+/// `Debug` or logs.
 ///
 /// ```
 /// use e2ee::group::{MlsClient, MlsConfig, Processed};
@@ -60,7 +61,7 @@ const MAX_EXPORT_LEN: usize = 255 * 32;
 /// # Ok::<(), e2ee::group::GroupError>(())
 /// ```
 pub struct MlsClient {
-    pub(super) provider: OpenMlsRustCrypto,
+    pub(super) provider: MlsProvider,
     pub(super) signer: SignatureKeyPair,
     pub(super) credential: CredentialWithKey,
     pub(super) identity: String,
@@ -97,7 +98,7 @@ impl MlsClient {
             signature_key: signer.to_public_vec().into(),
         };
         Ok(Self {
-            provider: OpenMlsRustCrypto::default(),
+            provider: MlsProvider::new(),
             signer,
             credential,
             identity: identity.to_owned(),

@@ -9,8 +9,9 @@ use openmls::{
 };
 
 use super::{
-    Member, MlsClient,
+    MlsClient,
     error::{GroupError, logged},
+    history::{added_keys, added_members, leaves_changed, note_added},
     key_package::{self, ValidKeyPackage},
 };
 
@@ -171,16 +172,18 @@ impl MlsClient {
     /// group moves to the next epoch.
     pub fn merge_pending_commit(&mut self) -> Result<(), GroupError> {
         let group = self.group.as_mut().ok_or(GroupError::NotInGroup)?;
-        if group.pending_commit().is_none() {
-            return Err(GroupError::NoPendingCommit);
-        }
         let old_epoch = group.epoch().as_u64();
-        let roster = roster(group);
+        let own = group.own_leaf_index().u32();
+        let (mut changes, added_keys) = match group.pending_commit() {
+            Some(pending) => (leaves_changed(group, pending, own), added_keys(pending)),
+            None => return Err(GroupError::NoPendingCommit),
+        };
         group
             .merge_pending_commit(&self.provider)
             .map_err(|e| logged(GroupError::Internal, "merging own commit failed", &e))?;
+        note_added(&mut changes, &added_members(group, &added_keys));
         self.history
-            .record(old_epoch, roster, self.cfg.max_past_epochs);
+            .record(old_epoch, changes, self.cfg.max_past_epochs);
         self.stats.commits_merged += 1;
         tracing::debug!(epoch = group.epoch().as_u64(), "own commit merged");
         Ok(())
@@ -211,11 +214,6 @@ fn operational_group(group: &mut Option<MlsGroup>) -> Result<&mut MlsGroup, Grou
         return Err(GroupError::PendingCommit);
     }
     Ok(group)
-}
-
-/// The current roster of `group`.
-pub(super) fn roster(group: &MlsGroup) -> Vec<Member> {
-    group.members().map(|m| Member::from(&m)).collect()
 }
 
 fn build_error(e: &CreateCommitError, has_adds: bool) -> GroupError {

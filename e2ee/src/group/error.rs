@@ -4,6 +4,7 @@
 //! fold them into a few kinds a caller can act on; the detail goes to a
 //! `debug` log line (error text only, never message bytes or keys).
 
+use mls_store::StoreError;
 use openmls::{
     framing::errors::{MessageDecryptionError, SecretTreeError},
     prelude::{
@@ -11,7 +12,6 @@ use openmls::{
         WelcomeError,
     },
 };
-use openmls_rust_crypto::MemoryStorageError;
 
 /// Why an [`MlsClient`](super::MlsClient) operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -86,7 +86,7 @@ pub(super) fn from_state(e: &MlsGroupStateError) -> GroupError {
 /// `from_past_epoch`: the message claims an epoch before the group's, so a
 /// missing secret tree means "epoch no longer (or never) held", not forgery.
 pub(super) fn from_process(
-    e: ProcessMessageError<MemoryStorageError>,
+    e: ProcessMessageError<StoreError>,
     from_past_epoch: bool,
 ) -> GroupError {
     let kind = match &e {
@@ -108,7 +108,7 @@ pub(super) fn from_process(
     logged(kind, "process_message failed", &e)
 }
 
-pub(super) fn from_welcome(e: WelcomeError<MemoryStorageError>) -> GroupError {
+pub(super) fn from_welcome(e: WelcomeError<StoreError>) -> GroupError {
     let kind = match &e {
         WelcomeError::NoMatchingKeyPackage | WelcomeError::JoinerSecretNotFound => {
             GroupError::WelcomeNotForUs

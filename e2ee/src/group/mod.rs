@@ -34,6 +34,7 @@ mod client;
 mod commit;
 mod config;
 mod error;
+mod history;
 mod key_package;
 mod member;
 mod process;

@@ -9,8 +9,8 @@ use openmls::prelude::{
 
 use super::{
     Member, MlsClient,
-    commit::roster,
     error::{GroupError, from_process, from_state, logged},
+    history::{added_keys, added_members, leaves_changed, note_added},
     member::identity_bytes,
 };
 
@@ -138,11 +138,11 @@ impl MlsClient {
                 // Only members commit in our rooms: an external commit
                 // would let whoever holds a GroupInfo (the delivery service
                 // does) join by itself.
-                if !matches!(sender, Sender::Member(_)) {
+                let Sender::Member(committer) = sender else {
                     tracing::debug!("commit from outside the group refused");
                     return Err(GroupError::InvalidMessage);
-                }
-                self.merge_incoming(*staged)
+                };
+                self.merge_incoming(*staged, committer.u32())
             }
             _ => Ok(Processed::Ignored),
         }
@@ -156,28 +156,34 @@ impl MlsClient {
                 .member_at(openmls::prelude::LeafNodeIndex::new(leaf))
                 .map(|m| Member::from(&m))
         } else {
-            self.history.lookup(epoch, leaf).cloned()
+            let current = |leaf| {
+                group
+                    .member_at(openmls::prelude::LeafNodeIndex::new(leaf))
+                    .map(|m| Member::from(&m))
+            };
+            self.history.lookup(epoch, leaf, current)
         }
     }
 
-    fn merge_incoming(&mut self, staged: StagedCommit) -> Result<Processed, GroupError> {
+    fn merge_incoming(
+        &mut self,
+        staged: StagedCommit,
+        committer: u32,
+    ) -> Result<Processed, GroupError> {
         let group = self.group.as_mut().ok_or(GroupError::NotInGroup)?;
         let old_epoch = group.epoch().as_u64();
-        let before = roster(group);
+        let mut changes = leaves_changed(group, &staged, committer);
         let removed: Vec<Member> = staged
             .remove_proposals()
             .filter_map(|r| {
                 let leaf = r.remove_proposal().removed().u32();
-                before.iter().find(|m| m.leaf == leaf).cloned()
+                changes
+                    .iter()
+                    .find(|(l, _)| *l == leaf)
+                    .and_then(|(_, m)| m.clone())
             })
             .collect();
-        let added_keys: Vec<Vec<u8>> = staged
-            .add_proposals()
-            .map(|a| {
-                let leaf = a.add_proposal().key_package().leaf_node();
-                leaf.signature_key().as_slice().to_vec()
-            })
-            .collect();
+        let added_keys = added_keys(&staged);
         let self_removed = staged.self_removed();
         if group.pending_commit().is_some() {
             tracing::debug!(epoch = old_epoch, "own pending commit superseded");
@@ -186,16 +192,14 @@ impl MlsClient {
             .merge_staged_commit(&self.provider, staged)
             .map_err(|e| logged(GroupError::Internal, "merging commit failed", &e))?;
         let epoch = group.epoch().as_u64();
-        let after = roster(group);
-        let added = added_keys
-            .iter()
-            .filter_map(|key| after.iter().find(|m| &m.signature_key == key).cloned())
-            .collect();
+        let added = added_members(group, &added_keys);
+        note_added(&mut changes, &added);
         self.history
-            .record(old_epoch, before, self.cfg.max_past_epochs);
+            .record(old_epoch, changes, self.cfg.max_past_epochs);
         tracing::debug!(
             epoch,
-            members = after.len(),
+            added = added.len(),
+            removed = removed.len(),
             removed_self = self_removed,
             "commit merged"
         );

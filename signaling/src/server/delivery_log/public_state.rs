@@ -8,13 +8,14 @@
 
 use super::Invalid;
 use super::leaf_cap;
+use mls_store::MlsStore;
 use openmls::prelude::{
     BasicCredential, Ciphersuite, ContentType, KeyPackage, KeyPackageRef, LeafNodeIndex,
     MlsMessageBodyIn, MlsMessageIn, ProcessedMessageContent, Proposal, ProposalStore,
     ProtocolVersion, PublicGroup, Sender, StagedCommit, tls_codec::Deserialize as _,
     tls_codec::Size as _,
 };
-use openmls_rust_crypto::{MemoryStorage, RustCrypto};
+use openmls_rust_crypto::RustCrypto;
 use std::collections::BTreeSet;
 
 /// The one ciphersuite rooms use (the clients' fixed choice):
@@ -100,8 +101,9 @@ pub(super) enum StageError {
 pub(super) struct PublicState {
     group: PublicGroup,
     /// openmls persists the public group on every merge; this in-memory
-    /// store is the incarnation's own and dies with it.
-    storage: MemoryStorage,
+    /// store (a compact binary encoding: the whole tree is rewritten on
+    /// every commit) is the incarnation's own and dies with it.
+    storage: MlsStore,
 }
 
 impl std::fmt::Debug for PublicState {
@@ -147,7 +149,7 @@ impl PublicState {
             .ratchet_tree()
             .map(|ext| ext.ratchet_tree().clone())
             .ok_or(Invalid("GroupInfo without its ratchet tree"))?;
-        let storage = MemoryStorage::default();
+        let storage = MlsStore::new();
         // Verifies the tree (leaf signatures, parent hashes, tree hash
         // against the group context) and the GroupInfo's signature by the
         // leaf it names.
