@@ -21,6 +21,7 @@ pub mod churn;
 pub mod cli;
 pub mod clock;
 pub mod frame;
+pub mod listener;
 pub mod media;
 pub mod member;
 pub mod pacing;

@@ -8,7 +8,7 @@ use crate::state::{Phase, Shared, Slot, lock};
 use client_sdk::{CloseReason, RemoteMedia, RoomEvent};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 use tracing::debug;
 
@@ -96,7 +96,14 @@ pub async fn run(shared: Arc<Shared>, slot: Arc<Slot>) {
                 Some(RoomEvent::EpochChanged { .. }) => {
                     slot.epoch_switches.fetch_add(1, Ordering::Relaxed);
                     joined_at.get_or_insert_with(|| tokio::time::Instant::now() + JOIN_WINDOW);
+                    if join_marked {
+                        slot.epoch_changed(&shared.senders, Instant::now(), room.decrypt_failures());
+                    }
                 }
+                Some(RoomEvent::RosterChanged(members)) => {
+                    slot.set_roster(members.into_iter().map(|m| m.identity).collect());
+                }
+                Some(RoomEvent::RosterMismatch { .. }) => slot.note_roster_mismatch(),
                 Some(RoomEvent::DecryptFailures(f)) => slot.set_failures(f),
                 Some(RoomEvent::KeyframeNeeded { cid }) => {
                     if cid == publisher::VIDEO_CID {
@@ -114,6 +121,9 @@ pub async fn run(shared: Arc<Shared>, slot: Arc<Slot>) {
             () = sleep_until_some(joined_at), if !join_marked => {
                 slot.mark_joined(room.decrypt_failures().total());
                 join_marked = true;
+            }
+            () = sleep_until_some(slot.epoch_loss_deadline().map(Into::into)) => {
+                slot.epoch_loss_tick(&shared.senders, Instant::now(), room.decrypt_failures());
             }
             () = slot.leave.cancelled() => break End::Asked,
             () = shared.shutdown.cancelled() => break End::Asked,

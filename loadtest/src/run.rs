@@ -4,7 +4,9 @@
 
 use crate::assemble::{self, Counts, EXIT_RUN_FAILED};
 use crate::churn::{ChurnSchedule, pick_victim};
+use crate::cli::Listeners;
 use crate::clock;
+use crate::listener;
 use crate::participant;
 use crate::progress::{Progress, Status};
 use crate::report::{DecryptFailureReasons, Report};
@@ -121,7 +123,12 @@ fn spawn_participant(
     ));
     slots.push(Arc::clone(&slot));
     drop(slots);
-    let task = tokio::spawn(participant::run(Arc::clone(shared), slot));
+    let light = !slot.publishes() && shared.settings.listeners == Listeners::Light;
+    let task = if light {
+        tokio::spawn(listener::run(Arc::clone(shared), slot))
+    } else {
+        tokio::spawn(participant::run(Arc::clone(shared), slot))
+    };
     lock(&shared.tasks).push(task);
 }
 

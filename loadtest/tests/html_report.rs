@@ -28,6 +28,7 @@ fn config() -> RunConfig {
         ramp_per_s: 20.0,
         churn_per_min: 6.0,
         seed: 42,
+        listeners: "light".into(),
     }
 }
 

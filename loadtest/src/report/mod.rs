@@ -170,6 +170,14 @@ pub struct RunConfig {
     pub churn_per_min: f64,
     /// Seed of the run's randomness.
     pub seed: u64,
+    /// How non-publishers were simulated: `light` or `full` (`--listeners`).
+    #[serde(default = "full_listeners")]
+    pub listeners: String,
+}
+
+/// Reports written before `--listeners` existed ran full participants.
+fn full_listeners() -> String {
+    "full".to_owned()
 }
 
 /// Distribution summary, milliseconds.
