@@ -20,6 +20,7 @@ pub mod assemble;
 pub mod churn;
 pub mod cli;
 pub mod clock;
+pub mod figures;
 pub mod frame;
 pub mod listener;
 pub mod media;

@@ -6,6 +6,7 @@ use crate::assemble::{self, Counts, EXIT_RUN_FAILED};
 use crate::churn::{ChurnSchedule, pick_victim};
 use crate::cli::Listeners;
 use crate::clock;
+use crate::figures;
 use crate::listener;
 use crate::participant;
 use crate::progress::{Progress, Status};
@@ -19,7 +20,7 @@ use crate::tokens::TokenSource;
 use crate::watchdog::{Observation, Watchdog};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -423,6 +424,14 @@ impl Runner {
             }
         }
         self.sample(end);
+        // Who is in session as the media stops, and whose group they see,
+        // before everyone leaves.
+        let roster_check = figures::roster_check(&slots);
+        let in_session: HashSet<u32> = slots
+            .iter()
+            .filter(|s| s.phase() == Phase::Live)
+            .map(|s| s.index)
+            .collect();
         let duration_s = end.saturating_duration_since(self.t0).as_secs_f64();
         let tester = tester_usage::judge(
             &self.cpu_start,
@@ -477,7 +486,7 @@ impl Runner {
             ));
         }
         let completed = self.abort.is_none() && (counts.target == 0 || counts.connected > 0);
-        let report = assemble::assemble(
+        let mut report = assemble::assemble(
             &shared.settings,
             started_at,
             duration_s,
@@ -489,6 +498,15 @@ impl Runner {
             errors,
             completed,
         );
+        report.epoch_change_loss = Some(figures::epoch_change_loss(
+            slots.iter().flat_map(|s| s.epoch_changes()),
+        ));
+        report.roster_check = Some(roster_check);
+        let s = &shared.settings;
+        if s.listeners == Listeners::Light {
+            let tracks = u64::from(s.video_publishers) + u64::from(s.audio_publishers);
+            report.light_listeners = figures::light_listeners(&slots, tracks, &in_session);
+        }
         Outcome {
             exit_code: assemble::exit_code(&report, completed),
             report,

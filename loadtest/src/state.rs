@@ -1,10 +1,10 @@
 //! State shared between the orchestrator and the participant tasks: one
 //! [`Slot`] per simulated participant, and the publishers' frame counters.
 
+use crate::clock;
 use crate::frame::MediaKind;
 use crate::report::DecryptFailureReasons;
 use crate::settings::Settings;
-use crate::clock;
 use crate::stats::epoch_loss::NextSeqs;
 use crate::stats::{ChangeLoss, EpochLoss, ReceiverStats, StreamKey};
 use crate::tokens::TokenSource;

@@ -89,8 +89,8 @@ impl Transport {
             // The SFU's own serializer for the dependency descriptor.
             .set_extension(DD_EXT_ID, extension())
             .build(now);
-        let candidate = Candidate::host(local, "udp")
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let candidate =
+            Candidate::host(local, "udp").map_err(|e| std::io::Error::other(e.to_string()))?;
         rtc.add_local_candidate(candidate);
         Ok(Self {
             rtc,

@@ -23,16 +23,16 @@
 mod media;
 mod signal;
 
+use crate::clock;
 use crate::participant::{CONNECT_LIMIT, JOIN_WINDOW, LEAVE_LIMIT};
 use crate::state::{Phase, Shared, Slot, lock};
-use crate::clock;
 use client_core::{Coordinator, CoordinatorConfig, Output};
 use e2ee::frame::base_key_len;
 use e2ee::group::MlsClient;
 use futures_util::{SinkExt, StreamExt};
 use media::{Keys, TrackMeta, Transport};
-use signaling::proto::{ClientMessage, ErrorCode, ServerMessage, Target, TrackInfo};
 use signal::{WsSink, WsStream};
+use signaling::proto::{ClientMessage, ErrorCode, ServerMessage, Target, TrackInfo};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -151,14 +151,8 @@ impl Session {
             sframe_nk: base_key_len(options.suite),
             mls: options.mls.clone(),
         };
-        let coordinator = Coordinator::new(
-            cfg,
-            mls,
-            &joined.participant_id,
-            roster,
-            &joined.mls,
-            now,
-        );
+        let coordinator =
+            Coordinator::new(cfg, mls, &joined.participant_id, roster, &joined.mls, now);
         Ok(Self {
             sink,
             stream,
@@ -256,16 +250,23 @@ impl Session {
                 target: Target::Subscriber,
                 sdp,
             } => match self.transport.accept_offer(&sdp) {
-                Ok(sdp) => self.outbox.push(ClientMessage::Answer {
-                    target: Target::Subscriber,
-                    sdp,
-                }),
+                Ok(sdp) => {
+                    self.outbox.push(ClientMessage::Answer {
+                        target: Target::Subscriber,
+                        sdp,
+                    });
+                    // str0m has new work (ICE checks) and a new timeout.
+                    self.transport.tick(now, &mut self.keys);
+                }
                 Err(e) => return Err(format!("subscriber offer refused: {e}")),
             },
             ServerMessage::Candidate {
                 target: Target::Subscriber,
                 candidate,
-            } => self.transport.add_remote_candidate(&candidate.candidate),
+            } => {
+                self.transport.add_remote_candidate(&candidate.candidate);
+                self.transport.tick(now, &mut self.keys);
+            }
             ServerMessage::ParticipantJoined { participant } => {
                 self.keys
                     .learn_identity(&participant.participant_id, &participant.identity);

@@ -38,10 +38,7 @@ pub(super) struct Joined {
 }
 
 /// Opens the WebSocket at `url` and joins with `token`.
-pub(super) async fn join(
-    url: &str,
-    token: &str,
-) -> Result<(WsSink, WsStream, Joined), JoinError> {
+pub(super) async fn join(url: &str, token: &str) -> Result<(WsSink, WsStream, Joined), JoinError> {
     let (ws, _) = tokio_tungstenite::connect_async(url)
         .await
         .map_err(|e| JoinError::Unreachable(e.to_string()))?;

@@ -192,13 +192,23 @@ mod tests {
         // Too early: nothing happens.
         e.tick(5_500_000, || unreachable!(), failures(1, 0), &r);
         // The window closes: audio sent 10..60, video 5..35.
-        e.tick(6_000_000, || vec![(AUDIO, 60), (VIDEO, 35)], failures(1, 0), &r);
+        e.tick(
+            6_000_000,
+            || vec![(AUDIO, 60), (VIDEO, 35)],
+            failures(1, 0),
+            &r,
+        );
         assert_eq!(e.next_deadline_us(), Some(7_000_000));
         assert!(e.settled().is_empty());
         // Audio 20..23 dropped (3 undecryptable), video 30..35 never came.
         deliver(&mut r, AUDIO, (10..70).filter(|s| !(20..23).contains(s)));
         deliver(&mut r, VIDEO, 5..30);
-        e.tick(7_000_000, || vec![(AUDIO, 70), (VIDEO, 40)], failures(4, 2), &r);
+        e.tick(
+            7_000_000,
+            || vec![(AUDIO, 70), (VIDEO, 40)],
+            failures(4, 2),
+            &r,
+        );
         assert_eq!(e.next_deadline_us(), None);
         let c = e.settled()[0];
         assert_eq!((c.expected, c.lost), (50 + 30, 3 + 5));
@@ -215,7 +225,12 @@ mod tests {
         e.open(0, vec![(AUDIO, 3), (VIDEO, 0)], DecryptFailures::default());
         let counters = || vec![(AUDIO, 3), (VIDEO, 30)];
         e.tick(WINDOW_US, counters, DecryptFailures::default(), &r);
-        e.tick(WINDOW_US + SETTLE_US, counters, DecryptFailures::default(), &r);
+        e.tick(
+            WINDOW_US + SETTLE_US,
+            counters,
+            DecryptFailures::default(),
+            &r,
+        );
         assert_eq!(e.settled(), &[ChangeLoss::default()]);
     }
 

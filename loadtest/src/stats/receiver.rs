@@ -147,6 +147,16 @@ impl ReceiverStats {
         self.streams.get(&key)?.received_in(from, to)
     }
 
+    /// Distinct frames received, all streams.
+    pub fn frames_received(&self) -> u64 {
+        self.streams.values().map(StreamTracker::received).sum()
+    }
+
+    /// Streams (sender, track) it received frames of.
+    pub fn streams_seen(&self) -> usize {
+        self.streams.len()
+    }
+
     /// Whether [`finish`](Self::finish) was called.
     pub fn is_finished(&self) -> bool {
         self.finished.is_some()
