@@ -41,10 +41,8 @@ pub fn render(report: &Report) -> String {
                 report.participants_lost
             ),
         ),
-        (
-            "join to first decrypted frame ms p50/p95/p99/max",
-            pct(&report.join_ms),
-        ),
+        // From connect start to the first decrypted frame.
+        ("join ms p50/p95/p99/max", pct(&report.join_ms)),
         ("latency ms p50/p95/p99/max", pct(&report.latency_ms)),
         (
             "loss ratio",
