@@ -24,7 +24,7 @@ mod media;
 mod signal;
 
 use crate::clock;
-use crate::participant::{CONNECT_LIMIT, JOIN_WINDOW, LEAVE_LIMIT};
+use crate::participant::{JOIN_WINDOW, LEAVE_LIMIT, admit};
 use crate::state::{Phase, Shared, Slot, lock};
 use client_core::{Coordinator, CoordinatorConfig, Output};
 use e2ee::frame::base_key_len;
@@ -49,36 +49,12 @@ const FAILURE_REPORT_INTERVAL: Duration = Duration::from_millis(250);
 /// what the network does; every wait is bounded or ends with the run's
 /// shutdown.
 pub async fn run(shared: Arc<Shared>, slot: Arc<Slot>) {
-    let room_name = shared.settings.room_name(slot.room);
-    let token = match shared.tokens.token(&room_name, &slot.identity) {
-        Ok(t) => t,
-        Err(e) => {
-            slot.note_error(format!("join failed: {e}"));
-            slot.set_phase(Phase::Failed);
-            return;
-        }
-    };
-    let connect = Session::connect(&shared, &slot, &token);
-    let session = tokio::select! {
-        r = tokio::time::timeout(CONNECT_LIMIT, connect) => r,
-        () = shared.shutdown.cancelled() => return slot.set_phase(Phase::Left),
-        () = slot.leave.cancelled() => return slot.set_phase(Phase::Left),
-    };
-    let mut session = match session {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            slot.note_error(format!("join failed: {e}"));
-            slot.set_phase(Phase::Failed);
-            return;
-        }
-        Err(_) => {
-            slot.note_error(format!(
-                "join failed: no admission within {} s",
-                CONNECT_LIMIT.as_secs()
-            ));
-            slot.set_phase(Phase::Failed);
-            return;
-        }
+    let joined = admit(&shared, &slot, |token| {
+        let (shared, slot) = (Arc::clone(&shared), Arc::clone(&slot));
+        async move { Session::connect(&shared, &slot, &token).await }
+    });
+    let Some(mut session) = joined.await else {
+        return;
     };
     slot.set_phase(Phase::Live);
     debug!(identity = %slot.identity, "light listener joined");
@@ -175,6 +151,10 @@ impl Session {
         // epoch), and whether that was marked.
         let mut joined_at: Option<Instant> = None;
         let mut join_marked = false;
+        // One timer, moved when the next deadline moves: no timer
+        // registered and dropped per datagram.
+        let sleep = tokio::time::sleep_until(start.into());
+        tokio::pin!(sleep);
         loop {
             let now = Instant::now();
             self.drain(now, shared, slot, join_marked, &mut joined_at);
@@ -197,6 +177,9 @@ impl Session {
             .flatten()
             .min()
             .unwrap_or(now + Duration::from_secs(1));
+            if sleep.deadline() != next.into() {
+                sleep.as_mut().reset(next.into());
+            }
             tokio::select! {
                 r = self.transport.readable() => {
                     if let Err(e) = r {
@@ -214,13 +197,17 @@ impl Session {
                     }
                     Some(Ok(_)) => {}
                 },
-                () = tokio::time::sleep_until(next.into()) => {
+                () = &mut sleep => {
                     let now = Instant::now();
                     if now >= self.transport.next_timeout() {
                         self.transport.tick(now, &mut self.keys);
                     }
-                    self.coordinator.tick(now);
-                    self.keys.tick(now);
+                    if self.coordinator.next_tick().is_some_and(|t| now >= t) {
+                        self.coordinator.tick(now);
+                    }
+                    if self.keys.next_timeout().is_some_and(|t| now >= t) {
+                        self.keys.tick(now);
+                    }
                     if now >= next_ping {
                         let ts = u64::try_from(now.duration_since(start).as_millis()).unwrap_or(u64::MAX);
                         self.outbox.push(ClientMessage::Ping { ts });
