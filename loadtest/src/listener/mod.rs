@@ -13,9 +13,11 @@
 //! `client_core`'s media keys), so its figures compare with a full
 //! participant's.
 //!
-//! One tokio task per listener owns its WebSocket, UDP socket, `Rtc`,
-//! coordinator and keys: no locks between them, no channels, no timers but
-//! the one the task sleeps on. Like the SDK it does not ask for keyframes
+//! One tokio task per listener owns its WebSocket's sending half, UDP
+//! socket, `Rtc`, coordinator and keys: no locks between them, and one
+//! timer it moves. A second task reads the WebSocket and hands over parsed
+//! messages: polling the WebSocket itself on every datagram would cost a
+//! zeroed read buffer each time (tungstenite resizes it per read attempt). Like the SDK it does not ask for keyframes
 //! on receive (the SFU starts each subscription at a keyframe). Unlike the
 //! SDK it does not reconnect a lost signaling connection: the session then
 //! counts as lost.
@@ -29,9 +31,9 @@ use crate::state::{Phase, Shared, Slot, lock};
 use client_core::{Coordinator, CoordinatorConfig, Output};
 use e2ee::frame::base_key_len;
 use e2ee::group::MlsClient;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use media::{Keys, TrackMeta, Transport};
-use signal::{WsSink, WsStream};
+use signal::WsSink;
 use signaling::proto::{ClientMessage, ErrorCode, ServerMessage, Target, TrackInfo};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -39,6 +41,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
 /// How often the drop totals are copied to the slot (as the SDK reports
@@ -87,7 +91,10 @@ enum ConnectError {
 /// One listener's whole state, owned by its task.
 struct Session {
     sink: WsSink,
-    stream: WsStream,
+    /// Server messages, parsed by the reader task; closed when the
+    /// connection is.
+    incoming: mpsc::UnboundedReceiver<ServerMessage>,
+    reader: JoinHandle<()>,
     /// Messages to send at the next flush.
     outbox: Vec<ClientMessage>,
     transport: Transport,
@@ -103,6 +110,7 @@ struct Session {
 impl Session {
     async fn connect(shared: &Shared, slot: &Slot, token: &str) -> Result<Self, ConnectError> {
         let (sink, stream, joined) = signal::join(&shared.settings.target.url, token).await?;
+        let (incoming_tx, incoming) = mpsc::unbounded_channel();
         let now = Instant::now();
         let ip = local_ip(shared).await?;
         let transport = Transport::bind(ip, now).await?;
@@ -131,7 +139,8 @@ impl Session {
             Coordinator::new(cfg, mls, &joined.participant_id, roster, &joined.mls, now);
         Ok(Self {
             sink,
-            stream,
+            incoming,
+            reader: tokio::spawn(signal::read(stream, incoming_tx)),
             outbox: Vec::new(),
             transport,
             coordinator,
@@ -187,15 +196,9 @@ impl Session {
                     }
                     self.transport.read_all(&mut self.keys);
                 }
-                frame = self.stream.next() => match frame {
-                    Some(Ok(Message::Text(text))) => match serde_json::from_str::<ServerMessage>(&text) {
-                        Ok(message) => self.on_message(message)?,
-                        Err(e) => warn!(error = %e, "malformed server message ignored"),
-                    },
-                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
-                        return Err("signaling connection lost".to_owned());
-                    }
-                    Some(Ok(_)) => {}
+                message = self.incoming.recv() => match message {
+                    Some(message) => self.on_message(message)?,
+                    None => return Err("signaling connection lost".to_owned()),
                 },
                 () = &mut sleep => {
                     let now = Instant::now();
@@ -390,6 +393,12 @@ impl Session {
             let _ = self.sink.send(Message::Close(None)).await;
             let _ = self.sink.close().await;
         }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.reader.abort();
     }
 }
 

@@ -6,8 +6,10 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use signaling::proto::{ClientMessage, MlsInfo, PROTOCOL_VERSION, RoomState, ServerMessage};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tracing::warn;
 
 /// The signaling connection.
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -90,4 +92,23 @@ pub(super) async fn join(url: &str, token: &str) -> Result<(WsSink, WsStream, Jo
 pub(super) fn text(message: &ClientMessage) -> Message {
     // Serializing these plain types cannot fail.
     Message::Text(serde_json::to_string(message).unwrap_or_default().into())
+}
+
+/// Reads server messages until the connection ends, handing each parsed
+/// one to `to`; dropping `to` tells the session the connection is gone.
+pub(super) async fn read(mut stream: WsStream, to: mpsc::UnboundedSender<ServerMessage>) {
+    while let Some(frame) = stream.next().await {
+        match frame {
+            Ok(Message::Text(text)) => match serde_json::from_str::<ServerMessage>(&text) {
+                Ok(message) => {
+                    if to.send(message).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => warn!(error = %e, "malformed server message ignored"),
+            },
+            Ok(Message::Close(_)) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
 }
