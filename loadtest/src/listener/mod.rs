@@ -40,9 +40,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use tokio_tungstenite::tungstenite::Message;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
 use tracing::{debug, warn};
 
 /// How often the drop totals are copied to the slot (as the SDK reports
@@ -197,7 +197,7 @@ impl Session {
                     self.transport.read_all(&mut self.keys);
                 }
                 message = self.incoming.recv() => match message {
-                    Some(message) => self.on_message(message)?,
+                    Some(message) => mls_aside(|| self.on_message(message))?,
                     None => return Err("signaling connection lost".to_owned()),
                 },
                 () = &mut sleep => {
@@ -393,6 +393,19 @@ impl Session {
             let _ = self.sink.send(Message::Close(None)).await;
             let _ = self.sink.close().await;
         }
+    }
+}
+
+/// Runs `work` (a server message: at worst an MLS commit or Welcome of a
+/// big group, many milliseconds of signature checks) so that it does not
+/// hold up the other members' media on this worker thread: on a
+/// multi-threaded runtime the worker's other tasks move to another thread
+/// meanwhile, as a real client keeps its MLS work off its media path.
+fn mls_aside<T>(work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
     }
 }
 
