@@ -60,7 +60,10 @@ impl Scenario {
 }
 
 /// How participants that publish nothing are simulated.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Listeners {
     /// Receive-only members on str0m: real signaling, MLS and WebRTC, every
     /// counted frame decrypted, at a fraction of a full member's CPU, so
@@ -78,6 +81,11 @@ impl Listeners {
             Self::Light => "light",
             Self::Full => "full",
         }
+    }
+
+    /// What reports written before `--listeners` existed ran.
+    pub fn before_the_option() -> Self {
+        Self::Full
     }
 }
 

@@ -353,7 +353,7 @@ impl Settings {
             ramp_per_s: self.ramp_per_sec,
             churn_per_min: self.churn_per_min,
             seed: self.seed,
-            listeners: self.listeners.name().to_owned(),
+            listeners: self.listeners,
         }
     }
 }

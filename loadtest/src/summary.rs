@@ -123,7 +123,7 @@ pub fn render(report: &Report) -> String {
             ),
         ));
     }
-    rows.push(("listeners", report.config.listeners.clone()));
+    rows.push(("listeners", report.config.listeners.name().to_owned()));
     if let Some(l) = &report.light_listeners {
         rows.push((
             "light listeners",

@@ -4,6 +4,7 @@
 //! Set `LOADTEST_WRITE_EXAMPLE=1` to also write the realistic example to
 //! `target/loadtest-example.html` for a look in a browser.
 
+use loadtest::cli::Listeners;
 use loadtest::report::html::render;
 use loadtest::report::{
     Bitrate, CountDistribution, DecryptFailureReasons, EpochChangeLoss, ListenerFigures,
@@ -28,7 +29,7 @@ fn config() -> RunConfig {
         ramp_per_s: 20.0,
         churn_per_min: 6.0,
         seed: 42,
-        listeners: "light".into(),
+        listeners: Listeners::Light,
     }
 }
 

@@ -4,6 +4,7 @@
 //! schema is `docs/loadtest.schema.json`; add fields, never rename or
 //! remove them, and bump [`SCHEMA_VERSION`] on any change in meaning.
 
+use crate::cli::Listeners;
 use serde::{Deserialize, Serialize};
 
 pub mod html;
@@ -265,13 +266,8 @@ pub struct RunConfig {
     /// Seed of the run's randomness.
     pub seed: u64,
     /// How non-publishers were simulated: `light` or `full` (`--listeners`).
-    #[serde(default = "full_listeners")]
-    pub listeners: String,
-}
-
-/// Reports written before `--listeners` existed ran full participants.
-fn full_listeners() -> String {
-    "full".to_owned()
+    #[serde(default = "Listeners::before_the_option")]
+    pub listeners: Listeners,
 }
 
 /// Distribution summary, milliseconds.

@@ -208,7 +208,7 @@ pub(super) fn epoch_loss_table(r: &Report) -> String {
 }
 
 pub(super) fn members_table(r: &Report) -> String {
-    let mut rows = vec![("Listeners", r.config.listeners.clone())];
+    let mut rows = vec![("Listeners", r.config.listeners.name().to_owned())];
     if let Some(c) = &r.roster_check {
         rows.push(("Members checked at the end", fmt_int(c.members)));
         rows.push(("Missing from a member's MLS group", fmt_int(c.missing)));
