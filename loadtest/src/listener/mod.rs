@@ -206,7 +206,8 @@ impl Session {
                         self.transport.tick(now, &mut self.keys);
                     }
                     if self.coordinator.next_tick().is_some_and(|t| now >= t) {
-                        self.coordinator.tick(now);
+                        // Its turn to commit: as heavy as processing one.
+                        mls_aside(|| self.coordinator.tick(now));
                     }
                     if self.keys.next_timeout().is_some_and(|t| now >= t) {
                         self.keys.tick(now);
