@@ -151,6 +151,7 @@ pub mod transport {
     pub use crate::options::PeerConfig;
     pub use crate::participant::Participant;
     pub use crate::peer::{InboundTrack, OutboundTrack, Peer, PeerEvent, PeerEvents};
+    pub use crate::room::{FramePiece, frame_piece, receive_assembler};
     pub use crate::rtp_packet::{RtpExtension, RtpPacket};
     pub use crate::track::{LocalTrack, RemoteTrack, RemoteTrackInfo};
 }

@@ -121,6 +121,10 @@ pub fn assemble(
         send_errors: counts.send_errors,
         decrypt_failures_after_join,
         tester,
+        // Gathered from the participants by the orchestrator.
+        epoch_change_loss: None,
+        roster_check: None,
+        light_listeners: None,
     }
 }
 

@@ -59,6 +59,36 @@ impl Scenario {
     }
 }
 
+/// How participants that publish nothing are simulated.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Listeners {
+    /// Receive-only members on str0m: real signaling, MLS and WebRTC, every
+    /// counted frame decrypted, at a fraction of a full member's CPU, so
+    /// the tester is not what limits a big room.
+    #[default]
+    Light,
+    /// Full `client_sdk` members (webrtc-rs), exactly as an app runs them.
+    Full,
+}
+
+impl Listeners {
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Light => "light",
+            Self::Full => "full",
+        }
+    }
+
+    /// What reports written before `--listeners` existed ran.
+    pub fn before_the_option() -> Self {
+        Self::Full
+    }
+}
+
 /// Load tester for the SFU: simulated end-to-end encrypted participants
 /// (the real client SDK, MLS and SFrame included), many per process,
 /// sending synthetic frames that carry their sender, sequence number and
@@ -93,6 +123,13 @@ pub struct Args {
     /// publish Opus audio. [default: 2, or the scenario's]
     #[arg(long)]
     pub audio_publishers: Option<u32>,
+
+    /// How participants that publish nothing are simulated: `light`
+    /// (receive-only members on str0m, cheap enough for big rooms) or
+    /// `full` (the client SDK, as an app runs it). Publishers are always
+    /// full. [default: light]
+    #[arg(long, value_enum)]
+    pub listeners: Option<Listeners>,
 
     /// Video bitrate per publisher, kbit/s. [default: 500]
     #[arg(long)]
@@ -249,8 +286,11 @@ mod tests {
             "--metrics-url",
             "http://127.0.0.1:7880/metrics",
             "--no-progress",
+            "--listeners",
+            "full",
         ])
         .expect("parses");
+        assert_eq!(a.listeners, Some(Listeners::Full));
         assert_eq!(a.duration, Some(Duration::from_secs(45)));
         assert_eq!(a.scenario, Some(Scenario::LargeMeeting));
         assert_eq!(a.keyframe_interval, Some(1.5));

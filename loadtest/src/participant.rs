@@ -8,7 +8,7 @@ use crate::state::{Phase, Shared, Slot, lock};
 use client_sdk::{CloseReason, RemoteMedia, RoomEvent};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 use tracing::debug;
 
@@ -30,42 +30,13 @@ enum End {
 /// Runs `slot` from join to leave. Never panics on what the network does;
 /// every wait is bounded or ends with the run's shutdown.
 pub async fn run(shared: Arc<Shared>, slot: Arc<Slot>) {
-    let room_name = shared.settings.room_name(slot.room);
-    let token = match shared.tokens.token(&room_name, &slot.identity) {
-        Ok(t) => t,
-        Err(e) => {
-            slot.note_error(format!("join failed: {e}"));
-            slot.set_phase(Phase::Failed);
-            return;
-        }
-    };
-    let connect = client_sdk::connect(&shared.settings.target.url, &token, shared.options.clone());
-    let joined = tokio::select! {
-        r = tokio::time::timeout(CONNECT_LIMIT, connect) => r,
-        () = shared.shutdown.cancelled() => {
-            slot.set_phase(Phase::Left);
-            return;
-        }
-        () = slot.leave.cancelled() => {
-            slot.set_phase(Phase::Left);
-            return;
-        }
-    };
-    let (room, mut events) = match joined {
-        Ok(Ok(joined)) => joined,
-        Ok(Err(e)) => {
-            slot.note_error(format!("join failed: {e}"));
-            slot.set_phase(Phase::Failed);
-            return;
-        }
-        Err(_) => {
-            slot.note_error(format!(
-                "join failed: no admission within {} s",
-                CONNECT_LIMIT.as_secs()
-            ));
-            slot.set_phase(Phase::Failed);
-            return;
-        }
+    let url = shared.settings.target.url.clone();
+    let options = shared.options.clone();
+    let joined = admit(&shared, &slot, |token| async move {
+        client_sdk::connect(&url, &token, options).await
+    });
+    let Some((room, mut events)) = joined.await else {
+        return;
     };
     slot.set_phase(Phase::Live);
     debug!(identity = %slot.identity, "joined");
@@ -96,7 +67,14 @@ pub async fn run(shared: Arc<Shared>, slot: Arc<Slot>) {
                 Some(RoomEvent::EpochChanged { .. }) => {
                     slot.epoch_switches.fetch_add(1, Ordering::Relaxed);
                     joined_at.get_or_insert_with(|| tokio::time::Instant::now() + JOIN_WINDOW);
+                    if join_marked {
+                        slot.epoch_changed(&shared.senders, Instant::now(), room.decrypt_failures());
+                    }
                 }
+                Some(RoomEvent::RosterChanged(members)) => {
+                    slot.set_roster(members.into_iter().map(|m| m.identity).collect());
+                }
+                Some(RoomEvent::RosterMismatch { .. }) => slot.note_roster_mismatch(),
                 Some(RoomEvent::DecryptFailures(f)) => slot.set_failures(f),
                 Some(RoomEvent::KeyframeNeeded { cid }) => {
                     if cid == publisher::VIDEO_CID {
@@ -114,6 +92,9 @@ pub async fn run(shared: Arc<Shared>, slot: Arc<Slot>) {
             () = sleep_until_some(joined_at), if !join_marked => {
                 slot.mark_joined(room.decrypt_failures().total());
                 join_marked = true;
+            }
+            () = sleep_until_some(slot.epoch_loss_deadline().map(Into::into)) => {
+                slot.epoch_loss_tick(&shared.senders, Instant::now(), room.decrypt_failures());
             }
             () = slot.leave.cancelled() => break End::Asked,
             () = shared.shutdown.cancelled() => break End::Asked,
@@ -135,6 +116,56 @@ pub async fn run(shared: Arc<Shared>, slot: Arc<Slot>) {
         }
     }
     tasks.abort_all();
+}
+
+/// Gets `slot` its token and runs `connect` with it within
+/// [`CONNECT_LIMIT`], unless it is told to leave or the run ends first.
+/// `None` when it did not get in: its phase and error say why.
+pub(crate) async fn admit<T, E, F>(
+    shared: &Shared,
+    slot: &Slot,
+    connect: impl FnOnce(String) -> F,
+) -> Option<T>
+where
+    E: std::fmt::Display,
+    F: Future<Output = Result<T, E>>,
+{
+    let room_name = shared.settings.room_name(slot.room);
+    let token = match shared.tokens.token(&room_name, &slot.identity) {
+        Ok(t) => t,
+        Err(e) => {
+            slot.note_error(format!("join failed: {e}"));
+            slot.set_phase(Phase::Failed);
+            return None;
+        }
+    };
+    let joined = tokio::select! {
+        r = tokio::time::timeout(CONNECT_LIMIT, connect(token)) => r,
+        () = shared.shutdown.cancelled() => {
+            slot.set_phase(Phase::Left);
+            return None;
+        }
+        () = slot.leave.cancelled() => {
+            slot.set_phase(Phase::Left);
+            return None;
+        }
+    };
+    match joined {
+        Ok(Ok(joined)) => Some(joined),
+        Ok(Err(e)) => {
+            slot.note_error(format!("join failed: {e}"));
+            slot.set_phase(Phase::Failed);
+            None
+        }
+        Err(_) => {
+            slot.note_error(format!(
+                "join failed: no admission within {} s",
+                CONNECT_LIMIT.as_secs()
+            ));
+            slot.set_phase(Phase::Failed);
+            None
+        }
+    }
 }
 
 /// Accounts every decrypted frame of one remote track.

@@ -75,7 +75,7 @@ pub async fn run(
                 continue;
             }
         };
-        let counter = shared.senders.counter(slot.index, kind);
+        let counter = shared.senders.counter_in_room(slot.index, slot.room, kind);
         let stop = ended.clone();
         let shared = Arc::clone(&shared);
         let index = slot.index;

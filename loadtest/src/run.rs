@@ -4,7 +4,10 @@
 
 use crate::assemble::{self, Counts, EXIT_RUN_FAILED};
 use crate::churn::{ChurnSchedule, pick_victim};
+use crate::cli::Listeners;
 use crate::clock;
+use crate::figures;
+use crate::listener;
 use crate::participant;
 use crate::progress::{Progress, Status};
 use crate::report::{DecryptFailureReasons, Report};
@@ -17,7 +20,7 @@ use crate::tokens::TokenSource;
 use crate::watchdog::{Observation, Watchdog};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -121,7 +124,12 @@ fn spawn_participant(
     ));
     slots.push(Arc::clone(&slot));
     drop(slots);
-    let task = tokio::spawn(participant::run(Arc::clone(shared), slot));
+    let light = !slot.publishes() && shared.settings.listeners == Listeners::Light;
+    let task = if light {
+        tokio::spawn(listener::run(Arc::clone(shared), slot))
+    } else {
+        tokio::spawn(participant::run(Arc::clone(shared), slot))
+    };
     lock(&shared.tasks).push(task);
 }
 
@@ -416,6 +424,14 @@ impl Runner {
             }
         }
         self.sample(end);
+        // Who is in session as the media stops, and whose group they see,
+        // before everyone leaves.
+        let roster_check = figures::roster_check(&slots);
+        let in_session: HashSet<u32> = slots
+            .iter()
+            .filter(|s| s.phase() == Phase::Live)
+            .map(|s| s.index)
+            .collect();
         let duration_s = end.saturating_duration_since(self.t0).as_secs_f64();
         let tester = tester_usage::judge(
             &self.cpu_start,
@@ -470,7 +486,7 @@ impl Runner {
             ));
         }
         let completed = self.abort.is_none() && (counts.target == 0 || counts.connected > 0);
-        let report = assemble::assemble(
+        let mut report = assemble::assemble(
             &shared.settings,
             started_at,
             duration_s,
@@ -482,6 +498,15 @@ impl Runner {
             errors,
             completed,
         );
+        report.epoch_change_loss = Some(figures::epoch_change_loss(
+            slots.iter().flat_map(|s| s.epoch_changes()),
+        ));
+        report.roster_check = Some(roster_check);
+        let s = &shared.settings;
+        if s.listeners == Listeners::Light {
+            let tracks = u64::from(s.video_publishers) + u64::from(s.audio_publishers);
+            report.light_listeners = figures::light_listeners(&slots, tracks, &in_session);
+        }
         Outcome {
             exit_code: assemble::exit_code(&report, completed),
             report,

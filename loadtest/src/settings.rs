@@ -1,7 +1,7 @@
 //! The run's settings: command-line options over a scenario preset over
 //! built-in defaults, checked once. Pure.
 
-use crate::cli::{Args, Scenario};
+use crate::cli::{Args, Listeners, Scenario};
 use crate::report::RunConfig;
 use crate::target::{Endpoint, Target, UrlError, parse_http};
 use crate::thresholds::Gates;
@@ -165,6 +165,8 @@ pub struct Settings {
     pub video_publishers: u32,
     /// Audio publishers per room.
     pub audio_publishers: u32,
+    /// How non-publishers are simulated.
+    pub listeners: Listeners,
     /// Video bitrate per publisher, kbit/s.
     pub video_kbps: u32,
     /// Video frames per second.
@@ -314,6 +316,7 @@ impl Settings {
             report_json: args.report_json.clone(),
             report_html: args.report_html.clone(),
             progress: !args.no_progress,
+            listeners: args.listeners.unwrap_or_default(),
             notes,
             metrics,
             target,
@@ -350,6 +353,7 @@ impl Settings {
             ramp_per_s: self.ramp_per_sec,
             churn_per_min: self.churn_per_min,
             seed: self.seed,
+            listeners: self.listeners,
         }
     }
 }

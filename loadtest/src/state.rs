@@ -1,15 +1,18 @@
 //! State shared between the orchestrator and the participant tasks: one
 //! [`Slot`] per simulated participant, and the publishers' frame counters.
 
+use crate::clock;
 use crate::frame::MediaKind;
 use crate::report::DecryptFailureReasons;
 use crate::settings::Settings;
-use crate::stats::{ReceiverStats, StreamKey};
+use crate::stats::epoch_loss::NextSeqs;
+use crate::stats::{ChangeLoss, EpochLoss, ReceiverStats, StreamKey};
 use crate::tokens::TokenSource;
 use client_sdk::{DecryptFailures, RoomOptions};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -78,6 +81,12 @@ pub struct Slot {
     pub leave: CancellationToken,
     /// E2EE epoch changes it saw.
     pub epoch_switches: AtomicU64,
+    /// Frame loss around the epoch changes it saw after joining.
+    epoch_loss: Mutex<EpochLoss>,
+    /// The identities in its MLS group at its latest epoch.
+    roster: Mutex<Vec<String>>,
+    /// Times its MLS and signaling rosters disagreed beyond the grace.
+    roster_mismatches: AtomicU64,
     phase: AtomicU8,
     session_up: AtomicBool,
     failures: Mutex<DecryptFailures>,
@@ -106,6 +115,9 @@ impl Slot {
             stats: Mutex::new(ReceiverStats::new(started_us)),
             leave: CancellationToken::new(),
             epoch_switches: AtomicU64::new(0),
+            epoch_loss: Mutex::new(EpochLoss::default()),
+            roster: Mutex::new(Vec::new()),
+            roster_mismatches: AtomicU64::new(0),
             phase: AtomicU8::new(Phase::Joining.to_u8()),
             session_up: AtomicBool::new(false),
             failures: Mutex::new(DecryptFailures::default()),
@@ -165,6 +177,58 @@ impl Slot {
         lock(&self.failures_while_joining).map_or(total, |at| at.min(total))
     }
 
+    /// Records its MLS group's members at a new epoch.
+    pub fn set_roster(&self, identities: Vec<String>) {
+        *lock(&self.roster) = identities;
+    }
+
+    /// The identities in its MLS group at its latest epoch.
+    pub fn roster(&self) -> Vec<String> {
+        lock(&self.roster).clone()
+    }
+
+    /// Counts a roster mismatch its group-key state machine reported.
+    pub fn note_roster_mismatch(&self) {
+        self.roster_mismatches.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Roster mismatches reported.
+    pub fn roster_mismatches(&self) -> u64 {
+        self.roster_mismatches.load(Ordering::Relaxed)
+    }
+
+    /// It saw an epoch change at `now` after joining: the frames its room's
+    /// publishers send in the next second are watched
+    /// ([`crate::stats::epoch_loss`]).
+    pub fn epoch_changed(&self, senders: &SenderBook, now: Instant, failures: DecryptFailures) {
+        let start = senders.next_seqs(self.room, self.index);
+        lock(&self.epoch_loss).open(clock::micros_at(now), start, failures);
+    }
+
+    /// When [`Self::epoch_loss_tick`] is next due.
+    pub fn epoch_loss_deadline(&self) -> Option<Instant> {
+        lock(&self.epoch_loss)
+            .next_deadline_us()
+            .map(|us| clock::epoch() + Duration::from_micros(us))
+    }
+
+    /// Closes and settles the epoch-change windows due at `now`.
+    pub fn epoch_loss_tick(&self, senders: &SenderBook, now: Instant, failures: DecryptFailures) {
+        let mut loss = lock(&self.epoch_loss);
+        let stats = lock(&self.stats);
+        loss.tick(
+            clock::micros_at(now),
+            || senders.next_seqs(self.room, self.index),
+            failures,
+            &stats,
+        );
+    }
+
+    /// The epoch changes it settled.
+    pub fn epoch_changes(&self) -> Vec<ChangeLoss> {
+        lock(&self.epoch_loss).settled().to_vec()
+    }
+
     /// Remembers the first thing that went wrong for it.
     pub fn note_error(&self, e: impl Into<String>) {
         lock(&self.error).get_or_insert_with(|| e.into());
@@ -194,6 +258,8 @@ pub fn add_failures(into: &mut DecryptFailureReasons, slot: &Slot) {
 #[derive(Debug, Default)]
 pub struct SenderBook {
     counters: Mutex<HashMap<StreamKey, Arc<AtomicU64>>>,
+    /// Each publisher's room.
+    rooms: Mutex<HashMap<u32, u32>>,
 }
 
 impl SenderBook {
@@ -204,6 +270,23 @@ impl SenderBook {
                 .entry(StreamKey { sender, kind })
                 .or_default(),
         )
+    }
+
+    /// The counter of `sender`'s `kind` track in `room`.
+    pub fn counter_in_room(&self, sender: u32, room: u32, kind: MediaKind) -> Arc<AtomicU64> {
+        lock(&self.rooms).insert(sender, room);
+        self.counter(sender, kind)
+    }
+
+    /// The next sequence number of every track published in `room` (those
+    /// registered with [`Self::counter_in_room`]) but `except`'s.
+    pub fn next_seqs(&self, room: u32, except: u32) -> NextSeqs {
+        let rooms = lock(&self.rooms);
+        lock(&self.counters)
+            .iter()
+            .filter(|(k, _)| k.sender != except && rooms.get(&k.sender) == Some(&room))
+            .map(|(k, c)| (*k, c.load(Ordering::Acquire)))
+            .collect()
     }
 
     /// The last sequence number each track had sent, now.

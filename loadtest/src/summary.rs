@@ -41,6 +41,7 @@ pub fn render(report: &Report) -> String {
                 report.participants_lost
             ),
         ),
+        // From connect start to the first decrypted frame.
         ("join ms p50/p95/p99/max", pct(&report.join_ms)),
         ("latency ms p50/p95/p99/max", pct(&report.latency_ms)),
         (
@@ -91,7 +92,52 @@ pub fn render(report: &Report) -> String {
             )
         }),
         ("epoch switches", report.epoch_switches.to_string()),
+        (
+            "lost around epoch changes",
+            match &report.epoch_change_loss {
+                Some(e) => format!(
+                    "{} of {} frames over {} changes; per change p50/p95/max {} / {} / {}  (wrong epoch {}, unknown kid {}, wrong sender {}, unknown sender {}, incomplete {}, never decrypted {})",
+                    e.frames_lost,
+                    e.frames_expected,
+                    e.changes,
+                    e.lost_per_change.p50,
+                    e.lost_per_change.p95,
+                    e.lost_per_change.max,
+                    e.failures.wrong_epoch,
+                    e.failures.unknown_kid,
+                    e.failures.wrong_sender,
+                    e.failures.unknown_sender,
+                    e.failures.incomplete,
+                    e.undelivered
+                ),
+                None => "- (no epoch change settled after a join)".to_owned(),
+            },
+        ),
     ];
+    if let Some(c) = &report.roster_check {
+        rows.push((
+            "MLS rosters",
+            format!(
+                "{} members checked, {} missing from someone's group, {} mismatches reported",
+                c.members, c.missing, c.mismatches
+            ),
+        ));
+    }
+    rows.push(("listeners", report.config.listeners.name().to_owned()));
+    if let Some(l) = &report.light_listeners {
+        rows.push((
+            "light listeners",
+            format!(
+                "{} / {} connected, {} frames, {} decrypt failures after joining, fewest tracks decrypted {} of {}",
+                l.connected,
+                l.participants,
+                l.frames_received,
+                l.decrypt_failures_after_join,
+                l.tracks_received_min,
+                l.publisher_tracks
+            ),
+        ));
+    }
     let sfu = report.sfu.unwrap_or_default();
     rows.push((
         "SFU CPU",

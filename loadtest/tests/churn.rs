@@ -22,7 +22,16 @@ async fn keys_rotate_under_churn_without_decrypt_failures() {
         audio: 2,
         duration: "20s",
     };
-    let extra = ["--churn-per-min", "40", "--max-decrypt-failures", "0"];
+    // Full participants: the SDK's key rotation under churn (light
+    // listeners churn in their own test).
+    let extra = [
+        "--churn-per-min",
+        "40",
+        "--max-decrypt-failures",
+        "0",
+        "--listeners",
+        "full",
+    ];
     let (out, took, reports) = support::run(shape, &extra, Duration::from_secs(80)).await;
     let log = show(&out);
     let r = reports.read_json();

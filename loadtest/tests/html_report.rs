@@ -4,10 +4,11 @@
 //! Set `LOADTEST_WRITE_EXAMPLE=1` to also write the realistic example to
 //! `target/loadtest-example.html` for a look in a browser.
 
+use loadtest::cli::Listeners;
 use loadtest::report::html::render;
 use loadtest::report::{
-    Bitrate, DecryptFailureReasons, Percentiles, Report, RunConfig, SfuUsage, TesterUsage,
-    Thresholds, TimelinePoint,
+    Bitrate, CountDistribution, DecryptFailureReasons, EpochChangeLoss, ListenerFigures,
+    Percentiles, Report, RosterCheck, RunConfig, SfuUsage, TesterUsage, Thresholds, TimelinePoint,
 };
 
 const XSS: &str = "<script>alert(1)</script>";
@@ -28,6 +29,7 @@ fn config() -> RunConfig {
         ramp_per_s: 20.0,
         churn_per_min: 6.0,
         seed: 42,
+        listeners: Listeners::Light,
     }
 }
 
@@ -133,6 +135,35 @@ fn realistic() -> Report {
             },
             overloaded: true,
             overload_reasons: vec!["the host was busy 1.97 of 2 cores".to_owned()],
+        }),
+        epoch_change_loss: Some(EpochChangeLoss {
+            changes: 4321,
+            frames_expected: 987_654,
+            frames_lost: 77,
+            lost_per_change: CountDistribution {
+                count: 4321,
+                p50: 0,
+                p95: 3,
+                max: 41,
+            },
+            failures: DecryptFailureReasons {
+                wrong_epoch: 12,
+                ..DecryptFailureReasons::default()
+            },
+            undelivered: 65,
+        }),
+        roster_check: Some(RosterCheck {
+            members: 199,
+            missing: 0,
+            mismatches: 0,
+        }),
+        light_listeners: Some(ListenerFigures {
+            participants: 180,
+            connected: 180,
+            frames_received: 1_111_222,
+            decrypt_failures_after_join: 0,
+            publisher_tracks: 6,
+            tracks_received_min: 6,
         }),
     }
 }
@@ -264,6 +295,12 @@ fn realistic_report_shows_its_numbers() {
         "The load tester was overloaded",
         "the host was busy 1.97 of 2 cores",
         "Decrypt failures after joining",
+        "Frames lost around epoch changes",
+        "4,321",
+        "987,654",
+        "Light listeners",
+        "1,111,222",
+        "Missing from a member&#39;s MLS group",
     ] {
         assert!(html.contains(needle), "page lacks {needle:?}");
     }

@@ -22,7 +22,10 @@ async fn two_rooms_of_five_for_ten_seconds() {
         audio: 2,
         duration: "10s",
     };
-    let (out, took, reports) = support::run(shape, &[], Duration::from_secs(50)).await;
+    // Full participants throughout: the SDK as an app runs it (the light
+    // listeners have their own test).
+    let (out, took, reports) =
+        support::run(shape, &["--listeners", "full"], Duration::from_secs(50)).await;
     let log = show(&out);
     assert_eq!(out.status.code(), Some(0), "{log}");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -290,19 +290,68 @@ pub(crate) fn receive(
 /// Where a packet's piece of the frame is, and whether it starts or ends
 /// the frame: from the dependency descriptor when present, else from the
 /// VP8 descriptor's start bit and the RTP marker.
-fn locate(packet: &RtpPacket, kind: TrackKind, dd_id: Option<u8>) -> Option<(usize, bool, bool)> {
-    if kind == TrackKind::Audio {
-        return Some((0, true, true));
-    }
-    let vp8 = vp8_payload::parse(&packet.payload)?;
+fn locate(packet: &RtpPacket, kind: TrackKind, dd_id: Option<u8>) -> Option<FramePiece> {
     let dd = dd_id.and_then(|id| packet.extensions.iter().find(|e| e.id == id));
-    match dd {
-        Some(ext) => {
-            let dd = rtp_dd::parse(&ext.data).ok()?;
-            Some((vp8.len, dd.start_of_frame, dd.end_of_frame))
-        }
-        None => Some((vp8.len, vp8.frame_start, packet.marker)),
+    frame_piece(
+        kind,
+        &packet.payload,
+        packet.marker,
+        dd.map(|ext| &ext.data[..]),
+    )
+}
+
+/// One RTP packet's share of an encrypted frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FramePiece {
+    /// Payload bytes before the piece (the VP8 payload descriptor).
+    pub skip: usize,
+    /// The packet starts a frame.
+    pub start: bool,
+    /// The packet ends a frame.
+    pub end: bool,
+}
+
+/// Where the encrypted frame's bytes start in one received RTP `payload`
+/// of a `kind` track, and whether the packet starts or ends its frame: from
+/// the dependency descriptor `dd` (the header extension's bytes) when
+/// present, else from the VP8 descriptor's start bit and the RTP `marker`.
+/// An audio packet is one whole frame. `None` if the payload is malformed.
+///
+/// This is how the SDK depacketizes what it receives; feed the pieces to a
+/// [`receive_assembler`] and the frames it completes to the decryptor.
+pub fn frame_piece(
+    kind: TrackKind,
+    payload: &[u8],
+    marker: bool,
+    dd: Option<&[u8]>,
+) -> Option<FramePiece> {
+    if kind == TrackKind::Audio {
+        return Some(FramePiece {
+            skip: 0,
+            start: true,
+            end: true,
+        });
     }
+    let vp8 = vp8_payload::parse(payload)?;
+    let (start, end) = match dd {
+        Some(dd) => {
+            let dd = rtp_dd::parse(dd).ok()?;
+            (dd.start_of_frame, dd.end_of_frame)
+        }
+        None => (vp8.frame_start, marker),
+    };
+    Some(FramePiece {
+        skip: vp8.len,
+        start,
+        end,
+    })
+}
+
+/// The frame assembler the SDK uses per remote track: it keeps an
+/// incomplete frame while a few newer ones complete, so that a packet
+/// repaired by NACK/RTX after the next frame still completes it.
+pub fn receive_assembler() -> FrameAssembler {
+    FrameAssembler::with_reorder_depth(MAX_FRAME_BYTES, REORDER_DEPTH)
 }
 
 async fn pump(
@@ -312,12 +361,10 @@ async fn pump(
     sink: Arc<FrameSink>,
     keys: Arc<Keys>,
 ) {
-    // Keep an incomplete frame while a few newer ones complete, so that a
-    // packet repaired by NACK/RTX after the next frame still completes it.
-    let mut assembler = FrameAssembler::with_reorder_depth(MAX_FRAME_BYTES, REORDER_DEPTH);
+    let mut assembler = receive_assembler();
     let mut incomplete = 0;
     while let Some(packet) = track.recv().await {
-        let Some((skip, start, end)) = locate(&packet, kind, dd_id) else {
+        let Some(FramePiece { skip, start, end }) = locate(&packet, kind, dd_id) else {
             keys.count_malformed();
             continue;
         };

@@ -10,7 +10,10 @@ mod keys;
 mod media;
 
 pub use events::{DecryptFailures, RoomEvent, RoomEvents, RosterMember, SignalingState};
-pub use media::{DecryptedFrame, MediaSender, RemoteMedia, SendFrameError};
+pub use media::{
+    DecryptedFrame, FramePiece, MediaSender, RemoteMedia, SendFrameError, frame_piece,
+    receive_assembler,
+};
 
 use crate::error::{ConnectError, PeerError, PublishError, WaitError};
 use crate::events::{CloseReason, Event, Events};

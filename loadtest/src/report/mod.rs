@@ -4,6 +4,7 @@
 //! schema is `docs/loadtest.schema.json`; add fields, never rename or
 //! remove them, and bump [`SCHEMA_VERSION`] on any change in meaning.
 
+use crate::cli::Listeners;
 use serde::{Deserialize, Serialize};
 
 pub mod html;
@@ -92,6 +93,100 @@ pub struct Report {
     /// The load tester's own CPU and whether it kept up.
     #[serde(default)]
     pub tester: Option<TesterUsage>,
+    /// Frames lost around E2EE epoch changes.
+    #[serde(default)]
+    pub epoch_change_loss: Option<EpochChangeLoss>,
+    /// Whether every member was in every other member's MLS group.
+    #[serde(default)]
+    pub roster_check: Option<RosterCheck>,
+    /// What the light listeners (`--listeners light`) received.
+    #[serde(default)]
+    pub light_listeners: Option<ListenerFigures>,
+}
+
+/// Frames lost around E2EE epoch changes: for each change a member saw
+/// after joining, the frames its room's publishers sent in the second after
+/// it that the member had not delivered one more second later (see
+/// `docs/loadtest.md`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct EpochChangeLoss {
+    /// Changes settled (member × change).
+    pub changes: u64,
+    /// Frames of those changes the members should have delivered.
+    pub frames_expected: u64,
+    /// Of those, frames not delivered.
+    pub frames_lost: u64,
+    /// Frames lost per change.
+    pub lost_per_change: CountDistribution,
+    /// Decrypt failures members counted from each change to its settling,
+    /// by reason (`while_joining` is always 0: only changes after joining
+    /// count).
+    pub failures: DecryptFailureReasons,
+    /// Lost frames the decrypt failures do not account for (never handed
+    /// to the decryptor whole: network loss, or still missing), summed per
+    /// change.
+    pub undelivered: u64,
+}
+
+/// Summary of a distribution of counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct CountDistribution {
+    /// Samples.
+    pub count: u64,
+    /// Median.
+    pub p50: u64,
+    /// 95th percentile.
+    pub p95: u64,
+    /// Largest.
+    pub max: u64,
+}
+
+impl CountDistribution {
+    /// The distribution of `values` (nearest rank).
+    pub fn of(mut values: Vec<u64>) -> Self {
+        values.sort_unstable();
+        let rank = |q: f64| {
+            let i = ((q * values.len() as f64).ceil() as usize).saturating_sub(1);
+            values.get(i).copied().unwrap_or(0)
+        };
+        Self {
+            count: values.len() as u64,
+            p50: rank(0.5),
+            p95: rank(0.95),
+            max: values.last().copied().unwrap_or(0),
+        }
+    }
+}
+
+/// The MLS rosters of the members in session when the media stopped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RosterCheck {
+    /// Members whose roster was checked.
+    pub members: u64,
+    /// (member, other member of its room) pairs where the other was missing
+    /// from the member's MLS group at its latest epoch.
+    pub missing: u64,
+    /// Roster mismatches (MLS group and signaling roster apart beyond the
+    /// grace) the members' group-key state machines reported.
+    pub mismatches: u64,
+}
+
+/// What the light listeners received.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListenerFigures {
+    /// Light listeners started.
+    pub participants: u64,
+    /// Of those, connected (a decrypted frame).
+    pub connected: u64,
+    /// Frames they decrypted and counted.
+    pub frames_received: u64,
+    /// Their decrypt failures outside joining.
+    pub decrypt_failures_after_join: u64,
+    /// Tracks published in each listener's room.
+    pub publisher_tracks: u64,
+    /// The fewest of those tracks any light listener in session decrypted
+    /// frames of.
+    pub tracks_received_min: u64,
 }
 
 /// The load tester's own resource use: when it is overloaded, the latency
@@ -170,6 +265,9 @@ pub struct RunConfig {
     pub churn_per_min: f64,
     /// Seed of the run's randomness.
     pub seed: u64,
+    /// How non-publishers were simulated: `light` or `full` (`--listeners`).
+    #[serde(default = "Listeners::before_the_option")]
+    pub listeners: Listeners,
 }
 
 /// Distribution summary, milliseconds.

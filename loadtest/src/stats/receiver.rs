@@ -141,6 +141,22 @@ impl ReceiverStats {
             .map(|f| f.saturating_sub(self.started_us))
     }
 
+    /// [`StreamTracker::received_in`] of one stream; `None` if that stream
+    /// never delivered a frame here (or the range is forgotten).
+    pub fn received_in(&self, key: StreamKey, from: u64, to: u64) -> Option<WindowCounts> {
+        self.streams.get(&key)?.received_in(from, to)
+    }
+
+    /// Distinct frames received, all streams.
+    pub fn frames_received(&self) -> u64 {
+        self.streams.values().map(StreamTracker::received).sum()
+    }
+
+    /// Streams (sender, track) it received frames of.
+    pub fn streams_seen(&self) -> usize {
+        self.streams.len()
+    }
+
     /// Whether [`finish`](Self::finish) was called.
     pub fn is_finished(&self) -> bool {
         self.finished.is_some()

@@ -196,6 +196,27 @@ impl StreamTracker {
         self.jitter.us()
     }
 
+    /// Of the frames with sequence numbers in `from..to` that this receiver
+    /// should have had (those from its first frame on), how many it should
+    /// have had and how many arrived. `None` if the range reaches further
+    /// back than duplicate detection remembers.
+    pub fn received_in(&self, from: u64, to: u64) -> Option<WindowCounts> {
+        let from = from.max(self.first_seq);
+        if to <= from {
+            return Some(WindowCounts::default());
+        }
+        if self.highest.saturating_sub(from) >= SEQ_WINDOW {
+            return None;
+        }
+        let received = (from..to.min(self.highest + 1))
+            .filter(|s| self.seen.get(*s))
+            .count() as u64;
+        Some(WindowCounts {
+            expected: to - from,
+            received,
+        })
+    }
+
     /// The counts since the previous call.
     pub fn take_window(&mut self) -> WindowCounts {
         std::mem::take(&mut self.window)
@@ -221,6 +242,19 @@ mod tests {
         assert_eq!(t.expected(Some(8)), 4);
         assert_eq!((t.duplicates(), t.reordered()), (0, 0));
         assert_eq!(t.bytes(), 40);
+    }
+
+    #[test]
+    fn counts_a_range_of_sequence_numbers() {
+        let t = feed(&[3, 4, 6, 7, 9]);
+        let c = |expected, received| Some(WindowCounts { expected, received });
+        assert_eq!(t.received_in(4, 8), c(4, 3), "5 is missing");
+        // Before the first frame: not expected; after the highest: lost.
+        assert_eq!(t.received_in(0, 5), c(2, 2));
+        assert_eq!(t.received_in(8, 12), c(4, 1));
+        assert_eq!(t.received_in(7, 7), c(0, 0));
+        let far = feed(&[0, SEQ_WINDOW + 10]);
+        assert_eq!(far.received_in(1, 5), None, "forgotten");
     }
 
     #[test]

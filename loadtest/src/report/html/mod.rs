@@ -194,6 +194,8 @@ fn summary(report: &Report) -> String {
         media_table(report),
         frames_table(report),
         e2ee_table(report),
+        epoch_loss_table(report),
+        members_table(report),
         sfu_table(report),
         tester_table(report),
         thresholds_table(report),

@@ -64,7 +64,7 @@ pub(super) fn participants_table(r: &Report) -> String {
 
 pub(super) fn percentiles_table(r: &Report) -> String {
     let rows = [
-        percentiles_row("Join time (token to first frame)", &r.join_ms),
+        percentiles_row("Join time (token to first decrypted frame)", &r.join_ms),
         percentiles_row("End-to-end frame latency", &r.latency_ms),
     ];
     table(
@@ -155,6 +155,85 @@ pub(super) fn e2ee_table(r: &Report) -> String {
             ("Epoch switches", fmt_int(r.epoch_switches)),
         ],
     )
+}
+
+pub(super) fn epoch_loss_table(r: &Report) -> String {
+    let Some(e) = &r.epoch_change_loss else {
+        return kv_table(
+            "Frames lost around epoch changes",
+            &[("Epoch changes settled", "none".to_owned())],
+        );
+    };
+    let d = &e.lost_per_change;
+    let f = &e.failures;
+    kv_table(
+        "Frames lost around epoch changes",
+        &[
+            (
+                "Epoch changes settled (member × change)",
+                fmt_int(e.changes),
+            ),
+            (
+                "Frames sent in the second after them",
+                fmt_int(e.frames_expected),
+            ),
+            ("Frames lost", fmt_int(e.frames_lost)),
+            (
+                "Lost per change p50 / p95 / max",
+                format!(
+                    "{} / {} / {}",
+                    fmt_int(d.p50),
+                    fmt_int(d.p95),
+                    fmt_int(d.max)
+                ),
+            ),
+            ("\u{2003}epoch keys gone", fmt_int(f.wrong_epoch)),
+            ("\u{2003}unknown key id", fmt_int(f.unknown_kid)),
+            ("\u{2003}wrong sender", fmt_int(f.wrong_sender)),
+            (
+                "\u{2003}sender not known in time",
+                fmt_int(f.unknown_sender),
+            ),
+            ("\u{2003}incomplete frame", fmt_int(f.incomplete)),
+            (
+                "\u{2003}other decrypt failures",
+                fmt_int(f.malformed + f.auth_failed + f.replay),
+            ),
+            (
+                "\u{2003}never handed to the decryptor",
+                fmt_int(e.undelivered),
+            ),
+        ],
+    )
+}
+
+pub(super) fn members_table(r: &Report) -> String {
+    let mut rows = vec![("Listeners", r.config.listeners.name().to_owned())];
+    if let Some(c) = &r.roster_check {
+        rows.push(("Members checked at the end", fmt_int(c.members)));
+        rows.push(("Missing from a member's MLS group", fmt_int(c.missing)));
+        rows.push(("Roster mismatches reported", fmt_int(c.mismatches)));
+    }
+    if let Some(l) = &r.light_listeners {
+        rows.push((
+            "Light listeners connected",
+            format!("{} / {}", fmt_int(l.connected), fmt_int(l.participants)),
+        ));
+        rows.push(("Light listeners' frames", fmt_int(l.frames_received)));
+        rows.push((
+            "Light listeners' decrypt failures after joining",
+            fmt_int(l.decrypt_failures_after_join),
+        ));
+        rows.push((
+            "Fewest tracks a light listener decrypted",
+            format!(
+                "{} of {}",
+                fmt_int(l.tracks_received_min),
+                fmt_int(l.publisher_tracks)
+            ),
+        ));
+    }
+    kv_table("Members", &rows)
 }
 
 pub(super) fn sfu_table(r: &Report) -> String {
