@@ -47,6 +47,9 @@ pub(crate) struct WaitingKeyPackage {
     pub(crate) arrival: u64,
     /// When it reached us: a join waits for pacing from then on.
     pub(crate) received: Instant,
+    /// Whether its signatures were verified (only a committer needs to,
+    /// before it commits: what it claims decides nothing until then).
+    pub(crate) verified: bool,
 }
 
 /// The commit the rosters call for.
@@ -157,6 +160,11 @@ impl CommitPolicy {
     /// `pid`'s latest valid KeyPackage (it replaces any earlier one).
     pub(crate) fn key_package(&mut self, pid: String, kp: WaitingKeyPackage) {
         self.key_packages.insert(pid, kp);
+    }
+
+    /// `pid`'s waiting KeyPackage, to verify before committing it.
+    pub(crate) fn key_package_mut(&mut self, pid: &str) -> Option<&mut WaitingKeyPackage> {
+        self.key_packages.get_mut(pid)
     }
 
     /// A commit added or removed `pid`, or the MLS client refused its
@@ -308,6 +316,7 @@ mod tests {
             signature_key: key.as_bytes().to_vec(),
             arrival: 0,
             received: Instant::now(),
+            verified: true,
         }
     }
 

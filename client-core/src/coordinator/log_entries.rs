@@ -25,7 +25,10 @@ impl Coordinator {
             warn!(%pid, "KeyPackage is not base64");
             return;
         };
-        match self.mls.key_package_identity(&bytes) {
+        // Only parsed here: whoever commits it verifies it first (see
+        // `maybe_commit`), so a big room does not make every member verify
+        // every joiner's signatures.
+        match self.mls.key_package_claim(&bytes) {
             Ok(member) if member.identity == claimed => {
                 self.policy.key_package(
                     pid,
@@ -35,6 +38,7 @@ impl Coordinator {
                         signature_key: member.signature_key,
                         arrival: self.seq,
                         received: now,
+                        verified: false,
                     },
                 );
             }

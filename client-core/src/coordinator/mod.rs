@@ -16,7 +16,7 @@ mod log_entries;
 
 use crate::chat::{ChatDedup, ChatPayload};
 use crate::chat_outbox::{ChatOutbox, RESEND_AFTER};
-use crate::commit_policy::{CommitPolicy, Pacing};
+use crate::commit_policy::{Changes, CommitPolicy, Pacing};
 use crate::roster_check::RosterCheck;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -489,7 +489,7 @@ impl Coordinator {
             return;
         }
         let members = self.mls.members();
-        let Some(changes) = self.policy.due(now, &members, self.mls.own_leaf()) else {
+        let Some(changes) = self.verified_changes(now, &members) else {
             return;
         };
         let add_bytes: Vec<&[u8]> = changes.adds.iter().map(|(_, kp)| kp.as_slice()).collect();
@@ -520,6 +520,37 @@ impl Coordinator {
                 for (pid, _) in &changes.adds {
                     self.policy.settled(pid);
                 }
+            }
+        }
+    }
+
+    /// The changes due now, once every KeyPackage in them is verified: a
+    /// forged one (its claim was only parsed) is dropped for good before
+    /// it can add anyone or remove the leaf of the identity it names.
+    fn verified_changes(&mut self, now: Instant, members: &[Member]) -> Option<Changes> {
+        loop {
+            let changes = self.policy.due(now, members, self.mls.own_leaf())?;
+            let mut forged = Vec::new();
+            for (pid, _) in &changes.adds {
+                let Some(kp) = self.policy.key_package_mut(pid) else {
+                    continue;
+                };
+                if kp.verified {
+                    continue;
+                }
+                match self.mls.key_package_identity(&kp.bytes) {
+                    Ok(m) if m.identity == kp.identity && m.signature_key == kp.signature_key => {
+                        kp.verified = true;
+                    }
+                    _ => forged.push(pid.clone()),
+                }
+            }
+            if forged.is_empty() {
+                return Some(changes);
+            }
+            for pid in forged {
+                warn!(%pid, "KeyPackage does not verify; refused");
+                self.policy.settled(&pid);
             }
         }
     }

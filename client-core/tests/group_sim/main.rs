@@ -190,6 +190,51 @@ fn renumber(msg: ServerMessage, delta: i64) -> ServerMessage {
     }
 }
 
+/// Members only parse a joiner's KeyPackage when it arrives; the committer
+/// verifies it before committing. A compromised server that slips the
+/// committer a forged KeyPackage naming a present member (as if that member
+/// rejoined with a new key) gets no commit out of it: neither the forged
+/// add nor the removal of the real member's leaf that a rejoin would bring.
+#[test]
+fn a_forged_key_package_is_verified_before_it_can_change_the_group() {
+    let mut w = World::new();
+    let names = ["alice", "bob", "carol"];
+    let nodes = group(&mut w, &names);
+    let alice = nodes[0];
+    let bob_pid = w.nodes[nodes[1]].pid.clone();
+    let mut impostor = e2ee::group::MlsClient::new("bob", Default::default()).expect("client");
+    let mut forged = impostor.key_package().expect("kp");
+    // The KeyPackage's own signature is its last bytes.
+    *forged.last_mut().expect("bytes") ^= 1;
+    assert!(impostor.key_package_identity(&forged).is_err(), "forged");
+    assert_eq!(
+        impostor
+            .key_package_claim(&forged)
+            .expect("parses")
+            .identity,
+        "bob"
+    );
+    let epochs_before: Vec<_> = nodes.iter().map(|&i| w.nodes[i].epoch().cloned()).collect();
+    let commits_before = w.commits.len();
+    let seq = w.seen_seq(alice);
+    w.inject(
+        alice,
+        ServerMessage::Mls {
+            seq: seq + 1,
+            entry: MlsEntry::KeyPackage {
+                participant_id: bob_pid,
+                key_package: base64_encode(&forged),
+            },
+        },
+    );
+    w.tamper(alice, Box::new(|m| vec![renumber(m, 1)]));
+    w.run_for(Duration::from_secs(10));
+    assert_eq!(w.commits.len(), commits_before, "no commit was made");
+    let epochs_after: Vec<_> = nodes.iter().map(|&i| w.nodes[i].epoch().cloned()).collect();
+    assert_eq!(epochs_after, epochs_before);
+    assert!(w.agree(&nodes, &names));
+}
+
 #[test]
 fn a_ghost_added_through_the_server_is_flagged_by_the_others() {
     let mut w = World::new();

@@ -301,6 +301,18 @@ impl MlsClient {
         key_package::validate(self.provider.crypto(), key_package).map(|kp| kp.member)
     }
 
+    /// Who a KeyPackage claims to be (identity and signature key, with
+    /// `leaf == u32::MAX`), parsed without verifying its signatures,
+    /// lifetime or suite. For deciding that a join waits: [`Self::commit`]
+    /// validates every KeyPackage it adds (and skips invalid ones), and
+    /// members processing that commit validate them again, so the claim
+    /// is never trusted for membership. It skips the two signature
+    /// verifications of [`Self::key_package_identity`], which every member
+    /// of a big room would otherwise pay for every joiner.
+    pub fn key_package_claim(&self, key_package: &[u8]) -> Result<Member, GroupError> {
+        key_package::claim(key_package)
+    }
+
     /// `MLS-Exporter(label, context, len)` of the current epoch (RFC 9420
     /// §8.5). `len` must be 1 to 8160 (HKDF-SHA-256's limit of 255 blocks),
     /// else `InvalidArgument`.

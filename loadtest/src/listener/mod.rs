@@ -134,6 +134,7 @@ impl Session {
             self_update: options.self_update,
             sframe_nk: base_key_len(options.suite),
             mls: options.mls.clone(),
+            pacing: options.pacing,
         };
         let coordinator =
             Coordinator::new(cfg, mls, &joined.participant_id, roster, &joined.mls, now);
