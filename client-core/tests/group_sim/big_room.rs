@@ -220,17 +220,16 @@ fn assert_lossless(w: &World, o: &Outcome, allowed: Option<(&str, u64)>) {
     );
 }
 
-/// The room the issue describes: 300 members joining at 20 a second, then
-/// 30 leaving and 30 joining, six of them publishing; about 360 epochs,
-/// twenty a second, each member behind the founder by up to 300 ms.
-/// 2,800 frames, 669,164 of them to deliver. Slow in a debug build: 28
-/// CPU-minutes and 1.4 GB, nearly all of it real MLS (every member
-/// processes every commit, and the MLS state store re-serializes the tree
-/// and past epochs' secrets on each). Run it with `cargo test -p
-/// client-core --test group_sim -- --ignored a_300_member_room
-/// --nocapture` (it prints its progress every 50 joins).
+/// A big room: 300 members joining at 20 a second, then 30 leaving and 30
+/// joining, six of them publishing, each member behind the founder by up
+/// to 300 ms. Join pacing makes it 60 epochs (about 360 without), and
+/// 656,394 frame deliveries to check. Slow in a debug build: 6.7
+/// CPU-minutes (28 before pacing), nearly all of it real MLS (every member
+/// processes every commit). Run it with `cargo test -p client-core --test
+/// group_sim -- --ignored a_300_member_room --nocapture` (it prints its
+/// progress every 50 joins).
 #[test]
-#[ignore = "28 CPU-minutes in a debug build: 300 real MLS members process 360 commits each"]
+#[ignore = "minutes of CPU in a debug build: 300 real MLS members process about 60 commits each"]
 fn a_300_member_room_churning_at_20_per_second_loses_no_frame() {
     let (w, o) = run_and_count(&Scenario {
         members: 300,

@@ -53,6 +53,10 @@ pub struct EngineConfig {
     pub mismatch_grace_ms: u64,
     /// Periodic self-update, if any.
     pub self_update_ms: Option<u64>,
+    /// A commit that only adds waits until this long after the current
+    /// epoch began (joins in a burst go together; leaves never wait). Every
+    /// member of a room should use the same value.
+    pub join_pacing_ms: u64,
     /// Tests only: install every epoch's SFrame key with one bit flipped, so
     /// this member can read no one's frames (and no one its own), as with a
     /// corrupted or stale key.
@@ -65,6 +69,7 @@ impl Default for EngineConfig {
             takeover_delay_ms: 2000,
             mismatch_grace_ms: 10_000,
             self_update_ms: None,
+            join_pacing_ms: Pacing::default().add_interval.as_millis() as u64,
             test_tamper_keys: false,
         }
     }
@@ -134,7 +139,10 @@ impl EngineCore {
                 self_update: cfg.self_update_ms.map(Duration::from_millis),
                 sframe_nk: base_key_len(suite),
                 mls: MlsConfig::default(),
-                pacing: Pacing::default(),
+                pacing: Pacing {
+                    add_interval: Duration::from_millis(cfg.join_pacing_ms),
+                    ..Pacing::default()
+                },
             },
             tamper_keys: cfg.test_tamper_keys,
             coordinator: None,

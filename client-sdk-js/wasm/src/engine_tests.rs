@@ -10,6 +10,11 @@ const VP8_KEY: [u8; 14] = [
     0x50, 0x2d, 0x01, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0x68, 0x01, 0xaa, 0xbb, 0xcc, 0xdd,
 ];
 
+/// The relay delivers everything at one instant and never lets time pass,
+/// so joins are committed at once (pacing has its own tests in
+/// `client-core`).
+const UNPACED: &str = r#"{"joinPacingMs":0}"#;
+
 fn joined(pid: &str, others: &[(&str, &str)], founder: bool) -> String {
     let participants: Vec<Value> = others
         .iter()
@@ -50,7 +55,7 @@ impl Relay {
             .iter()
             .map(|(p, i)| (p.as_str(), i.as_str()))
             .collect();
-        let mut engine = EngineCore::new(identity, "").unwrap();
+        let mut engine = EngineCore::new(identity, UNPACED).unwrap();
         let founder = self.members.is_empty();
         engine
             .start(Instant::now(), &joined(pid, &others, founder))
@@ -211,7 +216,7 @@ fn a_frame_waiting_for_its_epoch_is_released_by_handle() {
     let mut relay = Relay::new();
     relay.join("PA", "alice");
     // Bob is not in the group yet; alice's epoch-1 frame reaches him first.
-    let mut bob = EngineCore::new("bob", "").unwrap();
+    let mut bob = EngineCore::new("bob", UNPACED).unwrap();
     bob.start(Instant::now(), &joined("PB", &[("PA", "alice")], false))
         .unwrap();
     relay.members.push(("PB".into(), bob));
