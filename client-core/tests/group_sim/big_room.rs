@@ -222,10 +222,10 @@ fn assert_lossless(w: &World, o: &Outcome, allowed: Option<(&str, u64)>) {
 
 /// A big room: 300 members joining at 20 a second, then 30 leaving and 30
 /// joining, six of them publishing, each member behind the founder by up
-/// to 300 ms. Join pacing makes it 60 epochs (about 360 without), and
-/// 656,394 frame deliveries to check. Slow in a debug build: 6.7
-/// CPU-minutes (28 before pacing), nearly all of it real MLS (every member
-/// processes every commit). Run it with `cargo test -p client-core --test
+/// to 300 ms. Join pacing makes it 61 epochs (about 360 without), and
+/// 653,489 frame deliveries to check. Slow in a debug build: 4.5
+/// CPU-minutes (28 before pacing and the faster MLS store), nearly all of
+/// it real MLS (every member processes every commit). Run it with `cargo test -p client-core --test
 /// group_sim -- --ignored a_300_member_room --nocapture` (it prints its
 /// progress every 50 joins).
 #[test]
