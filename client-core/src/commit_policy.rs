@@ -33,7 +33,7 @@
 //!   moment (a departure still on its way to us).
 
 use e2ee::group::Member;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 use web_time::Instant;
 
@@ -63,9 +63,28 @@ pub(crate) struct Changes {
     pub(crate) first_received: Option<Instant>,
 }
 
-impl Changes {
+/// [`Changes`] as borrowed from the policy's own state.
+struct Plan<'a> {
+    adds: Vec<(&'a String, &'a WaitingKeyPackage)>,
+    removes: Vec<u32>,
+    first_received: Option<Instant>,
+}
+
+impl Plan<'_> {
     fn is_empty(&self) -> bool {
         self.adds.is_empty() && self.removes.is_empty()
+    }
+
+    fn into_changes(self) -> Changes {
+        Changes {
+            adds: self
+                .adds
+                .into_iter()
+                .map(|(pid, kp)| (pid.clone(), kp.bytes.clone()))
+                .collect(),
+            removes: self.removes,
+            first_received: self.first_received,
+        }
     }
 }
 
@@ -145,8 +164,8 @@ impl CommitPolicy {
     }
 
     /// The identities in the signaling roster.
-    pub(crate) fn present_identities(&self) -> BTreeSet<String> {
-        self.roster.values().cloned().collect()
+    pub(crate) fn present_identities(&self) -> BTreeSet<&str> {
+        self.roster.values().map(String::as_str).collect()
     }
 
     /// A present participant with this identity.
@@ -201,49 +220,56 @@ impl CommitPolicy {
     /// The changes the rosters call for, given the MLS `members` and our
     /// own leaf.
     pub(crate) fn changes(&self, members: &[Member], own_leaf: Option<u32>) -> Changes {
-        let present: BTreeSet<&str> = self.roster.values().map(String::as_str).collect();
-        let mut waiting: Vec<(&String, &WaitingKeyPackage)> = self
-            .key_packages
+        self.plan(members, own_leaf).into_changes()
+    }
+
+    /// [`Self::changes`] without copying any KeyPackage: a member of a big
+    /// room asks on every log entry, and usually only learns that it is not
+    /// its turn yet. Sets instead of scans keep it linear in the group size.
+    fn plan(&self, members: &[Member], own_leaf: Option<u32>) -> Plan<'_> {
+        let present: HashSet<&str> = self.roster.values().map(String::as_str).collect();
+        let mut removes: Vec<u32> = members
             .iter()
-            .filter(|(pid, kp)| {
-                self.roster.contains_key(*pid)
-                    && !members.iter().any(|m| m.signature_key == kp.signature_key)
-            })
+            .filter(|m| Some(m.leaf) != own_leaf && !present.contains(m.identity.as_str()))
+            .map(|m| m.leaf)
             .collect();
-        waiting.sort_by(|a, b| (a.1.arrival, a.0).cmp(&(b.1.arrival, b.0)));
-        waiting.truncate(self.pacing.max_adds);
-        let first_received = waiting.iter().map(|(_, kp)| kp.received).min();
-        let mut adds = Vec::with_capacity(waiting.len());
-        let mut removes = Vec::new();
-        for (pid, kp) in waiting {
+        let mut adds: Vec<(&String, &WaitingKeyPackage)> = Vec::new();
+        if !self.key_packages.is_empty() {
+            let keys: HashSet<&[u8]> = members.iter().map(|m| m.signature_key.as_slice()).collect();
+            adds = self
+                .key_packages
+                .iter()
+                .filter(|(pid, kp)| {
+                    self.roster.contains_key(*pid) && !keys.contains(kp.signature_key.as_slice())
+                })
+                .collect();
+            adds.sort_by(|a, b| (a.1.arrival, a.0).cmp(&(b.1.arrival, b.0)));
+            adds.truncate(self.pacing.max_adds);
+        }
+        if !adds.is_empty() {
             // The same identity with an old key: the participant rejoined.
+            let rejoining: HashSet<&str> =
+                adds.iter().map(|(_, kp)| kp.identity.as_str()).collect();
             removes.extend(
                 members
                     .iter()
-                    .filter(|m| m.identity == kp.identity)
+                    .filter(|m| rejoining.contains(m.identity.as_str()))
                     .map(|m| m.leaf),
             );
-            adds.push((pid.clone(), kp.bytes.clone()));
         }
-        removes.extend(
-            members
-                .iter()
-                .filter(|m| Some(m.leaf) != own_leaf && !present.contains(m.identity.as_str()))
-                .map(|m| m.leaf),
-        );
         removes.sort_unstable();
         removes.dedup();
-        Changes {
+        Plan {
+            first_received: adds.iter().map(|(_, kp)| kp.received).min(),
             adds,
             removes,
-            first_received,
         }
     }
 
     /// Our place in the line of committers: 0 commits at once. Members
     /// whose identity left the signaling roster are out of the line.
     pub(crate) fn rank(&self, members: &[Member], own_leaf: u32) -> Option<usize> {
-        let present: BTreeSet<&str> = self.roster.values().map(String::as_str).collect();
+        let present: HashSet<&str> = self.roster.values().map(String::as_str).collect();
         let mut line: Vec<u32> = members
             .iter()
             .filter(|m| m.leaf == own_leaf || present.contains(m.identity.as_str()))
@@ -261,19 +287,22 @@ impl CommitPolicy {
         own_leaf: Option<u32>,
     ) -> Option<Changes> {
         self.turn_at = None;
-        let changes = self.changes(members, own_leaf);
-        if changes.is_empty() {
+        let (empty, paced, first_received) = {
+            let plan = self.plan(members, own_leaf);
+            // Joins alone wait to go together; a leave never waits, nor
+            // does a full batch. Nor does a join wait longer than the
+            // interval from when it reached us: epochs that come faster for
+            // other reasons (self-updates) must not starve it.
+            let paced = plan.removes.is_empty() && plan.adds.len() < self.pacing.max_adds;
+            (plan.is_empty(), paced, plan.first_received)
+        };
+        if empty {
             self.pending_since = None;
             return None;
         }
         let since = *self.pending_since.get_or_insert(now);
         let rank = self.rank(members, own_leaf?)?;
-        // Joins alone wait to go together; a leave never waits, nor does a
-        // full batch. Nor does a join wait longer than the interval from
-        // when it reached us: epochs that come faster for other reasons
-        // (self-updates) must not starve it.
-        let paced = changes.removes.is_empty() && changes.adds.len() < self.pacing.max_adds;
-        let ready = match (self.epoch_began, changes.first_received) {
+        let ready = match (self.epoch_began, first_received) {
             (Some(began), Some(first)) if paced => since
                 .max(began + self.pacing.add_interval)
                 .min(first + self.pacing.add_interval),
@@ -285,7 +314,7 @@ impl CommitPolicy {
             self.turn_at = Some(turn);
             return None;
         }
-        Some(changes)
+        Some(self.changes(members, own_leaf))
     }
 
     /// When our turn to commit the pending change comes, if we are waiting

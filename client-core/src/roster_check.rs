@@ -59,19 +59,23 @@ impl RosterCheck {
     pub(crate) fn check(
         &mut self,
         now: Instant,
-        mls: &BTreeSet<String>,
-        signaling: &BTreeSet<String>,
+        mls: &BTreeSet<&str>,
+        signaling: &BTreeSet<&str>,
     ) -> Option<Mismatch> {
-        let differing: BTreeSet<&String> = mls.symmetric_difference(signaling).collect();
-        self.differing_since.retain(|id, _| differing.contains(id));
+        let differing: BTreeSet<&str> = mls.symmetric_difference(signaling).copied().collect();
+        self.differing_since
+            .retain(|id, _| differing.contains(id.as_str()));
         for id in differing {
-            self.differing_since.entry(id.clone()).or_insert(now);
+            if !self.differing_since.contains_key(id) {
+                self.differing_since.insert(id.to_owned(), now);
+            }
         }
         let mut report = Mismatch::default();
         for (id, since) in &self.differing_since {
-            let never_announced = mls.contains(id) && !self.announced.contains(id);
+            let in_mls = mls.contains(id.as_str());
+            let never_announced = in_mls && !self.announced.contains(id);
             if never_announced || now.saturating_duration_since(*since) >= self.grace {
-                if mls.contains(id) {
+                if in_mls {
                     report.mls_only.push(id.clone());
                 } else {
                     report.signaling_only.push(id.clone());
@@ -104,8 +108,8 @@ mod tests {
 
     const GRACE: Duration = Duration::from_secs(10);
 
-    fn set(ids: &[&str]) -> BTreeSet<String> {
-        ids.iter().map(|s| s.to_string()).collect()
+    fn set<'a>(ids: &[&'a str]) -> BTreeSet<&'a str> {
+        ids.iter().copied().collect()
     }
 
     fn check_with(announced: &[&str]) -> RosterCheck {

@@ -69,6 +69,11 @@ pub enum StoreError {
     /// The proposal queue names a proposal that is not stored.
     #[error("the proposal queue names a proposal that is not stored")]
     MissingProposal,
+    /// A store for live groups ([`MlsStore::for_live_groups`]) was asked
+    /// for a kind of record it does not keep: something is reloading a
+    /// group from storage.
+    #[error("{0} records are not kept by a store for live groups")]
+    NotKept(Record),
 }
 
 /// Where a record lives: its kind and its encoded key.
@@ -108,6 +113,8 @@ fn wipe(record: Record, buffer: &mut Vec<u8>) {
 #[derive(Default)]
 pub struct MlsStore {
     maps: Mutex<Maps>,
+    /// Skip the records only a reload reads ([`Self::for_live_groups`]).
+    live_only: bool,
 }
 
 impl fmt::Debug for MlsStore {
@@ -122,9 +129,49 @@ impl fmt::Debug for MlsStore {
 }
 
 impl MlsStore {
-    /// An empty store.
+    /// An empty store that keeps everything openmls writes, so a group can
+    /// be reloaded from it (`MlsGroup::load`, `PublicGroup::load`).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty store for groups that stay in memory for their whole life
+    /// and are never reloaded from storage, as in a client whose store is
+    /// in memory anyway. openmls keeps a live group's ratchet tree and
+    /// message secrets in the group object and reads them from storage only
+    /// to reload a group, yet rewrites both on every epoch change, and in a
+    /// big group they are most of what it writes (the tree, and each of the
+    /// past epochs kept with its member list). This store does not keep
+    /// those two kinds of record ([`Record::Tree`],
+    /// [`Record::MessageSecrets`]): writing one does nothing, and reading
+    /// one of a group that exists is the error [`StoreError::NotKept`], so
+    /// a reload fails loudly instead of seeing no group (openmls' own check
+    /// that no group exists before it founds or joins one still works).
+    /// Everything else, private keys included, is kept as by
+    /// [`Self::new`].
+    ///
+    /// ```
+    /// use mls_store::{MlsStore, StoreError};
+    /// use openmls::prelude::GroupId;
+    /// use openmls::treesync::TreeSync;
+    /// use openmls_traits::storage::StorageProvider as _;
+    ///
+    /// let store = MlsStore::for_live_groups();
+    /// let room = GroupId::from_slice(b"room");
+    /// let read: Option<TreeSync> = store.tree(&room)?;
+    /// assert!(read.is_none(), "no group yet");
+    /// # Ok::<(), StoreError>(())
+    /// ```
+    pub fn for_live_groups() -> Self {
+        Self {
+            live_only: true,
+            ..Self::default()
+        }
+    }
+
+    /// Whether records of this kind are stored.
+    fn keeps(&self, record: Record) -> bool {
+        !(self.live_only && matches!(record, Record::Tree | Record::MessageSecrets))
     }
 
     /// Whether nothing is stored.
@@ -147,6 +194,9 @@ impl MlsStore {
         key: Vec<u8>,
         value: &V,
     ) -> Result<(), StoreError> {
+        if !self.keeps(record) {
+            return Ok(());
+        }
         let slot = (record, key);
         // Records are rewritten at about the same size each epoch: start
         // from the old size so the buffer rarely grows (growing leaves
@@ -166,6 +216,17 @@ impl MlsStore {
         key: Vec<u8>,
     ) -> Result<Option<V>, StoreError> {
         let maps = self.lock();
+        if !self.keeps(record) {
+            // openmls reloads a group to learn whether one exists before it
+            // creates or joins one: without a group there is nothing to
+            // reload and the answer is "none"; with one, it cannot be.
+            let exists = maps.values.contains_key(&(Record::GroupContext, key));
+            return if exists {
+                Err(StoreError::NotKept(record))
+            } else {
+                Ok(None)
+            };
+        }
         maps.values
             .get(&(record, key))
             .map(|bytes| codec::decode(record, bytes))

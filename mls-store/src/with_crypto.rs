@@ -17,9 +17,18 @@ pub struct MlsProvider {
 }
 
 impl MlsProvider {
-    /// A provider with an empty store.
+    /// A provider with an empty store ([`MlsStore::new`]).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A provider whose store is for groups that are never reloaded from
+    /// storage ([`MlsStore::for_live_groups`]).
+    pub fn for_live_groups() -> Self {
+        Self {
+            crypto: RustCrypto::default(),
+            storage: MlsStore::for_live_groups(),
+        }
     }
 }
 

@@ -64,5 +64,5 @@ pub fn deliver_commit(clients: &mut [MlsClient], from: usize, skip: &[usize], me
 
 /// The identities of `c`'s group members.
 pub fn identities(c: &MlsClient) -> Vec<String> {
-    c.members().into_iter().map(|m| m.identity).collect()
+    c.members().iter().map(|m| m.identity.clone()).collect()
 }

@@ -405,8 +405,9 @@ impl Coordinator {
         let leaf = self.mls.own_leaf().unwrap_or(u32::MAX);
         self.mls
             .members()
-            .into_iter()
+            .iter()
             .find(|m| m.leaf == leaf)
+            .cloned()
             .unwrap_or_else(|| Member {
                 leaf,
                 identity: self.mls.identity().to_owned(),
@@ -431,7 +432,7 @@ impl Coordinator {
             epoch,
             base_key,
             own_leaf,
-            members: self.mls.members(),
+            members: self.mls.members().to_vec(),
             verification_code: self.mls.verification_code().unwrap_or_default(),
         });
         self.check_rosters(now);
@@ -448,9 +449,9 @@ impl Coordinator {
         let me = self.mls.identity();
         self.mls
             .members()
-            .into_iter()
-            .map(|m| m.identity)
-            .filter(|id| id != me)
+            .iter()
+            .filter(|m| m.identity != me)
+            .map(|m| m.identity.clone())
             .collect()
     }
 
@@ -586,7 +587,8 @@ impl Coordinator {
         if !self.mls.in_group() {
             return;
         }
-        let mls: BTreeSet<String> = self.mls.members().into_iter().map(|m| m.identity).collect();
+        let members = self.mls.members();
+        let mls: BTreeSet<&str> = members.iter().map(|m| m.identity.as_str()).collect();
         let signaling = self.policy.present_identities();
         if let Some(m) = self.roster_check.check(now, &mls, &signaling) {
             warn!(mls_only = ?m.mls_only, signaling_only = ?m.signaling_only, "roster mismatch");

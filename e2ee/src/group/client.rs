@@ -2,6 +2,7 @@
 //! most one group) and the operations that do not change the epoch.
 
 use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use mls_store::MlsProvider;
 use openmls::prelude::{
@@ -69,6 +70,11 @@ pub struct MlsClient {
     pub(super) group: Option<MlsGroup>,
     pub(super) history: RosterHistory,
     pub(super) stats: GroupStats,
+    /// The roster of one epoch, built once: a member of a big room asks
+    /// for it on every log entry, and building it walks every leaf's
+    /// credential. Keyed by epoch, and emptied whenever `group` is
+    /// replaced; a `Mutex` so that `members` can fill it through `&self`.
+    pub(super) roster: Mutex<Option<(u64, Arc<[Member]>)>>,
 }
 
 impl fmt::Debug for MlsClient {
@@ -98,7 +104,7 @@ impl MlsClient {
             signature_key: signer.to_public_vec().into(),
         };
         Ok(Self {
-            provider: MlsProvider::new(),
+            provider: MlsProvider::for_live_groups(),
             signer,
             credential,
             identity: identity.to_owned(),
@@ -106,6 +112,7 @@ impl MlsClient {
             group: None,
             history: RosterHistory::default(),
             stats: GroupStats::default(),
+            roster: Mutex::new(None),
         })
     }
 
@@ -159,6 +166,7 @@ impl MlsClient {
         )
         .map_err(|e| logged(GroupError::Internal, "group creation failed", &e))?;
         self.history.clear();
+        self.forget_roster();
         self.group = Some(group);
         tracing::debug!("founded group");
         Ok(())
@@ -216,6 +224,7 @@ impl MlsClient {
             }
         };
         self.history.clear();
+        self.forget_roster();
         tracing::debug!(
             epoch = group.epoch().as_u64(),
             leaf = group.own_leaf_index().u32(),
@@ -261,6 +270,7 @@ impl MlsClient {
             }
         }
         self.history.clear();
+        self.forget_roster();
     }
 
     /// Whether we are a member of a group.
@@ -286,12 +296,30 @@ impl MlsClient {
     }
 
     /// The roster of the current epoch, ordered by leaf index. Empty without
-    /// a group.
-    pub fn members(&self) -> Vec<Member> {
-        self.group
-            .as_ref()
-            .map(|g| g.members().map(|m| Member::from(&m)).collect())
-            .unwrap_or_default()
+    /// a group. Built once per epoch; the clone is a reference count.
+    pub fn members(&self) -> Arc<[Member]> {
+        let Some(group) = self.group.as_ref() else {
+            return Arc::from([]);
+        };
+        let epoch = group.epoch().as_u64();
+        let mut cached = self.roster.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((at, roster)) = cached.as_ref()
+            && *at == epoch
+        {
+            return Arc::clone(roster);
+        }
+        let roster: Arc<[Member]> = group.members().map(|m| Member::from(&m)).collect();
+        *cached = Some((epoch, Arc::clone(&roster)));
+        roster
+    }
+
+    /// Empties the roster cache: `group` is being replaced, and a new group
+    /// can be at the epoch the cached roster was built for.
+    fn forget_roster(&mut self) {
+        *self
+            .roster
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner) = None;
     }
 
     /// Validates a KeyPackage (signatures, lifetime, ciphersuite, UTF-8 basic

@@ -26,7 +26,15 @@ struct Client {
 
 impl Client {
     fn new(name: &str) -> Self {
-        let provider = MlsProvider::new();
+        Self::with(name, MlsProvider::new())
+    }
+
+    /// A client over a store that keeps only what a live group reads.
+    fn live(name: &str) -> Self {
+        Self::with(name, MlsProvider::for_live_groups())
+    }
+
+    fn with(name: &str, provider: MlsProvider) -> Self {
         let signer = SignatureKeyPair::new(SUITE.signature_algorithm()).unwrap();
         // The signature key pair record.
         signer.store(provider.storage()).unwrap();
@@ -229,6 +237,58 @@ fn groups_reloaded_from_the_store_carry_on() {
     let public = bob.signer.to_public_vec();
     let read = SignatureKeyPair::read(provider.storage(), &public, SUITE.signature_algorithm());
     assert_eq!(read.map(|k| k.to_public_vec()), Some(public));
+}
+
+/// Without the records only a reload reads (the tree, the message
+/// secrets), groups still join, propose, commit with and without a path,
+/// remove, and open a message from a past epoch; a reload is refused.
+#[test]
+fn live_groups_need_no_tree_or_message_secrets_records() {
+    use crate::{Record, StoreError};
+
+    let mut alice = Client::live("alice");
+    let (mut bob, mut carol) = (Client::live("bob"), Client::live("carol"));
+    alice.found();
+    let kps = [bob.key_package(), carol.key_package()];
+    let (_, welcome, _) = alice.op(|g, p, s| g.add_members(p, s, &kps).unwrap());
+    alice.merge();
+    bob.join(&welcome);
+    carol.join(&welcome);
+    let late = alice.send(b"from epoch 1");
+
+    let (proposal, _) = bob.op(|g, p, s| {
+        g.propose_self_update(p, s, LeafNodeParameters::default())
+            .unwrap()
+    });
+    alice.receive(&proposal);
+    carol.receive(&proposal);
+    let (commit, _, _) = alice.op(|g, p, s| g.commit_to_pending_proposals(p, s).unwrap());
+    alice.merge();
+    bob.receive(&commit);
+    carol.receive(&commit);
+    let bundle = carol.op(|g, p, s| g.self_update(p, s, LeafNodeParameters::default()).unwrap());
+    carol.merge();
+    alice.receive(bundle.commit());
+    bob.receive(bundle.commit());
+    let (remove, _, _) =
+        alice.op(|g, p, s| g.remove_members(p, s, &[LeafNodeIndex::new(2)]).unwrap());
+    alice.merge();
+    bob.receive(&remove);
+    carol.receive(&remove);
+    assert!(!carol.group().is_active());
+
+    assert_eq!(bob.receive(&late).as_deref(), Some(&b"from epoch 1"[..]));
+    let hi = alice.send(b"hi");
+    assert_eq!(bob.receive(&hi).as_deref(), Some(&b"hi"[..]));
+    assert_eq!(alice.group().epoch().as_u64(), 4);
+    assert_eq!(
+        alice.group().epoch_authenticator().as_slice(),
+        bob.group().epoch_authenticator().as_slice()
+    );
+
+    let id = alice.group().group_id().clone();
+    let reload = MlsGroup::load(alice.provider.storage(), &id);
+    assert_eq!(reload.err(), Some(StoreError::NotKept(Record::Tree)));
 }
 
 /// The delivery service's view: a `PublicGroup` from the founder's
