@@ -25,6 +25,7 @@ pub mod frame;
 pub mod listener;
 pub mod media;
 pub mod member;
+pub mod mls_pool;
 pub mod pacing;
 pub mod participant;
 pub mod progress;

@@ -3,6 +3,7 @@
 
 use crate::clock;
 use crate::frame::MediaKind;
+use crate::mls_pool::MlsPool;
 use crate::report::DecryptFailureReasons;
 use crate::settings::Settings;
 use crate::stats::epoch_loss::NextSeqs;
@@ -333,6 +334,8 @@ pub struct Shared {
     pub stop_media: CancellationToken,
     /// Cancelled to make everyone leave.
     pub shutdown: CancellationToken,
+    /// Where the light listeners' MLS work runs, off the runtime.
+    pub mls_pool: MlsPool,
 }
 
 impl Shared {
@@ -354,6 +357,7 @@ impl Shared {
             frames_received: AtomicU64::new(0),
             stop_media: CancellationToken::new(),
             shutdown: CancellationToken::new(),
+            mls_pool: MlsPool::default(),
         }
     }
 

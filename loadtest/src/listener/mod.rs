@@ -17,12 +17,26 @@
 //! socket, `Rtc`, coordinator and keys: no locks between them, and one
 //! timer it moves. A second task reads the WebSocket and hands over parsed
 //! messages: polling the WebSocket itself on every datagram would cost a
-//! zeroed read buffer each time (tungstenite resizes it per read attempt). Like the SDK it does not ask for keyframes
-//! on receive (the SFU starts each subscription at a keyframe). Unlike the
-//! SDK it does not reconnect a lost signaling connection: the session then
-//! counts as lost.
+//! zeroed read buffer each time (tungstenite resizes it per read attempt).
+//!
+//! Its MLS work does not run on that task. Every commit of a big room
+//! reaches all its members at once, and each spends a millisecond or two on
+//! it (a Welcome, tens): run at the media's priority, those bursts hold up
+//! the runtime, the media is read late and the tester measures itself. A
+//! real client keeps MLS off its media path, so the listener hands its
+//! coordinator, with the inputs queued for it (log entries, roster
+//! changes, its timer), to the process's low-priority
+//! [`MlsPool`](crate::mls_pool::MlsPool) and gets it back with its outputs
+//! to carry out (`mls.rs`). Meanwhile it goes on receiving; MLS inputs that
+//! arrive wait in order for the next trip, and the coordinator's timer is
+//! only consulted while it is home.
+//!
+//! Like the SDK it does not ask for keyframes on receive (the SFU starts
+//! each subscription at a keyframe). Unlike the SDK it does not reconnect
+//! a lost signaling connection: the session then counts as lost.
 
 mod media;
+mod mls;
 mod signal;
 
 use crate::clock;
@@ -33,6 +47,7 @@ use e2ee::frame::base_key_len;
 use e2ee::group::MlsClient;
 use futures_util::SinkExt;
 use media::{Keys, TrackMeta, Transport};
+use mls::{CoordInput, MlsWork};
 use signal::WsSink;
 use signaling::proto::{ClientMessage, ErrorCode, ServerMessage, Target, TrackInfo};
 use std::collections::HashMap;
@@ -98,7 +113,8 @@ struct Session {
     /// Messages to send at the next flush.
     outbox: Vec<ClientMessage>,
     transport: Transport,
-    coordinator: Coordinator,
+    /// The coordinator, home or away on the MLS pool.
+    mls: MlsWork<Coordinator>,
     keys: Keys,
     /// Every track announced in the room, by track id.
     directory: HashMap<String, TrackInfo>,
@@ -144,7 +160,7 @@ impl Session {
             reader: tokio::spawn(signal::read(stream, incoming_tx)),
             outbox: Vec::new(),
             transport,
-            coordinator,
+            mls: MlsWork::new(coordinator),
             keys,
             directory,
             publishers: HashMap::new(),
@@ -168,6 +184,7 @@ impl Session {
         loop {
             let now = Instant::now();
             self.drain(now, shared, slot, join_marked, &mut joined_at);
+            self.mls.dispatch(&shared.mls_pool);
             self.deliver(shared, slot);
             self.flush().await?;
             if self.transport.failed {
@@ -176,7 +193,7 @@ impl Session {
             let join_due = joined_at.filter(|_| !join_marked);
             let next = [
                 Some(self.transport.next_timeout()),
-                self.coordinator.next_tick(),
+                self.mls.home().and_then(|c| c.next_tick()),
                 self.keys.next_timeout(),
                 Some(next_ping),
                 Some(next_report),
@@ -198,17 +215,20 @@ impl Session {
                     self.transport.read_all(&mut self.keys);
                 }
                 message = self.incoming.recv() => match message {
-                    Some(message) => mls_aside(|| self.on_message(message))?,
+                    Some(message) => self.on_message(message)?,
                     None => return Err("signaling connection lost".to_owned()),
                 },
+                back = self.mls.back() => back.map_err(|e| e.to_string())?,
                 () = &mut sleep => {
                     let now = Instant::now();
                     if now >= self.transport.next_timeout() {
                         self.transport.tick(now, &mut self.keys);
                     }
-                    if self.coordinator.next_tick().is_some_and(|t| now >= t) {
-                        // Its turn to commit: as heavy as processing one.
-                        mls_aside(|| self.coordinator.tick(now));
+                    let tick = self.mls.home().and_then(|c| c.next_tick());
+                    if tick.is_some_and(|t| now >= t) {
+                        // Its turn to commit is as heavy as processing one:
+                        // it goes to the pool with the next dispatch.
+                        self.mls.push(CoordInput::Tick);
                     }
                     if self.keys.next_timeout().is_some_and(|t| now >= t) {
                         self.keys.tick(now);
@@ -262,17 +282,20 @@ impl Session {
             ServerMessage::ParticipantJoined { participant } => {
                 self.keys
                     .learn_identity(&participant.participant_id, &participant.identity);
-                self.coordinator
-                    .participant_joined(&participant.participant_id, &participant.identity);
                 for t in &participant.tracks {
                     self.directory.insert(t.track_id.clone(), t.clone());
                 }
+                self.mls.push(CoordInput::ParticipantJoined {
+                    participant_id: participant.participant_id,
+                    identity: participant.identity,
+                });
             }
             ServerMessage::ParticipantLeft { participant_id, .. } => {
-                self.coordinator.participant_left(&participant_id, now);
                 self.directory
                     .retain(|_, t| t.participant_id != participant_id);
                 self.publishers.remove(&participant_id);
+                self.mls
+                    .push(CoordInput::ParticipantLeft { participant_id });
             }
             ServerMessage::TrackPublished { track } => {
                 self.directory.insert(track.track_id.clone(), track);
@@ -298,14 +321,14 @@ impl Session {
                 self.transport.subscribed(track_id, &mid, meta);
             }
             ServerMessage::Unsubscribed { track_id } => self.transport.unsubscribed(&track_id),
-            ServerMessage::Mls { seq, entry } => self.coordinator.entry(now, seq, entry),
+            ServerMessage::Mls { seq, entry } => self.mls.push(CoordInput::Entry { seq, entry }),
             ServerMessage::MlsCommitRejected { epoch, .. } => {
-                self.coordinator.commit_rejected(now, epoch)
+                self.mls.push(CoordInput::CommitRejected { epoch });
             }
             ServerMessage::Error {
                 code: ErrorCode::MlsGap,
                 ..
-            } => self.coordinator.log_gap(now),
+            } => self.mls.push(CoordInput::LogGap),
             ServerMessage::Closed { reason } => {
                 return Err(format!("session closed: Server({reason:?})"));
             }
@@ -315,7 +338,8 @@ impl Session {
         Ok(())
     }
 
-    /// Carries out what the coordinator asked for.
+    /// Carries out what the coordinator asked for, if it is home (outputs
+    /// of its work on the pool wait in it until it is).
     fn drain(
         &mut self,
         now: Instant,
@@ -324,7 +348,10 @@ impl Session {
         join_marked: bool,
         joined_at: &mut Option<Instant>,
     ) {
-        while let Some(output) = self.coordinator.poll() {
+        let Some(coordinator) = self.mls.home() else {
+            return;
+        };
+        while let Some(output) = coordinator.poll() {
             match output {
                 Output::Send(message) => self.outbox.push(message),
                 Output::Epoch {
@@ -395,19 +422,6 @@ impl Session {
             let _ = self.sink.send(Message::Close(None)).await;
             let _ = self.sink.close().await;
         }
-    }
-}
-
-/// Runs `work` (a server message: at worst an MLS commit or Welcome of a
-/// big group, many milliseconds of signature checks) so that it does not
-/// hold up the other members' media on this worker thread: on a
-/// multi-threaded runtime the worker's other tasks move to another thread
-/// meanwhile, as a real client keeps its MLS work off its media path.
-fn mls_aside<T>(work: impl FnOnce() -> T) -> T {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    match Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
-        _ => work(),
     }
 }
 
