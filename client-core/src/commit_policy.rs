@@ -34,6 +34,7 @@
 
 use e2ee::group::Member;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 use web_time::Instant;
 
@@ -63,7 +64,45 @@ pub(crate) struct Changes {
     pub(crate) first_received: Option<Instant>,
 }
 
+/// What the two rosters say about the MLS members.
+#[derive(Debug)]
+struct Index {
+    /// The MLS roster this was built from (held, so the comparison by
+    /// pointer cannot be fooled by a new roster at a reused address).
+    members: Arc<[Member]>,
+    roster_version: u64,
+    /// Every member's signature key.
+    keys: HashSet<Vec<u8>>,
+    /// Members whose identity is gone from the signaling roster.
+    departed: Vec<u32>,
+    /// Members whose identity is present, ascending: the committers' line.
+    present_leaves: Vec<u32>,
+}
+
+impl Index {
+    fn new(members: &Arc<[Member]>, roster: &BTreeMap<String, String>, version: u64) -> Self {
+        let present: HashSet<&str> = roster.values().map(String::as_str).collect();
+        let (mut present_leaves, mut departed) = (Vec::new(), Vec::new());
+        for m in members.iter() {
+            if present.contains(m.identity.as_str()) {
+                present_leaves.push(m.leaf);
+            } else {
+                departed.push(m.leaf);
+            }
+        }
+        present_leaves.sort_unstable();
+        Self {
+            members: Arc::clone(members),
+            roster_version: version,
+            keys: members.iter().map(|m| m.signature_key.clone()).collect(),
+            departed,
+            present_leaves,
+        }
+    }
+}
+
 /// [`Changes`] as borrowed from the policy's own state.
+#[derive(Default)]
 struct Plan<'a> {
     adds: Vec<(&'a String, &'a WaitingKeyPackage)>,
     removes: Vec<u32>,
@@ -98,6 +137,12 @@ pub(crate) struct CommitPolicy {
     epoch_began: Option<Instant>,
     /// Participant id → identity.
     roster: BTreeMap<String, String>,
+    /// Bumped on every change to `roster`, so `index` knows it is stale.
+    roster_version: u64,
+    /// What the rosters say about the MLS members, kept until either
+    /// changes: a member of a big room consults the policy on every log
+    /// entry, and rebuilding this each time was most of that work.
+    index: Option<Index>,
     key_packages: HashMap<String, WaitingKeyPackage>,
     /// Since when the current change has been waiting for a commit.
     pending_since: Option<Instant>,
@@ -140,6 +185,8 @@ impl CommitPolicy {
             },
             epoch_began: None,
             roster: BTreeMap::new(),
+            roster_version: 0,
+            index: None,
             key_packages: HashMap::new(),
             pending_since: None,
             turn_at: None,
@@ -150,11 +197,13 @@ impl CommitPolicy {
     /// A participant appeared in the signaling roster.
     pub(crate) fn joined(&mut self, pid: &str, identity: &str) {
         self.roster.insert(pid.to_owned(), identity.to_owned());
+        self.roster_version += 1;
     }
 
     /// A participant left the signaling roster.
     pub(crate) fn left(&mut self, pid: &str) {
         self.roster.remove(pid);
+        self.roster_version += 1;
         self.key_packages.remove(pid);
     }
 
@@ -219,39 +268,50 @@ impl CommitPolicy {
 
     /// The changes the rosters call for, given the MLS `members` and our
     /// own leaf.
-    pub(crate) fn changes(&self, members: &[Member], own_leaf: Option<u32>) -> Changes {
-        self.plan(members, own_leaf).into_changes()
+    pub(crate) fn changes(&mut self, members: &Arc<[Member]>, own_leaf: Option<u32>) -> Changes {
+        self.refresh_index(members);
+        self.plan(own_leaf).into_changes()
+    }
+
+    /// Rebuilds `index` if the MLS or the signaling roster changed.
+    fn refresh_index(&mut self, members: &Arc<[Member]>) {
+        let fresh = self.index.as_ref().is_some_and(|i| {
+            Arc::ptr_eq(&i.members, members) && i.roster_version == self.roster_version
+        });
+        if !fresh {
+            self.index = Some(Index::new(members, &self.roster, self.roster_version));
+        }
     }
 
     /// [`Self::changes`] without copying any KeyPackage: a member of a big
     /// room asks on every log entry, and usually only learns that it is not
-    /// its turn yet. Sets instead of scans keep it linear in the group size.
-    fn plan(&self, members: &[Member], own_leaf: Option<u32>) -> Plan<'_> {
-        let present: HashSet<&str> = self.roster.values().map(String::as_str).collect();
-        let mut removes: Vec<u32> = members
+    /// its turn yet. Needs a fresh `index`.
+    fn plan(&self, own_leaf: Option<u32>) -> Plan<'_> {
+        let Some(index) = self.index.as_ref() else {
+            return Plan::default();
+        };
+        let mut removes: Vec<u32> = index
+            .departed
             .iter()
-            .filter(|m| Some(m.leaf) != own_leaf && !present.contains(m.identity.as_str()))
-            .map(|m| m.leaf)
+            .copied()
+            .filter(|leaf| Some(*leaf) != own_leaf)
             .collect();
-        let mut adds: Vec<(&String, &WaitingKeyPackage)> = Vec::new();
-        if !self.key_packages.is_empty() {
-            let keys: HashSet<&[u8]> = members.iter().map(|m| m.signature_key.as_slice()).collect();
-            adds = self
-                .key_packages
-                .iter()
-                .filter(|(pid, kp)| {
-                    self.roster.contains_key(*pid) && !keys.contains(kp.signature_key.as_slice())
-                })
-                .collect();
-            adds.sort_by(|a, b| (a.1.arrival, a.0).cmp(&(b.1.arrival, b.0)));
-            adds.truncate(self.pacing.max_adds);
-        }
+        let mut adds: Vec<(&String, &WaitingKeyPackage)> = self
+            .key_packages
+            .iter()
+            .filter(|(pid, kp)| {
+                self.roster.contains_key(*pid) && !index.keys.contains(kp.signature_key.as_slice())
+            })
+            .collect();
+        adds.sort_by(|a, b| (a.1.arrival, a.0).cmp(&(b.1.arrival, b.0)));
+        adds.truncate(self.pacing.max_adds);
         if !adds.is_empty() {
             // The same identity with an old key: the participant rejoined.
             let rejoining: HashSet<&str> =
                 adds.iter().map(|(_, kp)| kp.identity.as_str()).collect();
             removes.extend(
-                members
+                index
+                    .members
                     .iter()
                     .filter(|m| rejoining.contains(m.identity.as_str()))
                     .map(|m| m.leaf),
@@ -268,27 +328,26 @@ impl CommitPolicy {
 
     /// Our place in the line of committers: 0 commits at once. Members
     /// whose identity left the signaling roster are out of the line.
-    pub(crate) fn rank(&self, members: &[Member], own_leaf: u32) -> Option<usize> {
-        let present: HashSet<&str> = self.roster.values().map(String::as_str).collect();
-        let mut line: Vec<u32> = members
-            .iter()
-            .filter(|m| m.leaf == own_leaf || present.contains(m.identity.as_str()))
-            .map(|m| m.leaf)
-            .collect();
-        line.sort_unstable();
-        line.iter().position(|l| *l == own_leaf)
+    pub(crate) fn rank(&mut self, members: &Arc<[Member]>, own_leaf: u32) -> Option<usize> {
+        self.refresh_index(members);
+        let index = self.index.as_ref()?;
+        if !index.members.iter().any(|m| m.leaf == own_leaf) {
+            return None;
+        }
+        Some(index.present_leaves.partition_point(|l| *l < own_leaf))
     }
 
     /// The commit to make now, if a change is pending and it is our turn.
     pub(crate) fn due(
         &mut self,
         now: Instant,
-        members: &[Member],
+        members: &Arc<[Member]>,
         own_leaf: Option<u32>,
     ) -> Option<Changes> {
         self.turn_at = None;
+        self.refresh_index(members);
         let (empty, paced, first_received) = {
-            let plan = self.plan(members, own_leaf);
+            let plan = self.plan(own_leaf);
             // Joins alone wait to go together; a leave never waits, nor
             // does a full batch. Nor does a join wait longer than the
             // interval from when it reached us: epochs that come faster for
@@ -360,7 +419,8 @@ mod tests {
 
     #[test]
     fn a_commit_adds_present_newcomers_and_removes_the_departed() {
-        let members = [member(0, "alice"), member(1, "bob"), member(2, "carol")];
+        let members: Arc<[Member]> =
+            Arc::new([member(0, "alice"), member(1, "bob"), member(2, "carol")]);
         let mut p = policy(&[
             ("pa", "alice"),
             ("pb", "bob"),
@@ -381,15 +441,21 @@ mod tests {
         // An added KeyPackage (its key is a member's) is not offered again.
         let mut p = policy(&[("pa", "alice"), ("pb", "bob")]);
         p.key_package("pb".into(), kp("bob", "bob-1"));
-        assert_eq!(p.changes(&members[..2], Some(0)), Changes::default());
+        assert_eq!(
+            p.changes(&Arc::from(&members[..2]), Some(0)),
+            Changes::default()
+        );
         p.key_package("pb".into(), kp("bob", "bob-new"));
         p.settled("pb");
-        assert_eq!(p.changes(&members[..2], Some(0)), Changes::default());
+        assert_eq!(
+            p.changes(&Arc::from(&members[..2]), Some(0)),
+            Changes::default()
+        );
     }
 
     #[test]
     fn a_rejoined_identity_replaces_its_old_leaf_in_one_commit() {
-        let members = [member(0, "alice"), member(1, "bob")];
+        let members: Arc<[Member]> = Arc::new([member(0, "alice"), member(1, "bob")]);
         let mut p = policy(&[("pa", "alice"), ("pb2", "bob")]);
         p.key_package("pb2".into(), kp("bob", "bob-new-key"));
         let c = p.changes(&members, Some(0));
@@ -399,7 +465,8 @@ mod tests {
 
     #[test]
     fn the_lowest_present_leaf_commits_and_the_next_takes_over_in_turn() {
-        let members = [member(0, "alice"), member(1, "bob"), member(2, "carol")];
+        let members: Arc<[Member]> =
+            Arc::new([member(0, "alice"), member(1, "bob"), member(2, "carol")]);
         let t0 = Instant::now();
         // Dave joins: alice (leaf 0) commits at once, bob after one delay,
         // carol after two.
@@ -433,7 +500,7 @@ mod tests {
 
     #[test]
     fn a_refused_commit_is_not_repeated_before_a_takeover_delay() {
-        let members = [member(0, "alice"), member(1, "bob")];
+        let members: Arc<[Member]> = Arc::new([member(0, "alice"), member(1, "bob")]);
         let t0 = Instant::now();
         let mut p = policy(&[("pa", "alice")]);
         assert!(p.due(t0, &members, Some(0)).is_some());
@@ -449,7 +516,7 @@ mod tests {
 
     #[test]
     fn nothing_pending_means_no_wakeup_and_a_new_epoch_restarts_the_clock() {
-        let members = [member(0, "alice"), member(1, "bob")];
+        let members: Arc<[Member]> = Arc::new([member(0, "alice"), member(1, "bob")]);
         let t0 = Instant::now();
         let mut p = policy(&[("pa", "alice")]);
         // Bob is not in the signaling roster: alice (leaf 0) removes him.
@@ -510,7 +577,7 @@ mod tests {
                 epochs.push(at);
             }
             if in_flight.is_none() {
-                if let Some(c) = p.due(now, &members, Some(0)) {
+                if let Some(c) = p.due(now, &Arc::from(members.as_slice()), Some(0)) {
                     assert!(c.adds.len() <= pacing.max_adds);
                     in_flight = Some((now + apply, c));
                 }
@@ -538,7 +605,7 @@ mod tests {
             max_adds: 2,
         };
         let t0 = Instant::now();
-        let members = [member(0, "alice"), member(1, "bob")];
+        let members: Arc<[Member]> = Arc::new([member(0, "alice"), member(1, "bob")]);
         let mut p = CommitPolicy::new(DELAY, pacing);
         p.joined("pa", "alice");
         p.joined("pb", "bob");
@@ -581,7 +648,7 @@ mod tests {
     fn frequent_epochs_do_not_starve_a_join() {
         let pacing = Pacing::default();
         let t0 = Instant::now();
-        let members = [member(0, "alice")];
+        let members: Arc<[Member]> = Arc::new([member(0, "alice")]);
         let mut p = CommitPolicy::new(DELAY, pacing);
         p.joined("pa", "alice");
         p.joined("pb", "bob");

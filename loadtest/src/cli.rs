@@ -131,6 +131,16 @@ pub struct Args {
     #[arg(long, value_enum)]
     pub listeners: Option<Listeners>,
 
+    /// Threads that run the light listeners' MLS work, off the async
+    /// runtime. [default: 8]
+    #[arg(long)]
+    pub mls_threads: Option<usize>,
+
+    /// Linux nice value of those threads (0: normal priority; higher runs
+    /// MLS after media, and at saturation starves it). [default: 0]
+    #[arg(long, allow_hyphen_values = true)]
+    pub mls_nice: Option<i32>,
+
     /// Video bitrate per publisher, kbit/s. [default: 500]
     #[arg(long)]
     pub video_kbps: Option<u32>,

@@ -1,13 +1,21 @@
-//! A small pool of low-priority threads for the light listeners' MLS work.
+//! A pool of threads for the light listeners' MLS work.
 //!
 //! Every commit of a big room reaches all its members at the same moment,
-//! and each of them spends a millisecond or two processing it (a Welcome,
-//! tens of milliseconds). Done on the tokio runtime, at the priority of
-//! the media, those bursts make the runtime fall behind: frames are read
-//! late and the tester's own timer-lag probe flags it as overloaded. A real
-//! client keeps its MLS work off its media path; the tester does the same
-//! by handing it to these threads, which run at a lower OS priority (nice
-//! +10 on Linux) and so use the CPU the media path leaves.
+//! and each of them spends about a millisecond processing it (a Welcome,
+//! tens of milliseconds). Done on the tokio runtime's worker threads,
+//! those bursts hold the runtime itself: frames are read late and the
+//! tester's own timer-lag probe flags it as overloaded. A real client keeps
+//! its MLS work off its media path; the tester does the same by handing it
+//! to these threads.
+//!
+//! How many, and at what priority, is a trade-off measured on a 2-core
+//! machine with a 300-member room (`docs/loadtest.md`): at saturation the
+//! OS shares the CPU between threads, so two threads at a lower priority
+//! (nice +10) left MLS so far behind that listeners got frames of epochs
+//! they had not reached for longer than a receiver holds such frames (tens
+//! of thousands of `unknown_kid` failures); eight threads at normal
+//! priority keep up. The defaults are those eight, at normal priority
+//! (`--mls-threads`, `--mls-nice`).
 //!
 //! Jobs start in the order they were handed over (one FIFO channel). A job
 //! whose result nobody awaits any more is skipped.
@@ -19,8 +27,8 @@ use std::thread::JoinHandle;
 use tokio::sync::oneshot;
 use tracing::{debug, warn};
 
-/// The nice value the pool's threads run at on Linux.
-const NICE: i32 = 10;
+/// Threads by default (see the module documentation).
+pub const DEFAULT_THREADS: usize = 8;
 
 /// One unit of work.
 type Job = Box<dyn FnOnce() + Send>;
@@ -34,8 +42,9 @@ pub struct MlsPool {
 }
 
 impl MlsPool {
-    /// A pool of `threads` threads (at least one).
-    pub fn new(threads: usize) -> Self {
+    /// A pool of `threads` threads (at least one), each at OS priority
+    /// `nice` (Linux nice value, 0 is normal; elsewhere ignored).
+    pub fn new(threads: usize, nice: i32) -> Self {
         let (tx, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         let threads = (0..threads.max(1))
@@ -43,7 +52,7 @@ impl MlsPool {
                 let rx = Arc::clone(&rx);
                 std::thread::Builder::new()
                     .name(format!("mls-{i}"))
-                    .spawn(move || work(&rx))
+                    .spawn(move || work(&rx, nice))
                     .inspect_err(|e| warn!(error = %e, "could not start an MLS thread"))
                     .ok()
             })
@@ -52,11 +61,6 @@ impl MlsPool {
             jobs: Some(tx),
             threads,
         }
-    }
-
-    /// The default size: one thread per core the process may use.
-    pub fn default_threads() -> usize {
-        std::thread::available_parallelism().map_or(1, |n| n.get().max(1))
     }
 
     /// How many threads it runs.
@@ -89,7 +93,7 @@ impl MlsPool {
 
 impl Default for MlsPool {
     fn default() -> Self {
-        Self::new(Self::default_threads())
+        Self::new(DEFAULT_THREADS, 0)
     }
 }
 
@@ -103,8 +107,10 @@ impl Drop for MlsPool {
 }
 
 /// One thread's life: jobs until the queue closes.
-fn work(jobs: &Mutex<mpsc::Receiver<Job>>) {
-    lower_priority();
+fn work(jobs: &Mutex<mpsc::Receiver<Job>>, nice: i32) {
+    if nice != 0 {
+        set_priority(nice);
+    }
     loop {
         // The lock is held only while waiting for the next job, so jobs
         // start in queue order and run in parallel.
@@ -120,11 +126,11 @@ fn work(jobs: &Mutex<mpsc::Receiver<Job>>) {
     }
 }
 
-/// Lowers the calling thread's CPU priority, so the runtime's threads go
-/// first. Best effort: the run goes on at normal priority if refused.
+/// Sets the calling thread's nice value. Best effort: the run goes on at
+/// normal priority if refused.
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
-fn lower_priority() {
+fn set_priority(nice: i32) {
     // SAFETY: both calls take and return plain integers and touch no
     // memory; `gettid` cannot fail.
     let tid = unsafe { libc::gettid() };
@@ -133,19 +139,19 @@ fn lower_priority() {
     };
     // On Linux the nice value is per thread: this lowers only this one.
     // SAFETY: as above.
-    let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, who, NICE) };
+    let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, who, nice) };
     if result != 0 {
         debug!(
             error = %std::io::Error::last_os_error(),
-            "could not lower an MLS thread's priority"
+            "could not set an MLS thread's priority"
         );
     }
 }
 
-/// Lowers the calling thread's CPU priority where supported (not here).
+/// Sets the calling thread's CPU priority where supported (not here).
 #[cfg(not(target_os = "linux"))]
-fn lower_priority() {
-    debug!(nice = NICE, "thread priority left as is on this platform");
+fn set_priority(nice: i32) {
+    debug!(nice, "thread priority left as is on this platform");
 }
 
 #[cfg(test)]
@@ -156,7 +162,7 @@ mod tests {
 
     #[test]
     fn jobs_run_in_order_and_return_their_results() {
-        let pool = MlsPool::new(1);
+        let pool = MlsPool::new(1, 0);
         assert_eq!(pool.threads(), 1);
         let (order_tx, order) = channel();
         let results: Vec<_> = (0..20)
@@ -180,7 +186,7 @@ mod tests {
 
     #[test]
     fn many_threads_run_every_job() {
-        let pool = MlsPool::new(3);
+        let pool = MlsPool::new(3, 0);
         assert_eq!(pool.threads(), 3);
         let results: Vec<_> = (0..50u32).map(|i| pool.run(move || i + 1)).collect();
         let sum: u32 = results
@@ -192,7 +198,7 @@ mod tests {
 
     #[test]
     fn a_panicking_job_fails_its_receiver_and_spares_the_thread() {
-        let pool = MlsPool::new(1);
+        let pool = MlsPool::new(1, 0);
         let failed = pool.run(|| -> u8 { panic!("test panic") });
         let next = pool.run(|| 7u8);
         assert!(failed.blocking_recv().is_err());
@@ -201,7 +207,7 @@ mod tests {
 
     #[test]
     fn a_job_nobody_awaits_is_skipped() {
-        let pool = MlsPool::new(1);
+        let pool = MlsPool::new(1, 0);
         // Holds the only thread until released, so the next job is still
         // queued when its receiver is dropped.
         let (release_tx, release) = channel::<()>();
@@ -232,17 +238,17 @@ mod tests {
             field.parse().expect("a number")
         }
         let before = nice();
-        let pool = MlsPool::new(1);
+        let pool = MlsPool::new(1, 10);
         let on_pool = pool.run(nice).blocking_recv().expect("job ran");
-        // At least NICE: a process already niced further stays so.
-        assert!(on_pool >= NICE, "pool thread nice {on_pool}");
+        // At least 10: a process already niced further stays so.
+        assert!(on_pool >= 10, "pool thread nice {on_pool}");
         // Only the pool's own threads.
         assert_eq!(nice(), before);
     }
 
     #[test]
     fn dropping_the_pool_finishes_queued_jobs_and_stops_its_threads() {
-        let pool = MlsPool::new(2);
+        let pool = MlsPool::new(2, 0);
         let results: Vec<_> = (0..10u32).map(|i| pool.run(move || i)).collect();
         drop(pool);
         // Every queued job ran before the threads exited (the drop joined

@@ -167,6 +167,10 @@ pub struct Settings {
     pub audio_publishers: u32,
     /// How non-publishers are simulated.
     pub listeners: Listeners,
+    /// Threads for the light listeners' MLS work.
+    pub mls_threads: usize,
+    /// Their Linux nice value.
+    pub mls_nice: i32,
     /// Video bitrate per publisher, kbit/s.
     pub video_kbps: u32,
     /// Video frames per second.
@@ -317,6 +321,11 @@ impl Settings {
             report_html: args.report_html.clone(),
             progress: !args.no_progress,
             listeners: args.listeners.unwrap_or_default(),
+            mls_threads: args
+                .mls_threads
+                .unwrap_or(crate::mls_pool::DEFAULT_THREADS)
+                .max(1),
+            mls_nice: args.mls_nice.unwrap_or(0).clamp(-20, 19),
             notes,
             metrics,
             target,

@@ -346,6 +346,8 @@ impl Shared {
         } else {
             RoomOptions::default()
         };
+
+        let mls_pool = MlsPool::new(settings.mls_threads, settings.mls_nice);
         Self {
             settings,
             tokens,
@@ -357,7 +359,7 @@ impl Shared {
             frames_received: AtomicU64::new(0),
             stop_media: CancellationToken::new(),
             shutdown: CancellationToken::new(),
-            mls_pool: MlsPool::default(),
+            mls_pool,
         }
     }
 

@@ -377,8 +377,8 @@ impl Sim {
             let theirs: Vec<(u32, String)> = p
                 .mls
                 .members()
-                .into_iter()
-                .map(|m| (m.leaf, m.identity))
+                .iter()
+                .map(|m| (m.leaf, m.identity.clone()))
                 .collect();
             assert_eq!(theirs.len(), owners.len(), "same members");
             for ((leaf, identity), (l, _)) in theirs.iter().zip(&owners) {

@@ -23,6 +23,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use e2ee::group::{Commit, Member, MlsClient};
 use signaling::proto::{ClientMessage, MlsEntry, MlsInfo};
 use std::collections::{BTreeSet, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 use tracing::{debug, info, warn};
 use web_time::Instant;
@@ -528,7 +529,7 @@ impl Coordinator {
     /// The changes due now, once every KeyPackage in them is verified: a
     /// forged one (its claim was only parsed) is dropped for good before
     /// it can add anyone or remove the leaf of the identity it names.
-    fn verified_changes(&mut self, now: Instant, members: &[Member]) -> Option<Changes> {
+    fn verified_changes(&mut self, now: Instant, members: &Arc<[Member]>) -> Option<Changes> {
         loop {
             let changes = self.policy.due(now, members, self.mls.own_leaf())?;
             let mut forged = Vec::new();

@@ -169,7 +169,7 @@ mod tests {
 
     #[tokio::test]
     async fn inputs_queued_while_away_follow_in_order() {
-        let pool = MlsPool::new(2);
+        let pool = MlsPool::new(2, 0);
         let mut work = MlsWork::new(Recorder::default());
         work.push(joined("a"));
         work.push(entry(1));
@@ -207,7 +207,7 @@ mod tests {
 
     #[tokio::test]
     async fn nothing_queued_stays_home() {
-        let pool = MlsPool::new(1);
+        let pool = MlsPool::new(1, 0);
         let mut work = MlsWork::new(Recorder::default());
         work.dispatch(&pool);
         assert!(work.home().is_some());
@@ -218,7 +218,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_job_loses_the_group() {
-        let pool = MlsPool::new(1);
+        let pool = MlsPool::new(1, 0);
         let mut work = MlsWork::new(Recorder::default());
         work.push(CoordInput::LogGap);
         work.dispatch(&pool);
@@ -228,7 +228,7 @@ mod tests {
 
     #[test]
     fn leaving_while_away_does_not_wait() {
-        let pool = MlsPool::new(1);
+        let pool = MlsPool::new(1, 0);
         let mut work = MlsWork::new(Recorder::default());
         work.push(entry(1));
         work.dispatch(&pool);
