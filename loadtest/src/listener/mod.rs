@@ -21,11 +21,11 @@
 //!
 //! Its MLS work does not run on that task. Every commit of a big room
 //! reaches all its members at once, and each spends a millisecond or two on
-//! it (a Welcome, tens): run at the media's priority, those bursts hold up
-//! the runtime, the media is read late and the tester measures itself. A
+//! it (a Welcome, tens): run on the runtime's worker threads, those bursts
+//! hold up the runtime, the media is read late and the tester measures itself. A
 //! real client keeps MLS off its media path, so the listener hands its
 //! coordinator, with the inputs queued for it (log entries, roster
-//! changes, its timer), to the process's low-priority
+//! changes, its timer), to the process's
 //! [`MlsPool`](crate::mls_pool::MlsPool) and gets it back with its outputs
 //! to carry out (`mls.rs`). Meanwhile it goes on receiving; MLS inputs that
 //! arrive wait in order for the next trip, and the coordinator's timer is
