@@ -21,6 +21,7 @@ use e2ee::frame::{
 };
 use e2ee::group::Member;
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 use tracing::{debug, trace};
 use web_time::Instant;
 
@@ -48,8 +49,9 @@ pub enum EncryptError {
 pub struct OpenedFrame<C> {
     /// The encoded frame.
     pub plaintext: Vec<u8>,
-    /// The sender's identity (its MLS credential).
-    pub identity: String,
+    /// The sender's identity (its MLS credential). Shared with the
+    /// epoch's member list: a frame costs no copy of it.
+    pub identity: Arc<str>,
     /// The epoch whose key opened it.
     pub epoch: u64,
     /// What the shell passed with the frame.
@@ -108,7 +110,7 @@ pub struct MediaKeys<C> {
     sending: bool,
     decryptor: FrameDecryptor<C>,
     /// Leaf → identity, for every epoch the decryptor holds keys of.
-    members: BTreeMap<u64, HashMap<u32, String>>,
+    members: BTreeMap<u64, HashMap<u32, Arc<str>>>,
     /// Participant id → identity, from the signaling roster.
     identities: HashMap<String, String>,
     /// Opened frames whose track's publisher is not known yet.
@@ -178,7 +180,7 @@ impl<C: FrameOrigin> MediaKeys<C> {
                     epoch,
                     members
                         .iter()
-                        .map(|m| (m.leaf, m.identity.clone()))
+                        .map(|m| (m.leaf, Arc::from(m.identity.as_str())))
                         .collect(),
                 );
             }
@@ -348,7 +350,7 @@ impl<C: FrameOrigin> MediaKeys<C> {
             ctx: frame.ctx,
         };
         match self.identities.get(frame.ctx.publisher()) {
-            Some(expected) if *expected == frame.identity => self.opened.push_back(frame),
+            Some(expected) if **expected == *frame.identity => self.opened.push_back(frame),
             Some(_) => self.wrong_sender += 1,
             None => {
                 trace!("frame waits for its publisher's identity");
@@ -359,7 +361,7 @@ impl<C: FrameOrigin> MediaKeys<C> {
     }
 
     fn deliver_if_from(&mut self, publisher_identity: &str, frame: OpenedFrame<C>) {
-        if frame.identity == publisher_identity {
+        if *frame.identity == *publisher_identity {
             self.opened.push_back(frame);
         } else {
             self.wrong_sender += 1;

@@ -265,7 +265,7 @@ impl World {
         while let Some(f) = n.keys.poll_frame() {
             n.received.push(Received {
                 id: f.ctx.id,
-                identity: f.identity,
+                identity: f.identity.to_string(),
                 epoch: f.epoch,
             });
         }

@@ -133,7 +133,7 @@ fn deliver_ready(keys: &mut MediaKeys<FrameCtx>) {
     {
         let out = DecryptedFrame {
             participant_id: ctx.sink.participant_id.clone(),
-            identity,
+            identity: identity.to_string(),
             track_id: ctx.sink.track_id.clone(),
             timestamp: ctx.timestamp,
             keyframe: ctx.sink.codec.is_keyframe(&plaintext),
