@@ -15,6 +15,7 @@ pub mod dd;
 pub mod demux;
 pub mod forwarder;
 pub mod keyframe;
+pub mod layers;
 mod plane;
 pub mod rewrite;
 pub mod sdp;

@@ -5,6 +5,19 @@
 //! simulcast layer switch. The rewriter maps each source's extended sequence
 //! numbers and timestamps onto the subscriber's stream with an offset, and
 //! picks a new offset at each source change so the output stays continuous.
+//!
+//! Layer selection drops whole frames of a source (a temporal layer the
+//! subscriber does not get). Their sequence numbers must not leave a gap,
+//! or the subscriber would ask for them again and count them lost: each
+//! dropped packet ([`Rewriter::skip`]) lowers the offset of the packets
+//! after it. A packet that arrives late is numbered with the offset that
+//! was in force at its place in the stream, which the rewriter remembers
+//! for the last [`OFFSET_HISTORY`] changes.
+//!
+//! The dependency descriptor's frame numbers stay as the source sent them
+//! (a gap there only means frames the subscriber does not need), except at
+//! a source change, where they continue from the last one forwarded so the
+//! subscriber never sees them jump back ([`Rewriter::frame_number`]).
 
 use std::time::Instant;
 
@@ -17,12 +30,23 @@ const FIRST_OUT_SEQ: u64 = 1000;
 /// How far before the first packet a late packet may be and still be sent.
 const MAX_EARLY_REORDER: u64 = FIRST_OUT_SEQ - 1;
 
+/// How many offset changes (runs of dropped packets) a rewriter remembers
+/// to number late packets: at 30 frames a second with half of them dropped,
+/// about two seconds of reordering.
+pub const OFFSET_HISTORY: usize = 32;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Source {
     ssrc: u32,
+    /// The offset for packets after the last drop.
     seq_offset: u64,
+    /// The offset before the first drop this source had.
+    base_offset: u64,
     ts_offset: u32,
     first_in_seq: u64,
+    max_in_seq: u64,
+    /// Fixed at the source's first descriptor frame number.
+    frame_offset: Option<u16>,
 }
 
 /// The rewriting state of one outgoing stream (one subscriber m-line).
@@ -32,6 +56,14 @@ pub struct Rewriter {
     max_out_seq: u64,
     last_out_ts: u32,
     last_out_at: Option<Instant>,
+    /// Offset changes of the current source, oldest first: from this input
+    /// sequence number on, this offset.
+    changes: [(u64, u64); OFFSET_HISTORY],
+    n_changes: usize,
+    /// Older changes were forgotten: a packet before the oldest one kept
+    /// cannot be numbered.
+    forgot: bool,
+    last_out_frame: Option<u16>,
 }
 
 /// A rewritten sequence number and timestamp.
@@ -67,7 +99,12 @@ impl Rewriter {
         if seq.saturating_add(MAX_EARLY_REORDER) < src.first_in_seq {
             return None;
         }
-        let out_seq = seq.wrapping_add(src.seq_offset);
+        let out_seq = seq.wrapping_add(self.offset_at(&src, seq)?);
+        if seq > src.max_in_seq
+            && let Some(s) = self.source.as_mut()
+        {
+            s.max_in_seq = seq;
+        }
         let out_ts = ts.wrapping_add(src.ts_offset);
         if out_seq > self.max_out_seq {
             self.max_out_seq = out_seq;
@@ -78,6 +115,64 @@ impl Rewriter {
             seq: out_seq,
             ts: out_ts,
         })
+    }
+
+    /// The offset in force at input `seq` of the current source.
+    fn offset_at(&self, src: &Source, seq: u64) -> Option<u64> {
+        let changes = &self.changes[..self.n_changes];
+        match changes.iter().rposition(|(from, _)| *from <= seq) {
+            Some(i) => Some(changes[i].1),
+            None if self.forgot => None,
+            None => Some(src.base_offset),
+        }
+    }
+
+    /// Layer selection dropped this packet of the current source: the
+    /// packets after it move down so the output has no gap. A dropped
+    /// packet older than one already forwarded leaves its number unused
+    /// (the subscriber may ask for it; nothing is sent).
+    pub fn skip(&mut self, ssrc: u32, seq: u64) {
+        let Some(src) = self.source.as_mut().filter(|s| s.ssrc == ssrc) else {
+            return;
+        };
+        if seq <= src.max_in_seq {
+            return;
+        }
+        src.max_in_seq = seq;
+        src.seq_offset = src.seq_offset.wrapping_sub(1);
+        let change = (seq + 1, src.seq_offset);
+        match self.changes[..self.n_changes].last_mut() {
+            // The run of drops goes on: one change covers it.
+            Some(last) if last.0 == seq => *last = change,
+            _ if self.n_changes == OFFSET_HISTORY => {
+                self.changes.copy_within(1.., 0);
+                self.changes[OFFSET_HISTORY - 1] = change;
+                self.forgot = true;
+            }
+            _ => {
+                self.changes[self.n_changes] = change;
+                self.n_changes += 1;
+            }
+        }
+    }
+
+    /// The dependency descriptor frame number to send for the current
+    /// source's frame `n`: unchanged within a source, continuing from the
+    /// last one sent across a source change.
+    pub fn frame_number(&mut self, n: u16) -> u16 {
+        let last = self.last_out_frame;
+        let Some(src) = self.source.as_mut() else {
+            return n;
+        };
+        let offset = *src
+            .frame_offset
+            .get_or_insert_with(|| last.map_or(0, |l| l.wrapping_add(1).wrapping_sub(n)));
+        let out = n.wrapping_add(offset);
+        // Newer in 16-bit serial arithmetic: a late frame does not move it back.
+        if last.is_none_or(|l| out.wrapping_sub(l) < 0x8000) {
+            self.last_out_frame = Some(out);
+        }
+        out
     }
 
     fn switch_to(&mut self, ssrc: u32, seq: u64, ts: u32, clock_rate: u32, now: Instant) -> Source {
@@ -94,13 +189,19 @@ impl Rewriter {
                 )
             }
         };
+        let offset = next_seq.wrapping_sub(seq);
         let src = Source {
             ssrc,
-            seq_offset: next_seq.wrapping_sub(seq),
+            seq_offset: offset,
+            base_offset: offset,
             ts_offset: next_ts.wrapping_sub(ts),
             first_in_seq: seq,
+            max_in_seq: seq,
+            frame_offset: None,
         };
         self.source = Some(src);
+        self.n_changes = 0;
+        self.forgot = false;
         src
     }
 }
@@ -129,6 +230,72 @@ mod tests {
         assert_eq!(c.ts, 8000 + 9000);
         let d = rw.rewrite(2, 6, 3123, 90_000, t1).unwrap();
         assert_eq!((d.seq, d.ts), (FIRST_OUT_SEQ + 3, 8000 + 9000 + 3000));
+    }
+
+    #[test]
+    fn dropped_packets_leave_no_gap_and_late_ones_keep_their_place() {
+        let t0 = Instant::now();
+        let mut rw = Rewriter::default();
+        let out = |rw: &mut Rewriter, seq| rw.rewrite(1, seq, 0, 90_000, t0).map(|r| r.seq);
+        assert_eq!(out(&mut rw, 10), Some(FIRST_OUT_SEQ));
+        // 11 is delayed; 12 and 13 (a frame) are dropped, then 15 is.
+        rw.skip(1, 12);
+        rw.skip(1, 13);
+        assert_eq!(out(&mut rw, 14), Some(FIRST_OUT_SEQ + 2));
+        rw.skip(1, 15);
+        assert_eq!(out(&mut rw, 16), Some(FIRST_OUT_SEQ + 3));
+        assert_eq!(
+            out(&mut rw, 11),
+            Some(FIRST_OUT_SEQ + 1),
+            "late, in its place"
+        );
+        // A dropped packet that comes late cannot move what was sent.
+        rw.skip(1, 13);
+        assert_eq!(out(&mut rw, 17), Some(FIRST_OUT_SEQ + 4));
+        // Drops of another source are not ours to close.
+        rw.skip(2, 18);
+        assert_eq!(out(&mut rw, 18), Some(FIRST_OUT_SEQ + 5));
+    }
+
+    #[test]
+    fn a_packet_older_than_the_remembered_drops_is_refused() {
+        let t0 = Instant::now();
+        let mut rw = Rewriter::default();
+        rw.rewrite(1, 100, 0, 90_000, t0).unwrap();
+        // 101 is delayed past OFFSET_HISTORY + 1 separate runs of drops.
+        let mut seq = 102;
+        for _ in 0..=OFFSET_HISTORY {
+            rw.skip(1, seq);
+            rw.rewrite(1, seq + 1, 0, 90_000, t0).unwrap();
+            seq += 2;
+        }
+        assert_eq!(rw.rewrite(1, 101, 0, 90_000, t0), None);
+        // Within the history, a late packet still finds its place.
+        let late = seq - 3;
+        let on_time = rw.rewrite(1, seq - 1, 0, 90_000, t0).unwrap().seq;
+        assert_eq!(rw.rewrite(1, late, 0, 90_000, t0).unwrap().seq, on_time - 1);
+    }
+
+    #[test]
+    fn frame_numbers_continue_across_a_source_change() {
+        let t0 = Instant::now();
+        let mut rw = Rewriter::default();
+        rw.rewrite(1, 5, 0, 90_000, t0).unwrap();
+        assert_eq!(rw.frame_number(40_000), 40_000, "unchanged within a source");
+        assert_eq!(rw.frame_number(40_002), 40_002, "gaps kept: dropped frames");
+        assert_eq!(rw.frame_number(40_001), 40_001, "a late frame");
+        // The new source numbers its frames from 7: they follow 40,002.
+        rw.rewrite(2, 900, 0, 90_000, t0).unwrap();
+        assert_eq!(rw.frame_number(7), 40_003);
+        assert_eq!(rw.frame_number(9), 40_005);
+        // Across the 16-bit wrap.
+        rw.rewrite(3, 50, 0, 90_000, t0).unwrap();
+        let first = rw.frame_number(u16::MAX);
+        assert_eq!(first, 40_006);
+        rw.rewrite(4, 70, 0, 90_000, t0).unwrap();
+        rw.frame_number(65_000);
+        rw.rewrite(5, 80, 0, 90_000, t0).unwrap();
+        assert_eq!(rw.frame_number(3), 40_008);
     }
 
     #[test]
