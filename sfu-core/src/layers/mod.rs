@@ -39,8 +39,10 @@
 //! Every packet of a frame gets the same decision: a frame half-forwarded is
 //! undecodable and wastes the bytes sent.
 
+mod allocator;
 mod selector;
 
+pub use allocator::{Allocation, Class, Demand, LayerRate, allocate};
 pub use selector::{Decision, LayerSelector};
 
 /// A spatial and temporal layer: for simulcast, `spatial` is the encoding's
