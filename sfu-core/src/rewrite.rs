@@ -14,10 +14,13 @@
 //! was in force at its place in the stream, which the rewriter remembers
 //! for the last [`OFFSET_HISTORY`] changes.
 //!
-//! The dependency descriptor's frame numbers stay as the source sent them
-//! (a gap there only means frames the subscriber does not need), except at
-//! a source change, where they continue from the last one forwarded so the
-//! subscriber never sees them jump back ([`Rewriter::frame_number`]).
+//! The dependency descriptor's frame numbers pass unchanged. Within a
+//! source, a gap in them only means frames the subscriber does not need.
+//! Across simulcast encodings they stay in order because a publisher
+//! numbers the frames of all its encodings from one counter: libwebrtc does
+//! so exactly so that an SFU can switch encodings without rewriting them,
+//! and our SDK does the same. (Rewriting them would mean a new descriptor
+//! value per packet and subscriber, an allocation on the hot path.)
 
 use std::time::Instant;
 
@@ -45,8 +48,6 @@ struct Source {
     ts_offset: u32,
     first_in_seq: u64,
     max_in_seq: u64,
-    /// Fixed at the source's first descriptor frame number.
-    frame_offset: Option<u16>,
 }
 
 /// The rewriting state of one outgoing stream (one subscriber m-line).
@@ -63,7 +64,6 @@ pub struct Rewriter {
     /// Older changes were forgotten: a packet before the oldest one kept
     /// cannot be numbered.
     forgot: bool,
-    last_out_frame: Option<u16>,
 }
 
 /// A rewritten sequence number and timestamp.
@@ -156,25 +156,6 @@ impl Rewriter {
         }
     }
 
-    /// The dependency descriptor frame number to send for the current
-    /// source's frame `n`: unchanged within a source, continuing from the
-    /// last one sent across a source change.
-    pub fn frame_number(&mut self, n: u16) -> u16 {
-        let last = self.last_out_frame;
-        let Some(src) = self.source.as_mut() else {
-            return n;
-        };
-        let offset = *src
-            .frame_offset
-            .get_or_insert_with(|| last.map_or(0, |l| l.wrapping_add(1).wrapping_sub(n)));
-        let out = n.wrapping_add(offset);
-        // Newer in 16-bit serial arithmetic: a late frame does not move it back.
-        if last.is_none_or(|l| out.wrapping_sub(l) < 0x8000) {
-            self.last_out_frame = Some(out);
-        }
-        out
-    }
-
     fn switch_to(&mut self, ssrc: u32, seq: u64, ts: u32, clock_rate: u32, now: Instant) -> Source {
         let (next_seq, next_ts) = match self.last_out_at {
             None => (FIRST_OUT_SEQ, ts),
@@ -197,7 +178,6 @@ impl Rewriter {
             ts_offset: next_ts.wrapping_sub(ts),
             first_in_seq: seq,
             max_in_seq: seq,
-            frame_offset: None,
         };
         self.source = Some(src);
         self.n_changes = 0;
@@ -274,28 +254,6 @@ mod tests {
         let late = seq - 3;
         let on_time = rw.rewrite(1, seq - 1, 0, 90_000, t0).unwrap().seq;
         assert_eq!(rw.rewrite(1, late, 0, 90_000, t0).unwrap().seq, on_time - 1);
-    }
-
-    #[test]
-    fn frame_numbers_continue_across_a_source_change() {
-        let t0 = Instant::now();
-        let mut rw = Rewriter::default();
-        rw.rewrite(1, 5, 0, 90_000, t0).unwrap();
-        assert_eq!(rw.frame_number(40_000), 40_000, "unchanged within a source");
-        assert_eq!(rw.frame_number(40_002), 40_002, "gaps kept: dropped frames");
-        assert_eq!(rw.frame_number(40_001), 40_001, "a late frame");
-        // The new source numbers its frames from 7: they follow 40,002.
-        rw.rewrite(2, 900, 0, 90_000, t0).unwrap();
-        assert_eq!(rw.frame_number(7), 40_003);
-        assert_eq!(rw.frame_number(9), 40_005);
-        // Across the 16-bit wrap.
-        rw.rewrite(3, 50, 0, 90_000, t0).unwrap();
-        let first = rw.frame_number(u16::MAX);
-        assert_eq!(first, 40_006);
-        rw.rewrite(4, 70, 0, 90_000, t0).unwrap();
-        rw.frame_number(65_000);
-        rw.rewrite(5, 80, 0, 90_000, t0).unwrap();
-        assert_eq!(rw.frame_number(3), 40_008);
     }
 
     #[test]
