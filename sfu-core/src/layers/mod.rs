@@ -40,6 +40,7 @@
 //! undecodable and wastes the bytes sent.
 
 mod allocator;
+pub mod rates;
 mod selector;
 
 pub use allocator::{Allocation, Class, Demand, LayerRate, allocate};
