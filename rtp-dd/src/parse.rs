@@ -10,34 +10,8 @@
 use crate::bits::BitReader;
 use crate::write::MANDATORY_LEN;
 
-/// Template ids are 6 bits, so a structure holds at most 64 templates.
-const MAX_TEMPLATES: u32 = 64;
-/// Limits on layer ids in templates, as in libwebrtc's reader: AV1 has at
-/// most 4 spatial and 8 temporal layers.
-const MAX_SPATIAL_IDS: u32 = 4;
-const MAX_TEMPORAL_IDS: u32 = 8;
-
-/// Why a descriptor was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum DdError {
-    /// Fewer than the 3 bytes of mandatory fields.
-    #[error("dependency descriptor of {0} bytes is shorter than its mandatory fields")]
-    TooShort(usize),
-    /// A field runs past the end of the descriptor.
-    #[error("dependency descriptor ends inside a field")]
-    Truncated,
-    /// The attached structure declares more than 64 templates.
-    #[error("template dependency structure has more than {MAX_TEMPLATES} templates")]
-    TooManyTemplates,
-    /// The attached structure's templates exceed 4 spatial or 8 temporal
-    /// layers.
-    #[error("template dependency structure has too many spatial or temporal layers")]
-    TooManyLayers,
-    /// The frame's template id is not in the structure attached to it.
-    #[error("frame refers to template id {0}, which the attached structure lacks")]
-    UnknownTemplate(u8),
-}
+use crate::DdError;
+use crate::error::{MAX_SPATIAL_IDS, MAX_TEMPLATES, MAX_TEMPORAL_IDS};
 
 /// What an SFU reads from one packet's descriptor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -31,7 +31,7 @@ const DTI_SWITCH: u32 = 2;
 const NEXT_SAME_LAYER: u32 = 0;
 const NO_MORE_TEMPLATES: u32 = 3;
 
-/// The longest descriptor [`write`] produces: 3 mandatory bytes, then 5 flag
+/// The longest descriptor [`write()`] produces: 3 mandatory bytes, then 5 flag
 /// bits and 28 bits of structure, rounded up to whole bytes.
 pub const MAX_LEN: usize = 8;
 

@@ -143,6 +143,32 @@ fn rtp_dd() {
         ],
     );
     put("rtp_dd", "short", &[0x80, 0x00]);
+    // The layered structures' keyframes, and an L3T3 packet that switches
+    // the top spatial layer off (what the stateful reader keeps).
+    for (name, s) in [
+        ("keyframe-l1t3", rtp_dd::Structure::l1t3()),
+        ("keyframe-l3t3", rtp_dd::Structure::l3t3()),
+    ] {
+        let key = rtp_dd::FrameSpec {
+            start_of_frame: true,
+            end_of_frame: false,
+            frame_number: 0x1234,
+            template_id: 0,
+        };
+        let mut buf = [0u8; 255];
+        let n = rtp_dd::write_frame(&key, &s, true, None, &mut buf).expect("writes");
+        put("rtp_dd", name, &buf[..n]);
+    }
+    let s = rtp_dd::Structure::l3t3();
+    let delta = rtp_dd::FrameSpec {
+        start_of_frame: true,
+        end_of_frame: true,
+        frame_number: 0x1235,
+        template_id: s.template_id(6),
+    };
+    let mut buf = [0u8; 255];
+    let n = rtp_dd::write_frame(&delta, &s, false, Some(0x3f), &mut buf).expect("writes");
+    put("rtp_dd", "l3t3-mask", &buf[..n]);
 }
 
 /// RFC 9605 Appendix C.3 frames, as `sframe_open` input: suite bit,

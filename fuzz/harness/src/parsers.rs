@@ -1,18 +1,21 @@
 //! Stateless parsers: the dependency descriptor, the first-look datagram
 //! demux and STUN USERNAME reader, and the signaling wire protocol.
 
-use rtp_dd::{FrameMark, MAX_LEN};
+use rtp_dd::{FrameMark, FrameSpec, MAX_LEN, Reader, Structure, write_frame};
 use sfu_core::demux::{Class, classify, stun_local_ufrag};
 use signaling::proto::{ClientMessage, ServerMessage};
 
-/// The RTP dependency descriptor reader (`rtp_dd::parse`), which the SFU runs
-/// on every video packet's header extension.
+/// The RTP dependency descriptor readers: the stateless `rtp_dd::parse`,
+/// which the SFU runs on every video packet's header extension, and the
+/// stateful `rtp_dd::Reader` (fresh, and primed with each built-in
+/// structure, as on a stream joined at a keyframe).
 ///
 /// Checks: the mandatory fields read as laid out on the wire; only an
-/// extended descriptor can carry a structure; and what the SFU routes on
+/// extended descriptor can carry a structure; what the SFU routes on
 /// (start, end, frame number, keyframe start) survives the writer and the
-/// reader unchanged.
+/// reader unchanged; and those of `rtp_dd_reader` below.
 pub fn rtp_dd(data: &[u8]) {
+    rtp_dd_reader(data);
     let Ok(d) = rtp_dd::parse(data) else {
         return;
     };
@@ -47,6 +50,107 @@ pub fn rtp_dd(data: &[u8]) {
             mark.keyframe
         ),
     );
+}
+
+/// The stateful reader on one descriptor. Checks:
+/// - a fresh reader accepts only a descriptor with a structure, which the
+///   stateless parser accepts too with the same mandatory fields; the
+///   structure passes the writer's checks, and the writer codes the frame
+///   with it again into bytes a fresh reader reads back to the same
+///   structure, layers and active decode targets;
+/// - a reader that holds a structure reads the descriptor against it,
+///   and a refused descriptor leaves its structure and active decode
+///   targets as they were.
+fn rtp_dd_reader(data: &[u8]) {
+    let mut fresh = Reader::new();
+    if let Ok(info) = fresh.read(data) {
+        assert!(
+            info.structure_attached,
+            "a fresh reader read a frame without a structure"
+        );
+        let d = rtp_dd::parse(data).expect("what the reader accepts parses");
+        assert_eq!(
+            (
+                d.start_of_frame,
+                d.end_of_frame,
+                d.template_id,
+                d.frame_number
+            ),
+            (
+                info.start_of_frame,
+                info.end_of_frame,
+                info.template_id,
+                info.frame_number
+            ),
+        );
+        let s = fresh.structure().expect("the attached structure is kept");
+        assert_eq!(
+            s.validate(),
+            Ok(()),
+            "the reader kept a structure the writer refuses"
+        );
+        assert_eq!(info.dtis().len(), usize::from(s.decode_targets));
+        assert_eq!(info.chain_fdiffs().len(), usize::from(s.chains));
+        let spec = FrameSpec {
+            start_of_frame: info.start_of_frame,
+            end_of_frame: info.end_of_frame,
+            frame_number: info.frame_number,
+            template_id: info.template_id,
+        };
+        let mask = Some(info.active_decode_targets);
+        let mut buf = [0u8; 1024];
+        let n = write_frame(&spec, s, true, mask, &mut buf).expect("an accepted structure codes");
+        let mut again = Reader::new();
+        let back = again.read(&buf[..n]).expect("the writer's output reads");
+        assert_eq!(again.structure(), Some(s));
+        assert_eq!(
+            (
+                back.spatial_id,
+                back.temporal_id,
+                back.active_decode_targets
+            ),
+            (
+                info.spatial_id,
+                info.temporal_id,
+                info.active_decode_targets
+            ),
+        );
+    }
+    for s in [Structure::l1t3(), Structure::l3t3()] {
+        let key = FrameSpec {
+            start_of_frame: true,
+            end_of_frame: true,
+            frame_number: 0,
+            template_id: 0,
+        };
+        let mut buf = [0u8; 255];
+        let n = write_frame(&key, &s, true, None, &mut buf).expect("writes");
+        let mut r = Reader::new();
+        r.read(&buf[..n]).expect("reads");
+        let active = r.active_decode_targets();
+        match r.read(data) {
+            Ok(info) => {
+                let kept = r.structure().expect("structure");
+                if !info.structure_attached {
+                    assert_eq!(kept, &s);
+                    let t = s.template(info.template_id).expect("template");
+                    assert_eq!(
+                        (info.spatial_id, info.temporal_id),
+                        (t.spatial_id, t.temporal_id)
+                    );
+                }
+                assert_eq!(info.dtis().len(), usize::from(kept.decode_targets));
+            }
+            Err(_) => {
+                assert_eq!(
+                    r.structure(),
+                    Some(&s),
+                    "a refused packet changed the structure"
+                );
+                assert_eq!(r.active_decode_targets(), active);
+            }
+        }
+    }
 }
 
 /// The media port's first look at a datagram (`sfu_core::demux`): its class
