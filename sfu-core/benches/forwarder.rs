@@ -46,7 +46,7 @@ fn add_room(r: &mut Forwarder, name: &str, n: usize, publishers: usize) -> Vec<T
     let mut tracks = Vec::new();
     for p in people.iter().take(publishers) {
         let (t, auto) = r
-            .add_track(*p, TrackKind::Video, None)
+            .add_track(*p, TrackKind::Video, vec![])
             .expect("publisher is in the room");
         for (i, s) in auto.into_iter().enumerate() {
             assert!(r.subscribe(s, t));
@@ -65,6 +65,8 @@ fn meta(ssrc: u32, seq: u64) -> PacketMeta<'static> {
         clock_rate: 90_000,
         rid: None,
         dd: DdSignal::Absent,
+        descriptor: None,
+        bytes: 100,
     }
 }
 

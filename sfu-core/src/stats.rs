@@ -31,6 +31,10 @@ pub enum DropReason {
     AwaitingKeyframe,
     /// The dependency descriptor header extension did not parse.
     BadDependencyDescriptor,
+    /// Not sent to one subscriber of a layered track: a layer it does not
+    /// receive (another simulcast encoding, a spatial or temporal layer
+    /// above its target). Counted once per subscriber that skipped it.
+    LayerNotSelected,
     /// SRTP or SRTCP that failed authentication or decryption (or was too
     /// short to carry its tag) after the DTLS handshake: forged, corrupted,
     /// or from someone without the keys.
@@ -54,7 +58,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, for rendering all counters even at zero.
-    pub const ALL: [DropReason; 15] = [
+    pub const ALL: [DropReason; 16] = [
         DropReason::UnknownSource,
         DropReason::Unclassifiable,
         DropReason::BadStun,
@@ -64,6 +68,7 @@ impl DropReason {
         DropReason::NotNegotiated,
         DropReason::AwaitingKeyframe,
         DropReason::BadDependencyDescriptor,
+        DropReason::LayerNotSelected,
         DropReason::SrtpUnauthenticated,
         DropReason::SrtpNoKeys,
         DropReason::RtpMalformed,
@@ -84,6 +89,7 @@ impl DropReason {
             DropReason::NotNegotiated => "not_negotiated",
             DropReason::AwaitingKeyframe => "awaiting_keyframe",
             DropReason::BadDependencyDescriptor => "bad_dependency_descriptor",
+            DropReason::LayerNotSelected => "layer_not_selected",
             DropReason::SrtpUnauthenticated => "srtp_unauthenticated",
             DropReason::SrtpNoKeys => "srtp_no_keys",
             DropReason::RtpMalformed => "rtp_malformed",
@@ -171,6 +177,11 @@ pub struct Stats {
     /// Remote ICE candidates refused: unparsable, or past a transport's
     /// limit.
     pub candidates_refused: u64,
+    /// Times the allocator changed a subscription's target layer.
+    pub layer_retargets: u64,
+    /// Subscriptions paused for want of bandwidth at the last allocation
+    /// (gauge).
+    pub paused_for_bandwidth: u64,
     dropped: [u64; DropReason::ALL.len()],
 }
 

@@ -23,8 +23,13 @@
 //! ask for a keyframe anyway. Tracks that never carried a descriptor are not
 //! gated: nothing tells the SFU where their keyframes are.
 
+mod allocation;
+pub use allocation::{AUDIO_BPS, AllocationRun, LayerState};
+mod layered;
+
 use crate::api::TrackKind;
 use crate::keyframe::{KeyframeAsk, KeyframeBudget, KeyframeRetry, KeyframeThrottle};
+use crate::layers::LayerSelector;
 use crate::rewrite::{Rewriter, Rewritten};
 use crate::transport::CachedRoute;
 use rustc_hash::FxHashMap;
@@ -53,6 +58,11 @@ struct Subscription {
     route: Option<CachedRoute>,
     /// This subscriber's own keyframe requests for the track.
     keyframe_budget: KeyframeBudget,
+    /// Which layers it gets, once the track turns out to be layered (its
+    /// packets carry descriptors); reset with the m-line.
+    selector: Option<LayerSelector>,
+    /// The allocator paused it: even its lowest layer does not fit.
+    paused_for_bandwidth: bool,
 }
 
 impl Subscription {
@@ -64,6 +74,8 @@ impl Subscription {
             fresh: true,
             route: None,
             keyframe_budget: KeyframeBudget::default(),
+            selector: None,
+            paused_for_bandwidth: false,
         }
     }
 }
@@ -73,8 +85,12 @@ struct Track {
     publisher: ParticipantKey,
     room: u64,
     kind: TrackKind,
-    /// Simulcast rid forwarded to subscribers; `None` without simulcast.
-    forwarded_rid: Option<String>,
+    /// Simulcast rids, highest quality first (empty without simulcast).
+    /// A track without descriptors forwards only the first: nothing tells
+    /// the SFU where another encoding's keyframes are.
+    rids: Vec<String>,
+    /// Its layers, from its first packet with a descriptor (video only).
+    layers: Option<layered::TrackLayers>,
     subs: Vec<Subscription>,
     keyframes: KeyframeThrottle,
     retry: KeyframeRetry,
@@ -112,6 +128,10 @@ pub struct PacketMeta<'a> {
     pub rid: Option<&'a str>,
     /// What its dependency descriptor says.
     pub dd: DdSignal,
+    /// The descriptor's bytes, if it has one.
+    pub descriptor: Option<&'a [u8]>,
+    /// Its size (header and payload), for the layer rates.
+    pub bytes: usize,
 }
 
 /// What a packet's dependency descriptor says about where a receiver may
@@ -137,6 +157,12 @@ pub struct Gate {
     /// interval (none yet, or it was lost or ignored): ask the publisher
     /// (through [`Forwarder::keyframe_request`], which throttles).
     pub request_keyframe: bool,
+    /// Packets withheld from subscribers by layer selection (a layer they
+    /// do not get), once per subscriber.
+    pub layer_dropped: u32,
+    /// The descriptor could not be read against the track's state (no
+    /// structure yet, or it names a template the structure lacks).
+    pub unreadable_descriptor: bool,
 }
 
 /// Where a forwarded packet goes.
@@ -285,7 +311,7 @@ impl Forwarder {
         &mut self,
         publisher: ParticipantKey,
         kind: TrackKind,
-        forwarded_rid: Option<String>,
+        rids: Vec<String>,
     ) -> Option<(TrackKey, Vec<ParticipantKey>)> {
         let room = self.participants.get(&publisher)?.room;
         let key = TrackKey(self.next());
@@ -295,7 +321,8 @@ impl Forwarder {
                 publisher,
                 room,
                 kind,
-                forwarded_rid,
+                rids,
+                layers: None,
                 subs: Vec::new(),
                 keyframes: KeyframeThrottle::default(),
                 retry: KeyframeRetry::default(),
@@ -366,6 +393,7 @@ impl Forwarder {
             s.rewriter = rewriter;
             s.fresh = true;
             s.route = None;
+            s.selector = None;
         }
     }
 
@@ -469,13 +497,50 @@ impl Forwarder {
     ) -> Option<Gate> {
         let tr = self.tracks.get_mut(&track)?;
         let mut gate = Gate::default();
-        if tr.forwarded_rid.as_deref() != pkt.rid && tr.forwarded_rid.is_some() {
-            return Some(gate);
-        }
+        let read = match pkt.descriptor {
+            Some(dd) if tr.kind == TrackKind::Video => {
+                let layers = tr
+                    .layers
+                    .get_or_insert_with(|| layered::TrackLayers::new(&tr.rids));
+                let Some(encoding) = layers.encoding_of(pkt.rid) else {
+                    return Some(gate);
+                };
+                let read = layers.read(now, encoding, pkt.ssrc, dd, pkt.bytes);
+                gate.unreadable_descriptor = read.is_err();
+                read.ok()
+            }
+            _ if tr.rids.first().is_some_and(|r| Some(r.as_str()) != pkt.rid) => {
+                return Some(gate);
+            }
+            _ => None,
+        };
         tr.gated |= pkt.dd != DdSignal::Absent;
         let entry_point = pkt.dd == DdSignal::KeyframeStart;
+        let mut wants_keyframe = false;
         for s in &mut tr.subs {
             let Some(mid) = s.out_mid else { continue };
+            if let Some(layers) = tr.layers.as_ref() {
+                // A layered track: the selector decides, from the frame's
+                // descriptor; a frame it cannot read is no entry point.
+                let Some(read) = read.as_ref() else {
+                    gate.awaiting_keyframe += 1;
+                    continue;
+                };
+                let selector = s
+                    .selector
+                    .get_or_insert_with(|| allocation::initial_selector(layers));
+                let decision = selector.decide(&layers.frame(read));
+                wants_keyframe |= selector.awaiting_keyframe().is_some();
+                if !decision.forward {
+                    s.rewriter.skip(pkt.ssrc, pkt.seq);
+                    if selector.current().is_none() && selector.target().is_some() {
+                        gate.awaiting_keyframe += 1;
+                    } else {
+                        gate.layer_dropped += 1;
+                    }
+                    continue;
+                }
+            }
             // A packet from a source other than the current one is a switch;
             // on a gated track it happens only at a keyframe start, so the
             // current source keeps flowing until then.
@@ -499,7 +564,8 @@ impl Forwarder {
                 );
             }
         }
-        gate.request_keyframe = gate.awaiting_keyframe > 0 && !tr.retry.outstanding(now);
+        gate.request_keyframe =
+            (gate.awaiting_keyframe > 0 || wants_keyframe) && !tr.retry.outstanding(now);
         Some(gate)
     }
 

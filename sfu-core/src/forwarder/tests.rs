@@ -14,6 +14,8 @@ fn meta(seq: u64) -> PacketMeta<'static> {
         clock_rate: 48_000,
         rid: None,
         dd: DdSignal::Absent,
+        descriptor: None,
+        bytes: 100,
     }
 }
 
@@ -25,7 +27,7 @@ fn fanout_reaches_every_negotiated_subscriber_but_not_the_publisher() {
     let b = r.add_participant("room", true);
     let c = r.add_participant("room", true);
     let other = r.add_participant("elsewhere", true);
-    let (t, auto) = r.add_track(a, TrackKind::Audio, None).unwrap();
+    let (t, auto) = r.add_track(a, TrackKind::Audio, vec![]).unwrap();
     assert_eq!(auto, vec![b, c]);
     for s in &auto {
         assert!(r.subscribe(*s, t));
@@ -48,10 +50,10 @@ fn leaving_frees_everything() {
     let mut r = Forwarder::default();
     let a = r.add_participant("room", true);
     let b = r.add_participant("room", true);
-    let (t, _) = r.add_track(a, TrackKind::Video, None).unwrap();
+    let (t, _) = r.add_track(a, TrackKind::Video, vec![]).unwrap();
     r.subscribe(b, t);
     r.set_out_mid(b, t, mid("1"));
-    let (tb, _) = r.add_track(b, TrackKind::Audio, None).unwrap();
+    let (tb, _) = r.add_track(b, TrackKind::Audio, vec![]).unwrap();
     r.subscribe(a, tb);
     let ended = r.remove_participant(a);
     assert_eq!(
@@ -76,7 +78,7 @@ fn leaving_frees_everything() {
 fn late_joiner_gets_existing_tracks() {
     let mut r = Forwarder::default();
     let a = r.add_participant("room", true);
-    let (t, auto) = r.add_track(a, TrackKind::Video, None).unwrap();
+    let (t, auto) = r.add_track(a, TrackKind::Video, vec![]).unwrap();
     assert!(auto.is_empty());
     let b = r.add_participant("room", true);
     let c = r.add_participant("room", false);
@@ -92,7 +94,7 @@ fn only_the_forwarded_simulcast_layer_passes() {
     let mut r = Forwarder::default();
     let a = r.add_participant("room", true);
     let b = r.add_participant("room", true);
-    let (t, _) = r.add_track(a, TrackKind::Video, Some("h".into())).unwrap();
+    let (t, _) = r.add_track(a, TrackKind::Video, vec!["h".into()]).unwrap();
     r.subscribe(b, t);
     r.set_out_mid(b, t, mid("0"));
     let mut n = 0;
@@ -111,7 +113,7 @@ fn gated_room() -> (Forwarder, TrackKey, ParticipantKey, ParticipantKey) {
     let a = r.add_participant("room", true);
     let b = r.add_participant("room", true);
     let c = r.add_participant("room", true);
-    let (t, _) = r.add_track(a, TrackKind::Video, None).unwrap();
+    let (t, _) = r.add_track(a, TrackKind::Video, vec![]).unwrap();
     r.subscribe(b, t);
     r.subscribe(c, t);
     r.set_out_mid(b, t, mid("0"));
@@ -134,6 +136,7 @@ fn descriptor_tracks_start_subscribers_on_keyframes() {
         Some(Gate {
             awaiting_keyframe: 1,
             request_keyframe: true,
+            ..Gate::default()
         })
     );
     r.forward(t, dd(2, DdSignal::KeyframeStart), now, |f| {

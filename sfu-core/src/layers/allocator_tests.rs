@@ -79,6 +79,18 @@ fn classes_are_served_in_order_and_equals_share() {
 }
 
 #[test]
+fn frame_rate_comes_before_resolution() {
+    let sim = simulcast();
+    // 300 kbit/s would buy 360p at its base rate (a quarter of the frames):
+    // 180p at full rate is used instead.
+    let out = run(300_000, &[video(Class::Other, &sim)]);
+    assert_eq!(out[0].target, Some(Layer::new(0, 2)));
+    // 1.4 Mbit/s: 720p at half rate (1.36 M) beats 360p at full rate.
+    let out = run(1_400_000, &[video(Class::Other, &sim)]);
+    assert_eq!(out[0].target, Some(Layer::new(2, 1)));
+}
+
+#[test]
 fn size_limits_and_hidden_tracks_are_respected() {
     let sim = simulcast();
     let mut small = video(Class::Featured, &sim);
@@ -155,12 +167,12 @@ fn allocations_fit_the_budget_and_leave_no_affordable_step() {
             }
             let Some(t) = a.target else { continue };
             let at = d.layers.iter().position(|l| l.layer == t).unwrap();
-            if let Some(next) = next_step(d, at) {
-                assert!(
-                    d.layers[next].bps - d.layers[at].bps > left,
-                    "an affordable step was left"
-                );
-            }
+            assert!(worth_having(d.layers, at), "{t:?}");
+            assert_eq!(
+                next_affordable(d, at, left + d.layers[at].bps),
+                None,
+                "an affordable step was left"
+            );
         }
     }
 }

@@ -94,6 +94,24 @@ impl LayerRates {
         self.current_since = Some(since + BUCKET * passed as u32);
     }
 
+    /// Whether a full bucket has been counted: before, nothing is known
+    /// about which layers flow.
+    pub fn measured(&self) -> bool {
+        self.filled > 0
+    }
+
+    /// The highest spatial layer (or encoding) that carried anything over
+    /// the window.
+    /// (Read as counted: a track that stopped altogether still shows its
+    /// last layers until its next packet or [`Self::layers`] rolls them.)
+    pub fn highest_flowing(&self) -> Option<u8> {
+        let any = |cells: &Cells, s: usize| cells[s].iter().any(|v| *v > 0);
+        (0..MAX_SPATIAL)
+            .rev()
+            .find(|s| any(&self.current, *s) || self.full[..self.filled].iter().any(|b| any(b, *s)))
+            .map(|s| s as u8)
+    }
+
     /// The layers that carried anything over the window, lowest quality
     /// first, each priced with what it needs (lower temporal layers; for
     /// SVC lower spatial layers too). Appends to `out`.

@@ -17,7 +17,7 @@ use crate::transport::{CachedRoute, RxInfo, Transport, TransportId};
 use rustc_hash::FxHashMap;
 use std::time::Instant;
 use str0m::format::Codec;
-use str0m::media::{KeyframeRequestKind, Mid};
+use str0m::media::{KeyframeRequestKind, Mid, Rid};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
 use str0m::{Event as RtcEvent, Input as RtcInput, Output as RtcOutput};
 
@@ -123,6 +123,8 @@ impl MediaPlane {
             }
         };
         let rid = info.rid;
+        let bytes = pkt.header.header_len + pkt.payload.len();
+        let ext = passthrough_extensions(&mut pkt.header.ext_vals);
         let meta = PacketMeta {
             ssrc: info.ssrc,
             seq: *pkt.seq_no,
@@ -130,8 +132,12 @@ impl MediaPlane {
             clock_rate: info.clock_rate,
             rid: rid.as_ref().map(|r| r.as_ref()),
             dd,
+            descriptor: ext
+                .user_values
+                .get::<dd::DdBytes>()
+                .map(dd::DdBytes::as_slice),
+            bytes,
         };
-        let ext = passthrough_extensions(&mut pkt.header.ext_vals);
         // Written per subscriber without going through `self`: the forwarder is
         // borrowed for the loop, the rest is reached field by field.
         let Self {
@@ -201,6 +207,11 @@ impl MediaPlane {
                     DropReason::AwaitingKeyframe,
                     u64::from(gate.awaiting_keyframe),
                 );
+                self.stats
+                    .drop_n(DropReason::LayerNotSelected, u64::from(gate.layer_dropped));
+                if gate.unreadable_descriptor {
+                    tracing::trace!("dependency descriptor unreadable against its stream");
+                }
                 if gate.request_keyframe {
                     self.request_keyframe(now, track);
                 }
@@ -296,9 +307,22 @@ impl MediaPlane {
         let Some(tr) = self.transports.get_mut(&ptid) else {
             return;
         };
-        if let Some(rx) = tr.rtc.direct_api().stream_rx_by_mid(meta.mid, meta.rid) {
-            rx.request_keyframe(KeyframeRequestKind::Pli);
-            self.stats.keyframe_requests_out += 1;
+        // A layered track asks the encodings its subscribers wait for; any
+        // other its one forwarded stream.
+        let awaited = self.forwarder.awaited_rids(track);
+        let mut asked = 0;
+        for rid in awaited
+            .iter()
+            .map(|r| Some(Rid::from(*r)))
+            .chain(awaited.is_empty().then_some(meta.rid))
+        {
+            if let Some(rx) = tr.rtc.direct_api().stream_rx_by_mid(meta.mid, rid) {
+                rx.request_keyframe(KeyframeRequestKind::Pli);
+                asked += 1;
+            }
+        }
+        if asked > 0 {
+            self.stats.keyframe_requests_out += asked;
             self.mark_dirty(ptid);
         }
     }

@@ -188,7 +188,7 @@ impl MediaPlane {
             return;
         }
         let rid = simulcast.first().cloned();
-        let Some((track, auto)) = self.forwarder.add_track(p, kind, rid.clone()) else {
+        let Some((track, auto)) = self.forwarder.add_track(p, kind, simulcast) else {
             return;
         };
         self.tracks.insert(

@@ -156,6 +156,8 @@ pub struct MediaPlane {
     timers: BinaryHeap<Reverse<(Instant, TransportId)>>,
     /// When silent participants are looked for next.
     next_sweep: Instant,
+    /// When the layer allocator runs next.
+    next_allocation: Instant,
     due: Vec<TrackKey>,
     timed_out: Vec<ParticipantKey>,
     stats: Stats,
@@ -171,6 +173,7 @@ impl MediaPlane {
         Self {
             forwarder: Forwarder::new(cfg.keyframe_retry),
             next_sweep: now + timers::sweep_period(&cfg),
+            next_allocation: now + timers::ALLOCATION_PERIOD,
             cfg,
             transports: FxHashMap::default(),
             addrs: FxHashMap::default(),

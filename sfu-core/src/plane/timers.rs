@@ -15,18 +15,27 @@ use std::time::{Duration, Instant};
 /// per-participant timer.
 const MAX_SWEEP_PERIOD: Duration = Duration::from_secs(1);
 
+/// How often each subscriber's layers are allocated anew: often enough to
+/// follow a bandwidth estimate that drops (the switch down itself then
+/// waits at most a frame, or a keyframe for another encoding), rarely
+/// enough to cost nothing measurable.
+pub(super) const ALLOCATION_PERIOD: Duration = Duration::from_millis(500);
+
 /// Stale timer entries tolerated beyond one per transport before the heap is
 /// rebuilt; keeps it small when busy transports re-arm on every batch.
 const TIMER_SLACK: usize = 32;
 
 impl MediaPlane {
     pub(super) fn next_deadline(&mut self, now: Instant) -> Instant {
-        let sweep = (!self.participants.is_empty()).then_some(self.next_sweep);
+        let busy = !self.participants.is_empty();
+        let sweep = busy.then_some(self.next_sweep);
+        let allocation = busy.then_some(self.next_allocation);
         [
             self.next_transport_timeout(),
             self.forwarder
                 .next_keyframe_due(self.cfg.keyframe_min_interval),
             sweep,
+            allocation,
         ]
         .into_iter()
         .flatten()
@@ -121,6 +130,17 @@ impl MediaPlane {
             self.next_sweep = now + sweep_period(&self.cfg);
             self.sweep_silent(now);
         }
+        if now >= self.next_allocation {
+            self.next_allocation = now + ALLOCATION_PERIOD;
+            self.allocate_layers(now);
+        }
+    }
+
+    /// Shares each subscriber's bandwidth estimate across its tracks.
+    fn allocate_layers(&mut self, now: Instant) {
+        let run = self.forwarder.allocate(now, |_| None);
+        self.stats.layer_retargets += u64::from(run.retargeted);
+        self.stats.paused_for_bandwidth = u64::from(run.paused_for_bandwidth);
     }
 
     /// Reports participants whose transports have been silent past the ICE

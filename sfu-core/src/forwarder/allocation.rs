@@ -1,0 +1,177 @@
+//! Choosing each subscriber's layers: the allocator run over the
+//! subscriber's tracks with its bandwidth estimate, and the layer a new
+//! subscription starts on.
+
+use super::layered::TrackLayers;
+use super::{Forwarder, ParticipantKey, TrackKey};
+use crate::api::TrackKind;
+use crate::layers::{
+    Allocation, Class, Demand, Layer, LayerRate, LayerSelector, Layering, allocate,
+};
+use rustc_hash::FxHashMap;
+use std::time::Instant;
+
+/// What an audio track is assumed to cost, as it is not measured: Opus at
+/// the top of its usual speech range, with headers.
+pub const AUDIO_BPS: u64 = 64_000;
+
+/// A temporal layer above any a stream has: "all of them".
+const ALL_TEMPORAL: u8 = 7;
+
+/// A new subscription starts on the best layer there is, all temporal
+/// layers: the allocator corrects it at its next run, and starting high
+/// spares a second keyframe when the budget allows it, which it usually
+/// does when a call starts. For simulcast that is the best encoding flowing
+/// now (an encoding the publisher turned off would never start; the
+/// allocator moves a subscriber off one that stops); for SVC the top of the
+/// structure (frames of layers not sent are simply absent).
+pub(super) fn initial_selector(layers: &TrackLayers) -> LayerSelector {
+    let mut selector = LayerSelector::new(layers.layering);
+    let spatial = match layers.layering {
+        // Before the rates know anything (the track just began), the top
+        // encoding: its keyframe comes with the others'.
+        Layering::Simulcast if !layers.rates.measured() => Some(layers.encodings() - 1),
+        Layering::Simulcast => layers.rates.highest_flowing(),
+        Layering::Svc => layers.max_spatial(),
+    }
+    .unwrap_or(0);
+    selector.set_target(Some(Layer::new(spatial, ALL_TEMPORAL)));
+    selector
+}
+
+/// What one allocation run did, for the metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AllocationRun {
+    /// Subscriptions whose target changed.
+    pub retargeted: u32,
+    /// Subscriptions paused because even their lowest layer did not fit.
+    pub paused_for_bandwidth: u32,
+}
+
+impl Forwarder {
+    /// Runs the allocator for every subscriber: `budget(subscriber)` is its
+    /// bandwidth estimate in bits per second (`None`: no estimate, no
+    /// limit). Sets each layered subscription's target.
+    pub fn allocate(
+        &mut self,
+        now: Instant,
+        mut budget: impl FnMut(ParticipantKey) -> Option<u64>,
+    ) -> AllocationRun {
+        let mut run = AllocationRun::default();
+        // Each track's offer, measured once for all its subscribers.
+        let mut offers: FxHashMap<TrackKey, Vec<LayerRate>> = FxHashMap::default();
+        for (key, t) in &mut self.tracks {
+            if let Some(layers) = t.layers.as_mut() {
+                let mut v = Vec::new();
+                layers.rates.layers(now, &mut v);
+                offers.insert(*key, v);
+            }
+        }
+        let audio = [LayerRate {
+            layer: Layer::new(0, 0),
+            bps: AUDIO_BPS,
+            height: 0,
+        }];
+        let mut out: Vec<Allocation> = Vec::new();
+        for (p, part) in &self.participants {
+            if part.subscribed.is_empty() {
+                continue;
+            }
+            let tracks: Vec<TrackKey> = part.subscribed.clone();
+            let demands: Vec<Demand<'_>> = tracks
+                .iter()
+                .map(|t| match self.tracks.get(t) {
+                    Some(tr) if tr.kind == TrackKind::Audio => Demand {
+                        class: Class::Audio,
+                        layers: &audio,
+                        max_height: None,
+                        visible: true,
+                    },
+                    _ => Demand {
+                        class: Class::Other,
+                        layers: offers.get(t).map_or(&[], Vec::as_slice),
+                        max_height: None,
+                        visible: true,
+                    },
+                })
+                .collect();
+            allocate(budget(*p).unwrap_or(u64::MAX), &demands, &mut out);
+            for (t, a) in tracks.iter().zip(&out) {
+                let Some(s) = self
+                    .tracks
+                    .get_mut(t)
+                    .and_then(|tr| tr.subs.iter_mut().find(|s| s.subscriber == *p))
+                else {
+                    continue;
+                };
+                s.paused_for_bandwidth = a.paused_for_bandwidth;
+                run.paused_for_bandwidth += u32::from(a.paused_for_bandwidth);
+                let Some(selector) = s.selector.as_mut() else {
+                    continue;
+                };
+                // A track that offers nothing measurable yet keeps its
+                // target: the allocator has no price for it.
+                if offers.get(t).is_none_or(|o| o.is_empty()) && !a.paused_for_bandwidth {
+                    continue;
+                }
+                if selector.target() != a.target {
+                    selector.set_target(a.target);
+                    run.retargeted += 1;
+                }
+            }
+        }
+        run
+    }
+
+    /// The simulcast rids of `track` whose keyframe a subscriber waits for
+    /// (to start, or to switch). Empty for a track without layers.
+    pub fn awaited_rids(&self, track: TrackKey) -> Vec<&str> {
+        let Some(tr) = self.tracks.get(&track) else {
+            return Vec::new();
+        };
+        let Some(layers) = tr.layers.as_ref() else {
+            return Vec::new();
+        };
+        let mut mask = 0u8;
+        for s in &tr.subs {
+            if let Some(e) = s
+                .selector
+                .as_ref()
+                .and_then(LayerSelector::awaiting_keyframe)
+            {
+                mask |= 1 << e.min(7);
+            }
+        }
+        (0..layers.encodings())
+            .filter(|e| mask & (1 << e) != 0)
+            .filter_map(|e| layers.rid(e))
+            .collect()
+    }
+
+    /// The layer `subscriber` receives of `track` now, and its target.
+    pub fn layer(&self, subscriber: ParticipantKey, track: TrackKey) -> Option<LayerState> {
+        let s = self
+            .tracks
+            .get(&track)?
+            .subs
+            .iter()
+            .find(|s| s.subscriber == subscriber)?;
+        let sel = s.selector.as_ref()?;
+        Some(LayerState {
+            current: sel.current(),
+            target: sel.target(),
+            paused_for_bandwidth: s.paused_for_bandwidth,
+        })
+    }
+}
+
+/// One subscription's layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LayerState {
+    /// What it receives now.
+    pub current: Option<Layer>,
+    /// What it should receive.
+    pub target: Option<Layer>,
+    /// Paused for want of bandwidth.
+    pub paused_for_bandwidth: bool,
+}

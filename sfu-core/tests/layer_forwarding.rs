@@ -1,0 +1,241 @@
+//! Layered tracks through the forwarding core: a publisher sending three
+//! simulcast encodings (each with three temporal layers) or one L3T3 SVC
+//! stream, with real dependency descriptors; subscribers whose targets the
+//! allocator sets from their budgets. Checks what each subscriber receives
+//! and that its stream has no sequence gap.
+
+use sfu_core::TrackKind;
+use sfu_core::forwarder::{DdSignal, Forwarder, PacketMeta, ParticipantKey, TrackKey};
+use sfu_core::layers::Layer;
+use std::time::{Duration, Instant};
+use str0m::media::Mid;
+
+const RIDS: [&str; 3] = ["f", "h", "q"]; // highest quality first, as signaled
+
+/// One sent packet: what the forwarder is given, owned.
+struct Sent {
+    encoding: u8,
+    ssrc: u32,
+    seq: u64,
+    ts: u32,
+    dd: Vec<u8>,
+    keyframe_start: bool,
+    bytes: usize,
+    frame: u16,
+    temporal: u8,
+    spatial: u8,
+}
+
+/// `frames` frames of each of three L1T3 encodings at 30 fps, a keyframe
+/// every `key_every`, two packets a frame; encoding e's frames are
+/// 1000 << e bytes per packet.
+fn simulcast(frames: u16, key_every: u16) -> Vec<Sent> {
+    let structure = rtp_dd::Structure::l1t3();
+    let mut out = Vec::new();
+    let mut seq = [0u64; 3];
+    for i in 0..frames {
+        for e in 0..3u8 {
+            let keyframe = i % key_every == 0;
+            // Template index by position in the T0 T2 T1 T2 cycle.
+            let (index, temporal) = if keyframe {
+                (0, 0)
+            } else {
+                [(1, 0), (3, 2), (2, 1), (4, 2)][usize::from(i % 4)]
+            };
+            for p in 0..2 {
+                let spec = rtp_dd::FrameSpec {
+                    start_of_frame: p == 0,
+                    end_of_frame: p == 1,
+                    frame_number: i,
+                    template_id: structure.template_id(index),
+                };
+                let mut buf = [0u8; 255];
+                let n = rtp_dd::write_frame(&spec, &structure, keyframe && p == 0, None, &mut buf)
+                    .expect("descriptor");
+                out.push(Sent {
+                    encoding: e,
+                    ssrc: 100 + u32::from(e),
+                    seq: seq[usize::from(e)],
+                    ts: u32::from(i) * 3000,
+                    dd: buf[..n].to_vec(),
+                    keyframe_start: keyframe && p == 0,
+                    bytes: 1000 << e,
+                    frame: i,
+                    temporal,
+                    spatial: e,
+                });
+                seq[usize::from(e)] += 1;
+            }
+        }
+    }
+    out
+}
+
+struct Room {
+    fwd: Forwarder,
+    track: TrackKey,
+    subs: Vec<ParticipantKey>,
+    t0: Instant,
+}
+
+fn room(rids: &[&str], subscribers: usize) -> Room {
+    let mut fwd = Forwarder::default();
+    let publisher = fwd.add_participant("room", true);
+    let subs: Vec<ParticipantKey> = (0..subscribers)
+        .map(|_| fwd.add_participant("room", true))
+        .collect();
+    let (track, auto) = fwd
+        .add_track(
+            publisher,
+            TrackKind::Video,
+            rids.iter().map(|r| (*r).to_owned()).collect(),
+        )
+        .expect("track");
+    for (i, s) in auto.iter().enumerate() {
+        assert!(fwd.subscribe(*s, track));
+        fwd.set_out_mid(*s, track, Mid::from(format!("{i}").as_str()));
+    }
+    Room {
+        fwd,
+        track,
+        subs,
+        t0: Instant::now(),
+    }
+}
+
+/// What one subscriber received: (encoding, frame, temporal, out seq).
+type Got = Vec<(u8, u16, u8, u64)>;
+
+impl Room {
+    /// Sends `packets` at 30 fps (a frame's packets of all encodings at
+    /// once); runs the allocator every 500 ms with `budget`.
+    fn run(
+        &mut self,
+        packets: &[Sent],
+        rids: &[&str],
+        budget: impl Fn(ParticipantKey) -> Option<u64>,
+    ) -> Vec<Got> {
+        let mut got: Vec<Got> = vec![Vec::new(); self.subs.len()];
+        let mut next_alloc = self.t0;
+        for p in packets {
+            let now = self.t0 + Duration::from_millis(u64::from(p.frame) * 1000 / 30);
+            if now >= next_alloc {
+                self.fwd.allocate(now, &budget);
+                next_alloc = now + Duration::from_millis(500);
+            }
+            let rid = (rids.len() > 1).then(|| rids[rids.len() - 1 - usize::from(p.encoding)]);
+            let meta = PacketMeta {
+                ssrc: p.ssrc,
+                seq: p.seq,
+                ts: p.ts,
+                clock_rate: 90_000,
+                rid,
+                dd: if p.keyframe_start {
+                    DdSignal::KeyframeStart
+                } else {
+                    DdSignal::Other
+                },
+                descriptor: Some(&p.dd),
+                bytes: p.bytes,
+            };
+            let subs = self.subs.clone();
+            self.fwd.forward(self.track, meta, now, |f| {
+                let i = subs.iter().position(|s| *s == f.subscriber).unwrap();
+                got[i].push((p.spatial, p.frame, p.temporal, f.rewritten.seq));
+            });
+        }
+        got
+    }
+}
+
+/// The subscriber's sequence numbers have no gap: nothing it will ask for
+/// again.
+fn assert_contiguous(got: &Got) {
+    for w in got.windows(2) {
+        assert_eq!(w[1].3, w[0].3 + 1, "gap between {:?} and {:?}", w[0], w[1]);
+    }
+}
+
+#[test]
+fn without_a_limit_every_subscriber_gets_the_top_encoding() {
+    let packets = simulcast(120, 30);
+    let mut r = room(&RIDS, 2);
+    let got = r.run(&packets, &RIDS, |_| None);
+    for g in &got {
+        assert!(!g.is_empty());
+        assert!(g.iter().all(|(e, ..)| *e == 2), "only the top encoding");
+        let frames: std::collections::BTreeSet<u16> = g.iter().map(|x| x.1).collect();
+        assert_eq!(frames.len(), 120, "every frame from the first keyframe");
+        assert_contiguous(g);
+    }
+}
+
+#[test]
+fn budgets_pick_an_encoding_and_temporal_layers_and_the_stream_stays_gapless() {
+    let packets = simulcast(240, 60);
+    let mut r = room(&RIDS, 3);
+    let subs = r.subs.clone();
+    // Encoding rates: 2 packets × 30 fps × (1000 << e) bytes × 8 bits:
+    // 480, 960, 1,920 kbit/s with all temporal layers.
+    let budgets = [None, Some(1_000_000), Some(300_000)];
+    let got = r.run(&packets, &RIDS, |p| {
+        subs.iter().position(|s| *s == p).and_then(|i| budgets[i])
+    });
+    let after = |g: &Got| -> Vec<(u8, u8)> {
+        g.iter()
+            .filter(|x| x.1 >= 120)
+            .map(|x| (x.0, x.2))
+            .collect()
+    };
+    // Unlimited: the top. 1 Mbit/s: encoding 2 at half its frame rate
+    // (960 k, the same as encoding 1 in full; resolution wins at equal
+    // cost once the frame rate is at least half). 300 kbit/s: encoding 0
+    // without its top temporal layer (T0+T1 of 480 k is 240 k).
+    assert!(after(&got[0]).iter().all(|(e, _)| *e == 2));
+    assert!(after(&got[0]).iter().any(|(_, t)| *t == 2));
+    assert!(after(&got[1]).iter().all(|(e, t)| *e == 2 && *t <= 1));
+    assert!(
+        after(&got[2]).iter().all(|(e, t)| *e == 0 && *t <= 1),
+        "{:?}",
+        after(&got[2])
+    );
+    for g in &got {
+        assert_contiguous(g);
+    }
+    // Each switch happened at a keyframe of the new encoding.
+    for g in &got {
+        for w in g.windows(2) {
+            if w[0].0 != w[1].0 {
+                assert_eq!(w[1].1 % 60, 0, "switched to {:?} off a keyframe", w[1]);
+            }
+        }
+    }
+    assert_eq!(
+        r.fwd.layer(subs[2], r.track).and_then(|l| l.current),
+        Some(Layer::new(0, 1))
+    );
+}
+
+#[test]
+fn a_pending_switch_asks_for_the_new_encodings_keyframe() {
+    let packets = simulcast(40, 1000);
+    let mut r = room(&RIDS, 1);
+    // Starts on the top encoding (its only keyframe is frame 0), then the
+    // budget drops: encoding 0 is wanted, and has no keyframe coming.
+    let limited = std::cell::Cell::new(false);
+    let got = r.run(&packets[..3 * 2 * 20], &RIDS, |_| {
+        limited.get().then_some(300_000)
+    });
+    assert!(got[0].iter().all(|(e, ..)| *e == 2));
+    limited.set(true);
+    let got = r.run(&packets[3 * 2 * 20..], &RIDS, |_| {
+        limited.get().then_some(300_000)
+    });
+    assert_eq!(
+        r.fwd.awaited_rids(r.track),
+        ["q"],
+        "the lowest encoding's rid"
+    );
+    // Meanwhile encoding 2 goes on at its base frame rate only.
+    assert!(got[0].iter().all(|(e, _, t, _)| *e == 2 && *t == 0));
+}
