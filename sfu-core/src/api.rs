@@ -57,6 +57,12 @@ pub struct MediaConfig {
     /// dependency descriptor gets the request repeated (still throttled) if
     /// no keyframe started this long after the last one.
     pub keyframe_retry: Duration,
+    /// Estimate each subscriber's downlink from its transport-wide
+    /// congestion control feedback, starting at this many bits per second,
+    /// and share the estimate across its tracks (see
+    /// [`crate::layers`]); `None` forwards every layer the allocator
+    /// would pick with no limit.
+    pub bandwidth_estimation: Option<u64>,
     /// Largest datagram accepted.
     pub max_datagram: usize,
     /// Limits on clients' SDP, and on the subscriber m-lines the plane
@@ -75,6 +81,7 @@ impl MediaConfig {
             keyframe_min_interval: Duration::from_millis(500),
             keyframe_backoff_max: crate::keyframe::DEFAULT_KEYFRAME_BACKOFF_MAX,
             keyframe_retry: Duration::from_secs(1),
+            bandwidth_estimation: None,
             max_datagram: 2048,
             sdp: SdpLimits::default(),
         }

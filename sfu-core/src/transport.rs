@@ -7,6 +7,7 @@ use crate::dd;
 use crate::forwarder::{ParticipantKey, TrackKey};
 use std::net::SocketAddr;
 use std::time::Instant;
+use str0m::bwe::Bitrate;
 use str0m::change::SdpPendingOffer;
 use str0m::format::Codec;
 use str0m::media::{Mid, Pt, Rid};
@@ -91,16 +92,24 @@ pub(crate) struct Transport {
 }
 
 impl Transport {
+    /// A publisher or a `subscriber` transport; the subscriber's estimates
+    /// its downlink when the configuration asks for it.
     pub(crate) fn new(
         participant: ParticipantKey,
         cfg: &MediaConfig,
         now: Instant,
+        subscriber: bool,
     ) -> Result<Self, TransportError> {
+        let bwe = cfg
+            .bandwidth_estimation
+            .filter(|_| subscriber)
+            .map(Bitrate::bps);
         let mut rtc = Rtc::builder()
             .set_ice_lite(true)
             .set_rtp_mode(true)
             .set_stats_interval(None)
             .set_extension(dd::DD_EXT_ID, dd::extension())
+            .enable_bwe(bwe)
             .build(now);
         let cand = Candidate::host(cfg.candidate_addr, "udp")
             .map_err(|e| TransportError::Candidate(e.to_string()))?;

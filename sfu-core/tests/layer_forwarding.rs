@@ -40,7 +40,8 @@ fn simulcast(frames: u16, key_every: u16) -> Vec<Sent> {
             let (index, temporal) = if keyframe {
                 (0, 0)
             } else {
-                [(1, 0), (3, 2), (2, 1), (4, 2)][usize::from(i % 4)]
+                // The cycle restarts at each keyframe, as an encoder's does.
+                [(1, 0), (3, 2), (2, 1), (4, 2)][usize::from(i % key_every % 4)]
             };
             for p in 0..2 {
                 let spec = rtp_dd::FrameSpec {
@@ -120,7 +121,7 @@ impl Room {
         for p in packets {
             let now = self.t0 + Duration::from_millis(u64::from(p.frame) * 1000 / 30);
             if now >= next_alloc {
-                self.fwd.allocate(now, &budget);
+                self.fwd.allocate(now, &budget, |_, _, _| {});
                 next_alloc = now + Duration::from_millis(500);
             }
             let rid = (rids.len() > 1).then(|| rids[rids.len() - 1 - usize::from(p.encoding)]);
@@ -238,4 +239,145 @@ fn a_pending_switch_asks_for_the_new_encodings_keyframe() {
     );
     // Meanwhile encoding 2 goes on at its base frame rate only.
     assert!(got[0].iter().all(|(e, _, t, _)| *e == 2 && *t == 0));
+}
+
+/// `units` temporal units of an L3T3 stream (frame numbers 3u + s), a
+/// keyframe every `key_every` units, one packet per frame of
+/// 200 << s bytes.
+fn svc(units: u16, key_every: u16) -> Vec<Sent> {
+    let structure = rtp_dd::Structure::l3t3();
+    let mut out = Vec::new();
+    for u in 0..units {
+        let keyframe = u % key_every == 0;
+        for s in 0..3u8 {
+            // Template index: 5 per spatial layer; within one, keyframe,
+            // T0, T1, T2 after T0, T2 after T1 (the structure's order).
+            let (within, temporal) = if keyframe {
+                (0, 0)
+            } else {
+                [(1, 0), (3, 2), (2, 1), (4, 2)][usize::from(u % key_every % 4)]
+            };
+            let index = 5 * usize::from(s) + within;
+            let spec = rtp_dd::FrameSpec {
+                start_of_frame: true,
+                end_of_frame: true,
+                frame_number: u * 3 + u16::from(s),
+                template_id: structure.template_id(index),
+            };
+            let mut buf = [0u8; 255];
+            let attach = keyframe && s == 0;
+            let n = rtp_dd::write_frame(&spec, &structure, attach, None, &mut buf).expect("dd");
+            out.push(Sent {
+                encoding: 0,
+                ssrc: 500,
+                seq: out.len() as u64,
+                ts: u32::from(u) * 3000,
+                dd: buf[..n].to_vec(),
+                keyframe_start: attach,
+                bytes: 200 << s,
+                frame: u,
+                temporal,
+                spatial: s,
+            });
+        }
+    }
+    out
+}
+
+/// SVC through the forwarder with budgets that fall and rise: every frame
+/// the subscriber gets is decodable by the descriptor's own references
+/// (read back with a receiver's reader from the forwarded bytes), temporal
+/// and spatial layers drop at once without a keyframe, and the stream has
+/// no sequence gap.
+#[test]
+fn svc_layers_follow_the_budget_and_every_frame_stays_decodable() {
+    let packets = svc(300, 150);
+    let mut r = room(&[], 1);
+    let track = r.track;
+    let budget = std::cell::Cell::new(None::<u64>);
+    // Layer rates: S0 48 kbit/s per 30 fps, S1 96, S2 192; T0 a quarter
+    // of the frames, T1 a quarter, T2 half.
+    let mut forwarded: Vec<&Sent> = Vec::new();
+    let mut next_alloc = r.t0;
+    let mut phases = Vec::new();
+    for p in &packets {
+        let now = r.t0 + Duration::from_millis(u64::from(p.frame) * 1000 / 30);
+        // 0-3 s unlimited, 3-4.7 s 100 kbit/s, then unlimited again.
+        budget.set(match p.frame {
+            90..140 => Some(100_000),
+            _ => None,
+        });
+        if now >= next_alloc {
+            r.fwd.allocate(now, |_| budget.get(), |_, _, _| {});
+            next_alloc = now + Duration::from_millis(500);
+            phases.push((
+                p.frame,
+                r.fwd.layer(r.subs[0], track).and_then(|l| l.current),
+            ));
+        }
+        let meta = PacketMeta {
+            ssrc: p.ssrc,
+            seq: p.seq,
+            ts: p.ts,
+            clock_rate: 90_000,
+            rid: None,
+            dd: if p.keyframe_start {
+                DdSignal::KeyframeStart
+            } else {
+                DdSignal::Other
+            },
+            descriptor: Some(&p.dd),
+            bytes: p.bytes,
+        };
+        let mut out_seq = Vec::new();
+        r.fwd
+            .forward(track, meta, now, |f| out_seq.push(f.rewritten.seq));
+        if !out_seq.is_empty() {
+            forwarded.push(p);
+        }
+    }
+    // The receiver's view: every frame's references were received.
+    let mut reader = rtp_dd::Reader::new();
+    let mut have = std::collections::HashSet::new();
+    for p in &forwarded {
+        let info = reader.read(&p.dd).expect("forwarded descriptors read");
+        for referred in info.referred_frames() {
+            assert!(
+                have.contains(&referred),
+                "frame {} (S{} T{}) refers to {referred}, never sent",
+                info.frame_number,
+                p.spatial,
+                p.temporal
+            );
+        }
+        have.insert(info.frame_number);
+    }
+    let in_window = |lo: u16, hi: u16| -> Vec<(u8, u8)> {
+        forwarded
+            .iter()
+            .filter(|p| (lo..hi).contains(&p.frame))
+            .map(|p| (p.spatial, p.temporal))
+            .collect()
+    };
+    assert!(
+        in_window(30, 90).iter().any(|(s, t)| *s == 2 && *t == 2),
+        "all at first"
+    );
+    // Squeezed: lower layers only, at once (no keyframe until unit 150).
+    let squeezed = in_window(110, 140);
+    assert!(!squeezed.is_empty());
+    assert!(
+        squeezed.iter().all(|(s, t)| *s < 2 || *t < 2),
+        "{squeezed:?}"
+    );
+    // Room again: all layers back, the spatial ones from the keyframe at
+    // 150, not before.
+    assert!(in_window(140, 150).iter().all(|(s, _)| *s < 2));
+    assert!(in_window(150, 300).iter().any(|(s, t)| *s == 2 && *t == 2));
+    assert!(
+        phases
+            .iter()
+            .any(|(_, l)| l.is_some_and(|l| l < Layer::new(2, 2))),
+        "{phases:?}"
+    );
 }

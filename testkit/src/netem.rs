@@ -17,6 +17,14 @@ pub struct Link {
     /// Drop only RTP/RTCP (first byte 128..=191), never STUN or DTLS, so a
     /// loss test measures media recovery rather than handshake retries.
     pub loss_media_only: bool,
+    /// A bottleneck: datagrams leave one after another at this many bits
+    /// per second (a router's queue in front of a slow last mile). `None`
+    /// for no limit.
+    pub rate_bps: Option<u64>,
+    /// With a rate: a datagram that would wait longer than this in the
+    /// bottleneck's queue is dropped (drop-tail), as a router with a
+    /// bounded buffer does.
+    pub queue_limit: Duration,
 }
 
 impl Default for Link {
@@ -26,6 +34,8 @@ impl Default for Link {
             delay: Duration::from_millis(1),
             jitter: Duration::ZERO,
             loss_media_only: true,
+            rate_bps: None,
+            queue_limit: Duration::from_millis(200),
         }
     }
 }
@@ -56,6 +66,8 @@ pub struct SimNet {
     state: u64,
     default: Link,
     links: HashMap<(SocketAddr, SocketAddr), Link>,
+    /// Per rate-limited link, when its bottleneck is free again.
+    busy_until: HashMap<(SocketAddr, SocketAddr), Instant>,
     queue: BinaryHeap<Reverse<Queued>>,
     order: u64,
     /// Datagrams dropped so far.
@@ -71,6 +83,7 @@ impl SimNet {
             state: seed ^ 0x9E37_79B9_7F4A_7C15,
             default,
             links: HashMap::new(),
+            busy_until: HashMap::new(),
             queue: BinaryHeap::new(),
             order: 0,
             dropped: 0,
@@ -114,6 +127,20 @@ impl SimNet {
             self.dropped += 1;
             return;
         }
+        // The bottleneck: the datagram leaves when the ones queued before
+        // it have, taking its size over the rate.
+        let mut leaves = now;
+        if let Some(rate) = link.rate_bps.filter(|r| *r > 0) {
+            let key = (source, destination);
+            let free = self.busy_until.get(&key).copied().unwrap_or(now).max(now);
+            if free.saturating_duration_since(now) > link.queue_limit {
+                self.dropped += 1;
+                return;
+            }
+            let bits = contents.len() as u64 * 8;
+            leaves = free + Duration::from_nanos(bits * 1_000_000_000 / rate);
+            self.busy_until.insert(key, leaves);
+        }
         let jitter = if link.jitter.is_zero() {
             Duration::ZERO
         } else {
@@ -121,7 +148,7 @@ impl SimNet {
         };
         self.order += 1;
         self.queue.push(Reverse(Queued {
-            at: now + link.delay + jitter,
+            at: leaves + link.delay + jitter,
             order: self.order,
             source,
             destination,
@@ -166,6 +193,7 @@ mod tests {
                 delay: Duration::from_millis(5),
                 jitter: Duration::from_millis(20),
                 loss_media_only: false,
+                ..Link::default()
             };
             let mut n = SimNet::new(seed, link);
             for i in 0..200u8 {
@@ -205,5 +233,34 @@ mod tests {
         assert_eq!(n.pop_due(later).unwrap().contents, vec![0, 1]);
         assert_eq!(n.pop_due(later).unwrap().contents, vec![22, 1]);
         assert!(n.pop_due(later).is_none());
+    }
+
+    #[test]
+    fn a_bottleneck_spaces_datagrams_and_drops_past_its_queue() {
+        let t0 = Instant::now();
+        let link = Link {
+            rate_bps: Some(80_000), // 1,000-byte datagrams: 100 ms each
+            queue_limit: Duration::from_millis(250),
+            delay: Duration::from_millis(10),
+            ..Link::default()
+        };
+        let mut n = SimNet::new(7, link);
+        for _ in 0..5 {
+            n.send(t0, addr(1), addr(2), vec![128; 1000]);
+        }
+        // Three fit the queue (waits 0, 100, 200 ms); the fourth would wait
+        // 300 ms.
+        assert_eq!(n.dropped, 2);
+        let mut arrivals = Vec::new();
+        while let Some(at) = n.next_delivery() {
+            n.pop_due(at).unwrap();
+            arrivals.push(at - t0);
+        }
+        let ms: Vec<u128> = arrivals.iter().map(Duration::as_millis).collect();
+        assert_eq!(ms, [110, 210, 310]);
+        // Other links are not slowed by it.
+        n.set_link(addr(3), addr(4), Link::default());
+        n.send(t0, addr(3), addr(4), vec![128; 1000]);
+        assert_eq!(n.next_delivery(), Some(t0 + Duration::from_millis(1)));
     }
 }

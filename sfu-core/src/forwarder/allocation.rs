@@ -52,10 +52,14 @@ impl Forwarder {
     /// Runs the allocator for every subscriber: `budget(subscriber)` is its
     /// bandwidth estimate in bits per second (`None`: no estimate, no
     /// limit). Sets each layered subscription's target.
+    /// `spent(subscriber, allocated, desired)` hears, for each subscriber,
+    /// what its allocation costs and what it would take with no limit (so
+    /// the caller can probe its link for more).
     pub fn allocate(
         &mut self,
         now: Instant,
         mut budget: impl FnMut(ParticipantKey) -> Option<u64>,
+        mut spent: impl FnMut(ParticipantKey, u64, u64),
     ) -> AllocationRun {
         let mut run = AllocationRun::default();
         // Each track's offer, measured once for all its subscribers.
@@ -95,7 +99,10 @@ impl Forwarder {
                     },
                 })
                 .collect();
+            allocate(u64::MAX, &demands, &mut out);
+            let desired: u64 = out.iter().map(|a| a.bps).sum();
             allocate(budget(*p).unwrap_or(u64::MAX), &demands, &mut out);
+            spent(*p, out.iter().map(|a| a.bps).sum(), desired);
             for (t, a) in tracks.iter().zip(&out) {
                 let Some(s) = self
                     .tracks

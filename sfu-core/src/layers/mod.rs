@@ -23,9 +23,14 @@
 //!
 //! - Down in time (fewer temporal layers): at the next frame. Nothing in a
 //!   lower temporal layer depends on a higher one.
-//! - Up in time: at a frame that is a *switch point* for the new target:
-//!   from there on, every frame the target needs is one the subscriber has
-//!   or will get.
+//! - Up in time: at a frame that is a *switch point* for the new temporal
+//!   layer: from there on, every frame the target needs is one the
+//!   subscriber has or will get. With SVC the switch is made at the first
+//!   frame of a temporal unit (the lowest spatial layer's), where it is a
+//!   switch point for that layer: the frames above it in the unit refer to
+//!   it, so switching at one of them (which the descriptor may also mark as
+//!   a switch point for its own layer) would send a frame whose reference
+//!   below was withheld.
 //! - Down in space within one SVC stream: at the next frame; lower spatial
 //!   layers never depend on higher ones.
 //! - Up in space (SVC), to another simulcast encoding (either way), or from
@@ -100,6 +105,9 @@ pub trait FrameLayers {
     fn encoding(&self) -> u8;
     /// The descriptor's frame number (per stream).
     fn frame_number(&self) -> u16;
+    /// The frame's spatial layer: for simulcast its encoding, for SVC the
+    /// descriptor's spatial id.
+    fn spatial(&self) -> u8;
     /// The first packet of a keyframe: its descriptor starts the frame and
     /// carries the template structure.
     fn keyframe_start(&self) -> bool;

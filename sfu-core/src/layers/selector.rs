@@ -126,8 +126,11 @@ impl LayerSelector {
             let down = Layer::new(target.spatial, target.temporal.min(cur.temporal));
             return self.switch(f, down);
         }
-        // Up in time within the stream.
-        if f.indication(target) == Indication::Switch {
+        // Up in time within the stream, at the start of a temporal unit.
+        let unit_start = self.layering == Layering::Simulcast || f.spatial() == 0;
+        if unit_start
+            && f.indication(Layer::new(f.spatial(), target.temporal)) == Indication::Switch
+        {
             return self.switch(f, target);
         }
         keep(f, cur)

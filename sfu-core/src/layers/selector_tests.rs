@@ -37,6 +37,12 @@ impl FrameLayers for Packet<'_> {
     fn frame_number(&self) -> u16 {
         self.frame.number
     }
+    fn spatial(&self) -> u8 {
+        match self.frame.layering {
+            Layering::Simulcast => self.frame.encoding,
+            Layering::Svc => self.frame.spatial,
+        }
+    }
     fn keyframe_start(&self) -> bool {
         self.first && self.frame.keyframe
     }

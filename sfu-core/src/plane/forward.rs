@@ -16,6 +16,7 @@ use crate::stats::DropReason;
 use crate::transport::{CachedRoute, RxInfo, Transport, TransportId};
 use rustc_hash::FxHashMap;
 use std::time::Instant;
+use str0m::bwe::BweKind;
 use str0m::format::Codec;
 use str0m::media::{KeyframeRequestKind, Mid, Rid};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
@@ -90,6 +91,16 @@ impl MediaPlane {
                 if let Some(s) = ps.subs.iter().find(|s| s.mid == Some(req.mid)) {
                     let track = s.track;
                     self.subscriber_keyframe_request(now, subscriber, track);
+                }
+            }
+            RtcEvent::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
+                let Some(tr) = self.transports.get(&tid) else {
+                    return;
+                };
+                if let Some(ps) = self.participants.get_mut(&tr.participant)
+                    && ps.subscriber == Some(tid)
+                {
+                    ps.estimate_bps = Some(estimate.as_u64());
                 }
             }
             RtcEvent::IceConnectionStateChange(state) => {

@@ -107,6 +107,7 @@ impl MediaPlane {
                 idle: Vec::new(),
                 deactivate: Vec::new(),
                 timed_out: false,
+                estimate_bps: None,
             },
         );
         let mut any = false;
@@ -118,8 +119,13 @@ impl MediaPlane {
         }
     }
 
-    pub(super) fn new_transport(&mut self, now: Instant, p: ParticipantKey) -> Option<TransportId> {
-        let tr = match Transport::new(p, &self.cfg, now) {
+    pub(super) fn new_transport(
+        &mut self,
+        now: Instant,
+        p: ParticipantKey,
+        subscriber: bool,
+    ) -> Option<TransportId> {
+        let tr = match Transport::new(p, &self.cfg, now, subscriber) {
             Ok(tr) => tr,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot create transport");

@@ -103,6 +103,9 @@ struct PState {
     /// Subscriber m-lines to set inactive in the next offer.
     deactivate: Vec<Mid>,
     timed_out: bool,
+    /// The subscriber transport's latest downlink estimate, bits per
+    /// second.
+    estimate_bps: Option<u64>,
 }
 
 /// The WebRTC side of a published track: where the publisher sends it.
@@ -158,6 +161,9 @@ pub struct MediaPlane {
     next_sweep: Instant,
     /// When the layer allocator runs next.
     next_allocation: Instant,
+    /// Per subscriber, what its allocation costs and what it wants; kept
+    /// for its allocation.
+    spent: Vec<(ParticipantKey, u64, u64)>,
     due: Vec<TrackKey>,
     timed_out: Vec<ParticipantKey>,
     stats: Stats,
@@ -174,6 +180,7 @@ impl MediaPlane {
             forwarder: Forwarder::new(cfg.keyframe_retry),
             next_sweep: now + timers::sweep_period(&cfg),
             next_allocation: now + timers::ALLOCATION_PERIOD,
+            spent: Vec::new(),
             cfg,
             transports: FxHashMap::default(),
             addrs: FxHashMap::default(),

@@ -32,7 +32,7 @@ impl MediaPlane {
         let tid = match ps.publisher {
             Some(tid) => tid,
             None => {
-                let Some(tid) = self.new_transport(now, p) else {
+                let Some(tid) = self.new_transport(now, p, false) else {
                     return;
                 };
                 if let Some(ps) = self.participants.get_mut(&p) {
@@ -245,7 +245,7 @@ impl MediaPlane {
         let tid = match ps.subscriber {
             Some(tid) => tid,
             None => {
-                let Some(tid) = self.new_transport(now, p) else {
+                let Some(tid) = self.new_transport(now, p, true) else {
                     return;
                 };
                 if let Some(ps) = self.participants.get_mut(&p) {

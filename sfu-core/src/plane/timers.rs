@@ -8,6 +8,7 @@ use crate::transport::TransportId;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
+use str0m::bwe::Bitrate;
 
 /// Longest gap between two sweeps for silent participants. A silent
 /// participant is reported at most this much (or a quarter of the ICE
@@ -137,10 +138,35 @@ impl MediaPlane {
     }
 
     /// Shares each subscriber's bandwidth estimate across its tracks.
+    /// With bandwidth estimation on, each subscriber transport is then told
+    /// what it sends and what it would like to: str0m probes the link (with
+    /// padding) toward the wanted rate, so the estimate can rise before a
+    /// higher layer is switched to.
     fn allocate_layers(&mut self, now: Instant) {
-        let run = self.forwarder.allocate(now, |_| None);
+        let participants = &self.participants;
+        let mut spent = std::mem::take(&mut self.spent);
+        spent.clear();
+        let run = self.forwarder.allocate(
+            now,
+            |p| participants.get(&p).and_then(|ps| ps.estimate_bps),
+            |p, allocated, desired| spent.push((p, allocated, desired)),
+        );
         self.stats.layer_retargets += u64::from(run.retargeted);
         self.stats.paused_for_bandwidth = u64::from(run.paused_for_bandwidth);
+        if self.cfg.bandwidth_estimation.is_some() {
+            for (p, allocated, desired) in spent.drain(..) {
+                let Some(tid) = self.participants.get(&p).and_then(|ps| ps.subscriber) else {
+                    continue;
+                };
+                if let Some(tr) = self.transports.get_mut(&tid) {
+                    tr.rtc
+                        .bwe()
+                        .set_bitrate(Bitrate::bps(allocated.min(desired)), Bitrate::bps(desired));
+                    self.mark_dirty(tid);
+                }
+            }
+        }
+        self.spent = spent;
     }
 
     /// Reports participants whose transports have been silent past the ICE
