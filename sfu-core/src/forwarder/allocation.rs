@@ -25,9 +25,14 @@ const ALL_TEMPORAL: u8 = 7;
 /// now (an encoding the publisher turned off would never start; the
 /// allocator moves a subscriber off one that stops); for SVC the top of the
 /// structure (frames of layers not sent are simply absent).
-pub(super) fn initial_selector(layers: &TrackLayers) -> LayerSelector {
+///
+/// With `start_low` it starts on the lowest spatial layer instead (all its
+/// temporal layers), for a subscriber whose link is estimated: the
+/// allocator raises it once the estimate (probed first) allows.
+pub(super) fn initial_selector(layers: &TrackLayers, start_low: bool) -> LayerSelector {
     let mut selector = LayerSelector::new(layers.layering);
     let spatial = match layers.layering {
+        _ if start_low => Some(0),
         // Before the rates know anything (the track just began), the top
         // encoding: its keyframe comes with the others'.
         Layering::Simulcast if !layers.rates.measured() => Some(layers.encodings() - 1),
@@ -121,10 +126,26 @@ impl Forwarder {
                 if offers.get(t).is_none_or(|o| o.is_empty()) && !a.paused_for_bandwidth {
                     continue;
                 }
-                if selector.target() != a.target {
-                    selector.set_target(a.target);
-                    run.retargeted += 1;
+                if selector.target() == a.target {
+                    s.raise_wanted = None;
+                    continue;
                 }
+                // Down (or pause) at once; up only when the previous run
+                // wanted the same: a single estimate that spikes (a probe
+                // that measured a burst) does not cost a keyframe and a
+                // switch back.
+                let raise = match (a.target, selector.target()) {
+                    (Some(new), Some(old)) => new > old,
+                    (Some(_), None) => true,
+                    (None, _) => false,
+                };
+                if raise && s.raise_wanted != a.target {
+                    s.raise_wanted = a.target;
+                    continue;
+                }
+                s.raise_wanted = None;
+                selector.set_target(a.target);
+                run.retargeted += 1;
             }
         }
         run

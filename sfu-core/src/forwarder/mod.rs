@@ -29,7 +29,7 @@ mod layered;
 
 use crate::api::TrackKind;
 use crate::keyframe::{KeyframeAsk, KeyframeBudget, KeyframeRetry, KeyframeThrottle};
-use crate::layers::LayerSelector;
+use crate::layers::{Layer, LayerSelector};
 use crate::rewrite::{Rewriter, Rewritten};
 use crate::transport::CachedRoute;
 use rustc_hash::FxHashMap;
@@ -63,6 +63,9 @@ struct Subscription {
     selector: Option<LayerSelector>,
     /// The allocator paused it: even its lowest layer does not fit.
     paused_for_bandwidth: bool,
+    /// A higher target the last allocation run wanted: a raise is applied
+    /// only when two runs in a row want it.
+    raise_wanted: Option<Layer>,
 }
 
 impl Subscription {
@@ -76,6 +79,7 @@ impl Subscription {
             keyframe_budget: KeyframeBudget::default(),
             selector: None,
             paused_for_bandwidth: false,
+            raise_wanted: None,
         }
     }
 }
@@ -207,6 +211,9 @@ pub struct Forwarder {
     deferred: Vec<TrackKey>,
     next_key: u64,
     keyframe_retry: Duration,
+    /// New subscriptions start on the lowest layer and climb as the
+    /// subscriber's bandwidth estimate allows (set when estimates exist).
+    start_low: bool,
 }
 
 impl Default for Forwarder {
@@ -228,7 +235,16 @@ impl Forwarder {
             deferred: Vec::new(),
             next_key: 0,
             keyframe_retry,
+            start_low: false,
         }
+    }
+
+    /// New subscriptions start on the lowest layer and climb as the
+    /// allocator allows, instead of on the best one: for subscribers whose
+    /// bandwidth is estimated, where starting high would flood a slow link
+    /// before its estimate has come down.
+    pub fn start_low(&mut self, yes: bool) {
+        self.start_low = yes;
     }
 
     fn next(&mut self) -> u64 {
@@ -526,9 +542,10 @@ impl Forwarder {
                     gate.awaiting_keyframe += 1;
                     continue;
                 };
+                let start_low = self.start_low;
                 let selector = s
                     .selector
-                    .get_or_insert_with(|| allocation::initial_selector(layers));
+                    .get_or_insert_with(|| allocation::initial_selector(layers, start_low));
                 let decision = selector.decide(&layers.frame(read));
                 wants_keyframe |= selector.awaiting_keyframe().is_some();
                 if !decision.forward {

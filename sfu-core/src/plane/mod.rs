@@ -177,7 +177,11 @@ impl MediaPlane {
     /// A media plane with no participants.
     pub fn new(cfg: MediaConfig, now: Instant) -> Self {
         Self {
-            forwarder: Forwarder::new(cfg.keyframe_retry),
+            forwarder: {
+                let mut f = Forwarder::new(cfg.keyframe_retry);
+                f.start_low(cfg.bandwidth_estimation.is_some());
+                f
+            },
             next_sweep: now + timers::sweep_period(&cfg),
             next_allocation: now + timers::ALLOCATION_PERIOD,
             spent: Vec::new(),

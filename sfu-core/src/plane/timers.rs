@@ -22,6 +22,11 @@ const MAX_SWEEP_PERIOD: Duration = Duration::from_secs(1);
 /// enough to cost nothing measurable.
 pub(super) const ALLOCATION_PERIOD: Duration = Duration::from_millis(500);
 
+/// The share of a subscriber's bandwidth estimate the allocator spends:
+/// the rest absorbs keyframes (several times a delta frame), the
+/// retransmissions that repair losses, and the estimate's own error.
+const ESTIMATE_USED_PERCENT: u64 = 85;
+
 /// Stale timer entries tolerated beyond one per transport before the heap is
 /// rebuilt; keeps it small when busy transports re-arm on every batch.
 const TIMER_SLACK: usize = 32;
@@ -148,7 +153,12 @@ impl MediaPlane {
         spent.clear();
         let run = self.forwarder.allocate(
             now,
-            |p| participants.get(&p).and_then(|ps| ps.estimate_bps),
+            |p| {
+                participants
+                    .get(&p)
+                    .and_then(|ps| ps.estimate_bps)
+                    .map(|e| e / 100 * ESTIMATE_USED_PERCENT)
+            },
             |p, allocated, desired| spent.push((p, allocated, desired)),
         );
         self.stats.layer_retargets += u64::from(run.retargeted);
