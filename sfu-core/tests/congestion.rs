@@ -289,16 +289,21 @@ fn each_subscriber_gets_the_best_layer_its_link_carries() {
     }
 }
 
-/// Audio packets of the first `sent` (but the last few, still in flight)
-/// that subscriber `c` never received.
-fn audio_missing(w: &World, c: usize, src: usize, sent: u32) -> usize {
-    let got: HashSet<u16> = w.clients[c]
+/// The numbers of the audio packets subscriber `c` received from `src`.
+fn audio_received(w: &World, c: usize, src: usize) -> HashSet<u16> {
+    w.clients[c]
         .subscriber
         .received
         .iter()
         .filter(|r| r.payload[..2] == [src as u8, 0])
         .map(|r| u16::from_be_bytes([r.payload[2], r.payload[3]]))
-        .collect();
+        .collect()
+}
+
+/// Audio packets of the first `sent` (but the last few, still in flight)
+/// that subscriber `c` never received.
+fn audio_missing(w: &World, c: usize, src: usize, sent: u32) -> usize {
+    let got = audio_received(w, c, src);
     (0..sent.saturating_sub(5) as u16)
         .filter(|n| !got.contains(n))
         .count()
@@ -396,13 +401,7 @@ fn received_layers(w: &World, c: usize, src: usize) -> Vec<(Instant, u8, u16)> {
 /// Audio packets lost within `secs` after the step down (by send time: 20
 /// ms each, counted from the first), and lost at any other time.
 fn audio_lost_around(w: &World, c: usize, src: usize, sent: u32, secs: u64) -> (usize, usize) {
-    let got: HashSet<u16> = w.clients[c]
-        .subscriber
-        .received
-        .iter()
-        .filter(|r| r.payload[..2] == [src as u8, 0])
-        .map(|r| u16::from_be_bytes([r.payload[2], r.payload[3]]))
-        .collect();
+    let got = audio_received(w, c, src);
     let (mut at_step, mut other) = (0, 0);
     let mut by_second = std::collections::BTreeMap::new();
     for n in 0..sent.saturating_sub(5) as u16 {
