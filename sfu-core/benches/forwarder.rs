@@ -4,6 +4,9 @@
 //!   one call to `Forwarder::forward` per packet. Throughput is counted in
 //!   forwarded packets (one per subscriber), so criterion reports forwarded
 //!   packets/s.
+//! - `fanout_layered/N`: the same with an L1T3 dependency descriptor on
+//!   every packet, so the track is layered and each subscriber's layer
+//!   selector decides every packet.
 //! - `many_to_many/10`: ten participants, each publishing one track and
 //!   subscribed to the other nine; one packet per track per iteration
 //!   (90 forwarded packets).
@@ -82,6 +85,69 @@ fn fanout(c: &mut Criterion) {
             b.iter(|| {
                 seq += 1;
                 r.forward(track, black_box(meta(0x1234, seq)), now, |f| {
+                    black_box(f);
+                })
+            })
+        });
+    }
+    g.finish();
+}
+
+/// An L1T3 stream's descriptors, one packet a frame, a keyframe first:
+/// 64 frames, replayed with frame numbers moving on.
+fn l1t3_descriptors() -> Vec<(Vec<u8>, bool)> {
+    let structure = rtp_dd::Structure::l1t3();
+    (0..64u16)
+        .map(|i| {
+            let index = if i == 0 {
+                0
+            } else {
+                [1, 3, 2, 4][usize::from(i % 4)]
+            };
+            let spec = rtp_dd::FrameSpec {
+                start_of_frame: true,
+                end_of_frame: true,
+                frame_number: i,
+                template_id: structure.template_id(index),
+            };
+            let mut buf = [0u8; 64];
+            let n = rtp_dd::write_frame(&spec, &structure, i == 0, None, &mut buf).unwrap();
+            (buf[..n].to_vec(), i == 0)
+        })
+        .collect()
+}
+
+/// `fanout` with descriptors: the track is layered, so each packet is read
+/// once (descriptor state, layer rates) and decided per subscriber by its
+/// layer selector. Every packet starts a new frame, the selector's most
+/// expensive case.
+fn fanout_layered(c: &mut Criterion) {
+    let now = Instant::now();
+    let dds = l1t3_descriptors();
+    let mut g = c.benchmark_group("fanout_layered");
+    for n in [2usize, 10, 50, 200] {
+        let (mut r, tracks) = room(n, 1);
+        let track = tracks[0];
+        // The keyframe first, so every subscriber has started.
+        let mut first = meta(0x1234, 9_999);
+        first.descriptor = Some(&dds[0].0);
+        first.dd = DdSignal::KeyframeStart;
+        r.forward(track, first, now, |_| {});
+        // Frame numbers must move on: rewrite them as the cycle repeats.
+        let mut cycle: Vec<Vec<u8>> = dds[1..].iter().map(|d| d.0.clone()).collect();
+        let mut seq = 10_000u64;
+        let mut frame = 1u16;
+        g.throughput(Throughput::Elements((n - 1) as u64));
+        g.bench_function(BenchmarkId::from_parameter(n), |b| {
+            b.iter(|| {
+                seq += 1;
+                frame = frame.wrapping_add(1);
+                let dd = &mut cycle[usize::from(frame % 60)];
+                dd[1..3].copy_from_slice(&frame.to_be_bytes());
+                let mut m = meta(0x1234, seq);
+                m.descriptor = Some(dd);
+                m.dd = DdSignal::Other;
+                r.forward(track, black_box(m), now, |f| {
                     black_box(f);
                 })
             })
@@ -256,6 +322,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = fanout, many_to_many, rooms, rewrite_and_demux
+    targets = fanout, fanout_layered, many_to_many, rooms, rewrite_and_demux
 }
 criterion_main!(benches);

@@ -93,6 +93,8 @@ const MEDIA: &[MediaMetric] = &[
     metric("sfu_media_sdp_refused_total", Kind::Counter, "Client SDP offers and answers refused: over a size limit, unparsable, or not applicable.", |s| s.sdp_refused),
     metric("sfu_media_subscriptions_refused_total", Kind::Counter, "Subscriptions refused: the subscriber's SDP would pass its m-line limit.", |s| s.subscriptions_refused),
     metric("sfu_media_candidates_refused_total", Kind::Counter, "Remote ICE candidates refused: unparsable, or past a transport's limit of 50.", |s| s.candidates_refused),
+    metric("sfu_media_layer_retargets_total", Kind::Counter, "Times the layer allocator changed a subscription's target layer.", |s| s.layer_retargets),
+    metric("sfu_media_paused_for_bandwidth", Kind::Gauge, "Subscriptions paused at the last allocation because even their lowest layer did not fit the subscriber's estimate.", |s| s.paused_for_bandwidth),
 ];
 
 type Source = Arc<dyn Fn(&mut String) + Send + Sync>;
