@@ -108,6 +108,7 @@ impl MediaPlane {
                 deactivate: Vec::new(),
                 timed_out: false,
                 estimate_bps: None,
+                estimate_at_allocation: None,
             },
         );
         let mut any = false;

@@ -106,6 +106,9 @@ struct PState {
     /// The subscriber transport's latest downlink estimate, bits per
     /// second.
     estimate_bps: Option<u64>,
+    /// The estimate at the last allocation run: a lower one now means the
+    /// link is congested, and it is no time to probe.
+    estimate_at_allocation: Option<u64>,
 }
 
 /// The WebRTC side of a published track: where the publisher sends it.

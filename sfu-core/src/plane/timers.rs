@@ -165,7 +165,18 @@ impl MediaPlane {
         self.stats.paused_for_bandwidth = u64::from(run.paused_for_bandwidth);
         if self.cfg.bandwidth_estimation.is_some() {
             for (p, allocated, desired) in spent.drain(..) {
-                let Some(tid) = self.participants.get(&p).and_then(|ps| ps.subscriber) else {
+                let Some(ps) = self.participants.get_mut(&p) else {
+                    continue;
+                };
+                // Probing toward more while the estimate falls would only
+                // add to the congestion it is measuring.
+                let falling = matches!(
+                    (ps.estimate_bps, ps.estimate_at_allocation),
+                    (Some(now), Some(then)) if now < then
+                );
+                ps.estimate_at_allocation = ps.estimate_bps;
+                let desired = if falling { allocated } else { desired };
+                let Some(tid) = ps.subscriber else {
                     continue;
                 };
                 if let Some(tr) = self.transports.get_mut(&tid) {
