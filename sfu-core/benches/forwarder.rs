@@ -70,6 +70,8 @@ fn meta(ssrc: u32, seq: u64) -> PacketMeta<'static> {
         dd: DdSignal::Absent,
         descriptor: None,
         bytes: 100,
+        audio_level: None,
+        voice: None,
     }
 }
 

@@ -19,6 +19,7 @@ pub mod layers;
 mod plane;
 pub mod rewrite;
 pub mod sdp;
+pub mod speaker;
 mod stats;
 mod transport;
 

@@ -138,6 +138,8 @@ impl Room {
                 },
                 descriptor: Some(&p.dd),
                 bytes: p.bytes,
+                audio_level: None,
+                voice: None,
             };
             let subs = self.subs.clone();
             self.fwd.forward(self.track, meta, now, |f| {
@@ -330,6 +332,8 @@ fn svc_layers_follow_the_budget_and_every_frame_stays_decodable() {
             },
             descriptor: Some(&p.dd),
             bytes: p.bytes,
+            audio_level: None,
+            voice: None,
         };
         let mut out_seq = Vec::new();
         r.fwd
@@ -381,5 +385,113 @@ fn svc_layers_follow_the_budget_and_every_frame_stays_decodable() {
             .iter()
             .any(|(_, l)| l.is_some_and(|l| l < Layer::new(2, 2))),
         "{phases:?}"
+    );
+}
+
+/// Two publishers, each with audio and an SVC video; one subscriber whose
+/// budget holds one video at the top and the other lower. The one who
+/// speaks (by the audio level extension) gets the top; when the other
+/// takes over the conversation, the video follows.
+#[test]
+fn the_active_speakers_video_gets_the_bandwidth_first() {
+    let mut fwd = Forwarder::default();
+    let (a, b) = (
+        fwd.add_participant("room", true),
+        fwd.add_participant("room", true),
+    );
+    let sub = fwd.add_participant("room", true);
+    let mut video = Vec::new();
+    let mut audio = Vec::new();
+    for p in [a, b] {
+        let (v, _) = fwd.add_track(p, TrackKind::Video, vec![]).unwrap();
+        let (au, _) = fwd.add_track(p, TrackKind::Audio, vec![]).unwrap();
+        for (t, mid) in [
+            (v, format!("v{}", video.len())),
+            (au, format!("a{}", audio.len())),
+        ] {
+            assert!(fwd.subscribe(sub, t));
+            fwd.set_out_mid(sub, t, Mid::from(mid.as_str()));
+        }
+        video.push(v);
+        audio.push(au);
+    }
+    let packets = svc(600, 150);
+    let t0 = Instant::now();
+    let mut next_alloc = t0;
+    let mut speaking = 0usize;
+    let mut top_by_phase = Vec::new();
+    for p in &packets {
+        let now = t0 + Duration::from_millis(u64::from(p.frame) * 1000 / 30);
+        if p.frame == 300 {
+            speaking = 1;
+        }
+        if now >= next_alloc {
+            // Room for one video at the top, the other well below it.
+            fwd.allocate(now, |q| (q == sub).then_some(450_000), |_, _, _| {});
+            next_alloc = now + Duration::from_millis(500);
+            let layer = |i: usize| fwd.layer(sub, video[i]).and_then(|l| l.target);
+            top_by_phase.push((p.frame, layer(0), layer(1)));
+        }
+        for (i, v) in video.iter().enumerate() {
+            let meta = PacketMeta {
+                ssrc: 500 + i as u32,
+                seq: p.seq,
+                ts: p.ts,
+                clock_rate: 90_000,
+                rid: None,
+                dd: if p.keyframe_start {
+                    DdSignal::KeyframeStart
+                } else {
+                    DdSignal::Other
+                },
+                descriptor: Some(&p.dd),
+                bytes: p.bytes,
+                audio_level: None,
+                voice: None,
+            };
+            fwd.forward(*v, meta, now, |_| {});
+        }
+        // Audio: a packet per 20 ms (here per video frame, close enough),
+        // loud speech from the speaker, quiet room noise from the other.
+        if p.spatial == 0 {
+            for (i, au) in audio.iter().enumerate() {
+                let loud = i == speaking;
+                let meta = PacketMeta {
+                    ssrc: 900 + i as u32,
+                    seq: u64::from(p.frame),
+                    ts: u32::from(p.frame) * 960,
+                    clock_rate: 48_000,
+                    rid: None,
+                    dd: DdSignal::Absent,
+                    descriptor: None,
+                    bytes: 100,
+                    audio_level: Some(if loud { -25 } else { -80 }),
+                    voice: Some(loud),
+                };
+                fwd.forward(*au, meta, now, |_| {});
+            }
+        }
+    }
+    assert_eq!(fwd.dominant_speaker(sub), Some(b));
+    // Spatial layer of each video's target, by allocation run.
+    let phase = |lo: u16, hi: u16| {
+        top_by_phase
+            .iter()
+            .filter(move |(f, ..)| (lo..hi).contains(f))
+            .map(|(_, x, y)| (x.map(|l| l.spatial), y.map(|l| l.spatial)))
+            .collect::<Vec<_>>()
+    };
+    // The budget (after audio) buys the speaker's video the top spatial
+    // layer and the other's the lowest: a's while a speaks; b's from about
+    // 2 s after b starts (smoothing, two intervals to take over, two to
+    // raise a target).
+    let (top, low) = (Some(2), Some(0));
+    assert!(
+        phase(150, 300).iter().all(|xy| *xy == (top, low)),
+        "{top_by_phase:?}"
+    );
+    assert!(
+        phase(400, 600).iter().all(|xy| *xy == (low, top)),
+        "{top_by_phase:?}"
     );
 }

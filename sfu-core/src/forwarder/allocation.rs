@@ -51,6 +51,8 @@ pub struct AllocationRun {
     pub retargeted: u32,
     /// Subscriptions paused because even their lowest layer did not fit.
     pub paused_for_bandwidth: u32,
+    /// Rooms whose dominant speaker changed.
+    pub speakers_changed: u32,
 }
 
 impl Forwarder {
@@ -66,7 +68,10 @@ impl Forwarder {
         mut budget: impl FnMut(ParticipantKey) -> Option<u64>,
         mut spent: impl FnMut(ParticipantKey, u64, u64),
     ) -> AllocationRun {
-        let mut run = AllocationRun::default();
+        let mut run = AllocationRun {
+            speakers_changed: self.update_speakers(),
+            ..AllocationRun::default()
+        };
         // Each track's offer, measured once for all its subscribers.
         let mut offers: FxHashMap<TrackKey, Vec<LayerRate>> = FxHashMap::default();
         for (key, t) in &mut self.tracks {
@@ -87,6 +92,7 @@ impl Forwarder {
                 continue;
             }
             let tracks: Vec<TrackKey> = part.subscribed.clone();
+            let speaker = self.rooms.get(&part.room).and_then(|r| r.speaker.current());
             let demands: Vec<Demand<'_>> = tracks
                 .iter()
                 .map(|t| match self.tracks.get(t) {
@@ -96,8 +102,12 @@ impl Forwarder {
                         max_height: None,
                         visible: true,
                     },
-                    _ => Demand {
-                        class: Class::Other,
+                    tr => Demand {
+                        class: if tr.is_some_and(|tr| Some(tr.publisher) == speaker) {
+                            Class::Featured
+                        } else {
+                            Class::Other
+                        },
                         layers: offers.get(t).map_or(&[], Vec::as_slice),
                         max_height: None,
                         visible: true,
@@ -149,6 +159,37 @@ impl Forwarder {
             }
         }
         run
+    }
+
+    /// Ends each audio track's speech interval and updates each room's
+    /// dominant speaker. Returns the rooms whose speaker changed.
+    fn update_speakers(&mut self) -> u32 {
+        let mut scores: FxHashMap<u64, Vec<(ParticipantKey, f32)>> = FxHashMap::default();
+        for t in self.tracks.values_mut() {
+            if t.kind != TrackKind::Audio {
+                continue;
+            }
+            let score = t.speech.close();
+            let room = scores.entry(t.room).or_default();
+            // A participant with several audio tracks speaks as its loudest.
+            match room.iter_mut().find(|(p, _)| *p == t.publisher) {
+                Some((_, s)) => *s = s.max(score),
+                None => room.push((t.publisher, score)),
+            }
+        }
+        let mut changed = 0;
+        for (room, s) in scores {
+            if let Some(r) = self.rooms.get_mut(&room) {
+                changed += u32::from(r.speaker.update(s));
+            }
+        }
+        changed
+    }
+
+    /// The dominant speaker of `participant`'s room, if anyone speaks.
+    pub fn dominant_speaker(&self, participant: ParticipantKey) -> Option<ParticipantKey> {
+        let room = self.participants.get(&participant)?.room;
+        self.rooms.get(&room)?.speaker.current()
     }
 
     /// The simulcast rids of `track` whose keyframe a subscriber waits for

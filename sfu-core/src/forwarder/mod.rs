@@ -31,6 +31,7 @@ use crate::api::TrackKind;
 use crate::keyframe::{KeyframeAsk, KeyframeBudget, KeyframeRetry, KeyframeThrottle};
 use crate::layers::{Layer, LayerSelector};
 use crate::rewrite::{Rewriter, Rewritten};
+use crate::speaker::{DominantSpeaker, SpeechMeter};
 use crate::transport::CachedRoute;
 use rustc_hash::FxHashMap;
 use std::collections::HashMap;
@@ -95,6 +96,8 @@ struct Track {
     rids: Vec<String>,
     /// Its layers, from its first packet with a descriptor (video only).
     layers: Option<layered::TrackLayers>,
+    /// How much speech it carried lately (audio only).
+    speech: SpeechMeter,
     subs: Vec<Subscription>,
     keyframes: KeyframeThrottle,
     retry: KeyframeRetry,
@@ -115,6 +118,7 @@ struct Participant {
 struct Room {
     participants: Vec<ParticipantKey>,
     tracks: Vec<TrackKey>,
+    speaker: DominantSpeaker<ParticipantKey>,
 }
 
 /// One packet as the forwarder sees it: only what routing and rewriting need.
@@ -136,6 +140,11 @@ pub struct PacketMeta<'a> {
     pub descriptor: Option<&'a [u8]>,
     /// Its size (header and payload), for the layer rates.
     pub bytes: usize,
+    /// Its audio level (RFC 6464: 0 loudest, -127 silence), if it carries
+    /// one.
+    pub audio_level: Option<i8>,
+    /// Its voice activity flag, if it carries one.
+    pub voice: Option<bool>,
 }
 
 /// What a packet's dependency descriptor says about where a receiver may
@@ -339,6 +348,7 @@ impl Forwarder {
                 kind,
                 rids,
                 layers: None,
+                speech: SpeechMeter::default(),
                 subs: Vec::new(),
                 keyframes: KeyframeThrottle::default(),
                 retry: KeyframeRetry::default(),
@@ -480,6 +490,7 @@ impl Forwarder {
         self.participants.remove(&p);
         if let Some(r) = self.rooms.get_mut(&room) {
             r.participants.retain(|x| *x != p);
+            r.speaker.forget(p);
             if r.participants.is_empty() {
                 self.rooms.remove(&room);
                 self.room_ids.retain(|_, k| *k != room);
@@ -513,6 +524,11 @@ impl Forwarder {
     ) -> Option<Gate> {
         let tr = self.tracks.get_mut(&track)?;
         let mut gate = Gate::default();
+        if tr.kind == TrackKind::Audio
+            && let Some(level) = pkt.audio_level
+        {
+            tr.speech.count(level, pkt.voice);
+        }
         let read = match pkt.descriptor {
             Some(dd) if tr.kind == TrackKind::Video => {
                 let layers = tr

@@ -16,6 +16,8 @@ fn meta(seq: u64) -> PacketMeta<'static> {
         dd: DdSignal::Absent,
         descriptor: None,
         bytes: 100,
+        audio_level: None,
+        voice: None,
     }
 }
 

@@ -148,6 +148,8 @@ impl MediaPlane {
                 .get::<dd::DdBytes>()
                 .map(dd::DdBytes::as_slice),
             bytes,
+            audio_level: ext.audio_level,
+            voice: ext.voice_activity,
         };
         // Written per subscriber without going through `self`: the forwarder is
         // borrowed for the loop, the rest is reached field by field.
