@@ -394,6 +394,15 @@ pub struct Media {
     #[serde(with = "duration::millis")]
     pub keyframe_backoff_max: Duration,
 
+    /// Estimate each subscriber's downlink (transport-wide congestion
+    /// control) starting from this many kbit/s, and choose the simulcast
+    /// and SVC layers it receives to fit; 0 (the default) sends every
+    /// subscriber the best layers with no bandwidth limit. Experimental:
+    /// a sudden drop of a subscriber's link takes about 4 s to be followed.
+    #[arg(long, env = "SFU_BANDWIDTH_ESTIMATION_KBPS", value_name = "KBPS")]
+    #[arg(default_value_t = 0)]
+    pub bandwidth_estimation_kbps: u64,
+
     /// UDP generic segmentation offload on the media socket: `auto` sends runs
     /// of same-size datagrams to one address as one system call where the
     /// kernel supports it (and falls back to plain sends where it does not);

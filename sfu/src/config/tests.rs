@@ -87,6 +87,7 @@ fn defaults_are_valid_and_match_the_parsed_defaults() {
     assert_eq!(c.media.rtx_cache_age, ms(3000));
     assert_eq!(c.media.keyframe_min_interval, ms(500));
     assert_eq!(c.media.keyframe_backoff_max, ms(16_000));
+    assert_eq!(c.media.bandwidth_estimation_kbps, 0, "off");
     assert_eq!(c.media.shards, 0, "one per core");
     assert!(!c.media.pin_shards);
     assert_eq!(Config::loopback_ephemeral().media.shards, 1);
@@ -164,6 +165,7 @@ fn every_setting_is_read_from_the_file() {
         ("rtx_cache_age", "\"750ms\""),
         ("keyframe_min_interval", "\"250ms\""),
         ("keyframe_backoff_max", "\"4s\""),
+        ("bandwidth_estimation_kbps", "300"),
         ("ice_timeout", "\"4s\""),
         ("shutdown_timeout", "\"3s\""),
         ("media_gso", "\"off\""),

@@ -118,6 +118,8 @@ fn prepare(config: &Config, index: usize) -> anyhow::Result<Prepared> {
     media.rtx_cache_age = settings.rtx_cache_age;
     media.keyframe_min_interval = settings.keyframe_min_interval;
     media.keyframe_backoff_max = settings.keyframe_backoff_max;
+    media.bandwidth_estimation = (settings.bandwidth_estimation_kbps > 0)
+        .then(|| settings.bandwidth_estimation_kbps.saturating_mul(1000));
     media.ice_timeout = config.limits.ice_timeout;
     media.sdp = sdp_limits(config);
     let io = shard::ShardIo {
