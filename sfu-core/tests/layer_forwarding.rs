@@ -495,3 +495,70 @@ fn the_active_speakers_video_gets_the_bandwidth_first() {
         "{top_by_phase:?}"
     );
 }
+
+/// On a layered track, a packet the SFU cannot place in a frame (one
+/// without a descriptor, as padding; one naming a template its stream's
+/// structure lacks) goes to nobody, leaves no gap in the subscriber's
+/// numbering, and a bad descriptor is reported.
+#[test]
+fn packets_without_a_usable_descriptor_go_nowhere_and_leave_no_gap() {
+    let mut stream = svc(60, 30);
+    // After frame 20: a padding packet, then a descriptor naming template
+    // 40 (the L3T3 structure has 15), renumbered into the stream.
+    let at = stream.iter().position(|p| p.frame == 21).unwrap();
+    let odd = |dd: Vec<u8>| Sent {
+        encoding: 0,
+        ssrc: 500,
+        seq: 0,
+        ts: 20 * 3000,
+        dd,
+        keyframe_start: false,
+        bytes: 100,
+        frame: 20,
+        temporal: 0,
+        spatial: 9,
+    };
+    stream.insert(at, odd(vec![]));
+    stream.insert(at + 1, odd(vec![0xC0 | 40, 0x7F, 0xFF]));
+    for (i, p) in stream.iter_mut().enumerate() {
+        p.seq = i as u64;
+    }
+    let mut r = room(&[], 1);
+    let mut out = Vec::new();
+    let mut bad = 0;
+    for p in &stream {
+        let now = r.t0 + Duration::from_millis(u64::from(p.frame) * 1000 / 30);
+        let meta = PacketMeta {
+            ssrc: p.ssrc,
+            seq: p.seq,
+            ts: p.ts,
+            clock_rate: 90_000,
+            rid: None,
+            dd: if p.keyframe_start {
+                DdSignal::KeyframeStart
+            } else {
+                DdSignal::Other
+            },
+            descriptor: (!p.dd.is_empty()).then_some(p.dd.as_slice()),
+            bytes: p.bytes,
+            audio_level: None,
+            voice: None,
+        };
+        let gate = r
+            .fwd
+            .forward(r.track, meta, now, |f| {
+                out.push((p.spatial, f.rewritten.seq))
+            })
+            .unwrap();
+        bad += usize::from(gate.bad_descriptor);
+    }
+    assert_eq!(bad, 1);
+    assert!(
+        out.iter().all(|(s, _)| *s < 3),
+        "neither odd packet was sent"
+    );
+    assert_eq!(out.len(), 180, "every frame of the stream was");
+    for w in out.windows(2) {
+        assert_eq!(w[1].1, w[0].1 + 1, "gap after {:?}", w[0]);
+    }
+}

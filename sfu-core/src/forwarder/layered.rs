@@ -15,7 +15,7 @@ pub(crate) const MAX_ENCODINGS: usize = 4;
 const NONE: u8 = u8::MAX;
 
 /// One RTP stream of the track: a simulcast encoding, or the only stream.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Stream {
     reader: Reader,
     ssrc: Option<u32>,
@@ -30,6 +30,18 @@ struct Stream {
     /// above the one asked for), or [`NONE`]. Rebuilt when a structure
     /// arrives, so the per-packet lookup is an index.
     dt_for: [[u8; MAX_TEMPORAL]; MAX_SPATIAL],
+}
+
+impl Default for Stream {
+    /// No structure yet: no layer has a decode target.
+    fn default() -> Self {
+        Self {
+            reader: Reader::default(),
+            ssrc: None,
+            own_spatial: 0,
+            dt_for: [[NONE; MAX_TEMPORAL]; MAX_SPATIAL],
+        }
+    }
 }
 
 impl Stream {
@@ -151,7 +163,6 @@ impl TrackLayers {
                 ssrc: Some(ssrc),
                 ..Stream::default()
             };
-            stream.rebuild_targets();
         }
         let info = stream.reader.read(dd)?;
         stream.own_spatial = info.spatial_id;

@@ -33,6 +33,7 @@ use crate::layers::{Layer, LayerSelector};
 use crate::rewrite::{Rewriter, Rewritten};
 use crate::speaker::{DominantSpeaker, SpeechMeter};
 use crate::transport::CachedRoute;
+use rtp_dd::DdError;
 use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -173,9 +174,10 @@ pub struct Gate {
     /// Packets withheld from subscribers by layer selection (a layer they
     /// do not get), once per subscriber.
     pub layer_dropped: u32,
-    /// The descriptor could not be read against the track's state (no
-    /// structure yet, or it names a template the structure lacks).
-    pub unreadable_descriptor: bool,
+    /// The descriptor parsed but does not fit its stream's structure (a
+    /// template the structure lacks, more frame diffs than allowed): the
+    /// packet went to no subscriber of the layered track.
+    pub bad_descriptor: bool,
 }
 
 /// Where a forwarded packet goes.
@@ -537,9 +539,16 @@ impl Forwarder {
                 let Some(encoding) = layers.encoding_of(pkt.rid) else {
                     return Some(gate);
                 };
-                let read = layers.read(now, encoding, pkt.ssrc, dd, pkt.bytes);
-                gate.unreadable_descriptor = read.is_err();
-                read.ok()
+                match layers.read(now, encoding, pkt.ssrc, dd, pkt.bytes) {
+                    Ok(read) => Some(read),
+                    // Joined mid-stream (or the publisher's SSRC changed):
+                    // the structure comes with the next keyframe.
+                    Err(DdError::NoStructure) => None,
+                    Err(_) => {
+                        gate.bad_descriptor = true;
+                        None
+                    }
+                }
             }
             _ if tr.rids.first().is_some_and(|r| Some(r.as_str()) != pkt.rid) => {
                 return Some(gate);
@@ -553,9 +562,19 @@ impl Forwarder {
             let Some(mid) = s.out_mid else { continue };
             if let Some(layers) = tr.layers.as_ref() {
                 // A layered track: the selector decides, from the frame's
-                // descriptor; a frame it cannot read is no entry point.
+                // descriptor. A packet it cannot place in a frame (no
+                // descriptor, as on padding; no structure yet; a bad one)
+                // is not sent, and leaves no gap in the numbering.
                 let Some(read) = read.as_ref() else {
-                    gate.awaiting_keyframe += 1;
+                    s.rewriter.skip(pkt.ssrc, pkt.seq);
+                    if s.selector
+                        .as_ref()
+                        .is_none_or(|sel| sel.current().is_none())
+                    {
+                        gate.awaiting_keyframe += 1;
+                    } else {
+                        gate.layer_dropped += 1;
+                    }
                     continue;
                 };
                 let start_low = self.start_low;

@@ -222,8 +222,9 @@ impl MediaPlane {
                 );
                 self.stats
                     .drop_n(DropReason::LayerNotSelected, u64::from(gate.layer_dropped));
-                if gate.unreadable_descriptor {
-                    tracing::trace!("dependency descriptor unreadable against its stream");
+                if gate.bad_descriptor {
+                    tracing::trace!("dependency descriptor does not fit its stream's structure");
+                    self.stats.drop(DropReason::BadDependencyDescriptor);
                 }
                 if gate.request_keyframe {
                     self.request_keyframe(now, track);
