@@ -26,6 +26,29 @@ struct Sent {
     spatial: u8,
 }
 
+impl Sent {
+    /// The packet as the forwarder is given it, on simulcast `rid` if any.
+    /// A packet with no descriptor bytes carries none.
+    fn meta<'a>(&'a self, rid: Option<&'a str>) -> PacketMeta<'a> {
+        PacketMeta {
+            ssrc: self.ssrc,
+            seq: self.seq,
+            ts: self.ts,
+            clock_rate: 90_000,
+            rid,
+            dd: if self.keyframe_start {
+                DdSignal::KeyframeStart
+            } else {
+                DdSignal::Other
+            },
+            descriptor: (!self.dd.is_empty()).then_some(self.dd.as_slice()),
+            bytes: self.bytes,
+            audio_level: None,
+            voice: None,
+        }
+    }
+}
+
 /// `frames` frames of each of three L1T3 encodings at 30 fps, a keyframe
 /// every `key_every`, two packets a frame; encoding e's frames are
 /// 1000 << e bytes per packet.
@@ -125,22 +148,7 @@ impl Room {
                 next_alloc = now + Duration::from_millis(500);
             }
             let rid = (rids.len() > 1).then(|| rids[rids.len() - 1 - usize::from(p.encoding)]);
-            let meta = PacketMeta {
-                ssrc: p.ssrc,
-                seq: p.seq,
-                ts: p.ts,
-                clock_rate: 90_000,
-                rid,
-                dd: if p.keyframe_start {
-                    DdSignal::KeyframeStart
-                } else {
-                    DdSignal::Other
-                },
-                descriptor: Some(&p.dd),
-                bytes: p.bytes,
-                audio_level: None,
-                voice: None,
-            };
+            let meta = p.meta(rid);
             let subs = self.subs.clone();
             self.fwd.forward(self.track, meta, now, |f| {
                 let i = subs.iter().position(|s| *s == f.subscriber).unwrap();
@@ -319,22 +327,7 @@ fn svc_layers_follow_the_budget_and_every_frame_stays_decodable() {
                 r.fwd.layer(r.subs[0], track).and_then(|l| l.current),
             ));
         }
-        let meta = PacketMeta {
-            ssrc: p.ssrc,
-            seq: p.seq,
-            ts: p.ts,
-            clock_rate: 90_000,
-            rid: None,
-            dd: if p.keyframe_start {
-                DdSignal::KeyframeStart
-            } else {
-                DdSignal::Other
-            },
-            descriptor: Some(&p.dd),
-            bytes: p.bytes,
-            audio_level: None,
-            voice: None,
-        };
+        let meta = p.meta(None);
         let mut out_seq = Vec::new();
         r.fwd
             .forward(track, meta, now, |f| out_seq.push(f.rewritten.seq));
@@ -528,22 +521,7 @@ fn packets_without_a_usable_descriptor_go_nowhere_and_leave_no_gap() {
     let mut bad = 0;
     for p in &stream {
         let now = r.t0 + Duration::from_millis(u64::from(p.frame) * 1000 / 30);
-        let meta = PacketMeta {
-            ssrc: p.ssrc,
-            seq: p.seq,
-            ts: p.ts,
-            clock_rate: 90_000,
-            rid: None,
-            dd: if p.keyframe_start {
-                DdSignal::KeyframeStart
-            } else {
-                DdSignal::Other
-            },
-            descriptor: (!p.dd.is_empty()).then_some(p.dd.as_slice()),
-            bytes: p.bytes,
-            audio_level: None,
-            voice: None,
-        };
+        let meta = p.meta(None);
         let gate = r
             .fwd
             .forward(r.track, meta, now, |f| {
