@@ -182,6 +182,9 @@ pub struct Stats {
     /// Subscriptions paused for want of bandwidth at the last allocation
     /// (gauge).
     pub paused_for_bandwidth: u64,
+    /// Dynacast announcements to publishers (the encodings of a simulcast
+    /// track that some subscriber wants changed).
+    pub dynacast_updates: u64,
     dropped: [u64; DropReason::ALL.len()],
 }
 

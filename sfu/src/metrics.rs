@@ -95,6 +95,7 @@ const MEDIA: &[MediaMetric] = &[
     metric("sfu_media_candidates_refused_total", Kind::Counter, "Remote ICE candidates refused: unparsable, or past a transport's limit of 50.", |s| s.candidates_refused),
     metric("sfu_media_layer_retargets_total", Kind::Counter, "Times the layer allocator changed a subscription's target layer.", |s| s.layer_retargets),
     metric("sfu_media_paused_for_bandwidth", Kind::Gauge, "Subscriptions paused at the last allocation because even their lowest layer did not fit the subscriber's estimate.", |s| s.paused_for_bandwidth),
+    metric("sfu_media_dynacast_updates_total", Kind::Counter, "Times a publisher was told which encodings of a simulcast track some subscriber wants (dynacast).", |s| s.dynacast_updates),
 ];
 
 type Source = Arc<dyn Fn(&mut String) + Send + Sync>;

@@ -2,7 +2,7 @@
 //! requests, and the periodic sweep for participants whose media went
 //! silent.
 
-use super::{MediaPlane, PState};
+use super::{MediaPlane, Notice, PState};
 use crate::api::{MediaConfig, MediaEvent};
 use crate::transport::TransportId;
 use std::cmp::Reverse;
@@ -188,6 +188,53 @@ impl MediaPlane {
             }
         }
         self.spent = spent;
+        self.announce_notices();
+    }
+
+    /// Tells subscribers and publishers what the allocation run changed:
+    /// paused and resumed tracks, the dominant speaker, and the encodings
+    /// wanted of each simulcast track.
+    fn announce_notices(&mut self) {
+        let mut notices = std::mem::take(&mut self.notices);
+        self.forwarder.take_notices(&mut notices);
+        for n in notices.drain(..) {
+            match n {
+                Notice::Paused {
+                    subscriber,
+                    track,
+                    paused,
+                } => {
+                    if let Some(meta) = self.tracks.get(&track) {
+                        let track_id = meta.id.clone();
+                        self.emit(subscriber, MediaEvent::TrackPaused { track_id, paused });
+                    }
+                }
+                Notice::Speaker {
+                    participants,
+                    speaker,
+                } => {
+                    let participant_id = speaker
+                        .and_then(|s| self.participants.get(&s))
+                        .map(|s| s.id.clone());
+                    for p in participants {
+                        let participant_id = participant_id.clone();
+                        self.emit(p, MediaEvent::ActiveSpeaker { participant_id });
+                    }
+                }
+                Notice::PublisherLayers {
+                    publisher,
+                    track,
+                    active,
+                } => {
+                    if let Some(meta) = self.tracks.get(&track) {
+                        let track_id = meta.id.clone();
+                        self.stats.dynacast_updates += 1;
+                        self.emit(publisher, MediaEvent::PublisherLayers { track_id, active });
+                    }
+                }
+            }
+        }
+        self.notices = notices;
     }
 
     /// Reports participants whose transports have been silent past the ICE
