@@ -208,16 +208,17 @@ fn the_media_plane_tells_the_publisher_what_is_wanted() {
     let mut plane = MediaPlane::new(MediaConfig::new("127.0.0.1:7882".parse().unwrap()), t0);
     let mut now = t0;
     let mut events: Vec<(String, MediaEvent)> = Vec::new();
-    let mut step = |plane: &mut MediaPlane, now: std::time::Instant, input: Option<MediaCommand>| {
-        plane.handle_input(now, input.map_or(Input::Timeout, Input::Command));
-        loop {
-            match plane.poll_output(now) {
-                Output::Event { participant, event } => events.push((participant, event)),
-                Output::Timeout(_) => break,
-                Output::Transmit(_) => {}
+    let mut step =
+        |plane: &mut MediaPlane, now: std::time::Instant, input: Option<MediaCommand>| {
+            plane.handle_input(now, input.map_or(Input::Timeout, Input::Command));
+            loop {
+                match plane.poll_output(now) {
+                    Output::Event { participant, event } => events.push((participant, event)),
+                    Output::Timeout(_) => break,
+                    Output::Transmit(_) => {}
+                }
             }
-        }
-    };
+        };
     for who in ["PA_a", "PA_b"] {
         let join = MediaCommand::Join {
             participant: who.into(),
