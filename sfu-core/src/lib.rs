@@ -28,4 +28,4 @@ pub use api::{
 };
 pub use plane::{Input, MediaPlane};
 pub use sdp::{ClientSdp, SdpLimits, SdpRefusal};
-pub use stats::{DropReason, Stats};
+pub use stats::{DropReason, ESTIMATE_BUCKETS_BPS, Stats};

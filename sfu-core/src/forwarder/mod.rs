@@ -190,6 +190,9 @@ pub struct Gate {
     /// template the structure lacks, more frame diffs than allowed): the
     /// packet went to no subscriber of the layered track.
     pub bad_descriptor: bool,
+    /// The packet's spatial layer (its simulcast encoding, or its SVC
+    /// spatial id), on a layered track.
+    pub spatial: Option<u8>,
 }
 
 /// Where a forwarded packet goes.
@@ -572,6 +575,13 @@ impl Forwarder {
             }
             _ => None,
         };
+        gate.spatial = read
+            .as_ref()
+            .zip(tr.layers.as_ref())
+            .map(|(r, l)| match l.layering {
+                crate::layers::Layering::Simulcast => r.encoding,
+                crate::layers::Layering::Svc => r.info.spatial_id,
+            });
         tr.gated |= pkt.dd != DdSignal::Absent;
         let entry_point = pkt.dd == DdSignal::KeyframeStart;
         let mut wants_keyframe = false;

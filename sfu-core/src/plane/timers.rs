@@ -4,6 +4,7 @@
 
 use super::{MediaPlane, Notice, PState};
 use crate::api::{MediaConfig, MediaEvent};
+use crate::stats::ESTIMATE_BUCKETS_BPS;
 use crate::transport::TransportId;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -163,6 +164,13 @@ impl MediaPlane {
         );
         self.stats.layer_retargets += u64::from(run.retargeted);
         self.stats.paused_for_bandwidth = u64::from(run.paused_for_bandwidth);
+        let mut buckets = [0u64; ESTIMATE_BUCKETS_BPS.len()];
+        for e in self.participants.values().filter_map(|p| p.estimate_bps) {
+            for (n, bound) in buckets.iter_mut().zip(ESTIMATE_BUCKETS_BPS) {
+                *n += u64::from(e <= bound);
+            }
+        }
+        self.stats.subscriber_estimates = buckets;
         if self.cfg.bandwidth_estimation.is_some() {
             for (p, allocated, desired) in spent.drain(..) {
                 let Some(ps) = self.participants.get_mut(&p) else {
