@@ -12,8 +12,9 @@ use crate::layers::{
 use rustc_hash::FxHashMap;
 use std::time::Instant;
 
-/// What an audio track is assumed to cost, as it is not measured: Opus at
-/// the top of its usual speech range, with headers.
+/// What an audio track is assumed to cost until its rate has been
+/// measured (its first 500 ms): Opus at the top of its usual speech range,
+/// with headers.
 pub const AUDIO_BPS: u64 = 64_000;
 
 /// A temporal layer above any a stream has: "all of them".
@@ -108,6 +109,12 @@ impl Forwarder {
                 let mut v = Vec::new();
                 layers.rates.layers(now, &mut v);
                 offers.insert(*key, v);
+            } else if let Some(rates) = t.audio_rates.as_mut() {
+                let mut v = Vec::new();
+                rates.layers(now, &mut v);
+                if !v.is_empty() {
+                    offers.insert(*key, v);
+                }
             }
         }
         let audio = [LayerRate {
@@ -133,7 +140,7 @@ impl Forwarder {
                     match tr {
                         Some(tr) if tr.kind == TrackKind::Audio => Demand {
                             class: Class::Audio,
-                            layers: &audio,
+                            layers: offers.get(t).map_or(&audio[..], Vec::as_slice),
                             max_height: None,
                             visible: true,
                         },

@@ -31,7 +31,8 @@ pub use preferences::{Notice, Preferences};
 
 use crate::api::{LayerSize, TrackKind};
 use crate::keyframe::{KeyframeAsk, KeyframeBudget, KeyframeRetry, KeyframeThrottle};
-use crate::layers::{Layer, LayerSelector};
+use crate::layers::rates::LayerRates;
+use crate::layers::{Layer, LayerSelector, Layering};
 use crate::rewrite::{Rewriter, Rewritten};
 use crate::speaker::{DominantSpeaker, SpeechMeter};
 use crate::transport::CachedRoute;
@@ -111,6 +112,9 @@ struct Track {
     layers: Option<layered::TrackLayers>,
     /// How much speech it carried lately (audio only).
     speech: SpeechMeter,
+    /// What it costs a subscriber, measured (audio only; video measures
+    /// each layer in `layers`).
+    audio_rates: Option<LayerRates>,
     subs: Vec<Subscription>,
     keyframes: KeyframeThrottle,
     retry: KeyframeRetry,
@@ -373,6 +377,7 @@ impl Forwarder {
                 rids,
                 layers: None,
                 speech: SpeechMeter::default(),
+                audio_rates: (kind == TrackKind::Audio).then(|| LayerRates::new(Layering::Svc)),
                 subs: Vec::new(),
                 keyframes: KeyframeThrottle::default(),
                 retry: KeyframeRetry::default(),
@@ -554,6 +559,9 @@ impl Forwarder {
             && let Some(level) = pkt.audio_level
         {
             tr.speech.count(level, pkt.voice);
+        }
+        if let Some(rates) = tr.audio_rates.as_mut() {
+            rates.count(now, Layer::new(0, 0), pkt.bytes);
         }
         let read = match pkt.descriptor {
             Some(dd) if tr.kind == TrackKind::Video => {

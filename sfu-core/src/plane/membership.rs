@@ -134,6 +134,7 @@ impl MediaPlane {
                 timed_out: false,
                 estimate_bps: None,
                 estimate_at_allocation: None,
+                estimate_probed: false,
             },
         );
         let mut any = false;

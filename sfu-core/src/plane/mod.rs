@@ -109,6 +109,11 @@ struct PState {
     /// The estimate at the last allocation run: a lower one now means the
     /// link is congested, and it is no time to probe.
     estimate_at_allocation: Option<u64>,
+    /// The estimate has risen above its starting value at least once: the
+    /// link has been probed. Before that a falling estimate is the
+    /// estimator discounting rates it has not seen sent (it keeps an
+    /// estimate near what was acknowledged), not congestion.
+    estimate_probed: bool,
 }
 
 /// The WebRTC side of a published track: where the publisher sends it.

@@ -171,17 +171,24 @@ impl MediaPlane {
             }
         }
         self.stats.subscriber_estimates = buckets;
-        if self.cfg.bandwidth_estimation.is_some() {
+        if let Some(initial) = self.cfg.bandwidth_estimation {
+            let initial = Some(initial);
             for (p, allocated, desired) in spent.drain(..) {
                 let Some(ps) = self.participants.get_mut(&p) else {
                     continue;
                 };
                 // Probing toward more while the estimate falls would only
-                // add to the congestion it is measuring.
-                let falling = matches!(
-                    (ps.estimate_bps, ps.estimate_at_allocation),
-                    (Some(now), Some(then)) if now < then
-                );
+                // add to the congestion it is measuring; until the link
+                // has been probed once, though, a fall is no sign of
+                // congestion (a new subscription starts on its lowest
+                // layers and sends too little to hold the starting
+                // estimate), and probing is what lifts it.
+                ps.estimate_probed |= ps.estimate_bps.zip(initial).is_some_and(|(e, i)| e > i);
+                let falling = ps.estimate_probed
+                    && matches!(
+                        (ps.estimate_bps, ps.estimate_at_allocation),
+                        (Some(now), Some(then)) if now < then
+                    );
                 ps.estimate_at_allocation = ps.estimate_bps;
                 let desired = if falling { allocated } else { desired };
                 let Some(tid) = ps.subscriber else {
