@@ -1,0 +1,232 @@
+// Simulcast with end-to-end encryption, through the real SFU, in Chromium.
+//
+// One page publishes its fake camera at 1280×720 as three simulcast
+// encodings (q 320×180, h 640×360, f 1280×720), SFrame-encrypted in one
+// transform for all three. Two pages subscribe: "small" asks for at most
+// 320×180 and must decode 320×180; "large" asks for 1280×720 and must
+// decode 1280×720. Every frame both decode decrypts (no decrypt failure
+// once the group is formed), and the frames the publisher sends on all
+// its encodings never share an SFrame counter under one key (one counter
+// per sender key, whatever the layer). Then the link into "large" is
+// throttled to 300 kbit/s: it must fall back to a smaller layer and go on
+// decoding, and once the limit is lifted climb back to 1280×720.
+//
+// "large" runs in a second Chromium inside a network namespace of its own,
+// joined to the host by a veth pair whose host end the test throttles with
+// tc (tbf). The SFU and the page server listen on the host end's address,
+// which the other pages reach locally. Needs root; without it the test
+// fails and says why. Every wait is bounded by frame counts, and its
+// deadline only turns a hang into a failure.
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { after, before, test } from "node:test";
+import { assertNoProblems, failureTotal, until } from "./harness/fixture.mjs";
+import { createNetns } from "./harness/netns.mjs";
+import { CHROMIUM, launchBrowser, openPage, servePages } from "./harness/pages.mjs";
+import { startSfu } from "./harness/sfu.mjs";
+import { mintToken } from "./harness/token.mjs";
+
+const API_KEY = "simulcast-test";
+const API_SECRET = randomBytes(32).toString("hex");
+/** Frames a page must decode at a size before it counts as decoding that size. */
+const FRAMES = 60;
+/** Sent frames whose SFrame headers are checked. */
+const SENT_FRAMES = 300;
+const THROTTLE = ["rate", "300kbit", "burst", "16kb", "latency", "100ms"];
+
+const env = { net: undefined, pages: undefined, sfu: undefined, browser: undefined, nsBrowser: undefined };
+
+before(async () => {
+  env.net = createNetns({ chromium: CHROMIUM });
+  env.pages = await servePages({ host: env.net.hostIp });
+  // Plain http on a non-loopback address: Chromium must be told it is a
+  // secure context (getUserMedia, workers, crypto), and to show its real
+  // host address in ICE candidates (the SFU is ICE-lite).
+  const args = [
+    `--unsafely-treat-insecure-origin-as-secure=${env.pages.origin}`,
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+  ];
+  [env.browser, env.nsBrowser] = await Promise.all([
+    launchBrowser({ args }),
+    launchBrowser({ args, executablePath: env.net.chromium }),
+  ]);
+  env.sfu = await startSfu({
+    host: env.net.hostIp,
+    args: ["--allowed-origins", env.pages.origin, "--api-key", API_KEY, "--bandwidth-estimation-kbps", "1000"],
+    env: { SFU_API_SECRET: API_SECRET },
+  });
+});
+
+after(async () => {
+  await env.browser?.close();
+  await env.nsBrowser?.close();
+  await env.pages?.close();
+  await env.sfu?.stop();
+  env.net?.destroy();
+  if (process.env.BROWSER_TEST_SFU_LOG) for (const l of env.sfu?.log ?? []) if (/"level":"(WARN|ERROR)"/.test(l)) console.log(l);
+});
+
+/** Joins `room` as `identity` with E2EE from a page of `browser`. */
+async function join(browser, room, identity, options = {}) {
+  const page = await openPage(browser, env.pages.origin);
+  const token = mintToken({ room, identity, apiKey: API_KEY, apiSecret: API_SECRET });
+  const joined = await page.evaluate(([u, t, o]) => harness.join(u, t, o), [env.sfu.wsUrl, token, options]);
+  return { page, identity, ...joined };
+}
+
+/** The page's one inbound video stream (undefined before it has one). */
+async function video(p) {
+  return (await p.page.evaluate(() => harness.inbound())).find((s) => s.kind === "video");
+}
+
+/**
+ * Waits until `p` decodes `frames` more frames than `from` and its last
+ * decoded frame passes `size`; returns that stream's stats.
+ */
+function decodesAt(p, what, size, from, frames, limitMs) {
+  return until(
+    `${p.identity} decoding ${what}`,
+    () => video(p),
+    (v) => v !== undefined && v.framesDecoded >= from + frames && size(v.frameWidth, v.frameHeight),
+    limitMs,
+  );
+}
+
+async function failures(p) {
+  const s = await p.page.evaluate(() => harness.e2ee());
+  return { total: failureTotal(s.decryptFailures), detail: s.decryptFailures };
+}
+
+/** Reads the SFrame (KID, CTR) of a VP8 frame's wire form: after the clear prefix (10 bytes on a keyframe, else 3). */
+function sframeHeader(head) {
+  const prefix = (head[0] & 0x01) === 0 ? 10 : 3;
+  let at = prefix;
+  const config = head[at++];
+  const field = (extended, value) => {
+    if (!extended) return BigInt(value);
+    let v = 0n;
+    for (let i = 0; i <= value; i++) v = (v << 8n) | BigInt(head[at++]);
+    return v;
+  };
+  const kid = field((config & 0x80) !== 0, (config >> 4) & 0x07);
+  const ctr = field((config & 0x08) !== 0, config & 0x07);
+  return { kid, ctr };
+}
+
+test("simulcast with E2EE: each subscriber gets the layer it asks for, and the one its link carries", { timeout: 420_000 }, async () => {
+  const room = "simulcast";
+  const pub = await join(env.browser, room, "pub", { testHooks: { frameProbe: true } });
+  const cam = await pub.page.evaluate(() => harness.publishCamera(1280, 720, { simulcast: true }));
+  assert.deepEqual(cam.captured, { width: 1280, height: 720 }, "the fake camera captures 1280x720");
+  assert.deepEqual(cam.simulcast, ["f", "h", "q"]);
+  assert.deepEqual(cam.layers, [
+    { width: 320, height: 180 },
+    { width: 640, height: 360 },
+    { width: 1280, height: 720 },
+  ]);
+  const params = await pub.page.evaluate((cid) => harness.encodings(cid), cam.cid);
+  assert.equal(params.degradationPreference, "maintain-resolution");
+  assert.deepEqual(
+    params.encodings.map((e) => [e.rid, e.scaleResolutionDownBy]),
+    [["q", 4], ["h", 2], ["f", 1]],
+  );
+
+  const small = await join(env.browser, room, "small");
+  await small.page.evaluate((id) => harness.setTrackSettings(id, { maxWidth: 320, maxHeight: 180 }), cam.trackId);
+  const large = await join(env.nsBrowser, room, "large");
+  await large.page.evaluate((id) => harness.setTrackSettings(id, { maxWidth: 1280, maxHeight: 720 }), cam.trackId);
+
+  const everyone = [pub, small, large];
+  await Promise.all(
+    everyone.map((p) =>
+      until(`${p.identity} in the three-member group`, () => p.page.evaluate(() => harness.e2ee()), (s) => s.roster.length === 3, 60_000),
+    ),
+  );
+
+  // Each subscriber decodes the size it asked for.
+  const started = Date.now();
+  const [s0, l0] = await Promise.all([
+    decodesAt(small, "320x180", (w, h) => w === 320 && h === 180, 0, FRAMES, 90_000),
+    decodesAt(large, "1280x720", (w, h) => w === 1280 && h === 720, 0, FRAMES, 120_000),
+  ]);
+  console.log(`both at their sizes ${Date.now() - started} ms after the group formed: small ${JSON.stringify(s0)}, large ${JSON.stringify(l0)}`);
+  // From here on no frame may fail to decrypt.
+  const baseline = await Promise.all([small, large].map(failures));
+  // And small stays at 320x180 while it decodes more.
+  await decodesAt(small, "320x180 on", (w, h) => w === 320 && h === 180, s0.framesDecoded, FRAMES, 60_000);
+
+  // One SFrame counter for every encoding: no (KID, CTR) twice across layers.
+  const sent = await pub.page.evaluate((n) => harness.sentFrames(n), SENT_FRAMES);
+  const byStream = new Map();
+  const seen = new Set();
+  let repeats = 0;
+  for (const f of sent) {
+    const { kid, ctr } = sframeHeader(Buffer.from(f.head, "base64"));
+    const key = `${kid}/${ctr}`;
+    if (seen.has(key)) repeats++;
+    seen.add(key);
+    const s = byStream.get(f.ssrc) ?? { frames: 0, sizes: new Set(), ctrs: [] };
+    s.frames++;
+    if (f.width) s.sizes.add(`${f.width}x${f.height}`);
+    s.ctrs.push(ctr);
+    byStream.set(f.ssrc, s);
+  }
+  const streams = [...byStream.entries()].map(([ssrc, s]) => ({
+    ssrc,
+    frames: s.frames,
+    sizes: [...s.sizes],
+    ctrs: `${s.ctrs[0]}..${s.ctrs.at(-1)}`,
+  }));
+  console.log(`sent frames by RTP stream: ${JSON.stringify(streams)}; (KID, CTR) repeats ${repeats}`);
+  assert.ok(byStream.size >= 2, `frames of at least two encodings were sent: ${JSON.stringify(streams)}`);
+  assert.equal(repeats, 0, "no SFrame counter is used twice under one key");
+  const outbound = await pub.page.evaluate(() => harness.outbound());
+  console.log(`publisher outbound: ${JSON.stringify(outbound.map((o) => [o.rid, o.active, o.frameWidth, o.frameHeight, o.framesEncoded, o.qualityLimitationReason]))}`);
+
+  // Throttle the link into "large": it falls back to a smaller layer and keeps decoding.
+  const beforeLimit = await video(large);
+  env.net.limit(THROTTLE);
+  const limited = Date.now();
+  const fallen = await until(
+    "large falling back to a smaller layer",
+    () => video(large),
+    (v) => v.frameWidth < 1280,
+    90_000,
+  );
+  const fellMs = Date.now() - limited;
+  const low = await decodesAt(large, "a smaller layer", (w) => w < 1280, fallen.framesDecoded, 30, 60_000);
+  console.log(
+    `throttled to 300 kbit/s: large at ${fallen.frameWidth}x${fallen.frameHeight} after ${fellMs} ms, ` +
+      `decoding on at ${low.frameWidth}x${low.frameHeight} (${low.framesDecoded - beforeLimit.framesDecoded} frames since the limit)`,
+  );
+  const tcStats = env.net.stats();
+
+  // Lift the limit: back to 1280x720.
+  env.net.unlimit();
+  const lifted = Date.now();
+  const back = await decodesAt(large, "1280x720 again", (w, h) => w === 1280 && h === 720, low.framesDecoded, FRAMES, 120_000);
+  console.log(`limit lifted: large back at 1280x720 after ${Date.now() - lifted} ms (${JSON.stringify(back)})`);
+  console.log(`tc while throttled: ${tcStats.replace(/\s+/g, " ").trim()}`);
+
+  // Small stayed at its size; nobody failed to decrypt a frame since both decoded.
+  const sEnd = await video(small);
+  assert.deepEqual([sEnd.frameWidth, sEnd.frameHeight], [320, 180]);
+  const after_ = await Promise.all([small, large].map(failures));
+  for (const [i, p] of [small, large].entries()) {
+    assert.equal(after_[i].total, baseline[i].total, `${p.identity}: ${JSON.stringify(after_[i].detail)}`);
+  }
+  const events = await large.page.evaluate(() => harness.events());
+  const paused = events.filter((e) => e.name === "trackPaused");
+  console.log(`large: trackPaused events ${JSON.stringify(paused)}; decrypt failures before the group formed: small ${baseline[0].total}, large ${baseline[1].total}`);
+  const metrics = await (await fetch(`http://${env.sfu.http}/metrics`)).text();
+  const interesting = metrics
+    .split("\n")
+    .filter((l) => /^sfu_(packets_dropped_total|media_layer_retargets_total|media_paused_for_bandwidth|media_keyframe)/.test(l) && !/ 0$/.test(l));
+  console.log(`sfu metrics: ${interesting.join("; ")}`);
+
+  for (const p of everyone) {
+    await p.page.evaluate(() => harness.leave());
+    await assertNoProblems(p.page);
+    await p.page.context().close();
+  }
+});
