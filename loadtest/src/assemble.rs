@@ -125,6 +125,7 @@ pub fn assemble(
         epoch_change_loss: None,
         roster_check: None,
         light_listeners: None,
+        layers: m.layers,
     }
 }
 

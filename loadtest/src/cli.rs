@@ -141,6 +141,23 @@ pub struct Args {
     #[arg(long, allow_hyphen_values = true)]
     pub mls_nice: Option<i32>,
 
+    /// Video publishers send simulcast: three encodings (a sixteenth, a
+    /// quarter and all of `--video-kbps`, as 320×180, 640×360 and
+    /// 1280×720 would be), each with its own frames on its own RTP stream.
+    #[arg(long)]
+    pub simulcast: bool,
+
+    /// Share (0 to 1) of the light listeners whose downlink goes through
+    /// an emulated bottleneck of `--limit-kbps` (every n-th participant).
+    /// [default: 0]
+    #[arg(long)]
+    pub limit_share: Option<f64>,
+
+    /// The limited listeners' downlink, kbit/s: a rate-limited queue of at
+    /// most 300 ms in front of the socket, dropping beyond it. [default: 500]
+    #[arg(long)]
+    pub limit_kbps: Option<u32>,
+
     /// Video bitrate per publisher, kbit/s. [default: 500]
     #[arg(long)]
     pub video_kbps: Option<u32>,

@@ -8,7 +8,7 @@
 //! |---|---|
 //! | 0..4 | [`MAGIC`] |
 //! | 4..8 | sender index (u32) |
-//! | 8 | track kind: 0 audio, 1 video |
+//! | 8 | low 4 bits: track kind, 0 audio, 1 video; high 4 bits: the simulcast encoding the frame was sent on, 0 the lowest |
 //! | 9..17 | frame sequence number per (sender, kind), from 0 (u64) |
 //! | 17..25 | send time, µs since the process epoch ([`crate::clock`]) (u64) |
 //!
@@ -18,6 +18,8 @@
 
 /// Marks a frame as made by this tool.
 pub const MAGIC: [u8; 4] = *b"LTF1";
+/// The highest layer a header can carry.
+pub const MAX_LAYER: u8 = 15;
 /// Bytes of the header; the smallest frame the tool sends.
 pub const HEADER_LEN: usize = 25;
 
@@ -65,7 +67,7 @@ pub enum FrameError {
 ///
 /// ```
 /// use loadtest::frame::{FrameBuf, FrameHeader, MediaKind};
-/// let header = FrameHeader { sender: 7, kind: MediaKind::Audio, seq: 42, send_us: 1_000 };
+/// let header = FrameHeader { sender: 7, kind: MediaKind::Audio, layer: 0, seq: 42, send_us: 1_000 };
 /// let mut buf = FrameBuf::new(80);
 /// let frame = buf.frame(&header, 80);
 /// assert_eq!(frame.len(), 80);
@@ -78,6 +80,10 @@ pub struct FrameHeader {
     pub sender: u32,
     /// The track it came from.
     pub kind: MediaKind,
+    /// The simulcast encoding it was sent on (0 the lowest, and the only
+    /// one without simulcast); at most [`MAX_LAYER`]. All encodings of one
+    /// captured frame share its sequence number.
+    pub layer: u8,
     /// Its sequence number on that track; consecutive for sent frames.
     pub seq: u64,
     /// When it was handed to the SDK, µs since the process epoch.
@@ -93,7 +99,7 @@ impl FrameHeader {
         };
         h[0..4].copy_from_slice(&MAGIC);
         h[4..8].copy_from_slice(&self.sender.to_be_bytes());
-        h[8] = self.kind.to_byte();
+        h[8] = self.kind.to_byte() | (self.layer.min(MAX_LAYER) << 4);
         h[9..17].copy_from_slice(&self.seq.to_be_bytes());
         h[17..25].copy_from_slice(&self.send_us.to_be_bytes());
         true
@@ -109,10 +115,11 @@ impl FrameHeader {
         if h[0..4] != MAGIC {
             return Err(FrameError::BadMagic);
         }
-        let kind = MediaKind::from_byte(h[8])?;
+        let kind = MediaKind::from_byte(h[8] & 0x0f)?;
         Ok(Self {
             sender: u32::from_be_bytes(array(&h[4..8])),
             kind,
+            layer: h[8] >> 4,
             seq: u64::from_be_bytes(array(&h[9..17])),
             send_us: u64::from_be_bytes(array(&h[17..25])),
         })
@@ -168,6 +175,7 @@ mod tests {
         FrameHeader {
             sender: 0x0102_0304,
             kind: MediaKind::Video,
+            layer: 2,
             seq: 0x1122_3344_5566_7788,
             send_us: 987_654_321,
         }
@@ -182,6 +190,7 @@ mod tests {
         assert_eq!(FrameHeader::parse(f), Ok(h));
         let audio = FrameHeader {
             kind: MediaKind::Audio,
+            layer: 0,
             ..h
         };
         assert_eq!(FrameHeader::parse(fb.frame(&audio, 0)), Ok(audio));

@@ -174,6 +174,7 @@ async fn send_video(
         let header = FrameHeader {
             sender: index,
             kind: MediaKind::Video,
+            layer: 0,
             seq,
             send_us: now_us(),
         };
@@ -213,6 +214,7 @@ async fn send_audio(
         let header = FrameHeader {
             sender: index,
             kind: MediaKind::Audio,
+            layer: 0,
             seq,
             send_us: now_us(),
         };

@@ -113,7 +113,7 @@ fn spawn_participant(
 ) {
     let mut slots = lock(&shared.slots);
     let index = u32::try_from(slots.len()).unwrap_or(u32::MAX);
-    let slot = Arc::new(Slot::new(
+    let mut slot = Slot::new(
         index,
         room,
         identity(room, k),
@@ -121,10 +121,14 @@ fn spawn_participant(
         audio,
         expects_media,
         clock::now_us(),
-    ));
+    );
+    let light = !slot.publishes() && shared.settings.listeners == Listeners::Light;
+    if light {
+        slot.downlink_bps = shared.settings.downlink_limit.limit_for(index);
+    }
+    let slot = Arc::new(slot);
     slots.push(Arc::clone(&slot));
     drop(slots);
-    let light = !slot.publishes() && shared.settings.listeners == Listeners::Light;
     let task = if light {
         tokio::spawn(listener::run(Arc::clone(shared), slot))
     } else {
@@ -385,7 +389,8 @@ impl Runner {
         self.leaving = rest;
         for l in due {
             let summary = lock(&l.slot.stats).finish(l.cut_us, |k| l.last_sent.get(&k).copied());
-            self.collector.add_receiver(&summary);
+            self.collector
+                .add_receiver(&summary, l.slot.downlink_bps.is_some());
             l.slot.leave.cancel();
             if all {
                 continue;
@@ -420,7 +425,8 @@ impl Runner {
             if !stats.is_finished() {
                 let summary = stats.finish(media_end_us, |k| last_sent.get(&k).copied());
                 drop(stats);
-                self.collector.add_receiver(&summary);
+                self.collector
+                    .add_receiver(&summary, slot.downlink_bps.is_some());
             }
         }
         self.sample(end);

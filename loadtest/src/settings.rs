@@ -171,6 +171,10 @@ pub struct Settings {
     pub mls_threads: usize,
     /// Their Linux nice value.
     pub mls_nice: i32,
+    /// Video publishers send three simulcast encodings.
+    pub simulcast: bool,
+    /// Which light listeners have a limited downlink.
+    pub downlink_limit: DownlinkLimit,
     /// Video bitrate per publisher, kbit/s.
     pub video_kbps: u32,
     /// Video frames per second.
@@ -326,6 +330,11 @@ impl Settings {
                 .unwrap_or(crate::mls_pool::DEFAULT_THREADS)
                 .max(1),
             mls_nice: args.mls_nice.unwrap_or(0).clamp(-20, 19),
+            simulcast: args.simulcast,
+            downlink_limit: DownlinkLimit {
+                share: args.limit_share.unwrap_or(0.0).clamp(0.0, 1.0),
+                bps: u64::from(args.limit_kbps.unwrap_or(500).max(1)) * 1000,
+            },
             notes,
             metrics,
             target,
@@ -363,7 +372,38 @@ impl Settings {
             churn_per_min: self.churn_per_min,
             seed: self.seed,
             listeners: self.listeners,
+            simulcast: self.simulcast,
+            limit_share: self.downlink_limit.share,
+            limit_kbps: self.downlink_limit.bps / 1000,
         }
+    }
+}
+
+/// A share of the participants whose downlink is limited.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DownlinkLimit {
+    /// The share, 0 to 1.
+    pub share: f64,
+    /// The limit, bits per second.
+    pub bps: u64,
+}
+
+impl DownlinkLimit {
+    /// The limit of the participant of run index `index`, if it is one of
+    /// the share: spread evenly, every `1 / share`-th index.
+    ///
+    /// ```
+    /// use loadtest::settings::DownlinkLimit;
+    /// let third = DownlinkLimit { share: 1.0 / 3.0, bps: 500_000 };
+    /// let limited: Vec<u32> = (0..9).filter(|i| third.limit_for(*i).is_some()).collect();
+    /// assert_eq!(limited, [2, 5, 8]);
+    /// ```
+    pub fn limit_for(&self, index: u32) -> Option<u64> {
+        let i = f64::from(index);
+        // Computed with a little slack so that 3 × (1/3) counts as 1.
+        let before = (i * self.share + 1e-9).floor();
+        let after = ((i + 1.0) * self.share + 1e-9).floor();
+        (after > before).then_some(self.bps)
     }
 }
 

@@ -76,6 +76,9 @@ pub struct Slot {
     pub audio: bool,
     /// Someone else in its room publishes, so it should receive frames.
     pub expects_media: bool,
+    /// Its downlink is limited to this many bits per second (an emulated
+    /// bottleneck in front of a light listener's socket).
+    pub downlink_bps: Option<u64>,
     /// What it received.
     pub stats: Mutex<ReceiverStats>,
     /// Cancelled to make it leave (churn).
@@ -113,6 +116,7 @@ impl Slot {
             video,
             audio,
             expects_media,
+            downlink_bps: None,
             stats: Mutex::new(ReceiverStats::new(started_us)),
             leave: CancellationToken::new(),
             epoch_switches: AtomicU64::new(0),

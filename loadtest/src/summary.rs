@@ -138,6 +138,29 @@ pub fn render(report: &Report) -> String {
             ),
         ));
     }
+    if let Some(l) = &report.layers {
+        for (name, g) in [
+            ("layers, full downlink", &l.unlimited),
+            ("layers, limited", &l.limited),
+        ] {
+            if g.receivers == 0 {
+                continue;
+            }
+            rows.push((
+                name,
+                format!(
+                    "{} receivers, time on layers 0/1/2: {:.0}/{:.0}/{:.0} %, {} switches, {} freezes (longest {:.0} ms)",
+                    g.receivers,
+                    g.time_share[0] * 100.0,
+                    g.time_share[1] * 100.0,
+                    g.time_share[2] * 100.0,
+                    g.switches,
+                    g.freezes,
+                    g.longest_freeze_ms
+                ),
+            ));
+        }
+    }
     let sfu = report.sfu.unwrap_or_default();
     rows.push((
         "SFU CPU",

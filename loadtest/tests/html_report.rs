@@ -7,8 +7,9 @@
 use loadtest::cli::Listeners;
 use loadtest::report::html::render;
 use loadtest::report::{
-    Bitrate, CountDistribution, DecryptFailureReasons, EpochChangeLoss, ListenerFigures,
-    Percentiles, Report, RosterCheck, RunConfig, SfuUsage, TesterUsage, Thresholds, TimelinePoint,
+    Bitrate, CountDistribution, DecryptFailureReasons, EpochChangeLoss, LayerFigures, LayerGroup,
+    ListenerFigures, Percentiles, Report, RosterCheck, RunConfig, SfuUsage, TesterUsage,
+    Thresholds, TimelinePoint,
 };
 
 const XSS: &str = "<script>alert(1)</script>";
@@ -30,6 +31,9 @@ fn config() -> RunConfig {
         churn_per_min: 6.0,
         seed: 42,
         listeners: Listeners::Light,
+        simulcast: true,
+        limit_share: 1.0 / 3.0,
+        limit_kbps: 500,
     }
 }
 
@@ -47,6 +51,7 @@ fn realistic() -> Report {
                 latency_p50_ms: 18.0 + 3.0 * wave,
                 latency_p99_ms: 55.0 + 20.0 * wave.abs(),
                 loss_ratio: 0.002 * (1.0 + wave),
+                layer_frames: [connected * 10, 0, connected * 20, 0],
             }
         })
         .collect();
@@ -164,6 +169,26 @@ fn realistic() -> Report {
             decrypt_failures_after_join: 0,
             publisher_tracks: 6,
             tracks_received_min: 6,
+        }),
+        layers: Some(LayerFigures {
+            unlimited: LayerGroup {
+                receivers: 120,
+                time_share: [0.02, 0.0, 0.98, 0.0],
+                switches: 130,
+                switches_per_minute: 0.4,
+                freezes: 0,
+                freeze_share: 0.0,
+                longest_freeze_ms: 0.0,
+            },
+            limited: LayerGroup {
+                receivers: 60,
+                time_share: [0.91, 0.06, 0.03, 0.0],
+                switches: 240,
+                switches_per_minute: 2.1,
+                freezes: 7,
+                freeze_share: 0.004,
+                longest_freeze_ms: 1_250.0,
+            },
         }),
     }
 }
@@ -301,6 +326,10 @@ fn realistic_report_shows_its_numbers() {
         "Light listeners",
         "1,111,222",
         "Missing from a member&#39;s MLS group",
+        "Video layers",
+        "Limited downlink",
+        "91.000 %",
+        "1250 ms",
     ] {
         assert!(html.contains(needle), "page lacks {needle:?}");
     }

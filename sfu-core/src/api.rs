@@ -144,6 +144,12 @@ pub enum MediaCommand {
         kind: TrackKind,
         /// Simulcast rids, highest quality first.
         simulcast: Vec<String>,
+        /// The picture size of each spatial layer as the publisher
+        /// declared it, lowest first (the encodings of `simulcast` in
+        /// reverse order, or an SVC stream's spatial layers); empty if it
+        /// declared none. Used where the dependency descriptor gives no
+        /// render resolutions.
+        layer_sizes: Vec<LayerSize>,
     },
     /// A track was unpublished.
     Unpublish {
@@ -166,6 +172,29 @@ pub enum MediaCommand {
         /// Track id.
         track_id: String,
     },
+    /// How a subscriber displays a track it receives: the layer allocator
+    /// never sends it more than this.
+    TrackSettings {
+        /// Participant id (the subscriber).
+        participant: String,
+        /// Track id.
+        track_id: String,
+        /// The subscriber shows the track at all; `false` sends it nothing.
+        visible: bool,
+        /// The widest picture it displays, in pixels; `None` for no limit.
+        max_width: Option<u16>,
+        /// The tallest picture it displays, in pixels; `None` for no limit.
+        max_height: Option<u16>,
+    },
+}
+
+/// A spatial layer's picture size, in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LayerSize {
+    /// Width.
+    pub width: u16,
+    /// Height.
+    pub height: u16,
 }
 
 impl MediaCommand {
@@ -182,7 +211,8 @@ impl MediaCommand {
             | Self::Publish { .. }
             | Self::Unpublish { .. }
             | Self::Subscribe { .. }
-            | Self::Unsubscribe { .. } => {}
+            | Self::Unsubscribe { .. }
+            | Self::TrackSettings { .. } => {}
         }
     }
 
@@ -200,7 +230,8 @@ impl MediaCommand {
             | Self::Publish { participant, .. }
             | Self::Unpublish { participant, .. }
             | Self::Subscribe { participant, .. }
-            | Self::Unsubscribe { participant, .. } => participant,
+            | Self::Unsubscribe { participant, .. }
+            | Self::TrackSettings { participant, .. } => participant,
         }
     }
 }
@@ -229,6 +260,29 @@ pub enum MediaEvent {
     Unsubscribed {
         /// Track id.
         track_id: String,
+    },
+    /// A track it receives was paused because its bandwidth estimate
+    /// cannot hold even the lowest layer (`paused`), or resumed (not
+    /// `paused`). The client can show an avatar instead of a frozen frame.
+    TrackPaused {
+        /// Track id.
+        track_id: String,
+        /// Paused, or resumed.
+        paused: bool,
+    },
+    /// Its room's dominant speaker changed (`None`: nobody speaks).
+    ActiveSpeaker {
+        /// The speaker's participant id.
+        participant_id: Option<String>,
+    },
+    /// Dynacast, to a publisher: the simulcast encodings of its track that
+    /// some subscriber wants now. It may stop encoding the others until
+    /// they are listed again.
+    PublisherLayers {
+        /// Track id.
+        track_id: String,
+        /// The wanted encodings' rids, highest quality first.
+        active: Vec<String>,
     },
     /// Its media has been silent past the ICE timeout.
     Timeout,

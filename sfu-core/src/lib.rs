@@ -23,7 +23,9 @@ pub mod speaker;
 mod stats;
 mod transport;
 
-pub use api::{MediaCommand, MediaConfig, MediaEvent, Output, Target, TrackKind, Transmit};
+pub use api::{
+    LayerSize, MediaCommand, MediaConfig, MediaEvent, Output, Target, TrackKind, Transmit,
+};
 pub use plane::{Input, MediaPlane};
 pub use sdp::{ClientSdp, SdpLimits, SdpRefusal};
-pub use stats::{DropReason, Stats};
+pub use stats::{DropReason, ESTIMATE_BUCKETS_BPS, Stats};

@@ -4,6 +4,10 @@
 
 use str0m::stats::InboundDrops;
 
+/// Upper bounds of the [`Stats::subscriber_estimates`] buckets, bits per
+/// second: a phone on a poor link, one video at 360p, a few videos, HD.
+pub const ESTIMATE_BUCKETS_BPS: [u64; 5] = [300_000, 600_000, 1_200_000, 2_500_000, u64::MAX];
+
 /// Why a datagram or packet was dropped.
 ///
 /// The `Rtp*`, `Srtp*` and `Rtx*` reasons are drops inside a transport's
@@ -182,6 +186,18 @@ pub struct Stats {
     /// Subscriptions paused for want of bandwidth at the last allocation
     /// (gauge).
     pub paused_for_bandwidth: u64,
+    /// RTP packets of layered tracks forwarded, by spatial layer (the
+    /// simulcast encoding or SVC spatial layer, 0 the lowest; the last
+    /// counts every higher one too).
+    pub rtp_forwarded_by_layer: [u64; 4],
+    /// Subscribers by bandwidth estimate at the last allocation run:
+    /// `[i]` counts those at or below [`ESTIMATE_BUCKETS_BPS`]`[i]`
+    /// (cumulative, as a Prometheus histogram's buckets; the last is all
+    /// with an estimate). A gauge.
+    pub subscriber_estimates: [u64; ESTIMATE_BUCKETS_BPS.len()],
+    /// Dynacast announcements to publishers (the encodings of a simulcast
+    /// track that some subscriber wants changed).
+    pub dynacast_updates: u64,
     dropped: [u64; DropReason::ALL.len()],
 }
 

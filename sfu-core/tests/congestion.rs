@@ -288,6 +288,19 @@ fn each_subscriber_gets_the_best_layer_its_link_carries() {
         );
         assert_eq!(s.4, 0, "audio lost at {}", s.0);
     }
+    // The metrics agree: packets of every spatial layer went out, and the
+    // three estimates fall in three buckets (a phone's, a few videos',
+    // HD's).
+    let stats = w.plane.stats();
+    assert!(
+        stats.rtp_forwarded_by_layer[..3].iter().all(|n| *n > 0),
+        "{:?}",
+        stats.rtp_forwarded_by_layer
+    );
+    let e = stats.subscriber_estimates;
+    assert_eq!(e[e.len() - 1], 3, "{e:?}");
+    assert_eq!(e[0], 1, "{e:?}");
+    assert_eq!(e[2], 2, "{e:?}");
 }
 
 /// The numbers of the audio packets subscriber `c` received from `src`.

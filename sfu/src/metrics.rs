@@ -15,9 +15,11 @@
 //! assert!(text.contains("\nsfu_media_rtp_packets_received_total 7\n"));
 //! assert!(text.contains("\nsfu_media_shards 1\n"));
 //! assert!(text.contains("sfu_packets_dropped_total{reason=\"unknown_source\"} 0"));
+//! assert!(text.contains("sfu_media_rtp_packets_forwarded_by_layer_total{layer=\"2\"} 0"));
+//! assert!(text.contains("sfu_media_subscriber_estimate_bps{le=\"+Inf\"} 0"));
 //! ```
 
-use sfu_core::{DropReason, Stats};
+use sfu_core::{DropReason, ESTIMATE_BUCKETS_BPS, Stats};
 use std::fmt::{self, Write as _};
 use std::sync::{Arc, Mutex};
 
@@ -32,6 +34,10 @@ pub fn shared_stats() -> SharedStats {
 
 /// Name of the per-reason drop counter.
 pub const DROPPED: &str = "sfu_packets_dropped_total";
+/// Name of the per-layer forwarding counter.
+pub const BY_LAYER: &str = "sfu_media_rtp_packets_forwarded_by_layer_total";
+/// Name of the subscriber estimate distribution.
+pub const ESTIMATES: &str = "sfu_media_subscriber_estimate_bps";
 
 /// A Prometheus metric type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +101,7 @@ const MEDIA: &[MediaMetric] = &[
     metric("sfu_media_candidates_refused_total", Kind::Counter, "Remote ICE candidates refused: unparsable, or past a transport's limit of 50.", |s| s.candidates_refused),
     metric("sfu_media_layer_retargets_total", Kind::Counter, "Times the layer allocator changed a subscription's target layer.", |s| s.layer_retargets),
     metric("sfu_media_paused_for_bandwidth", Kind::Gauge, "Subscriptions paused at the last allocation because even their lowest layer did not fit the subscriber's estimate.", |s| s.paused_for_bandwidth),
+    metric("sfu_media_dynacast_updates_total", Kind::Counter, "Times a publisher was told which encodings of a simulcast track some subscriber wants (dynacast).", |s| s.dynacast_updates),
 ];
 
 type Source = Arc<dyn Fn(&mut String) + Send + Sync>;
@@ -203,6 +210,31 @@ fn render_sum(shards: &[Stats], out: &mut String) {
     for reason in DropReason::ALL {
         let n: u64 = shards.iter().map(|s| s.dropped(reason)).sum();
         let _ = writeln!(out, "{DROPPED}{{reason=\"{}\"}} {n}", reason.label());
+    }
+    header(
+        out,
+        BY_LAYER,
+        Kind::Counter,
+        "RTP packets of simulcast and SVC tracks forwarded, by spatial layer (0 the lowest; 3 counts every higher one too).",
+    );
+    for layer in 0..4 {
+        let n: u64 = shards.iter().map(|s| s.rtp_forwarded_by_layer[layer]).sum();
+        let _ = writeln!(out, "{BY_LAYER}{{layer=\"{layer}\"}} {n}");
+    }
+    header(
+        out,
+        ESTIMATES,
+        Kind::Gauge,
+        "Subscribers by downlink estimate at the last layer allocation, cumulative buckets (bits per second).",
+    );
+    for (i, bound) in ESTIMATE_BUCKETS_BPS.into_iter().enumerate() {
+        let n: u64 = shards.iter().map(|s| s.subscriber_estimates[i]).sum();
+        let le = if bound == u64::MAX {
+            "+Inf".to_owned()
+        } else {
+            bound.to_string()
+        };
+        let _ = writeln!(out, "{ESTIMATES}{{le=\"{le}\"}} {n}");
     }
 }
 

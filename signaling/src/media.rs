@@ -98,6 +98,14 @@ pub(crate) fn publish(
         mid: track.mid,
         kind: track.kind.into(),
         simulcast: track.simulcast,
+        layer_sizes: track
+            .layers
+            .iter()
+            .map(|l| sfu_core::LayerSize {
+                width: l.width,
+                height: l.height,
+            })
+            .collect(),
     }
 }
 

@@ -115,6 +115,7 @@ impl World {
                 mid: mid.to_string(),
                 kind,
                 simulcast: vec![],
+                layer_sizes: vec![],
             });
         }
         self.command(MediaCommand::PublisherOffer {

@@ -5,6 +5,7 @@
 //! ([`client_sdk::transport::frame_piece`], the SDK's frame assembler, and
 //! `client_core`'s [`MediaKeys`]).
 
+use super::downlink::Downlink;
 use client_core::{FrameOrigin, MediaKeys};
 use e2ee::frame::{FrameAssembler, MediaCodec};
 use sfu_core::dd::{DD_EXT_ID, DdBytes, extension};
@@ -76,11 +77,18 @@ pub(super) struct Transport {
     pub(super) connected: bool,
     /// ICE gave up: the transport is dead.
     pub(super) failed: bool,
+    /// An emulated bottleneck every datagram passes first, if limited.
+    downlink: Option<Downlink>,
 }
 
 impl Transport {
-    /// A transport on a fresh UDP socket at `ip`.
-    pub(super) async fn bind(ip: std::net::IpAddr, now: Instant) -> std::io::Result<Self> {
+    /// A transport on a fresh UDP socket at `ip`, behind a bottleneck of
+    /// `downlink_bps` if given.
+    pub(super) async fn bind(
+        ip: std::net::IpAddr,
+        now: Instant,
+        downlink_bps: Option<u64>,
+    ) -> std::io::Result<Self> {
         let socket = UdpSocket::bind(SocketAddr::new(ip, 0)).await?;
         let local = socket.local_addr()?;
         let mut rtc = Rtc::builder()
@@ -101,6 +109,7 @@ impl Transport {
             next_timeout: now,
             connected: false,
             failed: false,
+            downlink: downlink_bps.map(Downlink::new),
         })
     }
 
@@ -160,36 +169,63 @@ impl Transport {
 
     /// Reads every datagram queued on the socket (str0m in RTP mode holds
     /// one received packet until the next poll, so each is polled out at
-    /// once), decrypting what completes a frame into `keys`.
+    /// once), decrypting what completes a frame into `keys`. Behind a
+    /// bottleneck the datagrams queue there first.
     pub(super) fn read_all(&mut self, keys: &mut Keys) {
         loop {
             let (n, source) = match self.socket.try_recv_from(&mut self.buf) {
                 Ok(r) => r,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) => {
                     trace!(error = %e, "receive error");
-                    return;
+                    break;
                 }
             };
             let now = Instant::now();
-            let Ok(contents) = DatagramRecv::try_from(&self.buf[..n]) else {
-                continue;
-            };
-            let input = Input::Receive(
-                now,
-                Receive {
-                    proto: Protocol::Udp,
-                    source,
-                    destination: self.local,
-                    contents,
-                },
-            );
-            if let Err(e) = self.rtc.handle_input(input) {
-                trace!(error = %e, "datagram refused");
+            if let Some(d) = self.downlink.as_mut() {
+                d.arrive(now, source, &self.buf[..n]);
                 continue;
             }
-            self.poll(now, keys);
+            let buf = std::mem::take(&mut self.buf);
+            self.receive(now, source, &buf[..n], keys);
+            self.buf = buf;
         }
+        self.release(Instant::now(), keys);
+    }
+
+    /// Hands str0m what left the bottleneck by `now`.
+    pub(super) fn release(&mut self, now: Instant, keys: &mut Keys) {
+        while let Some(held) = self.downlink.as_mut().and_then(|d| d.depart(now)) {
+            self.receive(now, held.source, &held.bytes, keys);
+            if let Some(d) = self.downlink.as_mut() {
+                d.recycle(held);
+            }
+        }
+    }
+
+    /// When the bottleneck next lets a datagram through, if it holds one.
+    pub(super) fn next_release(&self) -> Option<Instant> {
+        self.downlink.as_ref().and_then(Downlink::next_due)
+    }
+
+    fn receive(&mut self, now: Instant, source: SocketAddr, data: &[u8], keys: &mut Keys) {
+        let Ok(contents) = DatagramRecv::try_from(data) else {
+            return;
+        };
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination: self.local,
+                contents,
+            },
+        );
+        if let Err(e) = self.rtc.handle_input(input) {
+            trace!(error = %e, "datagram refused");
+            return;
+        }
+        self.poll(now, keys);
     }
 
     /// Advances str0m's clock to `now` and carries out what it asks.

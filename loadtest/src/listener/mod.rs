@@ -35,6 +35,7 @@
 //! each subscription at a keyframe). Unlike the SDK it does not reconnect
 //! a lost signaling connection: the session then counts as lost.
 
+mod downlink;
 mod media;
 mod mls;
 mod signal;
@@ -129,7 +130,7 @@ impl Session {
         let (incoming_tx, incoming) = mpsc::unbounded_channel();
         let now = Instant::now();
         let ip = local_ip(shared).await?;
-        let transport = Transport::bind(ip, now).await?;
+        let transport = Transport::bind(ip, now, slot.downlink_bps).await?;
         let options = &shared.options;
         let mut keys = Keys::new(options.suite, options.decrypt.clone());
         keys.learn_identity(&joined.participant_id, &slot.identity);
@@ -193,6 +194,7 @@ impl Session {
             let join_due = joined_at.filter(|_| !join_marked);
             let next = [
                 Some(self.transport.next_timeout()),
+                self.transport.next_release(),
                 self.mls.home().and_then(|c| c.next_tick()),
                 self.keys.next_timeout(),
                 Some(next_ping),
@@ -221,6 +223,7 @@ impl Session {
                 back = self.mls.back() => back.map_err(|e| e.to_string())?,
                 () = &mut sleep => {
                     let now = Instant::now();
+                    self.transport.release(now, &mut self.keys);
                     if now >= self.transport.next_timeout() {
                         self.transport.tick(now, &mut self.keys);
                     }

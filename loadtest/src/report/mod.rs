@@ -102,6 +102,39 @@ pub struct Report {
     /// What the light listeners (`--listeners light`) received.
     #[serde(default)]
     pub light_listeners: Option<ListenerFigures>,
+    /// Which simulcast layers the receivers got, how often they switched
+    /// and froze, receivers with a limited downlink apart.
+    #[serde(default)]
+    pub layers: Option<LayerFigures>,
+}
+
+/// Video layers as received, by receiver group.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct LayerFigures {
+    /// Receivers with the full downlink.
+    pub unlimited: LayerGroup,
+    /// Receivers whose downlink was limited (`--limit-share`).
+    pub limited: LayerGroup,
+}
+
+/// One group of receivers' video layers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct LayerGroup {
+    /// Receivers that got video.
+    pub receivers: u64,
+    /// Share of their video time on each layer (0 the lowest): from each
+    /// frame to the next, to that frame's layer.
+    pub time_share: [f64; 4],
+    /// Layer changes, summed.
+    pub switches: u64,
+    /// Layer changes per minute of video, per stream.
+    pub switches_per_minute: f64,
+    /// Gaps of more than 500 ms between decoded frames, summed.
+    pub freezes: u64,
+    /// Share of their video time spent frozen.
+    pub freeze_share: f64,
+    /// The longest freeze, ms.
+    pub longest_freeze_ms: f64,
 }
 
 /// Frames lost around E2EE epoch changes: for each change a member saw
@@ -268,6 +301,15 @@ pub struct RunConfig {
     /// How non-publishers were simulated: `light` or `full` (`--listeners`).
     #[serde(default = "Listeners::before_the_option")]
     pub listeners: Listeners,
+    /// Video publishers sent three simulcast encodings (`--simulcast`).
+    #[serde(default)]
+    pub simulcast: bool,
+    /// Share of light listeners with a limited downlink (`--limit-share`).
+    #[serde(default)]
+    pub limit_share: f64,
+    /// Their downlink, kbit/s (`--limit-kbps`).
+    #[serde(default)]
+    pub limit_kbps: u64,
 }
 
 /// Distribution summary, milliseconds.
@@ -343,4 +385,8 @@ pub struct TimelinePoint {
     pub latency_p99_ms: f64,
     /// Frames lost over frames expected in that second.
     pub loss_ratio: f64,
+    /// Video frames received in that second on each simulcast layer (0
+    /// the lowest), all receivers.
+    #[serde(default)]
+    pub layer_frames: [u64; 4],
 }

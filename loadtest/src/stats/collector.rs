@@ -3,8 +3,9 @@
 //! the final distributions. Pure: the caller says what time it is.
 
 use super::histogram::DurationHistogram;
+use super::layers::{LAYERS, LayerSummary};
 use super::receiver::{ReceiverSummary, WindowSample};
-use crate::report::{Bitrate, Percentiles, TimelinePoint};
+use crate::report::{Bitrate, LayerFigures, LayerGroup, Percentiles, TimelinePoint};
 use std::collections::VecDeque;
 
 /// Windows the rolling values span (one per second: the last few seconds).
@@ -24,6 +25,7 @@ struct Window {
     expected: u64,
     received: u64,
     latency: DurationHistogram,
+    layer_frames: [u64; LAYERS],
 }
 
 /// The live display's numbers over the last [`ROLLING_WINDOWS`] windows.
@@ -62,6 +64,9 @@ pub struct Measured {
     pub reordered: u64,
     /// Decrypted frames without a valid header.
     pub malformed: u64,
+    /// Video layers, switches and freezes, limited and unlimited
+    /// receivers apart; `None` if no video frame arrived.
+    pub layers: Option<LayerFigures>,
 }
 
 /// The run's accumulator.
@@ -79,6 +84,8 @@ pub struct Collector {
     jitter_sum_us: f64,
     jitter_n: u64,
     bitrates: Vec<(u64, f64)>,
+    /// Layer figures and receivers with video, unlimited then limited.
+    layers: [(u64, LayerSummary); 2],
 }
 
 impl Collector {
@@ -107,6 +114,9 @@ impl Collector {
             w.bytes += s.bytes;
             w.expected += s.counts.expected;
             w.received += s.counts.received;
+            for (a, b) in w.layer_frames.iter_mut().zip(s.layer_frames) {
+                *a += b;
+            }
             for l in s.latencies_us {
                 w.latency.record_us(l);
             }
@@ -120,6 +130,7 @@ impl Collector {
             latency_p50_ms: w.latency.quantile_ms(0.50),
             latency_p99_ms: w.latency.quantile_ms(0.99),
             loss_ratio: loss(w.expected, w.received),
+            layer_frames: w.layer_frames,
         });
         if let Some(p) = point {
             self.timeline.push(p);
@@ -131,8 +142,13 @@ impl Collector {
         point
     }
 
-    /// Adds a receiver that stopped.
-    pub fn add_receiver(&mut self, s: &ReceiverSummary) {
+    /// Adds a receiver that stopped; `limited` if its downlink was.
+    pub fn add_receiver(&mut self, s: &ReceiverSummary, limited: bool) {
+        if s.layers.time_us.iter().any(|t| *t > 0) {
+            let (n, l) = &mut self.layers[usize::from(limited)];
+            *n += 1;
+            l.add(&s.layers);
+        }
         self.expected += s.expected;
         self.received += s.received;
         self.duplicates += s.duplicates;
@@ -214,7 +230,39 @@ impl Collector {
             duplicates: self.duplicates,
             reordered: self.reordered,
             malformed: self.malformed,
+            layers: (self.layers.iter().any(|(n, _)| *n > 0)).then(|| LayerFigures {
+                unlimited: layer_group(self.layers[0]),
+                limited: layer_group(self.layers[1]),
+            }),
         }
+    }
+}
+
+fn layer_group((receivers, l): (u64, LayerSummary)) -> LayerGroup {
+    let total: u64 = l.time_us.iter().sum();
+    let minutes = total as f64 / 60e6;
+    LayerGroup {
+        receivers,
+        time_share: l.time_us.map(|t| {
+            if total == 0 {
+                0.0
+            } else {
+                t as f64 / total as f64
+            }
+        }),
+        switches: l.switches,
+        switches_per_minute: if minutes > 0.0 {
+            l.switches as f64 / minutes
+        } else {
+            0.0
+        },
+        freezes: l.freezes,
+        freeze_share: if total == 0 {
+            0.0
+        } else {
+            l.freeze_us as f64 / total as f64
+        },
+        longest_freeze_ms: l.longest_freeze_us as f64 / 1000.0,
     }
 }
 
@@ -246,6 +294,7 @@ mod tests {
             bytes,
             counts: WindowCounts { expected, received },
             latencies_us: lat_ms.iter().map(|m| m * 1000).collect(),
+            layer_frames: [0; LAYERS],
         }
     }
 
@@ -299,35 +348,55 @@ mod tests {
     #[test]
     fn receivers_add_up() {
         let mut c = Collector::new();
-        c.add_receiver(&ReceiverSummary {
-            expected: 100,
-            received: 90,
-            duplicates: 2,
-            reordered: 3,
-            malformed: 1,
-            bytes: 125_000,
-            subscribed_us: 2_000_000,
-            join_us: Some(400_000),
-            jitter_us: Some(1000.0),
-            streams: 2,
-        });
-        c.add_receiver(&ReceiverSummary {
-            expected: 100,
-            received: 100,
-            bytes: 250_000,
-            subscribed_us: 2_000_000,
-            join_us: Some(600_000),
-            jitter_us: Some(3000.0),
-            ..ReceiverSummary::default()
-        });
+        c.add_receiver(
+            &ReceiverSummary {
+                expected: 100,
+                received: 90,
+                duplicates: 2,
+                reordered: 3,
+                malformed: 1,
+                bytes: 125_000,
+                subscribed_us: 2_000_000,
+                join_us: Some(400_000),
+                jitter_us: Some(1000.0),
+                streams: 2,
+                layers: LayerSummary {
+                    time_us: [3_000_000, 0, 1_000_000, 0],
+                    switches: 2,
+                    freezes: 1,
+                    freeze_us: 600_000,
+                    longest_freeze_us: 600_000,
+                },
+            },
+            true,
+        );
+        c.add_receiver(
+            &ReceiverSummary {
+                expected: 100,
+                received: 100,
+                bytes: 250_000,
+                subscribed_us: 2_000_000,
+                join_us: Some(600_000),
+                jitter_us: Some(3000.0),
+                layers: LayerSummary {
+                    time_us: [0, 0, 2_000_000, 0],
+                    ..LayerSummary::default()
+                },
+                ..ReceiverSummary::default()
+            },
+            false,
+        );
         // Too short to say anything about a rate.
-        c.add_receiver(&ReceiverSummary {
-            bytes: 100,
-            subscribed_us: 1_000,
-            ..ReceiverSummary::default()
-        });
+        c.add_receiver(
+            &ReceiverSummary {
+                bytes: 100,
+                subscribed_us: 1_000,
+                ..ReceiverSummary::default()
+            },
+            false,
+        );
         // Never got anything.
-        c.add_receiver(&ReceiverSummary::default());
+        c.add_receiver(&ReceiverSummary::default(), true);
         let m = c.measured();
         assert_eq!((m.frames_expected, m.frames_received), (200, 190));
         assert!((m.loss_ratio - 0.05).abs() < 1e-12);
@@ -339,6 +408,14 @@ mod tests {
         assert_eq!(m.join_ms.count, 2);
         assert!((m.join_ms.max - 600.0).abs() < 1.0);
         assert_eq!(c.joins_recorded(), 2);
+        let layers = m.layers.expect("video arrived");
+        assert_eq!(layers.limited.receivers, 1);
+        assert_eq!(layers.limited.time_share, [0.75, 0.0, 0.25, 0.0]);
+        assert_eq!(layers.limited.freezes, 1);
+        assert!((layers.limited.freeze_share - 0.15).abs() < 1e-12);
+        assert!((layers.limited.switches_per_minute - 30.0).abs() < 1e-9);
+        assert_eq!(layers.unlimited.receivers, 1);
+        assert_eq!(layers.unlimited.time_share, [0.0, 0.0, 1.0, 0.0]);
     }
 
     #[test]

@@ -167,6 +167,7 @@ mod tests {
             let h = FrameHeader {
                 sender: key.sender,
                 kind: key.kind,
+                layer: 0,
                 seq,
                 send_us: 0,
             };

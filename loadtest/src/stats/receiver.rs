@@ -1,6 +1,7 @@
 //! Everything one simulated participant measures about what it receives.
 //! Pure: the caller passes the decrypted bytes and the time.
 
+use super::layers::{LAYERS, LayerSummary, LayerTrack};
 use super::stream::{Arrival, StreamTracker, WindowCounts};
 use crate::frame::{FrameError, FrameHeader, MediaKind};
 use std::collections::HashMap;
@@ -28,6 +29,8 @@ pub struct WindowSample {
     pub counts: WindowCounts,
     /// End-to-end latency of each frame, µs.
     pub latencies_us: Vec<u64>,
+    /// Video frames received on each simulcast layer.
+    pub layer_frames: [u64; LAYERS],
 }
 
 /// A receiver's totals once it stopped.
@@ -53,6 +56,8 @@ pub struct ReceiverSummary {
     pub jitter_us: Option<f64>,
     /// Streams it received.
     pub streams: usize,
+    /// Its video streams' layers, switches and freezes.
+    pub layers: LayerSummary,
 }
 
 impl ReceiverSummary {
@@ -69,6 +74,8 @@ pub struct ReceiverStats {
     started_us: u64,
     first_frame_us: Option<u64>,
     streams: HashMap<StreamKey, StreamTracker>,
+    layers: HashMap<StreamKey, LayerTrack>,
+    window_layers: [u64; LAYERS],
     malformed: u64,
     window_bytes: u64,
     pending: Vec<u64>,
@@ -83,6 +90,8 @@ impl ReceiverStats {
             started_us,
             first_frame_us: None,
             streams: HashMap::new(),
+            layers: HashMap::new(),
+            window_layers: [0; LAYERS],
             malformed: 0,
             window_bytes: 0,
             pending: Vec::new(),
@@ -120,6 +129,13 @@ impl ReceiverStats {
             }
         };
         if arrival != Arrival::Duplicate {
+            if h.kind == MediaKind::Video {
+                self.layers
+                    .entry(key)
+                    .or_default()
+                    .on_frame(h.layer, now_us);
+                self.window_layers[usize::from(h.layer).min(LAYERS - 1)] += 1;
+            }
             self.window_bytes += data.len() as u64;
             if self.pending.len() < MAX_PENDING_SAMPLES {
                 self.pending.push(now_us.saturating_sub(h.send_us));
@@ -180,6 +196,7 @@ impl ReceiverStats {
             bytes: std::mem::take(&mut self.window_bytes),
             counts,
             latencies_us: std::mem::take(&mut self.pending),
+            layer_frames: std::mem::take(&mut self.window_layers),
         }
     }
 
@@ -214,6 +231,9 @@ impl ReceiverStats {
         if !self.streams.is_empty() {
             s.jitter_us = Some(jitter_sum / self.streams.len() as f64);
         }
+        for t in self.layers.values() {
+            s.layers.add(&t.summary());
+        }
         self.finished = Some(s.clone());
         s
     }
@@ -230,6 +250,7 @@ mod tests {
             &FrameHeader {
                 sender,
                 kind,
+                layer: 0,
                 seq,
                 send_us,
             },

@@ -3,7 +3,7 @@
 //! subscription starts on.
 
 use super::layered::TrackLayers;
-use super::{Forwarder, ParticipantKey, TrackKey};
+use super::{Forwarder, Notice, ParticipantKey, TrackKey};
 use crate::api::TrackKind;
 use crate::layers::{
     Allocation, Class, Demand, Layer, LayerRate, LayerSelector, Layering, allocate,
@@ -95,23 +95,30 @@ impl Forwarder {
             let speaker = self.rooms.get(&part.room).and_then(|r| r.speaker.current());
             let demands: Vec<Demand<'_>> = tracks
                 .iter()
-                .map(|t| match self.tracks.get(t) {
-                    Some(tr) if tr.kind == TrackKind::Audio => Demand {
-                        class: Class::Audio,
-                        layers: &audio,
-                        max_height: None,
-                        visible: true,
-                    },
-                    tr => Demand {
-                        class: if tr.is_some_and(|tr| Some(tr.publisher) == speaker) {
-                            Class::Featured
-                        } else {
-                            Class::Other
+                .map(|t| {
+                    let tr = self.tracks.get(t);
+                    let prefs = tr
+                        .and_then(|tr| tr.subs.iter().find(|s| s.subscriber == *p))
+                        .map(|s| s.prefs)
+                        .unwrap_or_default();
+                    match tr {
+                        Some(tr) if tr.kind == TrackKind::Audio => Demand {
+                            class: Class::Audio,
+                            layers: &audio,
+                            max_height: None,
+                            visible: true,
                         },
-                        layers: offers.get(t).map_or(&[], Vec::as_slice),
-                        max_height: None,
-                        visible: true,
-                    },
+                        tr => Demand {
+                            class: if tr.is_some_and(|tr| Some(tr.publisher) == speaker) {
+                                Class::Featured
+                            } else {
+                                Class::Other
+                            },
+                            layers: offers.get(t).map_or(&[], Vec::as_slice),
+                            max_height: prefs.height_limit(tr.map_or(&[], |tr| &tr.sizes)),
+                            visible: prefs.visible,
+                        },
+                    }
                 })
                 .collect();
             allocate(u64::MAX, &demands, &mut out);
@@ -126,6 +133,13 @@ impl Forwarder {
                 else {
                     continue;
                 };
+                if s.paused_for_bandwidth != a.paused_for_bandwidth {
+                    self.notices.push(Notice::Paused {
+                        subscriber: *p,
+                        track: *t,
+                        paused: a.paused_for_bandwidth,
+                    });
+                }
                 s.paused_for_bandwidth = a.paused_for_bandwidth;
                 run.paused_for_bandwidth += u32::from(a.paused_for_bandwidth);
                 let Some(selector) = s.selector.as_mut() else {
@@ -149,16 +163,26 @@ impl Forwarder {
                     (Some(_), None) => true,
                     (None, _) => false,
                 };
-                if raise && s.raise_wanted != a.target {
+                // A track shown again was wanted before it was hidden.
+                if raise && s.raise_wanted != a.target && !s.shown_again {
                     s.raise_wanted = a.target;
                     continue;
                 }
                 s.raise_wanted = None;
+                s.shown_again = false;
                 selector.set_target(a.target);
                 run.retargeted += 1;
             }
         }
+        let mut notices = std::mem::take(&mut self.notices);
+        self.update_dynacast(&mut notices);
+        self.notices = notices;
         run
+    }
+
+    /// Moves what allocation runs found that someone must hear into `out`.
+    pub fn take_notices(&mut self, out: &mut Vec<Notice>) {
+        out.append(&mut self.notices);
     }
 
     /// Ends each audio track's speech interval and updates each room's
@@ -179,8 +203,14 @@ impl Forwarder {
         }
         let mut changed = 0;
         for (room, s) in scores {
-            if let Some(r) = self.rooms.get_mut(&room) {
-                changed += u32::from(r.speaker.update(s));
+            if let Some(r) = self.rooms.get_mut(&room)
+                && r.speaker.update(s)
+            {
+                changed += 1;
+                self.notices.push(Notice::Speaker {
+                    participants: r.participants.clone(),
+                    speaker: r.speaker.current(),
+                });
             }
         }
         changed

@@ -3,6 +3,7 @@
 //! stream, since each encoding carries its own template structure), and
 //! what each layer costs.
 
+use crate::api::LayerSize;
 use crate::layers::rates::{LayerRates, MAX_SPATIAL, MAX_TEMPORAL};
 use crate::layers::{FrameLayers, Indication, Layer, Layering};
 use rtp_dd::{DdError, Dti, FrameInfo, Reader};
@@ -95,18 +96,29 @@ pub(crate) struct Read {
 }
 
 impl TrackLayers {
-    /// `rids` as the publisher listed them, highest quality first.
-    pub(crate) fn new(rids: &[String]) -> Self {
+    /// `rids` as the publisher listed them, highest quality first;
+    /// `sizes` the picture sizes it declared, lowest layer first.
+    pub(crate) fn new(rids: &[String], sizes: &[LayerSize]) -> Self {
         let layering = if rids.len() > 1 {
             Layering::Simulcast
         } else {
             Layering::Svc
         };
-        Self {
+        let mut layers = Self {
             layering,
             rids: rids.iter().rev().cloned().collect(),
             streams: Default::default(),
             rates: LayerRates::new(layering),
+        };
+        layers.declare_sizes(sizes);
+        layers
+    }
+
+    /// The publisher's declared picture heights, until (and unless) a
+    /// descriptor's render resolutions say otherwise.
+    pub(crate) fn declare_sizes(&mut self, sizes: &[LayerSize]) {
+        for (spatial, size) in sizes.iter().enumerate().take(MAX_SPATIAL) {
+            self.rates.set_height(spatial as u8, size.height);
         }
     }
 
@@ -299,7 +311,7 @@ mod tests {
             .flat_map(|s| (0..3).map(move |t| Layer::new(s, t)))
             .collect();
         let now = Instant::now();
-        let mut layers = TrackLayers::new(&[]);
+        let mut layers = TrackLayers::new(&[], &[]);
         let mut sel = LayerSelector::new(Layering::Svc);
         sel.set_target(Some(Layer::new(2, 2)));
         let mut rng: u64 = 0x1234_5678_9ABC_DEF1;

@@ -26,8 +26,10 @@
 mod allocation;
 pub use allocation::{AUDIO_BPS, AllocationRun, LayerState};
 mod layered;
+mod preferences;
+pub use preferences::{Notice, Preferences};
 
-use crate::api::TrackKind;
+use crate::api::{LayerSize, TrackKind};
 use crate::keyframe::{KeyframeAsk, KeyframeBudget, KeyframeRetry, KeyframeThrottle};
 use crate::layers::{Layer, LayerSelector};
 use crate::rewrite::{Rewriter, Rewritten};
@@ -68,6 +70,10 @@ struct Subscription {
     /// A higher target the last allocation run wanted: a raise is applied
     /// only when two runs in a row want it.
     raise_wanted: Option<Layer>,
+    /// How the subscriber displays the track.
+    prefs: Preferences,
+    /// It was hidden and is shown again: the next raise is applied at once.
+    shown_again: bool,
 }
 
 impl Subscription {
@@ -82,6 +88,8 @@ impl Subscription {
             selector: None,
             paused_for_bandwidth: false,
             raise_wanted: None,
+            prefs: Preferences::default(),
+            shown_again: false,
         }
     }
 }
@@ -105,6 +113,10 @@ struct Track {
     /// Some packet carried a dependency descriptor: subscribers start on
     /// keyframes.
     gated: bool,
+    /// Picture sizes the publisher declared, lowest layer first.
+    sizes: Vec<LayerSize>,
+    /// Which encodings the publisher was told are wanted (simulcast only).
+    dynacast: preferences::Dynacast,
 }
 
 #[derive(Debug)]
@@ -178,6 +190,9 @@ pub struct Gate {
     /// template the structure lacks, more frame diffs than allowed): the
     /// packet went to no subscriber of the layered track.
     pub bad_descriptor: bool,
+    /// The packet's spatial layer (its simulcast encoding, or its SVC
+    /// spatial id), on a layered track.
+    pub spatial: Option<u8>,
 }
 
 /// Where a forwarded packet goes.
@@ -225,6 +240,8 @@ pub struct Forwarder {
     /// New subscriptions start on the lowest layer and climb as the
     /// subscriber's bandwidth estimate allows (set when estimates exist).
     start_low: bool,
+    /// What allocation runs found that someone must hear.
+    notices: Vec<Notice>,
 }
 
 impl Default for Forwarder {
@@ -247,6 +264,7 @@ impl Forwarder {
             next_key: 0,
             keyframe_retry,
             start_low: false,
+            notices: Vec::new(),
         }
     }
 
@@ -355,6 +373,8 @@ impl Forwarder {
                 keyframes: KeyframeThrottle::default(),
                 retry: KeyframeRetry::default(),
                 gated: false,
+                sizes: Vec::new(),
+                dynacast: preferences::Dynacast::default(),
             },
         );
         if let Some(p) = self.participants.get_mut(&publisher) {
@@ -535,7 +555,7 @@ impl Forwarder {
             Some(dd) if tr.kind == TrackKind::Video => {
                 let layers = tr
                     .layers
-                    .get_or_insert_with(|| layered::TrackLayers::new(&tr.rids));
+                    .get_or_insert_with(|| layered::TrackLayers::new(&tr.rids, &tr.sizes));
                 let Some(encoding) = layers.encoding_of(pkt.rid) else {
                     return Some(gate);
                 };
@@ -555,11 +575,25 @@ impl Forwarder {
             }
             _ => None,
         };
+        gate.spatial = read
+            .as_ref()
+            .zip(tr.layers.as_ref())
+            .map(|(r, l)| match l.layering {
+                crate::layers::Layering::Simulcast => r.encoding,
+                crate::layers::Layering::Svc => r.info.spatial_id,
+            });
         tr.gated |= pkt.dd != DdSignal::Absent;
         let entry_point = pkt.dd == DdSignal::KeyframeStart;
         let mut wants_keyframe = false;
         for s in &mut tr.subs {
             let Some(mid) = s.out_mid else { continue };
+            // A layered track that is hidden gets no target from the
+            // allocator; one without layers is held back here.
+            if !s.prefs.visible && tr.layers.is_none() && tr.kind == TrackKind::Video {
+                s.rewriter.skip(pkt.ssrc, pkt.seq);
+                gate.layer_dropped += 1;
+                continue;
+            }
             if let Some(layers) = tr.layers.as_ref() {
                 // A layered track: the selector decides, from the frame's
                 // descriptor. A packet it cannot place in a frame (no

@@ -161,6 +161,7 @@ impl MediaPlane {
             dirty,
             ..
         } = self;
+        let mut forwarded = 0u64;
         let gate = forwarder.forward_routed(track, meta, now, |f, route| {
             let d = match *route {
                 Some(d) if d.codec == codec => d,
@@ -207,15 +208,20 @@ impl MediaPlane {
                     }
                 },
             }
-            stats.rtp_forwarded += 1;
+            forwarded += 1;
             if !st.dirty {
                 st.dirty = true;
                 dirty.push_back(d.transport);
             }
         });
+        self.stats.rtp_forwarded += forwarded;
         match gate {
             None => self.stats.drop(DropReason::NoTrack),
             Some(gate) => {
+                if let Some(s) = gate.spatial {
+                    let i = usize::from(s).min(self.stats.rtp_forwarded_by_layer.len() - 1);
+                    self.stats.rtp_forwarded_by_layer[i] += forwarded;
+                }
                 self.stats.drop_n(
                     DropReason::AwaitingKeyframe,
                     u64::from(gate.awaiting_keyframe),

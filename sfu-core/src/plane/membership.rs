@@ -3,7 +3,7 @@
 
 use super::{MediaPlane, PState, TrackMeta};
 use crate::api::{MediaCommand, MediaEvent, TrackKind};
-use crate::forwarder::{ParticipantKey, TrackKey};
+use crate::forwarder::{ParticipantKey, Preferences, TrackKey};
 use crate::transport::{Transport, TransportId};
 use std::collections::HashMap;
 use std::time::Instant;
@@ -48,9 +48,12 @@ impl MediaPlane {
                 mid,
                 kind,
                 simulcast,
+                layer_sizes,
             } => {
-                if let Some(p) = self.participant_ids.get(&participant).copied() {
-                    self.publish(now, p, track_id, &mid, kind, simulcast);
+                if let Some(p) = self.participant_ids.get(&participant).copied()
+                    && let Some(track) = self.publish(now, p, track_id, &mid, kind, simulcast)
+                {
+                    self.forwarder.set_layer_sizes(track, layer_sizes);
                 }
             }
             MediaCommand::Unpublish {
@@ -86,6 +89,28 @@ impl MediaPlane {
                     self.negotiate(now, p);
                 }
             }
+            MediaCommand::TrackSettings {
+                participant,
+                track_id,
+                visible,
+                max_width,
+                max_height,
+            } => {
+                let p = self.participant_ids.get(&participant).copied();
+                let track = self.track_ids.get(&track_id).copied();
+                let prefs = Preferences {
+                    visible,
+                    max_width,
+                    max_height,
+                };
+                // Not (or no longer) subscribed: nothing to apply, and the
+                // client learns of the unsubscription anyway.
+                if let (Some(p), Some(track)) = (p, track)
+                    && self.forwarder.set_preferences(p, track, prefs) == Some(true)
+                {
+                    self.send_keyframe_request(track);
+                }
+            }
         }
     }
 
@@ -117,6 +142,12 @@ impl MediaPlane {
         }
         if any {
             self.negotiate(now, p);
+        }
+        // A room already in conversation: who speaks now, rather than at
+        // its next change.
+        if let Some(speaker) = self.forwarder.dominant_speaker(p) {
+            let participant_id = self.participants.get(&speaker).map(|s| s.id.clone());
+            self.emit(p, MediaEvent::ActiveSpeaker { participant_id });
         }
     }
 
@@ -177,13 +208,11 @@ impl MediaPlane {
         mid: &str,
         kind: TrackKind,
         simulcast: Vec<String>,
-    ) {
+    ) -> Option<TrackKey> {
         if !self.may_publish(p) {
-            return;
+            return None;
         }
-        let Some(ps) = self.participants.get(&p) else {
-            return;
-        };
+        let ps = self.participants.get(&p)?;
         let mid = Mid::from(mid);
         if self.track_ids.contains_key(&track_id) || ps.published.contains_key(&mid) {
             self.emit(
@@ -192,12 +221,10 @@ impl MediaPlane {
                     message: "track already published".into(),
                 },
             );
-            return;
+            return None;
         }
         let rid = simulcast.first().cloned();
-        let Some((track, auto)) = self.forwarder.add_track(p, kind, simulcast) else {
-            return;
-        };
+        let (track, auto) = self.forwarder.add_track(p, kind, simulcast)?;
         self.tracks.insert(
             track,
             TrackMeta {
@@ -220,6 +247,7 @@ impl MediaPlane {
                 self.negotiate(now, s);
             }
         }
+        Some(track)
     }
 
     fn unpublish(&mut self, now: Instant, track: TrackKey) {

@@ -30,7 +30,7 @@ mod pool;
 mod timers;
 
 use crate::api::{MediaCommand, MediaConfig, MediaEvent, Output, TrackKind};
-use crate::forwarder::{Forwarder, ParticipantKey, TrackKey};
+use crate::forwarder::{Forwarder, Notice, ParticipantKey, TrackKey};
 use crate::rewrite::Rewriter;
 use crate::stats::Stats;
 use crate::transport::{Transport, TransportId};
@@ -167,6 +167,8 @@ pub struct MediaPlane {
     /// Per subscriber, what its allocation costs and what it wants; kept
     /// for its allocation.
     spent: Vec<(ParticipantKey, u64, u64)>,
+    /// What the last allocation run found, kept for the next.
+    notices: Vec<Notice>,
     due: Vec<TrackKey>,
     timed_out: Vec<ParticipantKey>,
     stats: Stats,
@@ -188,6 +190,7 @@ impl MediaPlane {
             next_sweep: now + timers::sweep_period(&cfg),
             next_allocation: now + timers::ALLOCATION_PERIOD,
             spent: Vec::new(),
+            notices: Vec::new(),
             cfg,
             transports: FxHashMap::default(),
             addrs: FxHashMap::default(),

@@ -2,8 +2,9 @@
 //! requests, and the periodic sweep for participants whose media went
 //! silent.
 
-use super::{MediaPlane, PState};
+use super::{MediaPlane, Notice, PState};
 use crate::api::{MediaConfig, MediaEvent};
+use crate::stats::ESTIMATE_BUCKETS_BPS;
 use crate::transport::TransportId;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -163,6 +164,13 @@ impl MediaPlane {
         );
         self.stats.layer_retargets += u64::from(run.retargeted);
         self.stats.paused_for_bandwidth = u64::from(run.paused_for_bandwidth);
+        let mut buckets = [0u64; ESTIMATE_BUCKETS_BPS.len()];
+        for e in self.participants.values().filter_map(|p| p.estimate_bps) {
+            for (n, bound) in buckets.iter_mut().zip(ESTIMATE_BUCKETS_BPS) {
+                *n += u64::from(e <= bound);
+            }
+        }
+        self.stats.subscriber_estimates = buckets;
         if self.cfg.bandwidth_estimation.is_some() {
             for (p, allocated, desired) in spent.drain(..) {
                 let Some(ps) = self.participants.get_mut(&p) else {
@@ -188,6 +196,53 @@ impl MediaPlane {
             }
         }
         self.spent = spent;
+        self.announce_notices();
+    }
+
+    /// Tells subscribers and publishers what the allocation run changed:
+    /// paused and resumed tracks, the dominant speaker, and the encodings
+    /// wanted of each simulcast track.
+    fn announce_notices(&mut self) {
+        let mut notices = std::mem::take(&mut self.notices);
+        self.forwarder.take_notices(&mut notices);
+        for n in notices.drain(..) {
+            match n {
+                Notice::Paused {
+                    subscriber,
+                    track,
+                    paused,
+                } => {
+                    if let Some(meta) = self.tracks.get(&track) {
+                        let track_id = meta.id.clone();
+                        self.emit(subscriber, MediaEvent::TrackPaused { track_id, paused });
+                    }
+                }
+                Notice::Speaker {
+                    participants,
+                    speaker,
+                } => {
+                    let participant_id = speaker
+                        .and_then(|s| self.participants.get(&s))
+                        .map(|s| s.id.clone());
+                    for p in participants {
+                        let participant_id = participant_id.clone();
+                        self.emit(p, MediaEvent::ActiveSpeaker { participant_id });
+                    }
+                }
+                Notice::PublisherLayers {
+                    publisher,
+                    track,
+                    active,
+                } => {
+                    if let Some(meta) = self.tracks.get(&track) {
+                        let track_id = meta.id.clone();
+                        self.stats.dynacast_updates += 1;
+                        self.emit(publisher, MediaEvent::PublisherLayers { track_id, active });
+                    }
+                }
+            }
+        }
+        self.notices = notices;
     }
 
     /// Reports participants whose transports have been silent past the ICE

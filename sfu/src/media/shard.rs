@@ -333,7 +333,8 @@ impl Shard {
             MediaCommand::Publish { .. }
             | MediaCommand::Unpublish { .. }
             | MediaCommand::Subscribe { .. }
-            | MediaCommand::Unsubscribe { .. } => false,
+            | MediaCommand::Unsubscribe { .. }
+            | MediaCommand::TrackSettings { .. } => false,
         };
         if !negotiation {
             self.plane.handle_input(now, Input::Command(command));
@@ -609,6 +610,7 @@ mod tests {
                 mid: "0".into(),
                 kind: sfu_core::TrackKind::Video,
                 simulcast: vec![],
+                layer_sizes: vec![],
             }
             .into(),
         ];

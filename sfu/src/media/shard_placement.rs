@@ -179,7 +179,8 @@ impl MediaSink for ShardPlacement {
             | MediaCommand::Publish { .. }
             | MediaCommand::Unpublish { .. }
             | MediaCommand::Subscribe { .. }
-            | MediaCommand::Unsubscribe { .. } => match placement.shard_of(&participant) {
+            | MediaCommand::Unsubscribe { .. }
+            | MediaCommand::TrackSettings { .. } => match placement.shard_of(&participant) {
                 Some(shard) => self.send(shard, request),
                 None => {
                     tracing::debug!(%participant, "media command for an unknown participant; dropped");

@@ -77,6 +77,21 @@ pub struct TrackPublish {
     /// Whether the payload is SFrame ciphertext.
     #[serde(default)]
     pub e2ee: bool,
+    /// The picture size of each spatial layer, lowest quality first: for
+    /// simulcast the encodings of `simulcast` in reverse order, for SVC
+    /// its spatial layers. Optional; the SFU uses it to match a layer to
+    /// the size a subscriber displays.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<LayerSize>,
+}
+
+/// A spatial layer's picture size, in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerSize {
+    /// Width.
+    pub width: u16,
+    /// Height.
+    pub height: u16,
 }
 
 impl TrackPublish {
@@ -89,6 +104,7 @@ impl TrackPublish {
             codec: codec.into(),
             simulcast: Vec::new(),
             e2ee: false,
+            layers: Vec::new(),
         }
     }
 }
@@ -170,6 +186,10 @@ pub enum LeaveReason {
     Replaced,
 }
 
+fn visible_default() -> bool {
+    true
+}
+
 /// Messages a client sends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -233,6 +253,23 @@ pub enum ClientMessage {
     Unsubscribe {
         /// The server's track id.
         track_id: String,
+    },
+    /// How this client displays a track it is subscribed to: the SFU never
+    /// sends it a larger layer than `max_width` × `max_height`, and nothing
+    /// while it is not `visible`. Applies to the current subscription only;
+    /// a client sends it again after each `subscribed` for the track.
+    TrackSettings {
+        /// The server's track id.
+        track_id: String,
+        /// Whether the track is shown at all.
+        #[serde(default = "visible_default")]
+        visible: bool,
+        /// The widest picture displayed, in pixels; absent for no limit.
+        #[serde(default)]
+        max_width: Option<u16>,
+        /// The tallest picture displayed, in pixels; absent for no limit.
+        #[serde(default)]
+        max_height: Option<u16>,
     },
     /// Leave the room.
     Leave,
@@ -513,6 +550,31 @@ pub enum ServerMessage {
     Unsubscribed {
         /// The track.
         track_id: String,
+    },
+    /// A video track this client receives is paused because its
+    /// downlink cannot carry even the track's lowest layer (`paused`), or
+    /// it flows again. A client shows an avatar rather than a frozen frame.
+    TrackPaused {
+        /// The track.
+        track_id: String,
+        /// Paused, or resumed.
+        paused: bool,
+    },
+    /// The room's dominant speaker changed, as the SFU reads it from the
+    /// audio level header extension; `None` when nobody speaks.
+    ActiveSpeaker {
+        /// The speaker.
+        participant_id: Option<String>,
+    },
+    /// Dynacast, to a publisher: the simulcast encodings of its track that
+    /// some subscriber wants now, highest quality first. The client may
+    /// stop encoding the others until a later `publisher_layers` lists
+    /// them again.
+    PublisherLayers {
+        /// The track.
+        track_id: String,
+        /// The wanted encodings' rids.
+        active: Vec<String>,
     },
     /// Answer to `ping`.
     Pong {

@@ -220,9 +220,9 @@ impl SizeCaps {
             ClientMessage::Candidate { candidate, .. } => self.candidate(candidate),
             ClientMessage::Publish { track } => self.track(track),
             ClientMessage::Unpublish { cid } | ClientMessage::Mute { cid, .. } => self.names([cid]),
-            ClientMessage::Subscribe { track_id } | ClientMessage::Unsubscribe { track_id } => {
-                self.names([track_id])
-            }
+            ClientMessage::Subscribe { track_id }
+            | ClientMessage::Unsubscribe { track_id }
+            | ClientMessage::TrackSettings { track_id, .. } => self.names([track_id]),
             // Fixed-size messages, the relayed ones (checked above), and
             // any later ones (still under the frame limit).
             _ => Ok(()),

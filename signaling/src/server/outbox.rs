@@ -128,7 +128,14 @@ impl Queued {
                     sdp.len()
                 }
                 MediaEvent::Subscribed { track_id, mid } => track_id.len() + mid.len(),
-                MediaEvent::Unsubscribed { track_id } => track_id.len(),
+                MediaEvent::Unsubscribed { track_id }
+                | MediaEvent::TrackPaused { track_id, .. } => track_id.len(),
+                MediaEvent::ActiveSpeaker { participant_id } => {
+                    participant_id.as_ref().map_or(0, String::len)
+                }
+                MediaEvent::PublisherLayers { track_id, active } => {
+                    track_id.len() + active.iter().map(String::len).sum::<usize>()
+                }
                 MediaEvent::Error { message } => message.len(),
                 _ => 0,
             }),

@@ -73,6 +73,13 @@ pub enum Rec {
     Unpublish(String, String),
     Subscribe(String, String),
     Unsubscribe(String, String),
+    TrackSettings {
+        pid: String,
+        track_id: String,
+        visible: bool,
+        max_width: Option<u16>,
+        max_height: Option<u16>,
+    },
 }
 
 /// A media plane double: records commands, keeps each participant's event
@@ -80,10 +87,17 @@ pub enum Rec {
 #[derive(Default)]
 pub struct RecordingMedia {
     recs: Mutex<Vec<Rec>>,
+    /// The layer sizes of each published track, by track id.
+    sizes: Mutex<HashMap<String, Vec<sfu_core::LayerSize>>>,
     events: Mutex<HashMap<String, mpsc::Sender<MediaEvent>>>,
 }
 
 impl RecordingMedia {
+    /// The layer sizes `track_id` was published with.
+    pub fn layer_sizes(&self, track_id: &str) -> Option<Vec<sfu_core::LayerSize>> {
+        self.sizes.lock().unwrap().get(track_id).cloned()
+    }
+
     pub fn recs(&self) -> Vec<Rec> {
         self.recs.lock().unwrap().clone()
     }
@@ -145,13 +159,20 @@ impl MediaSink for RecordingMedia {
                 track_id,
                 mid,
                 kind,
+                layer_sizes,
                 ..
-            } => Rec::Publish {
-                pid: participant,
-                track_id,
-                mid,
-                kind,
-            },
+            } => {
+                self.sizes
+                    .lock()
+                    .unwrap()
+                    .insert(track_id.clone(), layer_sizes);
+                Rec::Publish {
+                    pid: participant,
+                    track_id,
+                    mid,
+                    kind,
+                }
+            }
             MediaCommand::Unpublish {
                 participant,
                 track_id,
@@ -164,6 +185,19 @@ impl MediaSink for RecordingMedia {
                 participant,
                 track_id,
             } => Rec::Unsubscribe(participant, track_id),
+            MediaCommand::TrackSettings {
+                participant,
+                track_id,
+                visible,
+                max_width,
+                max_height,
+            } => Rec::TrackSettings {
+                pid: participant,
+                track_id,
+                visible,
+                max_width,
+                max_height,
+            },
         };
         self.recs.lock().unwrap().push(rec);
         true

@@ -196,6 +196,7 @@ fn summary(report: &Report) -> String {
         e2ee_table(report),
         epoch_loss_table(report),
         members_table(report),
+        layers_table(report),
         sfu_table(report),
         tester_table(report),
         thresholds_table(report),

@@ -236,6 +236,52 @@ pub(super) fn members_table(r: &Report) -> String {
     kv_table("Members", &rows)
 }
 
+/// Simulcast layers as received: one column per receiver group.
+pub(super) fn layers_table(r: &Report) -> String {
+    let Some(l) = &r.layers else {
+        return kv_table("Video layers", &[("Video received", "none".to_owned())]);
+    };
+    let groups = [
+        ("Full downlink", &l.unlimited),
+        (
+            if r.config.limit_share > 0.0 {
+                "Limited downlink"
+            } else {
+                "Limited (none)"
+            },
+            &l.limited,
+        ),
+    ];
+    let row = |name: &str, cell: &dyn Fn(&super::super::LayerGroup) -> String| {
+        let mut v = vec![name.to_owned()];
+        v.extend(groups.iter().map(|(_, g)| cell(g)));
+        v
+    };
+    let mut rows = vec![row("Receivers", &|g| fmt_int(g.receivers))];
+    for (i, name) in [
+        "Time on layer 0 (lowest)",
+        "Time on layer 1",
+        "Time on layer 2",
+        "Time on layer 3",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        rows.push(row(name, &|g| fmt_percent(g.time_share[i])));
+    }
+    rows.push(row("Layer switches", &|g| fmt_int(g.switches)));
+    rows.push(row("Switches per stream-minute", &|g| {
+        fmt_f(g.switches_per_minute, 2)
+    }));
+    rows.push(row("Freezes (> 500 ms)", &|g| fmt_int(g.freezes)));
+    rows.push(row("Time frozen", &|g| fmt_percent(g.freeze_share)));
+    rows.push(row("Longest freeze", &|g| {
+        format!("{} ms", fmt_f(g.longest_freeze_ms, 0))
+    }));
+    let header = ["", groups[0].0, groups[1].0];
+    table("Video layers", &header, &rows, "layers")
+}
+
 pub(super) fn sfu_table(r: &Report) -> String {
     let Some(sfu) = r.sfu else {
         return kv_table("SFU resources", &[("Metrics", "not reachable".to_owned())]);

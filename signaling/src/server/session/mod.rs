@@ -127,6 +127,13 @@ fn validate_track(t: &TrackPublish) -> Result<(), String> {
             "at most {MAX_SIMULCAST_LAYERS} simulcast rids of 1 to {MAX_NAME_BYTES} bytes"
         ));
     }
+    if t.layers.len() > MAX_SIMULCAST_LAYERS
+        || t.layers.iter().any(|l| l.width == 0 || l.height == 0)
+    {
+        return Err(format!(
+            "at most {MAX_SIMULCAST_LAYERS} layer sizes, each at least 1×1"
+        ));
+    }
     Ok(())
 }
 
@@ -332,6 +339,21 @@ impl Session {
                 };
                 rooms.subscription(room, pid, &track_id, cmd)
             }
+            ClientMessage::TrackSettings {
+                track_id,
+                visible,
+                max_width,
+                max_height,
+            } => {
+                let cmd = MediaCommand::TrackSettings {
+                    participant: pid_s(),
+                    track_id: track_id.clone(),
+                    visible,
+                    max_width,
+                    max_height,
+                };
+                rooms.subscription(room, pid, &track_id, cmd)
+            }
             ClientMessage::Leave => {
                 return self.leave_with(LeaveReason::Left, close_code::NORMAL, out);
             }
@@ -459,6 +481,15 @@ impl Session {
             }
             MediaEvent::Unsubscribed { track_id } => {
                 out.push(ServerMessage::Unsubscribed { track_id })
+            }
+            MediaEvent::TrackPaused { track_id, paused } => {
+                out.push(ServerMessage::TrackPaused { track_id, paused })
+            }
+            MediaEvent::ActiveSpeaker { participant_id } => {
+                out.push(ServerMessage::ActiveSpeaker { participant_id })
+            }
+            MediaEvent::PublisherLayers { track_id, active } => {
+                out.push(ServerMessage::PublisherLayers { track_id, active })
             }
             MediaEvent::Timeout => {
                 return self.leave_with(LeaveReason::MediaTimeout, close_code::NORMAL, out);
