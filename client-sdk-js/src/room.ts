@@ -77,6 +77,11 @@ function record(info: ParticipantInfo): ParticipantRecord {
   };
 }
 
+/** A size limit as the protocol takes it: whole pixels, 0 to 65535 (a larger limit is no limit in practice). */
+function pixels(n: number): number {
+  return Number.isFinite(n) ? Math.min(65_535, Math.max(0, Math.round(n))) : 65_535;
+}
+
 /** Where and as whom the room was joined: kept to join again. */
 export interface Credentials {
   url: string;
@@ -446,8 +451,8 @@ export class Room extends Emitter<RoomEvents> {
       type: "track_settings",
       track_id: trackId,
       visible: s.visible ?? true,
-      ...(s.maxWidth !== undefined ? { max_width: Math.max(0, Math.round(s.maxWidth)) } : {}),
-      ...(s.maxHeight !== undefined ? { max_height: Math.max(0, Math.round(s.maxHeight)) } : {}),
+      ...(s.maxWidth !== undefined ? { max_width: pixels(s.maxWidth) } : {}),
+      ...(s.maxHeight !== undefined ? { max_height: pixels(s.maxHeight) } : {}),
     });
   }
 

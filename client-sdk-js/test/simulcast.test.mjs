@@ -9,7 +9,9 @@
 // its encodings never share an SFrame counter under one key (one counter
 // per sender key, whatever the layer). Then the link into "large" is
 // throttled to 300 kbit/s: it must fall back to a smaller layer and go on
-// decoding, and once the limit is lifted climb back to 1280×720.
+// decoding, and once the limit is lifted climb back to 1280×720. Last,
+// dynacast: while "large" hides the video, only q is wanted, and the
+// publisher stops encoding h and f until it is shown again.
 //
 // "large" runs in a second Chromium inside a network namespace of its own,
 // joined to the host by a veth pair whose host end the test throttles with
@@ -207,6 +209,33 @@ test("simulcast with E2EE: each subscriber gets the layer it asks for, and the o
   const back = await decodesAt(large, "1280x720 again", (w, h) => w === 1280 && h === 720, low.framesDecoded, FRAMES, 120_000);
   console.log(`limit lifted: large back at 1280x720 after ${Date.now() - lifted} ms (${JSON.stringify(back)})`);
   console.log(`tc while throttled: ${tcStats.replace(/\s+/g, " ").trim()}`);
+
+  // Dynacast: with "large" hidden, only q is wanted (small's limit), and the
+  // publisher stops encoding h and f; shown again, they come back at once.
+  await large.page.evaluate((id) => harness.setTrackSettings(id, { visible: false }), cam.trackId);
+  const hidden = Date.now();
+  const only = await until(
+    "the publisher encoding only q",
+    () => pub.page.evaluate((cid) => harness.encodings(cid), cam.cid),
+    (p) => p.encodings.every((e) => e.active === (e.rid === "q")),
+    60_000,
+  );
+  const hiddenMs = Date.now() - hidden;
+  const stillSmall = await decodesAt(small, "320x180 with only q encoded", (w, h) => w === 320 && h === 180, (await video(small)).framesDecoded, 30, 60_000);
+  await large.page.evaluate((id) => harness.setTrackSettings(id, { visible: true, maxWidth: 1280, maxHeight: 720 }), cam.trackId);
+  const shown = Date.now();
+  await until(
+    "the publisher encoding every layer again",
+    () => pub.page.evaluate((cid) => harness.encodings(cid), cam.cid),
+    (p) => p.encodings.every((e) => e.active),
+    60_000,
+  );
+  const reshown = await decodesAt(large, "1280x720 once shown again", (w, h) => w === 1280 && h === 720, (await video(large)).framesDecoded, FRAMES, 120_000);
+  console.log(
+    `dynacast: only q encoded ${hiddenMs} ms after large hid the video (${JSON.stringify(only.encodings.map((e) => [e.rid, e.active]))}), ` +
+      `small decoding on at ${stillSmall.frameWidth}x${stillSmall.frameHeight}; shown again: large at 1280x720 after ${Date.now() - shown} ms ` +
+      `(${reshown.framesDecoded} frames decoded in all)`,
+  );
 
   // Small stayed at its size; nobody failed to decrypt a frame since both decoded.
   const sEnd = await video(small);
