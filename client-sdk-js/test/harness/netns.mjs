@@ -3,11 +3,11 @@
 // 10.201.X.1/30, the namespace end 10.201.X.2/30, and a token bucket (tbf)
 // on the host end limits what the host sends into the namespace. Nothing
 // else is routed: traffic stays on these two interfaces and loopback.
-// Needs root (CAP_NET_ADMIN) and the ip and tc tools; without them
-// `createNetns` throws, with a message that says so.
+// Needs root (CAP_NET_ADMIN) and the ip and tc tools: `netnsUnavailable`
+// says why not, for a test to skip with, and `createNetns` throws.
 import { execFileSync } from "node:child_process";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { constants, tmpdir } from "node:os";
 import { join } from "node:path";
 
 function run(cmd, args) {
@@ -34,36 +34,93 @@ function freeOctet() {
   throw new Error("no free 10.201.X.0/30 subnet for the test's veth pair");
 }
 
+/** Whether `cmd` runs here (`cmd -V` answers). */
+function present(cmd) {
+  try {
+    execFileSync(cmd, ["-V"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether process `pid` still runs. */
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return error.code === "EPERM";
+  }
+}
+
+/**
+ * Deletes the namespaces (and host ends) of earlier runs whose process is
+ * gone: one killed outright (SIGKILL, a timeout's) had no chance to.
+ */
+function removeStale() {
+  const names = run("ip", ["netns", "list"]).split("\n").map((l) => l.split(" ")[0]);
+  for (const name of names) {
+    const pid = /^sdktest-(\d+)$/.exec(name)?.[1];
+    if (pid === undefined || alive(Number(pid))) continue;
+    attempt("ip", ["netns", "del", name]);
+  }
+  // A host end outlives its namespace while a process (a Chromium) still ran in it.
+  for (const m of run("ip", ["-o", "link", "show"]).matchAll(/^\d+: (vsh(\d+))@/gm)) {
+    if (!alive(Number(m[2]))) attempt("ip", ["link", "del", m[1]]);
+  }
+}
+
+/**
+ * Why {@link createNetns} cannot work here (not root, no `ip` or `tc`), or
+ * undefined when it can: a test skips with this reason.
+ */
+export function netnsUnavailable() {
+  if (typeof process.getuid === "function" && process.getuid() !== 0) {
+    return "needs root: it creates a network namespace and a veth pair (ip netns, ip link) and throttles the link with tc";
+  }
+  const missing = ["ip", "tc"].filter((cmd) => !present(cmd));
+  if (missing.length > 0) return `needs the ${missing.join(" and ")} tool${missing.length > 1 ? "s" : ""} (iproute2)`;
+  return undefined;
+}
+
 /**
  * Creates the namespace, the veth pair and a Chromium wrapper that runs
  * `chromium` inside the namespace. Returns `{ name, hostIp, nsIp, hostIf,
- * chromium, limit(tbfArgs), unlimit(), destroy() }`; `destroy` is
- * idempotent and also runs when the process exits.
+ * chromium, limit(tbfArgs), unlimit(), stats(), destroy() }`; `destroy`
+ * is idempotent and also runs when the process exits or is interrupted;
+ * what a killed run left is removed by the next.
  */
 export function createNetns({ chromium }) {
-  if (typeof process.getuid === "function" && process.getuid() !== 0) {
-    throw new Error(
-      "this test needs root: it creates a network namespace and a veth pair (ip netns, ip link) " +
-        "and throttles the link with tc; run it as root",
-    );
-  }
+  const unavailable = netnsUnavailable();
+  if (unavailable !== undefined) throw new Error(`cannot create the test's network namespace: ${unavailable}`);
   const tag = `${process.pid}`;
   const name = `sdktest-${tag}`;
   const hostIf = `vsh${tag}`.slice(0, 15);
   const nsIf = `vsn${tag}`.slice(0, 15);
   let dir;
   let destroyed = false;
+  // On SIGINT or SIGTERM (Ctrl-C, a runner's timeout) clean up, then die of it.
+  const onSignal = (signal) => {
+    destroy();
+    process.exit(128 + constants.signals[signal]);
+  };
   const destroy = () => {
     if (destroyed) return;
     destroyed = true;
     process.off("exit", destroy);
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
     attempt("ip", ["netns", "del", name]);
     // Deleting the namespace deletes its end of the pair and so the pair; this is for a half-made setup.
     attempt("ip", ["link", "del", hostIf]);
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   };
   process.on("exit", destroy);
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
   try {
+    removeStale();
     const x = freeOctet();
     const hostIp = `10.201.${x}.1`;
     const nsIp = `10.201.${x}.2`;
