@@ -18,7 +18,7 @@ import type {
   RemoteTrackDescription,
   RosterMember,
 } from "./e2ee.js";
-import type { CapturedFrame, FromWorker, ReplayResult, ToWorker, TransformOptions } from "./e2ee-protocol.js";
+import type { CapturedFrame, FromWorker, ReplayResult, SentFrame, ToWorker, TransformOptions } from "./e2ee-protocol.js";
 import { ConnectError } from "./errors.js";
 import type { MlsClientMessage, MlsInfo, MlsServerMessage, ParticipantInfo, TrackKind } from "./proto.js";
 
@@ -63,6 +63,7 @@ class WorkerEngine implements E2eeEngine {
   #initialised = false;
   /** The probe's requests waiting for the worker's answer, in order. */
   readonly #captures: ((frames: CapturedFrame[]) => void)[] = [];
+  readonly #sentCaptures: ((frames: SentFrame[]) => void)[] = [];
   readonly #replays: ((result: ReplayResult) => void)[] = [];
   readonly probe?: FrameProbe;
   #stats: E2eeStats = {
@@ -85,6 +86,11 @@ class WorkerEngine implements E2eeEngine {
           new Promise((resolve) => {
             this.#captures.push(resolve);
             this.#post({ type: "probeCapture", count });
+          }),
+        captureSent: (count) =>
+          new Promise((resolve) => {
+            this.#sentCaptures.push(resolve);
+            this.#post({ type: "probeCaptureSent", count });
           }),
         replay: (frames) =>
           new Promise((resolve) => {
@@ -119,6 +125,9 @@ class WorkerEngine implements E2eeEngine {
         break;
       case "probeCaptured":
         this.#captures.shift()?.(m.frames);
+        break;
+      case "probeCapturedSent":
+        this.#sentCaptures.shift()?.(m.frames);
         break;
       case "probeReplayed":
         this.#replays.shift()?.(m.result);

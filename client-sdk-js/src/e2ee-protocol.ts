@@ -5,11 +5,11 @@
  * Page → worker ({@link ToWorker}): `init` once, then `start` after every
  * `joined`, `server` for each server message the engine needs, `chat`,
  * `assign`/`unassign` when a subscriber m-line carries another track, and
- * `close`; for the frame probe (tests only) `probeCapture` and `probeReplay`. Worker → page ({@link FromWorker}): `ready` after `init`,
+ * `close`; for the frame probe (tests only) `probeCapture`, `probeCaptureSent` and `probeReplay`. Worker → page ({@link FromWorker}): `ready` after `init`,
  * `output` for each engine output (JSON, see the wasm crate's
  * `EngineOutput`), `failures` when the drop counts change, `stats` (frame
  * counts and time spent in the wasm), `error`, and the probe's answers
- * `probeCaptured` and `probeReplayed`.
+ * `probeCaptured`, `probeCapturedSent` and `probeReplayed`.
  *
  * No key ever crosses: the worker installs each epoch's keys in the wasm
  * and reports only its number, roster and verification code.
@@ -41,6 +41,8 @@ export type ToWorker =
   | { type: "close"; keep?: boolean }
   /** Copy the next `count` video frames received, as they arrived (before decryption). */
   | { type: "probeCapture"; count: number }
+  /** Note the next `count` video frames sent, as they leave (encrypted). */
+  | { type: "probeCaptureSent"; count: number }
   /** Decrypt these frames with the keys held now; the plaintext is thrown away. */
   | { type: "probeReplay"; frames: CapturedFrame[] };
 
@@ -49,6 +51,22 @@ export interface CapturedFrame {
   publisher: string;
   codec: string;
   data: Uint8Array;
+}
+
+/**
+ * A video frame as this member sent it: where the browser put it and the
+ * start of its wire form, enough to read its SFrame header.
+ */
+export interface SentFrame {
+  /** The RTP stream (one per simulcast encoding). */
+  ssrc: number;
+  /** The simulcast encoding's rid, where the browser tells it. */
+  rid?: string;
+  /** The encoded picture's size, where the browser tells it. */
+  width?: number;
+  height?: number;
+  /** The first bytes of the wire form (clear prefix, SFrame header, ciphertext). */
+  head: Uint8Array;
 }
 
 /** What the keys held now made of replayed frames. */
@@ -82,6 +100,7 @@ export type FromWorker =
     }
   | { type: "error"; message: string }
   | { type: "probeCaptured"; frames: CapturedFrame[] }
+  | { type: "probeCapturedSent"; frames: SentFrame[] }
   | { type: "probeReplayed"; result: ReplayResult };
 
 /** The options of each `RTCRtpScriptTransform`. */

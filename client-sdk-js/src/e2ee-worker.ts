@@ -25,7 +25,7 @@
  * @module
  */
 
-import type { CapturedFrame, FrameCost, FromWorker, ReplayResult, ToWorker, TransformOptions } from "./e2ee-protocol.js";
+import type { CapturedFrame, FrameCost, FromWorker, ReplayResult, SentFrame, ToWorker, TransformOptions } from "./e2ee-protocol.js";
 
 /** The wasm engine's JavaScript face (the wasm crate's `Engine`). */
 interface WasmEngine {
@@ -52,6 +52,7 @@ interface Glue {
 interface EncodedFrame {
   data: ArrayBuffer;
   readonly type?: "key" | "delta" | "empty";
+  getMetadata?(): { synchronizationSource?: number; rid?: string; width?: number; height?: number };
 }
 interface ScriptTransformer {
   readonly options: TransformOptions;
@@ -104,6 +105,10 @@ const costs = { encrypt: cost(), decrypt: cost() };
 let detached = false;
 /** The frame probe's capture in progress. */
 let capture: { count: number; frames: CapturedFrame[] } | undefined;
+/** The frame probe's capture of sent frames in progress. */
+let sentCapture: { count: number; frames: SentFrame[] } | undefined;
+/** Bytes of each sent frame the probe keeps: a VP8 keyframe's clear prefix (10) and the longest SFrame header (17). */
+const SENT_HEAD_BYTES = 32;
 /** Messages that came before the wasm was ready, in order. */
 let queued: ToWorker[] | undefined = [];
 
@@ -226,6 +231,7 @@ function runSender(t: ScriptTransformer, o: Extract<TransformOptions, { side: "s
         return;
       }
       charge(c, start);
+      if (sentCapture !== undefined && o.kind === "video") capturedSent(frame, wire);
       frame.data = wire.buffer as ArrayBuffer;
       controller.enqueue(frame);
     },
@@ -295,6 +301,20 @@ function captured(publisher: string, codec: string, wire: Uint8Array): void {
   if (capture.frames.length < capture.count) return;
   post({ type: "probeCaptured", frames: capture.frames });
   capture = undefined;
+}
+
+function capturedSent(frame: EncodedFrame, wire: Uint8Array): void {
+  if (sentCapture === undefined) return;
+  const m = frame.getMetadata?.() ?? {};
+  sentCapture.frames.push({
+    ssrc: m.synchronizationSource ?? 0,
+    ...(m.rid ? { rid: m.rid } : {}),
+    ...(m.width ? { width: m.width, height: m.height } : {}),
+    head: wire.slice(0, SENT_HEAD_BYTES),
+  });
+  if (sentCapture.frames.length < sentCapture.count) return;
+  post({ type: "probeCapturedSent", frames: sentCapture.frames });
+  sentCapture = undefined;
 }
 
 function replay(frames: CapturedFrame[]): ReplayResult {
@@ -371,6 +391,9 @@ function handle(m: ToWorker): void {
     }
     case "probeCapture":
       capture = { count: m.count, frames: [] };
+      break;
+    case "probeCaptureSent":
+      sentCapture = { count: m.count, frames: [] };
       break;
     case "probeReplay": {
       let result: ReplayResult = { opened: 0, waiting: 0, dropped: m.frames.length };

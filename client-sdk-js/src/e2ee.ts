@@ -23,7 +23,7 @@
  * @module
  */
 
-import type { CapturedFrame, FrameCost, ReplayResult } from "./e2ee-protocol.js";
+import type { CapturedFrame, FrameCost, ReplayResult, SentFrame } from "./e2ee-protocol.js";
 import type {
   MlsClientMessage,
   MlsInfo,
@@ -179,6 +179,12 @@ export interface E2eeEngine {
 export interface FrameProbe {
   /** The next `count` video frames this member receives, as they arrived (still encrypted). */
   capture(count: number): Promise<CapturedFrame[]>;
+  /**
+   * The next `count` video frames this member sends, every encoding of
+   * every track, as they leave the transform (encrypted): to check that
+   * no two share an SFrame counter under one key.
+   */
+  captureSent(count: number): Promise<SentFrame[]>;
   /** Decrypts `frames` with the keys held now (after leaving: the keys held when it left). */
   replay(frames: CapturedFrame[]): Promise<ReplayResult>;
 }
@@ -191,4 +197,4 @@ export interface E2eeStats {
   droppedNoKey: number;
 }
 
-export type { CapturedFrame, FrameCost, ReplayResult };
+export type { CapturedFrame, FrameCost, ReplayResult, SentFrame };

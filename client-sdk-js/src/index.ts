@@ -32,6 +32,7 @@ export type {
   RemoteParticipant,
   RemoteTrack,
   SignalingState,
+  TrackSettings,
   TrackSource,
 } from "./tracks.js";
 export type {
@@ -44,6 +45,7 @@ export type {
   CapturedFrame,
   FrameCost,
   FrameProbe,
+  SentFrame,
   LocalTrackDescription,
   RemoteTrackDescription,
   ReplayResult,
@@ -51,9 +53,11 @@ export type {
 } from "./e2ee.js";
 export type { TestHooks } from "./options.js";
 export { DEPENDENCY_DESCRIPTOR_URI } from "./header-extensions.js";
+export { SIMULCAST } from "./publisher.js";
 export {
   PROTOCOL_VERSION,
   type ErrorCode,
+  type LayerSize,
   type LeaveReason,
   type Target,
   type TrackInfo,

@@ -52,8 +52,32 @@ export interface TrackPublish {
   codec: string;
   /** Simulcast rids, highest quality first. */
   simulcast?: string[];
+  /**
+   * The picture size of each spatial layer, lowest quality first (for
+   * simulcast: the encodings of `simulcast` in reverse order). At most 4.
+   */
+  layers?: LayerSize[];
   /** Whether the payload is SFrame ciphertext. */
   e2ee?: boolean;
+}
+
+/** The picture size of one spatial layer. */
+export interface LayerSize {
+  width: number;
+  height: number;
+}
+
+/**
+ * A subscriber's preference for one subscribed track (`track_settings`):
+ * `visible: false` sends nothing; `max_width`/`max_height` cap the layer
+ * (absent: no limit).
+ */
+export interface TrackSettingsMessage {
+  type: "track_settings";
+  track_id: string;
+  visible: boolean;
+  max_width?: number;
+  max_height?: number;
 }
 
 /** A published track as participants see it. */
@@ -140,6 +164,7 @@ export type ClientMessage =
   | { type: "mute"; cid: string; muted: boolean }
   | { type: "subscribe"; track_id: string }
   | { type: "unsubscribe"; track_id: string }
+  | TrackSettingsMessage
   | { type: "leave" }
   | { type: "ping"; ts: number }
   | { type: "mls_key_package"; key_package: string }
@@ -175,6 +200,9 @@ export type ServerMessage =
   | { type: "track_muted"; participant_id: string; track_id: string; muted: boolean }
   | { type: "subscribed"; track_id: string; mid: string }
   | { type: "unsubscribed"; track_id: string }
+  | { type: "track_paused"; track_id: string; paused: boolean }
+  | { type: "active_speaker"; participant_id: string | null }
+  | { type: "publisher_layers"; track_id: string; active: string[] }
   | { type: "pong"; ts: number }
   | { type: "closed"; reason: LeaveReason }
   | { type: "error"; code: ErrorCode; message: string };

@@ -20,6 +20,7 @@ import type {
   RemoteParticipant,
   RemoteTrack,
   SignalingState,
+  TrackSettings,
   TrackSource,
 } from "./tracks.js";
 
@@ -39,6 +40,14 @@ export interface RoomEvents extends E2eeEvents {
   trackSubscribed: RemoteTrack;
   /** A remote track no longer arrives (unsubscribed, unpublished or its publisher left). */
   trackUnsubscribed: RemoteTrack;
+  /**
+   * The server stopped sending a subscribed video track because this
+   * participant's bandwidth cannot carry even its lowest layer
+   * (`paused: true`), or sends it again.
+   */
+  trackPaused: { trackId: string; paused: boolean };
+  /** The room's dominant speaker changed (`undefined`: nobody speaks). */
+  activeSpeaker: { participantId: string | undefined };
   /** A media transport's connection state changed. */
   connectionStateChanged: { target: Target; state: RTCPeerConnectionState };
   /** The signaling connection dropped or came back. */
@@ -66,6 +75,11 @@ function record(info: ParticipantInfo): ParticipantRecord {
     name: info.name,
     tracks: new Map(info.tracks.map((t) => [t.track_id, t])),
   };
+}
+
+/** A size limit as the protocol takes it: whole pixels, 0 to 65535 (a larger limit is no limit in practice). */
+function pixels(n: number): number {
+  return Number.isFinite(n) ? Math.min(65_535, Math.max(0, Math.round(n))) : 65_535;
 }
 
 /** Where and as whom the room was joined: kept to join again. */
@@ -105,6 +119,15 @@ export class Room extends Emitter<RoomEvents> {
   readonly #participants = new Map<string, ParticipantRecord>();
   readonly #remoteTracks = new Map<string, RemoteTrack>();
   readonly #local = new Map<string, LocalTrackPublication>();
+  /** How each local track was asked to be layered, by cid: kept to publish it again. */
+  readonly #layering = new Map<string, { simulcast?: boolean; svc?: string }>();
+  /** The app's {@link TrackSettings} by track id, sent after each `subscribed` of the track. */
+  readonly #trackSettings = new Map<string, TrackSettings>();
+  /** Tracks the server said it subscribed this participant to (`subscribed` until `unsubscribed`). */
+  readonly #subscribed = new Set<string>();
+  /** Remote tracks the server paused for bandwidth. */
+  readonly #paused = new Set<string>();
+  #activeSpeaker: string | undefined;
   #closed = false;
   readonly #e2eeState: {
     epoch: number | undefined;
@@ -220,6 +243,8 @@ export class Room extends Emitter<RoomEvents> {
     old.publisher.close();
     old.subscriber.close();
     for (const track of [...this.#remoteTracks.values()]) this.#trackUnmapped(track.trackId);
+    this.#subscribed.clear();
+    this.#paused.clear();
     const { url, token } = this.#credentials;
     const deadline = Date.now() + this.#options.reconnectWindowMs;
     let backoff = 100;
@@ -251,10 +276,17 @@ export class Room extends Emitter<RoomEvents> {
           codec: publication.info.codec,
           e2ee: this.e2ee,
           dependencyDescriptor: this.#options.dependencyDescriptor,
+          ...this.#layering.get(publication.cid),
         });
-        this.#local.set(publication.cid, { ...publication, info: published.info, sender: published.transceiver.sender });
+        this.#local.set(publication.cid, {
+          ...publication,
+          info: published.info,
+          sender: published.transceiver.sender,
+          layers: published.layers,
+        });
       } catch (error) {
         this.#local.delete(publication.cid);
+        this.#layering.delete(publication.cid);
         this.emit("negotiationFailed", { target: "publisher", message: `publishing ${publication.cid} again: ${String(error)}` });
       }
     }
@@ -327,12 +359,17 @@ export class Room extends Emitter<RoomEvents> {
     const source: TrackSource = options.source ?? (kind === "video" ? "camera" : "microphone");
     const cid = options.cid ?? source;
     const codec = options.codec ?? (kind === "video" ? "VP8" : "opus");
+    if (options.simulcast === true && options.svc !== undefined) {
+      throw new PublishError("unsupported_codec", "simulcast and svc exclude each other");
+    }
+    const layering = kind === "video" ? { simulcast: options.simulcast, svc: options.svc } : {};
     const published = await this.#m.publisher.publish({
       cid,
       track,
       codec,
       e2ee: this.e2ee,
       dependencyDescriptor: this.#options.dependencyDescriptor,
+      ...layering,
     });
     const publication: LocalTrackPublication = {
       cid,
@@ -340,8 +377,10 @@ export class Room extends Emitter<RoomEvents> {
       info: published.info,
       track,
       sender: published.transceiver.sender,
+      layers: published.layers,
     };
     this.#local.set(cid, publication);
+    this.#layering.set(cid, layering);
     return publication;
   }
 
@@ -349,6 +388,7 @@ export class Room extends Emitter<RoomEvents> {
   async unpublish(cid: string): Promise<void> {
     if (this.#closed) throw new PublishError("closed", "room closed");
     this.#local.delete(cid);
+    this.#layering.delete(cid);
     await this.#m.publisher.unpublish(cid);
   }
 
@@ -372,6 +412,55 @@ export class Room extends Emitter<RoomEvents> {
   /** Asks the server to stop sending a track. */
   unsubscribe(trackId: string): void {
     this.#m.session.send({ type: "unsubscribe", track_id: trackId });
+  }
+
+  /**
+   * Tells the server how much of a remote video track to send: nothing
+   * while it is not `visible`, and no layer larger than `maxWidth` ×
+   * `maxHeight` (e.g. the size of the element showing it). The setting is
+   * kept for the track and sent again each time the server subscribes
+   * this participant to it (and after a resume), until the track is
+   * unpublished; a later call replaces it.
+   */
+  setTrackSettings(trackId: string, settings: TrackSettings): void {
+    if (this.#closed) return;
+    this.#trackSettings.set(trackId, { ...settings });
+    if (this.#subscribed.has(trackId)) this.#sendTrackSettings(trackId);
+  }
+
+  /** The settings last given for a remote track with {@link setTrackSettings}. */
+  trackSettings(trackId: string): TrackSettings | undefined {
+    const s = this.#trackSettings.get(trackId);
+    return s === undefined ? undefined : { ...s };
+  }
+
+  /** Whether the server paused this remote track for lack of bandwidth (see `trackPaused`). */
+  isTrackPaused(trackId: string): boolean {
+    return this.#paused.has(trackId);
+  }
+
+  /** The participant id of the room's dominant speaker, as the server last said (this one's own included). */
+  get activeSpeaker(): string | undefined {
+    return this.#activeSpeaker;
+  }
+
+  #sendTrackSettings(trackId: string): void {
+    const s = this.#trackSettings.get(trackId);
+    if (s === undefined) return;
+    this.#m.session.send({
+      type: "track_settings",
+      track_id: trackId,
+      visible: s.visible ?? true,
+      ...(s.maxWidth !== undefined ? { max_width: pixels(s.maxWidth) } : {}),
+      ...(s.maxHeight !== undefined ? { max_height: pixels(s.maxHeight) } : {}),
+    });
+  }
+
+  /** A remote track is gone for good: forget what was kept for it. */
+  #trackGone(trackId: string): void {
+    this.#subscribed.delete(trackId);
+    this.#paused.delete(trackId);
+    this.#trackSettings.delete(trackId);
   }
 
   /**
@@ -484,6 +573,7 @@ export class Room extends Emitter<RoomEvents> {
       }
       case "track_unpublished": {
         this.#m.subscriber.onUnsubscribed(message.track_id);
+        this.#trackGone(message.track_id);
         this.#participants.get(message.participant_id)?.tracks.delete(message.track_id);
         this.emit("trackUnpublished", { participantId: message.participant_id, trackId: message.track_id });
         break;
@@ -495,10 +585,27 @@ export class Room extends Emitter<RoomEvents> {
         break;
       }
       case "subscribed":
+        this.#subscribed.add(message.track_id);
         this.#m.subscriber.onSubscribed(message.track_id, message.mid);
+        // A new subscription starts from the server's defaults.
+        this.#sendTrackSettings(message.track_id);
         break;
       case "unsubscribed":
+        this.#subscribed.delete(message.track_id);
+        this.#paused.delete(message.track_id);
         this.#m.subscriber.onUnsubscribed(message.track_id);
+        break;
+      case "track_paused":
+        if (message.paused) this.#paused.add(message.track_id);
+        else this.#paused.delete(message.track_id);
+        this.emit("trackPaused", { trackId: message.track_id, paused: message.paused });
+        break;
+      case "active_speaker":
+        this.#activeSpeaker = message.participant_id ?? undefined;
+        this.emit("activeSpeaker", { participantId: this.#activeSpeaker });
+        break;
+      case "publisher_layers":
+        this.#m.publisher.onPublisherLayers(message.track_id, message.active);
         break;
       case "mls":
       case "mls_commit_rejected":
@@ -537,6 +644,7 @@ export class Room extends Emitter<RoomEvents> {
     for (const track of [...this.#remoteTracks.values()]) {
       if (track.participantId === participantId) this.#m.subscriber.onUnsubscribed(track.trackId);
     }
+    for (const trackId of p.tracks.keys()) this.#trackGone(trackId);
     this.#engine?.participantLeft(participantId);
     this.emit("participantLeft", { participant: p, reason });
   }
@@ -548,6 +656,9 @@ export class Room extends Emitter<RoomEvents> {
       else for (const t of info.tracks) known.tracks.set(t.track_id, t);
     }
     this.#engine?.resumed(mls);
+    // The server kept the subscriptions; settings sent while the connection
+    // was down were queued, but one lost in the drop would not be.
+    for (const trackId of this.#subscribed) this.#sendTrackSettings(trackId);
     this.emit("signaling", "resumed");
   }
 

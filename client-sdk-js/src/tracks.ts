@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { LeaveReason, TrackInfo, TrackKind } from "./proto.js";
+import type { LayerSize, LeaveReason, TrackInfo, TrackKind } from "./proto.js";
 
 /** Where a local track comes from; it names the track (its cid) by default. */
 export type TrackSource = "camera" | "microphone" | "screen" | "screen_audio";
@@ -17,6 +17,32 @@ export interface PublishOptions {
   cid?: string;
   /** Codec MIME subtype. Default `VP8` for video, `opus` for audio. */
   codec?: string;
+  /**
+   * Video only: send three simulcast encodings (rids `q`, `h`, `f` at a
+   * quarter, half and full resolution) so that the server can give each
+   * subscriber the one that fits its bandwidth and the size it shows the
+   * video at. Default `false`. Not with `svc`.
+   */
+  simulcast?: boolean;
+  /**
+   * Video only, VP9 or AV1: one encoding with this scalability mode
+   * (e.g. `L3T3`: three spatial and three temporal layers) instead of
+   * simulcast. Default: none.
+   */
+  svc?: string;
+}
+
+/**
+ * What a subscriber wants of one remote video track. The server sends the
+ * highest layer that fits both these limits and the subscriber's bandwidth.
+ */
+export interface TrackSettings {
+  /** `false`: send nothing of it (e.g. scrolled out of view). Default `true`. */
+  visible?: boolean;
+  /** Widest picture worth sending, in pixels (e.g. the element's size). Default: no limit. */
+  maxWidth?: number;
+  /** Tallest picture worth sending, in pixels. Default: no limit. */
+  maxHeight?: number;
 }
 
 /** A track this participant publishes. */
@@ -28,8 +54,13 @@ export interface LocalTrackPublication {
   readonly info: TrackInfo;
   /** The track being sent. */
   readonly track: MediaStreamTrack;
-  /** Its sender, e.g. for `getStats()` or `setParameters()`. */
+  /**
+   * Its sender, e.g. for `getStats()`. With simulcast, the SDK sets its
+   * encodings' `active` flags as the server asks (`publisher_layers`).
+   */
   readonly sender: RTCRtpSender;
+  /** Each spatial layer's picture size as announced, lowest first; empty for one layer. */
+  readonly layers: readonly LayerSize[];
 }
 
 /**

@@ -110,6 +110,11 @@ impl Transport {
             .set_stats_interval(None)
             .set_extension(dd::DD_EXT_ID, dd::extension())
             .enable_bwe(bwe)
+            // Probing pads with blank packets: a resent media packet can
+            // reach a browser's SFrame decryptor twice (libwebrtc assembles
+            // a frame again from a copy that arrives before the frame is
+            // decoded), and each copy would count as a replay there.
+            .set_spurious_padding(false)
             .build(now);
         let cand = Candidate::host(cfg.candidate_addr, "udp")
             .map_err(|e| TransportError::Candidate(e.to_string()))?;

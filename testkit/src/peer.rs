@@ -93,6 +93,12 @@ impl LeanPeer {
         self.addr
     }
 
+    /// RTP and RTCP this peer's session dropped, by reason (e.g. RTX
+    /// resends of packets that had already arrived).
+    pub fn inbound_drops(&self) -> str0m::stats::InboundDrops {
+        self.rtc.inbound_drops()
+    }
+
     /// When the peer next needs [`Self::poll`].
     pub fn next_timeout(&self) -> Instant {
         self.next_timeout

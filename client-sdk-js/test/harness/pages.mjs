@@ -1,5 +1,7 @@
 // Serves the test page and the SDK bundle on 127.0.0.1 (a secure context,
-// so getUserMedia works), and drives Debian's Chromium with playwright-core.
+// so getUserMedia works; another address needs Chromium's
+// --unsafely-treat-insecure-origin-as-secure), and drives Debian's Chromium
+// with playwright-core.
 import { createServer } from "node:http";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
@@ -16,8 +18,8 @@ const files = {
   "/wasm/e2ee_wasm_bg.wasm": ["build/wasm/e2ee_wasm_bg.wasm", "application/wasm"],
 };
 
-/** Starts the page server; resolves with `{ origin, close }`. */
-export function servePages() {
+/** Starts the page server on `host` (an IPv4 address); resolves with `{ origin, close }`. */
+export function servePages({ host = "127.0.0.1" } = {}) {
   const server = createServer(async (req, res) => {
     const path = new URL(req.url ?? "/", "http://x").pathname;
     const file = files[path];
@@ -37,10 +39,10 @@ export function servePages() {
     }
   });
   return new Promise((resolve) => {
-    server.listen(0, "127.0.0.1", () => {
+    server.listen(0, host, () => {
       const { port } = server.address();
       resolve({
-        origin: `http://127.0.0.1:${port}`,
+        origin: `http://${host}:${port}`,
         close: () => new Promise((r) => server.close(() => r())),
       });
     });
@@ -63,10 +65,16 @@ export const CHROMIUM_ARGS = [
   "--autoplay-policy=no-user-gesture-required",
 ];
 
-/** Launches /usr/bin/chromium (or $CHROMIUM), with `args` after {@link CHROMIUM_ARGS}. */
-export function launchBrowser({ args = [] } = {}) {
+/** The Chromium the tests drive: $CHROMIUM, or Debian's. */
+export const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+
+/**
+ * Launches {@link CHROMIUM} (or `executablePath`, e.g. a wrapper that runs
+ * it elsewhere), with `args` after {@link CHROMIUM_ARGS}.
+ */
+export function launchBrowser({ args = [], executablePath = CHROMIUM } = {}) {
   return chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    executablePath,
     headless: true,
     args: [...CHROMIUM_ARGS, ...args],
     timeout: 30_000,

@@ -1,4 +1,4 @@
-// Starts the real `sfu` binary on loopback with ephemeral ports, one media
+// Starts the real `sfu` binary on loopback (or another local address) with ephemeral ports, one media
 // shard and JSON logs, and waits for its "sfu listening" line, which names
 // the HTTP address. Its log is kept for failure reports.
 import { spawn } from "node:child_process";
@@ -24,15 +24,18 @@ export function sfuBinary() {
 const TEST_ARGS = ["--negotiation-time-burst", "10s", "--negotiation-time-per-second", "1s"];
 
 /**
- * Starts the SFU. Resolves with `{ pid, http, wsUrl, log, metric, stop }` once it
- * listens; rejects if it exits first or does not listen within `timeoutMs`.
+ * Starts the SFU, its HTTP and media sockets on `host`. Resolves with
+ * `{ pid, http, wsUrl, log, metric, stop }` once it listens; rejects if it
+ * exits first or does not listen within `timeoutMs`. A `host` other than
+ * loopback needs an API key and secret (`--api-key`, and `SFU_API_SECRET`
+ * in `env`, which unlike a flag does not show in the process list).
  */
-export function startSfu({ args = [], timeoutMs = 20_000 } = {}) {
-  // Only the flags given here configure it: no SFU_* from the caller.
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("SFU_")));
+export function startSfu({ args = [], env: extra = {}, host = "127.0.0.1", timeoutMs = 20_000 } = {}) {
+  // Only the flags and `extra` given here configure it: no SFU_* from the caller.
+  const env = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("SFU_"))), ...extra };
   const child = spawn(
     sfuBinary(),
-    ["--http-bind", "127.0.0.1:0", "--media-bind", "127.0.0.1:0", "--shards", "1", "--log-format", "json", ...TEST_ARGS, ...args],
+    ["--http-bind", `${host}:0`, "--media-bind", `${host}:0`, "--shards", "1", "--log-format", "json", ...TEST_ARGS, ...args],
     { env, stdio: ["ignore", "ignore", "pipe"] },
   );
   const log = [];

@@ -58,6 +58,8 @@ pub struct RtcConfig {
     pub(crate) vp9_packetizer_mode: Vp9PacketizerMode,
     pub(crate) snap_enabled: bool,
     pub(crate) mtu: RangeInclusive<usize>,
+    // PATCH (e2ee-conf): padding may resend sent packets.
+    pub(crate) spurious_padding: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -600,6 +602,34 @@ impl RtcConfig {
         self.pause_threshold
     }
 
+    // PATCH (e2ee-conf): the choice between resends and blank packets for padding.
+    /// Whether padding (bandwidth probing) may resend recently sent packets
+    /// over RTX ("spurious resends", as libwebrtc does) rather than send
+    /// blank padding packets. Defaults to `true`.
+    ///
+    /// A receiver may turn a resent packet whose frame it already assembled
+    /// into that frame a second time (libwebrtc does, for a frame not yet
+    /// decoded). A receiver that checks frames for replay, such as an
+    /// end-to-end encrypted one, then sees replays; `false` pads with blank
+    /// packets only, which carry no media.
+    ///
+    /// ```
+    /// # use str0m::Rtc;
+    /// let config = Rtc::builder();
+    /// assert!(config.spurious_padding());
+    /// assert!(!config.set_spurious_padding(false).spurious_padding());
+    /// ```
+    pub fn set_spurious_padding(mut self, enabled: bool) -> Self {
+        self.spurious_padding = enabled;
+        self
+    }
+
+    /// Whether padding may resend sent packets, as set by
+    /// [`Self::set_spurious_padding()`].
+    pub fn spurious_padding(&self) -> bool {
+        self.spurious_padding
+    }
+
     /// Sets the buffer size for outgoing audio packets.
     ///
     /// This must be larger than 0. The value configures an internal ring buffer used as a temporary
@@ -910,6 +940,7 @@ impl Default for RtcConfig {
             vp9_packetizer_mode: Vp9PacketizerMode::default(),
             snap_enabled: false,
             mtu: DATAGRAM_MTU_TARGET..=DATAGRAM_MTU_WARN,
+            spurious_padding: true,
         }
     }
 }

@@ -199,7 +199,9 @@ impl Session {
         Session {
             id,
             medias: vec![],
-            streams: Streams::new(enable_stats, *config.mtu.end(), config.pause_threshold),
+            // PATCH (e2ee-conf): padding may resend sent packets, or not.
+            streams: Streams::new(enable_stats, *config.mtu.end(), config.pause_threshold)
+                .with_spurious_padding(config.spurious_padding),
             app: None,
             reordering_size_audio: config.reordering_size_audio,
             reordering_size_video: config.reordering_size_video,

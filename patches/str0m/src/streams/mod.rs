@@ -159,6 +159,9 @@ pub(crate) struct Streams {
     /// hard cap when selecting RTX cache entries for spurious padding.
     mtu_warn: usize,
     pause_threshold: Duration,
+    // PATCH (e2ee-conf): given to every send stream.
+    /// Whether padding may resend sent packets (else only blank packets).
+    spurious_padding: bool,
 }
 
 /// Delay between cleaning up the RxLookup.
@@ -188,7 +191,15 @@ impl Streams {
             enable_stats,
             mtu_warn,
             pause_threshold,
+            spurious_padding: true,
         }
+    }
+
+    // PATCH (e2ee-conf): set from `RtcConfig::set_spurious_padding`.
+    /// Whether the send streams' padding may resend sent packets.
+    pub(crate) fn with_spurious_padding(mut self, enabled: bool) -> Self {
+        self.spurious_padding = enabled;
+        self
     }
 
     pub(crate) fn map_dynamic_by_rid(
@@ -336,9 +347,12 @@ impl Streams {
         rtx: Option<Ssrc>,
         midrid: MidRid,
     ) -> &mut StreamTx {
-        self.streams_tx
-            .entry(ssrc)
-            .or_insert_with(|| StreamTx::new(ssrc, rtx, midrid, self.enable_stats, self.mtu_warn))
+        self.streams_tx.entry(ssrc).or_insert_with(|| {
+            // PATCH (e2ee-conf): padding may resend sent packets, or not.
+            let mut s = StreamTx::new(ssrc, rtx, midrid, self.enable_stats, self.mtu_warn);
+            s.spurious_padding = self.spurious_padding;
+            s
+        })
     }
 
     pub fn remove_stream_tx(&mut self, ssrc: Ssrc) -> bool {

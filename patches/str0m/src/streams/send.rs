@@ -179,6 +179,10 @@ pub struct StreamTx {
 
     /// MTU warn threshold; used to cap spurious-padding RTX cache lookups.
     mtu_warn: usize,
+
+    // PATCH (e2ee-conf): `RtcConfig::set_spurious_padding`.
+    /// Whether padding may resend sent packets; else it is blank packets only.
+    pub(crate) spurious_padding: bool,
 }
 
 /// RTP packet data to enqueue on a direct RTP send stream.
@@ -390,6 +394,7 @@ impl StreamTx {
             remote_acked_ssrc: false,
             remote_acked_rtx_ssrc: false,
             mtu_warn,
+            spurious_padding: true,
         }
     }
 
@@ -942,7 +947,11 @@ impl StreamTx {
 
         #[allow(clippy::unnecessary_operation)]
         'outer: {
-            if !self.ssrc.is_probe() && self.padding > MIN_SPURIOUS_PADDING_SIZE {
+            // PATCH (e2ee-conf): only where spurious resends are allowed.
+            if self.spurious_padding
+                && !self.ssrc.is_probe()
+                && self.padding > MIN_SPURIOUS_PADDING_SIZE
+            {
                 // Find a historic packet that is smaller than this max size. The max size
                 // is a headroom since we can accept slightly larger padding than asked for.
                 let max_size = (self.padding * 2).min(self.mtu_warn - MAX_RTP_OVERHEAD);
@@ -1496,6 +1505,46 @@ mod test {
         );
         assert_eq!(sender.queue_state(now).snapshot.packet_count, 0);
         assert_eq!(twcc, 131_073);
+    }
+
+    // PATCH (e2ee-conf): padding without spurious resends.
+    #[test]
+    fn padding_resends_a_sent_packet_only_where_allowed() {
+        let now = Instant::now();
+        let codecs = CodecConfig::new_with_defaults();
+        let video = codecs
+            .params()
+            .iter()
+            .find(|p| p.resend().is_some())
+            .expect("a codec with RTX");
+        let exts = ExtensionMap::standard();
+        for spurious in [true, false] {
+            let mut streams =
+                crate::streams::Streams::new(false, 1200, Duration::from_millis(1500))
+                    .with_spurious_padding(spurious);
+            let stream =
+                streams.declare_stream_tx(42.into(), Some(44.into()), MidRid("vid".into(), None));
+            stream.pt_for_padding = Some(video.pt());
+            let mut buf = vec![];
+            let media = RtpWrite::new(video.pt(), 7.into(), 0, now, vec![9_u8; 300]).nackable(true);
+            stream.write_rtp(media);
+            stream.send_queue.handle_timeout(now);
+            stream
+                .poll_packet(now, &exts, None, codecs.params(), &mut buf)
+                .expect("the media packet");
+            stream.generate_padding(400);
+            let pad = stream
+                .poll_packet(now, &exts, None, codecs.params(), &mut buf)
+                .expect("a padding packet");
+            assert!(pad.is_padding);
+            assert_eq!(*pad.header.ssrc, 44, "padding goes on the RTX stream");
+            // A resend carries the original's sequence number and payload;
+            // a blank packet only padding.
+            let wire = RtpHeader::parse(&buf, &exts).unwrap();
+            let body = &buf[wire.header_len..];
+            let resent = !wire.has_padding || !RtpHeader::unpad_payload(body).unwrap().is_empty();
+            assert_eq!(resent, spurious, "spurious resends allowed: {spurious}");
+        }
     }
 
     #[test]
