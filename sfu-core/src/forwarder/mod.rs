@@ -24,7 +24,7 @@
 //! gated: nothing tells the SFU where their keyframes are.
 
 mod allocation;
-pub use allocation::{AUDIO_BPS, AllocationRun, LayerState};
+pub use allocation::{AUDIO_BPS, AllocationRun, LayerState, Spend};
 mod layered;
 mod preferences;
 pub use preferences::{Notice, Preferences};
@@ -68,9 +68,9 @@ struct Subscription {
     selector: Option<LayerSelector>,
     /// The allocator paused it: even its lowest layer does not fit.
     paused_for_bandwidth: bool,
-    /// The last allocation run found the lowest layer too dear: a pause
-    /// is applied only when two runs in a row want it.
-    pause_wanted: bool,
+    /// Allocation runs in a row that found the lowest layer too dear: a
+    /// pause is applied only after several.
+    pause_wanted: u8,
     /// A higher target the last allocation run wanted: a raise is applied
     /// only when two runs in a row want it.
     raise_wanted: Option<Layer>,
@@ -91,7 +91,7 @@ impl Subscription {
             keyframe_budget: KeyframeBudget::default(),
             selector: None,
             paused_for_bandwidth: false,
-            pause_wanted: false,
+            pause_wanted: 0,
             raise_wanted: None,
             prefs: Preferences::default(),
             shown_again: false,

@@ -135,6 +135,7 @@ impl MediaPlane {
                 estimate_bps: None,
                 estimate_at_allocation: None,
                 estimate_probed: false,
+                fell_at: None,
             },
         );
         let mut any = false;
