@@ -103,6 +103,11 @@ pub enum PublishError {
     /// End-to-end encryption has no media format for this codec.
     #[error("no end-to-end encrypted media format for codec {0:?}")]
     UnsupportedCodec(String),
+    /// The simulcast encodings are not usable: on an audio track, more
+    /// than the server accepts, a rid that is empty, too long, not
+    /// alphanumeric or repeated, or a zero size.
+    #[error("bad simulcast encodings: {0}")]
+    BadSimulcast(&'static str),
     /// The server did not answer in time.
     #[error("no answer from the server within {0:?}")]
     Timeout(Duration),
@@ -140,4 +145,7 @@ pub enum WriteError {
     /// A header extension did not fit the RFC 8285 one-byte form.
     #[error("header extension too large")]
     ExtensionTooLarge,
+    /// The track has no simulcast encoding with this index.
+    #[error("no encoding {0}")]
+    NoEncoding(usize),
 }

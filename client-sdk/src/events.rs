@@ -94,6 +94,27 @@ pub enum Event {
         /// Its id.
         track_id: String,
     },
+    /// A video track this participant receives was paused by the server
+    /// (its downlink cannot carry even the lowest layer), or flows again.
+    TrackPaused {
+        /// Its id.
+        track_id: String,
+        /// Paused, or resumed.
+        paused: bool,
+    },
+    /// The room's dominant speaker changed; `None` when nobody speaks.
+    ActiveSpeaker {
+        /// The speaker's participant id.
+        participant_id: Option<String>,
+    },
+    /// Dynacast: the simulcast encodings of one of this participant's
+    /// tracks that some subscriber wants now; the others need not be sent.
+    PublisherLayers {
+        /// The track's server id.
+        track_id: String,
+        /// The wanted encodings' rids, highest quality first.
+        active: Vec<String>,
+    },
     /// The SFU asked for a keyframe (PLI or FIR) on one of this
     /// participant's published tracks.
     KeyframeRequested {

@@ -85,7 +85,7 @@ pub use room::{
     ChatError, DecryptFailures, DecryptedFrame, MediaSender, RemoteMedia, Room, RoomEvent,
     RoomEvents, RoomOptions, RosterMember, SendFrameError, SignalingState, connect,
 };
-pub use track::TrackSpec;
+pub use track::{Encoding, TrackSettings, TrackSpec};
 
 /// Settings beyond [`RoomOptions`]' own fields.
 pub mod config {

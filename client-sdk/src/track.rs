@@ -19,6 +19,33 @@ pub struct TrackSpec {
     pub codec: Codec,
     /// Whether its payload is SFrame ciphertext (announced to the server).
     pub e2ee: bool,
+    /// Simulcast encodings, lowest quality first; empty for one stream.
+    pub encodings: Vec<Encoding>,
+}
+
+/// One simulcast encoding of a video track: its own RTP stream, named by
+/// its rid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Encoding {
+    /// The RTP stream id (`a=rid`): 1–16 ASCII letters and digits, unique
+    /// within the track.
+    pub rid: String,
+    /// The picture width it is encoded at, in pixels.
+    pub width: u16,
+    /// The picture height it is encoded at, in pixels.
+    pub height: u16,
+}
+
+impl Encoding {
+    /// The encoding `rid` at `width` × `height`.
+    pub fn new(rid: impl Into<String>, width: u16, height: u16) -> Self {
+        Self {
+            rid: rid.into(),
+            width,
+            height,
+        }
+    }
 }
 
 impl TrackSpec {
@@ -28,7 +55,28 @@ impl TrackSpec {
             cid: cid.into(),
             codec,
             e2ee: false,
+            encodings: Vec::new(),
         }
+    }
+
+    /// Sends the track as simulcast: one RTP stream per encoding, listed
+    /// lowest quality first. It is negotiated as `a=rid`/`a=simulcast` in
+    /// the publisher offer and announced with its rids (highest first) and
+    /// sizes. Only for video; at most 4 encodings (the server's limit). One
+    /// encoding, or none, is a plain track.
+    pub fn with_simulcast(mut self, encodings: Vec<Encoding>) -> Self {
+        self.encodings = encodings;
+        self
+    }
+
+    /// Whether it is sent as more than one simulcast encoding.
+    pub fn is_simulcast(&self) -> bool {
+        self.encodings.len() > 1
+    }
+
+    /// How many RTP streams carry it (1 without simulcast).
+    pub fn stream_count(&self) -> usize {
+        self.encodings.len().max(1)
     }
 
     /// Marks the payload as SFrame ciphertext.
@@ -40,6 +88,50 @@ impl TrackSpec {
     /// Audio or video, from the codec.
     pub fn kind(&self) -> TrackKind {
         self.codec.kind
+    }
+}
+
+/// How this client displays a remote video track; the server sends no
+/// larger layer, and nothing while the track is not visible. See
+/// [`Room::set_track_settings`](crate::Room::set_track_settings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TrackSettings {
+    /// Whether the track is shown at all.
+    pub visible: bool,
+    /// The widest picture displayed, in pixels; `None` for no limit.
+    pub max_width: Option<u16>,
+    /// The tallest picture displayed, in pixels; `None` for no limit.
+    pub max_height: Option<u16>,
+}
+
+impl Default for TrackSettings {
+    /// Visible, no size limit: what the server assumes without settings.
+    fn default() -> Self {
+        Self {
+            visible: true,
+            max_width: None,
+            max_height: None,
+        }
+    }
+}
+
+impl TrackSettings {
+    /// Shown at most `max_width` × `max_height` pixels.
+    pub fn max_size(max_width: u16, max_height: u16) -> Self {
+        Self {
+            max_width: Some(max_width),
+            max_height: Some(max_height),
+            ..Self::default()
+        }
+    }
+
+    /// Not shown: the server sends none of the track's video.
+    pub fn hidden() -> Self {
+        Self {
+            visible: false,
+            ..Self::default()
+        }
     }
 }
 
@@ -75,7 +167,8 @@ impl LocalTrack {
         &self.info
     }
 
-    /// Its SSRC on the publisher transport.
+    /// Its SSRC on the publisher transport (of the lowest encoding, for
+    /// simulcast).
     pub fn ssrc(&self) -> u32 {
         self.outbound.ssrc()
     }

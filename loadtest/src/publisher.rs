@@ -7,7 +7,7 @@ use crate::frame::{FrameBuf, FrameHeader, MediaKind};
 use crate::pacing::{AudioPacing, VideoPacing};
 use crate::state::{Shared, Slot};
 use client_sdk::proto::Target;
-use client_sdk::{Codec, MediaSender, Room, TrackSpec};
+use client_sdk::{Codec, Encoding, MediaSender, Room, TrackSpec};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -26,6 +26,25 @@ pub const KEY_LIMIT: Duration = Duration::from_secs(20);
 pub const PUBLISH_LIMIT: Duration = Duration::from_secs(15);
 /// Limit on handing one frame to the SDK.
 pub const SEND_LIMIT: Duration = Duration::from_secs(1);
+/// The simulcast encodings (lowest first): rid, the size it stands for,
+/// and its share of `--video-kbps` as a divisor (roughly how a browser
+/// splits 720p simulcast).
+pub const SIMULCAST: [(&str, u16, u16, u32); 3] =
+    [("q", 320, 180, 16), ("h", 640, 360, 4), ("f", 1280, 720, 1)];
+
+/// The track a publisher sends as `kind`.
+fn track_spec(cid: &str, kind: MediaKind, simulcast: bool) -> TrackSpec {
+    match kind {
+        MediaKind::Audio => TrackSpec::new(cid, Codec::opus()),
+        MediaKind::Video if simulcast => TrackSpec::new(cid, Codec::vp8()).with_simulcast(
+            SIMULCAST
+                .iter()
+                .map(|(rid, w, h, _)| Encoding::new(*rid, *w, *h))
+                .collect(),
+        ),
+        MediaKind::Video => TrackSpec::new(cid, Codec::vp8()),
+    }
+}
 
 /// Waits for the group key, publishes the slot's tracks and sends until
 /// `ended` or the run's media stop.
@@ -56,12 +75,9 @@ pub async fn run(
         if !wanted {
             continue;
         }
-        let codec = match kind {
-            MediaKind::Video => Codec::vp8(),
-            MediaKind::Audio => Codec::opus(),
-        };
+        let spec = track_spec(cid, kind, shared.settings.simulcast);
         let published = tokio::select! {
-            r = tokio::time::timeout(PUBLISH_LIMIT, room.publish(TrackSpec::new(cid, codec))) => r,
+            r = tokio::time::timeout(PUBLISH_LIMIT, room.publish(spec)) => r,
             () = ended.cancelled() => return,
         };
         let sender = match published {
@@ -117,16 +133,21 @@ fn ticker(period: Duration) -> tokio::time::Interval {
 
 /// Hands one frame to the SDK; the sequence number advances only for a
 /// frame that was sent, so gaps at receivers are loss.
+/// On a simulcast track every encoding's frame of one picture has the same
+/// sequence number.
+#[allow(clippy::too_many_arguments)]
 async fn send_one(
     shared: &Shared,
     sender: &MediaSender,
+    encoding: usize,
     counter: &AtomicU64,
     frame: &[u8],
     seq: u64,
     rtp_ts: u32,
     keyframe: bool,
 ) -> bool {
-    match tokio::time::timeout(SEND_LIMIT, sender.send_frame(frame, rtp_ts, keyframe)).await {
+    let send = sender.send_frame_on(encoding, frame, rtp_ts, keyframe);
+    match tokio::time::timeout(SEND_LIMIT, send).await {
         Ok(Ok(())) => {
             counter.store(seq + 1, Ordering::Release);
             true
@@ -144,6 +165,34 @@ async fn send_one(
     }
 }
 
+/// One encoding's frames: the whole rate, or a simulcast encoding's share.
+struct Encoder {
+    pacing: VideoPacing,
+    /// Whether the server wanted it on the last frame (dynacast).
+    active: bool,
+}
+
+/// The encoders of a video track, lowest first.
+fn encoders(shared: &Shared, sender: &MediaSender) -> Vec<Encoder> {
+    let s = &shared.settings;
+    let divisors: Vec<u32> = if sender.encoding_count() > 1 {
+        SIMULCAST.iter().map(|e| e.3).collect()
+    } else {
+        vec![1]
+    };
+    divisors
+        .into_iter()
+        .map(|d| Encoder {
+            pacing: VideoPacing::new(
+                (s.video_kbps / d).max(1),
+                s.video_fps,
+                s.keyframe_interval_s,
+            ),
+            active: true,
+        })
+        .collect()
+}
+
 async fn send_video(
     shared: &Shared,
     index: u32,
@@ -152,10 +201,11 @@ async fn send_video(
     keyframe: &AtomicBool,
     stop: &CancellationToken,
 ) {
-    let s = &shared.settings;
-    let pacing = VideoPacing::new(s.video_kbps, s.video_fps, s.keyframe_interval_s);
-    let mut buf = FrameBuf::new(pacing.key_bytes);
-    let mut tick = ticker(pacing.interval);
+    let mut encoders = encoders(shared, sender);
+    // Every encoding runs at the same frame rate and keyframe interval.
+    let top = encoders[encoders.len() - 1].pacing;
+    let mut buf = FrameBuf::new(top.key_bytes);
+    let mut tick = ticker(top.interval);
     let (mut gop_pos, mut rtp_ts) = (0u64, 0u32);
     loop {
         tokio::select! {
@@ -164,31 +214,44 @@ async fn send_video(
             () = shared.stop_media.cancelled() => break,
             _ = tick.tick() => {}
         }
-        // A new epoch or the SFU asked for a keyframe (RFC 9605 §6.2).
-        let forced = keyframe.swap(false, Ordering::Relaxed);
+        // A new epoch or the SFU asked for a keyframe (RFC 9605 §6.2); an
+        // encoding the server wants again starts with one, as an encoder
+        // that was stopped would. Keyframes go on all encodings together,
+        // as a browser's simulcast encoders do.
+        let mut forced = keyframe.swap(false, Ordering::Relaxed);
+        for (e, enc) in encoders.iter_mut().enumerate() {
+            let active = sender.encoding_active(e);
+            forced |= active && !enc.active;
+            enc.active = active;
+        }
         let key = forced || gop_pos == 0;
         if key {
             gop_pos = 0;
         }
         let seq = counter.load(Ordering::Acquire);
-        let header = FrameHeader {
-            sender: index,
-            kind: MediaKind::Video,
-            layer: 0,
-            seq,
-            send_us: now_us(),
-        };
-        let len = if key {
-            pacing.key_bytes
-        } else {
-            pacing.delta_bytes
-        };
-        let frame = buf.video_frame(&header, len, key);
-        if !send_one(shared, sender, counter, frame, seq, rtp_ts, key).await && key {
-            keyframe.store(true, Ordering::Relaxed);
+        for (e, enc) in encoders.iter().enumerate() {
+            if !enc.active {
+                continue;
+            }
+            let header = FrameHeader {
+                sender: index,
+                kind: MediaKind::Video,
+                layer: e as u8,
+                seq,
+                send_us: now_us(),
+            };
+            let len = if key {
+                enc.pacing.key_bytes
+            } else {
+                enc.pacing.delta_bytes
+            };
+            let frame = buf.video_frame(&header, len, key);
+            if !send_one(shared, sender, e, counter, frame, seq, rtp_ts, key).await && key {
+                keyframe.store(true, Ordering::Relaxed);
+            }
         }
-        rtp_ts = rtp_ts.wrapping_add(pacing.rtp_step);
-        gop_pos = (gop_pos + 1) % pacing.gop_frames;
+        rtp_ts = rtp_ts.wrapping_add(top.rtp_step);
+        gop_pos = (gop_pos + 1) % top.gop_frames;
     }
 }
 
@@ -219,7 +282,7 @@ async fn send_audio(
             send_us: now_us(),
         };
         let frame = buf.frame(&header, pacing.bytes);
-        send_one(shared, sender, counter, frame, seq, rtp_ts, false).await;
+        send_one(shared, sender, 0, counter, frame, seq, rtp_ts, false).await;
         rtp_ts = rtp_ts.wrapping_add(pacing.rtp_step);
     }
 }

@@ -25,6 +25,18 @@ fn at_most(max_width: u16, max_height: u16) -> Preferences {
     }
 }
 
+/// The packets of frames `lo..hi`.
+fn frames_between(packets: &[Sent], lo: u16, hi: u16) -> Vec<Sent> {
+    packets
+        .iter()
+        .filter(|p| (lo..hi).contains(&p.frame))
+        .map(|p| Sent {
+            dd: p.dd.clone(),
+            ..*p
+        })
+        .collect()
+}
+
 const HIDDEN: Preferences = Preferences {
     visible: false,
     max_width: None,
@@ -55,6 +67,29 @@ fn a_small_tile_gets_the_small_encoding_whatever_the_budget() {
     }
 }
 
+/// A client says how small it shows a track right after it is subscribed,
+/// before media flows: the first frame it gets is already of the small
+/// encoding, and a tile made smaller later lowers the target at once,
+/// without waiting for an allocation run.
+#[test]
+fn a_size_limit_holds_from_the_first_frame_and_a_smaller_one_applies_at_once() {
+    let packets = simulcast(240, 60);
+    let mut r = room(&RIDS, 2);
+    r.fwd.set_layer_sizes(r.track, declared());
+    let (small, shrunk, track) = (r.subs[0], r.subs[1], r.track);
+    r.fwd.set_preferences(small, track, at_most(320, 180));
+    let first = r.run(&packets[..packets.len() / 2], &RIDS, |_| None);
+    assert!(!first[0].is_empty());
+    assert!(first[0].iter().all(|x| x.0 == 0), "{:?}", first[0]);
+    assert!(first[1].iter().all(|x| x.0 == 2), "unlimited: the top");
+    r.fwd.set_preferences(shrunk, track, at_most(640, 360));
+    let target = r.fwd.layer(shrunk, track).and_then(|l| l.target);
+    assert_eq!(target.map(|l| l.spatial), Some(1), "before any run");
+    let second = r.run(&packets[packets.len() / 2..], &RIDS, |_| None);
+    assert!(second[1].iter().any(|x| x.0 == 1));
+    assert!(second[1].iter().skip_while(|x| x.0 == 2).all(|x| x.0 == 1));
+}
+
 #[test]
 fn a_width_limit_alone_picks_the_tallest_layer_that_fits() {
     let packets = simulcast(180, 60);
@@ -72,26 +107,13 @@ fn a_width_limit_alone_picks_the_tallest_layer_that_fits() {
 #[test]
 fn a_hidden_track_gets_nothing_and_comes_back_without_waiting_two_runs() {
     let packets = simulcast(300, 60);
-    let frames = |lo: u16, hi: u16| -> Vec<&Sent> {
-        packets
-            .iter()
-            .filter(|p| (lo..hi).contains(&p.frame))
-            .collect()
-    };
-    let owned = |v: Vec<&Sent>| -> Vec<Sent> {
-        v.into_iter()
-            .map(|p| Sent {
-                dd: p.dd.clone(),
-                ..*p
-            })
-            .collect()
-    };
+    let frames = |lo, hi| frames_between(&packets, lo, hi);
     let mut r = room(&RIDS, 1);
     let (sub, track) = (r.subs[0], r.track);
-    let before = r.run(&owned(frames(0, 60)), &RIDS, |_| None);
+    let before = r.run(&frames(0, 60), &RIDS, |_| None);
     assert!(!before[0].is_empty());
     assert_eq!(r.fwd.set_preferences(sub, track, HIDDEN), Some(false));
-    let hidden = r.run(&owned(frames(60, 150)), &RIDS, |_| None);
+    let hidden = r.run(&frames(60, 150), &RIDS, |_| None);
     // Nothing from the first allocation run after hiding.
     assert!(hidden[0].is_empty(), "{:?}", hidden[0].first());
     assert_eq!(r.fwd.layer(sub, track).map(|l| l.target), Some(None));
@@ -102,11 +124,11 @@ fn a_hidden_track_gets_nothing_and_comes_back_without_waiting_two_runs() {
         r.fwd.set_preferences(sub, track, Preferences::default()),
         Some(false)
     );
-    let shown = r.run(&owned(frames(150, 151)), &RIDS, |_| None);
+    let shown = r.run(&frames(150, 151), &RIDS, |_| None);
     assert!(shown[0].is_empty());
     assert!(r.fwd.layer(sub, track).is_some_and(|l| l.target.is_some()));
     assert_eq!(r.fwd.awaited_rids(track), vec!["f"]);
-    let after = r.run(&owned(frames(151, 300)), &RIDS, |_| None);
+    let after = r.run(&frames(151, 300), &RIDS, |_| None);
     assert_eq!(
         after[0].first().map(|x| x.1),
         Some(180),
@@ -147,6 +169,38 @@ fn a_pause_for_bandwidth_is_announced_and_so_is_the_resume() {
     budget.set(None);
     r.run(&packets, &RIDS, |_| budget.get());
     assert_eq!(paused(&mut r.fwd), [false]);
+}
+
+/// An estimate that dips below even the lowest layer for one allocation
+/// run (a delay spike, a burst of loss) keeps the lowest layer flowing at
+/// its lowest frame rate; only a second run in a row pauses the track.
+#[test]
+fn one_run_below_the_lowest_layer_does_not_pause() {
+    let packets = simulcast(240, 60);
+    let frames = |lo, hi| frames_between(&packets, lo, hi);
+    let mut r = room(&RIDS, 1);
+    let (sub, track) = (r.subs[0], r.track);
+    let paused = |fwd: &mut sfu_core::forwarder::Forwarder| {
+        let mut notices = Vec::new();
+        fwd.take_notices(&mut notices);
+        notices
+            .iter()
+            .filter(|n| matches!(n, Notice::Paused { subscriber, .. } if *subscriber == sub))
+            .count()
+    };
+    r.run(&frames(0, 90), &RIDS, |_| None);
+    // Each call runs the allocator at its first frame, then every 15.
+    let dip = r.run(&frames(90, 105), &RIDS, |_| Some(20_000));
+    assert_eq!(paused(&mut r.fwd), 0);
+    // Until the lowest encoding's next keyframe the current one goes on,
+    // shed to its base frame rate: video never stops.
+    assert!(!dip[0].is_empty(), "video still flows");
+    assert!(dip[0].iter().all(|x| x.2 == 0), "{:?}", dip[0]);
+    let target = r.fwd.layer(sub, track).and_then(|l| l.target);
+    assert_eq!(target.map(|l| (l.spatial, l.temporal)), Some((0, 0)));
+    r.run(&frames(105, 120), &RIDS, |_| Some(20_000));
+    assert_eq!(paused(&mut r.fwd), 1, "paused at the second run");
+    assert_eq!(r.fwd.layer(sub, track).and_then(|l| l.target), None);
 }
 
 /// The encodings the publisher was told are wanted, by allocation run.

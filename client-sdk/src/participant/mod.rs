@@ -3,6 +3,7 @@
 mod connect;
 mod publish;
 mod session;
+mod settings;
 mod signal;
 mod subscriptions;
 
@@ -10,9 +11,10 @@ use crate::error::{ConnectError, PeerError, PublishError};
 use crate::events::{CloseReason, ConnectionState, Event, Events};
 use crate::options::ConnectOptions;
 use crate::peer::Peer;
-use crate::track::{LocalTrack, TrackSpec};
+use crate::track::{LocalTrack, TrackSettings, TrackSpec};
 use futures_util::StreamExt;
 use publish::InFlight;
+use settings::SettingsStore;
 use signal::Signal;
 use signaling::proto::{ClientMessage, MlsInfo, RoomState, Target};
 use std::collections::HashSet;
@@ -51,6 +53,7 @@ struct Shared {
     in_flight: Mutex<InFlight>,
     published: Mutex<HashSet<String>>,
     subscriptions: Mutex<Subscriptions>,
+    settings: Mutex<SettingsStore>,
     closed: AtomicBool,
     last_heard: Mutex<Instant>,
     /// Rung by the keepalive when the server has gone silent.
@@ -93,6 +96,10 @@ impl Shared {
 
     fn subscriptions(&self) -> MutexGuard<'_, Subscriptions> {
         lock(&self.subscriptions)
+    }
+
+    fn settings(&self) -> MutexGuard<'_, SettingsStore> {
+        lock(&self.settings)
     }
 
     fn heard_from_server(&self) {
@@ -202,6 +209,7 @@ impl Participant {
             publish_lock: tokio::sync::Mutex::new(()),
             in_flight: Mutex::new(InFlight::default()),
             published: Mutex::new(HashSet::new()),
+            settings: Mutex::new(SettingsStore::default()),
             closed: AtomicBool::new(false),
             last_heard: Mutex::new(Instant::now()),
             silence_alarm: tokio::sync::Notify::new(),
@@ -303,6 +311,25 @@ impl Participant {
             && self.shared.signal.send(ClientMessage::Unsubscribe {
                 track_id: track_id.to_owned(),
             })
+    }
+
+    /// How this client displays the remote track `track_id`: sent to the
+    /// server now if the track is subscribed, and again after every
+    /// `subscribed` for it, until it is unpublished. Returns `false` if the
+    /// session is closed.
+    pub fn set_track_settings(&self, track_id: &str, settings: TrackSettings) -> bool {
+        if self.is_closed() {
+            return false;
+        }
+        match self.shared.settings().set(track_id, settings) {
+            Some(message) => self.shared.signal.send(message),
+            None => true,
+        }
+    }
+
+    /// Every remembered track setting.
+    pub(crate) fn track_settings(&self) -> Vec<(String, TrackSettings)> {
+        self.shared.settings().all()
     }
 
     /// The current state of one transport.

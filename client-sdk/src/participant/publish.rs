@@ -9,9 +9,16 @@ use super::Shared;
 use crate::error::{PeerError, ProtocolError, PublishError};
 use crate::peer::OutboundTrack;
 use crate::track::{LocalTrack, TrackSpec};
-use signaling::proto::{ClientMessage, ErrorCode, Target, TrackInfo, TrackPublish};
+use signaling::proto::{
+    ClientMessage, ErrorCode, LayerSize, Target, TrackInfo, TrackKind, TrackPublish,
+};
 use tokio::sync::oneshot;
 use tracing::{debug, warn};
+
+/// The most simulcast encodings the server accepts on one track.
+const MAX_ENCODINGS: usize = 4;
+/// The longest rid the SDK sends (RFC 8851 allows more; the SFU needs few).
+const MAX_RID_LEN: usize = 16;
 
 type Reply<T> = oneshot::Sender<Result<T, ProtocolError>>;
 
@@ -31,6 +38,7 @@ impl Shared {
         if self.published_cids().contains(&spec.cid) {
             return Err(PublishError::DuplicateCid(spec.cid));
         }
+        check_simulcast(&spec)?;
         let outbound = self.publisher.add_track(&spec).await?;
         match self.negotiate_publish(&spec, &outbound).await {
             Ok(info) => {
@@ -64,6 +72,19 @@ impl Shared {
         });
         let mut track = TrackPublish::new(&spec.cid, &mid, spec.kind(), &spec.codec.name);
         track.e2ee = spec.e2ee;
+        if spec.is_simulcast() {
+            // The protocol lists rids highest quality first, sizes lowest
+            // first; the spec has them lowest first.
+            track.simulcast = spec.encodings.iter().rev().map(|e| e.rid.clone()).collect();
+            track.layers = spec
+                .encodings
+                .iter()
+                .map(|e| LayerSize {
+                    width: e.width,
+                    height: e.height,
+                })
+                .collect();
+        }
         self.signal.send(ClientMessage::Publish { track });
         self.send_offer(sdp)?;
         let answer = self.await_reply(answer_rx).await?;
@@ -177,5 +198,73 @@ impl Shared {
     /// Dropping the senders wakes any waiter with `Closed`.
     pub(super) fn clear_in_flight(&self) {
         *self.in_flight() = InFlight::default();
+    }
+}
+
+/// Refuses simulcast encodings the server or the SDP could not carry.
+fn check_simulcast(spec: &TrackSpec) -> Result<(), PublishError> {
+    if !spec.is_simulcast() {
+        return Ok(());
+    }
+    let bad = |why| Err(PublishError::BadSimulcast(why));
+    if spec.kind() != TrackKind::Video {
+        return bad("simulcast is for video only");
+    }
+    if spec.encodings.len() > MAX_ENCODINGS {
+        return bad("more than 4 encodings");
+    }
+    for (i, e) in spec.encodings.iter().enumerate() {
+        if e.rid.is_empty()
+            || e.rid.len() > MAX_RID_LEN
+            || !e.rid.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            return bad("a rid must be 1-16 ASCII letters and digits");
+        }
+        if spec.encodings[..i].iter().any(|o| o.rid == e.rid) {
+            return bad("a rid is repeated");
+        }
+        if e.width == 0 || e.height == 0 {
+            return bad("a size is zero");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::Codec;
+    use crate::track::Encoding;
+
+    fn cam(encodings: &[(&str, u16)]) -> TrackSpec {
+        TrackSpec::new("cam", Codec::vp8()).with_simulcast(
+            encodings
+                .iter()
+                .map(|(rid, h)| Encoding::new(*rid, h * 16 / 9, *h))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn usable_simulcast_passes_and_unusable_is_refused() {
+        assert!(check_simulcast(&cam(&[("q", 180), ("h", 360), ("f", 720)])).is_ok());
+        assert!(
+            check_simulcast(&cam(&[("only", 720)])).is_ok(),
+            "one is plain"
+        );
+        for bad in [
+            cam(&[("q", 180), ("q", 360)]),
+            cam(&[("q", 180), ("", 360)]),
+            cam(&[("q", 180), ("h;", 360)]),
+            cam(&[("q", 0), ("h", 360)]),
+            cam(&[("a", 1), ("b", 2), ("c", 3), ("d", 4), ("e", 5)]),
+            TrackSpec::new("mic", Codec::opus())
+                .with_simulcast(vec![Encoding::new("a", 1, 1), Encoding::new("b", 2, 2)]),
+        ] {
+            assert!(
+                matches!(check_simulcast(&bad), Err(PublishError::BadSimulcast(_))),
+                "{bad:?}"
+            );
+        }
     }
 }

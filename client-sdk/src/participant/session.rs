@@ -142,7 +142,12 @@ async fn handle(shared: &Shared, message: ServerMessage) -> Option<CloseReason> 
             participant_id,
             reason,
         } => {
-            shared.subscriptions().forget_participant(&participant_id);
+            let gone = shared.subscriptions().forget_participant(&participant_id);
+            let mut settings = shared.settings();
+            for track_id in &gone {
+                settings.forget(track_id);
+            }
+            drop(settings);
             shared.emit(Event::ParticipantLeft {
                 participant_id,
                 reason,
@@ -157,6 +162,7 @@ async fn handle(shared: &Shared, message: ServerMessage) -> Option<CloseReason> 
             track_id,
         } => {
             shared.subscriptions().forget(&track_id);
+            shared.settings().forget(&track_id);
             shared.emit(Event::TrackUnpublished {
                 participant_id,
                 track_id,
@@ -172,12 +178,18 @@ async fn handle(shared: &Shared, message: ServerMessage) -> Option<CloseReason> 
             muted,
         }),
         ServerMessage::Subscribed { track_id, mid } => {
+            // Before the offer that follows it is answered, so the settings
+            // apply from the subscription's first packet.
+            if let Some(message) = shared.settings().subscribed(&track_id) {
+                shared.signal.send(message);
+            }
             let track = shared.subscriptions().subscribed(track_id, mid);
             if let Some(track) = track {
                 shared.emit(Event::TrackSubscribed(track));
             }
         }
         ServerMessage::Unsubscribed { track_id } => {
+            shared.settings().unsubscribed(&track_id);
             shared.subscriptions().unsubscribed(&track_id);
             shared.emit(Event::TrackUnsubscribed { track_id });
         }
@@ -192,6 +204,15 @@ async fn handle(shared: &Shared, message: ServerMessage) -> Option<CloseReason> 
             code: ErrorCode::MlsGap,
             ..
         } => shared.emit(Event::Resumed { log_gap: true }),
+        ServerMessage::TrackPaused { track_id, paused } => {
+            shared.emit(Event::TrackPaused { track_id, paused })
+        }
+        ServerMessage::ActiveSpeaker { participant_id } => {
+            shared.emit(Event::ActiveSpeaker { participant_id })
+        }
+        ServerMessage::PublisherLayers { track_id, active } => {
+            shared.emit(Event::PublisherLayers { track_id, active })
+        }
         ServerMessage::Pong { .. } => {}
         ServerMessage::Closed { reason } => return Some(CloseReason::Server(reason)),
         ServerMessage::Error { code, message } => {

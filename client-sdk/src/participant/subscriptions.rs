@@ -67,17 +67,18 @@ impl Subscriptions {
         self.announced.retain(|_, id| id != track_id);
     }
 
-    /// Forgets every track of a participant who left.
-    pub(super) fn forget_participant(&mut self, participant_id: &str) {
+    /// Forgets every track of a participant who left; returns their ids.
+    pub(super) fn forget_participant(&mut self, participant_id: &str) -> Vec<String> {
         let gone: Vec<String> = self
             .directory
             .values()
             .filter(|t| t.participant_id == participant_id)
             .map(|t| t.track_id.clone())
             .collect();
-        for track_id in gone {
-            self.forget(&track_id);
+        for track_id in &gone {
+            self.forget(track_id);
         }
+        gone
     }
 
     /// The server says `track_id` arrives at `mid`.

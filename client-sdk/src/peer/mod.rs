@@ -153,19 +153,32 @@ impl Peer {
             .find(|c| c.same_format(&spec.codec))
             .cloned()
             .ok_or_else(|| PeerError::CodecNotConfigured(spec.codec.mime_type()))?;
-        let ssrc = nonzero_random();
-        let encoding = RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters {
-                ssrc: Some(ssrc),
-                rtx: codec.rtx_payload_type.map(|_| RTCRtpRtxParameters {
-                    ssrc: nonzero_random(),
-                }),
-                ..RTCRtpCodingParameters::default()
-            },
-            active: true,
-            codec: codec.rtc_codec(),
-            ..RTCRtpEncodingParameters::default()
+        // One RTP stream per simulcast encoding, each named by its rid
+        // (webrtc writes `a=rid:<rid> send` and `a=simulcast:send` for
+        // them); a plain track has one stream and no rid.
+        let rids: Vec<String> = if spec.is_simulcast() {
+            spec.encodings.iter().map(|e| e.rid.clone()).collect()
+        } else {
+            vec![String::new()]
         };
+        let ssrcs: Vec<u32> = rids.iter().map(|_| nonzero_random()).collect();
+        let codings = rids
+            .iter()
+            .zip(&ssrcs)
+            .map(|(rid, ssrc)| RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    rid: rid.clone(),
+                    ssrc: Some(*ssrc),
+                    rtx: codec.rtx_payload_type.map(|_| RTCRtpRtxParameters {
+                        ssrc: nonzero_random(),
+                    }),
+                    ..RTCRtpCodingParameters::default()
+                },
+                active: true,
+                codec: codec.rtc_codec(),
+                ..RTCRtpEncodingParameters::default()
+            })
+            .collect();
         let kind = match codec.kind {
             TrackKind::Audio => RtpCodecKind::Audio,
             TrackKind::Video => RtpCodecKind::Video,
@@ -175,7 +188,7 @@ impl Peer {
             spec.cid.clone(),
             spec.cid.clone(),
             kind,
-            vec![encoding],
+            codings,
         )));
         let init = RTCRtpTransceiverInit {
             direction: RTCRtpTransceiverDirection::Sendonly,
@@ -192,10 +205,15 @@ impl Peer {
             spec.cid.clone(),
             self.events.clone(),
         ));
+        let rids = if spec.is_simulcast() {
+            rids
+        } else {
+            Vec::new()
+        };
         Ok(OutboundTrack::new(
             spec.cid.clone(),
             codec,
-            ssrc,
+            outbound::Streams::new(ssrcs, rids),
             self.state.clone(),
             local,
             sender,

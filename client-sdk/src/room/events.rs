@@ -95,6 +95,29 @@ pub enum RoomEvent {
         /// The track's `cid`.
         cid: String,
     },
+    /// Dynacast: which simulcast encodings of a local track some
+    /// subscriber wants now (see [`MediaSender::encoding_active`](super::MediaSender::encoding_active),
+    /// which says the same).
+    PublisherLayers {
+        /// The track's `cid`.
+        cid: String,
+        /// Per encoding, lowest quality first: wanted or not.
+        active: Vec<bool>,
+    },
+    /// A remote video track was paused by the server because this
+    /// member's downlink cannot carry even its lowest layer (show an avatar
+    /// rather than a frozen frame), or flows again.
+    TrackPaused {
+        /// Its id.
+        track_id: String,
+        /// Paused, or resumed.
+        paused: bool,
+    },
+    /// The room's dominant speaker changed; `None` when nobody speaks.
+    ActiveSpeaker {
+        /// The speaker's participant id.
+        participant_id: Option<String>,
+    },
     /// An end-to-end encrypted chat message, in the room's order (own
     /// messages included, at their place in that order).
     Chat {

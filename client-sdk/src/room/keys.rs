@@ -2,7 +2,8 @@
 //! engine) behind a lock, delivering each opened frame to its track.
 
 use super::events::DecryptFailures;
-use super::media::{DecryptedFrame, FrameSink, SendFrameError};
+use super::media::{DecryptedFrame, FrameSink};
+use super::sender::SendFrameError;
 use client_core::{EncryptError, FrameOrigin, MediaKeys, OpenedFrame};
 use e2ee::frame::{DecryptConfig, MediaCodec, Suite};
 use e2ee::group::Member;

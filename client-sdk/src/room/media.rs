@@ -1,5 +1,5 @@
-//! Encrypted media: frames in, RTP packets out, and the reverse for every
-//! remote track.
+//! Encrypted media received: RTP packets in, decrypted frames out, for
+//! every remote track (the sending side is in `sender`).
 //!
 //! Every frame is one SFrame ciphertext in the media wire format
 //! ([`e2ee::frame::MediaCodec`]): the codec's packetizer bytes (a VP8 frame
@@ -12,14 +12,12 @@
 //! keyframe, the template structure: that is what the SFU reads. Audio
 //! frames are one packet each.
 use super::keys::{FrameCtx, Keys};
-use crate::error::WriteError;
 use crate::rtp_packet::RtpPacket;
-use crate::track::{LocalTrack, RemoteTrack, TrackSpec};
+use crate::track::RemoteTrack;
 use crate::vp8_payload;
-use e2ee::frame::{FrameAssembler, MediaCodec, packetize};
+use e2ee::frame::{FrameAssembler, MediaCodec};
 use signaling::proto::TrackKind;
-use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc;
 use tracing::debug;
@@ -33,153 +31,6 @@ pub(crate) const MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
 const REORDER_DEPTH: usize = 8;
 /// Decrypted frames queued per remote track before the app reads them.
 const FRAME_QUEUE: usize = 256;
-
-/// Why a frame was not sent.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SendFrameError {
-    /// This member has no group key yet (it is waiting to be added), or
-    /// has just been removed. The frame was dropped.
-    #[error("no E2EE key yet")]
-    NoKey,
-    /// The frame is larger than the SDK accepts.
-    #[error("frame of {0} bytes is too large")]
-    TooLarge(usize),
-    /// An audio frame that does not fit one RTP packet.
-    #[error("audio frame of {0} bytes does not fit one packet")]
-    AudioTooLarge(usize),
-    /// The `keyframe` flag disagrees with the frame: a VP8 frame says
-    /// itself whether it is a keyframe (the P bit of its frame tag).
-    #[error("frame declared keyframe={declared}, but its codec header says otherwise")]
-    KeyframeMismatch {
-        /// What the caller passed.
-        declared: bool,
-    },
-    /// Encryption failed (e.g. the counter space of a key is exhausted).
-    #[error("encryption failed: {0}")]
-    Encrypt(String),
-    /// The transport refused the packet.
-    #[error(transparent)]
-    Write(#[from] WriteError),
-}
-
-/// A published track as the room remembers it: after a rejoin it is
-/// published again on the new session and the sender switches to it.
-#[derive(Debug)]
-pub(crate) struct SenderSlot {
-    pub(crate) spec: TrackSpec,
-    track: Mutex<Arc<LocalTrack>>,
-}
-
-impl SenderSlot {
-    pub(crate) fn new(spec: TrackSpec, track: LocalTrack) -> Self {
-        Self {
-            spec,
-            track: Mutex::new(Arc::new(track)),
-        }
-    }
-
-    pub(crate) fn replace(&self, track: LocalTrack) {
-        *self.track.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(track);
-    }
-
-    fn current(&self) -> Arc<LocalTrack> {
-        Arc::clone(&self.track.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-}
-
-/// A published, end-to-end encrypted track. Send encoded frames with
-/// [`send_frame`](Self::send_frame).
-#[derive(Debug)]
-pub struct MediaSender {
-    slot: Arc<SenderSlot>,
-    codec: MediaCodec,
-    keys: Arc<Keys>,
-    frame_number: AtomicU16,
-}
-
-impl MediaSender {
-    /// `codec` is the media format of `slot`'s codec (checked at publish).
-    pub(crate) fn new(slot: Arc<SenderSlot>, codec: MediaCodec, keys: Arc<Keys>) -> Self {
-        Self {
-            slot,
-            codec,
-            keys,
-            frame_number: AtomicU16::new(0),
-        }
-    }
-
-    /// The app's name for the track.
-    pub fn cid(&self) -> &str {
-        &self.slot.spec.cid
-    }
-
-    /// The server's id for the track (it changes if the room had to be
-    /// joined again).
-    pub fn track_id(&self) -> String {
-        self.slot.current().track_id().to_owned()
-    }
-
-    /// Encrypts one encoded frame under the current epoch's key and sends
-    /// it. `timestamp` is in the codec's clock rate; `keyframe` marks a
-    /// frame a decoder can start from (ignored for audio). The frame must be
-    /// in the codec's format as far as the media format reads it: a VP8
-    /// frame starts with its frame tag, whose keyframe bit must agree with
-    /// `keyframe`.
-    ///
-    /// Call it from one task per track, so packets follow the frame order.
-    pub async fn send_frame(
-        &self,
-        frame: &[u8],
-        timestamp: u32,
-        keyframe: bool,
-    ) -> Result<(), SendFrameError> {
-        if frame.len() > MAX_FRAME_BYTES {
-            return Err(SendFrameError::TooLarge(frame.len()));
-        }
-        if self.codec == MediaCodec::Vp8 && self.codec.is_keyframe(frame) != keyframe {
-            return Err(SendFrameError::KeyframeMismatch { declared: keyframe });
-        }
-        let ciphertext = self.keys.encrypt(self.codec, frame)?;
-        let track = self.slot.current();
-        if self.slot.spec.kind() == TrackKind::Audio {
-            if ciphertext.len() > MAX_RTP_PAYLOAD {
-                return Err(SendFrameError::AudioTooLarge(frame.len()));
-            }
-            track.write_rtp(ciphertext, timestamp, true).await?;
-            return Ok(());
-        }
-        let frame_number = self.frame_number.fetch_add(1, Ordering::Relaxed);
-        // One buffer for the frame's packets, each a descriptor and a piece
-        // of the ciphertext; every payload is a view of it.
-        let chunks = packetize(&ciphertext, MAX_RTP_PAYLOAD - vp8_payload::DESCRIPTOR_LEN);
-        let mut packets =
-            Vec::with_capacity(ciphertext.len() + chunks.len() * vp8_payload::DESCRIPTOR_LEN);
-        let mut bounds = Vec::with_capacity(chunks.len());
-        for chunk in chunks {
-            let start = packets.len();
-            packets.extend_from_slice(&vp8_payload::descriptor(chunk.start, frame_number));
-            packets.extend_from_slice(chunk.payload);
-            bounds.push((start..packets.len(), chunk.start, chunk.end));
-        }
-        let packets = bytes::Bytes::from(packets);
-        let mut dd = [0u8; rtp_dd::MAX_LEN];
-        for (range, start, end) in bounds {
-            let mark = rtp_dd::FrameMark {
-                start_of_frame: start,
-                end_of_frame: end,
-                frame_number,
-                keyframe,
-            };
-            let len = rtp_dd::write(&mark, &mut dd);
-            track
-                .outbound()
-                .write_rtp_with_dd(packets.slice(range), timestamp, end, Some(&dd[..len]))
-                .await?;
-        }
-        Ok(())
-    }
-}
 
 /// One decrypted frame from another member.
 #[derive(Debug, Clone, PartialEq, Eq)]

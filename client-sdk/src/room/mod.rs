@@ -8,23 +8,22 @@
 mod events;
 mod keys;
 mod media;
+mod sender;
 
 pub use events::{DecryptFailures, RoomEvent, RoomEvents, RosterMember, SignalingState};
-pub use media::{
-    DecryptedFrame, FramePiece, MediaSender, RemoteMedia, SendFrameError, frame_piece,
-    receive_assembler,
-};
+pub use media::{DecryptedFrame, FramePiece, RemoteMedia, frame_piece, receive_assembler};
+pub use sender::{MediaSender, SendFrameError};
 
 use crate::error::{ConnectError, PeerError, PublishError, WaitError};
 use crate::events::{CloseReason, Event, Events};
 use crate::options::ConnectOptions;
 use crate::participant::Participant;
-use crate::track::TrackSpec;
+use crate::track::{TrackSettings, TrackSpec};
 use client_core::{Coordinator, CoordinatorConfig, Output, Pacing};
 use e2ee::frame::{DecryptConfig, Suite, base_key_len};
 use e2ee::group::{MlsClient, MlsConfig};
 use keys::Keys;
-use media::SenderSlot;
+use sender::SenderSlot;
 use signaling::proto::{Target, TrackKind};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
@@ -281,6 +280,18 @@ impl Room {
         Ok(MediaSender::new(slot, codec, Arc::clone(&self.shared.keys)))
     }
 
+    /// How this member displays the remote video track `track_id`: the
+    /// server sends no layer larger than `settings` allows, and nothing
+    /// while the track is hidden. Sent now if the track is subscribed, and
+    /// again after each new subscription to it (the SDK remembers it until
+    /// the track is unpublished, also across a rejoin). Returns `false` if
+    /// the session is closed.
+    pub fn set_track_settings(&self, track_id: &str, settings: TrackSettings) -> bool {
+        self.shared
+            .participant()
+            .set_track_settings(track_id, settings)
+    }
+
     /// Sends an end-to-end encrypted chat message to the room. It arrives
     /// at every member (this one included) as [`RoomEvent::Chat`], in the
     /// same order everywhere; messages queue until this member is in the
@@ -474,6 +485,9 @@ impl Driver {
             }
         };
         info!(participant = %participant.participant_id(), "joined the room again");
+        for (track_id, settings) in self.shared.participant().track_settings() {
+            participant.set_track_settings(&track_id, settings);
+        }
         *lock(&self.shared.session) = Arc::clone(&participant);
         self.shared.keys.forget();
         *lock(&self.shared.snapshot) = Snapshot::default();
@@ -547,6 +561,29 @@ impl Driver {
                 self.emit(RoomEvent::TrackUnsubscribed { track_id })
             }
             Event::KeyframeRequested { cid } => self.emit(RoomEvent::KeyframeNeeded { cid }),
+            Event::PublisherLayers { track_id, active } => {
+                let slot = self
+                    .shared
+                    .live_senders()
+                    .into_iter()
+                    .find(|s| s.current().track_id() == track_id);
+                match slot {
+                    Some(slot) if slot.spec.is_simulcast() => {
+                        let flags = slot.set_active(&active);
+                        self.emit(RoomEvent::PublisherLayers {
+                            cid: slot.spec.cid.clone(),
+                            active: flags,
+                        });
+                    }
+                    _ => debug!(%track_id, "publisher_layers for no simulcast track of ours"),
+                }
+            }
+            Event::TrackPaused { track_id, paused } => {
+                self.emit(RoomEvent::TrackPaused { track_id, paused })
+            }
+            Event::ActiveSpeaker { participant_id } => {
+                self.emit(RoomEvent::ActiveSpeaker { participant_id })
+            }
             Event::ConnectionStateChanged { target, state } => {
                 self.emit(RoomEvent::ConnectionStateChanged { target, state })
             }

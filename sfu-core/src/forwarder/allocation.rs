@@ -3,8 +3,9 @@
 //! subscription starts on.
 
 use super::layered::TrackLayers;
+use super::preferences::Preferences;
 use super::{Forwarder, Notice, ParticipantKey, TrackKey};
-use crate::api::TrackKind;
+use crate::api::{LayerSize, TrackKind};
 use crate::layers::{
     Allocation, Class, Demand, Layer, LayerRate, LayerSelector, Layering, allocate,
 };
@@ -29,8 +30,18 @@ const ALL_TEMPORAL: u8 = 7;
 /// With `start_low` it starts on the lowest spatial layer instead (all its
 /// temporal layers), for a subscriber whose link is estimated: the
 /// allocator raises it once the estimate (probed first) allows.
-pub(super) fn initial_selector(layers: &TrackLayers, start_low: bool) -> LayerSelector {
+///
+/// Either way it starts no higher than `cap`, the subscriber's display
+/// preferences ([`spatial_cap`]), and on nothing while the track is hidden.
+pub(super) fn initial_selector(
+    layers: &TrackLayers,
+    start_low: bool,
+    cap: Option<u8>,
+) -> LayerSelector {
     let mut selector = LayerSelector::new(layers.layering);
+    let Some(cap) = cap else {
+        return selector;
+    };
     let spatial = match layers.layering {
         _ if start_low => Some(0),
         // Before the rates know anything (the track just began), the top
@@ -39,9 +50,27 @@ pub(super) fn initial_selector(layers: &TrackLayers, start_low: bool) -> LayerSe
         Layering::Simulcast => layers.rates.highest_flowing(),
         Layering::Svc => layers.max_spatial(),
     }
-    .unwrap_or(0);
+    .unwrap_or(0)
+    .min(cap);
     selector.set_target(Some(Layer::new(spatial, ALL_TEMPORAL)));
     selector
+}
+
+/// The highest spatial layer (or encoding) `prefs` admit on a track whose
+/// publisher declared `sizes`; `None` while the track is hidden.
+pub(super) fn spatial_cap(
+    layers: &TrackLayers,
+    prefs: &Preferences,
+    sizes: &[LayerSize],
+) -> Option<u8> {
+    if !prefs.visible {
+        return None;
+    }
+    Some(
+        prefs
+            .height_limit(sizes)
+            .map_or(u8::MAX, |h| layers.rates.highest_within(h)),
+    )
 }
 
 /// What one allocation run did, for the metrics.
@@ -123,9 +152,10 @@ impl Forwarder {
                 .collect();
             allocate(u64::MAX, &demands, &mut out);
             let desired: u64 = out.iter().map(|a| a.bps).sum();
-            allocate(budget(*p).unwrap_or(u64::MAX), &demands, &mut out);
+            let limit = budget(*p);
+            allocate(limit.unwrap_or(u64::MAX), &demands, &mut out);
             spent(*p, out.iter().map(|a| a.bps).sum(), desired);
-            for (t, a) in tracks.iter().zip(&out) {
+            for (t, a) in tracks.iter().zip(out.iter_mut()) {
                 let Some(s) = self
                     .tracks
                     .get_mut(t)
@@ -133,6 +163,19 @@ impl Forwarder {
                 else {
                     continue;
                 };
+                // A pause freezes the picture until the estimate, probed
+                // with nothing but audio flowing, climbs back: one run's
+                // dip (a delay spike, a burst of loss) keeps the lowest
+                // layer at its lowest frame rate instead.
+                let first_pause = a.paused_for_bandwidth && !s.paused_for_bandwidth;
+                let lowest = offers.get(t).and_then(|o| o.first()).map(|l| l.layer);
+                if first_pause && !s.pause_wanted && lowest.is_some() {
+                    s.pause_wanted = true;
+                    a.paused_for_bandwidth = false;
+                    a.target = lowest;
+                } else {
+                    s.pause_wanted = false;
+                }
                 if s.paused_for_bandwidth != a.paused_for_bandwidth {
                     self.notices.push(Notice::Paused {
                         subscriber: *p,
@@ -170,6 +213,10 @@ impl Forwarder {
                 }
                 s.raise_wanted = None;
                 s.shown_again = false;
+                tracing::debug!(
+                    subscriber = ?p, track = ?t, from = ?selector.target(), to = ?a.target,
+                    budget_bps = ?limit, "layer target"
+                );
                 selector.set_target(a.target);
                 run.retargeted += 1;
             }

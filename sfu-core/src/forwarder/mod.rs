@@ -67,6 +67,9 @@ struct Subscription {
     selector: Option<LayerSelector>,
     /// The allocator paused it: even its lowest layer does not fit.
     paused_for_bandwidth: bool,
+    /// The last allocation run found the lowest layer too dear: a pause
+    /// is applied only when two runs in a row want it.
+    pause_wanted: bool,
     /// A higher target the last allocation run wanted: a raise is applied
     /// only when two runs in a row want it.
     raise_wanted: Option<Layer>,
@@ -87,6 +90,7 @@ impl Subscription {
             keyframe_budget: KeyframeBudget::default(),
             selector: None,
             paused_for_bandwidth: false,
+            pause_wanted: false,
             raise_wanted: None,
             prefs: Preferences::default(),
             shown_again: false,
@@ -612,9 +616,10 @@ impl Forwarder {
                     continue;
                 };
                 let start_low = self.start_low;
-                let selector = s
-                    .selector
-                    .get_or_insert_with(|| allocation::initial_selector(layers, start_low));
+                let selector = s.selector.get_or_insert_with(|| {
+                    let cap = allocation::spatial_cap(layers, &s.prefs, &tr.sizes);
+                    allocation::initial_selector(layers, start_low, cap)
+                });
                 let decision = selector.decide(&layers.frame(read));
                 wants_keyframe |= selector.awaiting_keyframe().is_some();
                 if !decision.forward {

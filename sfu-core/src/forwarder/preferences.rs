@@ -5,6 +5,7 @@
 
 use super::{Forwarder, ParticipantKey, TrackKey};
 use crate::api::{LayerSize, TrackKind};
+use crate::layers::Layer;
 
 /// One subscriber's display preferences for one track.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +136,18 @@ impl Forwarder {
         let shown_again = !s.prefs.visible && prefs.visible;
         s.shown_again |= shown_again;
         s.prefs = prefs;
+        // Smaller or hidden applies at once, as any move down does; the
+        // allocator's next run raises what may be raised.
+        if let (Some(layers), Some(selector)) = (t.layers.as_ref(), s.selector.as_mut()) {
+            let cap = super::allocation::spatial_cap(layers, &prefs, &t.sizes);
+            match (cap, selector.target()) {
+                (None, Some(_)) => selector.set_target(None),
+                (Some(cap), Some(l)) if l.spatial > cap => {
+                    selector.set_target(Some(Layer::new(cap, l.temporal)));
+                }
+                _ => {}
+            }
+        }
         Some(shown_again && !layered && t.kind == TrackKind::Video)
     }
 

@@ -73,6 +73,17 @@ impl LayerRates {
         }
     }
 
+    /// The highest spatial layer (or encoding) not taller than
+    /// `max_height`; a layer of unknown height counts as fitting, and the
+    /// lowest is always admitted.
+    pub fn highest_within(&self, max_height: u16) -> u8 {
+        self.heights
+            .iter()
+            .take_while(|h| **h <= max_height)
+            .count()
+            .saturating_sub(1) as u8
+    }
+
     fn roll(&mut self, now: Instant) {
         let since = *self.current_since.get_or_insert(now);
         let elapsed = now.saturating_duration_since(since);

@@ -100,6 +100,7 @@ impl MediaPlane {
                 if let Some(ps) = self.participants.get_mut(&tr.participant)
                     && ps.subscriber == Some(tid)
                 {
+                    tracing::trace!(participant = %ps.id, bps = estimate.as_u64(), "downlink estimate");
                     ps.estimate_bps = Some(estimate.as_u64());
                 }
             }

@@ -17,11 +17,13 @@
 //! control) sees them as the new bytes they are. Where RTX was negotiated
 //! the answer is an RFC 4588 packet: the stream's RTX SSRC and payload type,
 //! its own sequence numbers, and the original sequence number (OSN) in the
-//! first two bytes of the payload. Otherwise the original packet is sent
+//! first two bytes of the payload, and a simulcast original's rid moved
+//! to the repaired-rid extension. Otherwise the original packet is sent
 //! again unchanged.
 
 mod history;
 
+use super::outbound::{REPAIRED_RID_URI, RID_URI};
 use bytes::{BufMut, BytesMut};
 use history::SendHistory;
 use rtc::interceptor::{
@@ -46,6 +48,11 @@ struct Rtx {
     payload_type: u8,
     /// The RTX stream's next sequence number.
     next_seq: u16,
+    /// The rid extension's id, and the repaired-rid extension's (RFC 8852
+    /// §3.2): a simulcast original names its stream with the first, its
+    /// retransmission with the second. A receiver reading a rid on the RTX
+    /// stream would take it for the encoding's new main stream.
+    rid_ids: Option<(u8, Option<u8>)>,
 }
 
 /// One local stream that negotiated generic NACK.
@@ -137,6 +144,15 @@ fn rtx_packet(original: &rtp::Packet, rtx: &mut Rtx) -> rtp::Packet {
     header.sequence_number = rtx.next_seq;
     header.padding = false;
     rtx.next_seq = rtx.next_seq.wrapping_add(1);
+    if let Some((rid_id, repaired_id)) = rtx.rid_ids
+        && let Some(rid) = original.header.get_extension(rid_id)
+    {
+        header.del_extension(rid_id).ok();
+        if let Some(id) = repaired_id {
+            // The value fits: it was a one-byte extension already.
+            header.set_extension(id, rid).ok();
+        }
+    }
 
     let mut payload = BytesMut::with_capacity(2 + original.payload.len());
     payload.put_u16(original.header.sequence_number);
@@ -145,6 +161,14 @@ fn rtx_packet(original: &rtp::Packet, rtx: &mut Rtx) -> rtp::Packet {
         header,
         payload: payload.freeze(),
     }
+}
+
+/// The id `info`'s stream uses for header extension `uri`, if any.
+fn extension_id(info: &StreamInfo, uri: &str) -> Option<u8> {
+    info.rtp_header_extensions
+        .iter()
+        .find(|e| e.uri == uri)
+        .and_then(|e| u8::try_from(e.id).ok())
 }
 
 /// Whether the stream negotiated generic NACK (`a=rtcp-fb:<pt> nack`, no
@@ -207,6 +231,8 @@ impl Interceptor for NackResponder {
                 payload_type,
                 // RFC 3550 §5.1: the initial sequence number is random.
                 next_seq: rand::random(),
+                rid_ids: extension_id(info, RID_URI)
+                    .map(|rid| (rid, extension_id(info, REPAIRED_RID_URI))),
             }),
             _ => None,
         };

@@ -305,3 +305,38 @@ fn malformed_nacks_never_panic() {
     }
     assert!(parsed > 100, "only {parsed} inputs parsed");
 }
+
+/// A simulcast packet names its encoding with the rid extension; its
+/// retransmission names it with the repaired-rid one, or a receiver would
+/// take the RTX stream for the encoding's new main stream.
+#[test]
+fn an_rtx_answer_carries_the_rid_as_repaired_rid() {
+    const RID_ID: u8 = 3;
+    const RRID_ID: u8 = 4;
+    let mut stream = info(SSRC, true, true);
+    stream.rtp_header_extensions = [(RID_URI, RID_ID), (REPAIRED_RID_URI, RRID_ID)]
+        .into_iter()
+        .map(|(uri, id)| rtc::interceptor::RTPHeaderExtension {
+            uri: uri.into(),
+            id: id.into(),
+        })
+        .collect();
+    let mut r = NackResponder::with_history(64);
+    r.bind_local_stream(&stream);
+    let mut original = packet(SSRC, 10);
+    original
+        .header
+        .set_extension(RID_ID, bytes::Bytes::from_static(b"h"))
+        .unwrap();
+    r.handle_write(tagged(Packet::Rtp(original))).unwrap();
+    while r.poll_write().is_some() {}
+    let got = answers(&mut r, vec![nack(SSRC, vec![pair(10, 0)])]);
+    assert_eq!(got.len(), 1);
+    let rtx = &got[0].header;
+    assert_eq!(rtx.get_extension(RID_ID), None);
+    assert_eq!(rtx.get_extension(RRID_ID).as_deref(), Some(&b"h"[..]));
+    assert_eq!(
+        rtx.get_extension(DD_ID),
+        packet(SSRC, 10).header.get_extension(DD_ID)
+    );
+}
