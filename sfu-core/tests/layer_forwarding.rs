@@ -166,7 +166,7 @@ fn svc_layers_follow_the_budget_and_every_frame_stays_decodable() {
             _ => None,
         });
         if now >= next_alloc {
-            r.fwd.allocate(now, |_| budget.get(), |_, _, _| {});
+            r.fwd.allocate(now, |_| budget.get(), |_, _| {});
             next_alloc = now + Duration::from_millis(500);
             phases.push((
                 p.frame,
@@ -266,7 +266,7 @@ fn the_active_speakers_video_gets_the_bandwidth_first() {
         }
         if now >= next_alloc {
             // Room for one video at the top, the other well below it.
-            fwd.allocate(now, |q| (q == sub).then_some(450_000), |_, _, _| {});
+            fwd.allocate(now, |q| (q == sub).then_some(450_000), |_, _| {});
             next_alloc = now + Duration::from_millis(500);
             let layer = |i: usize| fwd.layer(sub, video[i]).and_then(|l| l.target);
             top_by_phase.push((p.frame, layer(0), layer(1)));

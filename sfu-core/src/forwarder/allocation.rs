@@ -12,8 +12,9 @@ use crate::layers::{
 use rustc_hash::FxHashMap;
 use std::time::Instant;
 
-/// What an audio track is assumed to cost, as it is not measured: Opus at
-/// the top of its usual speech range, with headers.
+/// What an audio track is assumed to cost until its rate has been
+/// measured (its first 500 ms): Opus at the top of its usual speech range,
+/// with headers.
 pub const AUDIO_BPS: u64 = 64_000;
 
 /// A temporal layer above any a stream has: "all of them".
@@ -73,6 +74,28 @@ pub(super) fn spatial_cap(
     )
 }
 
+/// Consecutive allocation runs (500 ms apart) that must find even a
+/// track's lowest layer too dear before it is paused. Meanwhile it keeps
+/// its lowest layer and frame rate, and the link is probed for what the
+/// lowest layers need: an estimate knocked down by one burst (a keyframe,
+/// a probe through a short queue) settles at what was acknowledged, which
+/// on a subscriber receiving only its lowest layers is below them, though
+/// the link carries several times more.
+const PAUSE_AFTER_RUNS: u8 = 4;
+
+/// What one subscriber's allocation costs, in bits per second, told to
+/// the caller after each allocation run so it can probe the link.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Spend {
+    /// What the allocation costs.
+    pub allocated: u64,
+    /// What the subscriber would take with no limit.
+    pub desired: u64,
+    /// When some track's lowest layer did not fit: what the lowest layers
+    /// of all its shown tracks cost together. 0 when they fit.
+    pub starved_below: u64,
+}
+
 /// What one allocation run did, for the metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AllocationRun {
@@ -88,14 +111,15 @@ impl Forwarder {
     /// Runs the allocator for every subscriber: `budget(subscriber)` is its
     /// bandwidth estimate in bits per second (`None`: no estimate, no
     /// limit). Sets each layered subscription's target.
-    /// `spent(subscriber, allocated, desired)` hears, for each subscriber,
-    /// what its allocation costs and what it would take with no limit (so
-    /// the caller can probe its link for more).
+    /// `spent(subscriber, spend)` hears, for each subscriber, what its
+    /// allocation costs, what it would take with no limit, and what even
+    /// its lowest layers need when they do not fit (so the caller can
+    /// probe its link).
     pub fn allocate(
         &mut self,
         now: Instant,
         mut budget: impl FnMut(ParticipantKey) -> Option<u64>,
-        mut spent: impl FnMut(ParticipantKey, u64, u64),
+        mut spent: impl FnMut(ParticipantKey, Spend),
     ) -> AllocationRun {
         let mut run = AllocationRun {
             speakers_changed: self.update_speakers(),
@@ -108,6 +132,12 @@ impl Forwarder {
                 let mut v = Vec::new();
                 layers.rates.layers(now, &mut v);
                 offers.insert(*key, v);
+            } else if let Some(rates) = t.audio_rates.as_mut() {
+                let mut v = Vec::new();
+                rates.layers(now, &mut v);
+                if !v.is_empty() {
+                    offers.insert(*key, v);
+                }
             }
         }
         let audio = [LayerRate {
@@ -133,7 +163,7 @@ impl Forwarder {
                     match tr {
                         Some(tr) if tr.kind == TrackKind::Audio => Demand {
                             class: Class::Audio,
-                            layers: &audio,
+                            layers: offers.get(t).map_or(&audio[..], Vec::as_slice),
                             max_height: None,
                             visible: true,
                         },
@@ -154,7 +184,21 @@ impl Forwarder {
             let desired: u64 = out.iter().map(|a| a.bps).sum();
             let limit = budget(*p);
             allocate(limit.unwrap_or(u64::MAX), &demands, &mut out);
-            spent(*p, out.iter().map(|a| a.bps).sum(), desired);
+            let starved = out.iter().any(|a| a.paused_for_bandwidth);
+            let lowest: u64 = demands
+                .iter()
+                .filter(|d| d.visible)
+                .filter_map(|d| d.layers.first())
+                .map(|l| l.bps)
+                .sum();
+            spent(
+                *p,
+                Spend {
+                    allocated: out.iter().map(|a| a.bps).sum(),
+                    desired,
+                    starved_below: if starved { lowest } else { 0 },
+                },
+            );
             for (t, a) in tracks.iter().zip(out.iter_mut()) {
                 let Some(s) = self
                     .tracks
@@ -167,14 +211,14 @@ impl Forwarder {
                 // with nothing but audio flowing, climbs back: one run's
                 // dip (a delay spike, a burst of loss) keeps the lowest
                 // layer at its lowest frame rate instead.
-                let first_pause = a.paused_for_bandwidth && !s.paused_for_bandwidth;
+                let new_pause = a.paused_for_bandwidth && !s.paused_for_bandwidth;
                 let lowest = offers.get(t).and_then(|o| o.first()).map(|l| l.layer);
-                if first_pause && !s.pause_wanted && lowest.is_some() {
-                    s.pause_wanted = true;
+                if new_pause && s.pause_wanted + 1 < PAUSE_AFTER_RUNS && lowest.is_some() {
+                    s.pause_wanted += 1;
                     a.paused_for_bandwidth = false;
                     a.target = lowest;
                 } else {
-                    s.pause_wanted = false;
+                    s.pause_wanted = 0;
                 }
                 if s.paused_for_bandwidth != a.paused_for_bandwidth {
                     self.notices.push(Notice::Paused {

@@ -24,14 +24,15 @@
 //! gated: nothing tells the SFU where their keyframes are.
 
 mod allocation;
-pub use allocation::{AUDIO_BPS, AllocationRun, LayerState};
+pub use allocation::{AUDIO_BPS, AllocationRun, LayerState, Spend};
 mod layered;
 mod preferences;
 pub use preferences::{Notice, Preferences};
 
 use crate::api::{LayerSize, TrackKind};
 use crate::keyframe::{KeyframeAsk, KeyframeBudget, KeyframeRetry, KeyframeThrottle};
-use crate::layers::{Layer, LayerSelector};
+use crate::layers::rates::LayerRates;
+use crate::layers::{Layer, LayerSelector, Layering};
 use crate::rewrite::{Rewriter, Rewritten};
 use crate::speaker::{DominantSpeaker, SpeechMeter};
 use crate::transport::CachedRoute;
@@ -67,9 +68,9 @@ struct Subscription {
     selector: Option<LayerSelector>,
     /// The allocator paused it: even its lowest layer does not fit.
     paused_for_bandwidth: bool,
-    /// The last allocation run found the lowest layer too dear: a pause
-    /// is applied only when two runs in a row want it.
-    pause_wanted: bool,
+    /// Allocation runs in a row that found the lowest layer too dear: a
+    /// pause is applied only after several.
+    pause_wanted: u8,
     /// A higher target the last allocation run wanted: a raise is applied
     /// only when two runs in a row want it.
     raise_wanted: Option<Layer>,
@@ -90,7 +91,7 @@ impl Subscription {
             keyframe_budget: KeyframeBudget::default(),
             selector: None,
             paused_for_bandwidth: false,
-            pause_wanted: false,
+            pause_wanted: 0,
             raise_wanted: None,
             prefs: Preferences::default(),
             shown_again: false,
@@ -111,6 +112,9 @@ struct Track {
     layers: Option<layered::TrackLayers>,
     /// How much speech it carried lately (audio only).
     speech: SpeechMeter,
+    /// What it costs a subscriber, measured (audio only; video measures
+    /// each layer in `layers`).
+    audio_rates: Option<LayerRates>,
     subs: Vec<Subscription>,
     keyframes: KeyframeThrottle,
     retry: KeyframeRetry,
@@ -373,6 +377,7 @@ impl Forwarder {
                 rids,
                 layers: None,
                 speech: SpeechMeter::default(),
+                audio_rates: (kind == TrackKind::Audio).then(|| LayerRates::new(Layering::Svc)),
                 subs: Vec::new(),
                 keyframes: KeyframeThrottle::default(),
                 retry: KeyframeRetry::default(),
@@ -554,6 +559,9 @@ impl Forwarder {
             && let Some(level) = pkt.audio_level
         {
             tr.speech.count(level, pkt.voice);
+        }
+        if let Some(rates) = tr.audio_rates.as_mut() {
+            rates.count(now, Layer::new(0, 0), pkt.bytes);
         }
         let read = match pkt.descriptor {
             Some(dd) if tr.kind == TrackKind::Video => {

@@ -134,6 +134,8 @@ impl MediaPlane {
                 timed_out: false,
                 estimate_bps: None,
                 estimate_at_allocation: None,
+                estimate_probed: false,
+                fell_at: None,
             },
         );
         let mut any = false;

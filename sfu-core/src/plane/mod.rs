@@ -30,7 +30,7 @@ mod pool;
 mod timers;
 
 use crate::api::{MediaCommand, MediaConfig, MediaEvent, Output, TrackKind};
-use crate::forwarder::{Forwarder, Notice, ParticipantKey, TrackKey};
+use crate::forwarder::{Forwarder, Notice, ParticipantKey, Spend, TrackKey};
 use crate::rewrite::Rewriter;
 use crate::stats::Stats;
 use crate::transport::{Transport, TransportId};
@@ -109,6 +109,13 @@ struct PState {
     /// The estimate at the last allocation run: a lower one now means the
     /// link is congested, and it is no time to probe.
     estimate_at_allocation: Option<u64>,
+    /// The estimate has risen above its starting value at least once: the
+    /// link has been probed. Before that a falling estimate is the
+    /// estimator discounting rates it has not seen sent (it keeps an
+    /// estimate near what was acknowledged), not congestion.
+    estimate_probed: bool,
+    /// When the estimate last fell (after the link was probed).
+    fell_at: Option<Instant>,
 }
 
 /// The WebRTC side of a published track: where the publisher sends it.
@@ -166,7 +173,7 @@ pub struct MediaPlane {
     next_allocation: Instant,
     /// Per subscriber, what its allocation costs and what it wants; kept
     /// for its allocation.
-    spent: Vec<(ParticipantKey, u64, u64)>,
+    spent: Vec<(ParticipantKey, Spend)>,
     /// What the last allocation run found, kept for the next.
     notices: Vec<Notice>,
     due: Vec<TrackKey>,

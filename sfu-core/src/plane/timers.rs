@@ -28,6 +28,9 @@ pub(super) const ALLOCATION_PERIOD: Duration = Duration::from_millis(500);
 /// retransmissions that repair losses, and the estimate's own error.
 const ESTIMATE_USED_PERCENT: u64 = 85;
 
+/// No probing for this long after a subscriber's estimate last fell.
+const PROBE_HOLD_AFTER_FALL: Duration = Duration::from_secs(3);
+
 /// Stale timer entries tolerated beyond one per transport before the heap is
 /// rebuilt; keeps it small when busy transports re-arm on every batch.
 const TIMER_SLACK: usize = 32;
@@ -160,7 +163,7 @@ impl MediaPlane {
                     .and_then(|ps| ps.estimate_bps)
                     .map(|e| e / 100 * ESTIMATE_USED_PERCENT)
             },
-            |p, allocated, desired| spent.push((p, allocated, desired)),
+            |p, spend| spent.push((p, spend)),
         );
         self.stats.layer_retargets += u64::from(run.retargeted);
         self.stats.paused_for_bandwidth = u64::from(run.paused_for_bandwidth);
@@ -171,19 +174,41 @@ impl MediaPlane {
             }
         }
         self.stats.subscriber_estimates = buckets;
-        if self.cfg.bandwidth_estimation.is_some() {
-            for (p, allocated, desired) in spent.drain(..) {
+        if let Some(initial) = self.cfg.bandwidth_estimation {
+            let initial = Some(initial);
+            for (p, spend) in spent.drain(..) {
                 let Some(ps) = self.participants.get_mut(&p) else {
                     continue;
                 };
                 // Probing toward more while the estimate falls would only
-                // add to the congestion it is measuring.
-                let falling = matches!(
+                // add to the congestion it is measuring; until the link
+                // has been probed once, though, a fall is no sign of
+                // congestion (a new subscription starts on its lowest
+                // layers and sends too little to hold the starting
+                // estimate), and probing is what lifts it.
+                // After a fall it waits a while before probing again: the
+                // estimate settles in steps, and a probe into a link that
+                // has just lost capacity only adds to its queue (measured
+                // on the step test in `tests/congestion.rs`, the way back
+                // up took 2.2 s without the wait, 1.2 s with it).
+                ps.estimate_probed |= ps.estimate_bps.zip(initial).is_some_and(|(e, i)| e > i);
+                let fell = matches!(
                     (ps.estimate_bps, ps.estimate_at_allocation),
-                    (Some(now), Some(then)) if now < then
+                    (Some(e), Some(then)) if e < then
                 );
+                if fell && ps.estimate_probed {
+                    ps.fell_at = Some(now);
+                }
+                let falling = ps
+                    .fell_at
+                    .is_some_and(|t| now.saturating_duration_since(t) < PROBE_HOLD_AFTER_FALL);
                 ps.estimate_at_allocation = ps.estimate_bps;
-                let desired = if falling { allocated } else { desired };
+                // A subscriber whose lowest layers do not fit is probed
+                // for what they need, falling or not: that decides
+                // between a pause and a picture.
+                let need = spend.starved_below / ESTIMATE_USED_PERCENT * 100;
+                let allocated = spend.allocated;
+                let desired = if falling { allocated } else { spend.desired }.max(need);
                 let Some(tid) = ps.subscriber else {
                     continue;
                 };

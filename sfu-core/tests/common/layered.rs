@@ -142,7 +142,7 @@ impl Room {
         for p in packets {
             let now = self.t0 + Duration::from_millis(u64::from(p.frame) * 1000 / 30);
             if now >= next_alloc {
-                self.fwd.allocate(now, &budget, |_, _, _| {});
+                self.fwd.allocate(now, &budget, |_, _| {});
                 next_alloc = now + Duration::from_millis(500);
             }
             let rid = (rids.len() > 1).then(|| rids[rids.len() - 1 - usize::from(p.encoding)]);
