@@ -341,36 +341,6 @@ fn probing_pads_without_resending_media() {
     assert_eq!(drops.redundant_repair, 0, "{drops:?}");
 }
 
-/// A link that narrows under a subscriber is overloaded until the
-/// estimate follows: packets are lost, their resends wait in the queue,
-/// and the subscriber asks for them again before they come. Each lost
-/// packet is resent once per round trip, not once per NACK: every copy
-/// reaches the subscriber, and one that arrives after its frame was
-/// assembled can make that frame again (a replay, to an end-to-end
-/// encrypting browser). Resent once per NACK, 77 copies here were
-/// redundant.
-#[test]
-fn a_narrowing_link_gets_few_redundant_resends() {
-    let mut w = world(43);
-    let publisher = w.join("room");
-    let sub = w.join("room");
-    w.publish_av(publisher);
-    let a = w.clients[sub].subscriber.addr();
-    w.net.set_link(SFU, a, bottleneck(2_500_000));
-    w.advance(Duration::from_secs(1));
-    let mut v = Svc::new(publisher);
-    let mut aseq = 0u16;
-    run(&mut w, &mut v, Duration::from_secs(15), &mut aseq);
-    w.net.set_link(SFU, a, bottleneck(400_000));
-    run(&mut w, &mut v, Duration::from_secs(10), &mut aseq);
-    let drops = w.clients[sub].subscriber.inbound_drops();
-    eprintln!(
-        "redundant resends at the subscriber: {}",
-        drops.redundant_repair
-    );
-    assert!(drops.redundant_repair <= 20, "{drops:?}");
-}
-
 /// The numbers of the audio packets subscriber `c` received from `src`.
 fn audio_received(w: &World, c: usize, src: usize) -> HashSet<u16> {
     w.clients[c]

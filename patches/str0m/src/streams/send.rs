@@ -31,11 +31,6 @@ use super::rtx_cache::RtxCache;
 use super::send_queue::SendQueue;
 use super::send_stats::StreamTxStats;
 
-// PATCH (e2ee-conf): resend a packet at most once per round trip.
-/// The round trip assumed for spacing a packet's resends before a
-/// receiver report has measured one.
-const DEFAULT_RESEND_RTT: Duration = Duration::from_millis(100);
-
 /// The smallest size of padding for which we attempt to use a spurious resend. For padding
 /// requests smaller than this we use blank packets instead.
 const MIN_SPURIOUS_PADDING_SIZE: usize = 50;
@@ -188,10 +183,6 @@ pub struct StreamTx {
     // PATCH (e2ee-conf): `RtcConfig::set_spurious_padding`.
     /// Whether padding may resend sent packets; else it is blank packets only.
     pub(crate) spurious_padding: bool,
-
-    // PATCH (e2ee-conf): resend a packet at most once per round trip.
-    /// When each recently NACKed packet was last queued or sent as a resend.
-    resent_at: rustc_hash::FxHashMap<SeqNo, Instant>,
 }
 
 /// RTP packet data to enqueue on a direct RTP send stream.
@@ -404,7 +395,6 @@ impl StreamTx {
             remote_acked_rtx_ssrc: false,
             mtu_warn,
             spurious_padding: true,
-            resent_at: Default::default(),
         }
     }
 
@@ -904,9 +894,6 @@ impl StreamTx {
             break pkt.seq_no;
         };
 
-        // PATCH (e2ee-conf): a NACK within a round trip of this does not resend it again.
-        self.resent_at.insert(seq_no, now);
-
         // Borrow checker gymnastics.
         let pkt = self.rtx_cache.get_cached_packet_by_seq_no(seq_no).unwrap();
 
@@ -1084,35 +1071,12 @@ impl StreamTx {
         let seq_no = self.rtx_cache.last_cached_seq_no()?;
         let iter = entries.flat_map(|n| n.into_iter(seq_no));
 
-        // PATCH (e2ee-conf): a receiver asks again for a packet whose resend
-        // has not reached it within its own idea of the round trip, as on a
-        // link whose queue delays the resend. Resending it once per round
-        // trip at most spares that link, and the receiver a second copy: one
-        // that arrives after its frame was assembled can make that frame
-        // again (libwebrtc does so for a frame not yet decoded), a replay to
-        // an end-to-end encrypting receiver.
-        let rtt = self.stats.rtt().unwrap_or(DEFAULT_RESEND_RTT);
-        if self.resent_at.len() > 1024 {
-            self.resent_at
-                .retain(|_, at| now.saturating_duration_since(*at) < DEFAULT_RTX_CACHE_DURATION);
-        }
-
         // Schedule all resends. They will be handled on next poll_packet
         for seq_no in iter {
             let Some(packet) = self.rtx_cache.get_cached_packet_by_seq_no(seq_no) else {
                 // Packet was not available in RTX cache, it has probably expired.
                 continue;
             };
-
-            // PATCH (e2ee-conf): not again within a round trip, nor twice in the queue.
-            if let Some(at) = self.resent_at.get(&seq_no) {
-                if now.saturating_duration_since(*at) < rtt
-                    || self.resends.iter().any(|r| r.seq_no == seq_no)
-                {
-                    continue;
-                }
-            }
-            self.resent_at.insert(seq_no, now);
 
             let resend = Resend {
                 seq_no,
@@ -1581,46 +1545,6 @@ mod test {
             let resent = !wire.has_padding || !RtpHeader::unpad_payload(body).unwrap().is_empty();
             assert_eq!(resent, spurious, "spurious resends allowed: {spurious}");
         }
-    }
-
-    // PATCH (e2ee-conf): a packet is resent at most once per round trip.
-    #[test]
-    fn a_packet_is_resent_at_most_once_per_round_trip() {
-        let start = Instant::now();
-        let codecs = CodecConfig::new_with_defaults();
-        let video = codecs
-            .params()
-            .iter()
-            .find(|p| p.resend().is_some())
-            .expect("a codec with RTX");
-        let exts = ExtensionMap::standard();
-        let mut streams = crate::streams::Streams::new(false, 1200, Duration::from_millis(1500));
-        let stream =
-            streams.declare_stream_tx(42.into(), Some(44.into()), MidRid("vid".into(), None));
-        stream.rtx_ratio_cap = None;
-        let mut buf = vec![];
-        let media = RtpWrite::new(video.pt(), 7.into(), 0, start, vec![9_u8; 300]).nackable(true);
-        stream.write_rtp(media);
-        stream.send_queue.handle_timeout(start);
-        stream
-            .poll_packet(start, &exts, None, codecs.params(), &mut buf)
-            .expect("the media packet");
-        let nack = || [NackEntry { pid: 7, blp: 0 }].into_iter();
-        let mut resends_after = |stream: &mut StreamTx, at: Instant| {
-            stream.handle_nack(nack(), at);
-            let mut n = 0;
-            while let Some(p) = stream.poll_packet(at, &exts, None, codecs.params(), &mut buf) {
-                assert_eq!(*p.header.ssrc, 44, "a resend, on the RTX stream");
-                n += 1;
-            }
-            n
-        };
-        assert_eq!(resends_after(stream, start), 1);
-        // Asked again before a round trip (100 ms before any report): not again.
-        stream.handle_nack(nack(), start);
-        assert_eq!(resends_after(stream, start + Duration::from_millis(50)), 0);
-        // A round trip later the resend may have been lost: once more.
-        assert_eq!(resends_after(stream, start + Duration::from_millis(150)), 1);
     }
 
     #[test]

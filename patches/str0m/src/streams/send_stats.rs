@@ -72,12 +72,6 @@ impl StreamTxStats {
         }
     }
 
-    // PATCH (e2ee-conf): resends are spaced by the round trip.
-    /// The round trip the last receiver report measured, if any.
-    pub fn rtt(&self) -> Option<Duration> {
-        self.rtt
-    }
-
     pub fn increase_nacks(&mut self) {
         self.nacks += 1;
     }
