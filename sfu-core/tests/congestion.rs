@@ -425,8 +425,9 @@ fn a_link_that_drops_and_recovers_moves_down_fast_and_back_up() {
     eprintln!(
         "moved down after {down:?}, back up after {up:?}, longest freeze {freeze:?}, \
          audio lost in the 2 s after the drop {lost_at_step}, elsewhere {lost_after} of {sent}, \
-         best during the drop {:?}",
-        best_spatial(&frames, down_at + Duration::from_secs(3), up_at)
+         best during the drop {:?}, redundant resends {}",
+        best_spatial(&frames, down_at + Duration::from_secs(3), up_at),
+        w.clients[sub].subscriber.inbound_drops().redundant_repair
     );
     assert!(down <= Duration::from_secs(2), "down after {down:?}");
     assert!(up <= Duration::from_secs(10), "up after {up:?}");
