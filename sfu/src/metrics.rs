@@ -377,6 +377,8 @@ mod tests {
         s.keyframe_requests_in = 6;
         s.keyframe_requests_out = 2;
         s.keyframe_requests_throttled = 3;
+        s.rtp_forwarded_by_layer = [700, 500, 300, 0];
+        s.subscriber_estimates = [1, 2, 4, 5, 5];
         for (i, r) in DropReason::ALL.iter().enumerate() {
             for _ in 0..=i {
                 s.drop(*r);
@@ -464,7 +466,17 @@ mod tests {
             let series = format!("{DROPPED}{{reason=\"{}\"}}", r.label());
             assert_eq!(samples.get(&series), Some(&((i + 1) as f64)), "{series}");
         }
-        assert_eq!(samples.len(), MEDIA.len() + DropReason::ALL.len());
+        for (layer, n) in [700.0, 500.0, 300.0, 0.0].into_iter().enumerate() {
+            let series = format!("{BY_LAYER}{{layer=\"{layer}\"}}");
+            assert_eq!(samples.get(&series), Some(&n), "{series}");
+        }
+        let le = ["300000", "600000", "1200000", "2500000", "+Inf"];
+        for (le, n) in le.into_iter().zip([1.0, 2.0, 4.0, 5.0, 5.0]) {
+            let series = format!("{ESTIMATES}{{le=\"{le}\"}}");
+            assert_eq!(samples.get(&series), Some(&n), "{series}");
+        }
+        let labelled = DropReason::ALL.len() + 4 + ESTIMATE_BUCKETS_BPS.len();
+        assert_eq!(samples.len(), MEDIA.len() + labelled);
     }
 
     #[test]
