@@ -67,11 +67,12 @@ impl LayerTrack {
                 self.freeze_us += gap;
                 self.longest_freeze_us = self.longest_freeze_us.max(gap);
             }
-            if layer != last_layer {
-                self.switches += 1;
-            }
+            // A late frame shows nothing new: no switch.
             if now_us < last_us {
                 return;
+            }
+            if layer != last_layer {
+                self.switches += 1;
             }
         }
         self.last = Some((layer, now_us));
@@ -146,8 +147,10 @@ mod tests {
         let mut t = LayerTrack::default();
         t.on_frame(9, 100);
         t.on_frame(3, 50);
+        t.on_frame(0, 60);
         t.on_frame(3, 200);
         assert_eq!(t.summary().time_us[3], 100);
+        assert_eq!(t.summary().switches, 0, "late frames switch nothing");
         assert_eq!(t.current(), Some(3));
     }
 }

@@ -208,9 +208,10 @@ impl Forwarder {
                     continue;
                 };
                 // A pause freezes the picture until the estimate, probed
-                // with nothing but audio flowing, climbs back: one run's
-                // dip (a delay spike, a burst of loss) keeps the lowest
-                // layer at its lowest frame rate instead.
+                // with nothing but audio flowing, climbs back: a dip of
+                // fewer than `PAUSE_AFTER_RUNS` runs (a delay spike, a
+                // burst of loss) keeps the lowest layer at its lowest
+                // frame rate instead.
                 let new_pause = a.paused_for_bandwidth && !s.paused_for_bandwidth;
                 let lowest = offers.get(t).and_then(|o| o.first()).map(|l| l.layer);
                 if new_pause && s.pause_wanted + 1 < PAUSE_AFTER_RUNS && lowest.is_some() {

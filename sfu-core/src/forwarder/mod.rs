@@ -591,8 +591,8 @@ impl Forwarder {
             .as_ref()
             .zip(tr.layers.as_ref())
             .map(|(r, l)| match l.layering {
-                crate::layers::Layering::Simulcast => r.encoding,
-                crate::layers::Layering::Svc => r.info.spatial_id,
+                Layering::Simulcast => r.encoding,
+                Layering::Svc => r.info.spatial_id,
             });
         tr.gated |= pkt.dd != DdSignal::Absent;
         let entry_point = pkt.dd == DdSignal::KeyframeStart;

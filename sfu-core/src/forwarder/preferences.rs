@@ -121,9 +121,10 @@ impl Forwarder {
     /// Records how `subscriber` displays `track`. Returns `None` if it is
     /// not subscribed to it, else whether the publisher should be asked
     /// for a keyframe now: a track without layers that is shown again
-    /// resumes mid-stream otherwise. A layered track follows at the next
-    /// allocation run, and a track shown again goes up at once there, not
-    /// after the two runs a raise otherwise waits for.
+    /// resumes mid-stream otherwise. On a layered track a smaller size (or
+    /// hiding it) lowers the target at once; a larger one waits for the
+    /// next allocation run, where a track shown again goes up at once,
+    /// not after the two runs a raise otherwise waits for.
     pub fn set_preferences(
         &mut self,
         subscriber: ParticipantKey,

@@ -175,7 +175,6 @@ impl MediaPlane {
         }
         self.stats.subscriber_estimates = buckets;
         if let Some(initial) = self.cfg.bandwidth_estimation {
-            let initial = Some(initial);
             for (p, spend) in spent.drain(..) {
                 let Some(ps) = self.participants.get_mut(&p) else {
                     continue;
@@ -185,13 +184,13 @@ impl MediaPlane {
                 // has been probed once, though, a fall is no sign of
                 // congestion (a new subscription starts on its lowest
                 // layers and sends too little to hold the starting
-                // estimate), and probing is what lifts it.
-                // After a fall it waits a while before probing again: the
+                // estimate), and probing is what lifts it. After a fall
+                // it waits a while before probing again: the
                 // estimate settles in steps, and a probe into a link that
                 // has just lost capacity only adds to its queue (measured
                 // on the step test in `tests/congestion.rs`, the way back
                 // up took 2.2 s without the wait, 1.2 s with it).
-                ps.estimate_probed |= ps.estimate_bps.zip(initial).is_some_and(|(e, i)| e > i);
+                ps.estimate_probed |= ps.estimate_bps.is_some_and(|e| e > initial);
                 let fell = matches!(
                     (ps.estimate_bps, ps.estimate_at_allocation),
                     (Some(e), Some(then)) if e < then
