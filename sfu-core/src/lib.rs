@@ -17,6 +17,7 @@ pub mod forwarder;
 pub mod keyframe;
 pub mod layers;
 mod plane;
+mod resend;
 pub mod rewrite;
 pub mod sdp;
 pub mod speaker;

@@ -202,6 +202,15 @@ fn nack_recovers_five_percent_downstream_loss() {
     );
     assert!(audio_ok < audio_sent, "audio shows the raw loss");
     assert!(ratio >= 0.99, "recovered {ratio}");
+    // Answered from the track's shared store, through the subscription's
+    // log: str0m keeps no copy of its own.
+    let s = w.plane.stats();
+    println!(
+        "resends: {} asked, {} sent, {} unavailable; {} packets kept",
+        s.resends_requested, s.resends_sent, s.resends_unavailable, s.resend_store_packets
+    );
+    assert!(s.resends_sent > 0 && s.resends_sent <= s.resends_requested);
+    assert!(s.resend_store_packets > 0);
 }
 
 /// A STUN Binding Indication naming `ufrag`, with no MESSAGE-INTEGRITY. It

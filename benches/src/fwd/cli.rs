@@ -94,6 +94,12 @@ pub struct Options {
     #[arg(long, value_name = "SECS", default_value_t = 60.0)]
     pub setup_timeout: f64,
 
+    /// Seconds of the idle window: after setup, publishers stop and the
+    /// SFU's CPU and memory with every peer connected but silent are
+    /// measured (0 skips it).
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    pub idle_window: f64,
+
     /// Log filter of the SFU process.
     #[arg(long, default_value = "warn")]
     pub sfu_log: String,
@@ -117,6 +123,15 @@ impl Options {
     /// The warm-up.
     pub fn warmup(&self) -> Duration {
         Self::secs(if self.quick { 1.0 } else { self.warmup })
+    }
+
+    /// The idle window (2 s with `--quick`; zero skips it).
+    pub fn idle_window(&self) -> Duration {
+        if self.idle_window <= 0.0 {
+            Duration::ZERO
+        } else {
+            Self::secs(if self.quick { 2.0 } else { self.idle_window })
+        }
     }
 
     /// The setup timeout.

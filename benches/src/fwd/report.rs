@@ -86,6 +86,17 @@ pub struct ScenarioReport {
     pub rss_bytes: Option<u64>,
     /// `(rss_bytes - rss_idle_bytes) / participants`.
     pub rss_bytes_per_participant: Option<f64>,
+    /// Idle window length, s (0: not measured). Publishers are silent in
+    /// it; every peer stays connected (ICE consent, RTCP).
+    pub idle_window_s: f64,
+    /// SFU process busy share of one core in the idle window.
+    pub idle_cpu_util: f64,
+    /// SFU CPU per connected silent participant, µs per second.
+    pub idle_cpu_us_per_participant_s: f64,
+    /// `(RSS in the idle window - rss_idle_bytes) / participants`: what a
+    /// connected participant costs before media flows at load (setup
+    /// media, 30 packets/s per publisher, is what its stores hold).
+    pub idle_rss_bytes_per_participant: Option<f64>,
     /// The SRTP profile the DTLS handshake chose, when visible.
     pub srtp_profile: String,
     /// Bytes after the payload of a decrypted packet (the auth tag).

@@ -181,6 +181,7 @@ struct SfuRun {
     metrics: Option<SfuCounters>,
     rss_idle: Option<u64>,
     rss: Option<u64>,
+    idle: Option<Idle>,
     probe_packets: u64,
     probe_mismatch: u64,
     srtp_profile: u32,
@@ -253,6 +254,7 @@ fn run_sfu(
         };
         Some(CpuReading { total_s, hot_s })
     };
+    let idle = measure_idle(&shared, &sfu_cpu, pid, opts.idle_window());
     let outcome = find_rate(&shared, &sfu_cpu, s, opts, pinning);
     set_rate_and_settle(&shared, outcome.in_pps);
     let m0 = metrics(sfu.http_addr());
@@ -281,6 +283,7 @@ fn run_sfu(
         },
         rss_idle,
         rss,
+        idle,
         probe_packets: shared.probe_packets.load(Relaxed),
         probe_mismatch: shared.probe_ts_mismatch.load(Relaxed),
         srtp_profile: shared.srtp_profile.load(Relaxed),
@@ -290,6 +293,40 @@ fn run_sfu(
     drop(participants);
     sfu.stop();
     Ok(run)
+}
+
+/// The SFU with every peer connected and no media.
+struct Idle {
+    window_s: f64,
+    cpu_s: f64,
+    rss: Option<u64>,
+}
+
+/// Stops the publishers, lets queued media drain, and measures the SFU's
+/// CPU over `window` and its RSS; the publishers resume at the setup rate.
+fn measure_idle(
+    shared: &Shared,
+    sfu_cpu: &impl Fn() -> Option<CpuReading>,
+    pid: u32,
+    window: Duration,
+) -> Option<Idle> {
+    if window.is_zero() {
+        return None;
+    }
+    let (rate, _) = shared.rate();
+    shared.set_rate(0.0);
+    std::thread::sleep(SETTLE);
+    let (c0, t0) = (sfu_cpu()?, Instant::now());
+    std::thread::sleep(window);
+    let (c1, t1) = (sfu_cpu()?, Instant::now());
+    let rss = procfs::read_rss_bytes(pid);
+    shared.set_rate(rate);
+    std::thread::sleep(SETTLE);
+    Some(Idle {
+        window_s: (t1 - t0).as_secs_f64(),
+        cpu_s: c1.total_s - c0.total_s,
+        rss,
+    })
 }
 
 struct BaselineRun {
@@ -497,6 +534,8 @@ pub fn run_scenario(
         _ => None,
     };
     let window_s = w.wall_s;
+    let idle = sfu.idle.as_ref();
+    let idle_cpu_util = idle.map_or(0.0, |i| i.cpu_s / i.window_s);
     Ok(ScenarioReport {
         scenario: s.name.clone(),
         out_pps_per_core: per_core,
@@ -542,6 +581,13 @@ pub fn run_scenario(
         rss_idle_bytes: sfu.rss_idle,
         rss_bytes: sfu.rss,
         rss_bytes_per_participant: rss_per,
+        idle_window_s: idle.map_or(0.0, |i| i.window_s),
+        idle_cpu_util,
+        idle_cpu_us_per_participant_s: idle_cpu_util * 1e6 / parts as f64,
+        idle_rss_bytes_per_participant: match (idle.and_then(|i| i.rss), sfu.rss_idle) {
+            (Some(r), Some(i)) => Some(r.saturating_sub(i) as f64 / parts as f64),
+            _ => None,
+        },
         srtp_profile: profile_string(sfu.srtp_profile),
         srtp_overhead_bytes: sfu.srtp_overhead,
         probe_packets: sfu.probe_packets,

@@ -3,7 +3,7 @@
 //! `rooms-RxM` (R rooms of M, each a meeting).
 
 /// The scenarios run when none is named.
-pub const DEFAULT: [&str; 3] = ["fanout-50", "meeting-10", "rooms-20x5"];
+pub const DEFAULT: [&str; 4] = ["fanout-50", "meeting-10", "rooms-20x5", "rooms-100x2"];
 
 /// A room layout.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -843,6 +843,8 @@ use media::AppSpecificFeedback;
 use media::SenderFeedback;
 use media::{Direction, Media, Mid, Pt, Rid, Writer};
 use media::{KeyframeRequest, KeyframeRequestKind};
+// PATCH (e2ee-conf): resends answered by the application.
+use media::ResendRequest;
 use media::{MediaAdded, MediaChanged, MediaData};
 
 pub mod change;
@@ -1037,6 +1039,11 @@ pub enum Event {
     ///
     /// The request is either PLI (Picture Loss Indication) or FIR (Full Intra Request).
     KeyframeRequest(KeyframeRequest),
+
+    // PATCH (e2ee-conf): resends answered by the application.
+    /// Incoming NACK for a send stream whose resends the application answers
+    /// ([`StreamTx::set_resends_by_app()`][crate::rtp::StreamTx::set_resends_by_app]).
+    ResendRequest(ResendRequest),
 
     /// Whether an incoming encoded stream is paused.
     ///
@@ -1635,7 +1642,9 @@ impl Rtc {
                 | Event::PeerStats(_)
                 | Event::ChannelBufferedAmountLow(_)
                 | Event::EgressBitrateEstimate(_)
-                | Event::KeyframeRequest(_) => {
+                | Event::KeyframeRequest(_)
+                // PATCH (e2ee-conf): resends answered by the application.
+                | Event::ResendRequest(_) => {
                     trace!("{:?}", e)
                 }
                 _ => debug!("{:?}", e),

@@ -1114,6 +1114,11 @@ impl Session {
             return Some(Event::KeyframeRequest(req));
         }
 
+        // PATCH (e2ee-conf): resends answered by the application.
+        if let Some(req) = self.streams.poll_resend_request() {
+            return Some(Event::ResendRequest(req));
+        }
+
         if let Some(report) = self.streams.poll_sender_feedback() {
             return Some(Event::SenderFeedback(report));
         }

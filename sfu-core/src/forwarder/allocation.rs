@@ -341,12 +341,7 @@ impl Forwarder {
 
     /// The layer `subscriber` receives of `track` now, and its target.
     pub fn layer(&self, subscriber: ParticipantKey, track: TrackKey) -> Option<LayerState> {
-        let s = self
-            .tracks
-            .get(&track)?
-            .subs
-            .iter()
-            .find(|s| s.subscriber == subscriber)?;
+        let s = self.subscription(subscriber, track)?;
         let sel = s.selector.as_ref()?;
         Some(LayerState {
             current: sel.current(),

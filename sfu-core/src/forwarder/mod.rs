@@ -33,6 +33,7 @@ use crate::api::{LayerSize, TrackKind};
 use crate::keyframe::{KeyframeAsk, KeyframeBudget, KeyframeRetry, KeyframeThrottle};
 use crate::layers::rates::LayerRates;
 use crate::layers::{Layer, LayerSelector, Layering};
+use crate::resend::SentLog;
 use crate::rewrite::{Rewriter, Rewritten};
 use crate::speaker::{DominantSpeaker, SpeechMeter};
 use crate::transport::CachedRoute;
@@ -61,6 +62,9 @@ struct Subscription {
     /// The plane's cache of where this subscription's packets go; the
     /// forwarder only keeps it, and forgets it when the m-line changes.
     route: Option<CachedRoute>,
+    /// What it sent, for resends: kept with the subscription for the plane
+    /// like `route`, and forgotten with the m-line.
+    sent: SentLog,
     /// This subscriber's own keyframe requests for the track.
     keyframe_budget: KeyframeBudget,
     /// Which layers it gets, once the track turns out to be layered (its
@@ -88,6 +92,7 @@ impl Subscription {
             rewriter: Rewriter::default(),
             fresh: true,
             route: None,
+            sent: SentLog::default(),
             keyframe_budget: KeyframeBudget::default(),
             selector: None,
             paused_for_bandwidth: false,
@@ -450,8 +455,33 @@ impl Forwarder {
             s.rewriter = rewriter;
             s.fresh = true;
             s.route = None;
+            s.sent = SentLog::default();
             s.selector = None;
         }
+    }
+
+    /// What a subscription sent, and where its packets go, for answering
+    /// its resend requests.
+    pub(crate) fn sent(
+        &self,
+        subscriber: ParticipantKey,
+        track: TrackKey,
+    ) -> Option<(&SentLog, Option<CachedRoute>)> {
+        let s = self.subscription(subscriber, track)?;
+        Some((&s.sent, s.route))
+    }
+
+    fn subscription(&self, subscriber: ParticipantKey, track: TrackKey) -> Option<&Subscription> {
+        self.tracks
+            .get(&track)?
+            .subs
+            .iter()
+            .find(|s| s.subscriber == subscriber)
+    }
+
+    /// How many encodings a track's publisher sends (1 without simulcast).
+    pub(crate) fn encodings(&self, track: TrackKey) -> usize {
+        self.tracks.get(&track).map_or(1, |t| t.rids.len().max(1))
     }
 
     /// Ends one subscription. Returns its m-line if it had one.
@@ -541,17 +571,17 @@ impl Forwarder {
         now: Instant,
         mut out: impl FnMut(Forward),
     ) -> Option<Gate> {
-        self.forward_routed(track, pkt, now, |f, _| out(f))
+        self.forward_routed(track, pkt, now, |f, _, _| out(f))
     }
 
     /// [`Self::forward`], also handing out each subscription's route
-    /// cache for the plane to read or fill.
+    /// cache for the plane to read or fill, and its log of what it sent.
     pub(crate) fn forward_routed(
         &mut self,
         track: TrackKey,
         pkt: PacketMeta<'_>,
         now: Instant,
-        mut out: impl FnMut(Forward, &mut Option<CachedRoute>),
+        mut out: impl FnMut(Forward, &mut Option<CachedRoute>, &mut SentLog),
     ) -> Option<Gate> {
         let tr = self.tracks.get_mut(&track)?;
         let mut gate = Gate::default();
@@ -660,6 +690,7 @@ impl Forwarder {
                         rewritten,
                     },
                     &mut s.route,
+                    &mut s.sent,
                 );
             }
         }

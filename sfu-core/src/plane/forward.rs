@@ -12,6 +12,7 @@ use crate::api::{Output, TrackKind, Transmit};
 use crate::dd;
 use crate::forwarder::{PacketMeta, ParticipantKey, TrackKey};
 use crate::keyframe::KeyframeAsk;
+use crate::resend::PacketStore;
 use crate::stats::DropReason;
 use crate::transport::{CachedRoute, RxInfo, Transport, TransportId};
 use rustc_hash::FxHashMap;
@@ -93,6 +94,7 @@ impl MediaPlane {
                     self.subscriber_keyframe_request(now, subscriber, track);
                 }
             }
+            RtcEvent::ResendRequest(req) => self.resend(now, tid, req),
             RtcEvent::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
                 let Some(tr) = self.transports.get(&tid) else {
                     return;
@@ -160,10 +162,22 @@ impl MediaPlane {
             participants,
             stats,
             dirty,
+            stores,
+            cfg,
             ..
         } = self;
+        // Kept once for all subscribers, when the first one gets it; video
+        // only, where receivers ask for resends (audio has no RTX). A
+        // simulcast track keeps as many packets per encoding.
+        let mut store = (codec.is_video() && cfg.rtx_cache_packets > 0).then(|| {
+            stores.entry(track).or_insert_with(|| {
+                let packets = cfg.rtx_cache_packets * forwarder.encodings(track);
+                PacketStore::new(packets, cfg.rtx_cache_age)
+            })
+        });
+        let mut stored = None;
         let mut forwarded = 0u64;
-        let gate = forwarder.forward_routed(track, meta, now, |f, route| {
+        let gate = forwarder.forward_routed(track, meta, now, |f, route, sent| {
             let d = match *route {
                 Some(d) if d.codec == codec => d,
                 _ => match find_route(participants, transports, f.subscriber, f.mid, codec) {
@@ -180,6 +194,18 @@ impl MediaPlane {
                 *route = None;
                 return;
             };
+            if let Some(store) = store.as_deref_mut() {
+                let at = *stored.get_or_insert_with(|| {
+                    store.push(
+                        now,
+                        pkt.payload.clone(),
+                        ext.clone(),
+                        pkt.header.marker,
+                        codec,
+                    )
+                });
+                sent.record(cfg.rtx_cache_packets, f.rewritten.seq, at, f.rewritten.ts);
+            }
             let write = RtpWrite::new(
                 d.pt,
                 f.rewritten.seq.into(),

@@ -259,6 +259,7 @@ impl MediaPlane {
             self.end_subscription(u);
             self.negotiate(now, subscriber);
         }
+        self.stores.remove(&track);
         let Some(meta) = self.tracks.remove(&track) else {
             return;
         };
@@ -280,6 +281,7 @@ impl MediaPlane {
         };
         self.participant_ids.remove(&ps.id);
         for track in ps.published.values() {
+            self.stores.remove(track);
             if let Some(meta) = self.tracks.remove(track) {
                 self.track_ids.remove(&meta.id);
             }

@@ -27,10 +27,12 @@ mod ingress;
 mod membership;
 mod negotiate;
 mod pool;
+mod resend;
 mod timers;
 
 use crate::api::{MediaCommand, MediaConfig, MediaEvent, Output, TrackKind};
 use crate::forwarder::{Forwarder, Notice, ParticipantKey, Spend, TrackKey};
+use crate::resend::PacketStore;
 use crate::rewrite::Rewriter;
 use crate::stats::Stats;
 use crate::transport::{Transport, TransportId};
@@ -180,6 +182,10 @@ pub struct MediaPlane {
     timed_out: Vec<ParticipantKey>,
     stats: Stats,
     next_transport: u64,
+    /// Per published track, the packets kept for resends (see
+    /// `crate::resend`): made with the track's first forwarded video
+    /// packet, dropped with the track.
+    stores: FxHashMap<TrackKey, PacketStore>,
     /// Buffers of sent datagrams handed back with [`MediaPlane::recycle`],
     /// passed on to transports for their SRTP output.
     spare: Vec<Vec<u8>>,
@@ -215,6 +221,7 @@ impl MediaPlane {
             stats: Stats::default(),
             next_transport: 0,
             spare: Vec::new(),
+            stores: FxHashMap::default(),
         }
     }
 
@@ -225,6 +232,7 @@ impl MediaPlane {
         s.participants = self.participants.len() as u64;
         s.tracks = self.forwarder.track_count() as u64;
         s.subscriptions = self.forwarder.subscription_count() as u64;
+        s.resend_store_packets = self.stores.values().map(|st| st.len() as u64).sum();
         s
     }
 

@@ -109,6 +109,9 @@ impl MediaPlane {
         for mid in lines {
             if let Some(tx) = tr.rtc.direct_api().stream_tx_by_mid(mid, None) {
                 tx.set_rtx_cache(cache_packets, cache_age, rtx_cap);
+                // The plane keeps sent packets once per track and answers
+                // NACKs itself (`crate::resend`); str0m keeps no copy.
+                tx.set_resends_by_app(true);
             }
         }
         self.go_live(now, p);

@@ -300,6 +300,28 @@ impl MediaData {
     }
 }
 
+// PATCH (e2ee-conf): resends answered by the application.
+/// Sequence numbers a receiver asked to be sent again (NACK), on a send
+/// stream whose resends the application answers.
+///
+/// Emitted only for streams set up with
+/// [`StreamTx::set_resends_by_app()`][crate::rtp::StreamTx::set_resends_by_app];
+/// answer each with
+/// [`StreamTx::write_resend()`][crate::rtp::StreamTx::write_resend].
+/// Obtained via [`Event::ResendRequest`][crate::Event::ResendRequest].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResendRequest {
+    /// The media identifier of the send stream.
+    pub mid: Mid,
+
+    /// Rid of the send stream. Relevant when doing simulcast.
+    pub rid: Option<Rid>,
+
+    /// The requested sequence numbers, extended against the last one sent,
+    /// in the order the NACKs named them.
+    pub seq_nos: Vec<SeqNo>,
+}
+
 /// Details for an incoming a keyframe request (PLI or FIR).
 ///
 /// This is obtained via the [`Event::KeyframeRequest`][crate::Event::KeyframeRequest].

@@ -8,6 +8,8 @@ use crate::config_mod::RtcpReportIntervals;
 use crate::format::CodecConfig;
 use crate::format::PayloadParams;
 use crate::media::{KeyframeRequest, MID_PROBE, Media, SenderFeedback};
+// PATCH (e2ee-conf): resends answered by the application.
+use crate::media::ResendRequest;
 use crate::pacer::QueueState;
 use crate::packet::Vp8Patch;
 use crate::rtp_::MidRid;
@@ -514,6 +516,18 @@ impl Streams {
                 mid: s.mid(),
                 rid: s.rid(),
                 kind,
+            })
+        })
+    }
+
+    // PATCH (e2ee-conf): resends answered by the application.
+    pub(crate) fn poll_resend_request(&mut self) -> Option<ResendRequest> {
+        self.streams_tx.values_mut().find_map(|s| {
+            let seq_nos = s.poll_resend_request()?;
+            Some(ResendRequest {
+                mid: s.mid(),
+                rid: s.rid(),
+                seq_nos,
             })
         })
     }

@@ -31,6 +31,12 @@ use super::rtx_cache::RtxCache;
 use super::send_queue::SendQueue;
 use super::send_stats::StreamTxStats;
 
+// PATCH (e2ee-conf): resends answered by the application.
+/// Most NACKed sequence numbers held for the application, and most resends
+/// it may queue, per stream: beyond these, requests and resends are dropped,
+/// so a receiver naming many packets costs bounded work.
+const MAX_APP_RESENDS: usize = 1024;
+
 /// The smallest size of padding for which we attempt to use a spurious resend. For padding
 /// requests smaller than this we use blank packets instead.
 const MIN_SPURIOUS_PADDING_SIZE: usize = 50;
@@ -183,6 +189,21 @@ pub struct StreamTx {
     // PATCH (e2ee-conf): `RtcConfig::set_spurious_padding`.
     /// Whether padding may resend sent packets; else it is blank packets only.
     pub(crate) spurious_padding: bool,
+
+    // PATCH (e2ee-conf): resends answered by the application.
+    /// Set when the application keeps sent packets and answers NACKs itself.
+    app_resends: Option<Box<AppResends>>,
+}
+
+// PATCH (e2ee-conf): resends answered by the application.
+/// NACKs waiting for the application, and its answers waiting to be sent.
+#[derive(Debug, Default)]
+struct AppResends {
+    requested: Vec<SeqNo>,
+    /// Answers with the time they were first seen by `handle_timeout`.
+    queued: VecDeque<(Option<Instant>, RtpPacket)>,
+    /// The resend being sent: `poll_packet` borrows it from here.
+    sending: Option<RtpPacket>,
 }
 
 /// RTP packet data to enqueue on a direct RTP send stream.
@@ -384,6 +405,8 @@ impl StreamTx {
             padding: 0,
             blank_packet: RtpPacket::blank(),
             rtx_cache: RtxCache::new(2000, DEFAULT_RTX_CACHE_DURATION),
+            // PATCH (e2ee-conf): resends answered by the application.
+            app_resends: None,
             rtx_ratio_cap: DEFAULT_RTX_RATIO_CAP,
             last_sender_report: already_happened(),
             pending_request_keyframe: None,
@@ -496,11 +519,75 @@ impl StreamTx {
     ///
     /// The write command carries the RTP payload and optional RTP metadata.
     pub fn write_rtp(&mut self, rtp: RtpWrite) {
+        let first_call = self.rtp_and_wallclock.is_none();
+
+        if first_call && rtp.seq_no.roc() > 0 {
+            // TODO: make it possible to supress this.
+            warn!(
+                "First SeqNo has non-zero ROC ({}), which needs out-of-band signalling \
+                to remote peer",
+                rtp.seq_no.roc()
+            );
+        }
+
+        self.rtp_and_wallclock = Some((rtp.time, rtp.wallclock));
+
+        // PATCH (e2ee-conf): resends answered by the application.
+        let packet = self.packet_of(rtp);
+        self.send_queue.push(packet);
+    }
+
+    // PATCH (e2ee-conf): resends answered by the application.
+    /// Leave sent packets to the application and answer NACKs from its store.
+    ///
+    /// With this on, the stream keeps no RTX cache (see
+    /// [`StreamTx::set_rtx_cache()`]): an incoming NACK surfaces as
+    /// [`Event::ResendRequest`][crate::Event::ResendRequest], and the
+    /// application answers with [`StreamTx::write_resend()`]. This suits a
+    /// forwarder that sends the same packet on many streams and would
+    /// otherwise hold one copy of its record per stream. Resends still
+    /// go out on the RTX SSRC, count against the RTX ratio cap, and are
+    /// paced like str0m's own. Off by default.
+    pub fn set_resends_by_app(&mut self, on: bool) {
+        if on {
+            self.rtx_cache.clear();
+            self.resends.clear();
+            self.app_resends.get_or_insert_with(Box::default);
+        } else {
+            self.app_resends = None;
+        }
+    }
+
+    // PATCH (e2ee-conf): resends answered by the application.
+    /// Send a packet again, answering a [`ResendRequest`][crate::media::ResendRequest].
+    ///
+    /// `rtp` is the packet as first written: its sequence number is the one
+    /// the receiver asked for, and goes in the RTX payload; the RTX SSRC,
+    /// payload type and sequence number are str0m's. Ignored unless
+    /// [`StreamTx::set_resends_by_app()`] is on and the stream has RTX; at
+    /// most 1024 resends wait at a time.
+    pub fn write_resend(&mut self, rtp: RtpWrite) {
+        if self.rtx.is_none()
+            || self
+                .app_resends
+                .as_ref()
+                .is_none_or(|a| a.queued.len() >= MAX_APP_RESENDS)
+        {
+            return;
+        }
+        let mut packet = self.packet_of(rtp);
+        packet.nackable = true;
+        if let Some(app) = &mut self.app_resends {
+            app.queued.push_back((None, packet));
+        }
+    }
+
+    fn packet_of(&self, rtp: RtpWrite) -> RtpPacket {
         let RtpWrite {
             pt,
             seq_no,
             time,
-            wallclock,
+            wallclock: _,
             marker,
             ext_vals,
             nackable,
@@ -510,20 +597,8 @@ impl StreamTx {
             vp8_patch,
         } = rtp;
 
-        let first_call = self.rtp_and_wallclock.is_none();
-
-        if first_call && seq_no.roc() > 0 {
-            // TODO: make it possible to supress this.
-            warn!(
-                "First SeqNo has non-zero ROC ({}), which needs out-of-band signalling \
-                to remote peer",
-                seq_no.roc()
-            );
-        }
-
         // This 1 in clock frequency will be fixed in poll_output.
         let media_time = MediaTime::from_secs(time as u64);
-        self.rtp_and_wallclock = Some((time, wallclock));
 
         let header = RtpHeader {
             csrc_count,
@@ -537,7 +612,7 @@ impl StreamTx {
             ..Default::default()
         };
 
-        let packet = RtpPacket {
+        RtpPacket {
             seq_no,
             time: media_time,
             header,
@@ -555,9 +630,7 @@ impl StreamTx {
 
             // This is only relevant for incoming RTP packets.
             last_sender_info: None,
-        };
-
-        self.send_queue.push(packet);
+        }
     }
 
     fn padding_enabled(&self) -> bool {
@@ -687,14 +760,23 @@ impl StreamTx {
                 //   got a "real" PTX RT, either via set_pt_for_padding above, or via
                 //   the on_first_timeout() further down.
                 // Either way, unwrapping this optional _should_ be correct.
-                let pt_rtx = param.resend().expect("PT for resend or blank");
+                // PATCH (e2ee-conf): an application's resend may name a PT without RTX.
+                let Some(pt_rtx) = param.resend() else {
+                    debug!("No RTX PT for resend of PT {}", pt_main);
+                    return None;
+                };
 
                 // Clone header to not change the original (cached) header.
                 let mut header = header_ref.clone();
 
                 // Update clone of header (to not change the cached value).
                 header.payload_type = pt_rtx;
-                header.ssrc = ssrc_rtx.expect("Should have RTX SSRC for resends");
+                // PATCH (e2ee-conf): an application's resend may outlive the RTX SSRC.
+                let Some(ssrc_rtx) = ssrc_rtx else {
+                    debug!("No RTX SSRC for resend");
+                    return None;
+                };
+                header.ssrc = ssrc_rtx;
                 header.sequence_number = *next.seq_no as u16;
 
                 header.ext_vals.rid = None;
@@ -816,7 +898,8 @@ impl StreamTx {
                 .send_queue
                 .pop(now)
                 .expect("head of send_queue to be there");
-            if pkt.nackable {
+            // PATCH (e2ee-conf): the application keeps sent packets.
+            if pkt.nackable && self.app_resends.is_none() {
                 self.rtx_cache.cache_sent_packet(pkt, now);
             }
         }
@@ -872,8 +955,29 @@ impl StreamTx {
             // If we hit the cap, stop doing resends by clearing those we have queued.
             if ratio > ratio_cap {
                 self.resends.clear();
+                // PATCH (e2ee-conf): the application's resends too.
+                if let Some(app) = &mut self.app_resends {
+                    app.queued.clear();
+                }
                 return None;
             }
+        }
+
+        // PATCH (e2ee-conf): resends answered by the application.
+        if let Some(app) = &mut self.app_resends {
+            let (_, pkt) = app.queued.pop_front()?;
+            let len = pkt.payload.len() as u64;
+            self.stats.update_packet_counts(len, true);
+            if let Some(h) = &mut self.stats.bytes_retransmitted {
+                h.push(now, len);
+            }
+            let seq_no = self.seq_no_rtx.inc();
+            let orig_seq_no = pkt.seq_no;
+            return Some(NextPacket {
+                kind: NextPacketKind::Resend(orig_seq_no),
+                seq_no,
+                pkt: app.sending.insert(pkt),
+            });
         }
 
         let seq_no = loop {
@@ -1066,6 +1170,16 @@ impl StreamTx {
         entries: impl Iterator<Item = NackEntry>,
         now: Instant,
     ) -> Option<()> {
+        // PATCH (e2ee-conf): the application answers; it is told what was asked.
+        if let Some(app) = &mut self.app_resends {
+            let last = self.last_sent_seq_no;
+            let room = MAX_APP_RESENDS.saturating_sub(app.requested.len());
+            let asked = entries.flat_map(|n| n.into_iter(last));
+            app.requested
+                .extend(asked.filter(|s| *s <= last).take(room));
+            return Some(());
+        }
+
         // Turning NackEntry into SeqNo we need to know a SeqNo "close by" to lengthen the 16 bit
         // sequence number into the 64 bit we have in SeqNo.
         let seq_no = self.rtx_cache.last_cached_seq_no()?;
@@ -1087,6 +1201,15 @@ impl StreamTx {
         }
 
         Some(())
+    }
+
+    // PATCH (e2ee-conf): resends answered by the application.
+    pub(crate) fn poll_resend_request(&mut self) -> Option<Vec<SeqNo>> {
+        let app = self.app_resends.as_mut()?;
+        if app.requested.is_empty() {
+            return None;
+        }
+        Some(std::mem::take(&mut app.requested))
     }
 
     pub(crate) fn need_sr(&self, now: Instant, intervals: RtcpReportIntervals) -> bool {
@@ -1212,6 +1335,21 @@ impl StreamTx {
     }
 
     fn queue_state_resend(&self, now: Instant) -> Option<QueueSnapshot> {
+        // PATCH (e2ee-conf): the application's resends wait like str0m's.
+        if let Some(app) = self.app_resends.as_ref().filter(|a| !a.queued.is_empty()) {
+            let mut snapshot = QueueSnapshot::default();
+            for (at, pkt) in &app.queued {
+                let at = at.unwrap_or(now);
+                snapshot.total_queue_time_origin += now.duration_since(at);
+                snapshot.byte_size += pkt.payload.len();
+                snapshot.packet_count += 1;
+                snapshot.first_unsent = snapshot.first_unsent.map(|i| i.min(at)).or(Some(at));
+            }
+            snapshot.created_at = now;
+            snapshot.update_priority(QueuePriority::Media);
+            return Some(snapshot);
+        }
+
         if self.resends.is_empty() {
             return None;
         }
@@ -1299,6 +1437,16 @@ impl StreamTx {
         }
 
         self.send_queue.handle_timeout(now);
+
+        // PATCH (e2ee-conf): resends answered by the application.
+        if let Some(app) = &mut self.app_resends {
+            for (at, _) in app.queued.iter_mut().rev() {
+                if at.is_some() {
+                    break;
+                }
+                *at = Some(now);
+            }
+        }
     }
 
     fn on_first_timeout(&mut self, media: &Media, config: &CodecConfig) {
@@ -1334,6 +1482,11 @@ impl StreamTx {
         self.queue_info = None;
         self.rtx_cache.clear();
         self.resends.clear();
+        // PATCH (e2ee-conf): resends answered by the application.
+        if let Some(app) = &mut self.app_resends {
+            app.requested.clear();
+            app.queued.clear();
+        }
         self.padding = 0;
     }
 
@@ -1545,6 +1698,82 @@ mod test {
             let resent = !wire.has_padding || !RtpHeader::unpad_payload(body).unwrap().is_empty();
             assert_eq!(resent, spurious, "spurious resends allowed: {spurious}");
         }
+    }
+
+    // PATCH (e2ee-conf): resends answered by the application.
+    #[test]
+    fn application_answers_nacks_when_it_keeps_sent_packets() {
+        use crate::rtp_::{NackEntry, ReportList};
+        let now = Instant::now();
+        let codecs = CodecConfig::new_with_defaults();
+        let video = codecs
+            .params()
+            .iter()
+            .find(|p| p.resend().is_some())
+            .expect("a codec with RTX");
+        let exts = ExtensionMap::standard();
+        let mut streams = crate::streams::Streams::new(false, 1200, Duration::from_millis(1500));
+        let stream =
+            streams.declare_stream_tx(42.into(), Some(44.into()), MidRid("vid".into(), None));
+        let mut buf = vec![];
+        let nack = |pid: u16, blp: u16| {
+            let mut list = ReportList::new();
+            list.push(NackEntry { pid, blp });
+            RtcpFb::Nack(42.into(), list)
+        };
+
+        // Off: a resend written by the application is ignored.
+        stream.write_resend(RtpWrite::new(video.pt(), 7.into(), 0, now, vec![1_u8; 10]));
+        assert!(stream.app_resends.is_none());
+
+        stream.set_resends_by_app(true);
+        for seq in 7..10_u64 {
+            let media = RtpWrite::new(video.pt(), seq.into(), 0, now, vec![seq as u8; 300]);
+            stream.write_rtp(media.nackable(true));
+        }
+        stream.send_queue.handle_timeout(now);
+        for _ in 0..3 {
+            stream
+                .poll_packet(now, &exts, None, codecs.params(), &mut buf)
+                .expect("a media packet");
+        }
+        assert!(
+            stream.rtx_cache.last_cached_seq_no().is_none(),
+            "str0m keeps nothing"
+        );
+
+        // 8, and 9 by the bitmask; 11 was never sent and is not asked for.
+        stream.handle_rtcp(now, nack(8, 0b1));
+        stream.handle_rtcp(now, nack(11, 0));
+        let asked: Vec<u64> = stream
+            .poll_resend_request()
+            .expect("the request")
+            .into_iter()
+            .map(|s| *s)
+            .collect();
+        assert_eq!(asked, [8, 9]);
+        assert!(stream.poll_resend_request().is_none(), "told once");
+
+        stream.write_resend(RtpWrite::new(video.pt(), 8.into(), 0, now, vec![8_u8; 300]));
+        let receipt = stream
+            .poll_packet(now, &exts, None, codecs.params(), &mut buf)
+            .expect("the resend");
+        assert!(!receipt.is_padding);
+        assert_eq!(*receipt.header.ssrc, 44, "resends go on the RTX stream");
+        assert_eq!(receipt.header.payload_type, video.resend().unwrap());
+        let wire = RtpHeader::parse(&buf, &exts).unwrap();
+        let body = &buf[wire.header_len..];
+        assert_eq!(
+            &body[..2],
+            &8_u16.to_be_bytes(),
+            "original sequence number first"
+        );
+        assert_eq!(&body[2..], &[8_u8; 300][..]);
+        assert!(
+            stream
+                .poll_packet(now, &exts, None, codecs.params(), &mut buf)
+                .is_none()
+        );
     }
 
     #[test]
