@@ -25,7 +25,18 @@ pub fn parse_stat_cpu_s(text: &str) -> Option<f64> {
 
 /// `VmRSS` in bytes from a `/proc/<pid>/status` text.
 pub fn parse_status_rss(text: &str) -> Option<u64> {
-    let line = text.lines().find(|l| l.starts_with("VmRSS:"))?;
+    parse_status_kb(text, "VmRSS:")
+}
+
+/// `RssAnon` from a `/proc/<pid>/status` text, in bytes: resident memory
+/// that is not backed by a file (heap, stacks), without the executable's
+/// code pages that `VmRSS` counts as they are first run.
+pub fn parse_status_anon_rss(text: &str) -> Option<u64> {
+    parse_status_kb(text, "RssAnon:")
+}
+
+fn parse_status_kb(text: &str, key: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with(key))?;
     let mut it = line.split_whitespace().skip(1);
     let kb: u64 = it.next()?.parse().ok()?;
     match it.next() {
@@ -103,6 +114,12 @@ pub fn read_rss_bytes(pid: u32) -> Option<u64> {
     parse_status_rss(&std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
 }
 
+/// The resident anonymous memory of process `pid` (see
+/// [`parse_status_anon_rss`]).
+pub fn read_anon_rss_bytes(pid: u32) -> Option<u64> {
+    parse_status_anon_rss(&std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
+}
+
 /// Thread ids of `pid` whose name starts with `prefix`, ascending.
 pub fn threads_named(pid: u32, prefix: &str) -> Vec<u32> {
     let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
@@ -138,6 +155,8 @@ mod tests {
         assert_eq!(parse_status_rss(text), Some(5120 * 1024));
         assert_eq!(parse_status_rss("Name: x\n"), None);
         assert_eq!(parse_status_rss("VmRSS: 12 MB\n"), None);
+        let text = "VmRSS:\t 5120 kB\nRssAnon:\t 1024 kB\nRssFile:\t 4096 kB\n";
+        assert_eq!(parse_status_anon_rss(text), Some(1024 * 1024));
     }
 
     #[test]

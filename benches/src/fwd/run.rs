@@ -181,6 +181,8 @@ struct SfuRun {
     metrics: Option<SfuCounters>,
     rss_idle: Option<u64>,
     rss: Option<u64>,
+    anon_idle: Option<u64>,
+    anon: Option<u64>,
     idle: Option<Idle>,
     probe_packets: u64,
     probe_mismatch: u64,
@@ -207,6 +209,7 @@ fn run_sfu(
     let pid = sfu.pid();
     std::thread::sleep(Duration::from_millis(200));
     let rss_idle = procfs::read_rss_bytes(pid);
+    let anon_idle = procfs::read_anon_rss_bytes(pid);
     let generator = Generator::start(gen_config(s, opts, pinning))?;
     let shared = Arc::clone(generator.shared());
     shared.set_rate(SETUP_PPS_PER_PUBLISHER * s.publishers() as f64);
@@ -261,6 +264,7 @@ fn run_sfu(
     let w = ramp::measure(&shared, &sfu_cpu, pinning, outcome.in_pps, opts.window());
     let m1 = metrics(sfu.http_addr());
     let rss = procfs::read_rss_bytes(pid);
+    let anon = procfs::read_anon_rss_bytes(pid);
     let (lat_w, lat) = latency_at(
         &shared,
         &sfu_cpu,
@@ -283,6 +287,8 @@ fn run_sfu(
         },
         rss_idle,
         rss,
+        anon_idle,
+        anon,
         idle,
         probe_packets: shared.probe_packets.load(Relaxed),
         probe_mismatch: shared.probe_ts_mismatch.load(Relaxed),
@@ -300,6 +306,7 @@ struct Idle {
     window_s: f64,
     cpu_s: f64,
     rss: Option<u64>,
+    anon: Option<u64>,
 }
 
 /// Stops the publishers, lets queued media drain, and measures the SFU's
@@ -320,12 +327,14 @@ fn measure_idle(
     std::thread::sleep(window);
     let (c1, t1) = (sfu_cpu()?, Instant::now());
     let rss = procfs::read_rss_bytes(pid);
+    let anon = procfs::read_anon_rss_bytes(pid);
     shared.set_rate(rate);
     std::thread::sleep(SETTLE);
     Some(Idle {
         window_s: (t1 - t0).as_secs_f64(),
         cpu_s: c1.total_s - c0.total_s,
         rss,
+        anon,
     })
 }
 
@@ -529,10 +538,11 @@ pub fn run_scenario(
     };
     let baseline_out_pps_per_core = mean(&base_per_core);
     let parts = s.participants();
-    let rss_per = match (sfu.rss, sfu.rss_idle) {
+    let per_part = |now: Option<u64>, empty: Option<u64>| match (now, empty) {
         (Some(r), Some(i)) => Some(r.saturating_sub(i) as f64 / parts as f64),
         _ => None,
     };
+    let rss_per = per_part(sfu.rss, sfu.rss_idle);
     let window_s = w.wall_s;
     let idle = sfu.idle.as_ref();
     let idle_cpu_util = idle.map_or(0.0, |i| i.cpu_s / i.window_s);
@@ -584,10 +594,9 @@ pub fn run_scenario(
         idle_window_s: idle.map_or(0.0, |i| i.window_s),
         idle_cpu_util,
         idle_cpu_us_per_participant_s: idle_cpu_util * 1e6 / parts as f64,
-        idle_rss_bytes_per_participant: match (idle.and_then(|i| i.rss), sfu.rss_idle) {
-            (Some(r), Some(i)) => Some(r.saturating_sub(i) as f64 / parts as f64),
-            _ => None,
-        },
+        idle_rss_bytes_per_participant: per_part(idle.and_then(|i| i.rss), sfu.rss_idle),
+        anon_bytes_per_participant: per_part(sfu.anon, sfu.anon_idle),
+        idle_anon_bytes_per_participant: per_part(idle.and_then(|i| i.anon), sfu.anon_idle),
         srtp_profile: profile_string(sfu.srtp_profile),
         srtp_overhead_bytes: sfu.srtp_overhead,
         probe_packets: sfu.probe_packets,
