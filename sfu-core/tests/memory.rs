@@ -123,3 +123,31 @@ fn retransmission_memory_is_shared_by_subscribers() {
         "{per_packet} B per kept packet and subscriber"
     );
 }
+
+/// Not a check: a fixture for heap profilers. Ten people in one meeting,
+/// each publishing audio and video and receiving everyone else, connected
+/// and then silent. Run it under `heaptrack` to see what a connected
+/// participant holds (`docs/performance.md`, "Memory per participant").
+#[test]
+#[ignore = "a fixture for heap profilers; prints live bytes"]
+fn connected_meeting_for_heap_profiles() {
+    let _turn = serial();
+    let before = GLOBAL.live_bytes();
+    let mut w = World::new(5);
+    for _ in 0..10 {
+        let i = w.join("room");
+        w.publish_av(i);
+    }
+    w.advance(Duration::from_secs(1));
+    drop(w.send_media(Duration::from_secs(1), &[]));
+    for c in &mut w.clients {
+        c.subscriber.received = Vec::new();
+        c.events = Vec::new();
+    }
+    w.advance(Duration::from_secs(4));
+    let live = GLOBAL.live_bytes() - before;
+    println!("live heap with 10 connected participants (SFU and their peers): {live} B");
+    // Left live, so a heap profiler reports what the world holds now as
+    // "leaked" at exit, rather than its peak during setup.
+    std::mem::forget(w);
+}

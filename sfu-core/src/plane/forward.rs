@@ -204,7 +204,14 @@ impl MediaPlane {
                         codec,
                     )
                 });
-                sent.record(cfg.rtx_cache_packets, f.rewritten.seq, at, f.rewritten.ts);
+                let oldest = store.oldest();
+                sent.record(
+                    cfg.rtx_cache_packets,
+                    f.rewritten.seq,
+                    at,
+                    f.rewritten.ts,
+                    oldest,
+                );
             }
             let write = RtpWrite::new(
                 d.pt,

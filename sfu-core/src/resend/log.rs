@@ -16,7 +16,9 @@ struct Sent {
 
 /// A ring indexed by the subscription's own (rewritten) sequence numbers.
 /// The rewriter numbers a subscription's packets without gaps, so the last
-/// `capacity` packets sent are all in it. Allocated on first use.
+/// `len` packets sent are all in it. It starts small and doubles, up to a
+/// limit, whenever it would overwrite a packet the store still keeps: it
+/// holds what can still be resent, and a quiet subscription costs little.
 #[derive(Debug, Default)]
 pub(crate) struct SentLog {
     slots: Box<[Sent]>,
@@ -25,19 +27,38 @@ pub(crate) struct SentLog {
 /// The largest log: 2^15 entries (512 KiB), far beyond any useful
 /// retransmission window.
 const MAX_SLOTS: usize = 1 << 15;
+/// The first allocation: 1 KiB.
+const MIN_SLOTS: usize = 64;
 
 impl SentLog {
     /// Notes that sequence number `seq` went out with timestamp `ts`
-    /// carrying the stored packet `stored`. `capacity` sizes the ring on
-    /// first use (rounded up to a power of two); 0 keeps nothing.
+    /// carrying the stored packet `stored`. `oldest` is the oldest packet
+    /// the store still keeps: an entry naming an older one is worthless
+    /// and may be overwritten. `capacity` caps the ring (rounded up to a
+    /// power of two); 0 keeps nothing.
     #[inline]
-    pub(crate) fn record(&mut self, capacity: usize, seq: u64, stored: StoreIndex, ts: u32) {
+    pub(crate) fn record(
+        &mut self,
+        capacity: usize,
+        seq: u64,
+        stored: StoreIndex,
+        ts: u32,
+        oldest: StoreIndex,
+    ) {
         if self.slots.is_empty() {
             if capacity == 0 {
                 return;
             }
-            let n = capacity.clamp(16, MAX_SLOTS).next_power_of_two();
-            self.slots = vec![Sent::default(); n].into_boxed_slice();
+            self.slots = vec![Sent::default(); MIN_SLOTS].into_boxed_slice();
+        }
+        let limit = capacity.clamp(MIN_SLOTS, MAX_SLOTS).next_power_of_two();
+        loop {
+            let old = self.slots[seq as usize & (self.slots.len() - 1)];
+            let resendable = old.stored >= oldest.get() && old.seq != seq as u32;
+            if !resendable || self.slots.len() >= limit {
+                break;
+            }
+            self.grow();
         }
         let mask = self.slots.len() - 1;
         self.slots[seq as usize & mask] = Sent {
@@ -45,6 +66,17 @@ impl SentLog {
             ts,
             seq: seq as u32,
         };
+    }
+
+    /// Doubles the ring; each entry moves to its slot in the larger one.
+    #[cold]
+    fn grow(&mut self) {
+        let mut bigger = vec![Sent::default(); self.slots.len() * 2].into_boxed_slice();
+        let mask = bigger.len() - 1;
+        for s in self.slots.iter().filter(|s| s.stored != 0) {
+            bigger[s.seq as usize & mask] = *s;
+        }
+        self.slots = bigger;
     }
 
     /// Where the packet sent as `seq` is stored, and the timestamp it went
@@ -79,21 +111,44 @@ mod tests {
     fn finds_what_was_sent_until_a_ring_length_later() {
         let mut log = SentLog::default();
         assert_eq!(log.find(5), None, "empty");
-        for seq in 0..40_u64 {
-            log.record(32, seq, idx(100 + seq), seq as u32 * 3000);
+        // The store keeps everything: the ring grows to its cap, 64.
+        for seq in 0..70_u64 {
+            log.record(64, seq, idx(100 + seq), seq as u32 * 3000, idx(1));
         }
-        assert_eq!(log.bytes(), 32 * 16);
-        assert_eq!(log.find(39), Some((idx(139), 39 * 3000)));
+        assert_eq!(log.bytes(), 64 * 16);
+        assert_eq!(log.find(69), Some((idx(169), 69 * 3000)));
         assert_eq!(log.find(8), Some((idx(108), 8 * 3000)));
-        assert_eq!(log.find(7), None, "overwritten by 39");
-        assert_eq!(log.find(40), None, "not sent yet");
+        assert_eq!(log.find(5), None, "overwritten by 69");
+        assert_eq!(log.find(70), None, "not sent yet");
         assert_eq!(log.find(8 + 65_536), None, "a different packet, same slot");
+    }
+
+    #[test]
+    fn grows_only_while_it_would_overwrite_what_the_store_keeps() {
+        let mut log = SentLog::default();
+        // The store keeps the last 100 packets: the ring doubles to 128
+        // and stays there, below its cap.
+        for seq in 0..1000_u64 {
+            let oldest = seq.saturating_sub(99).max(1);
+            log.record(1024, seq, idx(seq + 1), 0, idx(oldest));
+        }
+        assert_eq!(log.bytes(), 128 * 16);
+        for seq in 900..1000_u64 {
+            assert_eq!(log.find(seq).map(|f| f.0), Some(idx(seq + 1)), "{seq}");
+        }
+        // Growing kept every entry where it can be found.
+        let mut log = SentLog::default();
+        for seq in 0..200_u64 {
+            log.record(1024, seq, idx(seq + 1), seq as u32, idx(1));
+        }
+        assert_eq!(log.bytes(), 256 * 16);
+        assert!((0..200_u64).all(|s| log.find(s) == Some((idx(s + 1), s as u32))));
     }
 
     #[test]
     fn keeps_nothing_without_a_capacity() {
         let mut log = SentLog::default();
-        log.record(0, 1, idx(1), 0);
+        log.record(0, 1, idx(1), 0, idx(1));
         assert_eq!(log.find(1), None);
         assert_eq!(log.bytes(), 0);
     }
@@ -101,11 +156,11 @@ mod tests {
     #[test]
     fn sequence_numbers_wrap_with_the_ring() {
         let mut log = SentLog::default();
-        for seq in 65_530..65_560_u64 {
-            log.record(16, seq, idx(seq), 0);
+        for seq in 65_500..65_600_u64 {
+            log.record(64, seq, idx(seq), 0, idx(1));
         }
-        assert_eq!(log.find(65_559).map(|f| f.0), Some(idx(65_559)));
-        assert_eq!(log.find(65_544).map(|f| f.0), Some(idx(65_544)));
-        assert_eq!(log.find(65_543), None);
+        assert_eq!(log.find(65_599).map(|f| f.0), Some(idx(65_599)));
+        assert_eq!(log.find(65_536).map(|f| f.0), Some(idx(65_536)));
+        assert_eq!(log.find(65_535), None);
     }
 }

@@ -98,6 +98,11 @@ impl PacketStore {
         now.saturating_duration_since(p.at) > self.max_age
     }
 
+    /// The oldest packet kept (or the next to be stored, when empty).
+    pub(crate) fn oldest(&self) -> StoreIndex {
+        StoreIndex::new(self.first).expect("indexes start at 1")
+    }
+
     /// Packets kept.
     pub(crate) fn len(&self) -> usize {
         self.packets.len()

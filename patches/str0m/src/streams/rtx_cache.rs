@@ -29,6 +29,15 @@ impl RtxCache {
         }
     }
 
+    // PATCH (e2ee-conf): resends answered by the application.
+    /// A cache that holds nothing and allocates nothing.
+    pub fn inert() -> Self {
+        Self {
+            packet_by_seq_no: EvictingBuffer::new(0, Duration::ZERO, 0),
+            seq_no_by_quantized_size: [SeqNo::MAX; RTX_CACHE_QUANTIZE_SLOTS],
+        }
+    }
+
     pub fn cache_sent_packet(&mut self, packet: RtpPacket, now: Instant) {
         assert!(packet.nackable);
         let seq_no = packet.seq_no;

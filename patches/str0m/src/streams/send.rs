@@ -490,7 +490,12 @@ impl StreamTx {
         rtx_ratio_cap: Option<f32>,
     ) {
         // Dump old cache to avoid having to deal with resizing logic inside the cache impl.
-        self.rtx_cache = RtxCache::new(max_packets, max_age);
+        // PATCH (e2ee-conf): none while the application keeps sent packets.
+        self.rtx_cache = if self.app_resends.is_some() {
+            RtxCache::inert()
+        } else {
+            RtxCache::new(max_packets, max_age)
+        };
         if rtx_ratio_cap.is_some() {
             self.stats
                 .bytes_transmitted
@@ -550,7 +555,8 @@ impl StreamTx {
     /// paced like str0m's own. Off by default.
     pub fn set_resends_by_app(&mut self, on: bool) {
         if on {
-            self.rtx_cache.clear();
+            // Nothing is cached, and the cache's slots are not kept either.
+            self.rtx_cache = RtxCache::inert();
             self.resends.clear();
             self.app_resends.get_or_insert_with(Box::default);
         } else {
