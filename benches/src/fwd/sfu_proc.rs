@@ -221,6 +221,13 @@ fn serve(cfg: &ChildConfig) -> anyhow::Result<()> {
     let mut config = sfu::config::Config::loopback_ephemeral();
     config.logging.log = cfg.log.clone();
     config.limits.shutdown_timeout = Duration::from_secs(2);
+    // Every peer of the benchmark connects from 127.0.0.1: the abuse
+    // limits per address (250 rooms opened, 1,000 connections by default)
+    // would refuse `rooms-500x2` and larger.
+    config.limits.max_rooms_per_address = config.limits.max_rooms;
+    config.limits.max_participants_per_address = config.limits.max_participants;
+    config.limits.max_connections_per_address = config.limits.max_connections;
+    config.http.http_max_connections_per_address = config.http.http_max_connections;
     if let Some(n) = cfg.rtx_cache_packets {
         config.media.rtx_cache_packets = n;
     }
