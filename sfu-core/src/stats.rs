@@ -202,9 +202,6 @@ pub struct Stats {
     pub resends_requested: u64,
     /// Of those, resent from the track's shared store.
     pub resends_sent: u64,
-    /// Of those, no longer kept (past the retransmission window), never
-    /// sent to that subscriber, or asked for on an unknown stream.
-    pub resends_unavailable: u64,
     /// Packets kept for resends, over all published tracks (gauge).
     pub resend_store_packets: u64,
     dropped: [u64; DropReason::ALL.len()],

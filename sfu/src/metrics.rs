@@ -103,7 +103,6 @@ const MEDIA: &[MediaMetric] = &[
     metric("sfu_media_paused_for_bandwidth", Kind::Gauge, "Subscriptions paused at the last allocation because even their lowest layer did not fit the subscriber's estimate.", |s| s.paused_for_bandwidth),
     metric("sfu_media_resends_requested_total", Kind::Counter, "Packets subscribers asked to be sent again (NACK).", |s| s.resends_requested),
     metric("sfu_media_resends_sent_total", Kind::Counter, "Packets resent to subscribers from their track's shared store.", |s| s.resends_sent),
-    metric("sfu_media_resends_unavailable_total", Kind::Counter, "Packets asked for again that were no longer kept or never sent to that subscriber.", |s| s.resends_unavailable),
     metric("sfu_media_resend_store_packets", Kind::Gauge, "Packets kept for resends, over all published tracks.", |s| s.resend_store_packets),
     metric("sfu_media_dynacast_updates_total", Kind::Counter, "Times a publisher was told which encodings of a simulcast track some subscriber wants (dynacast).", |s| s.dynacast_updates),
 ];

@@ -12,11 +12,9 @@ impl MediaPlane {
     /// subscriber's stream as a resend; str0m sends it on the RTX SSRC,
     /// under the same ratio cap and pacing as its own resends did.
     pub(super) fn resend(&mut self, now: Instant, tid: TransportId, req: ResendRequest) {
-        let asked = req.seq_nos.len() as u64;
-        self.stats.resends_requested += asked;
+        self.stats.resends_requested += req.seq_nos.len() as u64;
         let answered = self.answer(now, tid, &req);
         self.stats.resends_sent += answered;
-        self.stats.resends_unavailable += asked - answered;
         if answered > 0 {
             self.mark_dirty(tid);
         }
