@@ -171,7 +171,9 @@ impl MediaPlane {
         // simulcast track keeps as many packets per encoding.
         let mut store = (codec.is_video() && cfg.rtx_cache_packets > 0).then(|| {
             stores.entry(track).or_insert_with(|| {
-                let packets = cfg.rtx_cache_packets.saturating_mul(forwarder.encodings(track));
+                let packets = cfg
+                    .rtx_cache_packets
+                    .saturating_mul(forwarder.encodings(track));
                 PacketStore::new(packets, cfg.rtx_cache_age)
             })
         });
